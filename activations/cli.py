@@ -1,0 +1,71 @@
+"""The `attiva` command: parse arguments, call the library, print the outcome.
+
+Commands stay thin; each imports its module lazily so `attiva --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from activations import settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _iso_datetime(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from activations.generate import generate
+
+    summary = generate(customers=args.customers, seed=args.seed, out=args.out, as_of=args.as_of or settings.as_of())
+    print(summary)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from activations.ingest import load_landing
+
+    report = load_landing(args.landing, args.warehouse)
+    print(report)
+    return 1 if report.failed_files else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attiva", description="Warehouse-native marketing activation.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="write synthetic landing files of a fictional retailer")
+    gen.add_argument("--customers", type=int, default=10_000, help="number of real people (default 10000)")
+    gen.add_argument("--seed", type=int, default=42, help="random seed; the same seed writes the same files")
+    gen.add_argument("--out", type=Path, default=None, help="landing folder (default ATTIVA_LANDING or data/landing)")
+    gen.add_argument("--as-of", type=_iso_datetime, default=None, help="the 'now' the data is written around")
+    gen.set_defaults(handler=cmd_generate)
+
+    ing = sub.add_parser("ingest", help="load new landing files into the warehouse's raw tables")
+    ing.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
+    ing.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    ing.set_defaults(handler=cmd_ingest)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "out", "unset") is None:
+        args.out = settings.landing_path()
+    if getattr(args, "landing", "unset") is None:
+        args.landing = settings.landing_path()
+    if getattr(args, "warehouse", "unset") is None:
+        args.warehouse = settings.warehouse_path()
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The landing contract: which files Attiva reads, and what each must contain.
+
+This is a public contract: users point their own exports at it, the generator
+writes it, ingestion enforces it and the README documents it (generated from
+this module by `attiva contract`). One source = one folder under the landing
+root = one raw table in the warehouse (schema `raw`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # SQL type the value must cast to: string, bigint, double, boolean, date, timestamp
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # raw table name, e.g. crm_contacts
+    folder: str  # folder under the landing root, e.g. crm/contacts
+    key: str  # column that identifies a record inside one file
+    columns: tuple[Column, ...]
+    description: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name: str, type_: str = "string", required: bool = False, description: str = "") -> Column:
+    return Column(name, type_, required, description)
+
+
+SOURCES: tuple[Source, ...] = (
+    Source(
+        "crm_contacts",
+        "crm/contacts",
+        "contact_id",
+        (
+            _c("contact_id", required=True, description="CRM record id"),
+            _c("email", description="as typed in the CRM; any case or spacing"),
+            _c("phone", description="any common spelling; +39 assumed when no country code"),
+            _c("first_name"),
+            _c("last_name"),
+            _c("company", description="set for business (B2B) contacts"),
+            _c("job_title"),
+            _c("country", description="ISO 3166 alpha-2, e.g. IT"),
+            _c("city"),
+            _c("birth_date", "date", description="YYYY-MM-DD"),
+            _c("lifecycle_stage", description="subscriber, lead, mql, sql, customer or other"),
+            _c("lead_source", description="web_form, event, referral, paid_search, social, partner, import"),
+            _c("became_lead_at", "timestamp"),
+            _c("became_mql_at", "timestamp"),
+            _c("became_sql_at", "timestamp"),
+            _c("became_customer_at", "timestamp"),
+            _c("created_at", "timestamp", required=True),
+            _c("updated_at", "timestamp", required=True, description="latest version of a contact wins"),
+        ),
+        "CRM contacts and leads (B2C and B2B), one row per contact version.",
+    ),
+    Source(
+        "shop_customers",
+        "shop/customers",
+        "shop_customer_id",
+        (
+            _c("shop_customer_id", required=True, description="e-commerce account id"),
+            _c("email"),
+            _c("phone"),
+            _c("first_name"),
+            _c("last_name"),
+            _c("birth_date", "date"),
+            _c("country"),
+            _c("city"),
+            _c("postal_code"),
+            _c("created_at", "timestamp", required=True),
+            _c("updated_at", "timestamp", required=True),
+        ),
+        "Shop accounts, one row per account version.",
+    ),
+    Source(
+        "shop_products",
+        "shop/products",
+        "product_id",
+        (
+            _c("product_id", required=True),
+            _c("sku"),
+            _c("name", required=True),
+            _c("category", required=True),
+            _c("subcategory"),
+            _c("brand"),
+            _c("price", "double", required=True, description="list price in EUR"),
+            _c("is_active", "boolean"),
+            _c("updated_at", "timestamp", required=True),
+        ),
+        "Product catalogue.",
+    ),
+    Source(
+        "shop_promotions",
+        "shop/promotions",
+        "promotion_id",
+        (
+            _c("promotion_id", required=True),
+            _c("product_id", required=True),
+            _c("name"),
+            _c("discount_pct", "double", required=True, description="0-100"),
+            _c("starts_at", "timestamp", required=True),
+            _c("ends_at", "timestamp", required=True),
+        ),
+        "Price promotions on single products, with start and end.",
+    ),
+    Source(
+        "shop_orders",
+        "shop/orders",
+        "order_id",
+        (
+            _c("order_id", required=True),
+            _c("shop_customer_id", description="empty for guest checkout"),
+            _c("email", description="checkout email (always set for guest checkout)"),
+            _c("phone"),
+            _c("ordered_at", "timestamp", required=True),
+            _c("status", required=True, description="completed, cancelled or refunded"),
+            _c("total_amount", "double", required=True, description="EUR, VAT included"),
+            _c("channel", description="web, app or store"),
+            _c("utm_source"),
+            _c("utm_medium"),
+            _c("utm_campaign"),
+            _c("coupon_code"),
+        ),
+        "Orders, one row per order.",
+    ),
+    Source(
+        "shop_order_items",
+        "shop/order_items",
+        "order_item_id",
+        (
+            _c("order_item_id", required=True),
+            _c("order_id", required=True),
+            _c("product_id", required=True),
+            _c("quantity", "bigint", required=True),
+            _c("unit_price", "double", required=True),
+        ),
+        "Order lines.",
+    ),
+    Source(
+        "events",
+        "events",
+        "event_id",
+        (
+            _c("event_id", required=True, description="unique per event; replays are ignored"),
+            _c("event_type", required=True, description="page_view, product_view, add_to_cart, checkout_started, "
+               "identify, login, form_submit, app_open"),
+            _c("occurred_at", "timestamp", required=True, description="ISO 8601, UTC unless an offset is given"),
+            _c("anonymous_id", description="browser cookie or app install id"),
+            _c("user_id", description="shop_customer_id once logged in"),
+            _c("email", description="on identify and form_submit"),
+            _c("phone"),
+            _c("platform", description="web, ios or android"),
+            _c("session_id"),
+            _c("product_id"),
+            _c("quantity", "bigint"),
+            _c("url"),
+            _c("form_name", description="form_submit: newsletter, contact_sales, webinar, download"),
+            _c("lead_source"),
+            _c("company"),
+            _c("first_name"),
+            _c("last_name"),
+        ),
+        "Web and app events (JSON lines, one object per line; nested objects are not read).",
+    ),
+    Source(
+        "consent",
+        "consent",
+        "consent_id",
+        (
+            _c("consent_id", required=True),
+            _c("email"),
+            _c("phone"),
+            _c("shop_customer_id"),
+            _c("channel", required=True, description="email, sms, ads or profiling"),
+            _c("status", required=True, description="granted or revoked"),
+            _c("recorded_at", "timestamp", required=True, description="latest record per person and channel wins"),
+            _c("source", description="where it was collected: checkout, newsletter_form, preference_center, crm"),
+        ),
+        "Consent records per channel, granted or revoked over time.",
+    ),
+    Source(
+        "email_engagement",
+        "email_engagement",
+        "engagement_id",
+        (
+            _c("engagement_id", required=True),
+            _c("email", required=True),
+            _c("event_type", required=True, description="delivered, open, click, bounce, unsubscribe or complaint"),
+            _c("occurred_at", "timestamp", required=True),
+            _c("campaign"),
+            _c("message_id"),
+            _c("bounce_type", description="hard or soft, for bounces"),
+            _c("url", description="for clicks"),
+        ),
+        "Email engagement as exported by an email service provider.",
+    ),
+)
+
+SOURCES_BY_NAME = {s.name: s for s in SOURCES}

@@ -1,0 +1,46 @@
+"""Where things live and what time it is, from the environment.
+
+Every path has one environment variable, so tests, the demo and a user's
+deployment can point Attiva elsewhere without touching code.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The repository root: ATTIVA_HOME, else the folder holding dbt_project/."""
+    if home := os.environ.get("ATTIVA_HOME"):
+        return Path(home).resolve()
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "dbt_project").is_dir() else Path.cwd()
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("ATTIVA_DATA", project_root() / "data"))
+
+
+def warehouse_path() -> Path:
+    """The DuckDB file: ATTIVA_WAREHOUSE, default data/warehouse.duckdb."""
+    return Path(os.environ.get("ATTIVA_WAREHOUSE", data_dir() / "warehouse.duckdb"))
+
+
+def landing_path() -> Path:
+    """The landing folder: ATTIVA_LANDING, default data/landing."""
+    return Path(os.environ.get("ATTIVA_LANDING", data_dir() / "landing"))
+
+
+def dbt_project_dir() -> Path:
+    return project_root() / "dbt_project"
+
+
+def as_of() -> datetime:
+    """The one "now" of the pipeline: ATTIVA_AS_OF (ISO 8601, UTC if no offset), else the current time."""
+    raw = os.environ.get("ATTIVA_AS_OF")
+    if not raw:
+        return datetime.now(UTC).replace(microsecond=0)
+    value = datetime.fromisoformat(raw)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

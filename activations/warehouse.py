@@ -1,0 +1,29 @@
+"""DuckDB connections to the warehouse file.
+
+DuckDB lets one process write a file at a time: writers open it briefly and
+close it, readers open it read-only, so the CLI, dbt and Dagster steps can
+take turns without holding a lock between steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from activations import settings
+
+
+@contextmanager
+def connect(path: Path | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (ATTIVA_WAREHOUSE by default) and close it on exit."""
+    path = Path(path or settings.warehouse_path())
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
