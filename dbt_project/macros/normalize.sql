@@ -1,0 +1,42 @@
+{# Identifier normalization, shared by every staging model. The activation engine's
+   vectorized normalizer (activations/destinations/identifiers.py) follows the same rules;
+   a test checks that both agree on the same spellings. #}
+
+{% macro normalize_email(expr) -%}
+    {%- set email = 'lower(trim(' ~ expr ~ '))' -%}
+    case
+        when {{ email }} in ({% for p in var('identity_placeholder_emails') %}'{{ p }}'{{ ',' if not loop.last }}{% endfor %}) then null
+        when {{ attiva.regex_matches(email, '^(test|noemail|no-email|nomail|none|null|noreply|no-reply|nobody|fake)@') }} then null
+        when {{ attiva.regex_matches(email, '^[^@ ]+@[^@ ]+[.][a-z]{2,}$') }} then {{ email }}
+    end
+{%- endmacro %}
+
+{# E.164 with a default country code: '+39 333 1234567', '0039 3331234567', '333-123-4567'
+   and '3331234567' all become '+393331234567'. Too short, too long or one repeated digit
+   ('0000000000') is not a phone number. #}
+{% macro normalize_phone(expr) -%}
+    {%- set kept = attiva.regex_replace_all('trim(' ~ expr ~ ')', '[^0-9+]', '') -%}
+    {%- set digits = attiva.regex_replace_all(kept, '[^0-9]', '') -%}
+    {%- set national = attiva.regex_replace_all('trim(' ~ expr ~ ')', '[^0-9]', '') -%}
+    case
+        when length({{ national }}) < 6 then null
+        when replace({{ national }}, substr({{ national }}, 1, 1), '') = '' then null
+        when {{ national }} in ({% for p in var('identity_placeholder_phones') %}'{{ p }}'{{ ',' if not loop.last }}{% endfor %}) then null
+        when {{ kept }} like '+%' and length({{ digits }}) between 8 and 15 then '+' || {{ digits }}
+        when {{ kept }} like '00%' and length({{ digits }}) between 10 and 17 then '+' || substr({{ digits }}, 3)
+        when {{ kept }} not like '+%' and {{ kept }} not like '00%' and length({{ digits }}) between 6 and 11
+            then '+{{ var("default_phone_country_code") }}' || {{ digits }}
+    end
+{%- endmacro %}
+
+{# Trimmed, inner whitespace collapsed; empty and placeholder text become null. #}
+{% macro clean_text(expr) -%}
+    nullif(nullif(nullif(trim({{ attiva.regex_replace_all(expr, '\\s+', ' ') }}), ''), 'n/a'), 'N/A')
+{%- endmacro %}
+
+{# A comparable key for a person's name: lower-case letters only, accents dropped,
+   so 'Nicolò  D\'Angelo' and 'nicolo dangelo' are the same person. #}
+{% macro name_key(first_name, last_name) -%}
+    {%- set lowered = "translate(lower(coalesce(" ~ first_name ~ ", '') || coalesce(" ~ last_name ~ ", '')), 'àáâäãèéêëìíîïòóôöõùúûüç', 'aaaaaeeeeiiiiooooouuuuc')" -%}
+    nullif({{ attiva.regex_replace_all(lowered, '[^a-z]', '') }}, '')
+{%- endmacro %}

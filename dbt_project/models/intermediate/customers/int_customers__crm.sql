@@ -1,0 +1,30 @@
+-- The CRM's view of each customer: the furthest lifecycle stage any of their contacts
+-- reached, when they reached each stage, and how they first came in.
+with owners as (
+    select node, customer_id from {{ ref('int_identity__customer_nodes') }} where not is_shared
+),
+
+contacts as (
+    select o.customer_id, c.*,
+        case c.lifecycle_stage when 'customer' then 4 when 'sql' then 3 when 'mql' then 2 when 'lead' then 1 else 0 end
+            as stage_rank
+    from {{ ref('stg_crm__contacts') }} as c
+    inner join owners as o on o.node = 'crm_contact_id:' || c.contact_id
+),
+
+final as (
+    select
+        customer_id,
+        case max(stage_rank) when 4 then 'customer' when 3 then 'sql' when 2 then 'mql' when 1 then 'lead' end
+            as crm_stage,
+        min_by(lead_source, case when lead_source is not null then created_at end) as crm_lead_source,
+        min(became_lead_at) as became_lead_at,
+        min(became_mql_at) as became_mql_at,
+        min(became_sql_at) as became_sql_at,
+        min(became_customer_at) as became_customer_at,
+        min(created_at) as crm_created_at
+    from contacts
+    group by customer_id
+)
+
+select * from final

@@ -1,0 +1,101 @@
+-- The golden record: for each field, the best value any of the person's records holds,
+-- by source priority (CRM, then shop, then what they typed into a form) and recency.
+-- Emails and phones come from customer_identifiers, preferring ones only they use.
+with owners as (
+    select node, customer_id from {{ ref('int_identity__customer_nodes') }} where not is_shared
+),
+
+crm as (
+    select o.customer_id, 3 as source_priority, c.updated_at as seen_at,
+           c.first_name, c.last_name, c.birth_date, c.country, c.city, c.company, c.job_title
+    from {{ ref('stg_crm__contacts') }} as c
+    inner join owners as o on o.node = 'crm_contact_id:' || c.contact_id
+),
+
+shop as (
+    select o.customer_id, 2 as source_priority, s.updated_at as seen_at,
+           s.first_name, s.last_name, s.birth_date, s.country, s.city,
+           cast(null as {{ dbt.type_string() }}) as company, cast(null as {{ dbt.type_string() }}) as job_title
+    from {{ ref('stg_shop__customers') }} as s
+    inner join owners as o on o.node = 'shop_customer_id:' || s.shop_customer_id
+),
+
+forms as (
+    select customer_id, 1 as source_priority, occurred_at as seen_at,
+           first_name, last_name, cast(null as date) as birth_date,
+           cast(null as {{ dbt.type_string() }}) as country, cast(null as {{ dbt.type_string() }}) as city,
+           company, cast(null as {{ dbt.type_string() }}) as job_title
+    from (
+        select coalesce(a.customer_id, m.customer_id) as customer_id, e.*
+        from {{ ref('int_events') }} as e
+        left join owners as a on a.node = 'shop_customer_id:' || e.shop_customer_id
+        left join owners as m on m.node = 'email:' || e.email
+        where e.event_type = 'form_submit'
+    ) as f
+    where customer_id is not null
+),
+
+records as (
+    select *, cast(source_priority as {{ dbt.type_string() }}) || cast(seen_at as {{ dbt.type_string() }}) as preference
+    from (select * from crm union all select * from shop union all select * from forms) as r
+),
+
+fields as (
+    select
+        customer_id,
+        max_by(first_name, case when first_name is not null then preference end) as first_name,
+        max_by(last_name, case when last_name is not null then preference end) as last_name,
+        max_by(birth_date, case when birth_date is not null then preference end) as birth_date,
+        max_by(country, case when country is not null then preference end) as country,
+        max_by(city, case when city is not null then preference end) as city,
+        max_by(company, case when company is not null then preference end) as company,
+        max_by(job_title, case when job_title is not null then preference end) as job_title
+    from records
+    group by customer_id
+),
+
+identifiers as (
+    select
+        customer_id,
+        identifier_type,
+        identifier_value,
+        (case when is_shared then '0' else '1' end)
+        || (case source when 'crm' then '4' when 'shop' then '3' when 'orders' then '2' else '1' end)
+        || cast(last_seen_at as {{ dbt.type_string() }}) as preference
+    from {{ ref('customer_identifiers') }}
+    where identifier_type in ('email', 'phone')
+),
+
+contact_points as (
+    select
+        customer_id,
+        max_by(case when identifier_type = 'email' then identifier_value end,
+               case when identifier_type = 'email' then preference end) as email,
+        max_by(case when identifier_type = 'phone' then identifier_value end,
+               case when identifier_type = 'phone' then preference end) as phone
+    from identifiers
+    group by customer_id
+),
+
+customers as (
+    select distinct customer_id from {{ ref('int_identity__customer_nodes') }} where not is_shared
+),
+
+final as (
+    select
+        c.customer_id,
+        cp.email,
+        cp.phone,
+        f.first_name,
+        f.last_name,
+        f.birth_date,
+        f.country,
+        f.city,
+        f.company,
+        f.job_title
+    from customers as c
+    left join fields as f on c.customer_id = f.customer_id
+    left join contact_points as cp on c.customer_id = cp.customer_id
+)
+
+select * from final

@@ -1,0 +1,68 @@
+-- For each customer, the products worth suggesting that they have not bought yet:
+-- first what goes with what they bought (product_affinity), then the bestsellers of
+-- their favourite category. Only active products.
+with bought as (
+    select distinct customer_id, product_id
+    from {{ ref('order_items') }}
+    where is_completed and customer_id is not null and ordered_at <= {{ attiva.as_of() }}
+),
+
+active_products as (
+    select product_id, category from {{ ref('products') }} where is_active
+),
+
+goes_with as (
+    select b.customer_id, a.related_product_id as product_id, sum(a.lift * a.confidence) as score
+    from bought as b
+    inner join {{ ref('product_affinity') }} as a on b.product_id = a.product_id and a.affinity_rank <= 10
+    group by b.customer_id, a.related_product_id
+),
+
+bestsellers as (
+    select category, product_id, orders, row_number() over (partition by category order by orders desc, product_id) as seller_rank
+    from (
+        select p.category, i.product_id, count(distinct i.order_id) as orders
+        from {{ ref('order_items') }} as i
+        inner join active_products as p on i.product_id = p.product_id
+        where i.is_completed and i.ordered_at <= {{ attiva.as_of() }}
+        group by p.category, i.product_id
+    ) as counted
+),
+
+in_favourite_category as (
+    select c.customer_id, b.product_id, 1.0 / (10 + b.seller_rank) as score
+    from {{ ref('customers') }} as c
+    inner join bestsellers as b on c.favourite_category = b.category and b.seller_rank <= {{ var('recommendations_per_customer') * 2 }}
+),
+
+candidates as (
+    select customer_id, product_id, score, 'goes_with_purchases' as reason from goes_with
+    union all
+    select customer_id, product_id, score, 'popular_in_favourite_category' from in_favourite_category
+),
+
+eligible as (
+    select c.*
+    from candidates as c
+    inner join active_products as p on c.product_id = p.product_id
+    where not exists (select 1 from bought as b where b.customer_id = c.customer_id and b.product_id = c.product_id)
+),
+
+best_reason as (
+    select customer_id, product_id, max(score) as score, max_by(reason, score) as reason
+    from eligible
+    group by customer_id, product_id
+),
+
+ranked as (
+    select *, row_number() over (partition by customer_id order by score desc, product_id) as recommendation_rank
+    from best_reason
+),
+
+final as (
+    select customer_id, recommendation_rank, product_id, cast(score as double) as score, reason
+    from ranked
+    where recommendation_rank <= {{ var('recommendations_per_customer') }}
+)
+
+select * from final

@@ -1,0 +1,37 @@
+-- One row per CRM contact: its latest version, identifiers normalized.
+with source as (
+    select * from {{ source('raw', 'crm_contacts') }}
+),
+
+latest as (
+    select
+        *,
+        row_number() over (partition by contact_id order by updated_at desc, _ingested_at desc, _line desc) as version_rank
+    from source
+),
+
+final as (
+    select
+        trim(contact_id) as contact_id,
+        {{ attiva.normalize_email('email') }} as email,
+        {{ attiva.normalize_phone('phone') }} as phone,
+        {{ attiva.clean_text('first_name') }} as first_name,
+        {{ attiva.clean_text('last_name') }} as last_name,
+        {{ attiva.clean_text('company') }} as company,
+        {{ attiva.clean_text('job_title') }} as job_title,
+        upper(trim(country)) as country,
+        {{ attiva.clean_text('city') }} as city,
+        birth_date,
+        lower(trim(lifecycle_stage)) as lifecycle_stage,
+        lower(trim(lead_source)) as lead_source,
+        became_lead_at,
+        became_mql_at,
+        became_sql_at,
+        became_customer_at,
+        created_at,
+        updated_at
+    from latest
+    where version_rank = 1
+)
+
+select * from final

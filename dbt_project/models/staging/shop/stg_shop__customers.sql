@@ -1,0 +1,32 @@
+-- One row per shop account: its latest version, identifiers normalized.
+with source as (
+    select * from {{ source('raw', 'shop_customers') }}
+),
+
+latest as (
+    select
+        *,
+        row_number() over (
+            partition by shop_customer_id order by updated_at desc, _ingested_at desc, _line desc
+        ) as version_rank
+    from source
+),
+
+final as (
+    select
+        trim(shop_customer_id) as shop_customer_id,
+        {{ attiva.normalize_email('email') }} as email,
+        {{ attiva.normalize_phone('phone') }} as phone,
+        {{ attiva.clean_text('first_name') }} as first_name,
+        {{ attiva.clean_text('last_name') }} as last_name,
+        birth_date,
+        upper(trim(country)) as country,
+        {{ attiva.clean_text('city') }} as city,
+        trim(postal_code) as postal_code,
+        created_at,
+        updated_at
+    from latest
+    where version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,32 @@
+-- Orders: the latest version of each (a refund updates an order), identifiers normalized.
+with source as (
+    select * from {{ source('raw', 'shop_orders') }}
+),
+
+latest as (
+    select
+        *,
+        row_number() over (partition by order_id order by _ingested_at desc, _line desc) as version_rank
+    from source
+),
+
+final as (
+    select
+        trim(order_id) as order_id,
+        nullif(trim(shop_customer_id), '') as shop_customer_id,
+        {{ attiva.normalize_email('email') }} as email,
+        {{ attiva.normalize_phone('phone') }} as phone,
+        ordered_at,
+        lower(trim(status)) as status,
+        cast(total_amount as {{ dbt.type_numeric() }}) as total_amount,
+        lower(trim(channel)) as channel,
+        lower(trim(utm_source)) as utm_source,
+        lower(trim(utm_medium)) as utm_medium,
+        lower(trim(utm_campaign)) as utm_campaign,
+        upper(trim(coupon_code)) as coupon_code,
+        _ingested_at
+    from latest
+    where version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,27 @@
+with source as (
+    select * from {{ source('raw', 'shop_products') }}
+),
+
+latest as (
+    select
+        *,
+        row_number() over (partition by product_id order by updated_at desc, _ingested_at desc, _line desc) as version_rank
+    from source
+),
+
+final as (
+    select
+        trim(product_id) as product_id,
+        trim(sku) as sku,
+        {{ attiva.clean_text('name') }} as product_name,
+        lower(trim(category)) as category,
+        lower(trim(subcategory)) as subcategory,
+        {{ attiva.clean_text('brand') }} as brand,
+        cast(price as {{ dbt.type_numeric() }}) as price,
+        coalesce(is_active, true) as is_active,
+        updated_at
+    from latest
+    where version_rank = 1
+)
+
+select * from final

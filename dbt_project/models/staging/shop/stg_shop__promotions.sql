@@ -1,0 +1,24 @@
+with source as (
+    select * from {{ source('raw', 'shop_promotions') }}
+),
+
+latest as (
+    select
+        *,
+        row_number() over (partition by promotion_id order by _ingested_at desc, _line desc) as version_rank
+    from source
+),
+
+final as (
+    select
+        trim(promotion_id) as promotion_id,
+        trim(product_id) as product_id,
+        {{ attiva.clean_text('name') }} as promotion_name,
+        discount_pct,
+        starts_at,
+        ends_at
+    from latest
+    where version_rank = 1 and ends_at > starts_at and discount_pct > 0 and discount_pct <= 100
+)
+
+select * from final
