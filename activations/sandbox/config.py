@@ -1,0 +1,167 @@
+"""The sandbox's settings: expected secrets, rate limits, faults and timings.
+
+Defaults mirror the vendors (see reference/destinations.md); every value can be set
+at start (keyword arguments, CLI flags or environment) and faults and rate limits
+can be changed while running through ``POST /_sandbox/faults``.
+
+Environment read at start:
+- ``ATTIVA_<TYPE>_TOKEN``: the secret a destination expects (default ``sandbox-<type>-token``;
+  for the webhook it is the HMAC secret).
+- ``ATTIVA_SANDBOX_STATE``: the state folder (default ``<data dir>/sandbox``).
+- ``ATTIVA_SANDBOX_FAULTS``: JSON, one fault spec (same body as ``POST /_sandbox/faults``) or a list.
+- ``ATTIVA_SANDBOX_RATE_LIMITS``: JSON ``{"<type>": {"requests": n, "window_seconds": s, ...}}``.
+- ``ATTIVA_SANDBOX_PORT``: the CLI's default port (8765), the one the destination clients default to.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from activations.sandbox.faults import FaultSettings
+
+DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
+
+# requests/window_seconds: a rolling window (None = unlimited); daily: HubSpot's calendar-day cap;
+# connections: Mailchimp's simultaneous-connection cap.
+DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
+    # Private app on Professional/Enterprise: 190 requests per 10 s rolling window; daily 1M (Enterprise).
+    "hubspot": {"requests": 190, "window_seconds": 10.0, "daily": 1_000_000},
+    # Rolling 24 h org allocation (Enterprise base figure).
+    "salesforce": {"requests": 100_000, "window_seconds": 86_400.0},
+    # Business-use-case limit for custom audiences, about 190,000 calls an hour.
+    "meta": {"requests": 190_000, "window_seconds": 3_600.0},
+    # Data Manager API: 300 requests per minute per project.
+    "google": {"requests": 300, "window_seconds": 60.0},
+    # Mailchimp caps simultaneous connections, not requests per window.
+    "mailchimp": {"connections": 10, "requests": None, "window_seconds": 1.0},
+    "sendgrid": {"requests": 600, "window_seconds": 60.0},
+    "brevo": {"requests": 10, "window_seconds": 1.0},
+    # Attiva's own webhook contract: unthrottled unless configured (throughput benchmark).
+    "webhook": {"requests": None, "window_seconds": 1.0},
+}
+RATE_LIMIT_KEYS = {"requests", "window_seconds", "daily", "connections"}
+
+
+def default_token(destination: str) -> str:
+    return f"sandbox-{destination}-token"
+
+
+def tokens_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The secret each destination expects: ``ATTIVA_<TYPE>_TOKEN`` if set, else the sandbox default."""
+    return {t: env.get(f"ATTIVA_{t.upper()}_TOKEN") or default_token(t) for t in DESTINATION_TYPES}
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    if state := env.get("ATTIVA_SANDBOX_STATE"):
+        return Path(state)
+    from activations import settings
+
+    return settings.data_dir() / "sandbox"
+
+
+@dataclass
+class SandboxConfig:
+    """Everything the sandbox needs to start; build it with :meth:`build`."""
+
+    state_dir: Path
+    tokens: dict[str, str] = field(default_factory=lambda: tokens_from_env({}))
+    rate_limits: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_RATE_LIMITS))
+    faults: dict[str, FaultSettings] = field(default_factory=lambda: {t: FaultSettings() for t in DESTINATION_TYPES})
+    sendgrid_import_seconds: float = 2.0  # how long a SendGrid import job stays "pending"
+    persist_interval: float = 1.0  # the debounced writer's shortest pause between writes
+    webhook_max_rows: int = 10_000
+
+    @classmethod
+    def build(
+        cls,
+        state_dir: Path | str | None = None,
+        *,
+        tokens: Mapping[str, str] | None = None,
+        rate_limits: Mapping[str, Any] | None = None,
+        faults: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
+        env: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> SandboxConfig:
+        """Defaults, then the environment, then explicit arguments (which win)."""
+        env = os.environ if env is None else env
+        config = cls(state_dir=Path(state_dir) if state_dir is not None else default_state_dir(env))
+        config.tokens = tokens_from_env(env)
+        if tokens:
+            unknown = set(tokens) - set(DESTINATION_TYPES)
+            if unknown:
+                raise ValueError(f"unknown destinations in tokens: {sorted(unknown)}")
+            config.tokens.update(tokens)
+        if raw := env.get("ATTIVA_SANDBOX_RATE_LIMITS"):
+            config.rate_limits = merge_rate_limits(config.rate_limits, json.loads(raw))
+        if rate_limits:
+            config.rate_limits = merge_rate_limits(config.rate_limits, rate_limits)
+        if raw := env.get("ATTIVA_SANDBOX_FAULTS"):
+            config.apply_fault_specs(json.loads(raw))
+        if faults:
+            config.apply_fault_specs(faults)
+        for name, value in options.items():
+            if name not in {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows"}:
+                raise TypeError(f"unknown sandbox option: {name}")
+            setattr(config, name, type(getattr(config, name))(value))
+        return config
+
+    def apply_fault_specs(self, specs: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
+        for spec in [specs] if isinstance(specs, Mapping) else list(specs):
+            _, settings, limits = parse_fault_spec(spec, self.faults)
+            self.faults.update(settings)
+            if limits:
+                self.rate_limits = merge_rate_limits(self.rate_limits, limits)
+
+
+def parse_fault_spec(
+    spec: Mapping[str, Any], current: Mapping[str, FaultSettings]
+) -> tuple[list[str], dict[str, FaultSettings], dict[str, Any]]:
+    """Read one ``POST /_sandbox/faults`` body.
+
+    Returns the targeted destinations, their new fault settings (fields not given
+    keep their current value) and the rate-limit overrides keyed by destination.
+    Raises ValueError on anything unknown or out of range.
+    """
+    if not isinstance(spec, Mapping):
+        raise ValueError("a fault spec is a JSON object")
+    spec = dict(spec)
+    destination = spec.pop("destination", "*")
+    if destination == "*":
+        targets = list(DESTINATION_TYPES)
+    elif destination in DESTINATION_TYPES:
+        targets = [destination]
+    else:
+        raise ValueError(f"unknown destination {destination!r}; expected one of {DESTINATION_TYPES} or '*'")
+    limits = spec.pop("rate_limits", None) or {}
+    if not isinstance(limits, Mapping):
+        raise ValueError("rate_limits must be an object")
+    if limits and destination != "*" and not set(limits) & set(DESTINATION_TYPES):
+        limits = {destination: limits}  # the bare window of the one destination named
+    settings = {t: current[t].updated(spec) for t in targets}
+    return targets, settings, dict(limits)
+
+
+def merge_rate_limits(base: Mapping[str, dict[str, Any]], overrides: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Overlay ``{"<type>": {...}}`` on ``base``; ``{"<type>": null}`` lifts a destination's window."""
+    merged = copy.deepcopy(dict(base))
+    for destination, values in overrides.items():
+        if destination not in DESTINATION_TYPES:
+            raise ValueError(f"unknown destination in rate_limits: {destination!r}")
+        if values is None:
+            values = {"requests": None}
+        if not isinstance(values, Mapping):
+            raise ValueError(f"rate_limits.{destination} must be an object or null")
+        unknown = set(values) - RATE_LIMIT_KEYS
+        if unknown:
+            raise ValueError(f"unknown rate limit keys for {destination}: {sorted(unknown)}")
+        for key, value in values.items():
+            if value is not None and (not isinstance(value, int | float) or value <= 0):
+                raise ValueError(f"rate_limits.{destination}.{key} must be a positive number or null")
+            merged[destination][key] = value
+    return merged

@@ -1,0 +1,424 @@
+"""Google Data Manager API: audience members ingested into and removed from user lists.
+
+- ``POST /v1/audienceMembers:ingest`` and ``POST /v1/audienceMembers:remove`` with
+  ``{destinations, audienceMembers, consent, encoding, validateOnly}`` (camelCase or
+  snake_case, as proto JSON allows); at most 10,000 members, 10 identifiers each,
+  10 destinations. 200 ``{"requestId": ...}``.
+- Fast-fail, as Google documents: one invalid member fails the whole request with 400
+  ``INVALID_ARGUMENT`` whose ``details`` carry a ``google.rpc.BadRequest`` listing every
+  violation, each ``field`` naming the member index (``audience_members.audience_members[i]...``)
+  and a Data Manager ``reason`` (INVALID_HEX_ENCODING, INVALID_SHA256_FORMAT, ...).
+- Bearer auth (401 UNAUTHENTICATED); 300 requests/min, then 429 RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from activations.sandbox.audiences import MemberSet
+from activations.sandbox.auth import bearer_token
+from activations.sandbox.base import Destination, Refusal
+from activations.sandbox.faults import REJECTION_MESSAGE
+from activations.sandbox.identifiers import is_hex
+from activations.sandbox.limits import WindowCheck
+from activations.sandbox.wire import JSONBody
+
+MAX_MEMBERS = 10_000
+MAX_IDENTIFIERS = 10
+MAX_DESTINATIONS = 10
+ACCOUNT_TYPES = {
+    "GOOGLE_ADS",
+    "DISPLAY_VIDEO_PARTNER",
+    "DISPLAY_VIDEO_ADVERTISER",
+    "DATA_PARTNER",
+    "GOOGLE_ANALYTICS_PROPERTY",
+}
+CONSENT_VALUES = {"CONSENT_STATUS_UNSPECIFIED", "CONSENT_GRANTED", "CONSENT_DENIED"}
+DOMAIN = "datamanager.googleapis.com"
+
+
+def status_error(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONBody:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return JSONBody({"error": error}, status_code=code)
+
+
+def invalid_argument(violations: list[dict[str, str]], reason: str = "INVALID_ARGUMENT") -> JSONBody:
+    return status_error(
+        400,
+        "INVALID_ARGUMENT",
+        "There was a problem with the request.",
+        [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": DOMAIN},
+            {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations},
+        ],
+    )
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    if camel in obj:
+        return obj[camel]
+    return obj.get(snake, default)
+
+
+def member_tokens(record: dict[str, list[Any]]) -> list[str]:
+    tokens = [f"email:{v}" for v in record.get("emailAddress", [])]
+    tokens += [f"phone:{v}" for v in record.get("phoneNumber", [])]
+    tokens += ["address:" + "|".join(str(a.get(k, "")) for k in sorted(a)) for a in record.get("address", [])]
+    return tokens
+
+
+class Google(Destination):
+    name = "google"
+
+    def reset_state(self) -> None:
+        self.user_lists: dict[str, dict[str, Any]] = {}  # productDestinationId -> {operating_account, members}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "user_lists": {
+                list_id: {
+                    "operating_account": ul["operating_account"],
+                    "count": len(ul["members"]),
+                    "members": ul["members"].to_json(),
+                }
+                for list_id, ul in self.user_lists.items()
+            }
+        }
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        self.user_lists = {
+            list_id: {
+                "operating_account": ul.get("operating_account", {}),
+                "members": MemberSet.from_json(ul.get("members", []), member_tokens),
+            }
+            for list_id, ul in data.get("user_lists", {}).items()
+        }
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/v1/audienceMembers:ingest", self.endpoint(self.ingest), methods=["POST"]),
+            Route("/v1/audienceMembers:remove", self.endpoint(self.remove), methods=["POST"]),
+        ]
+
+    # ---- vendor spellings ----------------------------------------------------------------------
+
+    def credential(self, request: Request) -> str | None:
+        return bearer_token(request)
+
+    def auth_error(self, missing: bool) -> Response:
+        if missing:
+            message = "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential."
+        else:
+            message = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."
+        response = status_error(401, "UNAUTHENTICATED", message)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
+        return response
+
+    def rate_limited(self, check: WindowCheck) -> Response:
+        limit = self.window.limit
+        return status_error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            f"Quota exceeded for quota metric 'Requests' and limit 'Requests per minute' of service '{DOMAIN}'.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "RATE_LIMIT_EXCEEDED",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": DOMAIN, "quota_limit_value": str(limit), "quota_metric": "requests"},
+                }
+            ],
+        )
+
+    def server_error(self) -> Response:
+        return status_error(503, "UNAVAILABLE", "The service is currently unavailable.")
+
+    def refuse(self, refusal: Refusal) -> Response:
+        if refusal.details is not None:
+            return invalid_argument(refusal.details, reason=refusal.code or "INVALID_ARGUMENT")
+        return invalid_argument([{"description": refusal.message}], reason="INVALID_ARGUMENT")
+
+    # ---- validation ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _hashed(value: Any, encoding: str, field: str, what: str, violations: list[dict[str, str]]) -> str | None:
+        """The value as lowercase hex SHA-256, or None after recording why it is malformed."""
+        if not isinstance(value, str) or not value:
+            violations.append({"field": field, "description": f"{what} is empty.", "reason": "REQUIRED_FIELD_MISSING"})
+            return None
+        if encoding == "HEX":
+            if not is_hex(value):
+                violations.append(
+                    {"field": field, "description": f"{what} is not hex encoded.", "reason": "INVALID_HEX_ENCODING"}
+                )
+                return None
+            raw_hex = value.lower()
+        else:
+            try:
+                raw_hex = base64.b64decode(value, validate=True).hex()
+            except (binascii.Error, ValueError):
+                violations.append(
+                    {
+                        "field": field,
+                        "description": f"{what} is not base64 encoded.",
+                        "reason": "INVALID_BASE64_ENCODING",
+                    }
+                )
+                return None
+        if len(raw_hex) != 64:
+            violations.append({"field": field, "reason": "INVALID_SHA256_FORMAT"})
+            return None
+        return raw_hex
+
+    def _read(self, body: Any, removing: bool) -> tuple[list[dict[str, Any]], list[dict[str, list[Any]]], bool]:
+        if not isinstance(body, dict):
+            raise Refusal("Invalid JSON payload received: expected an object.")
+        violations: list[dict[str, str]] = []
+        destinations = body.get("destinations")
+        members = _get(body, "audienceMembers", "audience_members")
+        encoding = body.get("encoding")
+        if not isinstance(destinations, list) or not destinations:
+            violations.append(
+                {
+                    "field": "destinations",
+                    "description": "Required field is missing.",
+                    "reason": "REQUIRED_FIELD_MISSING",
+                }
+            )
+            destinations = []
+        elif len(destinations) > MAX_DESTINATIONS:
+            raise Refusal(
+                "too many destinations",
+                code="TOO_MANY_DESTINATIONS",
+                details=[
+                    {
+                        "field": "destinations",
+                        "description": f"At most {MAX_DESTINATIONS} destinations.",
+                        "reason": "TOO_MANY_DESTINATIONS",
+                    }
+                ],
+            )
+        if not isinstance(members, list) or not members:
+            violations.append(
+                {
+                    "field": "audience_members",
+                    "description": "Required field is missing.",
+                    "reason": "REQUIRED_FIELD_MISSING",
+                }
+            )
+            members = []
+        elif len(members) > MAX_MEMBERS:
+            raise Refusal(
+                "too many audience members",
+                code="TOO_MANY_AUDIENCE_MEMBERS",
+                details=[
+                    {
+                        "field": "audience_members",
+                        "description": f"Maximum number of audience members allowed per request is {MAX_MEMBERS:,}.",
+                        "reason": "TOO_MANY_AUDIENCE_MEMBERS",
+                    }
+                ],
+            )
+        if encoding not in ("HEX", "BASE64"):
+            violations.append(
+                {
+                    "field": "encoding",
+                    "description": "encoding must be HEX or BASE64.",
+                    "reason": "INVALID_ENUM_VALUE" if encoding else "REQUIRED_FIELD_MISSING",
+                }
+            )
+            encoding = "HEX"
+        consent = body.get("consent")
+        if consent is not None and not removing:
+            for key in ("adUserData", "adPersonalization"):
+                value = (
+                    _get(consent, key, "ad_user_data" if key == "adUserData" else "ad_personalization")
+                    if isinstance(consent, dict)
+                    else None
+                )
+                if value is not None and value not in CONSENT_VALUES:
+                    violations.append(
+                        {
+                            "field": f"consent.{key}",
+                            "description": f"{value!r} is not a consent status.",
+                            "reason": "INVALID_ENUM_VALUE",
+                        }
+                    )
+
+        targets: list[dict[str, Any]] = []
+        for k, dest in enumerate(destinations):
+            field = f"destinations[{k}]"
+            if not isinstance(dest, dict):
+                violations.append(
+                    {"field": field, "description": "Destination must be an object.", "reason": "INVALID_DESTINATION"}
+                )
+                continue
+            list_id = _get(dest, "productDestinationId", "product_destination_id")
+            account = _get(dest, "operatingAccount", "operating_account")
+            if not list_id:
+                violations.append(
+                    {
+                        "field": f"{field}.product_destination_id",
+                        "description": "Required field is missing.",
+                        "reason": "REQUIRED_FIELD_MISSING",
+                    }
+                )
+                continue
+            if not isinstance(account, dict) or not _get(account, "accountId", "account_id"):
+                violations.append(
+                    {
+                        "field": f"{field}.operating_account",
+                        "description": "Required field is missing.",
+                        "reason": "REQUIRED_FIELD_MISSING",
+                    }
+                )
+                continue
+            account_type = _get(account, "accountType", "account_type")
+            if account_type not in ACCOUNT_TYPES:
+                violations.append(
+                    {
+                        "field": f"{field}.operating_account.account_type",
+                        "description": f"{account_type!r} is not an account type.",
+                        "reason": "INVALID_ENUM_VALUE",
+                    }
+                )
+                continue
+            targets.append(
+                {
+                    "list_id": str(list_id),
+                    "operating_account": {
+                        "accountType": account_type,
+                        "accountId": str(_get(account, "accountId", "account_id")),
+                    },
+                }
+            )
+
+        records: list[dict[str, list[Any]]] = []
+        rejects = self.faults.rejects if self.faults.rejects_rows else None
+        for i, member in enumerate(members):
+            prefix = f"audience_members.audience_members[{i}]"
+            user_data = _get(member, "userData", "user_data") if isinstance(member, dict) else None
+            identifiers = (
+                _get(user_data, "userIdentifiers", "user_identifiers") if isinstance(user_data, dict) else None
+            )
+            if not isinstance(identifiers, list) or not identifiers:
+                violations.append(
+                    {
+                        "field": f"{prefix}.user_data",
+                        "description": "The audience member needs user_data with user identifiers.",
+                        "reason": "INVALID_AUDIENCE_MEMBER",
+                    }
+                )
+                continue
+            if len(identifiers) > MAX_IDENTIFIERS:
+                violations.append(
+                    {
+                        "field": f"{prefix}.user_data.user_identifiers",
+                        "description": f"Maximum number of user identifiers allowed per audience member is {MAX_IDENTIFIERS}.",
+                        "reason": "TOO_MANY_USER_IDENTIFIERS",
+                    }
+                )
+                continue
+            before = len(violations)
+            record: dict[str, list[Any]] = {}
+            for ident in identifiers:
+                field = f"{prefix}.user_data.user_identifiers"
+                if not isinstance(ident, dict) or len(ident) != 1:
+                    violations.append(
+                        {
+                            "field": field,
+                            "description": "Each user identifier holds exactly one of email_address, phone_number, address.",
+                            "reason": "INVALID_FORMAT",
+                        }
+                    )
+                    continue
+                ((key, value),) = ident.items()
+                if key in ("emailAddress", "email_address"):
+                    hashed = self._hashed(value, encoding, field, "Email", violations)
+                    if hashed:
+                        record.setdefault("emailAddress", []).append(hashed)
+                elif key in ("phoneNumber", "phone_number"):
+                    hashed = self._hashed(value, encoding, field, "Phone number", violations)
+                    if hashed:
+                        record.setdefault("phoneNumber", []).append(hashed)
+                elif key == "address" and isinstance(value, dict):
+                    address: dict[str, str] = {}
+                    for name, snake in (("givenName", "given_name"), ("familyName", "family_name")):
+                        hashed = self._hashed(
+                            _get(value, name, snake), encoding, f"{field}.address.{snake}", name, violations
+                        )
+                        if hashed:
+                            address[name] = hashed
+                    region = _get(value, "regionCode", "region_code")
+                    postal = _get(value, "postalCode", "postal_code")
+                    if not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
+                        violations.append(
+                            {
+                                "field": f"{field}.address.region_code",
+                                "description": "Region code must be an ISO 3166-1 alpha-2 code.",
+                                "reason": "INVALID_COUNTRY_CODE",
+                            }
+                        )
+                    if not (isinstance(postal, str) and postal.strip()):
+                        violations.append(
+                            {
+                                "field": f"{field}.address.postal_code",
+                                "description": "Postal code is not valid.",
+                                "reason": "INVALID_POSTAL_CODE",
+                            }
+                        )
+                    if len(violations) == before:
+                        record.setdefault("address", []).append(
+                            {**address, "regionCode": region.upper(), "postalCode": postal.strip()}
+                        )
+                else:
+                    violations.append(
+                        {"field": field, "description": f"Unknown user identifier {key!r}.", "reason": "INVALID_FORMAT"}
+                    )
+            if len(violations) != before:
+                continue
+            if rejects is not None and rejects("|".join(sorted(member_tokens(record)))):
+                violations.append(
+                    {"field": prefix, "description": REJECTION_MESSAGE, "reason": "INVALID_AUDIENCE_MEMBER"}
+                )
+                continue
+            records.append(record)
+        if violations:
+            raise Refusal("There was a problem with the request.", details=violations)
+        return targets, records, bool(_get(body, "validateOnly", "validate_only", False))
+
+    # ---- endpoints -----------------------------------------------------------------------------
+
+    async def ingest(self, request: Request) -> Response:
+        """Add members to every destination user list (all or nothing)."""
+        targets, records, validate_only = self._read(await self.json_body(request), removing=False)
+        if not validate_only:
+            for target in targets:
+                ul = self.user_lists.get(target["list_id"])
+                if ul is None:
+                    ul = {"operating_account": target["operating_account"], "members": MemberSet(member_tokens)}
+                    self.user_lists[target["list_id"]] = ul
+                add = ul["members"].add
+                for record in records:
+                    add(record)
+        return JSONBody({"requestId": str(uuid.uuid4())})
+
+    async def remove(self, request: Request) -> Response:
+        """Remove members (matched by any identifier) from every destination user list."""
+        targets, records, validate_only = self._read(await self.json_body(request), removing=True)
+        if not validate_only:
+            for target in targets:
+                ul = self.user_lists.get(target["list_id"])
+                if ul is not None:
+                    for record in records:
+                        ul["members"].remove(record)
+        return JSONBody({"requestId": str(uuid.uuid4())})

@@ -1,0 +1,277 @@
+"""HubSpot CRM: contacts batch upsert by email and list memberships by record id.
+
+- ``POST /crm/v3/objects/contacts/batch/upsert``: at most 100 inputs, ``idProperty`` "email";
+  200 when every row succeeded, 207 with ``numErrors`` and ``errors[]`` otherwise. Each
+  contact gets a stable record id (``results[].id``) the list endpoints take.
+- ``PUT /crm/v3/lists/{listId}/memberships/add-and-remove``: record ids; answers
+  ``{recordsIdsAdded, recordIdsRemoved, recordIdsMissing}`` (HubSpot's own spelling).
+  Added/removed list only actual changes; any id not in ``recordIdsMissing`` is in
+  the requested state. Lists are created on first use (the sandbox has no UI to make them).
+- Bearer auth; 190 requests per rolling 10 s and a daily cap; 429 with
+  ``policyName`` TEN_SECONDLY_ROLLING or DAILY; ``X-HubSpot-RateLimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from activations.sandbox.auth import bearer_token
+from activations.sandbox.base import Destination, Refusal, iso_now, trace_id
+from activations.sandbox.faults import REJECTION_MESSAGE
+from activations.sandbox.identifiers import is_email
+from activations.sandbox.limits import DailyQuota, WindowCheck
+from activations.sandbox.wire import JSONBody
+
+MAX_INPUTS = 100
+MAX_LIST_RECORD_IDS = 100_000
+FIRST_RECORD_ID = 1001
+
+
+def _error(status: int, message: str, category: str, **extra: Any) -> JSONBody:
+    body = {"status": "error", "message": message, "correlationId": trace_id(), "category": category, **extra}
+    return JSONBody(body, status_code=status)
+
+
+def _row_error(row_id: str, error: str, message: str) -> dict[str, Any]:
+    # HubSpot reports property validation failures this way: a JSON list inside the message.
+    detail = [{"isValid": False, "message": message, "error": error, "name": "email"}]
+    return {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": f"Property values were not valid: {json.dumps(detail)}",
+        "context": {"ids": [row_id]},
+    }
+
+
+class HubSpot(Destination):
+    name = "hubspot"
+
+    def reset_state(self) -> None:
+        self.contacts: dict[str, dict[str, Any]] = {}  # email -> {id, properties, createdAt, updatedAt}
+        self.emails_by_id: dict[str, str] = {}
+        self.lists: dict[str, dict[str, None]] = {}  # list id -> ordered set of record ids
+        self.next_id = FIRST_RECORD_ID
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "contacts": self.contacts,
+            "lists": {list_id: list(members) for list_id, members in self.lists.items()},
+            "next_id": self.next_id,
+        }
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        self.contacts = dict(data.get("contacts", {}))
+        self.emails_by_id = {c["id"]: email for email, c in self.contacts.items()}
+        self.lists = {k: dict.fromkeys(v) for k, v in data.get("lists", {}).items()}
+        self.next_id = int(data.get("next_id", FIRST_RECORD_ID))
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/crm/v3/objects/contacts/batch/upsert", self.endpoint(self.upsert), methods=["POST"]),
+            Route(
+                "/crm/v3/lists/{list_id}/memberships/add-and-remove",
+                self.endpoint(self.memberships),
+                methods=["PUT"],
+            ),
+        ]
+
+    # ---- vendor spellings ----------------------------------------------------------------------
+
+    def credential(self, request: Request) -> str | None:
+        return bearer_token(request)
+
+    def auth_error(self, missing: bool) -> Response:
+        if missing:
+            message = "Authentication credentials not found. This API supports OAuth 2.0 authentication and private app access tokens."
+        else:
+            message = "The access token provided is invalid or has been revoked."
+        return _error(401, message, "INVALID_AUTHENTICATION")
+
+    def configure_limits(self, limits: dict[str, Any]) -> None:
+        super().configure_limits(limits)
+        self.daily = DailyQuota(limits.get("daily"))
+
+    def admit(self) -> WindowCheck:
+        # A request refused by either limit must not use up the other one.
+        if not self.daily.available():
+            return self.daily.acquire()
+        check = self.window.acquire()
+        if check.allowed:
+            self.daily.acquire()
+        return check
+
+    def rate_limited(self, check: WindowCheck) -> Response:
+        if check.policy == "daily":
+            return JSONBody(
+                {
+                    "status": "error",
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "DAILY",
+                    "message": "You have reached your daily limit.",
+                    "correlationId": trace_id(),
+                },
+                status_code=429,
+            )
+        return JSONBody(
+            {
+                "status": "error",
+                "errorType": "RATE_LIMIT",
+                "policyName": "TEN_SECONDLY_ROLLING",
+                "message": "You have reached your ten_secondly_rolling limit.",
+                "correlationId": trace_id(),
+            },
+            status_code=429,
+        )
+
+    def rate_headers(self, check: WindowCheck) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        window = self.window
+        if window.limit is not None:
+            used = window.used()
+            per_second = math.ceil(window.limit / window.window_seconds)
+            headers.update(
+                {
+                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window.window_seconds * 1000)),
+                    "X-HubSpot-RateLimit-Max": str(window.limit),
+                    "X-HubSpot-RateLimit-Remaining": str(0 if not check.allowed else max(window.limit - used, 0)),
+                    "X-HubSpot-RateLimit-Secondly": str(per_second),
+                    "X-HubSpot-RateLimit-Secondly-Remaining": str(
+                        0 if not check.allowed else max(per_second - window.count_within(1.0), 0)
+                    ),
+                }
+            )
+        if self.daily.limit is not None:
+            headers["X-HubSpot-RateLimit-Daily"] = str(self.daily.limit)
+            headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(self.daily.remaining())
+        return headers
+
+    def server_error(self) -> Response:
+        return _error(
+            502, "The server encountered a temporary error and could not complete your request.", "INTERNAL_ERROR"
+        )
+
+    def refuse(self, refusal: Refusal) -> Response:
+        return _error(refusal.status, refusal.message, refusal.code or "VALIDATION_ERROR")
+
+    # ---- endpoints -----------------------------------------------------------------------------
+
+    async def upsert(self, request: Request) -> Response:
+        """Create or update contacts by email; per-row failures in ``errors[]`` with a 207."""
+        started = iso_now()
+        body = await self.json_body(request)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list):
+            raise Refusal("Invalid input JSON: 'inputs' must be a list of objects", code="VALIDATION_ERROR")
+        if len(inputs) > MAX_INPUTS:
+            raise Refusal(
+                f"Batch input size {len(inputs)} exceeds the maximum of {MAX_INPUTS} inputs", code="VALIDATION_ERROR"
+            )
+        ids: list[str] = []
+        for i, item in enumerate(inputs):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str | int):
+                raise Refusal(f"Invalid input JSON: inputs[{i}] needs an 'id'", code="VALIDATION_ERROR")
+            if item.get("idProperty") != "email":
+                raise Refusal(
+                    f"inputs[{i}]: idProperty {item.get('idProperty')!r} is not supported; use a unique property such as 'email'",
+                    code="VALIDATION_ERROR",
+                )
+            if item.get("properties") is not None and not isinstance(item["properties"], dict):
+                raise Refusal(f"Invalid input JSON: inputs[{i}].properties must be an object", code="VALIDATION_ERROR")
+            ids.append(str(item["id"]).strip().lower())
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise Refusal(
+                f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique", code="VALIDATION_ERROR"
+            )
+
+        now = iso_now()
+        results: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for item, email in zip(inputs, ids, strict=True):
+            raw_id = str(item["id"])
+            if not is_email(email):
+                errors.append(_row_error(raw_id, "INVALID_EMAIL", f"Email address {raw_id} is invalid"))
+                continue
+            if self.faults.rejects(email):
+                errors.append(_row_error(raw_id, "INVALID_OPTION", f"{raw_id}: {REJECTION_MESSAGE}"))
+                continue
+            properties = {k: v for k, v in (item.get("properties") or {}).items() if k != "email"}
+            contact = self.contacts.get(email)
+            new = contact is None
+            if contact is None:
+                record_id = str(self.next_id)
+                self.next_id += 1
+                contact = {"id": record_id, "properties": {}, "createdAt": now, "updatedAt": now}
+                self.contacts[email] = contact
+                self.emails_by_id[record_id] = email
+            contact["properties"].update(properties)
+            contact["updatedAt"] = now
+            shown = {
+                **contact["properties"],
+                "email": email,
+                "hs_object_id": contact["id"],
+                "createdate": contact["createdAt"],
+                "lastmodifieddate": now,
+            }
+            results.append(
+                {
+                    "id": contact["id"],
+                    "properties": shown,
+                    "createdAt": contact["createdAt"],
+                    "updatedAt": now,
+                    "archived": False,
+                    "new": new,
+                }
+            )
+        body_out: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": iso_now(),
+        }
+        if errors:
+            body_out["numErrors"] = len(errors)
+            body_out["errors"] = errors
+            return JSONBody(body_out, status_code=207)
+        return JSONBody(body_out, status_code=200)
+
+    async def memberships(self, request: Request) -> Response:
+        """Add and remove record ids in one list."""
+        list_id = request.path_params["list_id"]
+        body = await self.json_body(request)
+        if not isinstance(body, dict):
+            raise Refusal("Invalid input JSON: expected an object", code="VALIDATION_ERROR")
+        to_add = body.get("recordIdsToAdd") or []
+        to_remove = body.get("recordIdsToRemove") or []
+        if not isinstance(to_add, list) or not isinstance(to_remove, list):
+            raise Refusal("recordIdsToAdd and recordIdsToRemove must be lists of record ids", code="VALIDATION_ERROR")
+        if len(to_add) + len(to_remove) > MAX_LIST_RECORD_IDS:
+            raise Refusal(
+                f"At most {MAX_LIST_RECORD_IDS} record ids can be added or removed in one request",
+                code="VALIDATION_ERROR",
+            )
+        members = self.lists.setdefault(list_id, {})
+        added: list[str] = []
+        removed: list[str] = []
+        missing: list[str] = []
+        for raw in to_add:
+            record_id = str(raw)
+            if record_id not in self.emails_by_id:
+                missing.append(record_id)
+            elif record_id not in members:
+                members[record_id] = None
+                added.append(record_id)
+        for raw in to_remove:
+            record_id = str(raw)
+            if record_id not in self.emails_by_id:
+                missing.append(record_id)
+            elif record_id in members:
+                del members[record_id]
+                removed.append(record_id)
+        return JSONBody({"recordIdsMissing": missing, "recordsIdsAdded": added, "recordIdsRemoved": removed})

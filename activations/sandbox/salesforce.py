@@ -1,0 +1,205 @@
+"""Salesforce sObject Collections upsert on an external id field.
+
+- ``PATCH /services/data/v{X}/composite/sobjects/{SObject}/{ExternalIdField}`` with
+  ``{"allOrNone": false, "records": [...]}``: at most 200 records of one sObject type.
+  200 with one result per record, in input order:
+  ``{id, success, created, errors: [{statusCode, message, fields}]}``.
+  With ``allOrNone: true`` one bad record rolls the whole request back.
+- Bearer auth (``OAuth <token>`` also accepted, as Salesforce does); 401 ``INVALID_SESSION_ID``.
+- ``Sforce-Limit-Info: api-usage=n/m`` on every answer; past the rolling 24 h
+  allocation: 403 ``REQUEST_LIMIT_EXCEEDED`` (not a 429).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from activations.sandbox.auth import bearer_token
+from activations.sandbox.base import Destination, Refusal, iso_now
+from activations.sandbox.faults import REJECTION_MESSAGE
+from activations.sandbox.identifiers import is_email
+from activations.sandbox.limits import WindowCheck
+from activations.sandbox.wire import JSONBody
+
+MAX_RECORDS = 200
+_VERSION = re.compile(r"v\d+\.\d+")
+_KEY_PREFIX = {"contact": "003", "lead": "00Q", "account": "001"}
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _errors(status: int, error_code: str, message: str, **extra: Any) -> JSONBody:
+    return JSONBody([{"message": message, "errorCode": error_code, **extra}], status_code=status)
+
+
+def _failed(status_code: str, message: str, fields: list[str]) -> dict[str, Any]:
+    return {
+        "id": None,
+        "success": False,
+        "created": False,
+        "errors": [{"statusCode": status_code, "message": message, "fields": fields}],
+    }
+
+
+class Salesforce(Destination):
+    name = "salesforce"
+
+    def reset_state(self) -> None:
+        # sObject -> external id field -> external id value -> record (with "Id")
+        self.objects: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        self.next_number = 1
+
+    def state(self) -> dict[str, Any]:
+        return {"objects": self.objects, "next_number": self.next_number}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        self.objects = data.get("objects", {})
+        self.next_number = int(data.get("next_number", 1))
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(
+                "/services/data/{version}/composite/sobjects/{sobject}/{external_field}",
+                self.endpoint(self.upsert),
+                methods=["PATCH"],
+            )
+        ]
+
+    # ---- vendor spellings ----------------------------------------------------------------------
+
+    def credential(self, request: Request) -> str | None:
+        return bearer_token(request, schemes=("bearer", "oauth"))
+
+    def auth_error(self, missing: bool) -> Response:
+        return _errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+    def rate_limited(self, check: WindowCheck) -> Response:
+        return _errors(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+
+    def rate_headers(self, check: WindowCheck) -> dict[str, str]:
+        if self.window.limit is None:
+            return {}
+        return {"Sforce-Limit-Info": f"api-usage={self.window.used()}/{self.window.limit}"}
+
+    def server_error(self) -> Response:
+        return _errors(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later.")
+
+    def refuse(self, refusal: Refusal) -> Response:
+        code = refusal.code if refusal.code and refusal.code.isupper() else "JSON_PARSER_ERROR"
+        return _errors(refusal.status, code, refusal.message)
+
+    # ---- endpoint ------------------------------------------------------------------------------
+
+    def _new_id(self, sobject: str) -> str:
+        prefix = _KEY_PREFIX.get(sobject.lower(), "a00")
+        n, digits = self.next_number, []
+        self.next_number += 1
+        while n:
+            n, r = divmod(n, 62)
+            digits.append(_BASE62[r])
+        return prefix + "".join(reversed(digits)).rjust(12, "0") + "AAA"
+
+    async def upsert(self, request: Request) -> Response:
+        """Upsert up to 200 records on an external id; one result per record, in input order."""
+        params = request.path_params
+        if not _VERSION.fullmatch(params["version"]):
+            raise Refusal("The requested resource does not exist", status=404, code="NOT_FOUND")
+        sobject, external_field = params["sobject"], params["external_field"]
+        body = await self.json_body(request)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not records:
+            raise Refusal("records: a non-empty list of sObjects is required", code="INVALID_FIELD")
+        if len(records) > MAX_RECORDS:
+            raise Refusal(
+                f"record limit reached. cannot submit more than {MAX_RECORDS} records into this call",
+                code="EXCEEDED_ID_LIMIT",
+            )
+        all_or_none = bool(body.get("allOrNone", False))
+        table = self.objects.get(sobject, {}).get(external_field, {})
+        field_lower = external_field.lower()
+
+        planned: list[tuple[str, dict[str, Any]] | None] = []
+        results: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
+        for record in records:
+            if not isinstance(record, dict):
+                results.append(_failed("INVALID_FIELD", "each record must be an object", []))
+                planned.append(None)
+                continue
+            kind = (record.get("attributes") or {}).get("type") if isinstance(record.get("attributes"), dict) else None
+            if kind != sobject:
+                results.append(
+                    _failed("INVALID_TYPE", f"attributes.type must be {sobject} (one sObject type per request)", [])
+                )
+                planned.append(None)
+                continue
+            values = {k: v for k, v in record.items() if k != "attributes"}
+            key_field = next((k for k in values if k.lower() == field_lower), None)
+            key = values.get(key_field) if key_field else None
+            if key is None or str(key) == "":
+                results.append(_failed("MISSING_ARGUMENT", f"{external_field} not specified", [external_field]))
+                planned.append(None)
+                continue
+            key = str(key)
+            email_field = next((k for k in values if k.lower() == "email"), None)
+            if email_field and values[email_field] not in (None, "") and not is_email(values[email_field]):
+                results.append(
+                    _failed(
+                        "INVALID_EMAIL_ADDRESS",
+                        f"{email_field}: invalid email address: {values[email_field]}",
+                        [email_field],
+                    )
+                )
+                planned.append(None)
+                continue
+            if self.faults.rejects(f"{sobject}/{external_field}/{key}"):
+                results.append(_failed("FIELD_CUSTOM_VALIDATION_EXCEPTION", REJECTION_MESSAGE, []))
+                planned.append(None)
+                continue
+            if key in seen:
+                # Salesforce fails every record that repeats an external id within the request.
+                dup = _failed("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {key}", [external_field])
+                first = seen[key]
+                if planned[first] is not None:
+                    results[first] = dup
+                    planned[first] = None
+                results.append(dup)
+                planned.append(None)
+                continue
+            seen[key] = len(results)
+            results.append({})  # filled in below
+            planned.append((key, values))
+
+        if all_or_none and any(p is None for p in planned):
+            rolled_back = [
+                r
+                if p is None
+                else _failed(
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "Record rolled back because not all records were valid and the request was using AllOrNone header",
+                    [],
+                )
+                for r, p in zip(results, planned, strict=True)
+            ]
+            return JSONBody(rolled_back)
+
+        now = iso_now()
+        if any(p is not None for p in planned):
+            table = self.objects.setdefault(sobject, {}).setdefault(external_field, {})
+        for i, plan in enumerate(planned):
+            if plan is None:
+                continue
+            key, values = plan
+            existing = table.get(key)
+            created = existing is None
+            if created:
+                existing = {"Id": self._new_id(sobject), "CreatedDate": now}
+                table[key] = existing
+            existing.update(values)
+            existing["LastModifiedDate"] = now
+            results[i] = {"id": existing["Id"], "success": True, "created": created, "errors": []}
+        return JSONBody(results)

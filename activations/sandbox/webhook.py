@@ -1,0 +1,109 @@
+"""Attiva's generic webhook receiver: signed JSON batches of rows.
+
+- ``POST /webhook/{any/path}`` with ``{"rows": [...]}`` (at most ``webhook_max_rows``,
+  10,000 by default; more is 413).
+- ``X-Attiva-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``, else 401
+  ``{"error": ...}``; the secret is ``ATTIVA_WEBHOOK_TOKEN`` (default ``sandbox-webhook-token``).
+- 200 ``{"received": n, "results": [{"index": i, "ok": bool, "error": str|null}]}``; a row
+  that is not an object with a non-empty ``key`` is refused (``ok: false``).
+- Kept per path: the latest row per key and how many rows arrived. Unthrottled by
+  default; with a configured window the answer past it is 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from activations.sandbox.auth import signature_ok
+from activations.sandbox.base import Destination, Refusal
+from activations.sandbox.faults import REJECTION_MESSAGE
+from activations.sandbox.limits import WindowCheck, ceil_seconds
+from activations.sandbox.wire import JSONBody
+
+SIGNATURE_HEADER = "X-Attiva-Signature"
+_OK = None  # results share one "no error" value
+
+
+class Webhook(Destination):
+    name = "webhook"
+
+    def reset_state(self) -> None:
+        self.endpoints: dict[str, dict[str, Any]] = {}  # path -> {"received": n, "rows": {key: row}}
+
+    def state(self) -> dict[str, Any]:
+        return {"endpoints": self.endpoints}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        self.endpoints = {
+            path: {"received": int(e.get("received", 0)), "rows": dict(e.get("rows", {}))}
+            for path, e in data.get("endpoints", {}).items()
+        }
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/{path:path}", self.endpoint(self.receive), methods=["POST"])]
+
+    # ---- vendor spellings ----------------------------------------------------------------------
+
+    def credential(self, request: Request) -> str | None:  # pragma: no cover - signature-based
+        return request.headers.get(SIGNATURE_HEADER)
+
+    async def authenticate(self, request: Request) -> Response | None:
+        header = request.headers.get(SIGNATURE_HEADER)
+        if header is None:
+            return self.auth_error(missing=True)
+        if not signature_ok(self.secret, await request.body(), header):
+            return self.auth_error(missing=False)
+        return None
+
+    def auth_error(self, missing: bool) -> Response:
+        message = f"missing {SIGNATURE_HEADER} header" if missing else f"{SIGNATURE_HEADER} does not match the body"
+        return JSONBody({"error": message}, status_code=401)
+
+    def rate_headers(self, check: WindowCheck) -> dict[str, str]:
+        return {} if check.allowed else {"Retry-After": str(ceil_seconds(check.reset_after))}
+
+    def rate_limited(self, check: WindowCheck) -> Response:
+        return JSONBody({"error": "rate limited"}, status_code=429)
+
+    def server_error(self) -> Response:
+        return JSONBody({"error": "temporary failure, retry"}, status_code=503)
+
+    def refuse(self, refusal: Refusal) -> Response:
+        return JSONBody({"error": refusal.message}, status_code=refusal.status)
+
+    # ---- endpoint ------------------------------------------------------------------------------
+
+    async def receive(self, request: Request) -> Response:
+        """Accept a batch of keyed rows; refuse rows without a key."""
+        body = await self.json_body(request)
+        rows = body.get("rows") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise Refusal('body must be {"rows": [...]}')
+        limit = self.config.webhook_max_rows
+        if len(rows) > limit:
+            raise Refusal(f"batch of {len(rows)} rows exceeds the limit of {limit}", status=413)
+        path = "/" + request.path_params["path"]
+        endpoint = self.endpoints.get(path)
+        if endpoint is None:
+            endpoint = self.endpoints[path] = {"received": 0, "rows": {}}
+        stored = endpoint["rows"]
+        rejects = self.faults.rejects if self.faults.rejects_rows else None
+        results: list[dict[str, Any]] = []
+        append = results.append
+        for index, row in enumerate(rows):
+            key = row.get("key") if isinstance(row, dict) else None
+            if key is None or key == "" or isinstance(key, dict | list):
+                append({"index": index, "ok": False, "error": "row has no key"})
+                continue
+            key = str(key)
+            if rejects is not None and rejects(key):
+                append({"index": index, "ok": False, "error": REJECTION_MESSAGE})
+                continue
+            stored[key] = row
+            append({"index": index, "ok": True, "error": _OK})
+        endpoint["received"] += len(rows)
+        return JSONBody({"received": len(rows), "results": results})

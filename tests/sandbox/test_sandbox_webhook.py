@@ -1,0 +1,51 @@
+"""Webhook: HMAC-signed batches, per-row results, rows kept by key."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from sandbox_helpers import post_webhook, state
+
+
+def test_signed_batch_is_received_and_rows_without_key_refused(sandbox: str) -> None:
+    answer = post_webhook(
+        sandbox, [{"key": "c1", "email": "a@example.com"}, {"email": "no key"}, {"key": "c2"}], path="crm/sync"
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "received": 3,
+        "results": [
+            {"index": 0, "ok": True, "error": None},
+            {"index": 1, "ok": False, "error": "row has no key"},
+            {"index": 2, "ok": True, "error": None},
+        ],
+    }
+    post_webhook(sandbox, [{"key": "c1", "email": "new@example.com"}], path="crm/sync")
+    endpoint = state(sandbox, "webhook")["endpoints"]["/crm/sync"]
+    assert endpoint["received"] == 4
+    assert endpoint["rows"] == {"c1": {"key": "c1", "email": "new@example.com"}, "c2": {"key": "c2"}}
+
+
+def test_missing_or_wrong_signature_is_401(sandbox: str) -> None:
+    body = json.dumps({"rows": [{"key": "k"}]}).encode()
+    missing = requests.post(f"{sandbox}/webhook/x", data=body)
+    wrong = requests.post(f"{sandbox}/webhook/x", data=body, headers={"X-Attiva-Signature": "sha256=" + "0" * 64})
+    assert missing.status_code == 401 and wrong.status_code == 401
+    assert "error" in wrong.json()
+    assert state(sandbox, "webhook")["endpoints"] == {}
+
+
+def test_oversized_batch_is_413(start_sandbox) -> None:
+    url = start_sandbox(webhook_max_rows=5)
+    answer = post_webhook(url, [{"key": str(i)} for i in range(6)])
+    assert answer.status_code == 413
+    assert post_webhook(url, [{"key": str(i)} for i in range(5)]).status_code == 200
+
+
+def test_configured_rate_limit_is_429_with_retry_after(start_sandbox) -> None:
+    url = start_sandbox(rate_limits={"webhook": {"requests": 1, "window_seconds": 3}})
+    assert post_webhook(url, [{"key": "a"}]).status_code == 200
+    limited = post_webhook(url, [{"key": "a"}])
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 3
