@@ -1,0 +1,225 @@
+"""What the activation engine and every destination client agree on.
+
+The engine plans, batches, rate-limits and retries; a client does one exchange
+with its platform per `send` and translates the answer into one `RowResult` per
+row, or raises one of the errors below. Everything the engine needs to know
+about a platform is in its `Capabilities`, so the engine never branches on a
+destination's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import polars as pl
+
+Operation = Literal["upsert", "remove"]
+Mode = Literal["upsert", "update", "insert", "mirror", "full_resync"]
+
+MODES: frozenset[str] = frozenset({"upsert", "update", "insert", "mirror", "full_resync"})
+IDENTIFIER_KINDS: tuple[str, ...] = (
+    "email",
+    "phone",
+    "external_id",
+    "first_name",
+    "last_name",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "gender",
+    "birth_year",
+    "birth_month",
+    "birth_day",
+)
+# Platforms that hash identifiers leave these in clear (Meta: EXTERN_ID is never hashed).
+UNHASHED_KINDS: frozenset[str] = frozenset({"external_id"})
+
+KEY_COLUMN = "_key"
+DESTINATION_ID_COLUMN = "_destination_id"
+
+
+class Secret:
+    """A credential: its value is only readable through `reveal()`, never printed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def redact(self, text: str) -> str:
+        """`text` with every occurrence of the secret replaced by '***'."""
+        return text.replace(self._value, "***") if self._value else text
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self):  # pickling would be a way to leak it into a file
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a destination accepts and how hard it may be driven; the engine reads only this."""
+
+    type: str
+    batch_size: int  # rows per `send` at the platform's limit
+    # Calls to `send` per window: a client that makes two requests per send declares half the platform's limit.
+    requests_per_window: int | None  # None: the platform publishes no rate limit to pace against
+    window_seconds: float | None
+    max_concurrency: int
+    modes: frozenset[str]
+    identifiers: tuple[str, ...]  # identifier kinds accepted, in the order the client sends them
+    hashing: Literal["sha256"] | None  # the engine hashes identifiers (except UNHASHED_KINDS) before send
+    needs_destination_id_for_remove: bool
+    idempotent_writes: bool
+    # How identifiers.prepare_identifiers normalizes before hashing: platforms disagree on both.
+    email_normalization: Literal["trim", "strip_whitespace"] = "trim"
+    phone_format: Literal["e164", "digits"] = "e164"
+    accepts_fields: bool = True  # False: only identifiers reach the platform (audiences, list membership)
+    required_identifiers: tuple[str, ...] = ()  # each row must carry all of these; else any one of `identifiers`
+    remove_batch_size: int | None = None  # rows per removal when the platform's removal path takes fewer
+
+    def __post_init__(self) -> None:
+        unknown_modes = set(self.modes) - MODES
+        if unknown_modes:
+            raise ValueError(f"unknown modes {sorted(unknown_modes)}")
+        unknown_ids = set(self.identifiers) - set(IDENTIFIER_KINDS)
+        if unknown_ids:
+            raise ValueError(f"unknown identifier kinds {sorted(unknown_ids)}")
+        if self.batch_size < 1 or self.max_concurrency < 1:
+            raise ValueError("batch_size and max_concurrency must be positive")
+        if (self.requests_per_window is None) != (self.window_seconds is None):
+            raise ValueError("requests_per_window and window_seconds go together")
+
+    @property
+    def supports_remove(self) -> bool:
+        return "mirror" in self.modes
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """The platform's verdict on one input row; `destination_id` is the platform's record id when it gave one."""
+
+    ok: bool
+    status: int | None = None
+    reason: str | None = None
+    destination_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchPart:
+    """Where a batch sits in one logical upload (Meta's multi-batch session uses it).
+
+    `run_id` ties the parts of one upload together when parts are sent concurrently;
+    `seq` starts at 1.
+    """
+
+    seq: int
+    is_last: bool
+    total_rows: int
+    run_id: str = ""
+
+
+class DestinationError(Exception):
+    """Base of every error a destination client raises; messages never carry secrets."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class RetryableError(DestinationError):
+    """Transient: 429, 5xx, connection errors, timeouts, platform rate-limit signals.
+
+    `retry_after` is the platform's own back-off signal in seconds, when it gave one.
+    """
+
+    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(reason, status)
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        after = f", retry after {self.retry_after:.1f}s" if self.retry_after is not None else ""
+        return f"{self.reason} (status {self.status}{after})"
+
+
+class BatchRefused(DestinationError):
+    """The platform refused the whole batch for a non-transient reason.
+
+    The engine halves the batch to isolate the bad rows. When the platform named
+    them, `rejected_rows` maps their positions in the batch to reasons, so the
+    engine can set them aside without halving.
+    """
+
+    def __init__(self, reason: str, status: int | None = None, rejected_rows: Mapping[int, str] | None = None) -> None:
+        super().__init__(reason, status)
+        self.rejected_rows: Mapping[int, str] = dict(rejected_rows or {})
+
+    def __str__(self) -> str:
+        return f"{self.reason} (status {self.status})"
+
+
+class QuotaExhausted(BatchRefused):
+    """A long quota (HubSpot's daily limit, Salesforce's 24 h allocation) is spent.
+
+    A `BatchRefused` so an engine that does not know it still stops retrying, but
+    halving will not help: the sync should stop until the quota resets.
+    """
+
+
+class DestinationConfigError(DestinationError):
+    """The destination is misconfigured: a bad destinations file, or credentials/ids the platform rejects."""
+
+    def __init__(
+        self,
+        reason: str,
+        status: int | None = None,
+        *,
+        file: str | None = None,
+        destination: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                f"file {file}" if file else "",
+                f"destination {destination!r}" if destination else "",
+                f"field {field!r}" if field else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {reason}" if where else reason, status)
+        self.file = file
+        self.destination = destination
+        self.field = field
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """A client for one destination instance; `send` is called from several threads at once."""
+
+    capabilities: Capabilities
+
+    def send(self, operation: Operation, batch: pl.DataFrame, part: BatchPart | None = None) -> list[RowResult]:
+        """One exchange with the platform; one result per row of `batch`, in order."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,234 @@
+"""Destination instances: read from the root `destinations.yml`, secrets from the environment.
+
+Each entry names an instance (`crm_hubspot`) and gives its `type` plus the
+platform's options (list id, audience id, ...). The base URL and the secret come
+from `ATTIVA_<NAME>_URL` / `ATTIVA_<NAME>_TOKEN`; by default they point at the
+local sandbox, so nothing leaves the machine until a user sets them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from activations import settings
+from activations.destinations.base import Capabilities, Destination, DestinationConfigError, Secret
+
+DEFAULT_SANDBOX_PORT = 8765
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# type -> "module:Class"; imported lazily so one broken or slow client never blocks the others.
+REGISTRY: dict[str, str] = {
+    "hubspot": "activations.destinations.hubspot:HubSpotDestination",
+    "salesforce": "activations.destinations.salesforce:SalesforceDestination",
+    "meta": "activations.destinations.meta:MetaDestination",
+    "google": "activations.destinations.google:GoogleDestination",
+    "mailchimp": "activations.destinations.mailchimp:MailchimpDestination",
+    "sendgrid": "activations.destinations.sendgrid:SendGridDestination",
+    "brevo": "activations.destinations.brevo:BrevoDestination",
+    "webhook": "activations.destinations.webhook:WebhookDestination",
+    "file_export": "activations.destinations.file_export:FileExportDestination",
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option a destination type accepts in destinations.yml."""
+
+    kind: type  # str, int, float, bool
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+
+
+# Options every type accepts: tighter limits than the platform's (never looser) and the read timeout.
+COMMON_OPTIONS: dict[str, Option] = {
+    "read_timeout": Option(float, default=30.0, help="seconds to wait for a response"),
+    "batch_size": Option(int, help="rows per request, at most the platform's limit"),
+    "requests_per_window": Option(int, help="requests per rate-limit window, at most the platform's"),
+    "window_seconds": Option(float, help="length of the rate-limit window in seconds"),
+    "max_concurrency": Option(int, help="requests in flight at once, at most the platform's"),
+}
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    """One destination instance, validated; `token` is a `Secret`."""
+
+    name: str
+    type: str
+    url: str
+    token: Secret
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None  # the file it came from, for error messages
+
+    def error(self, reason: str, option: str | None = None) -> DestinationConfigError:
+        """A DestinationConfigError naming this instance's file and the option at fault."""
+        return DestinationConfigError(reason, file=self.source, destination=self.name, field=option)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """An option's value, `default` when unset."""
+        value = self.options.get(key)
+        return default if value is None else value
+
+    def require(self, key: str) -> Any:
+        """An option's value; a DestinationConfigError naming it when unset."""
+        value = self.options.get(key)
+        if value is None or value == "":
+            raise self.error("missing required option", key)
+        return value
+
+    def limited(self, platform: Capabilities) -> Capabilities:
+        """The platform's capabilities, tightened by this instance's options (never loosened)."""
+        changes: dict[str, Any] = {}
+        for key in ("batch_size", "max_concurrency"):
+            value = self.options.get(key)
+            if value is not None:
+                if value < 1 or value > getattr(platform, key):
+                    raise self.error(f"must be between 1 and the platform's {getattr(platform, key)}", key)
+                changes[key] = value
+        rpw, window = self.options.get("requests_per_window"), self.options.get("window_seconds")
+        if rpw is not None or window is not None:
+            rpw = rpw if rpw is not None else platform.requests_per_window
+            window = window if window is not None else platform.window_seconds
+            if rpw is None or window is None:
+                raise self.error("set both requests_per_window and window_seconds", "requests_per_window")
+            if rpw < 1 or window <= 0:
+                raise self.error("must be positive", "requests_per_window")
+            if platform.requests_per_window is not None and rpw / window > platform.requests_per_window / (
+                platform.window_seconds or 1
+            ):
+                raise self.error(
+                    f"faster than the platform's {platform.requests_per_window} per {platform.window_seconds}s",
+                    "requests_per_window",
+                )
+            changes["requests_per_window"], changes["window_seconds"] = rpw, window
+        return replace(platform, **changes) if changes else platform
+
+
+def env_prefix(name: str) -> str:
+    """`ATTIVA_<NAME>`: the instance name upper-cased, every non-alphanumeric as `_`."""
+    return "ATTIVA_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def sandbox_url(dest_type: str, env: Mapping[str, str]) -> str:
+    """The local sandbox's base URL for a type: `http://127.0.0.1:${ATTIVA_SANDBOX_PORT:-8765}/<type>`."""
+    port = env.get("ATTIVA_SANDBOX_PORT") or str(DEFAULT_SANDBOX_PORT)
+    return f"http://127.0.0.1:{port}/{dest_type}"
+
+
+def destination_class(dest_type: str) -> type:
+    """The client class registered for a type (imported on first use)."""
+    module_name, _, class_name = REGISTRY[dest_type].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def default_path() -> Path:
+    """ATTIVA_DESTINATIONS, else destinations.yml at the project root."""
+    return Path(os.environ.get("ATTIVA_DESTINATIONS", settings.project_root() / "destinations.yml"))
+
+
+def load_destinations(
+    path: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, DestinationConfig]:
+    """Every destination instance in `path` (default: the root destinations.yml), validated."""
+    path = Path(path) if path is not None else default_path()
+    env = os.environ if env is None else env
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DestinationConfigError("file not found", file=source) from None
+    except yaml.YAMLError as exc:
+        raise DestinationConfigError(f"not valid YAML: {exc}", file=source) from None
+    entries = raw.get("destinations") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise DestinationConfigError("expected a top-level 'destinations:' mapping", file=source, field="destinations")
+    return {str(name): parse_destination(str(name), entry, env=env, source=source) for name, entry in entries.items()}
+
+
+def parse_destination(
+    name: str, entry: Any, *, env: Mapping[str, str] | None = None, source: str | None = None
+) -> DestinationConfig:
+    """One validated instance from its mapping in destinations.yml."""
+    env = os.environ if env is None else env
+
+    def fail(reason: str, option: str | None = None) -> DestinationConfigError:
+        return DestinationConfigError(reason, file=source, destination=name, field=option)
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", name):
+        raise fail("names start with a letter and hold only letters, digits, '_' and '-'")
+    if not isinstance(entry, dict):
+        raise fail("expected a mapping with at least 'type'")
+    dest_type = entry.get("type")
+    if not dest_type:
+        raise fail("missing required option", "type")
+    if dest_type not in REGISTRY:
+        raise fail(f"unknown type {dest_type!r}; known: {', '.join(sorted(REGISTRY))}", "type")
+    if "token" in entry or "secret" in entry:
+        raise fail(f"secrets do not go in the file: set {env_prefix(name)}_TOKEN", "token")
+
+    spec = {**COMMON_OPTIONS, **destination_class(dest_type).options}
+    options: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key == "type":
+            continue
+        if key not in spec:
+            raise fail(f"unknown option; {dest_type} accepts: {', '.join(sorted(spec))}", key)
+        options[key] = _coerce(value, spec[key], lambda reason, key=key: fail(reason, key))
+    for key, option in spec.items():
+        if options.get(key) is None:
+            if option.required:
+                raise fail("missing required option", key)
+            if option.default is not None:
+                options[key] = option.default
+
+    prefix = env_prefix(name)
+    url = env.get(f"{prefix}_URL") or sandbox_url(dest_type, env)
+    token = env.get(f"{prefix}_TOKEN")
+    if not token:
+        if (urlsplit(url).hostname or "") not in LOOPBACK_HOSTS and dest_type != "file_export":
+            # Never send the sandbox's well-known token to a real platform.
+            raise fail(f"{prefix}_URL points away from this machine: set {prefix}_TOKEN too", "token")
+        token = f"sandbox-{dest_type}-token"
+    return DestinationConfig(name=name, type=dest_type, url=url, token=Secret(token), options=options, source=source)
+
+
+def build_client(config: DestinationConfig) -> Destination:
+    """The client for one instance, from the registry of types."""
+    if config.type not in REGISTRY:
+        raise config.error(f"unknown type {config.type!r}", "type")
+    return destination_class(config.type)(config)
+
+
+def _coerce(value: Any, option: Option, fail) -> Any:
+    if value is None:
+        return None
+    kind = option.kind
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise fail("expected true or false")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("expected an integer")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail("expected a number")
+        value = float(value)
+    elif kind is str:
+        # YAML reads `list_id: 1234` as an int; ids are strings to every platform.
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise fail("expected a string")
+        value = str(value)
+    if option.choices and value not in option.choices:
+        raise fail(f"expected one of {', '.join(map(str, option.choices))}")
+    return value

@@ -1,0 +1,175 @@
+"""Google Data Manager API (the Customer Match successor): `audienceMembers:ingest` and `:remove`.
+
+One request carries up to 10,000 members, each with up to 10 hashed identifiers
+(email: all whitespace stripped and lower-cased; phone: E.164), HEX encoded,
+with the consent the members gave. The API answers with a `requestId` only:
+rows are confirmed when the request is accepted. A 400 that names members
+(`audience_members[i]` in `fieldViolations`) refuses the batch with those rows
+named, so the engine can set them aside; a 429 `RESOURCE_EXHAUSTED` is the
+300 requests/min project quota.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import polars as pl
+import requests
+
+from activations.destinations.base import (
+    BatchPart,
+    BatchRefused,
+    Capabilities,
+    DestinationConfigError,
+    Operation,
+    RetryableError,
+    RowResult,
+)
+from activations.destinations.config import DestinationConfig, Option
+from activations.destinations.transport import (
+    HttpDestination,
+    RollingWindow,
+    response_json,
+    retry_after_header,
+)
+
+MAX_IDENTIFIERS = 10
+IDENTIFIER_FIELDS = {"email": "emailAddress", "phone": "phoneNumber"}
+CONSENT_VALUES = ("CONSENT_GRANTED", "CONSENT_DENIED")
+MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
+WINDOW_SECONDS = 60.0
+
+
+class GoogleDestination(HttpDestination):
+    """Members of one Customer Match user list, through the Data Manager API."""
+
+    type = "google"
+    options = {
+        "operating_account_id": Option(str, required=True, help="the Google Ads customer id that owns the list"),
+        "operating_account_type": Option(str, default="GOOGLE_ADS", choices=("GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER")),
+        "login_account_id": Option(str, help="manager account the credentials act through, when not the operating one"),
+        "user_list_id": Option(str, required=True, help="the Customer Match user list (productDestinationId)"),
+        # Consent is stated, never assumed: the audience's SQL must only select people who gave it.
+        "ad_user_data_consent": Option(str, required=True, choices=CONSENT_VALUES),
+        "ad_personalization_consent": Option(str, required=True, choices=CONSENT_VALUES),
+        "validate_only": Option(bool, default=False, help="ask Google to validate without applying"),
+    }
+
+    def __init__(self, config: DestinationConfig) -> None:
+        super().__init__(config)
+        destination: dict[str, Any] = {
+            "operatingAccount": {
+                "accountType": config.get("operating_account_type"),
+                "accountId": config.require("operating_account_id"),
+            },
+            "productDestinationId": config.require("user_list_id"),
+        }
+        if config.get("login_account_id"):
+            destination["loginAccount"] = {
+                "accountType": config.get("operating_account_type"),
+                "accountId": config.get("login_account_id"),
+            }
+        self.destinations = [destination]
+        self.consent = {
+            "adUserData": config.require("ad_user_data_consent"),
+            "adPersonalization": config.require("ad_personalization_consent"),
+        }
+        self.validate_only = bool(config.get("validate_only", False))
+        self.window = RollingWindow(WINDOW_SECONDS)
+
+    @classmethod
+    def platform_capabilities(cls, config: DestinationConfig) -> Capabilities:
+        return Capabilities(
+            type=cls.type,
+            batch_size=10_000,
+            requests_per_window=300,
+            window_seconds=WINDOW_SECONDS,
+            max_concurrency=4,
+            modes=frozenset({"upsert", "mirror", "full_resync"}),
+            identifiers=("email", "phone"),
+            hashing="sha256",
+            needs_destination_id_for_remove=False,
+            idempotent_writes=True,
+            email_normalization="strip_whitespace",
+            phone_format="e164",
+            accepts_fields=False,
+        )
+
+    def send(self, operation: Operation, batch: pl.DataFrame, part: BatchPart | None = None) -> list[RowResult]:
+        """Ingest members into (upsert) or remove them from (remove) the user list."""
+        if batch.height == 0:
+            return []
+        kinds = [kind for kind in IDENTIFIER_FIELDS if kind in batch.columns]
+        if not kinds:
+            raise ValueError(f"google: batch has no email or phone column; it has {batch.columns}")
+        members: list[dict[str, Any]] = []
+        positions: list[int] = []  # member index -> row index
+        results: list[RowResult | None] = [None] * batch.height
+        for i, row in enumerate(batch.select(kinds).iter_rows()):
+            identifiers = [{IDENTIFIER_FIELDS[k]: v} for k, v in zip(kinds, row, strict=True) if v]
+            if not identifiers:
+                results[i] = RowResult(False, None, "google: no identifier")
+                continue
+            members.append({"userData": {"userIdentifiers": identifiers[:MAX_IDENTIFIERS]}})
+            positions.append(i)
+        if members:
+            body: dict[str, Any] = {
+                "destinations": self.destinations,
+                "audienceMembers": members,
+                "encoding": "HEX",
+                "validateOnly": self.validate_only,
+            }
+            if operation == "upsert":
+                body["consent"] = self.consent
+            path = "/v1/audienceMembers:ingest" if operation == "upsert" else "/v1/audienceMembers:remove"
+            self.window.record()
+            response = self.http.request("POST", path, json_body=body)
+            if response.status_code >= 400:
+                self._raise_for_error(response, positions)
+            for i in positions:
+                results[i] = RowResult(True, response.status_code, None, None)
+        return [r for r in results if r is not None]
+
+    def _raise_for_error(self, response: requests.Response, positions: list[int]) -> None:
+        body = response_json(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        status_name = error.get("status", "")
+        message = f"{status_name}: {error.get('message', '')}" if status_name else None
+        reason = self.http.reason(response, message)
+        details = error.get("details") or []
+        if response.status_code == 429 or status_name == "RESOURCE_EXHAUSTED":
+            retry_after = retry_after_header(response) or _retry_delay(details) or self.window.rest_of_window()
+            raise RetryableError(reason, response.status_code, retry_after)
+        if status_name in ("UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED") or response.status_code >= 500:
+            raise RetryableError(reason, response.status_code, retry_after_header(response) or _retry_delay(details))
+        if status_name in ("UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND") or response.status_code in (
+            401,
+            403,
+            404,
+        ):
+            raise DestinationConfigError(reason, response.status_code)
+        rejected: dict[int, str] = {}
+        for detail in details:
+            violations = detail.get("fieldViolations") if isinstance(detail, dict) else None
+            for violation in violations or []:
+                match = MEMBER_INDEX.search(str(violation.get("field", "")))
+                if match and int(match.group(1)) < len(positions):
+                    text = self.http.redact(
+                        f"google: {violation.get('description') or violation.get('reason') or 'invalid'}"
+                    )
+                    rejected[positions[int(match.group(1))]] = text[:300]
+        raise BatchRefused(reason, response.status_code, rejected)
+
+
+def _retry_delay(details: list[Any]) -> float | None:
+    """`google.rpc.RetryInfo.retryDelay` ("30s") in seconds, when the error carries one."""
+    for detail in details:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return float(delay[:-1])
+            except ValueError:
+                continue
+    return None

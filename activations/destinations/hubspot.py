@@ -1,0 +1,188 @@
+"""HubSpot CRM contacts: batch upsert by email, and static-list membership for mirror syncs.
+
+Upsert: `POST /crm/v3/objects/contacts/batch/upsert`, 100 inputs, `idProperty: email`;
+a 200/207 body lists `results` (record ids) and `errors[].context.ids` (the
+emails that failed), mapped back to rows. With `list_id`, upserted contacts are
+then added to the list (`PUT /crm/v3/lists/{id}/memberships/add-and-remove`)
+and removals take them out by record id, so removal needs the id the upsert
+returned (`_destination_id`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import requests
+
+from activations.destinations.base import (
+    DESTINATION_ID_COLUMN,
+    BatchPart,
+    Capabilities,
+    Operation,
+    QuotaExhausted,
+    RetryableError,
+    RowResult,
+)
+from activations.destinations.config import DestinationConfig, Option
+from activations.destinations.transport import (
+    HttpDestination,
+    RollingWindow,
+    present_fields,
+    require_columns,
+    response_json,
+    retry_after_header,
+)
+
+UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+WINDOW_SECONDS = 10.0
+# Requests per 10 s rolling window: OAuth apps 100, private apps on Professional/Enterprise 190.
+PLAN_LIMITS = {"oauth_app": 100, "private_app": 190}
+
+
+class HubSpotDestination(HttpDestination):
+    """HubSpot contacts, and optionally their membership of one static list."""
+
+    type = "hubspot"
+    options = {
+        "list_id": Option(str, help="static list the synced contacts belong to; needed for mirror syncs"),
+        "plan": Option(str, default="oauth_app", choices=tuple(PLAN_LIMITS), help="sets the 10 s request limit"),
+    }
+
+    def __init__(self, config: DestinationConfig) -> None:
+        super().__init__(config)
+        self.list_id: str | None = config.get("list_id")
+        self.window = RollingWindow(WINDOW_SECONDS)
+
+    @classmethod
+    def platform_capabilities(cls, config: DestinationConfig) -> Capabilities:
+        per_window = PLAN_LIMITS[config.get("plan", "oauth_app")]
+        with_list = bool(config.get("list_id"))
+        return Capabilities(
+            type=cls.type,
+            batch_size=100,
+            # With a list every upsert is two requests (upsert, then membership).
+            requests_per_window=per_window // 2 if with_list else per_window,
+            window_seconds=WINDOW_SECONDS,
+            max_concurrency=8,
+            modes=frozenset({"upsert", "full_resync", "mirror"} if with_list else {"upsert", "full_resync"}),
+            identifiers=("email",),
+            hashing=None,
+            needs_destination_id_for_remove=True,
+            idempotent_writes=True,
+            required_identifiers=("email",),
+        )
+
+    def send(self, operation: Operation, batch: pl.DataFrame, part: BatchPart | None = None) -> list[RowResult]:
+        """Upsert contacts (then add them to the list), or remove them from the list."""
+        if batch.height == 0:
+            return []
+        if operation == "remove":
+            return self._remove(batch)
+        return self._upsert(batch)
+
+    # -- upsert ---------------------------------------------------------------------------------
+
+    def _upsert(self, batch: pl.DataFrame) -> list[RowResult]:
+        require_columns(batch, ["email"], self.type)
+        fields = self.field_columns(batch)
+        rows = batch.select(["email", *fields]).to_dicts()
+        emails = [str(row["email"]) for row in rows]
+        # HubSpot refuses a batch that names one id twice: send each email once, answer every row.
+        inputs: dict[str, dict[str, Any]] = {}
+        for email, row in zip(emails, rows, strict=True):
+            properties = present_fields(row, fields)
+            properties["email"] = email  # echoed back in results[].properties: how results find their rows
+            inputs.setdefault(email.lower(), {"id": email, "idProperty": "email", "properties": properties})
+
+        response = self._call("POST", UPSERT_PATH, {"inputs": list(inputs.values())})
+        body = response_json(response) or {}
+        outcome: dict[str, RowResult] = {}
+        for error in body.get("errors") or []:
+            reason = self.http.reason(response, f"{error.get('category', 'ERROR')}: {error.get('message', '')}")
+            for failed_id in (error.get("context") or {}).get("ids") or []:
+                outcome[str(failed_id).lower()] = RowResult(False, _error_status(error, response), reason)
+        results = body.get("results") or []
+        unnamed: list[dict[str, Any]] = []
+        for result in results:
+            email = ((result.get("properties") or {}).get("email") or "").lower()
+            if email in inputs:
+                outcome[email] = RowResult(True, response.status_code, None, str(result.get("id")))
+            else:
+                unnamed.append(result)
+        # A result without the email property: results come in input order, skipping failed inputs.
+        pending = [email for email in inputs if email not in outcome]
+        if unnamed and len(unnamed) == len(pending):
+            for email, result in zip(pending, unnamed, strict=True):
+                outcome[email] = RowResult(True, response.status_code, None, str(result.get("id")))
+
+        if self.list_id:
+            self._add_to_list(outcome)
+        missing = RowResult(False, response.status_code, "hubspot: the response did not confirm this row")
+        return [outcome.get(email.lower(), missing) for email in emails]
+
+    def _add_to_list(self, outcome: dict[str, RowResult]) -> None:
+        ids = {email: result.destination_id for email, result in outcome.items() if result.ok and result.destination_id}
+        if not ids:
+            return
+        body = self._membership(list(dict.fromkeys(ids.values())), [])
+        missing = {str(record_id) for record_id in body.get("recordIdsMissing") or []}
+        for email, record_id in ids.items():
+            if record_id in missing:
+                outcome[email] = RowResult(False, 200, "hubspot: list membership: record missing", record_id)
+
+    # -- remove ---------------------------------------------------------------------------------
+
+    def _remove(self, batch: pl.DataFrame) -> list[RowResult]:
+        if not self.list_id:
+            raise self.config.error("removal needs list_id (contacts leave a list, they are never deleted)", "list_id")
+        require_columns(batch, [DESTINATION_ID_COLUMN], self.type)
+        record_ids = [None if value is None else str(value) for value in batch[DESTINATION_ID_COLUMN].to_list()]
+        to_remove = list(dict.fromkeys(record_id for record_id in record_ids if record_id))
+        if to_remove:
+            body = self._membership([], to_remove)
+        else:
+            body = {}
+        missing = {str(record_id) for record_id in body.get("recordIdsMissing") or []}
+        results = []
+        for record_id in record_ids:
+            if not record_id:
+                results.append(RowResult(False, None, "hubspot: no record id for this row (needed to leave the list)"))
+            elif record_id in missing:
+                # The record no longer exists: it is not in the list either, which is what removal wants.
+                results.append(RowResult(True, 200, "hubspot: record no longer exists", record_id))
+            else:
+                results.append(RowResult(True, 200, None, record_id))
+        return results
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def _membership(self, add: list[str], remove: list[str]) -> dict[str, Any]:
+        path = f"/crm/v3/lists/{self.list_id}/memberships/add-and-remove"
+        response = self._call("PUT", path, {"recordIdsToAdd": add, "recordIdsToRemove": remove})
+        return response_json(response) or {}
+
+    def _call(self, method: str, path: str, body: dict[str, Any]) -> requests.Response:
+        self.window.record()
+        response = self.http.request(method, path, json_body=body)
+        if response.status_code == 429:
+            self._raise_rate_limited(response)
+        self.http.raise_for_status(response)
+        return response
+
+    def _raise_rate_limited(self, response: requests.Response) -> None:
+        body = response_json(response) or {}
+        policy = body.get("policyName") if isinstance(body, dict) else None
+        reason = self.http.reason(response, f"rate limited ({policy or 'unknown policy'})")
+        if policy == "DAILY":
+            raise QuotaExhausted(reason, 429)
+        retry_after = retry_after_header(response)
+        if retry_after is None:
+            # TEN_SECONDLY_ROLLING (or unnamed): wait until our oldest request in the window leaves it.
+            retry_after = self.window.rest_of_window()
+        raise RetryableError(reason, 429, retry_after)
+
+
+def _error_status(error: dict[str, Any], response: requests.Response) -> int:
+    status = error.get("status")
+    return status if isinstance(status, int) else response.status_code
