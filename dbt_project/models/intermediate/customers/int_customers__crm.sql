@@ -10,6 +10,7 @@ contacts as (
             as stage_rank
     from {{ ref('stg_crm__contacts') }} as c
     inner join owners as o on o.node = 'crm_contact_id:' || c.contact_id
+    where c.is_latest_version
 ),
 
 final as (

@@ -10,6 +10,7 @@ crm as (
            c.first_name, c.last_name, c.birth_date, c.country, c.city, c.company, c.job_title
     from {{ ref('stg_crm__contacts') }} as c
     inner join owners as o on o.node = 'crm_contact_id:' || c.contact_id
+    where c.is_latest_version
 ),
 
 shop as (
@@ -18,6 +19,7 @@ shop as (
            cast(null as {{ dbt.type_string() }}) as company, cast(null as {{ dbt.type_string() }}) as job_title
     from {{ ref('stg_shop__customers') }} as s
     inner join owners as o on o.node = 'shop_customer_id:' || s.shop_customer_id
+    where s.is_latest_version
 ),
 
 forms as (

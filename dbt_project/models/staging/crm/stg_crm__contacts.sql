@@ -1,4 +1,5 @@
--- One row per CRM contact: its latest version, identifiers normalized.
+-- Every version of every CRM contact, identifiers normalized. Identity resolution uses all
+-- versions (an old phone still identifies the person); profiles use the latest.
 with source as (
     select * from {{ source('raw', 'crm_contacts') }}
 ),
@@ -29,9 +30,9 @@ final as (
         became_sql_at,
         became_customer_at,
         created_at,
-        updated_at
+        updated_at,
+        version_rank = 1 as is_latest_version
     from latest
-    where version_rank = 1
 )
 
 select * from final

@@ -1,4 +1,5 @@
--- One row per shop account: its latest version, identifiers normalized.
+-- Every version of every shop account, identifiers normalized. Identity resolution uses all
+-- versions (an old email still identifies the person); profiles use the latest.
 with source as (
     select * from {{ source('raw', 'shop_customers') }}
 ),
@@ -24,9 +25,9 @@ final as (
         {{ attiva.clean_text('city') }} as city,
         trim(postal_code) as postal_code,
         created_at,
-        updated_at
+        updated_at,
+        version_rank = 1 as is_latest_version
     from latest
-    where version_rank = 1
 )
 
 select * from final
