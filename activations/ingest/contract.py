@@ -154,8 +154,12 @@ SOURCES: tuple[Source, ...] = (
         "event_id",
         (
             _c("event_id", required=True, description="unique per event; replays are ignored"),
-            _c("event_type", required=True, description="page_view, product_view, add_to_cart, checkout_started, "
-               "identify, login, form_submit, app_open"),
+            _c(
+                "event_type",
+                required=True,
+                description="page_view, product_view, add_to_cart, checkout_started, "
+                "identify, login, form_submit, app_open",
+            ),
             _c("occurred_at", "timestamp", required=True, description="ISO 8601, UTC unless an offset is given"),
             _c("anonymous_id", description="browser cookie or app install id"),
             _c("user_id", description="shop_customer_id once logged in"),

@@ -1,0 +1,156 @@
+"""The landing folder: which files are there, which source each belongs to, and their fingerprints."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from activations.ingest.contract import SOURCES, Source
+
+# Longest suffix first, so `.csv.gz` wins over `.gz`.
+FORMAT_BY_SUFFIX = {
+    ".csv.gz": "csv",
+    ".jsonl.gz": "jsonl",
+    ".ndjson.gz": "jsonl",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+
+_CHUNK = 1 << 22
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: Path
+    name: str  # path relative to the landing root, with forward slashes: the file's identity everywhere
+    source: Source | None
+    format: str | None
+    size_bytes: int
+    modified_at: datetime  # naive UTC, microseconds, as stored in the ledger
+
+    @property
+    def gzipped(self) -> bool:
+        return self.path.name.lower().endswith(".gz")
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why this file is not read, or None when it belongs to a source in a known format."""
+        if self.source is None:
+            folders = ", ".join(s.folder for s in SOURCES)
+            return f"not in a source folder (expected one of: {folders})"
+        if self.format is None:
+            return "unknown file type (expected .csv, .csv.gz, .jsonl, .ndjson or .parquet)"
+        return None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    sha256: str
+    lines: int  # physical lines of the (decompressed) text, counting a last line without a line break
+    trailing_blank_lines: int
+
+
+def scan(landing: Path) -> list[LandingFile]:
+    """Every file under the landing root, in path order; hidden files and `_`-folders are left out."""
+    found: list[LandingFile] = []
+    for folder, dirs, files in os.walk(landing):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for filename in sorted(files):
+            if filename.startswith("."):
+                continue
+            path = Path(folder) / filename
+            stat = path.stat()
+            name = path.relative_to(landing).as_posix()
+            found.append(
+                LandingFile(
+                    path=path,
+                    name=name,
+                    source=_source_of(name),
+                    format=_format_of(filename),
+                    size_bytes=stat.st_size,
+                    modified_at=_EPOCH + timedelta(microseconds=stat.st_mtime_ns // 1000),
+                )
+            )
+    return sorted(found, key=lambda f: f.name)
+
+
+def _source_of(name: str) -> Source | None:
+    folder = name.split("/")[:-1]
+    matches = [s for s in SOURCES if folder[: len(s.folder.split("/"))] == s.folder.split("/")]
+    return max(matches, key=lambda s: len(s.folder), default=None)
+
+
+def _format_of(filename: str) -> str | None:
+    lower = filename.lower()
+    return next((fmt for suffix, fmt in FORMAT_BY_SUFFIX.items() if lower.endswith(suffix)), None)
+
+
+def fingerprint(file: LandingFile) -> Fingerprint:
+    """The file's sha256, and its line count (text formats) to check line numbers against."""
+    digest = hashlib.sha256()
+    newlines = 0
+    tail = b""
+    count_lines = file.format != "parquet" and not file.gzipped
+    with open(file.path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+            if count_lines:
+                newlines += chunk.count(b"\n")
+                tail = (tail + chunk)[-65536:]
+    if file.format != "parquet" and file.gzipped:
+        newlines, tail = _count_gzip_lines(file.path)
+    return Fingerprint(digest.hexdigest(), *_line_stats(newlines, tail))
+
+
+def _count_gzip_lines(path: Path) -> tuple[int, bytes]:
+    newlines = 0
+    tail = b""
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                newlines += chunk.count(b"\n")
+                tail = (tail + chunk)[-65536:]
+    except (OSError, EOFError):
+        pass  # the reader reports a broken archive with a better message
+    return newlines, tail
+
+
+def _line_stats(newlines: int, tail: bytes) -> tuple[int, int]:
+    if not tail:
+        return 0, 0
+    lines = newlines + (0 if tail.endswith(b"\n") else 1)
+    ending = tail[len(tail.rstrip(b"\r\n")) :]
+    return lines, max(ending.count(b"\n") - 1, 0)
+
+
+_BLANK_LINE = re.compile(rb"\n\r?(?=\n)")
+
+
+def blank_lines(file: LandingFile) -> list[int]:
+    """Line numbers of the empty lines of a text file (needed only when its line count says it has some)."""
+    found: list[int] = []
+    newlines_before_chunk = 0
+    carry = b"\n"  # the file starts at the start of a line, as if after a line break
+    opener = gzip.open if file.gzipped else open
+    with opener(file.path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            data = carry + chunk
+            counted_to, newlines = len(carry), newlines_before_chunk
+            for match in _BLANK_LINE.finditer(data):
+                end = match.end()  # where the blank line's own line break is
+                if end < len(carry):
+                    continue  # found with the previous chunk
+                newlines += data.count(b"\n", counted_to, end)
+                counted_to = end
+                found.append(newlines + 1)
+            newlines_before_chunk += chunk.count(b"\n")
+            carry = data[-2:]
+    return found
