@@ -1,0 +1,139 @@
+"""Names people and businesses go by: first and last names per country, job titles, company patterns.
+
+Static reference data. Lists are ordered from most to least common; samplers
+weight them with a Zipf-like curve so "Rossi" is frequent and "Dell'Orto" rare.
+Spellings keep their accents and apostrophes on purpose (D'Angelo, Müller, Núñez).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+FIRST_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "IT": {
+        "M": ("Giuseppe", "Giovanni", "Antonio", "Mario", "Francesco", "Luigi", "Alessandro", "Andrea", "Marco",
+              "Luca", "Matteo", "Lorenzo", "Angelo", "Vincenzo", "Pietro", "Salvatore", "Stefano", "Roberto",
+              "Paolo", "Davide", "Simone", "Federico", "Riccardo", "Giorgio", "Michele", "Fabio", "Massimo",
+              "Carlo", "Franco", "Domenico", "Daniele", "Leonardo", "Gabriele", "Tommaso", "Emanuele",
+              "Claudio", "Maurizio", "Enrico", "Filippo", "Alberto", "Nicola", "Sergio", "Bruno", "Edoardo",
+              "Niccolò", "Jacopo", "Mattia", "Diego", "Samuele", "Raffaele", "Gianluca", "Giancarlo",
+              "Gian Marco", "Pierpaolo", "Cristian", "Luciano", "Aldo", "Ettore", "Ludovico", "Achille"),
+        "F": ("Maria", "Anna", "Giulia", "Francesca", "Chiara", "Sara", "Laura", "Valentina", "Elena", "Sofia",
+              "Alessandra", "Federica", "Martina", "Silvia", "Paola", "Giovanna", "Rosa", "Angela", "Lucia",
+              "Elisa", "Roberta", "Cristina", "Barbara", "Simona", "Daniela", "Monica", "Antonella", "Ilaria",
+              "Giorgia", "Aurora", "Alice", "Ginevra", "Emma", "Beatrice", "Camilla", "Teresa", "Caterina",
+              "Carmela", "Giuseppina", "Noemi", "Greta", "Benedetta", "Arianna", "Marta", "Serena", "Michela",
+              "Anna Maria", "Maria Grazia", "Rossella", "Letizia", "Viola", "Ludovica", "Nicoletta", "Irene"),
+    },
+    "FR": {
+        "M": ("Jean", "Pierre", "Nicolas", "Thomas", "Julien", "Antoine", "Michel", "François", "Mathieu",
+              "Alexandre", "Guillaume", "Louis", "Hugo", "Jean-Luc", "Benoît", "Théo"),
+        "F": ("Marie", "Camille", "Sophie", "Nathalie", "Isabelle", "Julie", "Céline", "Léa", "Chloé", "Manon",
+              "Élodie", "Hélène", "Anne-Sophie", "Aurélie", "Inès"),
+    },
+    "DE": {
+        "M": ("Thomas", "Michael", "Andreas", "Stefan", "Christian", "Markus", "Alexander", "Jürgen", "Klaus",
+              "Wolfgang", "Lukas", "Jonas", "Felix", "Maximilian", "Jörg", "Hans-Peter"),
+        "F": ("Sabine", "Julia", "Anna", "Claudia", "Petra", "Katharina", "Monika", "Laura", "Lena", "Ursula",
+              "Susanne", "Lea", "Sophie", "Jana", "Birgit", "Käthe"),
+    },
+    "AT": {
+        "M": ("Lukas", "Thomas", "Michael", "Stefan", "Andreas", "Florian", "Markus", "Tobias", "David",
+              "Johann", "Georg", "Jürgen"),
+        "F": ("Anna", "Sarah", "Julia", "Lena", "Katharina", "Christina", "Elisabeth", "Theresa", "Magdalena",
+              "Sabine", "Barbara", "Brigitte"),
+    },
+    "ES": {
+        "M": ("Antonio", "José", "Manuel", "Francisco", "David", "Juan", "Javier", "Daniel", "Carlos", "Jesús",
+              "Alejandro", "Pablo", "Sergio", "José Luis", "Álvaro"),
+        "F": ("María", "Carmen", "Ana", "Laura", "Lucía", "Marta", "Isabel", "Cristina", "Paula", "Elena",
+              "Sofía", "María José", "Raquel", "Nuria"),
+    },
+    "NL": {
+        "M": ("Jan", "Daan", "Sem", "Lucas", "Bram", "Thijs", "Pieter", "Willem", "Joost", "Ruben", "Sander",
+              "Bas"),
+        "F": ("Emma", "Julia", "Sanne", "Lotte", "Anouk", "Fleur", "Sophie", "Eva", "Femke", "Lieke",
+              "Marloes", "Iris"),
+    },
+}
+
+LAST_NAMES: dict[str, tuple[str, ...]] = {
+    "IT": ("Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
+           "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti",
+           "Barbieri", "Fontana", "Santoro", "Mariani", "Rinaldi", "Caruso", "Ferrara", "Galli", "Martini",
+           "Leone", "Longo", "Gentile", "Martinelli", "Vitale", "Lombardo", "Serra", "Coppola", "De Santis",
+           "D'Angelo", "Marchetti", "Parisi", "Villa", "Conte", "Ferraro", "Ferri", "Fabbri", "Bianco",
+           "Marini", "Grasso", "Valentini", "Messina", "Sala", "De Angelis", "Gatti", "Pellegrini", "Palumbo",
+           "Sanna", "Farina", "Rizzi", "Monti", "Cattaneo", "Morelli", "Amato", "Silvestri", "Mazza", "Testa",
+           "Grassi", "Pellegrino", "Carbone", "Giuliani", "Benedetti", "Barone", "Rossetti", "Caputo",
+           "Montanari", "Guerra", "Palmieri", "Bernardi", "Martino", "Fiore", "De Rosa", "Ferretti", "Bellini",
+           "Basile", "Riva", "Donati", "Piras", "Vitali", "Battaglia", "Sartori", "Neri", "Costantini",
+           "Milani", "Pagano", "Ruggiero", "Sorrentino", "D'Amico", "Orlando", "Di Stefano", "La Rosa",
+           "D'Alessandro", "Lo Russo", "Dell'Acqua", "Lo Bianco", "Dal Monte", "Dell'Orto", "Di Giovanni",
+           "Mazzoleni", "Bonetti", "Zanetti", "Fumagalli", "Brambilla", "Pozzi", "Cocco", "Melis", "Esposti"),
+    "FR": ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
+           "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier",
+           "Morel", "Girard", "André", "Mercier", "Dupont", "Lambert", "Bonnet", "Le Goff", "Rousseau",
+           "Faure"),
+    "DE": ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
+           "Hoffmann", "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz",
+           "Zimmermann", "Braun", "Krüger", "Hofmann", "Hartmann", "Lange", "Schmitt", "Werner", "Krause",
+           "Meier", "von Berg"),
+    "AT": ("Gruber", "Huber", "Wagner", "Pichler", "Moser", "Steiner", "Mayer", "Hofer", "Leitner", "Berger",
+           "Fuchs", "Eder", "Fischer", "Schmid", "Winkler", "Weber", "Schwarz", "Maier", "Reiter", "Brunner"),
+    "ES": ("García", "Rodríguez", "González", "Fernández", "López", "Martínez", "Sánchez", "Pérez", "Gómez",
+           "Martín", "Jiménez", "Ruiz", "Hernández", "Díaz", "Moreno", "Muñoz", "Álvarez", "Romero", "Alonso",
+           "Gutiérrez", "Navarro", "Torres", "Domínguez", "Vázquez", "Ramos", "Gil", "Serrano", "Núñez",
+           "Iglesias", "de la Fuente"),
+    "NL": ("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Janssen", "Visser", "Smit",
+           "Meijer", "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen",
+           "Dekker", "Brouwer", "de Wit", "Dijkstra", "van der Meer"),
+}
+
+JOB_TITLES: tuple[str, ...] = (
+    "Titolare", "Buyer", "Responsabile Acquisti", "Marketing Manager", "CEO", "Office Manager",
+    "Purchasing Manager", "Amministratore Delegato", "Store Manager", "F&B Manager", "Head Barista", "Chef",
+    "Procurement Specialist", "Buyer, Food & Beverage", "Responsabile Marketing", "Sales Director",
+    "Operations Manager", "Assistente di Direzione", "Event Manager", "Hotel Manager",
+)
+
+# Company name pieces. "{last}" is replaced by a surname of the company's country.
+COMPANY_PATTERNS: dict[str, tuple[str, ...]] = {
+    "IT": ("{last} S.r.l.", "{last} & Figli S.p.A.", "{last}, {last2} & C. S.n.c.", "Torrefazione {last}",
+           "Bar {place}", "Hotel {place}", "Ristorante {place}", "{region} {sector} S.r.l.", "Studio {last}",
+           "Caffetteria {place} S.a.s.", "Pasticceria {last}", "{last} Arredamenti S.r.l."),
+    "FR": ("{last} SARL", "Café {place}", "Hôtel {place}", "{last} & Fils SAS"),
+    "DE": ("{last} GmbH", "Café {place}", "{last} & Co. KG", "Hotel {place} GmbH"),
+    "AT": ("{last} GmbH", "Kaffeehaus {place}", "Hotel {place}", "{last} & Söhne OG"),
+    "ES": ("{last} S.L.", "Cafetería {place}", "Hotel {place} S.A.", "{last} y Asociados S.L."),
+    "NL": ("{last} B.V.", "Koffiehuis {place}", "Hotel {place} B.V."),
+}
+COMPANY_PLACES: tuple[str, ...] = (
+    "Centrale", "Aurora", "Excelsior", "Bellavista", "Miramare", "Duomo", "Stazione", "Vittoria", "Belvedere",
+    "Savoy", "Panorama", "Il Gabbiano", "La Pergola", "Al Porto", "Sport", "del Corso", "Roma", "Italia",
+)
+COMPANY_REGIONS: tuple[str, ...] = ("Nord", "Adriatica", "Tirrenica", "Lombarda", "Veneta", "Toscana", "Emiliana",
+                                    "Alpina", "Sud")
+COMPANY_SECTORS: tuple[str, ...] = ("Distribuzione", "Forniture", "Servizi", "Ho.Re.Ca.", "Food", "Uffici")
+
+# Shared mailboxes of a business, by country: several employees type these into forms.
+ROLE_MAILBOXES: dict[str, tuple[str, ...]] = {
+    "IT": ("info", "amministrazione", "ordini", "acquisti", "segreteria", "ufficio", "contabilita"),
+    "FR": ("contact", "info", "compta"),
+    "DE": ("info", "buero", "einkauf"),
+    "AT": ("office", "info", "einkauf"),
+    "ES": ("info", "administracion", "compras"),
+    "NL": ("info", "administratie", "inkoop"),
+}
+
+# Letters without accents, for building email addresses from names.
+ASCII_FOLD: dict[str, str] = {
+    "à": "a", "á": "a", "â": "a", "ä": "a", "è": "e", "é": "e", "ê": "e", "ë": "e", "ì": "i", "í": "i",
+    "î": "i", "ï": "i", "ò": "o", "ó": "o", "ô": "o", "ö": "o", "ù": "u", "ú": "u", "û": "u", "ü": "u",
+    "ç": "c", "ñ": "n", "ß": "ss", "&": "", "'": "", "’": "", " ": "", "-": "", ".": "", ",": "",
+}
+
+
+def ascii_slug(names: pl.Expr) -> pl.Expr:
+    """A name as it appears in an email address or domain: lower case, no accents, spaces or punctuation."""
+    return names.str.to_lowercase().str.replace_many(list(ASCII_FOLD), list(ASCII_FOLD.values()))
