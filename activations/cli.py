@@ -37,6 +37,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if report.failed_files else 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from activations.build import build_warehouse
+
+    result = build_warehouse(as_of=args.as_of, warehouse=args.warehouse, select=args.select,
+                             full_refresh=args.full_refresh, echo=args.verbose)
+    print(result)
+    return 0 if result.ok else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from activations.summary import summarize
+
+    print(summarize(args.warehouse))
+    return 0
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from activations.ingest.docs import contract_markdown
+
+    print(contract_markdown())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from activations.demo import run_demo
+
+    return run_demo(customers=args.customers, seed=args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attiva", description="Warehouse-native marketing activation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -52,6 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
     ing.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
     ing.set_defaults(handler=cmd_ingest)
+
+    bld = sub.add_parser("build", help="run dbt build (models and tests) on the warehouse")
+    bld.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    bld.add_argument("--as-of", type=_iso_datetime, default=None, help="the pipeline's 'now' (default ATTIVA_AS_OF)")
+    bld.add_argument("--select", default=None, help="dbt selection, e.g. 'aud_champions+'")
+    bld.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    bld.add_argument("--verbose", action="store_true", help="show dbt's own output")
+    bld.set_defaults(handler=cmd_build)
+
+    summ = sub.add_parser("summary", help="print customers, merges and audience sizes")
+    summ.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    summ.set_defaults(handler=cmd_summary)
+
+    con = sub.add_parser("contract", help="print the landing contract (folders, formats, columns) as Markdown")
+    con.set_defaults(handler=cmd_contract)
+
+    demo = sub.add_parser("demo", help="generate data, ingest it, build the warehouse and print a summary")
+    demo.add_argument("--customers", type=int, default=100_000, help="people to generate on the first run")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 

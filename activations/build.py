@@ -1,0 +1,90 @@
+"""Build the warehouse: run dbt (build = models + tests) over the raw tables.
+
+dbt runs in a subprocess so its global state and logs stay out of the caller (the CLI,
+a Dagster step, a test), and always with `as_of` passed explicitly, so every model of a
+run agrees on what "now" is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from activations import settings
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)  # status -> nodes
+    failures: list[str] = field(default_factory=list)  # "node: message"
+    output: str = ""
+
+    def __str__(self) -> str:
+        status = "ok" if self.ok else "FAILED"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        lines = [f"dbt build {status} in {self.seconds:.1f}s ({counts})"]
+        lines += [f"  - {f}" for f in self.failures[:20]]
+        return "\n".join(lines)
+
+
+def dbt_vars(as_of: datetime, extra: dict | None = None) -> dict:
+    """The vars every dbt invocation gets: as_of in UTC, plus any overrides."""
+    return {"as_of": as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), **(extra or {})}
+
+
+def dbt_command(command: str, as_of: datetime, select: str | None = None, extra_vars: dict | None = None,
+                full_refresh: bool = False) -> list[str]:
+    """The dbt CLI arguments for `command` (build, run, test, seed) on Attiva's project."""
+    project = settings.dbt_project_dir()
+    args = [command, "--project-dir", str(project), "--profiles-dir", str(project),
+            "--vars", json.dumps(dbt_vars(as_of, extra_vars))]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(args: list[str], warehouse: Path | None = None, echo: bool = False) -> BuildResult:
+    """Run dbt with the warehouse path in the environment; parse run_results.json."""
+    warehouse = Path(warehouse or settings.warehouse_path()).resolve()
+    # dbt's target and logs sit beside the warehouse they describe, so two warehouses
+    # (a test's and the demo's) can build at the same time without sharing a manifest.
+    target = warehouse.parent / "dbt_target"
+    env = {**os.environ, "ATTIVA_WAREHOUSE": str(warehouse), "DBT_TARGET_PATH": str(target),
+           "DBT_LOG_PATH": str(warehouse.parent / "dbt_logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    project = settings.dbt_project_dir()
+    results_file = target / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    started = datetime.now()
+    proc = subprocess.run([dbt_executable(), *args], cwd=project, env=env, capture_output=not echo, text=True)
+    seconds = (datetime.now() - started).total_seconds()
+    result = BuildResult(ok=proc.returncode == 0, seconds=seconds, output=(proc.stdout or "") + (proc.stderr or ""))
+    if results_file.exists():
+        for node in json.loads(results_file.read_text()).get("results", []):
+            status = str(node.get("status"))
+            result.counts[status] = result.counts.get(status, 0) + 1
+            if status in ("error", "fail"):
+                result.failures.append(f"{node.get('unique_id')}: {(node.get('message') or '').strip()}")
+    if not result.ok and not result.failures:
+        result.failures.append(result.output.strip()[-2000:])
+    return result
+
+
+def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None, select: str | None = None,
+                    full_refresh: bool = False, echo: bool = False) -> BuildResult:
+    """`dbt build` (seeds, models, tests) on the warehouse; returns what passed and failed."""
+    args = dbt_command("build", as_of or settings.as_of(), select=select, full_refresh=full_refresh)
+    return run_dbt(args, warehouse=warehouse, echo=echo)

@@ -1,0 +1,29 @@
+"""The README's promises: the two commands, and the landing contract as the code enforces it."""
+
+from pathlib import Path
+
+from activations.ingest.docs import contract_markdown
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_opens_with_the_two_commands():
+    head = README.read_text().split("\n\n", 3)[:3]
+    assert "make demo" in "\n".join(head) and "make test" in "\n".join(head)
+
+
+def test_readme_documents_the_landing_contract_the_code_enforces():
+    text = README.read_text()
+    documented = text.split("<!-- contract:start -->\n", 1)[1].split("<!-- contract:end -->", 1)[0]
+    assert documented.strip() == contract_markdown().strip(), "run `attiva contract` and paste it into README.md"
+
+
+def test_dbt_sources_match_the_landing_contract():
+    import yaml
+
+    from activations.ingest.contract import SOURCES
+
+    sources = yaml.safe_load((README.parent / "dbt_project/models/staging/_sources.yml").read_text())
+    tables = {t["name"]: [c["name"] for c in t["columns"]] for t in sources["sources"][0]["tables"]}
+    for source in SOURCES:
+        assert tables[source.name][: len(source.columns)] == source.column_names, source.name
