@@ -27,3 +27,17 @@ def test_dbt_sources_match_the_landing_contract():
     tables = {t["name"]: [c["name"] for c in t["columns"]] for t in sources["sources"][0]["tables"]}
     for source in SOURCES:
         assert tables[source.name][: len(source.columns)] == source.column_names, source.name
+
+
+def test_engine_and_dbt_share_the_email_placeholders():
+    import re
+
+    import yaml
+
+    from activations.destinations.identifiers import PLACEHOLDER_EMAILS, PLACEHOLDER_LOCAL_PART
+
+    project = README.parent / "dbt_project"
+    dbt_vars = yaml.safe_load((project / "dbt_project.yml").read_text())["vars"]
+    assert set(dbt_vars["identity_placeholder_emails"]) == PLACEHOLDER_EMAILS
+    macro = (project / "macros" / "normalize.sql").read_text()
+    assert re.escape(PLACEHOLDER_LOCAL_PART) in re.escape(macro) or PLACEHOLDER_LOCAL_PART in macro

@@ -46,12 +46,23 @@ def is_valid_email(expr: pl.Expr) -> pl.Expr:
     )
 
 
+# The placeholders dbt's staging nulls (dbt var identity_placeholder_emails and the
+# normalize_email macro); a test keeps the two lists equal.
+PLACEHOLDER_EMAILS = frozenset({
+    "test@test.com", "test@example.com", "noemail@example.com", "email@example.com",
+    "n/a", "none", "null", "nomail@nomail.com", "a@a.com", "x@x.com",
+})
+PLACEHOLDER_LOCAL_PART = r"^(test|noemail|no-email|nomail|none|null|noreply|no-reply|nobody|fake)@"
+
+
 def normalize_email(expr: pl.Expr, *, strip_all_whitespace: bool = False) -> pl.Expr:
-    """Trimmed and lower-cased (Google: every whitespace removed); null when not an email address."""
+    """Trimmed and lower-cased (Google: every whitespace removed); null when not an email
+    address or a placeholder such as test@test.com (the same rules as dbt's staging)."""
     value = expr.cast(pl.String)
     value = value.str.replace_all(r"\s+", "") if strip_all_whitespace else value.str.strip_chars()
     value = value.str.to_lowercase()
-    return pl.when(is_valid_email(value)).then(value)
+    placeholder = value.is_in(list(PLACEHOLDER_EMAILS)) | value.str.contains(PLACEHOLDER_LOCAL_PART)
+    return pl.when(is_valid_email(value) & ~placeholder).then(value)
 
 
 def normalize_phone(

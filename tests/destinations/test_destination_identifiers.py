@@ -61,8 +61,14 @@ def test_sha256_keeps_nulls_and_hashes_utf8():
 
 
 def test_sha256_of_normalized_email_matches_across_spellings():
-    hashed = apply(lambda e: sha256_hex(normalize_email(e)), ["  Test@Example.COM ", "test@example.com"])
-    assert hashed == [TEST_EMAIL_SHA256, TEST_EMAIL_SHA256]
+    import hashlib
+
+    hashed = apply(lambda e: sha256_hex(normalize_email(e)), ["  Mario.Rossi@Example.COM ", "mario.rossi@example.com"])
+    assert hashed == [hashlib.sha256(b"mario.rossi@example.com").hexdigest()] * 2
+
+
+def test_placeholder_emails_are_not_identifiers():
+    assert apply(normalize_email, ["test@test.com", " TEST@example.com", "noreply@shop.it", "n/a"]) == [None] * 4
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,95 @@
+"""Full and incremental warehouse build: generate -> ingest -> dbt build, timed.
+
+    .venv/bin/python benchmarks/build.py --customers 100000
+    .venv/bin/python benchmarks/build.py --customers 1000000
+
+Prints wall seconds and peak RSS per step, the incremental build after 1 % new events
+(target: <= 30 % of the full build) and identity precision/recall against the truth.
+Targets at 1M customers on 2 cores: full build <= 3 min, peak RSS <= 6 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from activations.build import build_warehouse
+from activations.generate import generate
+from activations.generate.evaluate import score_identity
+from activations.ingest import load_landing
+
+AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def peak_rss_gb() -> tuple[float, float]:
+    """(this process, largest child such as dbt) peak RSS in GB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    return own, child
+
+
+def timed(label: str, fn):
+    started = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - started
+    own, child = peak_rss_gb()
+    print(f"{label:<34} {seconds:8.1f} s   peak RSS so far: python {own:.2f} GB, dbt {child:.2f} GB", flush=True)
+    return value, seconds
+
+
+def add_new_events(landing: Path, share: float, as_of: datetime) -> int:
+    """Copy every 1/share-th valid event with a new id, 1 minute before as_of: fresh traffic."""
+    source = next((landing / "events").glob("*.jsonl"))
+    stamp = (as_of - timedelta(minutes=1)).isoformat()
+    fresh = []
+    with source.open() as lines:
+        for number, line in enumerate(lines):
+            if number % round(1 / share):
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            event.update(event_id=f"new-{event.get('event_id')}", occurred_at=stamp)
+            fresh.append(json.dumps(event))
+    (landing / "events" / "events_fresh.jsonl").write_text("\n".join(fresh) + "\n")
+    return len(fresh)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one)")
+    args = parser.parse_args()
+    root = args.dir or Path(tempfile.mkdtemp(prefix="attiva-build-"))
+    if (root / "warehouse.duckdb").exists():
+        raise SystemExit(f"{root} already holds a warehouse: give an empty --dir")
+    landing, warehouse = root / "landing", root / "warehouse.duckdb"
+    print(f"build benchmark: {args.customers:,} customers in {root}")
+
+    timed("generate", lambda: generate(customers=args.customers, seed=42, out=landing, as_of=AS_OF))
+    report, ingest_s = timed("ingest", lambda: load_landing(landing, warehouse))
+    print(f"  {report.rows_loaded:,} rows loaded, {report.rows_quarantined:,} quarantined")
+    full, full_s = timed("dbt build (full)", lambda: build_warehouse(as_of=AS_OF, warehouse=warehouse))
+    assert full.ok, str(full)
+    again, again_s = timed("dbt build (nothing new)", lambda: build_warehouse(as_of=AS_OF, warehouse=warehouse))
+    added = add_new_events(landing, 0.01, AS_OF)
+    timed(f"ingest {added:,} new events (1 %)", lambda: load_landing(landing, warehouse))
+    inc, inc_s = timed("dbt build (incremental)", lambda: build_warehouse(as_of=AS_OF, warehouse=warehouse))
+    assert inc.ok, str(inc)
+    print(f"incremental / full: {inc_s / full_s:.0%} (target <= 30 %)")
+    print(score_identity(warehouse, landing / "_truth"))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        customers = con.execute("select count(*) from marts.customers").fetchone()[0]
+    print(f"customers: {customers:,}; warehouse file {warehouse.stat().st_size / 1024**2:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
