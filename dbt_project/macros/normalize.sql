@@ -34,9 +34,13 @@
     nullif(nullif(nullif(trim({{ attiva.regex_replace_all(expr, '\\s+', ' ') }}), ''), 'n/a'), 'N/A')
 {%- endmacro %}
 
-{# A comparable key for a person's name: lower-case letters only, accents dropped,
-   so 'Nicolò  D\'Angelo' and 'nicolo dangelo' are the same person. #}
+{# Who a record names, for counting how many people share an identifier: the first
+   letter of the first name and the letters of the last name, lower-case, accents dropped.
+   'Mario Rossi', 'M. Rossi', 'mario  ROSSI' and 'Mrio Rossi' are one person; Elena and
+   Davide Russo are two. #}
 {% macro name_key(first_name, last_name) -%}
-    {%- set lowered = "translate(lower(coalesce(" ~ first_name ~ ", '') || coalesce(" ~ last_name ~ ", '')), 'àáâäãèéêëìíîïòóôöõùúûüç', 'aaaaaeeeeiiiiooooouuuuc')" -%}
-    nullif({{ attiva.regex_replace_all(lowered, '[^a-z]', '') }}, '')
+    {%- set accents = "'àáâäãèéêëìíîïòóôöõùúûüç', 'aaaaaeeeeiiiiooooouuuuc'" -%}
+    {%- set first = attiva.regex_replace_all("translate(lower(coalesce(" ~ first_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
+    {%- set last = attiva.regex_replace_all("translate(lower(coalesce(" ~ last_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
+    case when {{ last }} <> '' then substr({{ first }}, 1, 1) || {{ last }} end
 {%- endmacro %}

@@ -35,22 +35,27 @@ in_favourite_category as (
     inner join bestsellers as b on c.favourite_category = b.category and b.seller_rank <= {{ var('recommendations_per_customer') * 2 }}
 ),
 
-candidates as (
-    select customer_id, product_id, score, 'goes_with_purchases' as reason from goes_with
-    union all
-    select customer_id, product_id, score, 'popular_in_favourite_category' from in_favourite_category
-),
-
+-- Each source keeps only its best `recommendations_per_customer` eligible products per
+-- customer: a product outside them is outranked by that many products of its own source,
+-- whose final scores can only be higher, so it could never make the final list either.
 eligible as (
-    select c.*
-    from candidates as c
+    select c.*, row_number() over (partition by c.customer_id, c.reason order by c.score desc, c.product_id) as source_rank
+    from (
+        select customer_id, product_id, score, 'goes_with_purchases' as reason from goes_with
+        union all
+        select customer_id, product_id, score, 'popular_in_favourite_category' from in_favourite_category
+    ) as c
     inner join active_products as p on c.product_id = p.product_id
     where not exists (select 1 from bought as b where b.customer_id = c.customer_id and b.product_id = c.product_id)
 ),
 
+candidates as (
+    select customer_id, product_id, score, reason from eligible where source_rank <= {{ var('recommendations_per_customer') }}
+),
+
 best_reason as (
     select customer_id, product_id, max(score) as score, max_by(reason, score) as reason
-    from eligible
+    from candidates
     group by customer_id, product_id
 ),
 

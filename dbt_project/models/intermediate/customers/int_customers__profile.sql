@@ -42,16 +42,19 @@ records as (
     from (select * from crm union all select * from shop union all select * from forms) as r
 ),
 
+-- Equally preferred values (two records updated at the same second) are ordered by the
+-- value itself (after a space, which sorts before the '.' of a fractional second), so
+-- every build picks the same one.
 fields as (
     select
         customer_id,
-        max_by(first_name, case when first_name is not null then preference end) as first_name,
-        max_by(last_name, case when last_name is not null then preference end) as last_name,
-        max_by(birth_date, case when birth_date is not null then preference end) as birth_date,
-        max_by(country, case when country is not null then preference end) as country,
-        max_by(city, case when city is not null then preference end) as city,
-        max_by(company, case when company is not null then preference end) as company,
-        max_by(job_title, case when job_title is not null then preference end) as job_title
+        max_by(first_name, case when first_name is not null then preference || ' ' || first_name end) as first_name,
+        max_by(last_name, case when last_name is not null then preference || ' ' || last_name end) as last_name,
+        max_by(birth_date, case when birth_date is not null then preference || ' ' || cast(birth_date as {{ dbt.type_string() }}) end) as birth_date,
+        max_by(country, case when country is not null then preference || ' ' || country end) as country,
+        max_by(city, case when city is not null then preference || ' ' || city end) as city,
+        max_by(company, case when company is not null then preference || ' ' || company end) as company,
+        max_by(job_title, case when job_title is not null then preference || ' ' || job_title end) as job_title
     from records
     group by customer_id
 ),
@@ -72,9 +75,9 @@ contact_points as (
     select
         customer_id,
         max_by(case when identifier_type = 'email' then identifier_value end,
-               case when identifier_type = 'email' then preference end) as email,
+               case when identifier_type = 'email' then preference || ' ' || identifier_value end) as email,
         max_by(case when identifier_type = 'phone' then identifier_value end,
-               case when identifier_type = 'phone' then preference end) as phone
+               case when identifier_type = 'phone' then preference || ' ' || identifier_value end) as phone
     from identifiers
     group by customer_id
 ),

@@ -31,7 +31,8 @@ final as (
         became_customer_at,
         created_at,
         updated_at,
-        version_rank = 1 as is_latest_version
+        version_rank = 1 as is_latest_version,
+        _ingested_at
     from latest
 )
 

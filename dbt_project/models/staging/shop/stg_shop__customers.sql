@@ -26,7 +26,8 @@ final as (
         trim(postal_code) as postal_code,
         created_at,
         updated_at,
-        version_rank = 1 as is_latest_version
+        version_rank = 1 as is_latest_version,
+        _ingested_at
     from latest
 )
 

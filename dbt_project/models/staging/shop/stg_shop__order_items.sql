@@ -1,12 +1,6 @@
+-- Every order line as landed. int_order_items keeps the latest version of each.
 with source as (
     select * from {{ source('raw', 'shop_order_items') }}
-),
-
-latest as (
-    select
-        *,
-        row_number() over (partition by order_item_id order by _ingested_at desc, _line desc) as version_rank
-    from source
 ),
 
 final as (
@@ -17,9 +11,10 @@ final as (
         quantity,
         cast(unit_price as {{ dbt.type_numeric() }}) as unit_price,
         cast(quantity * unit_price as {{ dbt.type_numeric() }}) as line_amount,
-        _ingested_at
-    from latest
-    where version_rank = 1 and quantity > 0
+        _ingested_at,
+        _line
+    from source
+    where quantity > 0
 )
 
 select * from final

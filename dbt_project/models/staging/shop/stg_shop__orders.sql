@@ -1,13 +1,7 @@
--- Orders: the latest version of each (a refund updates an order), identifiers normalized.
+-- Every order row as landed (a refund arrives as a new version of the order), identifiers
+-- normalized. int_orders keeps the latest version of each.
 with source as (
     select * from {{ source('raw', 'shop_orders') }}
-),
-
-latest as (
-    select
-        *,
-        row_number() over (partition by order_id order by _ingested_at desc, _line desc) as version_rank
-    from source
 ),
 
 final as (
@@ -24,9 +18,9 @@ final as (
         lower(trim(utm_medium)) as utm_medium,
         lower(trim(utm_campaign)) as utm_campaign,
         upper(trim(coupon_code)) as coupon_code,
-        _ingested_at
-    from latest
-    where version_rank = 1
+        _ingested_at,
+        _line
+    from source
 )
 
 select * from final
