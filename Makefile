@@ -4,9 +4,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+DBT_FILES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 export ATTIVA_HOME := $(CURDIR)
+# Dagster keeps its runs, logs and schedules here (gitignored); the instance config is ./dagster.yaml.
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint dbt-build bench clean install
+.PHONY: demo test dev lint bench clean install dbt-parse
 
 install: $(STAMP)
 
@@ -16,12 +20,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# The dbt manifest Dagster builds its assets from (never parsed at import time).
+$(MANIFEST): $(STAMP) $(DBT_FILES)
+	env -u DBT_TARGET_PATH $(BIN)/dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
+
+dbt-parse: $(MANIFEST)
+
 demo: $(STAMP)
 	$(BIN)/attiva demo
 
-test: $(STAMP)
+test: $(STAMP) $(MANIFEST)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The Dagster UI on 127.0.0.1:3000 with every asset, sensor and schedule loaded.
+dev: $(MANIFEST)
+	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 --port 3000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

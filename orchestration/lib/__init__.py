@@ -1,0 +1,1 @@
+"""Building blocks of the definitions that hold no Dagster definitions themselves."""

@@ -1,0 +1,55 @@
+"""What the landing sensor sees: loadable files by size and modification time, compared with
+what it saw before (its cursor). Only names and stat() are read, never contents, so a tick
+stays cheap on a large folder; ingestion does the hashing (and skips touched-but-same files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from activations.ingest.landing import scan
+
+# A file modified this recently may still be being written (an SFTP upload, a slow copy):
+# wait for the next tick rather than ingest half a file.
+SETTLE_SECONDS = 10.0
+
+Stat = tuple[int, int]  # size in bytes, mtime in microseconds
+_EPOCH = datetime(1970, 1, 1)  # LandingFile.modified_at is naive UTC
+
+
+@dataclass(frozen=True)
+class LandingChanges:
+    changed: list[str]  # new or changed files, ready to ingest
+    settling: list[str]  # modified too recently: looked at again next tick
+    cursor: str  # what to remember: every settled file's stat
+
+    def run_key(self) -> str:
+        """The same file set (names, sizes, mtimes) always gets the same run key."""
+        seen = json.loads(self.cursor)
+        digest = hashlib.sha256(json.dumps([[n, seen[n]] for n in self.changed]).encode()).hexdigest()
+        return f"landing-{digest[:16]}"
+
+
+def look(landing: Path, cursor: str | None, now: datetime, settle_seconds: float = SETTLE_SECONDS) -> LandingChanges:
+    """Compare the landing folder with the cursor of the previous tick."""
+    seen: dict[str, Stat] = {n: (s[0], s[1]) for n, s in json.loads(cursor).items()} if cursor else {}
+    current: dict[str, Stat] = {}
+    settling: list[str] = []
+    horizon = now.timestamp() - settle_seconds
+    for file in scan(landing):
+        if file.skip_reason is not None:
+            continue  # not loadable (wrong folder or type): ingestion would only skip it
+        mtime_us = (file.modified_at - _EPOCH) // timedelta(microseconds=1)
+        if mtime_us / 1_000_000 > horizon:
+            settling.append(file.name)
+            continue
+        current[file.name] = (file.size_bytes, mtime_us)
+    changed = [n for n, stat in current.items() if seen.get(n) != stat]
+    # A settling file keeps its old stat, so it still counts as changed once it settles.
+    remembered = {**{n: seen[n] for n in settling if n in seen}, **current}
+    return LandingChanges(changed=sorted(changed), settling=sorted(settling),
+                          cursor=json.dumps(remembered, sort_keys=True, separators=(",", ":")))

@@ -1,0 +1,148 @@
+"""Real runs: landing files to audiences through Dagster, dbt and DuckDB, and the quality
+gates stopping what sits downstream of a table that fails them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.orchestration.conftest import BROKEN_FILE, everything, resources_for
+
+pytestmark = pytest.mark.xdist_group("orchestration")
+
+
+def rows(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def evaluation(result, asset: str, check: str):
+    found = [e for e in result.get_asset_check_evaluations()
+             if e.asset_key.to_user_string() == asset and e.check_name == check]
+    assert len(found) == 1, f"{asset}:{check} evaluated {len(found)} times"
+    return found[0]
+
+
+def test_landing_files_to_audiences_end_to_end(defs, built, pinned_as_of):
+    result = built.result
+    print(f"full materialization of the handcrafted landing folder: {built.seconds:.1f}s")
+    assert result.success
+    every_asset = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert materialized(result) == every_asset
+    # dbt ran with the run's pinned "now", recorded on the run for later steps
+    assert built.instance.get_run_by_id(result.run_id).tags["attiva/as_of"] == pinned_as_of.isoformat()
+
+    assert rows(built.warehouse, "select count(*) from marts.customers") == [(14,)]
+    audiences = dict(rows(built.warehouse, "select table_name, estimated_size from duckdb_tables() "
+                                           "where schema_name = 'audiences'"))
+    assert len(audiences) >= 8 and audiences["aud_email_subscribers"] > 0
+
+    # every dbt test passed as a check, and so did every gate
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()
+              if not e.passed]
+    assert failed == [("raw/landing_files", "landing_files_readable")]
+    assert {r for (r,) in rows(built.warehouse, "select asset from activation.quality_gate_counts where passed")} == {
+        "marts/customers", *(f"audiences/{a}" for a in audiences)}
+
+
+def test_a_broken_file_is_visible_and_the_good_files_still_flow(built):
+    import dagster as dg
+
+    result = built.result
+    ledger = next(e for e in result.get_asset_materialization_events()
+                  if e.asset_key.to_user_string() == "raw/landing_files").materialization.metadata
+    assert ledger["files_failed"].value == 1
+    assert BROKEN_FILE in ledger["failed_files"].value and "updated_at" in ledger["failed_files"].value
+    assert ledger["files_loaded"].value == 9
+    contacts = next(e for e in result.get_asset_materialization_events()
+                    if e.asset_key.to_user_string() == "raw/crm_contacts").materialization.metadata
+    assert contacts["files_failed"].value == 1 and contacts["rows_quarantined"].value == 1
+    assert "birth_date" in contacts["first_problems"].value
+    quarantine = next(e for e in result.get_asset_materialization_events()
+                      if e.asset_key.to_user_string() == "raw/quarantine").materialization.metadata
+    assert quarantine["rows_quarantined"].value == 2 and quarantine["dagster/row_count"].value == 2
+
+    check = evaluation(result, "raw/landing_files", "landing_files_readable")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert BROKEN_FILE in check.description
+    assert result.success  # a warning: nothing downstream was stopped
+    assert rows(built.warehouse, "select count(*) from raw.crm_contacts where contact_id = 'C99'") == [(0,)]
+
+
+def test_the_customers_gate_stops_the_audiences_and_names_the_failed_expectation(blocked_by_customers_gate):
+    result = blocked_by_customers_gate.result
+    assert not result.success
+    gate = evaluation(result, "marts/customers", "quality_gate")
+    assert not gate.passed
+    assert "expect_column_values_to_be_unique(customer_id)" in gate.description
+    assert "expect_column_values_to_be_unique(customer_id)" in gate.metadata["failed_expectations"].value
+    assert not any(k.startswith("audiences/") for k in materialized(result)), "audiences were built past a failed gate"
+    failures = [e.step_key for e in result.get_step_failure_events()]
+    assert failures == ["marts__customers_quality_gate"]
+    assert "dbt_audiences" not in {e.step_key for e in result.get_step_success_events()}
+
+
+def test_an_audience_gate_stops_only_what_reads_that_audience(defs, built, tmp_path):
+    import dagster as dg
+
+    warehouse = built.copy(tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update audiences.aud_email_subscribers set email = 'mario.rossi@@gmail' "
+                    "where email = 'mario.rossi@gmail.com'")
+    subscribers, champions = dg.AssetKey(["audiences", "aud_email_subscribers"]), dg.AssetKey(["audiences", "aud_champions"])
+
+    # Stand-ins for the syncs to come: one reads the broken audience, one a healthy one.
+    @dg.asset(deps=[subscribers])
+    def email_subscribers_sync() -> None:
+        pass
+
+    @dg.asset(deps=[champions])
+    def champions_sync() -> None:
+        pass
+
+    result = dg.materialize(
+        [*everything(defs), email_subscribers_sync, champions_sync], resources=resources_for(warehouse, built.landing),
+        selection=dg.AssetSelection.checks(dg.AssetCheckKey(subscribers, "quality_gate"), dg.AssetCheckKey(champions, "quality_gate"))
+        | dg.AssetSelection.assets(email_subscribers_sync, champions_sync),
+        raise_on_error=False)
+
+    gate = evaluation(result, "audiences/aud_email_subscribers", "quality_gate")
+    assert not gate.passed
+    assert gate.description.startswith("failed: expect_column_values_to_match_regex(email): 1 unexpected value")
+    assert "mario" not in gate.description  # counts, never the personal data itself
+    assert evaluation(result, "audiences/aud_champions", "quality_gate").passed
+    assert materialized(result) == {"champions_sync"}
+
+
+def test_the_row_count_gate_compares_with_the_last_accepted_count(defs, built, tmp_path):
+    import dagster as dg
+
+    warehouse = built.copy(tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from marts.customers where customer_id <> (select min(customer_id) from marts.customers)")
+    gate_key = dg.AssetCheckKey(dg.AssetKey(["marts", "customers"]), "quality_gate")
+
+    def run_gate(**config):
+        return dg.materialize(everything(defs), resources=resources_for(warehouse, built.landing),
+                              selection=dg.AssetSelection.checks(gate_key), raise_on_error=False,
+                              run_config={"ops": {"marts__customers_quality_gate": {"config": config}}} if config else None)
+
+    gate = evaluation(run_gate(), "marts/customers", "quality_gate")
+    assert not gate.passed
+    assert gate.description.startswith("failed: expect_table_row_count_to_be_between: 1 rows, expected at least")
+    assert gate.metadata["previous_row_count"].value == 14
+
+    # Still failing on a rerun: a failed count never becomes the baseline...
+    assert not evaluation(run_gate(), "marts/customers", "quality_gate").passed
+    # ...until someone accepts it.
+    assert evaluation(run_gate(accept_row_count=True), "marts/customers", "quality_gate").passed
+    assert evaluation(run_gate(), "marts/customers", "quality_gate").passed
+    history = rows(warehouse, "select row_count, passed from activation.quality_gate_counts "
+                              "where asset = 'marts/customers' order by checked_at")
+    assert history == [(14, True), (1, False), (1, False), (1, True), (1, True)]
