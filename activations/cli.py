@@ -32,6 +32,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from activations.ingest import load_landing
 
+    if not Path(args.landing).is_dir():
+        print(f"attiva ingest: landing folder {args.landing} does not exist (set ATTIVA_LANDING or --landing)",
+              file=sys.stderr)
+        return 2
     report = load_landing(args.landing, args.warehouse)
     print(report)
     return 1 if report.failed_files else 0
@@ -49,6 +53,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from activations.summary import summarize
 
+    if not Path(args.warehouse).exists():
+        print(f"attiva summary: no warehouse at {args.warehouse}: run `attiva demo` or ingest and build first",
+              file=sys.stderr)
+        return 2
     print(summarize(args.warehouse))
     return 0
 
@@ -96,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     con = sub.add_parser("contract", help="print the landing contract (folders, formats, columns) as Markdown")
     con.set_defaults(handler=cmd_contract)
+
+    from activations.sandbox.server import add_arguments as sandbox_arguments
+    from activations.sandbox.server import run_from_args as run_sandbox
+
+    box = sub.add_parser("sandbox", help="serve every destination's API on 127.0.0.1 (no account needed)")
+    sandbox_arguments(box)
+    box.set_defaults(handler=run_sandbox)
 
     demo = sub.add_parser("demo", help="generate data, ingest it, build the warehouse and print a summary")
     demo.add_argument("--customers", type=int, default=100_000, help="people to generate on the first run")

@@ -35,6 +35,6 @@ def run_demo(customers: int = 100_000, seed: int = 42) -> int:
         return 1
     print("==> what the warehouse holds")
     print(summarize(warehouse))
-    print(f"\ndone in {time.monotonic() - started:.0f}s. Explore: .venv/bin/duckdb-less? "
-          f"python -c \"import duckdb; duckdb.connect('{warehouse}', read_only=True).sql('from marts.customers').show()\"")
+    print(f"\ndone in {time.monotonic() - started:.0f}s. The warehouse is {warehouse} (schemas raw, staging, "
+          "intermediate, marts, audiences); `make dev` opens the Dagster UI on http://127.0.0.1:3000.")
     return 0 if not report.failed_files else 1
