@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from activations.sandbox.base import Destination
 from activations.sandbox.brevo import Brevo
 from activations.sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, parse_fault_spec
+from activations.sandbox.faults import FAULT_FIELDS
 from activations.sandbox.google import Google
 from activations.sandbox.hubspot import HubSpot
 from activations.sandbox.mailchimp import Mailchimp
@@ -270,15 +271,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         specs += [args.faults] if isinstance(args.faults, dict) else list(args.faults)
     flags = {
         name: getattr(args, name)
-        for name in (
-            "error_rate",
-            "rate_limit_rate",
-            "timeout_rate",
-            "timeout_seconds",
-            "latency_ms",
-            "row_reject_rate",
-            "seed",
-        )
+        for name in FAULT_FIELDS
         if getattr(args, name, None) is not None
     }
     if flags:
