@@ -1,0 +1,144 @@
+"""Audiences and their syncs, read from the dbt manifest.
+
+A sync is declared next to the audience SQL, in the `aud_*` model's YAML:
+
+    config:
+      meta:
+        activations:
+          - destination: hubspot          # an instance in destinations.yml
+            mode: upsert                  # upsert, update, insert, mirror or full_resync
+            identifiers: {email: email}   # identifier kind -> audience column
+            fields: {firstname: first_name}   # destination field -> audience column
+            consent: email_marketable     # boolean column a row needs to be sent, or `none`
+            guards: {max_remove_share: 0.2, max_shrink_share: 0.5}   # optional (mirror)
+
+Every mistake is reported with the model and the field, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from activations import settings
+from activations.destinations import DestinationConfig
+from activations.destinations.config import destination_class
+
+MODES = ("upsert", "update", "insert", "mirror", "full_resync")
+DEFAULT_GUARDS = {"max_remove_share": 0.2, "max_shrink_share": 0.5}
+ALLOWED_KEYS = {"destination", "mode", "identifiers", "fields", "consent", "guards", "key", "name", "schedule"}
+
+
+class SyncDeclarationError(ValueError):
+    """A sync declaration that cannot work, naming the model and the field."""
+
+
+@dataclass(frozen=True)
+class Audience:
+    name: str  # the dbt model, e.g. aud_champions
+    relation: str  # schema.table in the warehouse
+    description: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sync:
+    name: str  # <audience>__<destination> unless declared
+    audience: Audience
+    destination: str
+    mode: str
+    key: str  # the audience column identifying a row across runs
+    identifiers: dict[str, str]
+    fields: dict[str, str] = field(default_factory=dict)
+    consent: str | None = None  # None only when declared `none`
+    guards: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GUARDS))
+    schedule: str | None = None
+
+
+def load_manifest(path: Path | None = None) -> dict[str, Any]:
+    """The manifest dbt wrote (dbt_project/target/manifest.json unless given)."""
+    path = path or settings.dbt_project_dir() / "target" / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no dbt manifest at {path}: run `make dbt-parse` (dbt parse) first")
+    return json.loads(path.read_text())
+
+
+def audiences(manifest: dict[str, Any]) -> list[Audience]:
+    """Every `aud_*` model, with the columns its YAML declares."""
+    found = []
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "model" and node["name"].startswith("aud_"):
+            found.append(Audience(name=node["name"], relation=f"{node['schema']}.{node.get('alias') or node['name']}",
+                                  description=node.get("description", ""), columns=tuple(node.get("columns", {}))))
+    return sorted(found, key=lambda a: a.name)
+
+
+def syncs(manifest: dict[str, Any], destinations: dict[str, DestinationConfig]) -> list[Sync]:
+    """Every declared sync, validated against the audience's columns and the destination's capabilities."""
+    declared: list[Sync] = []
+    nodes = {n["name"]: n for n in manifest.get("nodes", {}).values() if n.get("resource_type") == "model"}
+    for audience in audiences(manifest):
+        entries = (nodes[audience.name].get("config", {}).get("meta", {}) or {}).get("activations") or []
+        if not isinstance(entries, list):
+            raise SyncDeclarationError(f"{audience.name}: meta.activations must be a list of syncs")
+        declared += [_parse(audience, i, entry, destinations) for i, entry in enumerate(entries)]
+    names = [s.name for s in declared]
+    if duplicate := next((n for n in names if names.count(n) > 1), None):
+        raise SyncDeclarationError(f"two syncs are named {duplicate!r}: give one of them a `name`")
+    return declared
+
+
+def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, DestinationConfig]) -> Sync:
+    where = f"{audience.name}: meta.activations[{index}]"
+
+    def fail(field_name: str, reason: str) -> SyncDeclarationError:
+        return SyncDeclarationError(f"{where}.{field_name}: {reason}")
+
+    if not isinstance(entry, dict):
+        raise SyncDeclarationError(f"{where}: a sync is a mapping with destination, mode, identifiers, consent")
+    if unknown := sorted(set(entry) - ALLOWED_KEYS):
+        raise fail(unknown[0], f"unknown setting (allowed: {', '.join(sorted(ALLOWED_KEYS))})")
+    destination = entry.get("destination")
+    if destination not in destinations:
+        raise fail("destination", f"{destination!r} is not in destinations.yml ({', '.join(sorted(destinations))})")
+    config = destinations[destination]
+    capabilities = config.limited(destination_class(config.type).platform_capabilities(config))
+    columns = set(audience.columns)
+
+    def column(field_name: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in columns:
+            raise fail(field_name, f"{value!r} is not a column of {audience.name} ({', '.join(audience.columns)})")
+        return value
+
+    mode = entry.get("mode", "upsert")
+    if mode not in MODES:
+        raise fail("mode", f"{mode!r} is not one of {', '.join(MODES)}")
+    if mode not in capabilities.modes:
+        raise fail("mode", f"{destination} ({config.type}) cannot do {mode}; it can do {', '.join(sorted(capabilities.modes))}")
+    identifiers = entry.get("identifiers") or {}
+    if not isinstance(identifiers, dict) or not identifiers:
+        raise fail("identifiers", "map at least one identifier kind to a column, e.g. {email: email}")
+    for kind, col in identifiers.items():
+        if kind not in capabilities.identifiers:
+            raise fail(f"identifiers.{kind}", f"{config.type} accepts {', '.join(capabilities.identifiers)}")
+        column(f"identifiers.{kind}", col)
+    if missing := [k for k in capabilities.required_identifiers if k not in identifiers]:
+        raise fail("identifiers", f"{config.type} needs {', '.join(missing)}")
+    fields = entry.get("fields") or {}
+    if fields and not capabilities.accepts_fields:
+        raise fail("fields", f"{config.type} takes identifiers only; remove fields")
+    for name, col in fields.items():
+        column(f"fields.{name}", col)
+    if "consent" not in entry:
+        raise fail("consent", "declare the boolean column a row needs to be sent (e.g. consent_ads), or `none`")
+    consent = None if entry["consent"] in (None, "none") else column("consent", entry["consent"])
+    guards = {**DEFAULT_GUARDS, **(entry.get("guards") or {})}
+    for name, share in guards.items():
+        if name not in DEFAULT_GUARDS or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise fail(f"guards.{name}", f"known guards are {', '.join(DEFAULT_GUARDS)}, each a share from 0 to 1")
+    return Sync(name=entry.get("name") or f"{audience.name}__{destination}", audience=audience,
+                destination=destination, mode=mode, key=column("key", entry.get("key", "customer_id")),
+                identifiers=dict(identifiers), fields=dict(fields), consent=consent, guards=guards,
+                schedule=entry.get("schedule"))

@@ -1,0 +1,86 @@
+"""Sync declarations in the audiences' YAML: read from the dbt manifest, every mistake named."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from activations import settings
+from activations.destinations import load_destinations
+from activations.manifest import SyncDeclarationError, audiences, load_manifest, syncs
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    path = settings.dbt_project_dir() / "target" / "manifest.json"
+    if not path.exists():  # `make test` parses first; a bare pytest run may not have
+        dbt = Path(sys.executable).with_name("dbt")
+        project = str(settings.dbt_project_dir())
+        subprocess.run([str(dbt), "parse", "--quiet", "--project-dir", project, "--profiles-dir", project], check=True)
+    return load_manifest(path)
+
+
+def declare(manifest: dict, audience: str, *entries: dict) -> dict:
+    changed = copy.deepcopy(manifest)
+    node = changed["nodes"][f"model.attiva.{audience}"]
+    node["config"].setdefault("meta", {})["activations"] = list(entries)
+    return changed
+
+
+HUBSPOT = {"destination": "hubspot", "mode": "mirror", "identifiers": {"email": "email"},
+           "fields": {"firstname": "first_name", "lastname": "last_name"}, "consent": "email_marketable"}
+
+
+def test_every_audience_is_found_with_its_columns(manifest):
+    found = {a.name: a for a in audiences(manifest)}
+    assert len(found) == 8 and found["aud_champions"].relation == "audiences.aud_champions"
+    assert {"customer_id", "email", "consent_ads"} <= set(found["aud_champions"].columns)
+
+
+def test_a_valid_declaration_becomes_a_sync(manifest):
+    meta_sync = {"destination": "meta", "identifiers": {"email": "email", "phone": "phone"}, "consent": "consent_ads"}
+    [hubspot, meta] = syncs(declare(manifest, "aud_champions", HUBSPOT, meta_sync), load_destinations())
+    assert hubspot.name == "aud_champions__hubspot" and hubspot.mode == "mirror" and hubspot.key == "customer_id"
+    assert hubspot.fields == {"firstname": "first_name", "lastname": "last_name"}
+    assert hubspot.guards == {"max_remove_share": 0.2, "max_shrink_share": 0.5}
+    assert meta.mode == "upsert" and meta.consent == "consent_ads"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"destination": "hubspott"}, "aud_champions: meta.activations[0].destination: 'hubspott' is not in destinations.yml"),
+    ({"fields": {"firstname": "nickname"}}, "meta.activations[0].fields.firstname: 'nickname' is not a column"),
+    ({"identifiers": {"phone": "phone"}}, "identifiers.phone: hubspot accepts email"),
+    ({"mode": "insert"}, "mode: hubspot (hubspot) cannot do insert"),
+    ({"mode": "sometimes"}, "mode: 'sometimes' is not one of"),
+    ({"consent": "consent_fax"}, "consent: 'consent_fax' is not a column"),
+    ({"guards": {"max_remove_share": 2}}, "guards.max_remove_share"),
+    ({"colour": "blue"}, "colour: unknown setting"),
+])
+def test_mistakes_name_the_model_and_field(manifest, change, message):
+    with pytest.raises(SyncDeclarationError, match=re.escape(message)):
+        syncs(declare(manifest, "aud_champions", {**HUBSPOT, **change}), load_destinations())
+
+
+def test_consent_must_be_declared(manifest):
+    entry = {k: v for k, v in HUBSPOT.items() if k != "consent"}
+    with pytest.raises(SyncDeclarationError, match="consent: declare the boolean column"):
+        syncs(declare(manifest, "aud_champions", entry), load_destinations())
+    explicit_none = syncs(declare(manifest, "aud_champions", {**HUBSPOT, "consent": "none"}), load_destinations())
+    assert explicit_none[0].consent is None
+
+
+def test_identifier_only_destinations_refuse_fields(manifest):
+    entry = {"destination": "google", "identifiers": {"email": "email"}, "fields": {"x": "first_name"},
+             "consent": "consent_ads"}
+    with pytest.raises(SyncDeclarationError, match="google takes identifiers only"):
+        syncs(declare(manifest, "aud_high_ltv_seed", entry), load_destinations())
+
+
+def test_two_syncs_with_one_name_are_refused(manifest):
+    with pytest.raises(SyncDeclarationError, match="two syncs are named 'aud_champions__hubspot'"):
+        syncs(declare(manifest, "aud_champions", HUBSPOT, HUBSPOT), load_destinations())
