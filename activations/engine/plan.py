@@ -1,0 +1,108 @@
+"""Plan a sync: diff the audience against the last confirmed snapshot, in SQL.
+
+Only the columns the sync maps (key, identifiers, fields) count towards a change, so an
+audience column nobody sends never causes an update. Rows without consent or without a
+key are not eligible: they are never sent, and a mirror sync removes them if they were.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from activations.engine.state import ensure_state
+from activations.manifest import Sync
+
+SEND_OPERATIONS = {
+    # mode -> (send adds, send updates, send removes, resend unchanged rows)
+    "upsert": (True, True, False, False),
+    "update": (False, True, False, False),
+    "insert": (True, False, False, False),
+    "mirror": (True, True, True, False),
+    "full_resync": (True, True, True, True),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    sync_name: str
+    mode: str
+    audience_rows: int
+    eligible_rows: int
+    adds: int
+    updates: int
+    removes: int
+    unchanged: int
+    snapshot_rows: int
+
+    def __str__(self) -> str:
+        return (f"plan {self.plan_id} for {self.sync_name} ({self.mode}): {self.adds:,} to add, "
+                f"{self.updates:,} to update, {self.removes:,} to remove, {self.unchanged:,} unchanged "
+                f"({self.eligible_rows:,} of {self.audience_rows:,} audience rows eligible)")
+
+
+def row_hash_sql(sync: Sync) -> str:
+    """md5 over the mapped columns, in a fixed order, nulls and separators made explicit."""
+    columns = [sync.key, *sorted(sync.identifiers.values()), *(sync.fields[k] for k in sorted(sync.fields))]
+    parts = " || '\x1f' || ".join(f"coalesce(cast({c} as string), '\x1e')" for c in columns)
+    return f"md5({parts})"
+
+
+def plan_sync(con, sync: Sync, planned_at: datetime) -> Plan:
+    """Diff `sync`'s audience against its snapshot; store the plan's rows; return the counts."""
+    ensure_state(con)
+    plan_id = uuid.uuid4().hex[:12]
+    send_adds, send_updates, send_removes, resend = SEND_OPERATIONS[sync.mode]
+    consent = f"and {sync.consent} = true" if sync.consent else ""
+    diff = f"""
+        with audience as (
+            select cast({sync.key} as string) as row_key, {row_hash_sql(sync)} as row_hash,
+                   case when {sync.key} is not null {consent} then 1 else 0 end as eligible
+            from {sync.audience.relation}
+        ),
+        eligible as (select row_key, max(row_hash) as row_hash from audience where eligible = 1 group by row_key),
+        snapshot as (select row_key, row_hash, destination_id from activation.sync_snapshots
+                     where sync_name = ?)
+        select
+            case
+                when s.row_key is null then 'add'
+                when e.row_key is null then 'remove'
+                when e.row_hash <> s.row_hash then 'update'
+                else 'unchanged'
+            end as operation,
+            coalesce(e.row_key, s.row_key) as row_key,
+            coalesce(e.row_hash, s.row_hash) as row_hash,
+            s.destination_id
+        from eligible as e
+        full outer join snapshot as s on e.row_key = s.row_key
+    """
+    wanted = [op for op, on in (("add", send_adds), ("update", send_updates), ("remove", send_removes)) if on]
+    # A full resync sends every eligible row again, as an update, whatever the snapshot says.
+    operation = "case when d.operation = 'unchanged' then 'update' else d.operation end" if resend else "d.operation"
+    con.execute(f"""
+        insert into activation.sync_plan_rows
+        select ?, ?, {operation}, d.row_key, d.row_hash, d.destination_id
+        from ({diff}) as d
+        where d.operation in ({", ".join(f"'{op}'" for op in wanted)}) {"or d.operation = 'unchanged'" if resend else ""}
+    """, [plan_id, sync.name, sync.name])
+    counts = con.execute(f"""
+        select count(*),
+               sum(case when d.operation = 'add' then 1 else 0 end),
+               sum(case when d.operation = 'update' then 1 else 0 end),
+               sum(case when d.operation = 'remove' then 1 else 0 end),
+               sum(case when d.operation = 'unchanged' then 1 else 0 end),
+               sum(case when d.operation <> 'add' then 1 else 0 end)
+        from ({diff}) as d""", [sync.name]).fetchone()
+    audience_rows = con.execute(f"select count(*) from {sync.audience.relation}").fetchone()[0]
+    _, adds, updates, removes, unchanged, snapshot_rows = (int(v or 0) for v in counts)
+    plan = Plan(plan_id=plan_id, sync_name=sync.name, mode=sync.mode, audience_rows=audience_rows,
+                eligible_rows=adds + updates + unchanged,
+                adds=adds if send_adds else 0, updates=(updates + (unchanged if resend else 0)) if send_updates else 0,
+                removes=removes if send_removes else 0, unchanged=0 if resend else unchanged,
+                snapshot_rows=snapshot_rows)
+    con.execute("insert into activation.sync_plans values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [plan.plan_id, plan.sync_name, plan.mode, planned_at, plan.audience_rows, plan.eligible_rows,
+                 plan.adds, plan.updates, plan.removes, plan.unchanged, plan.snapshot_rows])
+    return plan
