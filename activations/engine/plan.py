@@ -78,30 +78,33 @@ def plan_sync(con, sync: Sync, planned_at: datetime) -> Plan:
         from eligible as e
         full outer join snapshot as s on e.row_key = s.row_key
     """
-    wanted = [op for op, on in (("add", send_adds), ("update", send_updates), ("remove", send_removes)) if on]
-    # A full resync sends every eligible row again, as an update, whatever the snapshot says.
-    operation = "case when d.operation = 'unchanged' then 'update' else d.operation end" if resend else "d.operation"
+    # One pass: every changed row is stored (the review shows what the mode leaves out too),
+    # flagged with whether this mode sends it; a full resync also resends unchanged rows.
+    sent = " or ".join([f"d.operation = '{op}'" for op, on in
+                        (("add", send_adds), ("update", send_updates), ("remove", send_removes)) if on] or ["false"])
     con.execute(f"""
         insert into activation.sync_plan_rows
-        select ?, ?, {operation}, d.row_key, d.row_hash, d.destination_id
+        select ?, ?, case when d.operation = 'unchanged' then 'update' else d.operation end,
+               d.row_key, d.row_hash, d.destination_id, {sent} or d.operation = 'unchanged'
         from ({diff}) as d
-        where d.operation in ({", ".join(f"'{op}'" for op in wanted)}) {"or d.operation = 'unchanged'" if resend else ""}
+        where d.operation <> 'unchanged' {"or true" if resend else ""}
     """, [plan_id, sync.name, sync.name])
-    counts = con.execute(f"""
-        select count(*),
-               sum(case when d.operation = 'add' then 1 else 0 end),
-               sum(case when d.operation = 'update' then 1 else 0 end),
-               sum(case when d.operation = 'remove' then 1 else 0 end),
-               sum(case when d.operation = 'unchanged' then 1 else 0 end),
-               sum(case when d.operation <> 'add' then 1 else 0 end)
-        from ({diff}) as d""", [sync.name]).fetchone()
-    audience_rows = con.execute(f"select count(*) from {sync.audience.relation}").fetchone()[0]
-    _, adds, updates, removes, unchanged, snapshot_rows = (int(v or 0) for v in counts)
+    adds, updates, removes = (int(v or 0) for v in con.execute("""
+        select sum(case when operation = 'add' then 1 else 0 end),
+               sum(case when operation = 'update' then 1 else 0 end),
+               sum(case when operation = 'remove' then 1 else 0 end)
+        from activation.sync_plan_rows where plan_id = ?""", [plan_id]).fetchone())
+    audience_rows, eligible_rows = con.execute(f"""
+        select count(*), count(distinct case when {sync.key} is not null {consent} then {sync.key} end)
+        from {sync.audience.relation}""").fetchone()
+    snapshot_rows = con.execute("select count(*) from activation.sync_snapshots where sync_name = ?",
+                                [sync.name]).fetchone()[0]
+    # A full resync stored its unchanged rows as updates.
+    unchanged = 0 if resend else eligible_rows - adds - updates
     plan = Plan(plan_id=plan_id, sync_name=sync.name, mode=sync.mode, audience_rows=audience_rows,
-                eligible_rows=adds + updates + unchanged,
-                adds=adds if send_adds else 0, updates=(updates + (unchanged if resend else 0)) if send_updates else 0,
-                removes=removes if send_removes else 0, unchanged=0 if resend else unchanged,
-                snapshot_rows=snapshot_rows)
+                eligible_rows=eligible_rows, adds=adds if send_adds else 0,
+                updates=updates if send_updates else 0, removes=removes if send_removes else 0,
+                unchanged=unchanged, snapshot_rows=snapshot_rows)
     con.execute("insert into activation.sync_plans values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [plan.plan_id, plan.sync_name, plan.mode, planned_at, plan.audience_rows, plan.eligible_rows,
                  plan.adds, plan.updates, plan.removes, plan.unchanged, plan.snapshot_rows])

@@ -12,7 +12,7 @@ TABLES = {
     # A reviewable plan: one row per key to add, update or remove.
     "sync_plan_rows": """
         plan_id string, sync_name string, operation string, row_key string, row_hash string,
-        destination_id string""",
+        destination_id string, will_send boolean""",
     "sync_plans": """
         plan_id string, sync_name string, mode string, planned_at timestamp, audience_rows bigint,
         eligible_rows bigint, adds bigint, updates bigint, removes bigint, unchanged bigint, snapshot_rows bigint""",

@@ -39,15 +39,16 @@ def con(tmp_path):
 def confirm_everything(con, plan) -> None:
     """Stand-in for a successful apply: the snapshot takes every planned row."""
     con.execute(f"""delete from activation.sync_snapshots where sync_name = '{plan.sync_name}'
-                    and row_key in (select row_key from activation.sync_plan_rows where plan_id = '{plan.plan_id}')""")
+                    and row_key in (select row_key from activation.sync_plan_rows
+                                    where plan_id = '{plan.plan_id}' and will_send)""")
     con.execute(f"""insert into activation.sync_snapshots
                     select sync_name, row_key, row_hash, null, now() from activation.sync_plan_rows
-                    where plan_id = '{plan.plan_id}' and operation <> 'remove'""")
+                    where plan_id = '{plan.plan_id}' and will_send and operation <> 'remove'""")
 
 
 def rows(con, plan) -> set[tuple[str, str]]:
     return set(con.execute(f"select operation, row_key from activation.sync_plan_rows "
-                           f"where plan_id = '{plan.plan_id}'").fetchall())
+                           f"where plan_id = '{plan.plan_id}' and will_send").fetchall())
 
 
 def test_first_plan_adds_only_eligible_rows(con):
