@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from activations.sandbox.audiences import MemberSet
-from activations.sandbox.auth import bearer_token, same_secret
+from activations.sandbox.auth import bearer_token
 from activations.sandbox.base import Destination, Refusal, trace_id
 from activations.sandbox.faults import REJECTION_MESSAGE
 from activations.sandbox.limits import WindowCheck
@@ -141,13 +141,8 @@ class Meta(Destination):
         return token if isinstance(token, str) and token else bearer_token(request, schemes=("bearer", "oauth"))
 
     async def authenticate(self, request: Request) -> Response | None:
-        await self._params(request)
-        given = self.credential(request)
-        if given is None:
-            return self.auth_error(missing=True)
-        if not same_secret(given, self.secret):
-            return self.auth_error(missing=False)
-        return None
+        await self._params(request)  # the token may be a form or query parameter
+        return await super().authenticate(request)
 
     def auth_error(self, missing: bool) -> Response:
         if missing:
