@@ -18,6 +18,7 @@ Every mistake is reported with the model and the field, before anything is sent.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,18 @@ class Sync:
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:
-    """The manifest dbt wrote (dbt_project/target/manifest.json unless given)."""
-    path = path or settings.dbt_project_dir() / "target" / "manifest.json"
+    """The manifest dbt wrote: `path`, else ATTIVA_MANIFEST, else dbt_project/target/manifest.json."""
+    path = path or manifest_path()
     if not path.exists():
         raise FileNotFoundError(f"no dbt manifest at {path}: run `make dbt-parse` (dbt parse) first")
     return json.loads(path.read_text())
+
+
+def manifest_path() -> Path:
+    """ATTIVA_MANIFEST, else the one `make dbt-parse` writes (dbt_project/target/manifest.json)."""
+    if env := os.environ.get("ATTIVA_MANIFEST"):
+        return Path(env)
+    return settings.dbt_project_dir() / "target" / "manifest.json"
 
 
 def audiences(manifest: dict[str, Any]) -> list[Audience]:
@@ -130,6 +138,8 @@ def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, D
     if fields and not capabilities.accepts_fields:
         raise fail("fields", f"{config.type} takes identifiers only; remove fields")
     for name, col in fields.items():
+        if not isinstance(name, str) or name.startswith("_") or name in identifiers:
+            raise fail(f"fields.{name}", "a destination field name must not start with '_' or repeat an identifier kind")
         column(f"fields.{name}", col)
     if "consent" not in entry:
         raise fail("consent", "declare the boolean column a row needs to be sent (e.g. consent_ads), or `none`")

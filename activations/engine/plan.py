@@ -50,12 +50,22 @@ def row_hash_sql(sync: Sync) -> str:
     return f"md5({parts})"
 
 
-def plan_sync(con, sync: Sync, planned_at: datetime) -> Plan:
-    """Diff `sync`'s audience against its snapshot; store the plan's rows; return the counts."""
+def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = False,
+              only_rejected: bool = False) -> Plan:
+    """Diff `sync`'s audience against its snapshot; store the plan's rows; return the counts.
+
+    `full_resync` resends every eligible row whatever the snapshot says; `only_rejected`
+    keeps only the rows the destination rejected last time (`attiva retry`).
+    """
     ensure_state(con)
     plan_id = uuid.uuid4().hex[:12]
     send_adds, send_updates, send_removes, resend = SEND_OPERATIONS[sync.mode]
+    resend = resend or full_resync
     consent = f"and {sync.consent} = true" if sync.consent else ""
+    rejected = ("and d.row_key in (select row_key from activation.sync_rejects where sync_name = ?)"
+                if only_rejected else "")
+    # Only the newest plan of a sync is ever applied: older plans' rows are dead weight.
+    con.execute("delete from activation.sync_plan_rows where sync_name = ?", [sync.name])
     diff = f"""
         with audience as (
             select cast({sync.key} as string) as row_key, {row_hash_sql(sync)} as row_hash,
@@ -87,8 +97,8 @@ def plan_sync(con, sync: Sync, planned_at: datetime) -> Plan:
         select ?, ?, case when d.operation = 'unchanged' then 'update' else d.operation end,
                d.row_key, d.row_hash, d.destination_id, {sent} or d.operation = 'unchanged'
         from ({diff}) as d
-        where d.operation <> 'unchanged' {"or true" if resend else ""}
-    """, [plan_id, sync.name, sync.name])
+        where (d.operation <> 'unchanged' {"or true" if resend else ""}) {rejected}
+    """, [plan_id, sync.name, sync.name] + ([sync.name] if only_rejected else []))
     adds, updates, removes = (int(v or 0) for v in con.execute("""
         select sum(case when operation = 'add' then 1 else 0 end),
                sum(case when operation = 'update' then 1 else 0 end),
@@ -99,8 +109,8 @@ def plan_sync(con, sync: Sync, planned_at: datetime) -> Plan:
         from {sync.audience.relation}""").fetchone()
     snapshot_rows = con.execute("select count(*) from activation.sync_snapshots where sync_name = ?",
                                 [sync.name]).fetchone()[0]
-    # A full resync stored its unchanged rows as updates.
-    unchanged = 0 if resend else eligible_rows - adds - updates
+    # A full resync stored its unchanged rows as updates; a retry leaves out all but the rejected.
+    unchanged = 0 if resend else max(eligible_rows - adds - updates, 0)
     plan = Plan(plan_id=plan_id, sync_name=sync.name, mode=sync.mode, audience_rows=audience_rows,
                 eligible_rows=eligible_rows, adds=adds if send_adds else 0,
                 updates=updates if send_updates else 0, removes=removes if send_removes else 0,

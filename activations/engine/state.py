@@ -7,8 +7,11 @@ from __future__ import annotations
 
 TABLES = {
     # What each destination confirmed holding, per sync: the only basis for the next diff.
+    # `identifiers` keeps the prepared (normalized, hashed) identifiers as JSON: removal needs them
+    # after the row has left the audience.
     "sync_snapshots": """
-        sync_name string, row_key string, row_hash string, destination_id string, confirmed_at timestamp""",
+        sync_name string, row_key string, row_hash string, destination_id string, identifiers string,
+        confirmed_at timestamp""",
     # A reviewable plan: one row per key to add, update or remove.
     "sync_plan_rows": """
         plan_id string, sync_name string, operation string, row_key string, row_hash string,
@@ -16,7 +19,29 @@ TABLES = {
     "sync_plans": """
         plan_id string, sync_name string, mode string, planned_at timestamp, audience_rows bigint,
         eligible_rows bigint, adds bigint, updates bigint, removes bigint, unchanged bigint, snapshot_rows bigint""",
+    # Append-only while a run sends: every row the destination confirmed, written as it confirms.
+    # Folded into the snapshot when the run ends, or by the next run after a crash.
+    "sync_confirmations": """
+        run_id string, sync_name string, operation string, row_key string, row_hash string,
+        destination_id string, identifiers string, confirmed_at timestamp""",
+    # Append-only while a run sends: rows set aside (invalid identifiers) or refused by the destination.
+    "sync_row_errors": """
+        run_id string, sync_name string, operation string, row_key string, kind string, reason string,
+        http_status integer, tries integer, seen_at timestamp""",
+    # Rows not delivered, per sync: why, the last HTTP status, and how many runs tried them.
+    # The next run plans them again (they are not in the snapshot), so they are retried by themselves.
+    "sync_rejects": """
+        sync_name string, row_key string, operation string, kind string, reason string, http_status integer,
+        attempts integer, first_seen_at timestamp, last_seen_at timestamp, run_id string""",
+    # One row per run: what was planned, sent, confirmed, rejected and set aside, and how it ended.
+    "sync_runs": """
+        run_id string, sync_name string, destination string, mode string, plan_id string, status string,
+        started_at timestamp, finished_at timestamp, duration_seconds double, audience_rows bigint,
+        planned bigint, sent bigint, confirmed bigint, rejected bigint, invalid bigint, error string""",
 }
+
+# Columns added after a table first shipped: warehouses built by an older version gain them.
+ADDED_COLUMNS = {"sync_snapshots": {"identifiers": "string"}}
 
 
 def ensure_state(con) -> None:
@@ -24,3 +49,10 @@ def ensure_state(con) -> None:
     con.execute("create schema if not exists activation")
     for name, columns in TABLES.items():
         con.execute(f"create table if not exists activation.{name} ({columns})")
+    for name, added in ADDED_COLUMNS.items():
+        present = {row[0] for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'activation' "
+            "and table_name = ?", [name]).fetchall()}
+        for column, column_type in added.items():
+            if column not in present:
+                con.execute(f"alter table activation.{name} add column {column} {column_type}")

@@ -1,0 +1,108 @@
+"""Delivering one batch: pace, send, retry on the platform's signal, halve a refused batch.
+
+Every row comes back with the destination's verdict (`RowResult`) and how many
+requests it took; a row is only ever confirmed by the destination's own answer.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from activations.destinations.base import (
+    BatchPart,
+    BatchRefused,
+    Destination,
+    Operation,
+    QuotaExhausted,
+    RetryableError,
+    RowResult,
+)
+from activations.engine.pace import TokenBucket
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_tries: int = 8  # requests per batch before its rows are recorded as rejected
+    base_delay: float = 0.5  # first back-off when the platform gives no signal; doubles each try
+    max_delay: float = 60.0
+    longest_wait: float = 900.0  # a platform asking for a longer pause stops the sync instead
+
+    def backoff(self, tries: int) -> float:
+        # Full jitter: many threads retrying at once must not come back together.
+        return random.uniform(0.5, 1.0) * min(self.max_delay, self.base_delay * 2 ** (tries - 1))
+
+
+class SyncStopped(Exception):
+    """The destination will not take more for now (quota spent, or a pause too long to wait out)."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    results: list[RowResult]
+    tries: list[int]  # requests each row took
+
+
+def deliver(
+    client: Destination,
+    operation: Operation,
+    batch: pl.DataFrame,
+    part: BatchPart | None,
+    bucket: TokenBucket,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivered:
+    """Send `batch` until the destination answers for every row, or gives up on some."""
+    rows = batch.height
+    tries = 0
+    while True:
+        tries += 1
+        bucket.acquire()
+        try:
+            results = client.send(operation, batch, part)
+        except QuotaExhausted as exc:
+            raise SyncStopped(str(exc)) from None
+        except RetryableError as exc:
+            if tries >= policy.max_tries:
+                verdict = RowResult(False, exc.status, f"gave up after {tries} tries: {exc}")
+                return Delivered([verdict] * rows, [tries] * rows)
+            wait = exc.retry_after if exc.retry_after is not None else policy.backoff(tries)
+            if wait > policy.longest_wait:
+                raise SyncStopped(f"{exc}: the destination asks to wait {wait:.0f} s") from None
+            if exc.retry_after is not None or exc.status == 429:
+                bucket.pause(wait)  # a rate-limit signal holds back every thread, not just this one
+            sleep(wait)
+            continue
+        except BatchRefused as exc:
+            return _isolate(client, operation, batch, exc, bucket, policy, sleep, tries)
+        if len(results) != rows:
+            verdict = RowResult(False, None, f"{client.capabilities.type}: {len(results)} answers for {rows} rows")
+            return Delivered([verdict] * rows, [tries] * rows)
+        return Delivered(list(results), [tries] * rows)
+
+
+def _isolate(client, operation, batch, refusal: BatchRefused, bucket, policy, sleep, tries) -> Delivered:
+    """A refused batch: set aside the rows the platform named, else halve until the bad rows stand alone."""
+    rows = batch.height
+    named = {i: reason for i, reason in refusal.rejected_rows.items() if 0 <= i < rows}
+    if named:
+        results: list[RowResult | None] = [None] * rows
+        counts = [tries] * rows
+        for i, reason in named.items():
+            results[i] = RowResult(False, refusal.status, reason)
+        rest = [i for i in range(rows) if i not in named]
+        if rest:
+            again = deliver(client, operation, batch[rest], None, bucket, policy, sleep)
+            for i, result, more in zip(rest, again.results, again.tries, strict=True):
+                results[i], counts[i] = result, tries + more
+        return Delivered(results, counts)  # type: ignore[arg-type]
+    if rows == 1:
+        return Delivered([RowResult(False, refusal.status, refusal.reason)], [tries])
+    half = rows // 2
+    left = deliver(client, operation, batch[:half], None, bucket, policy, sleep)
+    right = deliver(client, operation, batch[half:], None, bucket, policy, sleep)
+    return Delivered(left.results + right.results, [tries + t for t in left.tries + right.tries])

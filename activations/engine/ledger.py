@@ -1,0 +1,102 @@
+"""Recording what the destination confirmed, and folding it into the snapshot.
+
+While a run sends, every confirmed row and every rejected or invalid row is
+appended (one insert per flush, atomic). When the run ends, `fold` moves them
+into the snapshot and the rejects table in one transaction. A run killed
+halfway leaves its appended rows behind; the next run folds them first, so what
+the destination confirmed is never forgotten and never sent twice for nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import polars as pl
+
+CONFIRMATION_COLUMNS = ("row_key", "operation", "row_hash", "destination_id", "identifiers")
+ERROR_COLUMNS = ("row_key", "operation", "kind", "reason", "http_status", "tries")
+
+
+def append(con, run_id: str, sync_name: str, confirmed: pl.DataFrame, errors: pl.DataFrame, at: datetime) -> None:
+    """Append one flush of confirmations and errors (DuckDB scans the frames in place)."""
+    con.execute("begin transaction")
+    try:
+        if confirmed.height:
+            _insert(con, "sync_confirmations", "run_id, sync_name, operation, row_key, row_hash, destination_id, "
+                    "identifiers, confirmed_at", "?, ?, operation, row_key, row_hash, destination_id, identifiers, ?",
+                    confirmed.select(CONFIRMATION_COLUMNS), [run_id, sync_name, at])
+        if errors.height:
+            _insert(con, "sync_row_errors", "run_id, sync_name, operation, row_key, kind, reason, http_status, "
+                    "tries, seen_at", "?, ?, operation, row_key, kind, reason, http_status, tries, ?",
+                    errors.select(ERROR_COLUMNS), [run_id, sync_name, at])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _insert(con, table: str, columns: str, select: str, frame: pl.DataFrame, params: list) -> None:
+    view = f"_attiva_{uuid.uuid4().hex[:8]}"
+    con.register(view, frame.to_arrow())
+    try:
+        con.execute(f"insert into activation.{table} ({columns}) select {select} from {view}", params)
+    finally:
+        con.unregister(view)
+
+
+def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
+    """Move one run's confirmations into the snapshot and its errors into the rejects, atomically.
+
+    With `plan_id` (a run that went through its whole plan), rejects of rows that plan no
+    longer sends are dropped: they left the audience or lost consent.
+    """
+    con.execute("begin transaction")
+    try:
+        con.execute("""
+            delete from activation.sync_snapshots where sync_name = ? and row_key in
+                (select row_key from activation.sync_confirmations where run_id = ?)""", [sync_name, run_id])
+        con.execute("""
+            insert into activation.sync_snapshots
+                (sync_name, row_key, row_hash, destination_id, identifiers, confirmed_at)
+            select sync_name, row_key, max(row_hash), max(destination_id), max(identifiers), max(confirmed_at)
+            from activation.sync_confirmations where run_id = ? and operation <> 'remove'
+            group by sync_name, row_key""", [run_id])  # one row per key, even if a key was confirmed twice
+        # Rejects: this run's errors, counting the runs that tried each row.
+        con.execute("""
+            insert into activation.sync_rejects
+                (sync_name, row_key, operation, kind, reason, http_status, attempts, first_seen_at, last_seen_at,
+                 run_id)
+            select e.sync_name, e.row_key, e.operation, e.kind, e.reason, e.http_status,
+                   coalesce(r.attempts, 0) + 1, coalesce(r.first_seen_at, e.seen_at), e.seen_at, e.run_id
+            from activation.sync_row_errors as e
+            left join activation.sync_rejects as r on r.sync_name = e.sync_name and r.row_key = e.row_key
+            where e.run_id = ?""", [run_id])
+        con.execute("""
+            delete from activation.sync_rejects where sync_name = ? and run_id <> ? and (
+                row_key in (select row_key from activation.sync_row_errors where run_id = ?)
+                or row_key in (select row_key from activation.sync_confirmations where run_id = ?))""",
+                    [sync_name, run_id, run_id, run_id])
+        if plan_id is not None:
+            con.execute("""
+                delete from activation.sync_rejects where sync_name = ? and row_key not in
+                    (select row_key from activation.sync_plan_rows where plan_id = ? and will_send)""",
+                        [sync_name, plan_id])
+        con.execute("delete from activation.sync_confirmations where run_id = ?", [run_id])
+        con.execute("delete from activation.sync_row_errors where run_id = ?", [run_id])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def recover(con, sync_name: str, at: datetime) -> list[str]:
+    """Fold the runs of `sync_name` that never finished (the process died); returns their ids."""
+    crashed = [row[0] for row in con.execute(
+        "select run_id from activation.sync_runs where sync_name = ? and status = 'running'", [sync_name]).fetchall()]
+    for run_id in crashed:
+        fold(con, sync_name, run_id)
+        con.execute("""update activation.sync_runs set status = 'crashed', finished_at = ?,
+                       error = 'the run ended without finishing (process killed?); what the destination '
+                               || 'confirmed was kept' where run_id = ?""", [at, run_id])
+    return crashed

@@ -1,0 +1,72 @@
+"""Declared syncs, run against the warehouse: what the CLI and Dagster call.
+
+Reads the declarations from the dbt manifest and the destinations from
+destinations.yml, opens the warehouse, builds the client and runs the engine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from activations import warehouse
+from activations.destinations import DestinationConfig, build_client, load_destinations
+from activations.engine.deliver import RetryPolicy
+from activations.engine.run import DEFAULT_POLICY, Progress, SyncResult, run_sync
+from activations.manifest import Sync, load_manifest, syncs
+
+
+class UnknownSync(LookupError):
+    """A sync name that is not declared, with the names that are."""
+
+
+def declared(manifest_path: Path | None = None, destinations_path: Path | None = None) -> list[Sync]:
+    """Every sync declared in the audiences' YAML, validated against destinations.yml."""
+    return syncs(load_manifest(manifest_path), load_destinations(destinations_path))
+
+
+def find(name: str, all_syncs: list[Sync]) -> Sync:
+    for sync in all_syncs:
+        if sync.name == name:
+            return sync
+    known = ", ".join(s.name for s in all_syncs) or "none declared"
+    raise UnknownSync(f"no sync named {name!r}; declared syncs: {known}")
+
+
+def run(sync: Sync, *, warehouse_path: Path | None = None, destinations: dict[str, DestinationConfig] | None = None,
+        force: bool = False, full_resync: bool = False, only_rejected: bool = False, now: datetime | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY, on_progress: Progress | None = None,
+        expect_fingerprint: str | None = None) -> SyncResult:
+    """Run one sync on the warehouse file; raises SyncRefused / SyncFailed as the engine does.
+
+    `expect_fingerprint` (from a reviewed plan file) refuses the run if the plan changed since.
+    """
+    destinations = destinations if destinations is not None else load_destinations()
+    client = build_client(destinations[sync.destination])
+    try:
+        with warehouse.connect(warehouse_path) as con:
+            return run_sync(con, sync, client, now=now, force=force, full_resync=full_resync,
+                            only_rejected=only_rejected, policy=policy, on_progress=on_progress,
+                            expect_fingerprint=expect_fingerprint)
+    finally:
+        client.close()
+
+
+def last_runs(con) -> dict[str, dict]:
+    """The latest run of every sync that ran, with the rows still rejected (read-only is fine)."""
+    if not con.execute("select count(*) from information_schema.tables where table_schema = 'activation' "
+                       "and table_name = 'sync_runs'").fetchone()[0]:
+        return {}
+    rows = con.execute("""
+        with ranked as (
+            select r.*, row_number() over (partition by sync_name order by started_at desc) as n
+            from activation.sync_runs as r
+        ),
+        rejects as (select sync_name, count(*) as pending from activation.sync_rejects group by sync_name)
+        select ranked.sync_name, status, started_at, duration_seconds, audience_rows, planned, confirmed,
+               rejected, invalid, error, coalesce(rejects.pending, 0)
+        from ranked left join rejects on rejects.sync_name = ranked.sync_name
+        where n = 1""").fetchall()
+    keys = ("sync_name", "status", "started_at", "seconds", "audience_rows", "planned", "confirmed", "rejected",
+            "invalid", "error", "pending_rejects")
+    return {row[0]: dict(zip(keys, row, strict=True)) for row in rows}
