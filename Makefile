@@ -26,16 +26,22 @@ $(MANIFEST): $(STAMP) $(DBT_FILES)
 
 dbt-parse: $(MANIFEST)
 
-demo: $(STAMP)
-	$(BIN)/attiva demo
+# Dagster's instance: ./dagster.yaml, with runs and logs beside it in .dagster_home.
+INSTANCE := $(DAGSTER_HOME)/dagster.yaml
+$(INSTANCE):
+	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $(INSTANCE)
+
+# The whole pipeline as one Dagster run: generate, ingest, dbt + gates, every sync to the sandbox.
+demo: $(MANIFEST) $(INSTANCE)
+	$(BIN)/python -m orchestration.demo
 
 test: $(STAMP) $(MANIFEST)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# The Dagster UI on 127.0.0.1:3000 with every asset, sensor and schedule loaded.
-dev: $(MANIFEST)
-	@mkdir -p $(DAGSTER_HOME) && ln -sf ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+# The sandbox on 127.0.0.1:8765 and the Dagster UI on 127.0.0.1:3000, everything loaded; Ctrl-C stops both.
+dev: $(MANIFEST) $(INSTANCE)
+	$(BIN)/attiva sandbox & SANDBOX=$$!; trap 'kill $$SANDBOX 2>/dev/null' EXIT INT TERM; \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 --port 3000
 
 lint: $(STAMP)

@@ -1,7 +1,8 @@
 """The one entry point (`dagster dev` finds it through pyproject's [tool.dagster]).
 
 Lineage: landing files -> ingest_landing (raw/*) -> dbt_warehouse (staging, intermediate,
-marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> (syncs).
+marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> syncs/* (one per
+audience x destination, declared in the audiences' YAML).
 
 Loading reads the dbt manifest and nothing else: no dbt parse, no warehouse, no
 great_expectations import (each gate imports it when it runs).
@@ -30,13 +31,15 @@ from orchestration.defs.sensors import (
     record_run_alerts,
     run_failure_alerts,
 )
+from orchestration.defs.syncs import Destinations, sync_assets
 
 defs = dg.Definitions(
-    assets=[ingest_landing, *DBT_ASSETS],
+    assets=[ingest_landing, *DBT_ASSETS, *sync_assets()],
     asset_checks=quality_gate_checks(),
     jobs=[landing_refresh, daily_full_refresh, record_run_alerts],
     schedules=[daily_schedule],
     sensors=[landing_files, run_failure_alerts, automation],
-    resources={"warehouse": Warehouse(), "landing": Landing(), "dbt": dbt_resource()},
+    resources={"warehouse": Warehouse(), "landing": Landing(), "dbt": dbt_resource(),
+               "destinations": Destinations()},
     executor=dg.in_process_executor,
 )

@@ -60,11 +60,26 @@ def pinned_as_of():
         yield HANDCRAFTED_AS_OF
 
 
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory) -> str:
+    """The destinations' sandbox the syncs send to (destinations.yml's defaults point at ATTIVA_SANDBOX_PORT);
+    file exports go under a temporary ATTIVA_DATA."""
+    from activations.sandbox.server import running_sandbox
+
+    base = tmp_path_factory.mktemp("sandbox")
+    with running_sandbox(base / "state", port=0) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATTIVA_SANDBOX_PORT", url.rsplit(":", 1)[1])
+        patch.setenv("ATTIVA_DATA", str(base / "data"))
+        yield url
+
+
 def resources_for(warehouse: Path, landing: Path) -> dict:
     from orchestration.defs.dbt import dbt_resource
     from orchestration.defs.resources import Landing, Warehouse
+    from orchestration.defs.syncs import Destinations
 
-    return {"warehouse": Warehouse(path=str(warehouse)), "landing": Landing(path=str(landing)), "dbt": dbt_resource()}
+    return {"warehouse": Warehouse(path=str(warehouse)), "landing": Landing(path=str(landing)), "dbt": dbt_resource(),
+            "destinations": Destinations()}
 
 
 def everything(defs) -> list:
@@ -89,8 +104,9 @@ class Built:
 
 
 @pytest.fixture(scope="session")
-def built(defs, handcrafted_landing, pinned_as_of, tmp_path_factory) -> Built:
-    """Ingestion, both dbt steps and every gate materialized by Dagster into a fresh warehouse."""
+def built(defs, handcrafted_landing, pinned_as_of, sandbox, tmp_path_factory) -> Built:
+    """Ingestion, both dbt steps, every gate and every sync (to the sandbox) materialized by Dagster
+    into a fresh warehouse."""
     import dagster as dg
 
     base = tmp_path_factory.mktemp("orchestration")

@@ -70,7 +70,7 @@ def test_groups_are_layers_and_gates_block(defs):
     assert groups["intermediate/int_identity__edges"] == "intermediate"
     assert groups["marts/customers"] == "marts"
     assert groups["audiences/aud_champions"] == "audiences"
-    assert set(groups.values()) <= {"raw", "reference", "staging", "intermediate", "marts", "audiences"}
+    assert set(groups.values()) <= {"raw", "reference", "staging", "intermediate", "marts", "audiences", "syncs"}
 
     gated = {k.asset_key.to_user_string(): graph.get(k) for k in graph.asset_check_keys if k.name == "quality_gate"}
     audiences = {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "audiences"}
@@ -104,6 +104,23 @@ def test_models_follow_upstream_changes_and_gates_ride_along(defs):
     assert ingested.automation_condition is None  # the landing sensor starts ingestion
     gate = graph.get(next(k for k in graph.asset_check_keys if k.name == "quality_gate"))
     assert gate.automation_condition is None  # no condition: it runs with its asset in every run
+
+
+def test_one_sync_asset_per_declared_sync_downstream_of_its_audience(defs):
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    syncs = {k.path[1]: graph.get(k) for k in graph.get_all_asset_keys() if k.path[0] == "syncs"}
+    assert "aud_champions__hubspot" in syncs and "aud_high_ltv_seed__google" in syncs
+    # every destination type of destinations.yml is exercised by some sync
+    assert {next(iter(node.kinds)) for node in syncs.values()} == {
+        "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export"}
+    hubspot = syncs["aud_champions__hubspot"]
+    assert hubspot.group_name == "syncs"
+    assert set(hubspot.parent_keys) == {dg.AssetKey(["audiences", "aud_champions"])}
+    # a sync follows its audience once that audience's blocking gate passed
+    assert [c.get_label() for c in hubspot.automation_condition.operands] == [
+        "eager", "all_deps_blocking_checks_passed"]
 
 
 def test_dbt_build_args_pin_as_of(dbt_manifest):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import requests
 
 from tests.orchestration.conftest import BROKEN_FILE, everything, resources_for
 
@@ -16,6 +17,16 @@ pytestmark = pytest.mark.xdist_group("orchestration")
 def rows(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def holdings(sandbox: str, dest_type: str) -> dict[str, int]:
+    from activations.sandbox.holdings import fetch_holdings
+
+    return fetch_holdings(sandbox, [dest_type])[dest_type]
+
+
+def reset(sandbox: str) -> None:
+    requests.post(f"{sandbox}/_sandbox/reset", json={}, timeout=10).raise_for_status()
 
 
 def materialized(result) -> set[str]:
@@ -49,6 +60,25 @@ def test_landing_files_to_audiences_end_to_end(defs, built, pinned_as_of):
     assert failed == [("raw/landing_files", "landing_files_readable")]
     assert {r for (r,) in rows(built.warehouse, "select asset from activation.quality_gate_counts where passed")} == {
         "marts/customers", *(f"audiences/{a}" for a in audiences)}
+
+
+def test_every_sync_reached_its_destination_and_says_what_it_did(built):
+    syncs = {e.asset_key.path[1]: e.materialization.metadata for e in built.result.get_asset_materialization_events()
+             if e.asset_key.path[0] == "syncs"}
+    assert len(syncs) == 9
+    # HubSpot holds one contact per email of the marketable champions; the run says so too.
+    [(marketable,)] = rows(built.warehouse, "select count(distinct email) from audiences.aud_champions "
+                                            "where email_marketable")
+    hubspot = syncs["aud_champions__hubspot"]
+    assert marketable > 0 and hubspot["confirmed"].value == marketable
+    assert hubspot["audience_rows"].value == rows(built.warehouse, "select count(*) from audiences.aud_champions")[0][0]
+    assert {k: hubspot[k].value for k in ("rejected", "invalid", "removes")} == {"rejected": 0, "invalid": 0, "removes": 0}
+    for name, meta in syncs.items():
+        assert meta["status"].value in ("success", "partial"), name
+        assert meta["confirmed"].value + meta["rejected"].value + meta["invalid"].value == meta["planned"].value, name
+    # Nothing is marked sent that the destination did not confirm: the snapshot is what they confirmed.
+    assert rows(built.warehouse, "select count(*) from activation.sync_snapshots "
+                                 "where sync_name = 'aud_champions__hubspot'") == [(marketable,)]
 
 
 def test_a_broken_file_is_visible_and_the_good_files_still_flow(built):
@@ -88,7 +118,7 @@ def test_the_customers_gate_stops_the_audiences_and_names_the_failed_expectation
     assert "dbt_audiences" not in {e.step_key for e in result.get_step_success_events()}
 
 
-def test_an_audience_gate_stops_only_what_reads_that_audience(defs, built, tmp_path):
+def test_an_audience_gate_stops_only_what_reads_that_audience(defs, built, sandbox, tmp_path):
     import dagster as dg
 
     warehouse = built.copy(tmp_path)
@@ -97,19 +127,15 @@ def test_an_audience_gate_stops_only_what_reads_that_audience(defs, built, tmp_p
                     "where email = 'mario.rossi@gmail.com'")
     subscribers, champions = dg.AssetKey(["audiences", "aud_email_subscribers"]), dg.AssetKey(["audiences", "aud_champions"])
 
-    # Stand-ins for the syncs to come: one reads the broken audience, one a healthy one.
-    @dg.asset(deps=[subscribers])
-    def email_subscribers_sync() -> None:
-        pass
-
-    @dg.asset(deps=[champions])
-    def champions_sync() -> None:
-        pass
-
+    # One sync reads the broken audience, one a healthy one; both destinations start empty.
+    reset(sandbox)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from activation.sync_snapshots")
+    newsletter, hubspot = dg.AssetKey(["syncs", "aud_email_subscribers__sendgrid"]), dg.AssetKey(["syncs", "aud_champions__hubspot"])
     result = dg.materialize(
-        [*everything(defs), email_subscribers_sync, champions_sync], resources=resources_for(warehouse, built.landing),
+        everything(defs), resources=resources_for(warehouse, built.landing),
         selection=dg.AssetSelection.checks(dg.AssetCheckKey(subscribers, "quality_gate"), dg.AssetCheckKey(champions, "quality_gate"))
-        | dg.AssetSelection.assets(email_subscribers_sync, champions_sync),
+        | dg.AssetSelection.assets(newsletter, hubspot),
         raise_on_error=False)
 
     gate = evaluation(result, "audiences/aud_email_subscribers", "quality_gate")
@@ -117,7 +143,10 @@ def test_an_audience_gate_stops_only_what_reads_that_audience(defs, built, tmp_p
     assert gate.description.startswith("failed: expect_column_values_to_match_regex(email): 1 unexpected value")
     assert "mario" not in gate.description  # counts, never the personal data itself
     assert evaluation(result, "audiences/aud_champions", "quality_gate").passed
-    assert materialized(result) == {"champions_sync"}
+    assert materialized(result) == {"syncs/aud_champions__hubspot"}
+    # The newsletter list was never touched; the champions reached HubSpot.
+    assert holdings(sandbox, "sendgrid").get("contacts", 0) == 0
+    assert holdings(sandbox, "hubspot")["contacts"] > 0
 
 
 def test_the_row_count_gate_compares_with_the_last_accepted_count(defs, built, tmp_path):

@@ -1,0 +1,43 @@
+"""What each sandbox destination holds, counted the way a marketer would look in the platform."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, dict) and "count" in value:
+        return int(value["count"])
+    if isinstance(value, dict) and "members" in value:
+        return len(value["members"])
+    return len(value) if isinstance(value, dict | list) else 0
+
+
+def holdings(dest_type: str, state: dict[str, Any]) -> dict[str, int]:
+    """Counts per collection: contacts, each list, segment, audience or endpoint."""
+    found: dict[str, int] = {}
+    if "contacts" in state:
+        found["contacts"] = len(state["contacts"])
+    for sobject, by_field in (state.get("objects") or {}).items():
+        found[f"{sobject} records"] = sum(len(records) for records in by_field.values())
+    for label, key in (("list", "lists"), ("audience", "audiences"), ("user list", "user_lists")):
+        for list_id, value in (state.get(key) or {}).items():
+            found[f"{label} {list_id}"] = _size(value)
+            for segment_id, members in (value.get("segments") or {}).items() if isinstance(value, dict) else ():
+                found[f"segment {segment_id}"] = len(members)
+    for path, endpoint in (state.get("endpoints") or {}).items():
+        found[f"endpoint {path}"] = len(endpoint.get("rows") or {})
+    return found
+
+
+def fetch_holdings(base_url: str, dest_types: list[str]) -> dict[str, dict[str, int]]:
+    """Ask a running sandbox what every destination holds."""
+    out = {}
+    with requests.Session() as http:
+        for dest_type in dest_types:
+            answer = http.get(f"{base_url}/_sandbox/state/{dest_type}", timeout=60)
+            answer.raise_for_status()
+            out[dest_type] = holdings(dest_type, answer.json())
+    return out

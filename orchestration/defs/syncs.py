@@ -1,0 +1,103 @@
+"""One asset per declared sync (audience x destination), generated from the dbt manifest.
+
+A sync asset depends on its audience, so the audience's blocking quality gate stops it, and
+it follows its audience by itself (declarative automation) once the gate has passed. Each
+materialization records what the engine did (planned, confirmed, rejected, invalid, audience
+size, duration) as metadata, so the UI plots every audience's size and every sync's health.
+
+Destinations are resolved when a sync runs, not when definitions load: URLs and secrets come
+from the environment of the run (ATTIVA_<NAME>_URL / _TOKEN), never from Dagster config.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from activations import manifest as declarations
+from activations.destinations import load_destinations
+from activations.destinations.config import default_path
+from activations.engine.run import SyncFailed, SyncRefused, SyncResult
+from activations.syncs import run as run_sync
+from orchestration.defs.dbt import MANIFEST
+from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
+
+SYNC_GROUP = "syncs"
+
+
+class Destinations(dg.ConfigurableResource):
+    """destinations.yml: the destination instances syncs send to."""
+
+    path: str = Field(default="", description="The destinations file; empty = ATTIVA_DESTINATIONS or destinations.yml.")
+
+    def file(self) -> Path:
+        return Path(self.path) if self.path else default_path()
+
+
+class SyncConfig(dg.Config):
+    force: bool = Field(default=False, description="Go ahead even when a guard refuses (mass removal, shrink).")
+    full_resync: bool = Field(default=False, description="Resend every row, whatever the snapshot says.")
+
+
+def sync_key(sync: declarations.Sync) -> dg.AssetKey:
+    return dg.AssetKey(["syncs", sync.name])
+
+
+def _metadata(result: SyncResult) -> dict:
+    plan = result.plan
+    return {
+        "status": result.status,
+        "audience_rows": plan.audience_rows if plan else 0,
+        "eligible_rows": plan.eligible_rows if plan else 0,
+        "planned": result.planned,
+        "adds": plan.adds if plan else 0,
+        "updates": plan.updates if plan else 0,
+        "removes": plan.removes if plan else 0,
+        "sent": result.sent,
+        "confirmed": result.confirmed,
+        "rejected": result.rejected,
+        "invalid": result.invalid,
+        "duration_seconds": round(result.seconds, 2),
+        "run_id": result.run_id,
+    }
+
+
+def _sync_asset(sync: declarations.Sync, destination_type: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=sync_key(sync),
+        deps=[dg.AssetKey(["audiences", sync.audience.name])],
+        group_name=SYNC_GROUP,
+        kinds={destination_type},
+        pool=WAREHOUSE_POOL,  # it writes the engine's state in the warehouse
+        description=f"{sync.audience.name} -> {sync.destination} ({sync.mode}); consent: {sync.consent or 'none'}.",
+        metadata={"audience": sync.audience.name, "destination": sync.destination, "mode": sync.mode},
+        automation_condition=dg.AutomationCondition.eager()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+    )
+    def _sync(context: dg.AssetExecutionContext, config: SyncConfig, warehouse: Warehouse,
+              destinations: Destinations) -> dg.MaterializeResult:
+        last_logged = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if total and (done - last_logged[0] >= max(total / 10, 1) or done == total):
+                last_logged[0] = done
+                context.log.info(f"{sync.name}: {done:,} of {total:,} rows")
+
+        try:
+            result = run_sync(sync, warehouse_path=warehouse.file(), destinations=load_destinations(destinations.file()),
+                              force=config.force, full_resync=config.full_resync, on_progress=progress)
+        except (SyncRefused, SyncFailed) as exc:
+            raise dg.Failure(description=str(exc), metadata=_metadata(exc.result), allow_retries=False) from None
+        context.log.info(str(result))
+        if result.status == "stopped":
+            raise dg.Failure(description=f"{sync.name} stopped: {result.error}", metadata=_metadata(result))
+        return dg.MaterializeResult(metadata=_metadata(result))
+
+    return _sync
+
+
+def sync_assets() -> list[dg.AssetsDefinition]:
+    """An asset for every sync declared in the audiences' YAML."""
+    configs = load_destinations()
+    return [_sync_asset(sync, configs[sync.destination].type)
+            for sync in declarations.syncs(MANIFEST, configs)]
