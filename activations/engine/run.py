@@ -1,0 +1,353 @@
+"""Run one sync: plan -> guards -> send (streamed, batched, paced, concurrent) -> fold -> log.
+
+Rows stream out of the warehouse as Arrow chunks, so a 10M-row sync holds a few
+chunks in memory, never the audience. Identifiers are prepared per chunk with
+polars; batches go to a thread pool bounded by the destination's concurrency;
+the destination's verdicts are appended to the ledger as they arrive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from activations.destinations.base import (
+    DESTINATION_ID_COLUMN,
+    KEY_COLUMN,
+    BatchPart,
+    Destination,
+    DestinationError,
+)
+from activations.destinations.identifiers import INVALID_REASON_COLUMN, prepare_identifiers
+from activations.engine import ledger
+from activations.engine.deliver import Delivered, RetryPolicy, SyncStopped, deliver
+from activations.engine.guards import check_guards
+from activations.engine.pace import bucket_for
+from activations.engine.plan import Plan, plan_sync, row_hash_sql
+from activations.engine.review import fingerprint, plan_changed
+from activations.engine.state import ensure_state
+from activations.manifest import Sync
+
+ROW_HASH = "_row_hash"
+IDENTIFIERS = "_identifiers"
+CHUNK_ROWS = 100_000  # rows read from the warehouse at a time
+FLUSH_ROWS = 50_000  # verdicts buffered before they are appended to the ledger
+FLUSH_SECONDS = 2.0
+
+DEFAULT_POLICY = RetryPolicy()
+Progress = Callable[[int, int], None]  # (rows done, rows to do)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    run_id: str
+    sync_name: str
+    status: str  # success, partial (some rows rejected), refused, stopped, failed
+    plan: Plan | None
+    planned: int = 0
+    sent: int = 0
+    confirmed: int = 0
+    rejected: int = 0
+    invalid: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("success", "partial")
+
+    def __str__(self) -> str:
+        line = (f"{self.sync_name}: {self.status} in {self.seconds:.1f}s: {self.planned:,} planned, "
+                f"{self.sent:,} sent, {self.confirmed:,} confirmed, {self.rejected:,} rejected, "
+                f"{self.invalid:,} invalid")
+        return f"{line}\n  {self.error}" if self.error else line
+
+
+class SyncRefused(Exception):
+    """A guard refused the sync; `result` is the logged run."""
+
+    def __init__(self, result: SyncResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+_running: set[str] = set()
+_running_lock = threading.Lock()
+
+
+def run_sync(con, sync: Sync, client: Destination, *, now: datetime | None = None, force: bool = False,
+             full_resync: bool = False, only_rejected: bool = False, policy: RetryPolicy = DEFAULT_POLICY,
+             on_progress: Progress | None = None, expect_fingerprint: str | None = None) -> SyncResult:
+    """Bring the destination in line with the audience; every row's outcome lands in the warehouse.
+
+    Raises SyncRefused when a guard stops the run, or when `expect_fingerprint` (a reviewed plan's)
+    differs from the recomputed plan's (nothing is sent); a destination that is misconfigured or
+    answers nonsense raises after what it confirmed has been recorded.
+    """
+    with _running_lock:
+        if sync.name in _running:
+            raise RuntimeError(f"{sync.name} is already running in this process")
+        _running.add(sync.name)
+    try:
+        return _run(con, sync, client, now or datetime.now(UTC), force, full_resync, only_rejected, policy,
+                    on_progress, expect_fingerprint)
+    finally:
+        with _running_lock:
+            _running.discard(sync.name)
+
+
+def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_progress,
+         expect_fingerprint=None) -> SyncResult:
+    ensure_state(con)
+    ledger.recover(con, sync.name, now)
+    started = time.monotonic()
+    run_id = uuid.uuid4().hex[:12]
+    con.execute("""insert into activation.sync_runs (run_id, sync_name, destination, mode, status, started_at)
+                   values (?, ?, ?, ?, 'running', ?)""", [run_id, sync.name, sync.destination, sync.mode, now])
+    plan = plan_sync(con, sync, now, full_resync=full_resync, only_rejected=only_rejected)
+    result = SyncResult(run_id, sync.name, "running", plan, planned=plan.adds + plan.updates + plan.removes)
+    refusal = None if force else check_guards(con, sync, plan)
+    if expect_fingerprint is not None and fingerprint(con, plan.plan_id) != expect_fingerprint:
+        refusal = plan_changed(sync)  # not the plan that was reviewed: refused, forced or not
+    if refusal is not None:
+        result = replace(result, status="refused", error=str(refusal), seconds=time.monotonic() - started)
+        _log(con, result, now)
+        raise SyncRefused(result)
+
+    sender = _Sender(con, sync, client, run_id, policy, on_progress, result.planned)
+    status, error = "interrupted", "the run was interrupted; what the destination confirmed was kept"
+    try:
+        sender.send_all(plan)
+        status, error = "success", None
+    except SyncStopped as exc:
+        status, error = "stopped", str(exc)
+    except (DestinationError, Exception) as exc:
+        status, error = "failed", client_safe(client, exc)
+    finally:
+        sender.flush()
+        complete = status == "success" and not only_rejected
+        ledger.fold(con, sync.name, run_id, plan.plan_id if complete else None)
+        counts = sender.counts
+        if status == "success" and counts["rejected"]:
+            status = "partial"
+        result = replace(result, status=status, error=error, seconds=time.monotonic() - started, **counts)
+        _log(con, result, now)
+    if status == "failed":
+        raise SyncFailed(result)
+    return result
+
+
+class SyncFailed(Exception):
+    """The run could not go on (bad credentials, a broken client); what was confirmed is kept."""
+
+    def __init__(self, result: SyncResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+def client_safe(client: Destination, exc: BaseException) -> str:
+    """An error message with the destination's secret taken out, whatever raised it."""
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DestinationError) else str(exc)
+    token = getattr(getattr(client, "config", None), "token", None)
+    return token.redact(text) if token is not None else text
+
+
+def _log(con, result: SyncResult, started_at: datetime) -> None:
+    finished = started_at + timedelta(seconds=result.seconds)
+    con.execute("""
+        update activation.sync_runs set status = ?, plan_id = ?, finished_at = ?, duration_seconds = ?,
+            audience_rows = ?, planned = ?, sent = ?, confirmed = ?, rejected = ?, invalid = ?, error = ?
+        where run_id = ?""", [result.status, result.plan.plan_id if result.plan else None, finished,
+                              round(result.seconds, 3), result.plan.audience_rows if result.plan else None,
+                              result.planned, result.sent, result.confirmed, result.rejected, result.invalid,
+                              result.error, result.run_id])
+
+
+class _Sender:
+    """Streams a plan's rows to the destination and buffers verdicts for the ledger."""
+
+    def __init__(self, con, sync: Sync, client: Destination, run_id: str, policy: RetryPolicy,
+                 on_progress: Progress | None, total: int) -> None:
+        self.con, self.sync, self.client, self.run_id, self.policy = con, sync, client, run_id, policy
+        self.capabilities = client.capabilities
+        self.bucket = bucket_for(sync.destination, self.capabilities)
+        self.on_progress, self.total, self.done = on_progress, total, 0
+        self.counts = {"sent": 0, "confirmed": 0, "rejected": 0, "invalid": 0}
+        self._confirmed: list[pl.DataFrame] = []
+        self._errors: list[pl.DataFrame] = []
+        self._buffered = 0
+        self._last_flush = time.monotonic()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _chunks(self, plan: Plan, operation: str) -> Iterator[pl.DataFrame]:
+        """The plan's rows for one operation with what the destination needs, a chunk at a time."""
+        sync = self.sync
+        if operation == "remove":
+            query = f"""
+                select p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH},
+                       s.destination_id as {DESTINATION_ID_COLUMN}, s.identifiers as {IDENTIFIERS}
+                from activation.sync_plan_rows as p
+                left join activation.sync_snapshots as s on s.sync_name = ? and s.row_key = p.row_key
+                where p.plan_id = ? and p.will_send and p.operation = 'remove'"""
+            params = [sync.name, plan.plan_id]
+            renames = {}
+        else:
+            # Neutral aliases, renamed in polars: SQL folds case, and `Email` and `email` may both be mapped.
+            names = [*sync.identifiers, *sync.fields]
+            columns = [*sync.identifiers.values(), *sync.fields.values()]
+            renames = {f"_c{i}": name for i, name in enumerate(names)}
+            mapped = ", ".join(f"a.{col} as _c{i}" for i, col in enumerate(columns))
+            query = f"""
+                select p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH},
+                       p.destination_id as {DESTINATION_ID_COLUMN}, {mapped}
+                from activation.sync_plan_rows as p
+                join (select *, {row_hash_sql(sync)} as _attiva_row_hash from {sync.audience.relation}) as a
+                  on cast(a.{sync.key} as string) = p.row_key and a._attiva_row_hash = p.row_hash
+                where p.plan_id = ? and p.will_send and p.operation <> 'remove'"""
+            # Two audience rows with one key (two customers sharing the email a sync is keyed on): the plan
+            # chose one by its hash; the join on the hash sends that one.
+            params = [plan.plan_id]
+        # A second cursor reads while the first appends verdicts to the ledger.
+        reader = self.con.cursor()
+        try:
+            for batch in reader.sql(query, params=params).to_arrow_reader(CHUNK_ROWS):
+                if batch.num_rows:
+                    # Rows identical in every mapped column may still come twice: send one.
+                    yield pl.from_arrow(batch).rename(renames).unique(KEY_COLUMN, keep="first")  # type: ignore
+        finally:
+            reader.close()
+
+    def _prepared(self, operation: str, chunk: pl.DataFrame) -> pl.DataFrame:
+        """Rows ready to send; rows without a usable identifier are set aside as invalid."""
+        kinds = list(self.sync.identifiers)
+        if operation == "remove":
+            decoded = chunk.with_columns(
+                pl.col(IDENTIFIERS).str.json_decode(pl.Struct({kind: pl.String for kind in kinds})).alias("_ids")
+            ).unnest("_ids")
+            usable = pl.any_horizontal(pl.col(kind).is_not_null() for kind in kinds)
+            invalid = decoded.filter(~usable).with_columns(
+                pl.lit("no identifiers recorded for this row").alias(INVALID_REASON_COLUMN))
+            self._set_aside(operation, invalid)
+            return decoded.filter(usable)
+        prepared = prepare_identifiers(chunk, self.capabilities)
+        self._set_aside(operation, prepared.invalid)
+        present = [kind for kind in kinds if kind in prepared.valid.columns]
+        return prepared.valid.with_columns(pl.struct(present).struct.json_encode().alias(IDENTIFIERS))
+
+    def _set_aside(self, operation: str, invalid: pl.DataFrame) -> None:
+        if not invalid.height:
+            return
+        self.counts["invalid"] += invalid.height
+        self._errors.append(pl.DataFrame({
+            "row_key": invalid[KEY_COLUMN], "operation": [operation] * invalid.height,
+            "kind": ["invalid"] * invalid.height, "reason": invalid[INVALID_REASON_COLUMN],
+            "http_status": pl.Series([None] * invalid.height, dtype=pl.Int32),
+            "tries": pl.Series([0] * invalid.height, dtype=pl.Int32)}))
+        self._advance(invalid.height)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _batches(self, plan: Plan) -> Iterator[tuple[str, pl.DataFrame, BatchPart]]:
+        """Every batch of the plan, numbered per operation, the last of each flagged (Meta's sessions)."""
+        for operation, planned in (("upsert", plan.adds + plan.updates), ("remove", plan.removes)):
+            if not planned:
+                continue
+            size = (self.capabilities.remove_batch_size or self.capabilities.batch_size
+                    if operation == "remove" else self.capabilities.batch_size)
+            wire = "remove" if operation == "remove" else "upsert"
+            pending: pl.DataFrame | None = None
+            seq = 0
+            for chunk in self._chunks(plan, operation):
+                ready = self._prepared(wire, chunk)
+                for start in range(0, ready.height, size):
+                    if pending is not None:
+                        seq += 1
+                        yield wire, pending, BatchPart(seq, False, planned, f"{self.run_id}-{wire}")
+                    pending = ready.slice(start, size)
+            if pending is not None:
+                yield wire, pending, BatchPart(seq + 1, True, planned, f"{self.run_id}-{wire}")
+
+    def send_all(self, plan: Plan) -> None:
+        limit = self.capabilities.max_concurrency
+        in_flight: dict[Future, tuple[str, pl.DataFrame]] = {}
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"sync-{self.sync.name}") as pool:
+            try:
+                for operation, batch, part in self._batches(plan):
+                    while len(in_flight) >= limit * 2:
+                        self._collect(in_flight, FIRST_COMPLETED)
+                    future = pool.submit(deliver, self.client, operation, batch, part, self.bucket, self.policy)
+                    in_flight[future] = (operation, batch)
+                    self.counts["sent"] += batch.height
+                while in_flight:
+                    self._collect(in_flight, FIRST_COMPLETED)
+            except BaseException:
+                # Stop feeding; keep every verdict that already came back (they are confirmations).
+                for future in in_flight:
+                    future.cancel()
+                self._collect(in_flight, None, swallow=True)
+                raise
+
+    def _collect(self, in_flight: dict, return_when, swallow: bool = False) -> None:
+        done, _ = wait(list(in_flight), return_when=return_when or ALL_COMPLETED)
+        error: BaseException | None = None
+        for future in done:
+            operation, batch = in_flight.pop(future)
+            if future.cancelled():
+                self.counts["sent"] -= batch.height
+                continue
+            try:
+                self._record(operation, batch, future.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised below once every verdict is kept
+                self.counts["sent"] -= batch.height
+                error = error or exc
+        if error is not None and not swallow:
+            raise error
+
+    def _record(self, operation: str, batch: pl.DataFrame, delivered: Delivered) -> None:
+        results = delivered.results
+        ok = pl.Series([r.ok for r in results], dtype=pl.Boolean)
+        verdicts = pl.DataFrame({
+            "row_key": batch[KEY_COLUMN], "operation": [operation] * batch.height, "ok": ok,
+            "row_hash": batch[ROW_HASH],
+            "destination_id": pl.Series([r.destination_id for r in results], dtype=pl.String),
+            "identifiers": batch[IDENTIFIERS],
+            "reason": pl.Series([r.reason for r in results], dtype=pl.String),
+            "http_status": pl.Series([r.status for r in results], dtype=pl.Int32),
+            "tries": pl.Series(delivered.tries, dtype=pl.Int32),
+        })
+        # A destination that gave no id this time keeps the one it gave before (HubSpot removals need it).
+        if DESTINATION_ID_COLUMN in batch.columns:
+            verdicts = verdicts.with_columns(pl.coalesce("destination_id", batch[DESTINATION_ID_COLUMN]))
+        confirmed = verdicts.filter(pl.col("ok"))
+        rejected = verdicts.filter(~pl.col("ok")).with_columns(kind=pl.lit("rejected"))
+        self.counts["confirmed"] += confirmed.height
+        self.counts["rejected"] += rejected.height
+        self._confirmed.append(confirmed)
+        if rejected.height:
+            self._errors.append(rejected.select(ledger.ERROR_COLUMNS))
+        self._buffered += batch.height
+        self._advance(batch.height)
+        if self._buffered >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def _advance(self, rows: int) -> None:
+        self.done += rows
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+    def flush(self) -> None:
+        """Append the buffered verdicts to the ledger (one transaction)."""
+        confirmed = pl.concat(self._confirmed, how="diagonal_relaxed") if self._confirmed else pl.DataFrame()
+        errors = pl.concat(self._errors, how="diagonal_relaxed") if self._errors else pl.DataFrame()
+        if confirmed.height or errors.height:
+            ledger.append(self.con, self.run_id, self.sync.name, confirmed, errors, datetime.now(UTC))
+        self._confirmed, self._errors, self._buffered = [], [], 0
+        self._last_flush = time.monotonic()
