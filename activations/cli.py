@@ -74,8 +74,273 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(customers=args.customers, seed=args.seed)
 
 
+# -- syncs ----------------------------------------------------------------------------------------
+# Exit codes of the sync commands (also in `attiva --help`).
+EXIT_OK, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  everything delivered (or nothing to do)
+  1  not everything delivered: a sync was partial (rows rejected), stopped or failed
+  2  usage error: unknown sync, bad declaration, missing manifest or warehouse, bad destinations.yml
+  3  refused: a guard stopped a mirror sync (rerun with --force), or the reviewed plan changed
+     (`attiva sync --all`: the highest code of any sync)"""
+
+
+class UsageError(Exception):
+    """A mistake the user fixes (name, file, declaration): one line on stderr, exit 2."""
+
+
+def _declared():
+    """Every declared sync and the destinations, or a UsageError saying what to fix."""
+    from activations.destinations import load_destinations
+    from activations.destinations.base import DestinationConfigError
+    from activations.manifest import SyncDeclarationError, load_manifest
+    from activations.manifest import syncs as parse_syncs
+
+    try:
+        destinations = load_destinations()
+        return parse_syncs(load_manifest(), destinations), destinations
+    except (OSError, ValueError, SyncDeclarationError, DestinationConfigError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _find(name: str, all_syncs):
+    from activations.syncs import UnknownSync, find
+
+    try:
+        return find(name, all_syncs)
+    except UnknownSync as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _require_warehouse(path: Path) -> None:
+    if not Path(path).exists():
+        raise UsageError(f"no warehouse at {path}: run `attiva demo` or ingest and build first")
+
+
+def _stdout():
+    from rich.console import Console
+
+    # Piped output (a file, grep, a test) keeps whole lines instead of wrapping at 80 columns.
+    return Console(width=None if sys.stdout.isatty() else 1000, highlight=False)
+
+
+def _table(*columns: str):
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in columns:
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps names, never cuts them
+    return table
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def _count(value) -> str:
+    return f"{value:,}" if value is not None else ""
+
+
+def cmd_syncs(args: argparse.Namespace) -> int:
+    all_syncs, _ = _declared()
+    runs: dict[str, dict] = {}
+    if Path(args.warehouse).exists():
+        from activations import warehouse
+        from activations.syncs import last_runs
+
+        with warehouse.connect(args.warehouse) as con:
+            runs = last_runs(con)
+    table = _table("sync", "audience", "destination", "mode", "consent", "last status", "last run (UTC)",
+                   "confirmed", "rejected", "pending rejects")
+    for sync in all_syncs:
+        run = runs.get(sync.name)
+        if run is None:
+            table.add_row(sync.name, sync.audience.name, sync.destination, sync.mode, sync.consent or "none",
+                          "never run", "", "", "", "")
+            continue
+        table.add_row(sync.name, sync.audience.name, sync.destination, sync.mode, sync.consent or "none",
+                      run["status"], _when(run["started_at"]), _count(run["confirmed"]), _count(run["rejected"]),
+                      _count(run["pending_rejects"]))
+    if not all_syncs:
+        print("no syncs declared: add meta.activations to an aud_* model's YAML and run `make dbt-parse`")
+        return EXIT_OK
+    _stdout().print(table)
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from activations import warehouse
+    from activations.engine.guards import check_guards
+    from activations.engine.review import plan_for_review, read_review, write_review
+
+    all_syncs, _ = _declared()
+    sync = _find(args.sync, all_syncs)
+    _require_warehouse(args.warehouse)
+    with warehouse.connect(args.warehouse) as con:
+        plan = _engine_call(lambda: plan_for_review(con, sync, datetime.now(UTC), full_resync=args.full_resync),
+                            sync)
+        path = write_review(con, sync, plan, settings.data_dir() / "plans", full_resync=args.full_resync)
+        refusal = check_guards(con, sync, plan)
+    review = read_review(path)  # print what the reviewer will read
+    print(plan)
+    if review.left_out:
+        print(f"not sent by mode {sync.mode}: " + ", ".join(f"{n:,} {op}" for op, n in review.left_out.items()))
+    _print_samples(review.samples)
+    if refusal:
+        print(f"note: applying this plan will be refused unless --force: {refusal}", file=sys.stderr)
+    print(f"wrote {path}\nreview it, then: attiva apply {path}")
+    return EXIT_OK
+
+
+def _print_samples(samples: dict[str, list[dict]]) -> None:
+    console = _stdout()
+    for operation, rows in samples.items():
+        if not rows:
+            continue
+        table = _table(*rows[0].keys())
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        console.print(f"{operation}: first {len(rows)}")
+        console.print(table)
+
+
+def _engine_call(call, sync):
+    """Run an engine step; an audience the warehouse does not have is a usage error, not a traceback."""
+    import duckdb
+
+    try:
+        return call()
+    except duckdb.CatalogException as exc:
+        first = str(exc).splitlines()[0]
+        raise UsageError(f"{sync.audience.relation} cannot be read ({first}): run `attiva build` first") from None
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from activations.engine.review import read_review
+
+    try:
+        review = read_review(args.plan_file)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    all_syncs, destinations = _declared()
+    sync = _find(review.sync, all_syncs)
+    if sync.mode != review.mode:
+        print(f"attiva apply: {sync.name} is now declared {sync.mode}, the plan was made for {review.mode}; "
+              f"run `attiva plan {sync.name}` again", file=sys.stderr)
+        return EXIT_REFUSED
+    _require_warehouse(args.warehouse)
+    return _run_one(sync, args, destinations, review=review, force=args.force, full_resync=review.full_resync,
+                    expect_fingerprint=review.fingerprint)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    if bool(args.sync) == bool(args.all):
+        raise UsageError("name one sync, or pass --all to run every declared sync")
+    all_syncs, destinations = _declared()
+    chosen = all_syncs if args.all else [_find(args.sync, all_syncs)]
+    _require_warehouse(args.warehouse)
+    codes = [_run_one(sync, args, destinations, force=args.force, full_resync=args.full_resync) for sync in chosen]
+    return max(codes, default=EXIT_OK)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    all_syncs, destinations = _declared()
+    sync = _find(args.sync, all_syncs)
+    _require_warehouse(args.warehouse)
+    return _run_one(sync, args, destinations, only_rejected=True)
+
+
+def _run_one(sync, args: argparse.Namespace, destinations, review=None, **options) -> int:
+    """Run one sync with a progress bar on stderr; print the result; the exit code it earns."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from activations import syncs
+    from activations.destinations.base import DestinationConfigError
+    from activations.engine.review import CHANGED
+    from activations.engine.run import SyncFailed, SyncRefused
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=False)
+    task = progress.add_task(sync.name, total=None, rate="")
+
+    def on_progress(done: int, total: int) -> None:
+        if not progress.live.is_started:
+            progress.start()  # only once rows flow: a refused or empty run shows no bar
+        speed = progress.tasks[task].speed
+        progress.update(task, completed=done, total=total or None,
+                        rate=f"{speed:,.0f} rows/s" if speed else "")
+
+    try:
+        result = _engine_call(lambda: syncs.run(sync, warehouse_path=args.warehouse, destinations=destinations,
+                                                on_progress=on_progress, **options), sync)
+    except DestinationConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except SyncRefused as exc:
+        print(f"attiva {args.command}: {exc.result.error}", file=sys.stderr)
+        if review is not None and CHANGED in (exc.result.error or "") and exc.result.plan is not None:
+            after = exc.result.plan
+            changes = [f"{name} {review.counts.get(name, 0):,} -> {getattr(after, name):,}"
+                       for name in ("adds", "updates", "removes", "unchanged", "eligible_rows")]
+            print(f"  reviewed ({review.path.name}) -> now: " + ", ".join(changes), file=sys.stderr)
+        return EXIT_REFUSED
+    except SyncFailed as exc:
+        print(exc.result)
+        return EXIT_NOT_DELIVERED
+    finally:
+        progress.stop()
+    print(result)
+    if result.rejected or result.invalid:
+        print(f"  see why: attiva status {sync.name}; resend the rejected rows: attiva retry {sync.name}")
+    return EXIT_OK if result.status == "success" else EXIT_NOT_DELIVERED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.sync:
+        _find(args.sync, _declared()[0])
+    if not Path(args.warehouse).exists():
+        print("no runs yet: the warehouse does not exist")
+        return EXIT_OK
+    from activations import warehouse
+    from activations.engine.state import ensure_state
+
+    where, params = ("where sync_name = ?", [args.sync]) if args.sync else ("", [])
+    with warehouse.connect(args.warehouse) as con:
+        ensure_state(con)
+        runs = con.execute(f"""
+            select sync_name, status, started_at, duration_seconds, planned, confirmed, rejected, invalid, error
+            from activation.sync_runs {where} order by started_at desc limit 10""", params).fetchall()
+        reasons = con.execute(f"""
+            select sync_name, kind, reason, max(http_status), count(*) as n
+            from activation.sync_rejects {where}
+            group by sync_name, kind, reason order by n desc, sync_name, reason limit 10""", params).fetchall()
+    console = _stdout()
+    if not runs:
+        print("no runs yet" + (f" of {args.sync}" if args.sync else ""))
+        return EXIT_OK
+    table = _table("sync", "status", "started (UTC)", "seconds", "planned", "confirmed", "rejected", "invalid",
+                   "error")
+    for name, status, started, seconds, planned, confirmed, rejected, invalid, error in runs:
+        table.add_row(name, status, _when(started), f"{seconds:.1f}" if seconds is not None else "",
+                      _count(planned), _count(confirmed), _count(rejected), _count(invalid),
+                      (error or "").splitlines()[0][:100] if error else "")
+    console.print("recent runs")
+    console.print(table)
+    if reasons:
+        table = _table("sync", "kind", "reason", "http status", "rows")
+        for name, kind, reason, http_status, rows in reasons:
+            table.add_row(name, kind, reason or "", "" if http_status is None else str(http_status), _count(rows))
+        console.print("rows not delivered, by reason (attiva retry SYNC resends them)")
+        console.print(table)
+    else:
+        print("no rows waiting to be resent")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="attiva", description="Warehouse-native marketing activation.")
+    parser = argparse.ArgumentParser(prog="attiva", description="Warehouse-native marketing activation.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = sub.add_parser("generate", help="write synthetic landing files of a fictional retailer")
@@ -116,6 +381,57 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=100_000, help="people to generate on the first run")
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(handler=cmd_demo)
+
+    warehouse_help = "DuckDB file (default ATTIVA_WAREHOUSE)"
+    lst = sub.add_parser("syncs", help="list the declared syncs with their last run",
+                         description="List the syncs declared in the audiences' YAML (dbt manifest) with their "
+                                     "last status, last run and rows still rejected.")
+    lst.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    lst.set_defaults(handler=cmd_syncs)
+
+    pln = sub.add_parser("plan", help="show what a sync would send and write it as a reviewable file",
+                         description="Compute a sync's plan (adds, updates, removes) without sending anything; "
+                                     "print counts and sample rows and write <ATTIVA_DATA>/plans/<sync>__<plan>.json "
+                                     "for `attiva apply`.", epilog=EXIT_CODES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    pln.add_argument("sync", metavar="SYNC", help="a declared sync (see `attiva syncs`)")
+    pln.add_argument("--full-resync", action="store_true", help="plan to resend every eligible row")
+    pln.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    pln.set_defaults(handler=cmd_plan)
+
+    apl = sub.add_parser("apply", help="run a reviewed plan file; refuses if the plan changed since",
+                         description="Recompute the plan of the file's sync and run it only if it is the plan "
+                                     "that was reviewed (same rows to send); otherwise exit 3 and say what changed.",
+                         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    apl.add_argument("plan_file", metavar="PLAN_FILE", type=Path, help="a file written by `attiva plan`")
+    apl.add_argument("--force", action="store_true", help="go ahead even if a guard refuses the removals")
+    apl.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    apl.set_defaults(handler=cmd_apply)
+
+    syn = sub.add_parser("sync", help="run a sync (or every sync) now",
+                         description="Plan and send a sync in one go, with a progress bar on stderr.",
+                         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    syn.add_argument("sync", metavar="SYNC", nargs="?", help="a declared sync (see `attiva syncs`)")
+    syn.add_argument("--all", action="store_true", help="run every declared sync, one after the other")
+    syn.add_argument("--full-resync", action="store_true", help="resend every eligible row")
+    syn.add_argument("--force", action="store_true", help="go ahead even if a guard refuses the removals")
+    syn.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    syn.set_defaults(handler=cmd_sync)
+
+    rty = sub.add_parser("retry", help="resend only the rows the destination rejected",
+                         description="Resend the rows of a sync that the destination rejected or that were set "
+                                     "aside (see `attiva status SYNC`), and nothing else.",
+                         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rty.add_argument("sync", metavar="SYNC", help="a declared sync (see `attiva syncs`)")
+    rty.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    rty.set_defaults(handler=cmd_retry)
+
+    sts = sub.add_parser("status", help="recent sync runs and why rows were not delivered",
+                         description="The last 10 runs (of all syncs, or of SYNC) and the most common reasons "
+                                     "rows are waiting to be resent.")
+    sts.add_argument("sync", metavar="SYNC", nargs="?", help="only this sync")
+    sts.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    sts.set_defaults(handler=cmd_status)
     return parser
 
 
@@ -128,7 +444,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "warehouse", "unset") is None:
         args.warehouse = settings.warehouse_path()
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except UsageError as exc:
+        print(f"attiva {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        # DuckDB lets one process write the file: Dagster or dbt may hold it for a while.
+        if type(exc).__name__ == "IOException" and "lock" in str(exc).lower():
+            print(f"attiva {args.command}: the warehouse is in use by another process; try again when it "
+                  f"finishes ({str(exc).splitlines()[0]})", file=sys.stderr)
+            return EXIT_NOT_DELIVERED
+        raise
 
 
 if __name__ == "__main__":

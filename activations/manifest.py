@@ -42,6 +42,7 @@ class Audience:
     relation: str  # schema.table in the warehouse
     description: str
     columns: tuple[str, ...]
+    unique_columns: tuple[str, ...] = ()  # columns a dbt `unique` test guarantees
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,16 @@ def manifest_path() -> Path:
 def audiences(manifest: dict[str, Any]) -> list[Audience]:
     """Every `aud_*` model, with the columns its YAML declares."""
     found = []
-    for node in manifest.get("nodes", {}).values():
+    nodes = manifest.get("nodes", {}).values()
+    unique: dict[str, set[str]] = {}
+    for test in nodes:
+        if test.get("resource_type") == "test" and (test.get("test_metadata") or {}).get("name") == "unique":
+            unique.setdefault(test.get("attached_node") or "", set()).add(test.get("column_name") or "")
+    for node in nodes:
         if node.get("resource_type") == "model" and node["name"].startswith("aud_"):
             found.append(Audience(name=node["name"], relation=f"{node['schema']}.{node.get('alias') or node['name']}",
-                                  description=node.get("description", ""), columns=tuple(node.get("columns", {}))))
+                                  description=node.get("description", ""), columns=tuple(node.get("columns", {})),
+                                  unique_columns=tuple(sorted(unique.get(node.get("unique_id", ""), ())))))
     return sorted(found, key=lambda a: a.name)
 
 

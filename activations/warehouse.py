@@ -23,6 +23,7 @@ def connect(path: Path | None = None, read_only: bool = False) -> Iterator[duckd
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set enable_progress_bar = false")  # it would draw over the CLI's own bar and into logs
     try:
         yield con
     finally:

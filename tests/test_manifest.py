@@ -26,7 +26,10 @@ def manifest() -> dict:
 
 
 def declare(manifest: dict, audience: str, *entries: dict) -> dict:
+    """The manifest with `entries` as the only syncs declared anywhere."""
     changed = copy.deepcopy(manifest)
+    for other in changed["nodes"].values():
+        (other.get("config", {}).get("meta") or {}).pop("activations", None)
     node = changed["nodes"][f"model.attiva.{audience}"]
     node["config"].setdefault("meta", {})["activations"] = list(entries)
     return changed
@@ -40,6 +43,30 @@ def test_every_audience_is_found_with_its_columns(manifest):
     found = {a.name: a for a in audiences(manifest)}
     assert len(found) == 8 and found["aud_champions"].relation == "audiences.aud_champions"
     assert {"customer_id", "email", "consent_ads"} <= set(found["aud_champions"].columns)
+
+
+def test_the_declared_syncs_are_valid_and_reach_every_destination(manifest):
+    configs = load_destinations()
+    declared = syncs(manifest, configs)
+    assert {configs[s.destination].type for s in declared} == {
+        "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export"}
+    # Email tools hold one contact per address: those syncs are keyed on it.
+    assert {s.name: s.key for s in declared if configs[s.destination].type in ("hubspot", "sendgrid")} == {
+        "aud_champions__hubspot": "email", "aud_email_subscribers__sendgrid": "email"}
+    # Consent is declared on every sync; only the CRM record-keeping one says `none`.
+    assert [s.name for s in declared if s.consent is None] == ["aud_leads_to_nurture__salesforce"]
+
+
+def test_keys_dbt_tests_unique_are_known(manifest):
+    found = {a.name: a for a in audiences(manifest)}
+    assert "customer_id" in found["aud_champions"].unique_columns
+    assert "email" not in found["aud_champions"].unique_columns
+
+
+def test_a_field_cannot_pose_as_an_identifier(manifest):
+    entry = {**HUBSPOT, "fields": {"email": "first_name"}}
+    with pytest.raises(SyncDeclarationError, match="fields.email: a destination field name must not"):
+        syncs(declare(manifest, "aud_champions", entry), load_destinations())
 
 
 def test_a_valid_declaration_becomes_a_sync(manifest):

@@ -29,8 +29,7 @@ from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.transport import (
     HttpDestination,
     dumps,
-    field_rows,
-    json_value,
+    json_rows,
     require_columns,
     response_json,
 )
@@ -81,13 +80,10 @@ class WebhookDestination(HttpDestination):
         if batch.height == 0:
             return []
         require_columns(batch, [KEY_COLUMN], self.type)
-        columns = [c for c in batch.columns if not c.startswith("_")]
+        columns = [c for c in batch.columns if not c.startswith("_") and c != "key"]
         keys = [str(k) for k in batch[KEY_COLUMN].to_list()]
-        rows = [
-            {"key": key, **{name: json_value(value) for name, value in row.items()}}
-            for key, row in zip(keys, field_rows(batch, columns), strict=True)
-        ]
-        body = dumps({"operation": operation, "rows": rows})
+        rows = json_rows(batch.select(pl.col(KEY_COLUMN).cast(pl.String).alias("key"), *columns))
+        body = b'{"operation":' + dumps(operation) + b',"rows":' + rows + b"}"
         response = self.http.request(
             "POST",
             self.path,

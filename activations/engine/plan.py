@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from activations.engine.dialect import row_hash
 from activations.engine.state import ensure_state
 from activations.manifest import Sync
 
@@ -43,11 +44,10 @@ class Plan:
                 f"({self.eligible_rows:,} of {self.audience_rows:,} audience rows eligible)")
 
 
-def row_hash_sql(sync: Sync) -> str:
-    """md5 over the mapped columns, in a fixed order, nulls and separators made explicit."""
+def row_hash_sql(con, sync: Sync) -> str:
+    """The hash of the mapped columns (key, identifiers, fields) in a fixed order."""
     columns = [sync.key, *sorted(sync.identifiers.values()), *(sync.fields[k] for k in sorted(sync.fields))]
-    parts = " || '\x1f' || ".join(f"coalesce(cast({c} as string), '\x1e')" for c in columns)
-    return f"md5({parts})"
+    return row_hash(con, columns)
 
 
 def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = False,
@@ -66,13 +66,17 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
                 if only_rejected else "")
     # Only the newest plan of a sync is ever applied: older plans' rows are dead weight.
     con.execute("delete from activation.sync_plan_rows where sync_name = ?", [sync.name])
+    # A key dbt tests unique (customer_id) needs no dedupe; another (email) may repeat: keep one row per key.
+    eligible = ("select row_key, row_hash from audience where eligible = 1"
+                if sync.key in sync.audience.unique_columns else
+                "select row_key, max(row_hash) as row_hash from audience where eligible = 1 group by row_key")
     diff = f"""
         with audience as (
-            select cast({sync.key} as string) as row_key, {row_hash_sql(sync)} as row_hash,
+            select cast({sync.key} as string) as row_key, {row_hash_sql(con, sync)} as row_hash,
                    case when {sync.key} is not null {consent} then 1 else 0 end as eligible
             from {sync.audience.relation}
         ),
-        eligible as (select row_key, max(row_hash) as row_hash from audience where eligible = 1 group by row_key),
+        eligible as ({eligible}),
         snapshot as (select row_key, row_hash, destination_id from activation.sync_snapshots
                      where sync_name = ?)
         select
@@ -104,11 +108,15 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
                sum(case when operation = 'update' then 1 else 0 end),
                sum(case when operation = 'remove' then 1 else 0 end)
         from activation.sync_plan_rows where plan_id = ?""", [plan_id]).fetchone())
-    audience_rows, eligible_rows = con.execute(f"""
-        select count(*), count(distinct case when {sync.key} is not null {consent} then {sync.key} end)
-        from {sync.audience.relation}""").fetchone()
+    audience_rows = con.execute(f"select count(*) from {sync.audience.relation}").fetchone()[0]
     snapshot_rows = con.execute("select count(*) from activation.sync_snapshots where sync_name = ?",
                                 [sync.name]).fetchone()[0]
+    if only_rejected:
+        eligible_rows = con.execute(f"""select count(distinct case when {sync.key} is not null {consent}
+                                        then {sync.key} end) from {sync.audience.relation}""").fetchone()[0]
+    else:
+        # Every change is stored, so what is eligible follows without another pass over the audience.
+        eligible_rows = snapshot_rows - removes + adds
     # A full resync stored its unchanged rows as updates; a retry leaves out all but the rejected.
     unchanged = 0 if resend else max(eligible_rows - adds - updates, 0)
     plan = Plan(plan_id=plan_id, sync_name=sync.name, mode=sync.mode, audience_rows=audience_rows,

@@ -111,7 +111,13 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
     run_id = uuid.uuid4().hex[:12]
     con.execute("""insert into activation.sync_runs (run_id, sync_name, destination, mode, status, started_at)
                    values (?, ?, ?, ?, 'running', ?)""", [run_id, sync.name, sync.destination, sync.mode, now])
-    plan = plan_sync(con, sync, now, full_resync=full_resync, only_rejected=only_rejected)
+    try:
+        plan = plan_sync(con, sync, now, full_resync=full_resync, only_rejected=only_rejected)
+    except Exception as exc:  # the audience is missing, a column was renamed: the run failed, not crashed
+        failed = SyncResult(run_id, sync.name, "failed", None, error=f"planning failed: {client_safe(client, exc)}",
+                            seconds=time.monotonic() - started)
+        _log(con, failed, now)
+        raise
     result = SyncResult(run_id, sync.name, "running", plan, planned=plan.adds + plan.updates + plan.removes)
     refusal = None if force else check_guards(con, sync, plan)
     if expect_fingerprint is not None and fingerprint(con, plan.plan_id) != expect_fingerprint:
@@ -209,7 +215,7 @@ class _Sender:
                 select p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH},
                        p.destination_id as {DESTINATION_ID_COLUMN}, {mapped}
                 from activation.sync_plan_rows as p
-                join (select *, {row_hash_sql(sync)} as _attiva_row_hash from {sync.audience.relation}) as a
+                join (select *, {row_hash_sql(self.con, sync)} as _attiva_row_hash from {sync.audience.relation}) as a
                   on cast(a.{sync.key} as string) = p.row_key and a._attiva_row_hash = p.row_hash
                 where p.plan_id = ? and p.will_send and p.operation <> 'remove'"""
             # Two audience rows with one key (two customers sharing the email a sync is keyed on): the plan
