@@ -48,12 +48,13 @@ def make_audience(path: Path, rows: int) -> None:
             from range({rows}) t(i)""")
 
 
-def sync_once(warehouse: Path, dest_type: str, options: dict, env: dict, fields: dict) -> dict:
+def sync_once(warehouse: Path, dest_type: str, options: dict, env: dict, fields: dict,
+              relation: str = "audiences.aud_bench", columns: tuple[str, ...] = COLUMNS) -> dict:
     """One sync of the whole audience; returns the engine's counts and the wall time."""
     client = build_client(parse_destination(f"bench_{dest_type}", {"type": dest_type, **options}, env=env))
-    audience = Audience("aud_bench", "audiences.aud_bench", "", COLUMNS, unique_columns=("customer_id",))
+    audience = Audience("aud_bench", relation, "", columns, unique_columns=("customer_id",))
     sync = Sync(f"aud_bench__{dest_type}", audience, f"bench_{dest_type}", "upsert", "customer_id",
-                {"email": "email"}, fields, "consent_email")
+                {"email": "email"}, fields, "consent_email" if "consent_email" in columns else None)
     with duckdb.connect(str(warehouse)) as con:
         started = time.perf_counter()
         result = run_sync(con, sync, client)
@@ -98,7 +99,15 @@ def main() -> int:
     parser.add_argument("--rss-rows", type=int, default=10_000_000)
     parser.add_argument("--only", choices=("webhook", "hubspot", "rss"))
     parser.add_argument("--child-file-export", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-webhook", nargs=3, metavar=("WAREHOUSE", "BASE_URL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_webhook:  # drt_compare.py: the same table drt reads, to the same endpoint
+        warehouse, base, path = args.child_webhook
+        env = {"ATTIVA_BENCH_WEBHOOK_URL": f"{base}/webhook", "ATTIVA_BENCH_WEBHOOK_TOKEN": "sandbox-webhook-token"}
+        print(json.dumps(sync_once(Path(warehouse), "webhook", {"path": path}, env,
+                                   {"first_name": "first_name", "score": "score"}, relation="audience",
+                                   columns=("customer_id", "email", "first_name", "score"))))
+        return 0
     if args.child_file_export:
         warehouse, folder = args.child_file_export
         os.environ["ATTIVA_DATA"] = str(Path(folder).parent)

@@ -95,32 +95,41 @@ class WebhookDestination(HttpDestination):
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise RetryableError(self.http.reason(response, "no results list in the answer"), response.status_code)
-        return [self._row_result(item, response.status_code) for item in _match(results, keys)]
+        return self._verdicts(results, keys, response.status_code)
 
-    def _row_result(self, item: dict[str, Any] | None, status: int) -> RowResult:
-        if item is None:
-            return RowResult(False, status, "webhook: no result for this key")
-        if item.get("ok", item.get("status") in ("ok", "accepted")):
-            return RowResult(True, status, None, _text(item.get("id")))
-        error = item.get("error") or item.get("reason") or "rejected"
-        return RowResult(False, status, self.http.redact(f"webhook: {error}")[:300], _text(item.get("id")))
+    def _verdicts(self, results: list[Any], keys: list[str], status: int) -> list[RowResult]:
+        """Each row's verdict: matched by `index`, else by `key`, else by position.
 
-
-def _match(results: list[Any], keys: list[str]) -> list[dict[str, Any] | None]:
-    """Each row's result: by `index`, else by `key`, else by position."""
-    matched: list[dict[str, Any] | None] = [None] * len(keys)
-    position_of = {key: i for i, key in enumerate(keys)}
-    for position, item in enumerate(results):
-        if not isinstance(item, dict):
-            continue
-        index = item.get("index")
-        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(keys):
-            matched[index] = item
-        elif item.get("key") is not None and str(item["key"]) in position_of:
-            matched[position_of[str(item["key"])]] = item
-        elif len(results) == len(keys):
-            matched[position] = item
-    return matched
+        One shared verdict for plain successes: a 10k-row answer makes 10k of them.
+        """
+        accepted = RowResult(True, status)
+        verdicts: list[RowResult | None] = [None] * len(keys)
+        position_of: dict[str, int] | None = None
+        same_length = len(results) == len(keys)
+        for position, item in enumerate(results):
+            if not isinstance(item, dict):
+                continue
+            index = item.get("index")
+            if type(index) is not int or not 0 <= index < len(keys):
+                key = item.get("key")
+                if key is not None:
+                    position_of = position_of or {k: i for i, k in enumerate(keys)}
+                    index = position_of.get(str(key))
+                elif same_length:
+                    index = position
+                else:
+                    index = None
+                if index is None:
+                    continue
+            if item.get("ok", item.get("status") in ("ok", "accepted")):
+                record_id = item.get("id")
+                verdicts[index] = accepted if record_id is None else RowResult(True, status, None, str(record_id))
+            else:
+                error = item.get("error") or item.get("reason") or "rejected"
+                verdicts[index] = RowResult(False, status, self.http.redact(f"webhook: {error}")[:300],
+                                            _text(item.get("id")))
+        missing = RowResult(False, status, "webhook: no result for this key")
+        return [missing if verdict is None else verdict for verdict in verdicts]
 
 
 def _text(value: Any) -> str | None:

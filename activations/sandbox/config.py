@@ -46,6 +46,8 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
     "webhook": {"requests": None, "window_seconds": 1.0},
 }
 RATE_LIMIT_KEYS = {"requests", "window_seconds", "daily", "connections"}
+# The plain settings SandboxConfig.build takes as keyword arguments.
+OPTIONS = {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows", "webhook_require_signature"}
 
 
 def default_token(destination: str) -> str:
@@ -76,6 +78,9 @@ class SandboxConfig:
     sendgrid_import_seconds: float = 2.0  # how long a SendGrid import job stays "pending"
     persist_interval: float = 1.0  # the debounced writer's shortest pause between writes
     webhook_max_rows: int = 10_000
+    # Off only when asked for: lets the webhook take unsigned posts (a client that cannot sign,
+    # e.g. another tool benchmarked against the same endpoint); a signature sent is still checked.
+    webhook_require_signature: bool = True
 
     @classmethod
     def build(
@@ -106,9 +111,14 @@ class SandboxConfig:
         if faults:
             config.apply_fault_specs(faults)
         for name, value in options.items():
-            if name not in {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows"}:
+            if name not in OPTIONS:
                 raise TypeError(f"unknown sandbox option: {name}")
-            setattr(config, name, type(getattr(config, name))(value))
+            if isinstance(getattr(config, name), bool):
+                if not isinstance(value, bool):
+                    raise TypeError(f"sandbox option {name} must be True or False")
+                setattr(config, name, value)
+            else:
+                setattr(config, name, type(getattr(config, name))(value))
         return config
 
     def apply_fault_specs(self, specs: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:

@@ -4,6 +4,8 @@
   10,000 by default; more is 413).
 - ``X-Attiva-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``, else 401
   ``{"error": ...}``; the secret is ``ATTIVA_WEBHOOK_TOKEN`` (default ``sandbox-webhook-token``).
+  Only a sandbox started with ``webhook_require_signature=False`` takes a post without the
+  header (a wrong signature is still 401).
 - 200 ``{"received": n, "results": [{"index": i, "ok": bool, "error": str|null}]}``; a row
   that is not an object with a non-empty ``key`` is refused (``ok: false``).
 - Kept per path: the latest row per key and how many rows arrived. Unthrottled by
@@ -54,7 +56,7 @@ class Webhook(Destination):
     async def authenticate(self, request: Request) -> Response | None:
         header = request.headers.get(SIGNATURE_HEADER)
         if header is None:
-            return self.auth_error(missing=True)
+            return None if not self.config.webhook_require_signature else self.auth_error(missing=True)
         if not signature_ok(self.secret, await request.body(), header):
             return self.auth_error(missing=False)
         return None

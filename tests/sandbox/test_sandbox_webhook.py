@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 from sandbox_helpers import post_webhook, state
 
@@ -49,3 +50,27 @@ def test_configured_rate_limit_is_429_with_retry_after(start_sandbox) -> None:
     limited = post_webhook(url, [{"key": "a"}])
     assert limited.status_code == 429
     assert 1 <= int(limited.headers["Retry-After"]) <= 3
+
+
+def test_unsigned_posts_only_when_configured(start_sandbox, tmp_path) -> None:
+    body = json.dumps({"rows": [{"key": "k", "email": "a@example.com"}]}).encode()
+    strict = start_sandbox(tmp_path / "strict")
+    assert requests.post(f"{strict}/webhook/x", data=body, timeout=10).status_code == 401
+
+    lenient = start_sandbox(tmp_path / "lenient", webhook_require_signature=False)
+    unsigned = requests.post(f"{lenient}/webhook/x", data=body, timeout=10)
+    assert unsigned.status_code == 200
+    assert unsigned.json()["results"] == [{"index": 0, "ok": True, "error": None}]
+    wrong = requests.post(f"{lenient}/webhook/x", data=body, headers={"X-Attiva-Signature": "sha256=" + "0" * 64})
+    assert wrong.status_code == 401  # a signature that is sent is still checked
+    assert post_webhook(lenient, [{"key": "k2"}], path="x").status_code == 200
+    assert state(lenient, "webhook")["endpoints"]["/x"]["received"] == 2
+
+
+def test_require_signature_takes_only_a_bool(tmp_path) -> None:
+    from activations.sandbox.config import SandboxConfig
+
+    assert SandboxConfig.build(tmp_path, env={}).webhook_require_signature is True
+    assert SandboxConfig.build(tmp_path, env={}, webhook_require_signature=False).webhook_require_signature is False
+    with pytest.raises(TypeError):
+        SandboxConfig.build(tmp_path, env={}, webhook_require_signature="false")
