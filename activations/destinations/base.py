@@ -93,6 +93,9 @@ class Capabilities:
     accepts_fields: bool = True  # False: only identifiers reach the platform (audiences, list membership)
     required_identifiers: tuple[str, ...] = ()  # each row must carry all of these; else any one of `identifiers`
     remove_batch_size: int | None = None  # rows per removal when the platform's removal path takes fewer
+    # True: the platform knows a row by its identifiers (a contact by email, an audience member by hash), so
+    # a row whose identifiers change must leave under the old ones. False: it knows rows by the sync's key.
+    keyed_by_identifiers: bool = True
 
     def __post_init__(self) -> None:
         unknown_modes = set(self.modes) - MODES

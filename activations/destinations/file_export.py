@@ -66,6 +66,7 @@ class FileExportDestination:
             identifiers=("email", "phone", "external_id"),
             hashing=config.get("hashing"),
             needs_destination_id_for_remove=False,
+            keyed_by_identifiers=False,  # rows travel with their key: the receiver knows them by it
             idempotent_writes=True,
         )
 

@@ -69,6 +69,7 @@ class WebhookDestination(HttpDestination):
             identifiers=("email", "phone", "external_id"),
             hashing=None,
             needs_destination_id_for_remove=False,
+            keyed_by_identifiers=False,  # rows travel with their key: the receiver knows them by it
             idempotent_writes=bool(config.get("idempotent", True)),
         )
 

@@ -30,13 +30,14 @@ from activations.engine import ledger
 from activations.engine.deliver import Delivered, RetryPolicy, SyncStopped, deliver
 from activations.engine.guards import check_guards
 from activations.engine.pace import bucket_for
-from activations.engine.plan import Plan, plan_sync, row_hash_sql
+from activations.engine.plan import SEND_OPERATIONS, Plan, plan_sync, row_hash_sql
 from activations.engine.review import fingerprint, plan_changed
 from activations.engine.state import ensure_state
 from activations.manifest import Sync
 
 ROW_HASH = "_row_hash"
 IDENTIFIERS = "_identifiers"
+PREVIOUS = "_previous_identifiers"
 CHUNK_ROWS = 100_000  # rows read from the warehouse at a time
 FLUSH_ROWS = 50_000  # verdicts buffered before they are appended to the ledger
 FLUSH_SECONDS = 2.0
@@ -190,6 +191,7 @@ class _Sender:
         self._errors: list[pl.DataFrame] = []
         self._buffered = 0
         self._last_flush = time.monotonic()
+        self._held: dict[str, str] = {}  # rows whose previous identity could not be removed, and why
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -205,22 +207,27 @@ class _Sender:
                 where p.plan_id = ? and p.will_send and p.operation = 'remove'"""
             params = [sync.name, plan.plan_id]
             renames = {}
-        else:
+        else:  # upsert, or move: the updates, with the identifiers the destination confirmed last time
+            moving = operation == "move"
             # Neutral aliases, renamed in polars: SQL folds case, and `Email` and `email` may both be mapped.
             names = [*sync.identifiers, *sync.fields]
             columns = [*sync.identifiers.values(), *sync.fields.values()]
             renames = {f"_c{i}": name for i, name in enumerate(names)}
             mapped = ", ".join(f"a.{col} as _c{i}" for i, col in enumerate(columns))
+            previous = ("join activation.sync_snapshots as s on s.sync_name = ? and s.row_key = p.row_key"
+                        if moving else "")
             query = f"""
                 select p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH},
                        p.destination_id as {DESTINATION_ID_COLUMN}, {mapped}
+                       {f", s.identifiers as {PREVIOUS}" if moving else ""}
                 from activation.sync_plan_rows as p
                 join (select *, {row_hash_sql(self.con, sync)} as _attiva_row_hash from {sync.audience.relation}) as a
                   on cast(a.{sync.key} as string) = p.row_key and a._attiva_row_hash = p.row_hash
-                where p.plan_id = ? and p.will_send and p.operation <> 'remove'"""
+                {previous}
+                where p.plan_id = ? and p.will_send and p.operation {"= 'update'" if moving else "<> 'remove'"}"""
             # Two audience rows with one key (two customers sharing the email a sync is keyed on): the plan
             # chose one by its hash; the join on the hash sends that one.
-            params = [plan.plan_id]
+            params = [sync.name, plan.plan_id] if moving else [plan.plan_id]
         # A second cursor reads while the first appends verdicts to the ledger.
         reader = self.con.cursor()
         try:
@@ -273,6 +280,8 @@ class _Sender:
             seq = 0
             for chunk in self._chunks(plan, operation):
                 ready = self._prepared(wire, chunk)
+                if self._held:  # their previous identity is still at the destination: not this run
+                    ready = ready.filter(~pl.col(KEY_COLUMN).is_in(list(self._held)))
                 for start in range(0, ready.height, size):
                     if pending is not None:
                         seq += 1
@@ -281,10 +290,50 @@ class _Sender:
             if pending is not None:
                 yield wire, pending, BatchPart(seq + 1, True, planned, f"{self.run_id}-{wire}")
 
+    def _moves(self, plan: Plan) -> Iterator[tuple[str, pl.DataFrame, BatchPart | None]]:
+        """Updated rows whose identifiers changed (a new email): they leave under the old ones first.
+
+        Only for syncs that remove, on platforms that know rows by their identifiers. Removing first
+        matters: an old and a new identity sharing a phone number must end with the new one present.
+        """
+        removes = SEND_OPERATIONS[self.sync.mode][2]
+        if not (plan.updates and removes and self.capabilities.supports_remove
+                and self.capabilities.keyed_by_identifiers):
+            return
+        size = self.capabilities.remove_batch_size or self.capabilities.batch_size
+        for chunk in self._chunks(plan, "move"):
+            new = prepare_identifiers(chunk, self.capabilities).valid  # rows it sets aside are reported by the upsert
+            kinds = [kind for kind in self.sync.identifiers if kind in new.columns]
+            moved = new.with_columns(pl.struct(kinds).struct.json_encode().alias(IDENTIFIERS)).filter(
+                pl.col(PREVIOUS).is_not_null() & (pl.col(PREVIOUS) != pl.col(IDENTIFIERS)))
+            if moved.height:
+                old = moved.select(KEY_COLUMN, ROW_HASH, DESTINATION_ID_COLUMN, pl.col(PREVIOUS).alias(IDENTIFIERS))
+                ready = self._prepared("remove", old)
+                for start in range(0, ready.height, size):
+                    yield "remove", ready.slice(start, size), None
+
+    def _send_moves(self, plan: Plan, pool: ThreadPoolExecutor) -> None:
+        futures = {pool.submit(deliver, self.client, op, batch, part, self.bucket, self.policy): batch
+                   for op, batch, part in self._moves(plan)}
+        for future, batch in futures.items():
+            delivered = future.result()
+            for key, verdict in zip(batch[KEY_COLUMN].to_list(), delivered.results, strict=True):
+                if not verdict.ok:
+                    self._held[key] = f"the previous identity could not be removed: {verdict.reason}"
+        if self._held:
+            self.counts["rejected"] += len(self._held)
+            self._errors.append(pl.DataFrame({
+                "row_key": list(self._held), "operation": ["upsert"] * len(self._held),
+                "kind": ["rejected"] * len(self._held), "reason": list(self._held.values()),
+                "http_status": pl.Series([None] * len(self._held), dtype=pl.Int32),
+                "tries": pl.Series([1] * len(self._held), dtype=pl.Int32)}))
+            self._advance(len(self._held))
+
     def send_all(self, plan: Plan) -> None:
         limit = self.capabilities.max_concurrency
         in_flight: dict[Future, tuple[str, pl.DataFrame]] = {}
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"sync-{self.sync.name}") as pool:
+            self._send_moves(plan, pool)
             try:
                 for operation, batch, part in self._batches(plan):
                     while len(in_flight) >= limit * 2:

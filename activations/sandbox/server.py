@@ -261,6 +261,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faults", type=json.loads, help="JSON fault spec(s), as POST /_sandbox/faults takes")
     parser.add_argument("--rate-limits", type=json.loads, help='JSON overrides, e.g. {"hubspot": {"requests": 10}}')
     parser.add_argument("--sendgrid-import-seconds", type=float, help="how long SendGrid import jobs stay pending")
+    parser.add_argument("--webhook-unsigned", action="store_true",
+                        help="let the webhook accept posts without a signature (tools that cannot sign)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level")
 
 
@@ -279,6 +281,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.sendgrid_import_seconds is not None:
         options["sendgrid_import_seconds"] = args.sendgrid_import_seconds
+    if getattr(args, "webhook_unsigned", False):
+        options["webhook_require_signature"] = False
     run(
         host=args.host,
         port=args.port,

@@ -93,6 +93,7 @@ class Webhook(Destination):
         if endpoint is None:
             endpoint = self.endpoints[path] = {"received": 0, "rows": {}}
         stored = endpoint["rows"]
+        removing = body.get("operation") == "remove"  # Attiva's mirror syncs; other senders only add
         rejects = self.faults.rejects if self.faults.rejects_rows else None
         results: list[dict[str, Any]] = []
         append = results.append
@@ -105,7 +106,10 @@ class Webhook(Destination):
             if rejects is not None and rejects(key):
                 append({"index": index, "ok": False, "error": REJECTION_MESSAGE})
                 continue
-            stored[key] = row
+            if removing:
+                stored.pop(key, None)  # removing what is not there is still done
+            else:
+                stored[key] = row
             append({"index": index, "ok": True, "error": _OK})
         endpoint["received"] += len(rows)
         return JSONBody({"received": len(rows), "results": results})

@@ -41,8 +41,8 @@ def confirm_everything(con, plan) -> None:
     con.execute(f"""delete from activation.sync_snapshots where sync_name = '{plan.sync_name}'
                     and row_key in (select row_key from activation.sync_plan_rows
                                     where plan_id = '{plan.plan_id}' and will_send)""")
-    con.execute(f"""insert into activation.sync_snapshots
-                    select sync_name, row_key, row_hash, null, now() from activation.sync_plan_rows
+    con.execute(f"""insert into activation.sync_snapshots (sync_name, row_key, row_hash, confirmed_at)
+                    select sync_name, row_key, row_hash, now() from activation.sync_plan_rows
                     where plan_id = '{plan.plan_id}' and will_send and operation <> 'remove'""")
 
 

@@ -1,0 +1,75 @@
+"""Runs against a destination that pushes back: rate limits, 429 storms, 5xx, timeouts and row
+rejections. Whatever it does, no valid row is lost and every refusal is on record."""
+
+from __future__ import annotations
+
+import pytest
+
+from activations.engine.run import run_sync
+from activations.sandbox.faults import REJECTION_MESSAGE, FaultInjector, FaultSettings
+
+from .setups import AUDIENCE, FAST_POLICY, add_people, eligible, expected, held, make_sync, sandbox_state
+
+pytestmark = pytest.mark.xdist_group("engine")
+
+
+def responses(sandbox, dest_type: str) -> dict[str, int]:
+    return sandbox_state(sandbox.base, dest_type)["requests"]["responses"]
+
+
+def snapshot_keys(con, sync_name: str) -> set[str]:
+    return {r[0] for r in con.execute("select row_key from activation.sync_snapshots where sync_name = ?",
+                                      [sync_name]).fetchall()}
+
+
+def test_a_run_over_a_tight_rate_limit_loses_no_row(sandbox, con):
+    # Brevo's own window, tightened: the client's pace (10 requests/s) overruns it.
+    sandbox.faults("brevo", rate_limits={"requests": 4, "window_seconds": 1.0})
+    add_people(con, 900)
+    sync, client = make_sync("brevo"), sandbox.client("brevo")
+
+    result = run_sync(con, sync, client, policy=FAST_POLICY)
+    assert (result.status, result.confirmed, result.rejected) == ("success", 900, 0), result
+    assert responses(sandbox, "brevo").get("429", 0) > 0  # the limit did bite
+    assert held(sandbox.base, "brevo") == expected(con, "brevo")
+    assert snapshot_keys(con, sync.name) == set(eligible(con))
+
+
+def test_a_429_storm_loses_no_row(sandbox, con):
+    sandbox.faults("mailchimp", rate_limit_rate=0.4, seed=3)
+    add_people(con, 400)
+    con.execute(f"update {AUDIENCE} set consent = false where customer_id in ('c1', 'c2')")
+    sync, client = make_sync("mailchimp"), sandbox.client("mailchimp", batch_size=50)
+
+    result = run_sync(con, sync, client, policy=FAST_POLICY)
+    assert (result.status, result.confirmed, result.rejected) == ("success", 398, 0), result
+    assert responses(sandbox, "mailchimp").get("429", 0) > 0
+    assert held(sandbox.base, "mailchimp") == expected(con, "mailchimp")
+    assert snapshot_keys(con, sync.name) == set(eligible(con))
+
+
+def test_the_hostile_run_delivers_every_valid_row_and_records_every_rejection(sandbox, con):
+    settings = FaultSettings(rate_limit_rate=0.10, error_rate=0.05, timeout_rate=0.02, timeout_seconds=1.0,
+                             row_reject_rate=0.01, seed=11)
+    sandbox.faults("webhook", **{k: v for k, v in settings.as_dict().items()})
+    add_people(con, 5000)
+    refused = {key for key in eligible(con) if FaultInjector("webhook", settings).rejects(key)}
+    assert 20 <= len(refused) <= 90
+    sync = make_sync("webhook", mode="upsert")
+    client = sandbox.client("webhook", max_rows=100, read_timeout=0.3)
+
+    result = run_sync(con, sync, client, policy=FAST_POLICY)
+    assert (result.status, result.confirmed, result.rejected) == ("partial", 5000 - len(refused), len(refused))
+    served = responses(sandbox, "webhook")
+    assert served.get("429", 0) and served.get("503", 0)  # the faults did happen
+    draws = FaultInjector("webhook", settings)  # the sandbox's seeded stream, replayed
+    assert [draws.draw() for _ in range(sum(served.values()))].count("timeout") >= 1
+    holding = held(sandbox.base, "webhook")
+    assert set(holding) == set(eligible(con)) - refused  # every valid row arrived
+    assert snapshot_keys(con, sync.name) <= set(holding)  # nothing marked sent that is not there
+    assert snapshot_keys(con, sync.name) == set(holding)
+    recorded = con.execute("""select row_key, kind, reason, http_status, attempts from activation.sync_rejects
+                              where sync_name = ?""", [sync.name]).fetchall()
+    assert {r[0] for r in recorded} == refused
+    assert all(kind == "rejected" and REJECTION_MESSAGE in reason and status == 200 and attempts == 1
+               for _, kind, reason, status, attempts in recorded), recorded[:3]
