@@ -33,6 +33,11 @@ def landing_path() -> Path:
     return Path(os.environ.get("ATTIVA_LANDING", data_dir() / "landing"))
 
 
+def templates_dir() -> Path:
+    """The message templates folder: ATTIVA_TEMPLATES, default templates/ at the project root."""
+    return Path(os.environ.get("ATTIVA_TEMPLATES", project_root() / "templates"))
+
+
 def dbt_project_dir() -> Path:
     return project_root() / "dbt_project"
 
@@ -44,3 +49,8 @@ def as_of() -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
     value = datetime.fromisoformat(raw)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def messaging_path() -> Path:
+    """Frequency caps and default quiet hours: ATTIVA_MESSAGING, default messaging.yml at the root."""
+    return Path(os.environ.get("ATTIVA_MESSAGING", project_root() / "messaging.yml"))

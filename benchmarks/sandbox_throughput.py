@@ -63,6 +63,8 @@ def sandbox_process(state_dir: Path) -> Iterator[str]:
         str(state_dir),
         "--log-level",
         "warning",
+        "--smtp-port",
+        "0",
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -42,7 +42,8 @@ def sandbox() -> Iterator[str]:
             return
     state = settings.data_dir() / "sandbox"
     print(f"==> starting the sandbox on {base} (state in {state})")
-    with running_sandbox(state, port=port) as started:
+    smtp_port = int(os.environ.get("ATTIVA_SMTP_PORT") or 8025)
+    with running_sandbox(state, port=port, smtp_port=smtp_port) as started:
         yield started
 
 

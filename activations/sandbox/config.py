@@ -11,6 +11,8 @@ Environment read at start:
 - ``ATTIVA_SANDBOX_FAULTS``: JSON, one fault spec (same body as ``POST /_sandbox/faults``) or a list.
 - ``ATTIVA_SANDBOX_RATE_LIMITS``: JSON ``{"<type>": {"requests": n, "window_seconds": s, ...}}``.
 - ``ATTIVA_SANDBOX_PORT``: the CLI's default port (8765), the one the destination clients default to.
+- ``ATTIVA_SMTP_PORT``: the CLI's default SMTP port (8025; 0 turns the mail server off).
+- ``ATTIVA_SANDBOX_SMTP_PASSWORD``: with ``--smtp-username``, the password the mail server asks for.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from activations.sandbox.faults import FaultSettings
+from activations.sandbox.smtp import SmtpSettings
 
 DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
 
@@ -47,7 +50,7 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
 }
 RATE_LIMIT_KEYS = {"requests", "window_seconds", "daily", "connections"}
 # The plain settings SandboxConfig.build takes as keyword arguments.
-OPTIONS = {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows", "webhook_require_signature"}
+OPTIONS = {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows", "webhook_require_signature", "smtp_host"}
 
 
 def default_token(destination: str) -> str:
@@ -81,6 +84,10 @@ class SandboxConfig:
     # Off only when asked for: lets the webhook take unsigned posts (a client that cannot sign,
     # e.g. another tool benchmarked against the same endpoint); a signature sent is still checked.
     webhook_require_signature: bool = True
+    # The mail server: None = not started, 0 = a free port; it listens on smtp_host.
+    smtp_port: int | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @classmethod
     def build(
@@ -91,11 +98,22 @@ class SandboxConfig:
         rate_limits: Mapping[str, Any] | None = None,
         faults: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
         env: Mapping[str, str] | None = None,
+        smtp_port: int | None = None,
+        smtp: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> SandboxConfig:
-        """Defaults, then the environment, then explicit arguments (which win)."""
+        """Defaults, then the environment, then explicit arguments (which win).
+
+        ``smtp_port`` starts the mail server (None: not started, 0: a free port); ``smtp``
+        takes :meth:`SmtpSettings.build`'s options (TLS, AUTH, faults).
+        """
         env = os.environ if env is None else env
         config = cls(state_dir=Path(state_dir) if state_dir is not None else default_state_dir(env))
+        if smtp_port is not None:
+            if not 0 <= int(smtp_port) <= 65535:
+                raise ValueError(f"smtp_port must be between 0 and 65535, got {smtp_port}")
+            config.smtp_port = int(smtp_port)
+        config.smtp = SmtpSettings.build(smtp)
         config.tokens = tokens_from_env(env)
         if tokens:
             unknown = set(tokens) - set(DESTINATION_TYPES)

@@ -8,6 +8,8 @@ Layout: each destination under ``/<type>`` followed by the vendor's own path, e.
 - ``GET /_sandbox/state`` (every destination, written to disk first), ``GET /_sandbox/state/{type}``
 - ``POST /_sandbox/reset`` (all, or ``{"destination": "<type>"}``)
 - ``GET|POST|DELETE /_sandbox/faults`` (read, change, back to the start-up settings)
+- ``GET /_sandbox/mail`` (``?to=``, ``?limit=``), ``GET /_sandbox/mail/{message_id}``,
+  ``GET|POST|DELETE /_sandbox/mail/faults``: the SMTP server's messages and faults (smtp.py)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from activations.sandbox.mailchimp import Mailchimp
 from activations.sandbox.meta import Meta
 from activations.sandbox.salesforce import Salesforce
 from activations.sandbox.sendgrid import SendGrid
+from activations.sandbox.smtp import DEFAULT_SMTP_PORT, MailServer, MailStore, message_view
 from activations.sandbox.state import StateStore
 from activations.sandbox.webhook import Webhook
 from activations.sandbox.wire import JSONBody, loads
@@ -65,6 +68,9 @@ class Sandbox:
             self.destinations[name] = destination
             self.store.register(destination)
         self.store.load_all()
+        # Messages on disk are readable even when the mail server runs elsewhere (running_smtp).
+        self.mail = MailStore(config.state_dir / "smtp")
+        self.mail_server = MailServer(config.smtp, self.mail) if config.smtp_port is not None else None
 
     def view(self, name: str) -> dict[str, Any]:
         destination = self.destinations[name]
@@ -94,6 +100,11 @@ class Sandbox:
         for name, destination in self.destinations.items():
             destination.configure_faults(self.config.faults[name])
             destination.configure_limits(self.config.rate_limits[name])
+        if self.mail_server is not None:
+            self.mail_server.restore_start_faults()
+
+    def smtp_view(self) -> dict[str, Any] | None:
+        return self.mail_server.view() if self.mail_server is not None else None
 
 
 async def _control_body(request: Request) -> dict[str, Any]:
@@ -108,7 +119,7 @@ async def _control_body(request: Request) -> dict[str, Any]:
 
 def _control_routes(sandbox: Sandbox) -> list[Route]:
     async def health(request: Request) -> Response:
-        return JSONBody({"ok": True, "destinations": list(DESTINATION_TYPES)})
+        return JSONBody({"ok": True, "destinations": list(DESTINATION_TYPES), "smtp": sandbox.smtp_view()})
 
     async def state(request: Request) -> Response:
         sandbox.store.flush()
@@ -127,11 +138,14 @@ def _control_routes(sandbox: Sandbox) -> list[Route]:
         except ValueError as exc:
             return JSONBody({"error": str(exc)}, status_code=400)
         name = body.get("destination") or request.query_params.get("destination") or "*"
-        if name != "*" and name not in sandbox.destinations:
+        if name != "*" and name != "mail" and name not in sandbox.destinations:
             return JSONBody({"error": f"unknown destination {name!r}"}, status_code=400)
-        names = list(DESTINATION_TYPES) if name == "*" else [name]
+        names = [*DESTINATION_TYPES, "mail"] if name == "*" else [name]
         for n in names:
-            sandbox.destinations[n].reset()
+            if n == "mail":
+                sandbox.mail.reset()
+            else:
+                sandbox.destinations[n].reset()
         sandbox.store.flush()
         return JSONBody({"reset": names})
 
@@ -145,8 +159,46 @@ def _control_routes(sandbox: Sandbox) -> list[Route]:
             sandbox.restore_start_faults()
         return JSONBody(sandbox.faults_view())
 
+    async def mail(request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", "100"))
+        except ValueError:
+            return JSONBody({"error": "limit must be an integer"}, status_code=400)
+        count, messages = sandbox.mail.messages(request.query_params.get("to"), max(0, min(limit, 10_000)))
+        return JSONBody(
+            {
+                "count": count,
+                "total": sandbox.mail.total,
+                "smtp": sandbox.smtp_view(),
+                "counters": sandbox.mail.counters,
+                "messages": messages,
+            }
+        )
+
+    async def mail_message(request: Request) -> Response:
+        record = sandbox.mail.get(request.path_params["message_id"])
+        if record is None:
+            return JSONBody({"error": "no such message"}, status_code=404)
+        return JSONBody(message_view(record))
+
+    async def mail_faults(request: Request) -> Response:
+        server = sandbox.mail_server
+        if server is None:
+            return JSONBody({"error": "the SMTP server is not running in this sandbox"}, status_code=404)
+        if request.method == "POST":
+            try:
+                server.configure_faults(server.faults.updated(await _control_body(request)))
+            except (ValueError, TypeError) as exc:
+                return JSONBody({"error": str(exc)}, status_code=400)
+        elif request.method == "DELETE":
+            server.restore_start_faults()
+        return JSONBody(server.faults.as_dict())
+
     return [
         Route("/health", health, methods=["GET"]),
+        Route("/mail", mail, methods=["GET"]),
+        Route("/mail/faults", mail_faults, methods=["GET", "POST", "DELETE"]),
+        Route("/mail/{message_id:path}", mail_message, methods=["GET"]),
         Route("/state", state, methods=["GET"]),
         Route("/state/{destination}", state_of, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
@@ -161,9 +213,14 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         sandbox.store.start()
+        if sandbox.mail_server is not None:
+            await sandbox.mail_server.start(sandbox.config.smtp_host, sandbox.config.smtp_port or 0)
         try:
             yield
         finally:
+            if sandbox.mail_server is not None:
+                await sandbox.mail_server.stop()
+            sandbox.mail.close()
             await sandbox.store.stop()
 
     routes = [Mount("/_sandbox", routes=_control_routes(sandbox))]
@@ -187,24 +244,42 @@ def run(
     state_dir: Path | str | None = None,
     *,
     log_level: str = "info",
+    smtp_port: int | None = None,
     **config: Any,
 ) -> None:
     """Serve the sandbox until interrupted (``attiva sandbox``).
 
     ``config`` takes the keyword arguments of :meth:`SandboxConfig.build`: ``tokens``,
-    ``rate_limits``, ``faults``, ``sendgrid_import_seconds``, ``persist_interval``, ``webhook_max_rows``.
+    ``rate_limits``, ``faults``, ``sendgrid_import_seconds``, ``persist_interval``, ``webhook_max_rows``,
+    ``smtp`` (mail server options). ``smtp_port`` also serves SMTP on ``host`` (None or 0: no mail server).
     """
+    if smtp_port:
+        config = {**config, "smtp_port": smtp_port, "smtp_host": host}
     app = create_app(SandboxConfig.build(state_dir, **config))
     _server(app, log_level, host, port).run()
 
 
+class SandboxURL(str):
+    """The sandbox's base URL, plus where its mail server listens (``smtp``: ``(host, port)`` or None)."""
+
+    smtp: tuple[str, int] | None = None
+
+    @property
+    def smtp_port(self) -> int | None:
+        return self.smtp[1] if self.smtp else None
+
+
 @contextlib.contextmanager
-def running_sandbox(state_dir: Path, port: int = 0, **config: Any) -> Iterator[str]:
+def running_sandbox(
+    state_dir: Path, port: int = 0, *, smtp_port: int | None = None, **config: Any
+) -> Iterator[SandboxURL]:
     """Run the sandbox on 127.0.0.1 in a background thread; yields its base URL, stops it on exit.
 
-    ``port=0`` picks a free port. ``config`` is as for :func:`run`.
+    ``port=0`` picks a free port. ``smtp_port`` starts the mail server too (None: not started,
+    0: a free port); the yielded URL's ``.smtp`` is then its ``(host, port)``, also reported by
+    ``GET /_sandbox/health``. ``config`` is as for :func:`run`.
     """
-    app = create_app(SandboxConfig.build(state_dir, **config))
+    app = create_app(SandboxConfig.build(state_dir, smtp_port=smtp_port, **config))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
@@ -214,7 +289,10 @@ def running_sandbox(state_dir: Path, port: int = 0, **config: Any) -> Iterator[s
     thread.start()
     try:
         _wait_until_answering(base_url, thread)
-        yield base_url
+        url = SandboxURL(base_url)
+        mail_server = app.state.sandbox.mail_server
+        url.smtp = mail_server.address if mail_server is not None else None
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -263,6 +341,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sendgrid-import-seconds", type=float, help="how long SendGrid import jobs stay pending")
     parser.add_argument("--webhook-unsigned", action="store_true",
                         help="let the webhook accept posts without a signature (tools that cannot sign)")
+    default_smtp = int(os.environ.get("ATTIVA_SMTP_PORT") or DEFAULT_SMTP_PORT)
+    parser.add_argument("--smtp-port", type=int, default=default_smtp,
+                        help=f"SMTP port (default ATTIVA_SMTP_PORT or {DEFAULT_SMTP_PORT}; 0: no mail server)")
+    parser.add_argument("--smtp-tls-cert", type=Path, help="certificate (PEM) for STARTTLS; with --smtp-tls-key")
+    parser.add_argument("--smtp-tls-key", type=Path, help="private key (PEM) for STARTTLS")
+    parser.add_argument("--smtp-require-starttls", action="store_true", help="refuse mail before STARTTLS")
+    parser.add_argument("--smtp-username", help="require AUTH with this user; password from ATTIVA_SANDBOX_SMTP_PASSWORD")
+    parser.add_argument("--smtp-transient-rate", type=float, help="share of RCPT answered 451")
+    parser.add_argument("--smtp-permanent-rate", type=float, help="share of addresses answered 550")
+    parser.add_argument("--smtp-latency-ms", type=float, help="latency before each DATA reply")
     parser.add_argument("--log-level", default="info", help="uvicorn log level")
 
 
@@ -290,6 +378,30 @@ def run_from_args(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         faults=specs or None,
         rate_limits=args.rate_limits,
+        smtp_port=getattr(args, "smtp_port", None) or None,
+        smtp=smtp_options(args, os.environ),
         **options,
     )
     return 0
+
+
+def smtp_options(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """The mail server options from the ``--smtp-*`` flags (the password from the environment)."""
+    options: dict[str, Any] = {}
+    for flag, option in (
+        ("smtp_tls_cert", "tls_cert"),
+        ("smtp_tls_key", "tls_key"),
+        ("smtp_transient_rate", "transient_rate"),
+        ("smtp_permanent_rate", "permanent_rate"),
+        ("smtp_latency_ms", "latency_ms"),
+    ):
+        if getattr(args, flag, None) is not None:
+            options[option] = getattr(args, flag)
+    if getattr(args, "smtp_require_starttls", False):
+        options["require_starttls"] = True
+    if username := getattr(args, "smtp_username", None):
+        password = env.get("ATTIVA_SANDBOX_SMTP_PASSWORD")
+        if not password:
+            raise SystemExit("--smtp-username needs ATTIVA_SANDBOX_SMTP_PASSWORD in the environment")
+        options["username"], options["password"] = username, password
+    return options

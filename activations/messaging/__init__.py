@@ -1,0 +1,1 @@
+"""Triggered messages: policies, the ledger, content (templates, links, coupons) and sending."""

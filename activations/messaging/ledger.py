@@ -1,0 +1,152 @@
+"""The message ledger: one row per trigger occurrence and journey step, in the warehouse.
+
+States: planned -> sending -> sent | failed; planned -> suppressed (with the reason) or
+held_out (the customer is in the campaign's holdout). A row is planned once, whatever
+how often triggers are evaluated, so nothing is ever planned twice.
+
+The send protocol is at-most-once: a batch is marked `sending` and committed before the
+first message leaves; afterwards each message is marked sent or failed. A process killed
+in between leaves rows in `sending`: the next pass marks them failed with "outcome
+unknown" and never resends them. For marketing email a missed message is better than a
+duplicate; the SMTP server's log (by our Message-ID) says what really went out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+import polars as pl
+
+from activations.messaging.policy import Trigger
+
+TABLES = {
+    "message_ledger": """
+        campaign string, trigger_key string, step integer, customer_id string, channel string, template string,
+        state string, reason string, priority integer, marketing boolean, occurred_at timestamp,
+        due_at timestamp, expires_at timestamp, message_id string, provider_id string, coupon_code string,
+        attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp""",
+    # Hashed emails nobody may write to again (`attiva forget`, complaints, a global list).
+    "suppression_list": "email_sha256 string, reason string, added_at timestamp",
+}
+KEY = ("campaign", "trigger_key", "step")
+
+
+def ensure_ledger(con) -> None:
+    con.execute("create schema if not exists activation")
+    for name, columns in TABLES.items():
+        con.execute(f"create table if not exists activation.{name} ({columns})")
+
+
+def message_id(campaign: str, trigger_key: str, step: int) -> str:
+    """Stable per ledger row: the Message-ID a resend would carry, and how the SMTP log is matched."""
+    digest = hashlib.sha256(f"{campaign}\x1f{trigger_key}\x1f{step}".encode()).hexdigest()[:20]
+    return f"{campaign}.{digest}.{step}@attiva"
+
+
+def in_holdout(campaign: str, customer_ids: pl.Series, share: float) -> pl.Series:
+    """Deterministic per customer and campaign: the same people are held out on every run."""
+    if share <= 0:
+        return pl.Series([False] * len(customer_ids), dtype=pl.Boolean)
+    bucket = [int(hashlib.sha256(f"{campaign}\x1f{c}".encode()).hexdigest()[:8], 16) / 0x100000000
+              for c in customer_ids.to_list()]
+    return pl.Series(bucket) < share
+
+
+def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
+    """Ledger rows for occurrences seen for the first time, one per step; returns counts by state.
+
+    Occurrences already exited, or whose last step would be past its expiry, are not planned.
+    """
+    ensure_ledger(con)
+    last_delay = trigger.steps[-1].delay
+    exit_filter = "and t.exit_reason is null" if "exit_reason" in trigger.columns else ""
+    fresh = con.sql(f"""
+        select cast(t.trigger_key as string) as trigger_key, cast(t.customer_id as string) as customer_id,
+               t.occurred_at
+        from {trigger.relation} as t
+        where t.customer_id is not null and t.trigger_key is not null {exit_filter}
+          and not exists (select 1 from activation.message_ledger as l
+                          where l.campaign = ? and l.trigger_key = cast(t.trigger_key as string))""",
+                    params=[trigger.campaign]).pl()
+    now_naive = now.replace(tzinfo=None)
+    fresh = fresh.unique("trigger_key").filter(
+        pl.col("occurred_at") + last_delay + trigger.expires_after > now_naive)
+    if fresh.is_empty():
+        return {}
+    held = in_holdout(trigger.campaign, fresh["customer_id"], trigger.holdout)
+    fresh = fresh.with_columns(held.alias("held_out"))
+    rows = pl.concat([
+        fresh.with_columns(
+            pl.lit(step.number, pl.Int32).alias("step"), pl.lit(step.template).alias("template"),
+            (pl.col("occurred_at") + step.delay).alias("due_at"),
+            (pl.col("occurred_at") + step.delay + trigger.expires_after).alias("expires_at"),
+        ) for step in trigger.steps])
+    rows = rows.with_columns(
+        pl.when(pl.col("held_out")).then(pl.lit("held_out")).otherwise(pl.lit("planned")).alias("state"),
+        pl.when(pl.col("held_out")).then(pl.lit(f"holdout ({trigger.holdout:.0%} of customers)")).alias("reason"),
+        pl.struct("trigger_key", "step").map_elements(
+            lambda r: message_id(trigger.campaign, r["trigger_key"], r["step"]), return_dtype=pl.String
+        ).alias("message_id"),
+    )
+    view = f"_attiva_plan_{uuid.uuid4().hex[:8]}"
+    con.register(view, rows.to_arrow())
+    try:
+        con.execute(f"""
+            insert into activation.message_ledger
+                (campaign, trigger_key, step, customer_id, channel, template, state, reason, priority, marketing,
+                 occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at)
+            select ?, trigger_key, step, customer_id, ?, template, state, reason, ?, ?, occurred_at, due_at,
+                   expires_at, message_id, 0, ?, ?
+            from {view}""", [trigger.campaign, trigger.channel, trigger.priority, trigger.marketing, now_naive,
+                              now_naive])
+    finally:
+        con.unregister(view)
+    return dict(rows.group_by("state").len().iter_rows())
+
+
+def update(con, changes: pl.DataFrame, now: datetime) -> None:
+    """Apply per-row changes (campaign, trigger_key, step + any of state, reason, due_at, provider_id,
+    coupon_code, sent_at, sending_at, attempts_add) in one statement."""
+    if changes.is_empty():
+        return
+    view = f"_attiva_upd_{uuid.uuid4().hex[:8]}"
+    settable = [c for c in ("state", "reason", "due_at", "provider_id", "coupon_code", "sent_at", "sending_at")
+                if c in changes.columns]
+    assignments = [f"{c} = coalesce(c.{c}, l.{c})" if c in ("coupon_code", "provider_id") else f"{c} = c.{c}"
+                   for c in settable]
+    if "attempts_add" in changes.columns:
+        assignments.append("attempts = l.attempts + c.attempts_add")
+    con.register(view, changes.to_arrow())
+    try:
+        # Portable UPDATE ... FROM; the key columns identify one ledger row.
+        con.execute(f"""
+            update activation.message_ledger as l set {", ".join(assignments)}, updated_at = ?
+            from {view} as c
+            where l.campaign = c.campaign and l.trigger_key = c.trigger_key and l.step = c.step""",
+                    [now.replace(tzinfo=None)])
+    finally:
+        con.unregister(view)
+
+
+def recover(con, now: datetime) -> int:
+    """Rows left in `sending` by a process that died: outcome unknown, never resent (at-most-once)."""
+    ensure_ledger(con)
+    stuck = con.execute("select count(*) from activation.message_ledger where state = 'sending'").fetchone()[0]
+    if stuck:
+        con.execute("""
+            update activation.message_ledger set state = 'failed', updated_at = ?,
+                reason = 'outcome unknown: the process ended while sending; not resent (at-most-once)'
+            where state = 'sending'""", [now.replace(tzinfo=None)])
+    return stuck
+
+
+def counts(con) -> dict[str, dict[str, int]]:
+    """Ledger rows per campaign and state (for Dagster metadata and the CLI)."""
+    ensure_ledger(con)
+    out: dict[str, dict[str, int]] = {}
+    for campaign, state, n in con.execute(
+            "select campaign, state, count(*) from activation.message_ledger group by campaign, state").fetchall():
+        out.setdefault(campaign, {})[state] = n
+    return out

@@ -1,0 +1,99 @@
+"""Links inside a message: the signed unsubscribe link and UTM parameters for attribution.
+
+The unsubscribe token carries the customer and the campaign and an HMAC-SHA256 over both,
+so the unsubscribe endpoint verifies it without a database lookup and nobody can forge
+one for someone else. The secret is never logged nor put in an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Only for a laptop: production sets ATTIVA_UNSUBSCRIBE_SECRET (see .env.example).
+DEV_UNSUBSCRIBE_SECRET = "attiva-dev-unsubscribe-secret"
+DEFAULT_UNSUBSCRIBE_BASE_URL = "http://127.0.0.1:8765/unsubscribe"
+TOKEN_VERSION = "v1"
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
+
+
+def unsubscribe_secret() -> str:
+    """The signing secret: ATTIVA_UNSUBSCRIBE_SECRET, else the clearly-named development value."""
+    return os.environ.get("ATTIVA_UNSUBSCRIBE_SECRET") or DEV_UNSUBSCRIBE_SECRET
+
+
+def unsubscribe_base_url() -> str:
+    """Where unsubscribe links point: ATTIVA_UNSUBSCRIBE_BASE_URL, else the local sandbox."""
+    return os.environ.get("ATTIVA_UNSUBSCRIBE_BASE_URL") or DEFAULT_UNSUBSCRIBE_BASE_URL
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(body: str, secret: str) -> str:
+    if not secret:
+        raise ValueError("the unsubscribe secret is empty")
+    return _b64(hmac.new(secret.encode(), body.encode("ascii"), hashlib.sha256).digest())
+
+
+def unsubscribe_token(customer_id: str, campaign: str, secret: str) -> str:
+    """A URL-safe token `v1.<customer>.<campaign>.<hmac>` that only the holder of `secret` can make."""
+    if not customer_id or not campaign:
+        raise ValueError("an unsubscribe token needs a customer_id and a campaign")
+    # base64url has no '.', so the signed body cannot be read two ways.
+    body = f"{TOKEN_VERSION}.{_b64(customer_id.encode())}.{_b64(campaign.encode())}"
+    return f"{body}.{_signature(body, secret)}"
+
+
+def verify_unsubscribe(token: str, secret: str) -> tuple[str, str] | None:
+    """(customer_id, campaign) when the token is genuine, else None (compared in constant time)."""
+    if not isinstance(token, str):
+        return None
+    parts = token.strip().split(".")
+    if len(parts) != 4 or parts[0] != TOKEN_VERSION:
+        return None
+    body = ".".join(parts[:3])
+    try:
+        expected = _signature(body, secret)
+    except (UnicodeEncodeError, ValueError):
+        return None
+    if not hmac.compare_digest(expected.encode(), parts[3].encode("ascii", "replace")):
+        return None
+    try:
+        return _unb64(parts[1]).decode(), _unb64(parts[2]).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _with_params(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def unsubscribe_url(base_url: str, customer_id: str, campaign: str, secret: str) -> str:
+    """The one-click unsubscribe link: `base_url?token=...`, keeping any query `base_url` has."""
+    return _with_params(base_url, {"token": unsubscribe_token(customer_id, campaign, secret)})
+
+
+@lru_cache(maxsize=16_384)  # the same few product and page links recur in every message of a campaign
+def add_utm(url: str, *, source: str, medium: str, campaign: str, content: str) -> str:
+    """`url` with utm_source/medium/campaign/content set (ours win), other query params and fragment kept.
+
+    Only http(s) links are tracked: anything else (`javascript:`, `data:`) raises ValueError.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"only absolute http(s) links can be tracked, not {url[:80]!r}")
+    return _with_params(url, dict(zip(UTM_KEYS, (source, medium, campaign, content), strict=True)))

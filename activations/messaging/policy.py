@@ -1,0 +1,230 @@
+"""Triggers and their delivery policy, read from the dbt manifest and `messaging.yml`.
+
+A trigger is a dbt model `trg_<name>`: one row per occurrence, with `trigger_key`,
+`customer_id`, `occurred_at`, an optional `exit_reason` (set once the journey should
+stop, e.g. the cart was bought) and the payload its messages need. How it is sent is
+declared beside the SQL, in the model's YAML:
+
+    config:
+      meta:
+        messaging:
+          channel: email                  # an instance in channels.yml
+          consent: email_marketable       # marts.customers column checked at send time, or `none`
+          marketing: true                 # counts towards the frequency caps (false: transactional)
+          priority: 50                    # wins over lower priorities when a cap allows one message
+          holdout: 0.1                    # share of customers kept out, per campaign, to measure uplift
+          expires_after: 24h              # a step not sent by then is dropped, with the reason
+          quiet_hours: default            # messaging.yml's window, `none`, or {start: "21:00", end: "08:00"}
+          steps:
+            - {template: abandoned_cart, delay: 2h}
+            - {template: birthday, delay: 0h, coupon: {discount_pct: 15, valid_days: 14}}
+
+Every mistake names the model and the field, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from activations import settings
+
+REQUIRED_COLUMNS = ("trigger_key", "customer_id", "occurred_at")
+ALLOWED_KEYS = {"campaign", "channel", "consent", "marketing", "priority", "holdout", "expires_after",
+                "quiet_hours", "steps"}
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d)\s*$")
+
+
+class PolicyError(ValueError):
+    """A trigger policy that cannot work, naming the model (or file) and the field."""
+
+
+@dataclass(frozen=True)
+class Coupon:
+    discount_pct: float
+    valid_days: int
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int  # 1-based
+    template: str
+    delay: timedelta  # after the occurrence
+    coupon: Coupon | None = None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """No message between `start` and `end`, customer's local time (the window may wrap midnight)."""
+
+    start: time
+    end: time
+
+    def contains(self, local: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str  # the dbt model, trg_<campaign>
+    relation: str
+    campaign: str
+    channel: str
+    consent: str | None
+    marketing: bool
+    priority: int
+    holdout: float
+    expires_after: timedelta
+    quiet_hours: QuietHours | None
+    steps: tuple[Step, ...]
+    columns: tuple[str, ...] = ()
+
+    @property
+    def payload_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns if c not in (*REQUIRED_COLUMNS, "exit_reason"))
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Marketing messages per customer across all campaigns and channels."""
+
+    per_day: int | None = 1
+    per_week: int | None = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    caps: Caps = field(default_factory=Caps)
+    quiet_hours: QuietHours | None = QuietHours(time(21), time(8))
+
+
+def duration(value: Any, fail) -> timedelta:
+    """`30m`, `2h`, `5d` (or 0) as a timedelta."""
+    if value in (0, "0"):
+        return timedelta(0)
+    match = DURATION.match(str(value))
+    if not match:
+        raise fail(f"{value!r} is not a duration like 30m, 2h or 5d")
+    amount, unit = float(match.group(1)), match.group(2)
+    return timedelta(minutes=amount) if unit == "m" else timedelta(hours=amount) if unit == "h" else timedelta(days=amount)
+
+
+def _clock(value: Any, fail) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise fail(f"{value!r} is not a time like 21:00") from None
+
+
+def quiet_hours(value: Any, default: QuietHours | None, fail) -> QuietHours | None:
+    if value in (None, "default"):
+        return default
+    if value == "none":
+        return None
+    if not isinstance(value, dict) or set(value) != {"start", "end"}:
+        raise fail("quiet hours are `default`, `none` or {start: \"21:00\", end: \"08:00\"}")
+    return QuietHours(_clock(value["start"], fail), _clock(value["end"], fail))
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """messaging.yml at the project root (ATTIVA_MESSAGING): caps and the default quiet hours."""
+    path = path or settings.messaging_path()
+    if not path.exists():
+        return Settings()
+    where = str(path)
+
+    def fail(reason: str, field_name: str = "") -> PolicyError:
+        return PolicyError(f"{where}: {field_name}: {reason}" if field_name else f"{where}: {reason}")
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise fail(f"not valid YAML: {exc}") from None
+    caps = raw.get("caps") or {}
+    for name in ("per_day", "per_week"):
+        if caps.get(name) is not None and (not isinstance(caps[name], int) or caps[name] < 0):
+            raise fail("a cap is a whole number of messages, or null for none", f"caps.{name}")
+    return Settings(caps=Caps(caps.get("per_day", 1), caps.get("per_week", 3)),
+                    quiet_hours=quiet_hours(raw.get("quiet_hours", {"start": "21:00", "end": "08:00"}), None,
+                                            lambda r: fail(r, "quiet_hours")))
+
+
+def triggers(manifest: dict[str, Any], channels: set[str], customer_columns: set[str] | None = None,
+             defaults: Settings | None = None) -> list[Trigger]:
+    """Every `trg_*` model with its policy, validated."""
+    defaults = defaults or Settings()
+    found = []
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "model" or not node["name"].startswith("trg_"):
+            continue
+        found.append(_parse(node, channels, customer_columns, defaults))
+    campaigns = [t.campaign for t in found]
+    if duplicate := next((c for c in campaigns if campaigns.count(c) > 1), None):
+        raise PolicyError(f"two triggers declare campaign {duplicate!r}: campaigns must be unique")
+    return sorted(found, key=lambda t: t.name)
+
+
+def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] | None,
+           defaults: Settings) -> Trigger:
+    name = node["name"]
+    policy = (node.get("config", {}).get("meta", {}) or {}).get("messaging")
+
+    def fail(field_name: str, reason: str) -> PolicyError:
+        return PolicyError(f"{name}: meta.messaging.{field_name}: {reason}")
+
+    if not isinstance(policy, dict):
+        raise PolicyError(f"{name}: declare meta.messaging (channel, consent, steps) in its YAML")
+    if unknown := sorted(set(policy) - ALLOWED_KEYS):
+        raise fail(unknown[0], f"unknown setting (allowed: {', '.join(sorted(ALLOWED_KEYS))})")
+    columns = tuple(node.get("columns", {}))
+    if missing := [c for c in REQUIRED_COLUMNS if c not in columns]:
+        raise PolicyError(f"{name}: the model's YAML must document the columns {', '.join(missing)}")
+    channel = policy.get("channel")
+    if channel not in channels:
+        raise fail("channel", f"{channel!r} is not in channels.yml ({', '.join(sorted(channels))})")
+    if "consent" not in policy:
+        raise fail("consent", "declare the marts.customers column a customer needs (e.g. email_marketable), or `none`")
+    consent = None if policy["consent"] in (None, "none") else policy["consent"]
+    if consent is not None and customer_columns is not None and consent not in customer_columns:
+        raise fail("consent", f"{consent!r} is not a column of marts.customers")
+    holdout = policy.get("holdout", 0.0)
+    if not isinstance(holdout, int | float) or not 0 <= holdout < 1:
+        raise fail("holdout", "a share from 0 (nobody held out) to below 1")
+    priority = policy.get("priority", 0)
+    if not isinstance(priority, int):
+        raise fail("priority", "a whole number; higher wins")
+    steps_raw = policy.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise fail("steps", "a list of at least one {template, delay}")
+    steps = []
+    for i, raw in enumerate(steps_raw, start=1):
+        where = f"steps[{i - 1}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("template"), str):
+            raise fail(where, "each step has a template (a folder in templates/) and a delay")
+        if unknown := sorted(set(raw) - {"template", "delay", "coupon"}):
+            raise fail(f"{where}.{unknown[0]}", "unknown setting (allowed: template, delay, coupon)")
+        coupon = None
+        if raw.get("coupon") is not None:
+            c = raw["coupon"]
+            if not isinstance(c, dict) or not isinstance(c.get("discount_pct"), int | float) or not 0 < c[
+                    "discount_pct"] <= 100 or not isinstance(c.get("valid_days", 14), int):
+                raise fail(f"{where}.coupon", "{discount_pct: 1-100, valid_days: N}")
+            coupon = Coupon(float(c["discount_pct"]), int(c.get("valid_days", 14)))
+        steps.append(Step(i, raw["template"], duration(raw.get("delay", 0), lambda r, w=where: fail(f"{w}.delay", r)),
+                          coupon))
+    if [s.delay for s in steps] != sorted(s.delay for s in steps):
+        raise fail("steps", "steps must come in order of their delay")
+    return Trigger(
+        name=name, relation=f"{node['schema']}.{node.get('alias') or name}",
+        campaign=policy.get("campaign") or name.removeprefix("trg_"), channel=channel, consent=consent,
+        marketing=bool(policy.get("marketing", True)), priority=priority, holdout=float(holdout),
+        expires_after=duration(policy.get("expires_after", "7d"), lambda r: fail("expires_after", r)),
+        quiet_hours=quiet_hours(policy.get("quiet_hours"), defaults.quiet_hours, lambda r: fail("quiet_hours", r)),
+        steps=tuple(steps), columns=columns)

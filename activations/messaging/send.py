@@ -1,0 +1,316 @@
+"""One pass of triggered messaging: plan new occurrences, then decide and send what is due.
+
+Deciding happens at send time, never earlier: the trigger must still hold (no exit
+reason), the step not expired, the customer's consent true now, their address not on the
+suppression list, their local time outside quiet hours, and the frequency caps not spent
+(higher priority first). What is left is rendered, marked `sending`, sent, and marked
+sent or failed (see ledger.py for the at-most-once protocol).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from activations.messaging import coupons, ledger, links
+from activations.messaging.channels import Channel, Delivery, OutgoingMessage
+from activations.messaging.policy import Settings, Trigger
+from activations.messaging.templates import TemplateError, Templates, message_context
+from activations.messaging.validate import payload_name
+
+CUSTOMER_FIELDS = ("customer_id", "email", "first_name", "last_name", "city", "country", "timezone")
+BATCH = 500  # messages marked `sending` at once: at most this many are "unknown" after a crash
+SHOP_URL = "https://www.emporionove.it"
+
+
+@dataclass
+class PassReport:
+    planned: dict[str, dict[str, int]] = field(default_factory=dict)  # campaign -> state -> rows planned
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # campaign -> sent/failed/suppressed/...
+    recovered: int = 0
+
+    def add(self, campaign: str, outcome: str, n: int = 1) -> None:
+        bucket = self.outcomes.setdefault(campaign, {})
+        bucket[outcome] = bucket.get(outcome, 0) + n
+
+    @property
+    def sent(self) -> int:
+        return sum(o.get("sent", 0) for o in self.outcomes.values())
+
+    def __str__(self) -> str:
+        lines = []
+        for campaign in sorted(set(self.planned) | set(self.outcomes)):
+            planned = ", ".join(f"{n} {s}" for s, n in sorted(self.planned.get(campaign, {}).items())) or "nothing new"
+            done = ", ".join(f"{n} {s}" for s, n in sorted(self.outcomes.get(campaign, {}).items())) or "nothing due"
+            lines.append(f"{campaign:<24} planned: {planned}; due now: {done}")
+        if self.recovered:
+            lines.append(f"{self.recovered} message(s) left 'sending' by a killed run: marked failed, not resent")
+        return "\n".join(lines) or "no triggers"
+
+
+def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], templates: Templates,
+             settings: Settings, now: datetime | None = None, *, concurrency: int = 8,
+             on_progress: Callable[[int], None] | None = None) -> PassReport:
+    """Plan every trigger's new occurrences, then send everything due at `now`."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    report = PassReport()
+    ledger.ensure_ledger(con)
+    coupons.ensure_coupons(con)
+    report.recovered = ledger.recover(con, now)
+    for trigger in triggers:
+        report.planned[trigger.campaign] = ledger.plan_new(con, trigger, now)
+    due = _due(con, triggers, now)
+    if due.is_empty():
+        return report
+    by_campaign = {t.campaign: t for t in triggers}
+    due = _decide(con, due, by_campaign, settings, now, report)
+    for start in range(0, due.height, BATCH):
+        _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, concurrency, report)
+        if on_progress:
+            on_progress(min(start + BATCH, due.height))
+    return report
+
+
+# -- what is due -----------------------------------------------------------------------------------
+
+
+def _due(con, triggers: list[Trigger], now: datetime) -> pl.DataFrame:
+    """Planned rows due now, with the customer as they are now and the trigger row as it is now."""
+    frames = []
+    for trigger in triggers:
+        exit_reason = "t.exit_reason" if "exit_reason" in trigger.columns else "cast(null as string)"
+        payload = ", ".join(f"t.{c} as p_{c}" for c in trigger.payload_columns)
+        consent = f"c.{trigger.consent}" if trigger.consent else "true"
+        frame = con.sql(f"""
+            select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,
+                   l.message_id, l.attempts, l.customer_id,
+                   t.trigger_key is not null as trigger_holds, {exit_reason} as exit_reason,
+                   c.customer_id is not null as customer_known, {consent} as consented,
+                   {", ".join(f"c.{f} as c_{f}" for f in CUSTOMER_FIELDS if f != "customer_id")}
+                   {", " + payload if payload else ""}
+            from activation.message_ledger as l
+            left join {trigger.relation} as t on cast(t.trigger_key as string) = l.trigger_key
+            left join marts.customers as c on c.customer_id = l.customer_id
+            where l.campaign = ? and l.state = 'planned' and l.due_at <= ?""",
+                        params=[trigger.campaign, now.replace(tzinfo=None)]).pl()
+        if frame.height:
+            frames.append(frame)
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Settings, now: datetime,
+            report: PassReport) -> pl.DataFrame:
+    """Suppress, postpone or keep each due row; returns the rows to send, highest priority first."""
+    naive_now = now.replace(tzinfo=None)
+    suppressed = set(r[0] for r in con.execute("select email_sha256 from activation.suppression_list").fetchall())
+    email_hash = due["c_email"].map_elements(
+        lambda e: hashlib.sha256(e.strip().lower().encode()).hexdigest(), return_dtype=pl.String)
+    due = due.with_columns(email_hash.alias("email_sha256"))
+    reason = (
+        pl.when(~pl.col("trigger_holds")).then(pl.lit("the trigger no longer holds"))
+        .when(pl.col("exit_reason").is_not_null()).then(pl.lit("exited: ") + pl.col("exit_reason"))
+        .when(pl.col("expires_at") < naive_now).then(pl.lit("expired before it could be sent"))
+        .when(~pl.col("customer_known")).then(pl.lit("the customer is no longer in the warehouse"))
+        .when(pl.col("consented").is_null() | ~pl.col("consented")).then(pl.lit("no consent at send time"))
+        .when(pl.col("c_email").is_null()).then(pl.lit("no email address"))
+        .when(pl.col("email_sha256").is_in(list(suppressed))).then(pl.lit("on the suppression list"))
+    )
+    due = due.with_columns(reason.alias("suppressed_because"))
+    _suppress(con, due.filter(pl.col("suppressed_because").is_not_null()), "suppressed_because", now, report)
+    due = due.filter(pl.col("suppressed_because").is_null())
+
+    # Quiet hours, in each customer's timezone: postpone to the end of the window.
+    postponed_to = [_after_quiet_hours(triggers[c].quiet_hours, tz, naive_now)
+                    for c, tz in zip(due["campaign"].to_list(), due["c_timezone"].to_list(), strict=True)]
+    due = due.with_columns(pl.Series("postpone_to", postponed_to, dtype=pl.Datetime("us")))
+    later = due.filter(pl.col("postpone_to").is_not_null())
+    if later.height:
+        ledger.update(con, later.select(*ledger.KEY, pl.col("postpone_to").alias("due_at"),
+                                        pl.lit("quiet hours in the customer's timezone").alias("reason")), now)
+        for campaign, n in later.group_by("campaign").len().iter_rows():
+            report.add(campaign, "postponed (quiet hours)", n)
+    due = due.filter(pl.col("postpone_to").is_null())
+    return _apply_caps(con, due, settings, now, report)
+
+
+def _after_quiet_hours(window, timezone: str | None, now: datetime) -> datetime | None:
+    """The UTC time the quiet window ends, if the customer's local time is inside it now."""
+    if window is None:
+        return None
+    try:
+        zone = ZoneInfo(timezone or "Europe/Rome")
+    except (KeyError, ValueError):
+        zone = ZoneInfo("Europe/Rome")
+    local = now.replace(tzinfo=UTC).astimezone(zone)
+    if not window.contains(local.time()):
+        return None
+    end = local.replace(hour=window.end.hour, minute=window.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)
+    return end.astimezone(UTC).replace(tzinfo=None)
+
+
+def _apply_caps(con, due: pl.DataFrame, settings: Settings, now: datetime, report: PassReport) -> pl.DataFrame:
+    """Marketing messages per customer within the caps, highest priority first; the rest suppressed."""
+    caps = settings.caps
+    naive_now = now.replace(tzinfo=None)
+    history = con.sql("""
+        select customer_id,
+               sum(case when sent_at > ? then 1 else 0 end) as day, sum(case when sent_at > ? then 1 else 0 end) as week
+        from activation.message_ledger where state = 'sent' and marketing group by customer_id""",
+                      params=[naive_now - timedelta(days=1), naive_now - timedelta(days=7)]).pl()
+    due = due.sort(["priority", "due_at", "campaign"], descending=[True, False, False])
+    due = due.join(history, on="customer_id", how="left").with_columns(
+        pl.col("day").fill_null(0), pl.col("week").fill_null(0))
+    rank = pl.when(pl.col("marketing")).then(pl.col("marketing").cast(pl.Int32).cum_sum().over("customer_id"))
+    due = due.with_columns(rank.alias("nth"))
+    over_day = (pl.col("day") + pl.col("nth") > caps.per_day) if caps.per_day is not None else pl.lit(False)
+    over_week = (pl.col("week") + pl.col("nth") > caps.per_week) if caps.per_week is not None else pl.lit(False)
+    capped = pl.col("marketing") & (over_day | over_week)
+    due = due.with_columns(
+        pl.when(capped).then(pl.lit(f"frequency cap ({caps.per_day}/day, {caps.per_week}/week): "
+                                    "a higher-priority or earlier message was sent")).alias("capped_because"))
+    _suppress(con, due.filter(pl.col("capped_because").is_not_null()), "capped_because", now, report)
+    return due.filter(pl.col("capped_because").is_null())
+
+
+def _suppress(con, rows: pl.DataFrame, reason_column: str, now: datetime, report: PassReport) -> None:
+    if rows.is_empty():
+        return
+    ledger.update(con, rows.select(*ledger.KEY, pl.lit("suppressed").alias("state"),
+                                   pl.col(reason_column).alias("reason")), now)
+    for campaign, n in rows.group_by("campaign").len().iter_rows():
+        report.add(campaign, "suppressed", n)
+
+
+# -- rendering and sending -------------------------------------------------------------------------
+
+
+def _recommendations(con, customer_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    if not customer_ids:
+        return {}
+    view = f"_attiva_rec_{uuid.uuid4().hex[:8]}"
+    con.register(view, pl.DataFrame({"customer_id": customer_ids}).to_arrow())
+    try:
+        rows = con.sql(f"""
+            select r.customer_id, r.product_id, p.product_name as name, p.price
+            from marts.customer_recommendations as r
+            join {view} as w on w.customer_id = r.customer_id
+            join marts.products as p on p.product_id = r.product_id
+            where r.recommendation_rank <= 3
+            order by r.customer_id, r.recommendation_rank""").fetchall()
+    finally:
+        con.unregister(view)
+    found: dict[str, list[dict[str, Any]]] = {}
+    for customer_id, product_id, name, price in rows:
+        found.setdefault(customer_id, []).append(
+            {"product_id": product_id, "name": name, "price": float(price) if price is not None else None,
+             "url": f"{SHOP_URL}/p/{product_id}"})
+    return found
+
+
+def _unsubscribe_url(customer_id: str, campaign: str) -> str:
+    return links.unsubscribe_url(links.unsubscribe_base_url(), customer_id, campaign, links.unsubscribe_secret())
+
+
+def _context(row: dict[str, Any], trigger: Trigger, recommendations, coupon, channel_name: str) -> dict[str, Any]:
+    customer = {f: row.get(f"c_{f}") for f in CUSTOMER_FIELDS if f != "customer_id"}
+    customer["customer_id"] = row["customer_id"]
+    return message_context(
+        customer=customer, campaign=trigger.campaign, step=row["step"], channel=channel_name,
+        trigger={payload_name(c): _parsed(c, row.get(f"p_{c}")) for c in trigger.payload_columns},
+        recommendations=recommendations.get(row["customer_id"], []), coupon=coupon,
+        unsubscribe_url=_unsubscribe_url(row["customer_id"], trigger.campaign))
+
+
+def _parsed(column: str, value: Any) -> Any:
+    """`<x>_json` payload columns hold JSON (nested data stays portable across warehouses)."""
+    if column.endswith("_json") and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels: Mapping[str, Channel],
+                templates: Templates, now: datetime, concurrency: int, report: PassReport) -> None:
+    naive_now = now.replace(tzinfo=None)
+    rows = batch.to_dicts()
+    recommendations = _recommendations(con, sorted({r["customer_id"] for r in rows}))
+    messages: list[tuple[dict[str, Any], OutgoingMessage]] = []
+    failed: list[dict[str, Any]] = []
+    coupon_codes: dict[str, str] = {}
+    for row in rows:
+        trigger = triggers[row["campaign"]]
+        step = trigger.steps[row["step"] - 1]
+        coupon = None
+        if step.coupon is not None:  # issued before sending, idempotently: a retry reuses the code
+            coupon = coupons.issue(con, row["customer_id"], trigger.campaign, row["trigger_key"], row["step"],
+                                   step.coupon.discount_pct, naive_now, step.coupon.valid_days)
+            coupon_codes[row["message_id"]] = coupon["code"]
+        channel = channels[trigger.channel]
+        try:
+            rendered = templates.render(row["template"], _context(row, trigger, recommendations, coupon,
+                                                                  trigger.channel))
+        except TemplateError as exc:
+            failed.append({**{k: row[k] for k in ledger.KEY}, "state": "failed", "reason": f"template: {exc}"})
+            continue
+        name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
+        unsubscribe = _unsubscribe_url(row["customer_id"], trigger.campaign)
+        messages.append((row, OutgoingMessage(
+            message_id=row["message_id"], to_email=row["c_email"], to_name=name,
+            from_email=getattr(channel, "from_email", "ciao@emporionove.it"),
+            from_name=getattr(channel, "from_name", "Emporio Nove"), subject=rendered.subject, html=rendered.html,
+            text=rendered.text, campaign=trigger.campaign,
+            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})))
+    if failed:
+        ledger.update(con, pl.DataFrame(failed), now)
+        for row in failed:
+            report.add(row["campaign"], "failed")
+    if not messages:
+        return
+    # Committed before the first message leaves: a crash from here on is "outcome unknown", never a resend.
+    marking = pl.DataFrame([{**{k: r[k] for k in ledger.KEY}, "state": "sending", "sending_at": naive_now,
+                             "coupon_code": coupon_codes.get(r["message_id"]), "attempts_add": 1}
+                            for r, _ in messages])
+    ledger.update(con, marking, now)
+    lock = threading.Lock()
+    outcomes: list[dict[str, Any]] = []
+
+    def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> None:
+        row, message = item
+        try:
+            delivery = channels[triggers[row["campaign"]].channel].send(message)
+        except Exception as exc:  # a broken channel must not leave the row in `sending`
+            delivery = Delivery(ok=False, permanent=False, status=None, reason=f"{type(exc).__name__}: {exc}",
+                                provider_id=None)
+        key = {k: row[k] for k in ledger.KEY}
+        if delivery.ok:
+            outcome = {**key, "state": "sent", "sent_at": datetime.now(UTC).replace(tzinfo=None),
+                       "provider_id": delivery.provider_id, "reason": None}
+        elif delivery.permanent:
+            outcome = {**key, "state": "failed", "reason": f"refused: {delivery.reason}"}
+        elif "outcome unknown" in (delivery.reason or ""):  # it may have gone out: at-most-once, never resent
+            outcome = {**key, "state": "failed", "reason": delivery.reason}
+        else:  # transient: planned again, retried by the next pass until the step expires
+            outcome = {**key, "state": "planned", "reason": f"will retry: {delivery.reason}"}
+        with lock:
+            outcomes.append(outcome)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
+        list(pool.map(deliver, messages))
+    ledger.update(con, pl.DataFrame(outcomes, infer_schema_length=None), now)
+    for outcome in outcomes:
+        label = {"sent": "sent", "failed": "failed", "planned": "retry later"}[outcome["state"]]
+        report.add(outcome["campaign"], label)
