@@ -68,6 +68,19 @@ def cmd_contract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from activations import warehouse
+    from activations.forget import forget
+
+    if not Path(args.warehouse).exists():
+        print(f"attiva forget: no warehouse at {args.warehouse}", file=sys.stderr)
+        return 2
+    with warehouse.connect(Path(args.warehouse)) as con:
+        report = forget(con, args.who)
+    print(report)
+    return 0 if report.customers else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from activations.demo import run_demo
 
@@ -432,6 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
     sts.add_argument("sync", metavar="SYNC", nargs="?", help="only this sync")
     sts.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
     sts.set_defaults(handler=cmd_status)
+    fgt = sub.add_parser("forget", help="erase a person's personal data; never contact them again",
+                         description="Erase a person (by email or customer id) from the warehouse: their addresses "
+                                     "go on the suppression list (hashed), personal columns of their raw rows are "
+                                     "nulled, derived rows deleted, planned messages suppressed, and every sync "
+                                     "removes them from its destination on its next run. Exit 1 if nobody matched.")
+    fgt.add_argument("who", help="an email address or a customer id (cus_...)")
+    fgt.add_argument("--warehouse", default=str(settings.warehouse_path()), help="the DuckDB file")
+    fgt.set_defaults(handler=cmd_forget)
     return parser
 
 

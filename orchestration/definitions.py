@@ -2,7 +2,8 @@
 
 Lineage: landing files -> ingest_landing (raw/*) -> dbt_warehouse (staging, intermediate,
 marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> syncs/* (one per
-audience x destination, declared in the audiences' YAML).
+audience x destination, declared in the audiences' YAML); dbt_audiences also builds the
+triggers (triggers/trg_*) -> messages/* (one per campaign, sent together by one step).
 
 Loading reads the dbt manifest and nothing else: no dbt parse, no warehouse, no
 great_expectations import (each gate imports it when it runs).
@@ -22,6 +23,7 @@ import dagster as dg
 from orchestration.defs.checks import quality_gate_checks
 from orchestration.defs.dbt import DBT_ASSETS, dbt_resource
 from orchestration.defs.ingest import ingest_landing
+from orchestration.defs.messages import message_definitions
 from orchestration.defs.resources import Landing, Warehouse
 from orchestration.defs.schedules import daily_full_refresh, daily_schedule
 from orchestration.defs.sensors import (
@@ -33,11 +35,13 @@ from orchestration.defs.sensors import (
 )
 from orchestration.defs.syncs import Destinations, sync_assets
 
+MESSAGE_ASSETS, (DUE_MESSAGES, DUE_MESSAGES_SCHEDULE) = message_definitions()
+
 defs = dg.Definitions(
-    assets=[ingest_landing, *DBT_ASSETS, *sync_assets()],
+    assets=[ingest_landing, *DBT_ASSETS, *sync_assets(), *MESSAGE_ASSETS],
     asset_checks=quality_gate_checks(),
-    jobs=[landing_refresh, daily_full_refresh, record_run_alerts],
-    schedules=[daily_schedule],
+    jobs=[landing_refresh, daily_full_refresh, record_run_alerts, DUE_MESSAGES],
+    schedules=[daily_schedule, DUE_MESSAGES_SCHEDULE],
     sensors=[landing_files, run_failure_alerts, automation],
     resources={"warehouse": Warehouse(), "landing": Landing(), "dbt": dbt_resource(),
                "destinations": Destinations()},

@@ -82,6 +82,8 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
                 delete from activation.sync_rejects where sync_name = ? and row_key not in
                     (select row_key from activation.sync_plan_rows where plan_id = ? and will_send)""",
                         [sync_name, plan_id])
+        con.execute("""delete from activation.forget_removals where sync_name = ? and row_key not in
+                       (select row_key from activation.sync_snapshots where sync_name = ?)""", [sync_name, sync_name])
         con.execute("delete from activation.sync_confirmations where run_id = ?", [run_id])
         con.execute("delete from activation.sync_row_errors where run_id = ?", [run_id])
         con.execute("commit")

@@ -51,7 +51,7 @@ def row_hash_sql(con, sync: Sync) -> str:
 
 
 def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = False,
-              only_rejected: bool = False) -> Plan:
+              only_rejected: bool = False, can_remove: bool = False) -> Plan:
     """Diff `sync`'s audience against its snapshot; store the plan's rows; return the counts.
 
     `full_resync` resends every eligible row whatever the snapshot says; `only_rejected`
@@ -103,6 +103,22 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
         from ({diff}) as d
         where (d.operation <> 'unchanged' {"or true" if resend else ""}) {rejected}
     """, [plan_id, sync.name, sync.name] + ([sync.name] if only_rejected else []))
+    # People `attiva forget` erased leave every destination that can remove them, whatever the mode.
+    con.execute("""
+        update activation.sync_plan_rows set will_send = ?
+        where plan_id = ? and operation = 'remove'
+          and row_key in (select row_key from activation.forget_removals where sync_name = ?)""",
+                [can_remove, plan_id, sync.name])
+    con.execute("""
+        insert into activation.sync_plan_rows
+        select ?, ?, 'remove', s.row_key, s.row_hash, s.destination_id, ?
+        from activation.sync_snapshots as s
+        where s.sync_name = ?
+          and s.row_key in (select row_key from activation.forget_removals where sync_name = ?)
+          and s.row_key not in (select row_key from activation.sync_plan_rows where plan_id = ? and operation = 'remove')
+    """, [plan_id, sync.name, can_remove, sync.name, sync.name, plan_id])
+    forced = con.execute("select count(*) from activation.sync_plan_rows where plan_id = ? and operation = 'remove' "
+                         "and will_send", [plan_id]).fetchone()[0] if not send_removes else 0
     adds, updates, removes = (int(v or 0) for v in con.execute("""
         select sum(case when operation = 'add' then 1 else 0 end),
                sum(case when operation = 'update' then 1 else 0 end),
@@ -121,7 +137,7 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     unchanged = 0 if resend else max(eligible_rows - adds - updates, 0)
     plan = Plan(plan_id=plan_id, sync_name=sync.name, mode=sync.mode, audience_rows=audience_rows,
                 eligible_rows=eligible_rows, adds=adds if send_adds else 0,
-                updates=updates if send_updates else 0, removes=removes if send_removes else 0,
+                updates=updates if send_updates else 0, removes=removes if send_removes else forced,
                 unchanged=unchanged, snapshot_rows=snapshot_rows)
     con.execute("insert into activation.sync_plans values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [plan.plan_id, plan.sync_name, plan.mode, planned_at, plan.audience_rows, plan.eligible_rows,

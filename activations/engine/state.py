@@ -33,6 +33,8 @@ TABLES = {
     "sync_rejects": """
         sync_name string, row_key string, operation string, kind string, reason string, http_status integer,
         attempts integer, first_seen_at timestamp, last_seen_at timestamp, run_id string""",
+    # Rows `attiva forget` asked every sync holding them to remove, whatever the sync's mode.
+    "forget_removals": "sync_name string, row_key string, requested_at timestamp",
     # One row per run: what was planned, sent, confirmed, rejected and set aside, and how it ended.
     "sync_runs": """
         run_id string, sync_name string, destination string, mode string, plan_id string, status string,

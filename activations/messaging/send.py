@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +28,8 @@ from activations.messaging.templates import TemplateError, Templates, message_co
 from activations.messaging.validate import payload_name
 
 CUSTOMER_FIELDS = ("customer_id", "email", "first_name", "last_name", "city", "country", "timezone")
-BATCH = 500  # messages marked `sending` at once: at most this many are "unknown" after a crash
+BATCH = 100  # messages marked `sending` at once, before any leaves: a crash loses at most these
+RECORD_EVERY = 25  # outcomes written back together: after a crash at most this many sent ones read "unknown"
 SHOP_URL = "https://www.emporionove.it"
 
 
@@ -285,10 +285,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
                              "coupon_code": coupon_codes.get(r["message_id"]), "attempts_add": 1}
                             for r, _ in messages])
     ledger.update(con, marking, now)
-    lock = threading.Lock()
-    outcomes: list[dict[str, Any]] = []
-
-    def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> None:
+    def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> dict[str, Any]:
         row, message = item
         try:
             delivery = channels[triggers[row["campaign"]].channel].send(message)
@@ -305,12 +302,22 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             outcome = {**key, "state": "failed", "reason": delivery.reason}
         else:  # transient: planned again, retried by the next pass until the step expires
             outcome = {**key, "state": "planned", "reason": f"will retry: {delivery.reason}"}
-        with lock:
-            outcomes.append(outcome)
+        return outcome
 
+    outcomes: list[dict[str, Any]] = []
+
+    def record() -> None:
+        ledger.update(con, pl.DataFrame(outcomes, infer_schema_length=None), now)
+        for outcome in outcomes:
+            report.add(outcome["campaign"], {"sent": "sent", "failed": "failed", "planned": "retry later"}[
+                outcome["state"]])
+        outcomes.clear()
+
+    # Outcomes are recorded as they come back, a few dozen at a time: a crash leaves few rows "unknown".
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
-        list(pool.map(deliver, messages))
-    ledger.update(con, pl.DataFrame(outcomes, infer_schema_length=None), now)
-    for outcome in outcomes:
-        label = {"sent": "sent", "failed": "failed", "planned": "retry later"}[outcome["state"]]
-        report.add(outcome["campaign"], label)
+        for future in as_completed([pool.submit(deliver, item) for item in messages]):
+            outcomes.append(future.result())
+            if len(outcomes) >= RECORD_EVERY:
+                record()
+    if outcomes:
+        record()

@@ -62,13 +62,14 @@ def pinned_as_of():
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> str:
-    """The destinations' sandbox the syncs send to (destinations.yml's defaults point at ATTIVA_SANDBOX_PORT);
-    file exports go under a temporary ATTIVA_DATA."""
+    """The destinations' sandbox the syncs send to (destinations.yml's defaults point at ATTIVA_SANDBOX_PORT) and
+    its SMTP server the triggered email goes to (ATTIVA_SMTP_PORT); file exports go under a temporary ATTIVA_DATA."""
     from activations.sandbox.server import running_sandbox
 
     base = tmp_path_factory.mktemp("sandbox")
-    with running_sandbox(base / "state", port=0) as url, pytest.MonkeyPatch.context() as patch:
+    with running_sandbox(base / "state", port=0, smtp_port=0) as url, pytest.MonkeyPatch.context() as patch:
         patch.setenv("ATTIVA_SANDBOX_PORT", url.rsplit(":", 1)[1])
+        patch.setenv("ATTIVA_SMTP_PORT", str(url.smtp_port))
         patch.setenv("ATTIVA_DATA", str(base / "data"))
         yield url
 

@@ -70,7 +70,8 @@ def test_groups_are_layers_and_gates_block(defs):
     assert groups["intermediate/int_identity__edges"] == "intermediate"
     assert groups["marts/customers"] == "marts"
     assert groups["audiences/aud_champions"] == "audiences"
-    assert set(groups.values()) <= {"raw", "reference", "staging", "intermediate", "marts", "audiences", "syncs"}
+    assert set(groups.values()) <= {"raw", "reference", "staging", "intermediate", "marts", "audiences", "syncs",
+                                    "triggers", "messages"}
 
     gated = {k.asset_key.to_user_string(): graph.get(k) for k in graph.asset_check_keys if k.name == "quality_gate"}
     audiences = {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "audiences"}
@@ -121,6 +122,23 @@ def test_one_sync_asset_per_declared_sync_downstream_of_its_audience(defs):
     # a sync follows its audience once that audience's blocking gate passed
     assert [c.get_label() for c in hubspot.automation_condition.operands] == [
         "eager", "all_deps_blocking_checks_passed"]
+
+
+def test_one_message_asset_per_trigger_after_the_customers_gate(defs):
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    messages = {k.path[1]: graph.get(k) for k in graph.get_all_asset_keys() if k.path[0] == "messages"}
+    assert {"abandoned_cart", "birthday", "welcome", "lead_nurture", "cross_sell", "favourite_on_promotion",
+            "win_back", "browse_abandonment"} <= set(messages)
+    cart = messages["abandoned_cart"]
+    assert set(cart.parent_keys) == {dg.AssetKey(["triggers", "trg_abandoned_cart"])}
+    # triggers are built with the audiences, after the customers gate
+    audiences_step = next(a for a in defs.assets if getattr(a, "op", None) and a.op.name == "dbt_audiences")
+    assert dg.AssetKey(["triggers", "trg_abandoned_cart"]) in audiences_step.keys
+    # due steps go out every 5 minutes without new data
+    schedule = defs.resolve_schedule_def("due_messages_every_5_minutes")
+    assert schedule.cron_schedule == "*/5 * * * *" and schedule.job_name == "due_messages"
 
 
 def test_dbt_build_args_pin_as_of(dbt_manifest):

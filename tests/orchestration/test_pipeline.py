@@ -62,6 +62,26 @@ def test_landing_files_to_audiences_end_to_end(defs, built, pinned_as_of):
         "marts/customers", *(f"audiences/{a}" for a in audiences)}
 
 
+def test_triggered_messages_went_out_once_with_the_ledger_as_metadata(built, sandbox):
+    messages = {e.asset_key.path[1]: e.materialization.metadata for e in built.result.get_asset_materialization_events()
+                if e.asset_key.path[0] == "messages"}
+    assert len(messages) >= 8
+    sent = rows(built.warehouse, "select campaign, customer_id, message_id from activation.message_ledger "
+                                 "where state = 'sent'")
+    assert sent, "the handcrafted people should get some triggered email"
+    # What the ledger says was sent is what the SMTP server holds: each message once.
+    mail = requests.get(f"{sandbox}/_sandbox/mail", params={"limit": 1000}, timeout=10).json()
+    assert mail["total"] >= len(sent)
+    for campaign, counts in messages.items():
+        ledger_sent = sum(1 for c, _, _ in sent if c == campaign)
+        assert counts.get("ledger_sent", None) is None or counts["ledger_sent"].value == ledger_sent, campaign
+    # Nobody without email consent got anything.
+    [(unconsented,)] = rows(built.warehouse, """
+        select count(*) from activation.message_ledger as l join marts.customers as c using (customer_id)
+        where l.state = 'sent' and not c.email_marketable""")
+    assert unconsented == 0
+
+
 def test_every_sync_reached_its_destination_and_says_what_it_did(built):
     syncs = {e.asset_key.path[1]: e.materialization.metadata for e in built.result.get_asset_materialization_events()
              if e.asset_key.path[0] == "syncs"}

@@ -1,0 +1,163 @@
+"""`attiva forget EMAIL|CUSTOMER_ID`: erase a person's personal data from the warehouse.
+
+- Their email addresses go on the suppression list, hashed (sha256): nothing is ever sent to
+  them again, even if they come back in a new export.
+- Raw rows that identify them keep what the business needs (orders, amounts, dates) with the
+  personal columns nulled; every derived row (identity graph, marts, audiences, triggers)
+  holding their customer id or identifiers is deleted. The next dbt run cannot bring them back,
+  since the raw data no longer names them.
+- Every sync that holds them is asked to remove them on its next run, whatever its mode
+  (`activation.forget_removals`); planned messages to them are suppressed.
+
+The landing files themselves are outside the warehouse: delete or re-export them at the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from activations.engine.state import ensure_state
+from activations.messaging.ledger import ensure_ledger
+
+PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "city", "postal_code", "company",
+                    "job_title")
+# Which raw column holds each kind of source identifier the identity graph knows.
+SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
+                     "device_id": "anonymous_id", "guest_order_id": "order_id"}
+DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "audiences", "triggers")
+
+
+@dataclass
+class ForgetReport:
+    customers: list[str]
+    emails: int = 0
+    raw_rows_erased: dict[str, int] = field(default_factory=dict)
+    derived_rows_deleted: dict[str, int] = field(default_factory=dict)
+    sync_removals: dict[str, int] = field(default_factory=dict)
+    messages_suppressed: int = 0
+
+    def __str__(self) -> str:
+        if not self.customers:
+            return "nobody matched: nothing erased"
+        lines = [f"forgot {len(self.customers)} customer(s): {', '.join(self.customers)}",
+                 f"  {self.emails} email address(es) added to the suppression list (hashed)",
+                 f"  raw rows with personal data erased: {sum(self.raw_rows_erased.values())} "
+                 f"({', '.join(f'{t} {n}' for t, n in sorted(self.raw_rows_erased.items()) if n) or 'none'})",
+                 f"  derived rows deleted: {sum(self.derived_rows_deleted.values())}",
+                 f"  planned messages suppressed: {self.messages_suppressed}"]
+        removals = ", ".join(f"{s} ({n})" for s, n in sorted(self.sync_removals.items()))
+        lines.append(f"  removed from these syncs' destinations on their next run: {removals or 'none held them'}")
+        return "\n".join(lines)
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"\D", "", value)
+
+
+def _tables(con, schemas: tuple[str, ...]) -> dict[str, set[str]]:
+    marks = ", ".join("?" for _ in schemas)
+    rows = con.execute(f"""
+        select c.table_schema || '.' || c.table_name, c.column_name
+        from information_schema.columns as c
+        join information_schema.tables as t on t.table_schema = c.table_schema and t.table_name = c.table_name
+        where c.table_schema in ({marks}) and t.table_type = 'BASE TABLE'""", list(schemas)).fetchall()
+    found: dict[str, set[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def forget(con, who: str, now: datetime | None = None) -> ForgetReport:
+    """Erase the person identified by an email address or a customer id."""
+    now = (now or datetime.now(UTC)).replace(tzinfo=None)
+    ensure_state(con)
+    ensure_ledger(con)
+    who = who.strip()
+    if "@" in who:
+        customers = [r[0] for r in con.execute("""
+            select distinct customer_id from marts.customer_identifiers
+            where identifier_type = 'email' and identifier_value = ?""", [who.lower()]).fetchall()]
+    else:
+        customers = [r[0] for r in con.execute(
+            "select customer_id from marts.customers where customer_id = ?", [who]).fetchall()]
+    report = ForgetReport(customers=sorted(customers))
+    identifiers = con.execute(f"""
+        select identifier_type, identifier_value from marts.customer_identifiers
+        where customer_id in ({", ".join("?" for _ in customers) or "null"})""", customers).fetchall()
+    by_type: dict[str, set[str]] = {}
+    for kind, value in identifiers:
+        by_type.setdefault(kind, set()).add(str(value))
+    emails = by_type.get("email", set()) | ({who.lower()} if "@" in who else set())
+    phones = {d for p in by_type.get("phone", set()) for d in (_digits(p), "00" + _digits(p), _digits(p)[2:])}
+
+    # 1. Never again: the hashed addresses, even when nobody in the warehouse matched.
+    for address in sorted(emails):
+        con.execute("insert into activation.suppression_list values (?, 'forgotten', ?)",
+                    [hashlib.sha256(address.encode()).hexdigest(), now])
+    report.emails = len(emails)
+    if not customers:
+        return report
+
+    # 2. Syncs holding them remove them on their next run, whatever their mode.
+    keys = sorted(set(customers) | emails)
+    marks = ", ".join("?" for _ in keys)
+    for sync_name, n in con.execute(f"""
+            select sync_name, count(*) from activation.sync_snapshots where row_key in ({marks})
+            group by sync_name""", keys).fetchall():
+        report.sync_removals[sync_name] = n
+    con.execute(f"""insert into activation.forget_removals
+                    select sync_name, row_key, ? from activation.sync_snapshots where row_key in ({marks})""",
+                [now, *keys])
+
+    # 3. Raw rows that name them: personal columns nulled, the business facts kept.
+    for table, columns in _tables(con, ("raw",)).items():
+        tests, params = [], []
+        if "email" in columns and emails:
+            tests.append(f"lower(trim(email)) in ({', '.join('?' for _ in emails)})")
+            params += sorted(emails)
+        if "phone" in columns and phones:
+            digits = "replace(replace(replace(replace(replace(phone, ' ', ''), '-', ''), '.', ''), '+', ''), '/', '')"
+            tests.append(f"{digits} in ({', '.join('?' for _ in phones)})")
+            params += sorted(phones)
+        for kind, column in SOURCE_ID_COLUMNS.items():
+            if column in columns and by_type.get(kind):
+                tests.append(f"cast({column} as string) in ({', '.join('?' for _ in by_type[kind])})")
+                params += sorted(by_type[kind])
+        personal = [c for c in PERSONAL_COLUMNS if c in columns]
+        if not tests or not personal:
+            continue
+        where = " or ".join(tests)
+        n = con.execute(f"select count(*) from {table} where {where}", params).fetchone()[0]
+        if n:
+            con.execute(f"update {table} set {', '.join(f'{c} = null' for c in personal)} where {where}", params)
+            report.raw_rows_erased[table] = n
+
+    # 4. Derived rows: by customer id, or by identifier value (the identity graph's observations).
+    values = sorted({v for vs in by_type.values() for v in vs})
+    for table, columns in _tables(con, DERIVED_SCHEMAS).items():
+        tests, params = [], []
+        if "customer_id" in columns:
+            tests.append(f"customer_id in ({', '.join('?' for _ in customers)})")
+            params += customers
+        if "identifier_value" in columns and values:
+            tests.append(f"identifier_value in ({', '.join('?' for _ in values)})")
+            params += values
+        if not tests:
+            continue
+        where = " or ".join(tests)
+        n = con.execute(f"select count(*) from {table} where {where}", params).fetchone()[0]
+        if n:
+            con.execute(f"delete from {table} where {where}", params)
+            report.derived_rows_deleted[table] = n
+
+    # 5. Messages not sent yet are not sent.
+    report.messages_suppressed = con.execute(f"""
+        select count(*) from activation.message_ledger
+        where state = 'planned' and customer_id in ({", ".join("?" for _ in customers)})""", customers).fetchone()[0]
+    con.execute(f"""update activation.message_ledger set state = 'suppressed', reason = 'forgotten', updated_at = ?
+                    where state = 'planned' and customer_id in ({", ".join("?" for _ in customers)})""",
+                [now, *customers])
+    return report
