@@ -23,6 +23,7 @@ import requests
 from activations import settings, warehouse
 from activations.destinations import load_destinations
 from activations.destinations.config import DEFAULT_SANDBOX_PORT
+from activations.messaging.ledger import counts as message_counts
 from activations.sandbox.holdings import fetch_holdings
 from activations.summary import summarize
 from activations.syncs import last_runs
@@ -80,6 +81,16 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
     for name, run in sorted(runs.items()):
         print(f"  {name:<44} {run['status']:<9} {run['audience_rows'] or 0:>9,} {run['planned'] or 0:>8,} "
               f"{run['confirmed'] or 0:>9,} {run['rejected'] or 0:>8,} {run['invalid'] or 0:>8,}")
+    with warehouse.connect(read_only=True) as con:
+        ledger_counts = message_counts(con)
+    if ledger_counts:
+        states = ("planned", "sent", "suppressed", "held_out", "failed")
+        print("\n==> triggered messages (activation.message_ledger; planned = due later)")
+        print(f"  {'campaign':<24} " + " ".join(f"{s:>10}" for s in states))
+        for campaign, counts in sorted(ledger_counts.items()):
+            print(f"  {campaign:<24} " + " ".join(f"{counts.get(s, 0):>10,}" for s in states))
+        mail = requests.get(f"{base_url}/_sandbox/mail", params={"limit": 1}, timeout=10).json()
+        print(f"  the sandbox's SMTP server holds {mail['total']:,} message(s): {base_url}/_sandbox/mail")
     types = sorted({c.type for c in load_destinations().values()} - {"file_export"})
     print(f"\n==> what each sandbox destination now holds ({base_url}/_sandbox/state)")
     for dest_type, counts in fetch_holdings(base_url, types).items():
@@ -103,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     generate_if_empty(args.customers, args.seed)
     with sandbox() as base:
         os.environ["ATTIVA_SANDBOX_PORT"] = base.rsplit(":", 1)[1]
-        print("==> one Dagster run: ingest -> dbt build + quality gates -> every sync")
+        print("==> one Dagster run: ingest -> dbt build + quality gates -> every sync and triggered message")
         result = run_everything()
         report(result, base, time.monotonic() - started)
     return 0 if result.success else 1

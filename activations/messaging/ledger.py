@@ -143,8 +143,10 @@ def recover(con, now: datetime) -> int:
 
 
 def counts(con) -> dict[str, dict[str, int]]:
-    """Ledger rows per campaign and state (for Dagster metadata and the CLI)."""
-    ensure_ledger(con)
+    """Ledger rows per campaign and state (for Dagster metadata and the CLI); read-only is fine."""
+    if not con.execute("select count(*) from information_schema.tables where table_schema = 'activation' "
+                       "and table_name = 'message_ledger'").fetchone()[0]:
+        return {}
     out: dict[str, dict[str, int]] = {}
     for campaign, state, n in con.execute(
             "select campaign, state, count(*) from activation.message_ledger group by campaign, state").fetchall():

@@ -28,8 +28,8 @@ from activations.messaging.templates import TemplateError, Templates, message_co
 from activations.messaging.validate import payload_name
 
 CUSTOMER_FIELDS = ("customer_id", "email", "first_name", "last_name", "city", "country", "timezone")
-BATCH = 100  # messages marked `sending` at once, before any leaves: a crash loses at most these
-RECORD_EVERY = 25  # outcomes written back together: after a crash at most this many sent ones read "unknown"
+BATCH = 400  # messages marked `sending` at once, before any leaves: a crash loses at most these
+RECORD_EVERY = 100  # outcomes written back together: after a crash at most this many sent ones read "unknown"
 SHOP_URL = "https://www.emporionove.it"
 
 
@@ -74,10 +74,11 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         return report
     by_campaign = {t.campaign: t for t in triggers}
     due = _decide(con, due, by_campaign, settings, now, report)
-    for start in range(0, due.height, BATCH):
-        _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, concurrency, report)
-        if on_progress:
-            on_progress(min(start + BATCH, due.height))
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
+        for start in range(0, due.height, BATCH):
+            _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, pool, report)
+            if on_progress:
+                on_progress(min(start + BATCH, due.height))
     return report
 
 
@@ -223,14 +224,15 @@ def _unsubscribe_url(customer_id: str, campaign: str) -> str:
     return links.unsubscribe_url(links.unsubscribe_base_url(), customer_id, campaign, links.unsubscribe_secret())
 
 
-def _context(row: dict[str, Any], trigger: Trigger, recommendations, coupon, channel_name: str) -> dict[str, Any]:
+def _context(row: dict[str, Any], trigger: Trigger, recommendations, coupon, channel_name: str,
+             unsubscribe_url: str) -> dict[str, Any]:
     customer = {f: row.get(f"c_{f}") for f in CUSTOMER_FIELDS if f != "customer_id"}
     customer["customer_id"] = row["customer_id"]
     return message_context(
         customer=customer, campaign=trigger.campaign, step=row["step"], channel=channel_name,
         trigger={payload_name(c): _parsed(c, row.get(f"p_{c}")) for c in trigger.payload_columns},
         recommendations=recommendations.get(row["customer_id"], []), coupon=coupon,
-        unsubscribe_url=_unsubscribe_url(row["customer_id"], trigger.campaign))
+        unsubscribe_url=unsubscribe_url)
 
 
 def _parsed(column: str, value: Any) -> Any:
@@ -244,7 +246,7 @@ def _parsed(column: str, value: Any) -> Any:
 
 
 def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels: Mapping[str, Channel],
-                templates: Templates, now: datetime, concurrency: int, report: PassReport) -> None:
+                templates: Templates, now: datetime, pool: ThreadPoolExecutor, report: PassReport) -> None:
     naive_now = now.replace(tzinfo=None)
     rows = batch.to_dicts()
     recommendations = _recommendations(con, sorted({r["customer_id"] for r in rows}))
@@ -260,14 +262,14 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
                                    step.coupon.discount_pct, naive_now, step.coupon.valid_days)
             coupon_codes[row["message_id"]] = coupon["code"]
         channel = channels[trigger.channel]
+        unsubscribe = _unsubscribe_url(row["customer_id"], trigger.campaign)
         try:
             rendered = templates.render(row["template"], _context(row, trigger, recommendations, coupon,
-                                                                  trigger.channel))
+                                                                  trigger.channel, unsubscribe))
         except TemplateError as exc:
             failed.append({**{k: row[k] for k in ledger.KEY}, "state": "failed", "reason": f"template: {exc}"})
             continue
         name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
-        unsubscribe = _unsubscribe_url(row["customer_id"], trigger.campaign)
         messages.append((row, OutgoingMessage(
             message_id=row["message_id"], to_email=row["c_email"], to_name=name,
             from_email=getattr(channel, "from_email", "ciao@emporionove.it"),
@@ -314,10 +316,9 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
         outcomes.clear()
 
     # Outcomes are recorded as they come back, a few dozen at a time: a crash leaves few rows "unknown".
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
-        for future in as_completed([pool.submit(deliver, item) for item in messages]):
-            outcomes.append(future.result())
-            if len(outcomes) >= RECORD_EVERY:
-                record()
+    for future in as_completed([pool.submit(deliver, item) for item in messages]):
+        outcomes.append(future.result())
+        if len(outcomes) >= RECORD_EVERY:
+            record()
     if outcomes:
         record()

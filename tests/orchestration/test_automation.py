@@ -176,3 +176,29 @@ def test_the_daily_schedule_fully_refreshes_everything(defs):
     assert not request.run_config  # the job's own config applies: dbt with --full-refresh
     assert job.run_config == {"ops": {op: {"config": {"full_refresh": True}} for op in ("dbt_warehouse", "dbt_audiences")}}
     assert job.tags.get("attiva/trigger") == "schedule"
+
+
+def test_a_sync_follows_its_audience_only_once_every_blocking_check_passed(defs):
+    import dagster as dg
+
+    instance = dg.DagsterInstance.ephemeral()
+    sync, audience = dg.AssetKey(["syncs", "aud_champions__hubspot"]), dg.AssetKey(["audiences", "aud_champions"])
+    selection = dg.AssetSelection.assets(sync)
+    checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key == audience]
+    assert "quality_gate" in {c.name for c in checks}
+
+    def audience_built(gate_passes: bool):
+        instance.report_runless_asset_event(dg.AssetMaterialization(audience))
+        for check in checks:
+            passed = gate_passes or check.name != "quality_gate"
+            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+                asset_key=audience, check_name=check.name, passed=passed, severity=dg.AssetCheckSeverity.ERROR))
+
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+    assert tick.total_requested == 0  # nothing happened to the audience yet
+    audience_built(gate_passes=False)
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection, cursor=tick.cursor)
+    assert tick.total_requested == 0  # a failed gate holds the sync back
+    audience_built(gate_passes=True)
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection, cursor=tick.cursor)
+    assert tick.total_requested == 1
