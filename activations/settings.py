@@ -54,3 +54,8 @@ def as_of() -> datetime:
 def messaging_path() -> Path:
     """Frequency caps and default quiet hours: ATTIVA_MESSAGING, default messaging.yml at the root."""
     return Path(os.environ.get("ATTIVA_MESSAGING", project_root() / "messaging.yml"))
+
+
+def sync_memory_limit() -> str:
+    """DuckDB's memory cap while a sync runs: ATTIVA_SYNC_MEMORY_LIMIT, default 1GB (it spills past it)."""
+    return os.environ.get("ATTIVA_SYNC_MEMORY_LIMIT", "1GB")

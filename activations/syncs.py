@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from activations import warehouse
+from activations import settings, warehouse
 from activations.destinations import DestinationConfig, build_client, load_destinations
 from activations.engine.deliver import RetryPolicy
 from activations.engine.run import DEFAULT_POLICY, Progress, SyncResult, run_sync
@@ -44,7 +44,7 @@ def run(sync: Sync, *, warehouse_path: Path | None = None, destinations: dict[st
     destinations = destinations if destinations is not None else load_destinations()
     client = build_client(destinations[sync.destination])
     try:
-        with warehouse.connect(warehouse_path) as con:
+        with warehouse.connect(warehouse_path, memory_limit=settings.sync_memory_limit()) as con:
             return run_sync(con, sync, client, now=now, force=force, full_resync=full_resync,
                             only_rejected=only_rejected, policy=policy, on_progress=on_progress,
                             expect_fingerprint=expect_fingerprint)

@@ -17,13 +17,20 @@ from activations import settings
 
 
 @contextmanager
-def connect(path: Path | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse (ATTIVA_WAREHOUSE by default) and close it on exit."""
+def connect(path: Path | None = None, read_only: bool = False,
+            memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (ATTIVA_WAREHOUSE by default) and close it on exit.
+
+    `memory_limit` caps DuckDB's memory (it spills to disk past it); unset, DuckDB takes up to 80 %
+    of the machine's RAM for big joins, which a sync running beside other work must not.
+    """
     path = Path(path or settings.warehouse_path())
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("set enable_progress_bar = false")  # it would draw over the CLI's own bar and into logs
+    if memory_limit:
+        con.execute(f"set memory_limit = '{memory_limit}'")
     try:
         yield con
     finally:
