@@ -81,6 +81,41 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0 if report.customers else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from activations import warehouse
+    from activations.report import write_report
+
+    if not Path(args.warehouse).exists():
+        print(f"attiva report: no warehouse at {args.warehouse}: run `attiva demo` or ingest and build first",
+              file=sys.stderr)
+        return 2
+    with warehouse.connect(Path(args.warehouse), read_only=True) as con:
+        path = write_report(con, args.out)
+    print(path)
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from activations.messaging.feedback import engagement_rows, write_landing_file
+
+    if args.events:
+        events = json.loads(Path(args.events).read_text())
+        if not isinstance(events, list):
+            print(f"attiva feedback: {args.events} is not a JSON array of events", file=sys.stderr)
+            return 2
+    else:
+        from activations.sandbox.config import default_state_dir
+        from activations.sandbox.engagement import new_events
+
+        events = new_events(args.sandbox_state or default_state_dir(os.environ), seed=args.seed)
+    path = write_landing_file(engagement_rows(events), args.landing)
+    print(path if path else "no new engagement events")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from activations.demo import run_demo
 
@@ -390,6 +425,26 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_arguments(box)
     box.set_defaults(handler=run_sandbox)
 
+    rpt = sub.add_parser("report", help="write the marketer's HTML report (one self-contained file)",
+                         description="Campaigns, uplift against the holdout, audience sizes over time, the lead funnel "
+                                     "and sync health, from the measurement models; prints the file's path.")
+    rpt.add_argument("--out", type=Path, default=None,
+                     help="the HTML file (default <ATTIVA_DATA>/report/attiva-report.html)")
+    rpt.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    rpt.set_defaults(handler=cmd_report)
+
+    fbk = sub.add_parser("feedback", help="land email engagement events (sandbox ESP or a SendGrid webhook batch)",
+                         description="Write the SendGrid Event Webhook events of the mail the sandbox received since "
+                                     "the last call (or of --events, a batch SendGrid posted) as one landing file in "
+                                     "<landing>/email_engagement/; the next ingestion loads it and the next messaging "
+                                     "pass suppresses hard bounces, unsubscribes and complaints.")
+    fbk.add_argument("--events", type=Path, default=None, help="a SendGrid Event Webhook batch (JSON array)")
+    fbk.add_argument("--sandbox-state", type=Path, default=None,
+                     help="the sandbox's state folder (default ATTIVA_SANDBOX_STATE or <ATTIVA_DATA>/sandbox)")
+    fbk.add_argument("--seed", type=int, default=1, help="seed of the simulated recipients")
+    fbk.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
+    fbk.set_defaults(handler=cmd_feedback)
+
     demo = sub.add_parser("demo", help="generate data, ingest it, build the warehouse and print a summary")
     demo.add_argument("--customers", type=int, default=100_000, help="people to generate on the first run")
     demo.add_argument("--seed", type=int, default=42)
@@ -453,6 +508,16 @@ def build_parser() -> argparse.ArgumentParser:
     fgt.add_argument("who", help="an email address or a customer id (cus_...)")
     fgt.add_argument("--warehouse", default=str(settings.warehouse_path()), help="the DuckDB file")
     fgt.set_defaults(handler=cmd_forget)
+
+    from activations.serve.command import DESCRIPTION as SERVE_DESCRIPTION
+    from activations.serve.command import add_arguments as serve_arguments
+    from activations.serve.command import run_from_args as run_serve
+
+    srv = sub.add_parser("serve", help="serve the personalization API and event collection (127.0.0.1:8766)",
+                         description=SERVE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve_arguments(srv)
+    srv.add_argument("--warehouse", type=Path, default=None, help="with --build: DuckDB file (default ATTIVA_WAREHOUSE)")
+    srv.set_defaults(handler=run_serve)
     return parser
 
 

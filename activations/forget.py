@@ -8,6 +8,8 @@
   since the raw data no longer names them.
 - Every sync that holds them is asked to remove them on its next run, whatever its mode
   (`activation.forget_removals`); planned messages to them are suppressed.
+- The personalization API's serving store gets a snapshot without them at once, and every older
+  snapshot is deleted (activations/serve/store.py, `forget_from_serving`).
 
 The landing files themselves are outside the warehouse: delete or re-export them at the source.
 """
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 
 from activations.engine.state import ensure_state
 from activations.messaging.ledger import ensure_ledger
+from activations.serve.store import forget_from_serving
 
 PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "city", "postal_code", "company",
                     "job_title")
@@ -38,6 +41,7 @@ class ForgetReport:
     derived_rows_deleted: dict[str, int] = field(default_factory=dict)
     sync_removals: dict[str, int] = field(default_factory=dict)
     messages_suppressed: int = 0
+    serving_profiles_removed: int = 0
 
     def __str__(self) -> str:
         if not self.customers:
@@ -50,6 +54,8 @@ class ForgetReport:
                  f"  planned messages suppressed: {self.messages_suppressed}"]
         removals = ", ".join(f"{s} ({n})" for s, n in sorted(self.sync_removals.items()))
         lines.append(f"  removed from these syncs' destinations on their next run: {removals or 'none held them'}")
+        if self.serving_profiles_removed:
+            lines.append(f"  removed from the personalization API's serving store: {self.serving_profiles_removed}")
         return "\n".join(lines)
 
 
@@ -160,4 +166,10 @@ def forget(con, who: str, now: datetime | None = None) -> ForgetReport:
     con.execute(f"""update activation.message_ledger set state = 'suppressed', reason = 'forgotten', updated_at = ?
                     where state = 'planned' and customer_id in ({", ".join("?" for _ in customers)})""",
                 [now, *customers])
+
+    # 6. The personalization API: a snapshot without them replaces the ones that held them.
+    warehouse_file = con.execute("select path from duckdb_databases() where database_name = current_database()"
+                                 ).fetchone()[0]
+    if warehouse_file:
+        report.serving_profiles_removed = forget_from_serving(customers, warehouse=warehouse_file)
     return report

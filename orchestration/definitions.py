@@ -24,6 +24,7 @@ from orchestration.defs.checks import quality_gate_checks
 from orchestration.defs.dbt import DBT_ASSETS, dbt_resource
 from orchestration.defs.ingest import ingest_landing
 from orchestration.defs.messages import message_definitions
+from orchestration.defs.report import report_assets
 from orchestration.defs.resources import Landing, Warehouse
 from orchestration.defs.schedules import daily_full_refresh, daily_schedule
 from orchestration.defs.sensors import (
@@ -33,12 +34,13 @@ from orchestration.defs.sensors import (
     record_run_alerts,
     run_failure_alerts,
 )
+from orchestration.defs.serving import serving_store
 from orchestration.defs.syncs import Destinations, sync_assets
 
 MESSAGE_ASSETS, (DUE_MESSAGES, DUE_MESSAGES_SCHEDULE) = message_definitions()
 
 defs = dg.Definitions(
-    assets=[ingest_landing, *DBT_ASSETS, *sync_assets(), *MESSAGE_ASSETS],
+    assets=[ingest_landing, *DBT_ASSETS, *sync_assets(), *MESSAGE_ASSETS, serving_store, *report_assets()],
     asset_checks=quality_gate_checks(),
     jobs=[landing_refresh, daily_full_refresh, record_run_alerts, DUE_MESSAGES],
     schedules=[daily_schedule, DUE_MESSAGES_SCHEDULE],

@@ -24,6 +24,7 @@ from activations import settings, warehouse
 from activations.destinations import load_destinations
 from activations.destinations.config import DEFAULT_SANDBOX_PORT
 from activations.messaging.ledger import counts as message_counts
+from activations.report import default_report_path
 from activations.sandbox.holdings import fetch_holdings
 from activations.summary import summarize
 from activations.syncs import last_runs
@@ -98,6 +99,10 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
     exports = settings.data_dir() / "exports"
     if exports.is_dir():
         print(f"  {'files':<11} {len(list(exports.glob('*.*')))} file(s) in {exports}")
+    report_file = default_report_path()
+    if report_file.exists():
+        print(f"\n==> the marketing report (campaigns, uplift vs holdout, audiences over time, funnel, sync health):"
+              f"\n  {report_file}")
     for event in failed:
         print(f"\nFAILED {event.step_key}: {event.message}", file=sys.stderr)
     print(f"\ndone in {seconds:.0f}s ({'ok' if result.success else 'with failures'}). Next: `make dev` opens "

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from activations.messaging import coupons, ledger, links
+from activations.messaging import coupons, feedback, ledger, links
 from activations.messaging.channels import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
 from activations.messaging.templates import TemplateError, Templates, message_context
@@ -66,6 +66,7 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
     report = PassReport()
     ledger.ensure_ledger(con)
     coupons.ensure_coupons(con)
+    feedback.refresh_suppressions(con, now)  # bounces, unsubscribes and complaints reported since the last pass
     report.recovered = ledger.recover(con, now)
     for trigger in triggers:
         report.planned[trigger.campaign] = ledger.plan_new(con, trigger, now)

@@ -1,0 +1,93 @@
+"""What the marketer's report shows, read from the warehouse: the measurement models (schema
+`measurement`) and the engine's run log. Plain rows (lists of dicts), no HTML here.
+
+A relation that does not exist yet (a warehouse built before measurement, or never synced)
+reads as no rows: the report then says "no data yet" for that section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class ReportData:
+    campaigns: Rows = field(default_factory=list)  # measurement.campaign_performance
+    uplift: Rows = field(default_factory=list)  # measurement.campaign_uplift
+    audience_sizes: Rows = field(default_factory=list)  # sync_name, destination, day, audience_rows
+    funnel_totals: Rows = field(default_factory=list)  # stage, people (every source and month)
+    funnel: Rows = field(default_factory=list)  # measurement.lead_funnel aggregated per lead source
+    sync_health: Rows = field(default_factory=list)  # latest run per sync, from measurement.sync_health
+    sync_runs: int = 0
+    generated_at: datetime | None = None
+    missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
+
+
+def _exists(con, schema: str, name: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                            [schema, name]).fetchone()[0])
+
+
+def _rows(con, sql: str, params: list[Any] | None = None) -> Rows:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def load(con, generated_at: datetime | None = None) -> ReportData:
+    """Every section's rows, from an open warehouse connection (read-only is enough)."""
+    data = ReportData(generated_at=generated_at)
+    needed = {("measurement", n) for n in ("campaign_performance", "campaign_uplift", "lead_funnel", "sync_health")}
+    present = {key for key in needed if _exists(con, *key)}
+    data.missing = sorted(f"{s}.{n}" for s, n in needed - present)
+
+    if ("measurement", "campaign_performance") in present:
+        data.campaigns = _rows(con, """
+            select campaign, step, variant, sent, held_out, delivered, opened, clicked, unsubscribed, converted,
+                   orders, revenue, delivery_rate, open_rate, click_rate, unsubscribe_rate, conversion_rate,
+                   revenue_per_recipient, last_sent_at
+            from measurement.campaign_performance
+            where sent > 0 or held_out > 0
+            order by campaign, step, variant""")
+    if ("measurement", "campaign_uplift") in present:
+        data.uplift = _rows(con, "select * from measurement.campaign_uplift order by campaign")
+    if ("measurement", "lead_funnel") in present:
+        data.funnel = _rows(con, """
+            select lead_source, sum(leads) as leads, sum(mqls) as mqls, sum(sqls) as sqls, sum(customers) as customers,
+                   -- the typical month's median (the model keeps the exact median per month)
+                   median(median_days_lead_to_mql) as days_to_mql, median(median_days_mql_to_sql) as days_to_sql,
+                   median(median_days_sql_to_customer) as days_to_customer
+            from measurement.lead_funnel group by lead_source order by sum(leads) desc, lead_source""")
+        totals = _rows(con, """
+            select sum(leads) as leads, sum(mqls) as mqls, sum(sqls) as sqls, sum(customers) as customers
+            from measurement.lead_funnel""")
+        if totals and totals[0]["leads"]:
+            t = totals[0]
+            data.funnel_totals = [{"stage": s, "people": int(t[k] or 0)} for s, k in (
+                ("Leads", "leads"), ("MQL", "mqls"), ("SQL", "sqls"), ("Customers", "customers"))]
+    if ("measurement", "sync_health") in present:
+        data.sync_runs = con.execute("select count(*) from measurement.sync_health").fetchone()[0]
+        data.sync_health = _rows(con, """
+            select sync_name, destination, mode, status, started_at, duration_seconds, audience_rows, planned, sent,
+                   confirmed, rejected, invalid, confirmed_rate, match_rate, error
+            from (select h.*, row_number() over (partition by sync_name order by started_at desc) as recency
+                  from measurement.sync_health as h) as ranked
+            where recency = 1
+            order by sync_name""")
+    if _exists(con, "activation", "sync_runs"):
+        # The audience each run saw, the last run of each day per sync.
+        data.audience_sizes = _rows(con, """
+            select sync_name, destination, day, audience_rows from (
+                select sync_name, destination, cast(started_at as date) as day, audience_rows,
+                       row_number() over (partition by sync_name, cast(started_at as date)
+                                          order by started_at desc) as recency
+                from activation.sync_runs
+                where audience_rows is not null) as daily
+            where recency = 1
+            order by sync_name, day""")
+    return data
+

@@ -1,0 +1,290 @@
+"""The report as one self-contained HTML page: inline CSS, inline SVG (svg.py), no script.
+
+Sections (their ids are what tests look for): campaigns, uplift, audiences, funnel,
+sync-health. A section without data says so in words instead of drawing an empty chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from html import escape
+from typing import Any
+
+from activations.report import svg
+from activations.report.data import ReportData
+
+SECTIONS = ("campaigns", "uplift", "audiences", "funnel", "sync-health")
+
+CSS = """
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2733; background: #f6f7f9;
+       margin: 0; line-height: 1.45; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 60px; }
+header h1 { margin: 0 0 4px; font-size: 26px; }
+header p { margin: 0; color: #5b6673; }
+nav { margin: 14px 0 4px; display: flex; gap: 16px; flex-wrap: wrap; }
+nav a { color: #2f6fb0; text-decoration: none; font-weight: 500; }
+section { background: #fff; border: 1px solid #e1e5ea; border-radius: 10px; padding: 18px 22px; margin-top: 22px; }
+section h2 { margin: 0 0 6px; font-size: 20px; }
+.lede { color: #5b6673; margin: 0 0 14px; max-width: 80ch; }
+.tiles { display: flex; gap: 14px; flex-wrap: wrap; margin-top: 18px; }
+.tile { background: #fff; border: 1px solid #e1e5ea; border-radius: 10px; padding: 12px 16px; min-width: 150px; }
+.tile b { display: block; font-size: 22px; }
+.tile span { color: #5b6673; font-size: 13px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin-top: 12px; }
+th, td { padding: 6px 8px; border-bottom: 1px solid #edf0f3; text-align: right; white-space: nowrap; }
+th { background: #f1f4f7; color: #3b4754; font-weight: 600; position: sticky; top: 0; }
+th:first-child, td:first-child, td.text, th.text { text-align: left; }
+.scroll { overflow-x: auto; }
+.empty { background: #fbf7e9; border: 1px dashed #d9c98f; border-radius: 8px; padding: 14px 16px; color: #6b5a1e; }
+.muted { color: #8793a0; }
+.good { color: #23834a; font-weight: 600; }
+.bad { color: #b03a2e; font-weight: 600; }
+svg.chart { max-width: 100%; height: auto; margin-top: 10px; background: #fff; }
+footer { color: #8793a0; font-size: 12px; margin-top: 28px; }
+"""
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def points(value: float | None) -> str:
+    """A difference of two rates, in percentage points."""
+    if value is None:
+        return "–"
+    return "0 pp" if abs(value) < 5e-7 else f"{value * 100:+.1f} pp"
+
+
+def euro(value: float | None) -> str:
+    return "–" if value is None else f"€{value:,.2f}"
+
+
+def signed_euro(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "€0" if abs(value) < 0.005 else f"{'+' if value > 0 else '−'}€{abs(value):,.2f}"
+
+
+def count(value: Any) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+def _empty(message: str) -> str:
+    return f'<p class="empty">No data yet: {escape(message)}</p>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
+    """Cells are already-escaped HTML."""
+    head = "".join(f'<th class="text">{escape(h)}</th>' if i < text_columns else f"<th>{escape(h)}</th>"
+                   for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f'<td class="text">{c}</td>' if i < text_columns else f"<td>{c}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _section(anchor: str, title: str, lede: str, body: str) -> str:
+    return (f'<section id="{anchor}"><h2>{escape(title)}</h2><p class="lede">{escape(lede)}</p>{body}</section>')
+
+
+# -- sections --------------------------------------------------------------------------------------
+
+
+def campaigns_section(data: ReportData) -> str:
+    lede = ("Every triggered campaign, step and variant: what went out, what recipients did, and the orders that "
+            "followed (UTM, the message's coupon, else the last message within the attribution window). Engagement "
+            "rates are over delivered messages; conversion and revenue over sent ones.")
+    if not data.campaigns:
+        return _section("campaigns", "Campaigns", lede, _empty("no triggered message has been sent or held out."))
+    rows = [[escape(r["campaign"]), count(r["step"]), escape(r["variant"] or ""), count(r["sent"]),
+             count(r["held_out"]), count(r["delivered"]), pct(r["open_rate"]), pct(r["click_rate"]),
+             pct(r["unsubscribe_rate"], 2), pct(r["conversion_rate"]), euro(r["revenue"]),
+             euro(r["revenue_per_recipient"])] for r in data.campaigns]
+    table = _table(["Campaign", "Step", "Variant", "Sent", "Held out", "Delivered", "Open rate", "Click rate",
+                    "Unsubscribe rate", "Conversion rate", "Revenue", "Revenue / recipient"], rows, text_columns=1)
+    chart_rows = [r for r in data.campaigns if r["sent"]]
+    chart = svg.bar_chart(
+        "Messages sent per campaign step", [
+            (f"{r['campaign']} · {r['step']}" + (f" · {r['variant']}" if _has_variants(data, r) else ""),
+             float(r["sent"]), _sent_note(r))
+            for r in chart_rows],
+        x_label="Messages sent", y_label="Campaign · step", fmt=lambda v: f"{v:,.0f}",
+    ) if chart_rows else '<p class="muted">Only held-out customers so far: nothing sent to chart.</p>'
+    return _section("campaigns", "Campaigns", lede, chart + table)
+
+
+def _sent_note(row: dict[str, Any]) -> str:
+    parts = ["sent"]
+    if row["open_rate"] is not None:
+        parts.append(f"{pct(row['open_rate'], 0)} opened")
+    parts.append(f"{pct(row['conversion_rate'])} converted")
+    return " · ".join(parts)
+
+
+def _has_variants(data: ReportData, row: dict[str, Any]) -> bool:
+    return sum(1 for r in data.campaigns if r["campaign"] == row["campaign"] and r["step"] == row["step"]) > 1
+
+
+def _verdict(low: float | None, high: float | None, too_small: bool, holdout: int) -> str:
+    if not holdout:
+        return '<span class="muted">no holdout</span>'
+    if too_small:
+        return '<span class="muted">too small to say</span>'
+    if low is None or high is None:
+        return '<span class="muted">no estimate</span>'
+    if low > 0:
+        return '<span class="good">better than doing nothing</span>'
+    if high < 0:
+        return '<span class="bad">worse than doing nothing</span>'
+    return "no clear difference"
+
+
+def uplift_section(data: ReportData) -> str:
+    lede = ("Customers sent a campaign against its holdout (customers deliberately not sent it): the share who "
+            "ordered and the revenue per customer within the attribution window. Bars are 95 % intervals; an "
+            "interval that crosses zero means the campaign may have made no difference. Grey rows are too small "
+            "to say anything yet.")
+    if not data.uplift:
+        return _section("uplift", "Uplift against the holdout", lede,
+                        _empty("no campaign has both sent and held-out customers."))
+    # Campaigns without a holdout (or without anyone treated) have no estimate: table only.
+    estimated = [r for r in data.uplift if r["conversion_uplift"] is not None]
+    if estimated:
+        conversion = svg.interval_chart(
+            "Conversion uplift (treated minus holdout)",
+            [(r["campaign"], float(r["conversion_uplift"]), r["conversion_uplift_ci_low"],
+              r["conversion_uplift_ci_high"], bool(r["too_small_to_say"])) for r in estimated],
+            x_label="Difference in conversion rate (percentage points), 95 % interval", y_label="Campaign",
+            fmt=points)
+        revenue = svg.interval_chart(
+            "Revenue uplift per customer (treated minus holdout)",
+            [(r["campaign"], float(r["revenue_uplift"] or 0), r["revenue_uplift_ci_low"],
+              r["revenue_uplift_ci_high"], bool(r["too_small_to_say"])) for r in estimated],
+            x_label="Difference in revenue per customer (EUR), 95 % interval", y_label="Campaign", fmt=signed_euro)
+    else:
+        conversion, revenue = _empty("no campaign has both customers sent it and customers held out."), ""
+    rows = [[escape(r["campaign"]), count(r["treated_customers"]), count(r["holdout_customers"]),
+             pct(r["treated_conversion_rate"]), pct(r["holdout_conversion_rate"]), points(r["conversion_uplift"]),
+             f"{points(r['conversion_uplift_ci_low'])} to {points(r['conversion_uplift_ci_high'])}",
+             pct(r["conversion_uplift_relative"], 0), signed_euro(r["revenue_uplift"]),
+             f"{signed_euro(r['revenue_uplift_ci_low'])} to {signed_euro(r['revenue_uplift_ci_high'])}",
+             _verdict(r["conversion_uplift_ci_low"], r["conversion_uplift_ci_high"], bool(r["too_small_to_say"]),
+                      int(r["holdout_customers"] or 0))]
+            for r in data.uplift]
+    table = _table(["Campaign", "Treated", "Holdout", "Treated conv.", "Holdout conv.", "Uplift", "95 % interval",
+                    "Relative", "Revenue uplift / customer", "95 % interval", "Verdict"], rows)
+    return _section("uplift", "Uplift against the holdout", lede, conversion + revenue + table)
+
+
+def audiences_section(data: ReportData) -> str:
+    lede = "How many people each audience held when it was synced to its destination, the last run of each day."
+    if not data.audience_sizes:
+        return _section("audiences", "Audience sizes over time", lede, _empty("no sync has run yet."))
+    series: dict[str, list[tuple[date, float]]] = {}
+    for r in data.audience_sizes:
+        series.setdefault(f"{r['sync_name']} ({r['destination']})", []).append((r["day"], float(r["audience_rows"])))
+    chart = svg.line_chart("Audience size per sync and destination", series, x_label="Day of the sync run",
+                           y_label="People in the audience", fmt=_short_count)
+    return _section("audiences", "Audience sizes over time", lede, chart)
+
+
+def _short_count(value: float) -> str:
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if abs(value) >= 10_000:
+        return f"{value / 1_000:.0f}k"
+    return f"{value:,.0f}"
+
+
+def funnel_section(data: ReportData) -> str:
+    lede = ("Leads from the CRM and forms, and how many went on to become marketing-qualified (MQL), sales-qualified "
+            "(SQL) and customers. A later stage reached counts for the earlier ones.")
+    if not data.funnel_totals:
+        return _section("funnel", "Lead funnel", lede, _empty("no leads in the warehouse."))
+    bars = []
+    previous = None
+    for row in data.funnel_totals:
+        note = "" if previous is None else f"({pct(row['people'] / previous if previous else None)} of previous)"
+        bars.append((row["stage"], float(row["people"]), note))
+        previous = row["people"]
+    chart = svg.bar_chart("Lead funnel, every source and month", bars, x_label="People", y_label="Stage",
+                          fmt=_short_count)
+    rows = [[escape(r["lead_source"]), count(r["leads"]), count(r["mqls"]), count(r["sqls"]), count(r["customers"]),
+             pct(r["mqls"] / r["leads"] if r["leads"] else None), pct(r["sqls"] / r["mqls"] if r["mqls"] else None),
+             pct(r["customers"] / r["sqls"] if r["sqls"] else None), _days(r["days_to_mql"]),
+             _days(r["days_to_sql"]), _days(r["days_to_customer"])] for r in data.funnel]
+    table = _table(["Lead source", "Leads", "MQL", "SQL", "Customers", "Lead → MQL", "MQL → SQL", "SQL → customer",
+                    "Days to MQL", "Days MQL → SQL", "Days SQL → customer"], rows)
+    return _section("funnel", "Lead funnel", lede, chart + table)
+
+
+def _days(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def sync_health_section(data: ReportData) -> str:
+    lede = ("The last run of each sync: rows the destination confirmed, rejected, or that were set aside as invalid "
+            "(bad identifiers) before sending. Match rate shows where a destination reports one.")
+    if not data.sync_health:
+        return _section("sync-health", "Sync health", lede, _empty("no sync has run yet."))
+    segments = [("confirmed", svg.PALETTE[2]), ("rejected", svg.PALETTE[3]), ("invalid", svg.PALETTE[1])]
+    chart_rows = [(f"{r['sync_name']}", {s: float(r[s] or 0) for s, _ in segments}) for r in data.sync_health
+                  if any(r[s] for s, _ in segments)]
+    chart = svg.stacked_bar_chart("Last run per sync: confirmed, rejected and invalid rows", chart_rows, segments,
+                                  x_label="Rows in the run", y_label="Sync", fmt=_short_count) if chart_rows else ""
+    rows = [[escape(r["sync_name"]), escape(r["destination"] or ""), escape(r["status"] or ""),
+             escape(f"{r['started_at']:%Y-%m-%d %H:%M}" if isinstance(r["started_at"], datetime) else ""),
+             count(r["audience_rows"]), count(r["planned"]), count(r["sent"]), count(r["confirmed"]),
+             count(r["rejected"]), count(r["invalid"]), pct(r["confirmed_rate"]), pct(r["match_rate"])]
+            for r in data.sync_health]
+    table = _table(["Sync", "Destination", "Status", "Last run (UTC)", "Audience", "Planned", "Sent", "Confirmed",
+                    "Rejected", "Invalid", "Confirmed rate", "Match rate"], rows, text_columns=4)
+    note = "" if chart_rows else '<p class="muted">The last runs had nothing to send (audiences unchanged).</p>'
+    return _section("sync-health", "Sync health", lede, chart + note + table)
+
+
+def _tiles(data: ReportData) -> str:
+    sent = sum(int(r["sent"] or 0) for r in data.campaigns)
+    held = sum(int(r["held_out"] or 0) for r in data.campaigns)
+    revenue = sum(float(r["revenue"] or 0) for r in data.campaigns)
+    tiles = [(count(sent), "messages sent"), (count(held), "held out"), (euro(revenue), "revenue attributed"),
+             (count(len({r["campaign"] for r in data.campaigns})), "campaigns"),
+             (count(len(data.sync_health)), "syncs"), (count(data.sync_runs), "sync runs")]
+    return '<div class="tiles">' + "".join(f'<div class="tile"><b>{v}</b><span>{escape(k)}</span></div>'
+                                           for v, k in tiles) + "</div>"
+
+
+BUILDERS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
+    ("Campaigns", campaigns_section), ("Uplift", uplift_section), ("Audiences", audiences_section),
+    ("Lead funnel", funnel_section), ("Sync health", sync_health_section))
+
+
+def render(data: ReportData, *, title: str = "Attiva — marketing report") -> str:
+    """The whole page."""
+    generated = data.generated_at.strftime("%Y-%m-%d %H:%M UTC") if data.generated_at else "now"
+    nav = "".join(f'<a href="#{anchor}">{escape(name)}</a>' for anchor, (name, _) in zip(SECTIONS, BUILDERS,
+                                                                                        strict=True))
+    missing = (f'<p class="muted">Not built yet in this warehouse: {escape(", ".join(data.missing))} '
+               f"(run `attiva build`).</p>") if data.missing else ""
+    body = "\n".join(build(data) for _, build in BUILDERS)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<main>
+<header><h1>{escape(title)}</h1><p>Data as of {escape(generated)}. Everything below is computed in the warehouse
+(dbt models in <code>measurement</code>).</p>
+<nav>{nav}</nav>{missing}</header>
+{_tiles(data)}
+{body}
+<footer>Generated by <code>attiva report</code>. Self-contained: no scripts, no network.</footer>
+</main>
+</body>
+</html>
+"""

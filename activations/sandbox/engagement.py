@@ -1,0 +1,129 @@
+"""The sandbox ESP's Event Webhook: what recipients did with the mail the sandbox received.
+
+A real ESP posts batches of events (delivered, open, click, bounce, unsubscribe, spam
+report) to a webhook as recipients act. Here the recipients are simulated, deterministically
+from a seed and each message's id, over the mail the sandbox stored: its SMTP server's
+`<state>/smtp/messages.jsonl` and SendGrid's `POST /v3/mail/send` messages. The batch has
+SendGrid's Event Webhook shape (`email, timestamp, event, sg_event_id, sg_message_id,
+smtp-id, category, url, type`, custom args at the top level), and `attiva feedback` lands it
+through activations/messaging/feedback.py.
+
+Each message is reported once: `<state>/engagement_cursor.json` remembers how much of each
+store earlier batches covered. Addresses whose mailbox part contains "bounce", "unsubscribe"
+or "complain" always do that, so tests and demos can count on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from activations.sandbox.smtp import message_view
+from activations.sandbox.wire import dumps, loads
+
+CURSOR = "engagement_cursor.json"
+HARD_BOUNCE, SOFT_BOUNCE = 0.01, 0.01  # of messages
+OPEN, CLICK_GIVEN_OPEN = 0.35, 0.25  # of delivered, of opened
+UNSUBSCRIBE, COMPLAINT = 0.01, 0.002  # of delivered
+_HREF = re.compile(r'href="([^"]+utm_source=attiva[^"]*)"')
+
+
+def _unit(seed: int, message_id: str, what: str) -> float:
+    digest = hashlib.sha256(f"{seed}\x1f{message_id}\x1f{what}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _campaign(message_id: str) -> str | None:
+    """Attiva's message ids read `<campaign>.<digest>.<step>@attiva`."""
+    local = message_id.split("@", 1)[0]
+    parts = local.rsplit(".", 2)
+    return parts[0] if len(parts) == 3 else None
+
+
+def recipient_events(message_id: str, email: str, sent_at: float, html: str | None, campaign: str | None,
+                     seed: int = 1) -> list[dict[str, Any]]:
+    """The events one message causes, in SendGrid's Event Webhook shape."""
+    mailbox = email.split("@", 1)[0].lower()
+    categories = [campaign] if campaign else []
+
+    def event(kind: str, at: float, **extra: Any) -> dict[str, Any]:
+        event_id = hashlib.sha256(f"{message_id}\x1f{kind}".encode()).hexdigest()[:22]
+        return {"email": email, "timestamp": int(at), "event": kind, "sg_event_id": event_id,
+                "sg_message_id": f"{event_id[:14]}.sandbox", "smtp-id": f"<{message_id}>", "category": categories,
+                "attiva_message_id": message_id, **({"attiva_campaign": campaign} if campaign else {}), **extra}
+
+    fate = _unit(seed, message_id, "fate")
+    if "bounce" in mailbox or fate < HARD_BOUNCE:
+        return [event("bounce", sent_at + 20, type="bounce", reason="550 5.1.1 mailbox does not exist")]
+    if fate < HARD_BOUNCE + SOFT_BOUNCE:
+        return [event("bounce", sent_at + 20, type="blocked", reason="452 4.2.2 mailbox full")]
+    out = [event("delivered", sent_at + 5, response="250 OK")]
+    opened_at = sent_at + 600 + int(_unit(seed, message_id, "open_at") * 36 * 3600)
+    unsubscribes = "unsubscribe" in mailbox or _unit(seed, message_id, "unsubscribe") < UNSUBSCRIBE
+    complains = "complain" in mailbox or _unit(seed, message_id, "complaint") < COMPLAINT
+    if unsubscribes or _unit(seed, message_id, "open") < OPEN:
+        out.append(event("open", opened_at))
+        links = _HREF.findall(html or "")
+        if links and _unit(seed, message_id, "click") < CLICK_GIVEN_OPEN:
+            out.append(event("click", opened_at + 90, url=links[0].replace("&amp;", "&")))
+    if unsubscribes:
+        out.append(event("unsubscribe", opened_at + 120))
+    if complains:
+        out.append(event("spamreport", sent_at + 3600))
+    return out
+
+
+def _smtp_messages(state_dir: Path, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    path = state_dir / "smtp" / "messages.jsonl"
+    if not path.exists():
+        return
+    with open(path, "rb") as lines:
+        for number, line in enumerate(lines):
+            if number < skip or not line.endswith(b"\n"):  # an unfinished last line is read next time
+                continue
+            yield number + 1, loads(line)
+
+
+def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True) -> list[dict[str, Any]]:
+    """Events for the mail received since the last batch (SMTP and SendGrid mail send); `advance`
+    moves the cursor past it."""
+    state_dir = Path(state_dir)
+    cursor_path = state_dir / CURSOR
+    cursor = loads(cursor_path.read_bytes()) if cursor_path.exists() else {}
+    events: list[dict[str, Any]] = []
+    smtp_done = cursor.get("smtp", 0)
+    for line_number, record in _smtp_messages(state_dir, cursor.get("smtp", 0)):
+        smtp_done = line_number
+        message_id = record.get("attiva_message_id") or (record.get("message_id") or "").strip("<>")
+        if not message_id:
+            continue
+        html = message_view(record).get("html")
+        for email in record.get("rcpt_tos") or []:
+            events += recipient_events(message_id, email, _epoch(record["received_at"]), html, _campaign(message_id),
+                                       seed)
+    sendgrid_path = state_dir / "sendgrid.json"
+    mail = loads(sendgrid_path.read_bytes()).get("mail", []) if sendgrid_path.exists() else []
+    for stored in mail[cursor.get("sendgrid", 0):]:
+        body = stored.get("message") or {}
+        custom = body.get("custom_args") or {}
+        message_id = custom.get("attiva_message_id") or stored.get("message_id")
+        html = next((c.get("value") for c in body.get("content") or [] if c.get("type") == "text/html"), None)
+        for personalization in body.get("personalizations") or []:
+            for to in personalization.get("to") or []:
+                events += recipient_events(message_id, to["email"], _epoch(stored["received_at"]), html,
+                                           custom.get("attiva_campaign") or _campaign(message_id), seed)
+    if advance:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cursor_path.with_name(f".{CURSOR}.{os.getpid()}.tmp")
+        tmp.write_bytes(dumps({"smtp": smtp_done, "sendgrid": len(mail)}))
+        os.replace(tmp, cursor_path)
+    return events

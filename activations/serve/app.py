@@ -1,0 +1,292 @@
+"""The personalization API: starlette routes over the serving store, and the uvicorn runner.
+
+Errors always have the body `{"error": {"code": ..., "message": ...}}`; codes are stable:
+unauthorized (401), forbidden (403), not_found (404), unknown_audience (404), unknown_id_type
+(400), ambiguous_identifier (409), payload_too_large (413), invalid_body (400), rate_limited
+(429, with Retry-After), no_snapshot (503).
+
+Consent: a visitor whose consent_profiling is not true gets no personalization. Their profile
+answers 200 with `personalized: false` and empty traits, audiences, recommendations and
+promotions (only customer_id, when the key may see it), so a page shows generic content; an
+audience membership question answers `member: false`, never revealing a membership.
+
+Lookups and snapshot switches happen on the event loop without awaiting in between, so every
+answer comes from one whole snapshot; event files are written in the thread pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Route
+
+from activations import settings
+from activations.serve import events as event_intake
+from activations.serve.keys import BROWSER_FIELDS, ENDPOINTS, ApiKey, KeysConfig, RateLimiter, hash_key, new_key
+from activations.serve.openapi import openapi_document
+from activations.serve.store import LOOKUP_TYPES, ServingStore
+
+STATIC = Path(__file__).parent / "static"
+DEMO_KEY_NAME = "demo-page"
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)
+
+
+def error(status: int, code: str, message: str, headers: dict | None = None) -> JSON:
+    return JSON({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+@functools.lru_cache(maxsize=65_536)
+def normalize_identifier(id_type: str, value: str) -> str | None:
+    """The value as dbt stores it in customer_identifiers.
+
+    Emails are trimmed and lower-cased: an address dbt would null (bad syntax, a placeholder) is
+    never in customer_identifiers, so it is simply not found, without paying polars' ~2 ms a call.
+    Phones go through the shared E.164 rules (activations.destinations.identifiers), cached.
+    """
+    value = value.strip()
+    if id_type == "email":
+        return value.lower() or None
+    if id_type == "phone":
+        import polars as pl
+
+        from activations.destinations.identifiers import normalize_phone
+
+        return pl.select(normalize_phone(pl.lit(value, dtype=pl.String))).item()
+    return value or None
+
+
+class Api:
+    """The state behind the routes: keys, store, rate limiter, event writer, clock."""
+
+    def __init__(self, keys: KeysConfig, store: ServingStore, landing: Path, clock: Callable[[], datetime],
+                 demo_key: str | None = None):
+        self.keys = keys
+        self.by_hash = keys.by_hash()
+        self.store = store
+        self.writer = event_intake.EventWriter(landing)
+        self.clock = clock
+        self.limiter = RateLimiter()
+        self.demo_key = demo_key
+
+    def authorize(self, request: Request, endpoint: str) -> ApiKey | Response:
+        header = request.headers.get("authorization", "")
+        presented = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+        key = self.by_hash.get(hash_key(presented)) if presented else None
+        if key is None:
+            return error(401, "unauthorized", "missing or unknown API key (Authorization: Bearer KEY or X-Api-Key)",
+                         {"WWW-Authenticate": "Bearer"})
+        if endpoint not in key.endpoints:
+            return error(403, "forbidden", f"key {key.name!r} may not call the {endpoint} endpoint")
+        wait = self.limiter.take(key)
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            return error(429, "rate_limited", f"key {key.name!r} is limited to {key.per_second:g} requests/s "
+                         f"(burst {key.burst}); retry in {seconds} s", {"Retry-After": str(seconds)})
+        return key
+
+    def resolve(self, id_type: str, value: str):
+        """(snapshot, customer_id) or an error response."""
+        if id_type not in LOOKUP_TYPES:
+            return error(400, "unknown_id_type", f"id type must be one of {', '.join(LOOKUP_TYPES)}")
+        snapshot = self.store.snapshot()
+        if snapshot is None:
+            return error(503, "no_snapshot", "no serving snapshot yet: build one (attiva serve --build, or the "
+                         "serving/store asset)", {"Retry-After": "5"})
+        normalized = normalize_identifier(id_type, value)
+        customer_id, people = snapshot.resolve(id_type, normalized) if normalized else (None, 0)
+        if customer_id is None and people > 1:
+            return error(409, "ambiguous_identifier", f"this {id_type} is shared by {people} people")
+        if customer_id is None:
+            return error(404, "not_found", f"no customer with this {id_type}")
+        return snapshot, customer_id
+
+
+def _profile_body(api: Api, key: ApiKey, snapshot, customer_id: str) -> dict:
+    found = snapshot.profile(customer_id) or {"traits": {}, "audiences": [], "recommendations": []}
+    consent = found["traits"].get("consent_profiling") is True
+    body = {"customer_id": customer_id if "customer_id" in key.fields else None, "personalized": consent,
+            "traits": {}, "audiences": [], "recommendations": [], "promotions": [], "snapshot": snapshot.version}
+    if not consent:
+        body["reason"] = "no_profiling_consent"
+        return body
+    body["traits"] = {k: v for k, v in found["traits"].items() if k in key.fields}
+    if "audiences" in key.fields:
+        body["audiences"] = found["audiences"]
+    if "recommendations" in key.fields:
+        body["recommendations"] = [{**r, **(snapshot.product(r["product_id"]) or {})} for r in found["recommendations"]]
+    favourite = snapshot.product(found["traits"].get("favourite_product_id"))
+    now = api.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    if "promotions" in key.fields and favourite and favourite["is_on_promotion"] and \
+            (favourite["promotion_ends_at"] or "9999") > now:  # active now, not only when the snapshot was built
+        body["promotions"] = [{**favourite, "reason": "favourite_product"}]
+    return body
+
+
+async def profile(request: Request) -> Response:
+    api: Api = request.app.state.api
+    key = api.authorize(request, "profiles")
+    if isinstance(key, Response):
+        return key
+    found = api.resolve(request.path_params["id_type"], request.path_params["value"])
+    if isinstance(found, Response):
+        return found
+    return JSON(_profile_body(api, key, *found))
+
+
+async def membership(request: Request) -> Response:
+    api: Api = request.app.state.api
+    key = api.authorize(request, "audiences")
+    if isinstance(key, Response):
+        return key
+    name = request.path_params["name"].removeprefix("aud_")
+    found = api.resolve(request.path_params["id_type"], request.path_params["value"])
+    if isinstance(found, Response):
+        return found
+    snapshot, customer_id = found
+    if name not in snapshot.audiences:
+        return error(404, "unknown_audience", f"no audience {name!r} (known: {', '.join(sorted(snapshot.audiences))})")
+    found = snapshot.profile(customer_id) or {"traits": {}, "audiences": []}
+    consent = found["traits"].get("consent_profiling") is True
+    member = consent and name in found["audiences"]
+    return JSON({"audience": name, "member": member, "personalized": consent, "snapshot": snapshot.version})
+
+
+async def post_events(request: Request) -> Response:
+    api: Api = request.app.state.api
+    key = api.authorize(request, "events")
+    if isinstance(key, Response):
+        return key
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > event_intake.MAX_BODY_BYTES:
+        return error(413, "payload_too_large", f"body larger than {event_intake.MAX_BODY_BYTES} bytes")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > event_intake.MAX_BODY_BYTES:
+            return error(413, "payload_too_large", f"body larger than {event_intake.MAX_BODY_BYTES} bytes")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return error(400, "invalid_body", f"the body is not JSON: {exc}")
+    if isinstance(body, list) and len(body) > event_intake.MAX_BATCH or \
+            isinstance(body, dict) and len(body.get("events") or []) > event_intake.MAX_BATCH:
+        return error(413, "payload_too_large", f"at most {event_intake.MAX_BATCH} events per request")
+    outcomes = await run_in_threadpool(event_intake.collect, body, api.clock(), api.writer)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")}
+    status = 200 if not counts["rejected"] else 400 if counts["rejected"] == len(outcomes) else 207
+    return JSON({**counts, "results": [o.as_json() for o in outcomes]}, status_code=status)
+
+
+async def openapi(request: Request) -> Response:
+    return JSON(openapi_document())
+
+
+async def health(request: Request) -> Response:
+    snapshot = request.app.state.api.store.snapshot()
+    return JSON({"status": "ok" if snapshot else "no_snapshot", "snapshot": snapshot.version if snapshot else None})
+
+
+async def demo_page(request: Request) -> Response:
+    api: Api = request.app.state.api
+    if api.demo_key is None:
+        return error(404, "not_found", "the demo page is off (attiva serve --no-demo)")
+    page = (STATIC / "index.html").read_text().replace("__DEMO_KEY__", api.demo_key)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+async def demo_script(request: Request) -> Response:
+    return FileResponse(STATIC / "storefront.js", media_type="text/javascript")
+
+
+def create_app(keys: KeysConfig, serving: Path | None = None, landing: Path | None = None, *,
+               clock: Callable[[], datetime] = settings.as_of, check_seconds: float = 1.0,
+               demo: bool = True) -> Starlette:
+    """The API over the serving folder; events land in `landing`. `demo` adds the storefront page at `/`
+    with an in-memory browser key (never stored, gone when the server stops)."""
+    demo_key = None
+    if demo:
+        demo_key = new_key()
+        keys = KeysConfig([*keys.keys, ApiKey(DEMO_KEY_NAME, hash_key(demo_key), frozenset(ENDPOINTS),
+                                              frozenset(BROWSER_FIELDS), 20.0, 60)], keys.cors_origins)
+    api = Api(keys, ServingStore(serving, check_seconds=check_seconds), Path(landing or settings.landing_path()),
+              clock, demo_key)
+    normalize_identifier("phone", "+39 02 0000000")  # imports polars now, not during the first phone lookup
+    routes = [
+        Route("/v1/profiles/{id_type}/{value:path}", profile, methods=["GET"]),
+        Route("/v1/audiences/{name}/members/{id_type}/{value:path}", membership, methods=["GET"]),
+        Route("/v1/events", post_events, methods=["POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/", demo_page, methods=["GET"]),
+        Route("/storefront.js", demo_script, methods=["GET"]),
+    ]
+    middleware = [Middleware(CORSMiddleware, allow_origins=keys.cors_origins, allow_methods=["GET", "POST"],
+                             allow_headers=["Authorization", "X-Api-Key", "Content-Type"], max_age=600)]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.api = api
+    return app
+
+
+# ---- running ----------------------------------------------------------------------------------
+
+def _server(app: Starlette, host: str, port: int, log_level: str = "info"):
+    import uvicorn
+
+    # Access logs off: at thousands of requests a second they would cost more than the lookups.
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
+                                         timeout_graceful_shutdown=1))
+
+
+def run(app: Starlette, host: str = "127.0.0.1", port: int = 8766) -> None:
+    """Serve until interrupted."""
+    _server(app, host, port).run()
+
+
+@contextlib.contextmanager
+def running_server(app: Starlette, port: int = 0) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 in a background thread; yields its base URL, stops it on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = _server(app, "127.0.0.1", 0, "warning")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="attiva-serve", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/health", timeout=1):
+                    break
+            except OSError:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"attiva serve did not start at {base_url}") from None
+                time.sleep(0.02)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+

@@ -1,0 +1,142 @@
+"""The OpenAPI 3.1 document of `attiva serve`, served at /openapi.json and committed as docs/openapi.json.
+
+`python -m activations.serve.openapi` rewrites docs/openapi.json; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from activations.serve.events import EVENT_TYPES, EVENTS, MAX_BATCH
+from activations.serve.keys import ALL_FIELDS
+from activations.serve.store import LOOKUP_TYPES
+
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _id_params() -> list[dict]:
+    return [
+        {"name": "id_type", "in": "path", "required": True, "schema": {"type": "string", "enum": list(LOOKUP_TYPES)},
+         "description": "the kind of identifier; email and phone are normalized as dbt does (trim, lower-case, E.164)"},
+        {"name": "value", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "the identifier, URL-encoded; any case or spacing"},
+    ]
+
+
+COMMON_ERRORS = {
+    "401": _error("missing or unknown API key (code unauthorized)"),
+    "403": _error("the key may not call this endpoint (code forbidden)"),
+    "429": {**_error("the key's rate limit was reached (code rate_limited)"),
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}},
+}
+LOOKUP_ERRORS = {
+    "400": _error("unknown id type (code unknown_id_type)"),
+    "404": _error("nobody has this identifier (code not_found)"),
+    "409": _error("the identifier is shared by several people (code ambiguous_identifier)"),
+    "503": _error("no serving snapshot was built yet (code no_snapshot)"),
+}
+
+
+def openapi_document() -> dict:
+    """The API's OpenAPI document."""
+    event_properties = {c.name: ({"type": "integer", "minimum": 1, "maximum": 10000} if c.type == "bigint" else
+                                 {"type": "string", **({"format": "date-time"} if c.type == "timestamp" else {})})
+                        | ({"description": c.description} if c.description else {}) for c in EVENTS.columns}
+    event_properties["event_type"]["enum"] = list(EVENT_TYPES)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Attiva personalization API", "version": "1",
+                 "description": "Who a visitor is to the business (traits, audiences, recommendations, promotions), "
+                                "read from a snapshot of the warehouse, and event collection into the landing folder. "
+                                "A visitor without profiling consent gets no personalization."},
+        "servers": [{"url": "http://127.0.0.1:8766"}],
+        "security": [{"bearer": []}, {"apiKey": []}],
+        "paths": {
+            "/v1/profiles/{id_type}/{value}": {"get": {
+                "summary": "Look a visitor up",
+                "parameters": _id_params(),
+                "responses": {"200": {"description": "the visitor's profile, limited to the key's fields",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Profile"}}}},
+                              **LOOKUP_ERRORS, **COMMON_ERRORS}}},
+            "/v1/audiences/{name}/members/{id_type}/{value}": {"get": {
+                "summary": "Is a visitor in an audience",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                                "description": "audience name, with or without the aud_ prefix"}, *_id_params()],
+                "responses": {"200": {"description": "membership (false without profiling consent)",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Membership"}}}},
+                              **LOOKUP_ERRORS, "404": _error("unknown visitor (not_found) or audience (unknown_audience)"),
+                              **COMMON_ERRORS}}},
+            "/v1/events": {"post": {
+                "summary": "Collect events (one, a list, or {\"events\": [...]})",
+                "description": f"At most {MAX_BATCH} events and 1 MiB per request. Each event is validated on its own; "
+                               "accepted events are on disk in the landing folder before the answer is sent. "
+                               "200: all accepted (or duplicates); 207: some rejected, the others kept; "
+                               "400: all rejected.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/Event"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "maxItems": MAX_BATCH},
+                    {"type": "object", "properties": {"events": {"type": "array", "maxItems": MAX_BATCH,
+                                                                 "items": {"$ref": "#/components/schemas/Event"}}}},
+                ]}}}},
+                "responses": {s: {"description": d, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/EventResults"}}}}
+                    for s, d in (("200", "every event accepted or a duplicate"),
+                                 ("207", "some events rejected (see results), the others written"),
+                                 ("400", "every event rejected (see results)"))}
+                | {"413": _error("body or batch too large (code payload_too_large)"), **COMMON_ERRORS}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Profile": {"type": "object", "properties": {
+                    "customer_id": {"type": ["string", "null"]},
+                    "personalized": {"type": "boolean", "description": "false without profiling consent: all else empty"},
+                    "reason": {"type": "string", "enum": ["no_profiling_consent"]},
+                    "traits": {"type": "object", "description": "public traits the key may see: "
+                               + ", ".join(f for f in ALL_FIELDS if f not in {"audiences", "recommendations", "promotions"})},
+                    "audiences": {"type": "array", "items": {"type": "string"}},
+                    "recommendations": {"type": "array", "items": {"$ref": "#/components/schemas/Product"}},
+                    "promotions": {"type": "array", "items": {"$ref": "#/components/schemas/Product"}},
+                    "snapshot": {"type": "string"}}},
+                "Product": {"type": "object", "properties": {
+                    "rank": {"type": "integer"}, "product_id": {"type": "string"}, "product_name": {"type": "string"},
+                    "category": {"type": "string"}, "price": {"type": "number"}, "current_price": {"type": "number"},
+                    "is_on_promotion": {"type": "boolean"}, "discount_pct": {"type": ["number", "null"]},
+                    "promotion_name": {"type": ["string", "null"]},
+                    "promotion_ends_at": {"type": ["string", "null"], "format": "date-time"},
+                    "score": {"type": "number"}, "reason": {"type": "string"}}},
+                "Membership": {"type": "object", "properties": {
+                    "audience": {"type": "string"}, "member": {"type": "boolean"}, "personalized": {"type": "boolean"},
+                    "snapshot": {"type": "string"}}},
+                "Event": {"type": "object", "additionalProperties": False,
+                          "required": [c.name for c in EVENTS.columns if c.required],
+                          "properties": event_properties},
+                "EventResults": {"type": "object", "properties": {
+                    "accepted": {"type": "integer"}, "duplicate": {"type": "integer"}, "rejected": {"type": "integer"},
+                    "results": {"type": "array", "items": {"type": "object", "properties": {
+                        "index": {"type": "integer"}, "event_id": {"type": ["string", "null"]},
+                        "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+                        "error": {"$ref": "#/components/schemas/Error/properties/error"}}}}}},
+            },
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    DOCS_PATH.parent.mkdir(exist_ok=True)
+    DOCS_PATH.write_text(render())
+    print(f"wrote {DOCS_PATH}", file=sys.stderr)

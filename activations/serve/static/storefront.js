@@ -1,0 +1,82 @@
+// Demo storefront: asks the personalization API who the visitor is, shows their suggestions and the
+// promotion on their favourite product, and posts page_view, identify, product_view and add_to_cart.
+"use strict";
+(function () {
+  const key = window.ATTIVA_KEY;
+  const headers = { "Authorization": "Bearer " + key, "Content-Type": "application/json" };
+  const $ = (id) => document.getElementById(id);
+
+  function deviceId() {
+    let id = localStorage.getItem("attiva_device_id");
+    if (!id) {
+      id = "web-" + crypto.randomUUID();
+      localStorage.setItem("attiva_device_id", id);
+    }
+    return id;
+  }
+
+  let visitor = { email: null, deviceId: deviceId() };
+
+  function log(line) { $("log").textContent = line + "\n" + $("log").textContent; }
+
+  async function send(type, extra) {
+    const event = Object.assign({
+      event_id: crypto.randomUUID(), event_type: type, occurred_at: new Date().toISOString(),
+      anonymous_id: visitor.deviceId, platform: "web", url: location.pathname,
+    }, extra || {});
+    if (visitor.email) event.email = visitor.email;
+    const answer = await fetch("/v1/events", { method: "POST", headers, body: JSON.stringify(event) });
+    const body = await answer.json();
+    log(`${type} ${extra && extra.product_id ? extra.product_id + " " : ""}-> ${answer.status} ${body.results ? body.results[0].status : body.error.code}`);
+    return body;
+  }
+
+  function money(n) { return n == null ? "" : "€ " + Number(n).toFixed(2); }
+
+  function card(product, promo) {
+    const div = document.createElement("div");
+    div.className = "card" + (promo ? " promo" : "");
+    div.dataset.productId = product.product_id;
+    const price = product.is_on_promotion
+      ? `<s>${money(product.price)}</s> <strong>${money(product.current_price)}</strong> (-${product.discount_pct}%)`
+      : money(product.price);
+    div.innerHTML = `<h4></h4><p class="price">${price}</p><p class="muted"></p>
+      <button type="button" class="view">View</button> <button type="button" class="cart">Add to cart</button>`;
+    div.querySelector("h4").textContent = product.product_name || product.product_id;
+    div.querySelector(".muted").textContent = promo ? (product.promotion_name || "On promotion") : (product.reason || "");
+    div.querySelector(".view").addEventListener("click", () => send("product_view", { product_id: product.product_id }));
+    div.querySelector(".cart").addEventListener("click", () => send("add_to_cart", { product_id: product.product_id, quantity: 1 }));
+    return div;
+  }
+
+  function generic(message) {
+    $("greeting").textContent = message;
+    $("greeting").dataset.state = "generic";
+    $("promotion").hidden = true;
+    $("products-title").textContent = "Our products";
+    $("products").replaceChildren();
+  }
+
+  async function identify(idType, value) {
+    if (idType === "email") visitor.email = value.trim();
+    else visitor.deviceId = value.trim();
+    await send("identify");
+    const answer = await fetch(`/v1/profiles/${idType}/${encodeURIComponent(value)}`, { headers });
+    const body = await answer.json();
+    if (!answer.ok) return generic(answer.status === 404 ? "Welcome! We don't know you yet: have a look around." : "Welcome!");
+    if (!body.personalized) return generic("Welcome back! (You have not allowed personalized suggestions.)");
+    $("greeting").textContent = `Ciao ${body.traits.first_name || ""}! Picked for you:`;
+    $("greeting").dataset.state = "personalized";
+    const promos = body.promotions || [];
+    $("promotion").hidden = promos.length === 0;
+    $("promotion").replaceChildren(...promos.map((p) => card(p, true)));
+    $("products-title").textContent = "Recommended for you";
+    $("products").replaceChildren(...(body.recommendations || []).map((p) => card(p, false)));
+  }
+
+  $("identify").addEventListener("submit", (e) => {
+    e.preventDefault();
+    return identify($("id-type").value, $("id-value").value);
+  });
+  window.attivaReady = send("page_view");
+})();

@@ -1,0 +1,136 @@
+-- Did the campaign change what customers did, compared with doing nothing? Per campaign, the
+-- customers who were sent at least one of its messages (treated) against those held out
+-- (the deterministic holdout of the ledger): the share who placed a completed order, and the
+-- revenue per customer, from their first message (or would-be message) until
+-- attribution_window_days after their last. Every order in that window counts, whatever
+-- message_conversions attributed it to, so the two groups are measured the same way.
+--
+-- Intervals are 95 %: the difference of two proportions by the normal approximation
+-- (unpooled standard error) for conversion, Welch's t (Welch-Satterthwaite degrees of freedom)
+-- for revenue per customer. too_small_to_say when either group has fewer than
+-- uplift_min_group_size customers or both together fewer than uplift_min_conversions
+-- conversions: the normal approximation does not hold there.
+
+{% set window_days = var('attribution_window_days', 7) %}
+{% set min_group = var('uplift_min_group_size', 30) %}
+{% set min_conversions = var('uplift_min_conversions', 10) %}
+
+with exposures as (
+    select
+        campaign,
+        customer_id,
+        max(case when is_holdout then 1 else 0 end) as is_holdout,
+        min(exposed_at) as first_exposed_at,
+        max(exposed_at) as last_exposed_at
+    from {{ ref('message_outcomes') }}
+    where customer_id is not null
+    group by campaign, customer_id
+),
+
+orders as (
+    select customer_id, ordered_at, cast(total_amount as double) as total_amount
+    from {{ ref('orders') }}
+    where is_completed and customer_id is not null
+),
+
+per_customer as (
+    select
+        e.campaign,
+        e.customer_id,
+        e.is_holdout,
+        case when count(o.ordered_at) > 0 then 1 else 0 end as converted,
+        coalesce(sum(o.total_amount), 0) as revenue
+    from exposures as e
+    left join orders as o
+        on o.customer_id = e.customer_id
+        and o.ordered_at >= e.first_exposed_at
+        and o.ordered_at < {{ dbt.dateadd('day', window_days, 'e.last_exposed_at') }}
+    group by e.campaign, e.customer_id, e.is_holdout
+),
+
+groups as (
+    select
+        campaign,
+        sum(1 - is_holdout) as n_t,
+        sum(is_holdout) as n_h,
+        sum(case when is_holdout = 0 then converted else 0 end) as x_t,
+        sum(case when is_holdout = 1 then converted else 0 end) as x_h,
+        sum(case when is_holdout = 0 then revenue else 0 end) as rev_t,
+        sum(case when is_holdout = 1 then revenue else 0 end) as rev_h,
+        sum(case when is_holdout = 0 then revenue * revenue else 0 end) as sq_t,
+        sum(case when is_holdout = 1 then revenue * revenue else 0 end) as sq_h
+    from per_customer
+    group by campaign
+),
+
+rates as (
+    select
+        campaign,
+        n_t,
+        n_h,
+        x_t,
+        x_h,
+        rev_t,
+        rev_h,
+        cast(x_t as double) / nullif(n_t, 0) as p_t,
+        cast(x_h as double) / nullif(n_h, 0) as p_h,
+        cast(rev_t as double) / nullif(n_t, 0) as mean_t,
+        cast(rev_h as double) / nullif(n_h, 0) as mean_h,
+        -- Sample variances of revenue per customer (n - 1 in the denominator).
+        (sq_t - cast(rev_t as double) * rev_t / nullif(n_t, 0)) / nullif(n_t - 1, 0) as var_t,
+        (sq_h - cast(rev_h as double) * rev_h / nullif(n_h, 0)) / nullif(n_h - 1, 0) as var_h
+    from groups
+),
+
+errors as (
+    select
+        *,
+        p_t - p_h as conversion_uplift,
+        sqrt(p_t * (1 - p_t) / nullif(n_t, 0) + p_h * (1 - p_h) / nullif(n_h, 0)) as conversion_se,
+        mean_t - mean_h as revenue_uplift,
+        -- Rounding can leave a variance of zero a hair below it.
+        case when var_t < 0 then 0 else var_t end / nullif(n_t, 0)
+            + case when var_h < 0 then 0 else var_h end / nullif(n_h, 0) as revenue_se2,
+        case when var_t < 0 then 0 else var_t end / nullif(n_t, 0) as share_t,
+        case when var_h < 0 then 0 else var_h end / nullif(n_h, 0) as share_h
+    from rates
+),
+
+welch as (
+    select
+        *,
+        sqrt(revenue_se2) as revenue_se,
+        revenue_se2 * revenue_se2
+            / nullif(share_t * share_t / nullif(n_t - 1, 0) + share_h * share_h / nullif(n_h - 1, 0), 0)
+            as revenue_df
+    from errors
+),
+
+final as (
+    select
+        campaign,
+        n_t as treated_customers,
+        n_h as holdout_customers,
+        x_t as treated_converted,
+        x_h as holdout_converted,
+        {{ attiva.round_stat('p_t') }} as treated_conversion_rate,
+        {{ attiva.round_stat('p_h') }} as holdout_conversion_rate,
+        {{ attiva.round_stat('conversion_uplift') }} as conversion_uplift,
+        {{ attiva.round_stat('conversion_uplift / nullif(p_h, 0)') }} as conversion_uplift_relative,
+        {{ attiva.round_stat('conversion_uplift - 1.959964 * conversion_se') }} as conversion_uplift_ci_low,
+        {{ attiva.round_stat('conversion_uplift + 1.959964 * conversion_se') }} as conversion_uplift_ci_high,
+        {{ attiva.round_stat('mean_t') }} as treated_revenue_per_customer,
+        {{ attiva.round_stat('mean_h') }} as holdout_revenue_per_customer,
+        {{ attiva.round_stat('revenue_uplift') }} as revenue_uplift,
+        {{ attiva.round_stat('revenue_uplift / nullif(mean_h, 0)') }} as revenue_uplift_relative,
+        {{ attiva.round_stat('revenue_df') }} as revenue_welch_df,
+        {{ attiva.round_stat('revenue_uplift - ' ~ attiva.t_quantile_975('revenue_df') ~ ' * revenue_se') }}
+            as revenue_uplift_ci_low,
+        {{ attiva.round_stat('revenue_uplift + ' ~ attiva.t_quantile_975('revenue_df') ~ ' * revenue_se') }}
+            as revenue_uplift_ci_high,
+        coalesce(n_t < {{ min_group }} or n_h < {{ min_group }} or x_t + x_h < {{ min_conversions }}, true)
+            as too_small_to_say
+    from welch
+)
+
+select * from final

@@ -1,0 +1,129 @@
+-- One row per message sent and per message held out (the holdout's "would have been sent"), with
+-- what the email service provider reported about it. Engagement events are matched to a message
+-- by its id (the Message-ID / X-Attiva-Message-Id the ESP echoes back), else by address and
+-- campaign: the latest message of that campaign sent, before the event, to the customer who has
+-- that address (any of their addresses: the one a message went to may since have changed).
+-- A view, so it always reflects the ledger as the last messaging pass left it.
+
+with ledger as (
+    select
+        campaign,
+        trigger_key,
+        step,
+        template,
+        customer_id,
+        state,
+        message_id,
+        occurred_at,
+        sent_at,
+        -- The holdout never gets a send time: it is exposed when the message would have been sent.
+        coalesce(sent_at, due_at) as exposed_at,
+        coupon_code
+    from {{ source('activation', 'message_ledger') }}
+    where state in ('sent', 'held_out')
+),
+
+addresses as (
+    select distinct customer_id, identifier_value as email
+    from {{ ref('customer_identifiers') }}
+    where identifier_type = 'email'
+),
+
+messages as (
+    select * from ledger
+),
+
+events_ranked as (
+    select
+        engagement_id,
+        email,
+        event_type,
+        occurred_at,
+        campaign,
+        -- ESPs quote the Message-ID header with or without its angle brackets.
+        replace(replace(trim(message_id), '<', ''), '>', '') as message_id,
+        bounce_type,
+        row_number() over (partition by engagement_id order by occurred_at) as copy_number
+    from {{ ref('stg_email__engagement') }}
+),
+
+events as (
+    select * from events_ranked where copy_number = 1
+),
+
+by_message_id as (
+    select m.message_id as matched_message_id, e.*
+    from events as e
+    join messages as m on m.message_id = e.message_id and m.state = 'sent'
+),
+
+unmatched as (
+    select e.*
+    from events as e
+    left join by_message_id as b on b.engagement_id = e.engagement_id
+    where b.engagement_id is null
+),
+
+by_address_candidates as (
+    select
+        m.message_id as matched_message_id,
+        u.*,
+        row_number() over (partition by u.engagement_id order by m.sent_at desc, m.step desc) as nearest
+    from unmatched as u
+    join addresses as a on a.email = u.email
+    join messages as m
+        on m.customer_id = a.customer_id and m.state = 'sent' and m.campaign = u.campaign
+        and m.sent_at <= u.occurred_at
+),
+
+matched as (
+    select matched_message_id, event_type, bounce_type, occurred_at from by_message_id
+    union all
+    select matched_message_id, event_type, bounce_type, occurred_at from by_address_candidates where nearest = 1
+),
+
+per_message as (
+    select
+        matched_message_id,
+        max(case when event_type = 'delivered' then 1 else 0 end) as delivered_events,
+        max(case when event_type = 'open' then 1 else 0 end) as open_events,
+        max(case when event_type = 'click' then 1 else 0 end) as click_events,
+        max(case when event_type = 'bounce' then 1 else 0 end) as bounce_events,
+        max(case when event_type = 'bounce' and bounce_type = 'hard' then 1 else 0 end) as hard_bounce_events,
+        max(case when event_type = 'unsubscribe' then 1 else 0 end) as unsubscribe_events,
+        max(case when event_type = 'complaint' then 1 else 0 end) as complaint_events,
+        min(case when event_type = 'open' then occurred_at end) as first_opened_at,
+        min(case when event_type = 'click' then occurred_at end) as first_clicked_at
+    from matched
+    group by matched_message_id
+),
+
+final as (
+    select
+        m.message_id,
+        m.campaign,
+        m.step,
+        m.template as variant,
+        m.trigger_key,
+        m.customer_id,
+        m.state = 'held_out' as is_holdout,
+        m.occurred_at,
+        m.sent_at,
+        m.exposed_at,
+        m.coupon_code,
+        -- An open or a click proves delivery even when the ESP sent no "delivered" event.
+        coalesce(p.delivered_events + p.open_events + p.click_events, 0) > 0
+            and coalesce(p.bounce_events, 0) = 0 as delivered,
+        coalesce(p.open_events + p.click_events, 0) > 0 as opened,
+        coalesce(p.click_events, 0) > 0 as clicked,
+        coalesce(p.bounce_events, 0) > 0 as bounced,
+        coalesce(p.hard_bounce_events, 0) > 0 as hard_bounced,
+        coalesce(p.unsubscribe_events, 0) > 0 as unsubscribed,
+        coalesce(p.complaint_events, 0) > 0 as complained,
+        p.first_opened_at,
+        p.first_clicked_at
+    from messages as m
+    left join per_message as p on p.matched_message_id = m.message_id
+)
+
+select * from final

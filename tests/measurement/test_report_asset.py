@@ -1,0 +1,46 @@
+"""The Dagster side: `report/marketing_report` runs after the measurement models and every send,
+and links the report file in its metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.orchestration.conftest import dbt_manifest, defs  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.xdist_group("orchestration")
+
+
+def test_the_report_follows_measurement_and_every_send(defs):  # noqa: F811
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    report = dg.AssetKey(["report", "marketing_report"])
+    parents = set(graph.get(report).parent_keys)
+    measurement = {k for k in graph.get_all_asset_keys() if k.path[0] == "measurement"}
+    assert {"campaign_performance", "campaign_uplift", "lead_funnel", "sync_health"} <= {k.path[1] for k in measurement}
+    assert measurement <= parents
+    assert any(k.path[0] == "messages" for k in parents) and any(k.path[0] == "syncs" for k in parents)
+    outcomes = graph.get(dg.AssetKey(["measurement", "message_outcomes"]))
+    assert dg.AssetKey(["activation", "message_ledger"]) in outcomes.parent_keys
+    assert graph.get(dg.AssetKey(["activation", "message_ledger"])).is_materializable
+
+
+def test_materializing_the_report_links_the_file(defs, measured_warehouse):  # noqa: F811
+    import dagster as dg
+
+    from orchestration.defs.report import activation_tables
+    from orchestration.defs.resources import Warehouse
+
+    path, _ = measured_warehouse
+    report_def = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition)
+                      and dg.AssetKey(["report", "marketing_report"]) in a.keys)
+    result = dg.materialize([activation_tables, report_def], resources={"warehouse": Warehouse(path=str(path))})
+    assert result.success
+    materialized = {m.asset_key.to_user_string(): m.metadata
+                    for m in (e.materialization for e in result.get_asset_materialization_events())}
+    assert materialized["activation/message_ledger"]["rows"].value == 6
+    linked = Path(materialized["report/marketing_report"]["path"].value)
+    assert linked == path.parent / "report" / "attiva-report.html" and linked.exists()
+    assert '<section id="uplift">' in linked.read_text(encoding="utf-8")

@@ -1,0 +1,77 @@
+"""The uplift unit test's expected values (dbt_project/models/measurement/_measurement_unit_tests.yml)
+recomputed here from its input rows with textbook formulas, so the hand computation in its
+comment is checked twice: by dbt against the SQL, and here against the statistics."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+import yaml
+
+from activations import settings
+
+Z = 1.959964
+
+
+def t_quantile_975(df: float) -> float:
+    """Cornish-Fisher, as the SQL macro; checked against scipy where it is installed."""
+    return (Z + (Z**3 + Z) / (4 * df) + (5 * Z**5 + 16 * Z**3 + 3 * Z) / (96 * df**2)
+            + (3 * Z**7 + 19 * Z**5 + 17 * Z**3 - 15 * Z) / (384 * df**3))
+
+
+def _unit_test(name: str) -> dict:
+    path = settings.dbt_project_dir() / "models" / "measurement" / "_measurement_unit_tests.yml"
+    return next(t for t in yaml.safe_load(path.read_text())["unit_tests"] if t["name"] == name)
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_campaign_uplift_expected_values_follow_from_the_inputs():
+    test = _unit_test("campaign_uplift_matches_the_hand_computation")
+    window = timedelta(days=test["overrides"]["vars"]["attribution_window_days"])
+    exposures, orders = (g["rows"] for g in test["given"])
+    expected = {r["campaign"]: r for r in test["expect"]["rows"]}
+    row = expected["cart"]
+
+    people: dict[str, dict] = {}
+    for e in exposures:
+        if e["campaign"] == "cart":
+            p = people.setdefault(e["customer_id"], {"holdout": e["is_holdout"], "times": []})
+            p["times"].append(_at(e["exposed_at"]))
+    revenue = {}
+    for who, p in people.items():
+        start, end = min(p["times"]), max(p["times"]) + window
+        revenue[who] = sum(o["total_amount"] for o in orders if o["customer_id"] == who and o["is_completed"]
+                           and start <= _at(o["ordered_at"]) < end)
+    treated = [revenue[w] for w, p in people.items() if not p["holdout"]]
+    holdout = [revenue[w] for w, p in people.items() if p["holdout"]]
+    assert treated == [30.0, 10.0, 0.0, 0.0] and holdout == [20.0, 0.0, 0.0]  # as the comment says
+
+    n_t, n_h = len(treated), len(holdout)
+    p_t, p_h = sum(v > 0 for v in treated) / n_t, sum(v > 0 for v in holdout) / n_h
+    se = math.sqrt(p_t * (1 - p_t) / n_t + p_h * (1 - p_h) / n_h)
+    assert round(p_t - p_h, 6) == row["conversion_uplift"]
+    assert round((p_t - p_h) / p_h, 6) == row["conversion_uplift_relative"]
+    assert round(p_t - p_h - Z * se, 6) == row["conversion_uplift_ci_low"]
+    assert round(p_t - p_h + Z * se, 6) == row["conversion_uplift_ci_high"]
+
+    m_t, m_h = sum(treated) / n_t, sum(holdout) / n_h
+    v_t = sum((v - m_t) ** 2 for v in treated) / (n_t - 1)
+    v_h = sum((v - m_h) ** 2 for v in holdout) / (n_h - 1)
+    se2 = v_t / n_t + v_h / n_h
+    df = se2**2 / ((v_t / n_t) ** 2 / (n_t - 1) + (v_h / n_h) ** 2 / (n_h - 1))
+    assert round(df, 6) == row["revenue_welch_df"]
+    half = t_quantile_975(df) * math.sqrt(se2)
+    assert round(m_t - m_h, 6) == row["revenue_uplift"]
+    assert round(m_t - m_h - half, 6) == row["revenue_uplift_ci_low"]
+    assert round(m_t - m_h + half, 6) == row["revenue_uplift_ci_high"]
+    assert row["too_small_to_say"] is False and expected["tiny"]["too_small_to_say"] is True
+
+
+def test_the_t_quantile_approximation_is_close():
+    exact = {3: 3.182446, 5: 2.570582, 10: 2.228139, 30: 2.042272, 1000: 1.962339}  # Student's t, 97.5 %
+    for df, value in exact.items():
+        assert abs(t_quantile_975(df) - value) < (0.03 if df < 5 else 0.003), df

@@ -1,0 +1,49 @@
+"""`attiva serve`: --help documents host, port and keys; --add-key prints a key once and stores its hash."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import yaml
+
+from activations.cli import main
+from activations.serve.keys import load_keys
+
+
+def test_help_documents_host_port_and_keys(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: attiva serve" in out
+    for words in ("--host", "default 127.0.0.1", "--port", "8766", "--keys", "sha256", "Retry-After"):
+        assert words in out
+
+
+def test_add_key_prints_it_once_and_stores_only_its_hash(tmp_path, capsys):
+    keys_file = tmp_path / "serve_keys.yml"
+    assert main(["serve", "--keys", str(keys_file), "--add-key", "storefront", "--browser", "--rate", "5"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("atv_") and key not in keys_file.read_text()
+    stored = load_keys(keys_file).keys[0]
+    assert stored.sha256 == hashlib.sha256(key.encode()).hexdigest()
+    assert "email" not in stored.fields and "phone" not in stored.fields and "first_name" in stored.fields
+    assert stored.per_second == 5
+
+    assert main(["serve", "--keys", str(keys_file), "--add-key", "crm", "--fields", "email,first_name",
+                 "--endpoints", "profiles"]) == 0
+    entries = yaml.safe_load(keys_file.read_text())["keys"]
+    assert [e["name"] for e in entries] == ["storefront", "crm"]
+    assert entries[1]["fields"] == ["email", "first_name"] and entries[1]["endpoints"] == ["profiles"]
+    capsys.readouterr()
+    assert main(["serve", "--keys", str(keys_file), "--add-key", "crm"]) == 2  # names are unique
+    assert main(["serve", "--keys", str(keys_file), "--add-key", "x", "--fields", "password"]) == 2
+    assert "unknown password" in capsys.readouterr().err
+
+
+def test_the_example_keys_file_loads():
+    from activations.settings import project_root
+
+    config = load_keys(project_root() / "serve_keys.yml")
+    assert all(len(k.sha256) == 64 for k in config.keys)
