@@ -79,6 +79,8 @@ def add_new_contacts_and_orders(landing: Path, share: float, as_of: datetime) ->
             reader = csv.DictReader(f)
             rows = []
             for number, row in enumerate(reader):
+                if None in row:  # a malformed row with extra columns: not worth copying
+                    continue
                 if folder == "shop/order_items":
                     if row["order_id"] not in picked:
                         continue

@@ -17,7 +17,10 @@ from tests.conftest import HANDCRAFTED_AS_OF
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
 # New landing files: fresh traffic from known people, a device newly tied to an account,
-# a new lead, a CRM contact that joins an existing person, a new order, a refund of an old one.
+# a new lead, a CRM contact that joins an existing person, a new order, a refund of an old one,
+# an event that links two people seen apart so far (Laura's account and Chiara's email: they
+# merge, one customer id disappears), and Laura's device logged into Franco's account (the
+# device becomes shared: its links are cut and its anonymous events lose their customer).
 NEW_FILES = {
     "events/events_more.jsonl": "\n".join([
         '{"event_id":"N1","event_type":"product_view","occurred_at":"2026-11-20T11:00:00Z",'
@@ -31,6 +34,10 @@ NEW_FILES = {
         '"company":"Acme Srl","form_name":"contact_sales","lead_source":"web_form","platform":"web"}',
         '{"event_id":"E1","event_type":"page_view","occurred_at":"2026-11-10T08:00:00Z",'
         '"anonymous_id":"D1","platform":"web","url":"/"}',
+        '{"event_id":"N5","event_type":"login","occurred_at":"2026-11-20T09:00:00Z",'
+        '"anonymous_id":"D2","user_id":"S4","platform":"web"}',
+        '{"event_id":"N6","event_type":"identify","occurred_at":"2026-11-20T09:30:00Z",'
+        '"anonymous_id":"D11","user_id":"S3","email":"chiara@studiofontana.it","platform":"web"}',
     ]) + "\n",
     "crm/contacts/contacts_more.csv":
         "contact_id,email,phone,first_name,last_name,lifecycle_stage,lead_source,created_at,updated_at\n"
@@ -79,5 +86,18 @@ def test_incremental_build_equals_full_rebuild(handcrafted_warehouse, tmp_path):
     for name, rows in expected.items():
         assert got[name] == rows, f"{name} differs after an incremental build"
     # the new data did arrive
-    customers = {r[0] for r in expected["marts.customer_identifiers"] if r[1:3] == ("email", "nuovo.lead@example.it")}
-    assert len(customers) == 1
+    identifiers = expected["marts.customer_identifiers"]
+
+    def owners_of(kind: str, value: str) -> set[str]:
+        return {r[0] for r in identifiers if r[1:3] == (kind, value)}
+
+    assert len(owners_of("email", "nuovo.lead@example.it")) == 1
+    # Laura and Chiara are now one customer, under Laura's id (her account is older)
+    before = {r[0] for r in tables(handcrafted_warehouse)["marts.customer_identifiers"]
+              if r[1:3] == ("shop_customer_id", "S3")}
+    assert owners_of("shop_customer_id", "S3") == owners_of("crm_contact_id", "C9") == before
+    # Laura's first device is shared now: kept as an identifier of both, merging no one
+    assert {r[6] for r in identifiers if r[1:3] == ("device_id", "D2")} == {True}
+    assert owners_of("device_id", "D2") == owners_of("shop_customer_id", "S3") | owners_of("shop_customer_id", "S4")
+    # ... and her anonymous page view on it has no customer any more
+    assert [r[1] for r in expected["marts.events"] if r[0] == "E4"] == [None]

@@ -1,24 +1,16 @@
-with items as (
-    select * from {{ ref('int_order_items') }}
-),
+-- Order lines with the order's customer and date (lines whose order has not arrived yet
+-- are left out). A view: int_order_items keeps the rows incrementally.
+{{ config(materialized='view') }}
 
-orders as (
-    select order_id, customer_id, ordered_at, is_completed from {{ ref('orders') }}
-),
-
-final as (
-    select
-        i.order_item_id,
-        i.order_id,
-        o.customer_id,
-        o.ordered_at,
-        o.is_completed,
-        i.product_id,
-        i.quantity,
-        i.unit_price,
-        i.line_amount
-    from items as i
-    inner join orders as o on i.order_id = o.order_id
-)
-
-select * from final
+select
+    order_item_id,
+    order_id,
+    customer_id,
+    ordered_at,
+    is_completed,
+    product_id,
+    quantity,
+    unit_price,
+    line_amount
+from {{ ref('int_order_items') }}
+where has_order

@@ -1,33 +1,19 @@
 -- Orders with the customer who placed them (null when a guest left no usable identifier).
-with orders as (
-    select * from {{ ref('int_orders') }}
-),
+-- A view: int_orders keeps the rows (and re-resolves the customer when identities change).
+{{ config(materialized='view') }}
 
-owners as (
-    select node, customer_id from {{ ref('int_identity__customer_nodes') }} where not is_shared
-),
-
-final as (
-    select
-        o.order_id,
-        ow.customer_id,
-        o.shop_customer_id,
-        o.email,
-        o.ordered_at,
-        o.status,
-        o.status = 'completed' as is_completed,
-        o.total_amount,
-        o.channel,
-        o.utm_source,
-        o.utm_medium,
-        o.utm_campaign,
-        o.coupon_code
-    from orders as o
-    left join owners as ow
-        on ow.node = case
-            when o.shop_customer_id is not null then 'shop_customer_id:' || o.shop_customer_id
-            else 'guest_order_id:' || o.order_id
-        end
-)
-
-select * from final
+select
+    order_id,
+    customer_id,
+    shop_customer_id,
+    email,
+    ordered_at,
+    status,
+    status = 'completed' as is_completed,
+    total_amount,
+    channel,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    coupon_code
+from {{ ref('int_orders') }}

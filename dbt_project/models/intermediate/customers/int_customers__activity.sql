@@ -1,10 +1,20 @@
 -- What each customer did on the site and app, and the signals the lead score counts.
-with events as (
+-- Incremental: a run recomputes the affected customers (int_customers__affected).
+{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+          post_hook="{{ attiva.drop_placeholders() }}") }}
+
+-- depends_on: {{ ref('int_customers__affected') }}
+with
+{% if is_incremental() %}
+affected_customers as ({{ attiva.affected_customers() }}),
+{% endif %}
+
+events as (
     select * from {{ ref('events') }}
-    where customer_id is not null and occurred_at <= {{ attiva.as_of() }}
+    where customer_id is not null and occurred_at <= {{ attiva.as_of() }} {{ attiva.only_affected() }}
 ),
 
-final as (
+computed as (
     select
         customer_id,
         max(occurred_at) as last_seen_at,
@@ -17,6 +27,11 @@ final as (
         min(case when event_type = 'form_submit' then occurred_at end) as first_form_submit_at
     from events
     group by customer_id
+),
+
+final as (
+    {{ attiva.per_customer_rows('computed', ['last_seen_at', 'form_submits', 'contact_sales_forms',
+                                             'product_views_30d', 'form_lead_source', 'first_form_submit_at']) }}
 )
 
 select * from final

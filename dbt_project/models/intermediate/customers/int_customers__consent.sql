@@ -1,8 +1,19 @@
 -- Consent per customer and channel: the latest record wins, whichever identifier it was
 -- given under. An unsubscribe or a spam complaint is a revocation of email consent.
 -- At equal times a revocation wins: when in doubt, no consent.
-with nodes as (
+-- Incremental: a run recomputes the affected customers (int_customers__affected).
+{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+          post_hook="{{ attiva.drop_placeholders() }}") }}
+
+-- depends_on: {{ ref('int_customers__affected') }}
+with
+{% if is_incremental() %}
+affected_customers as ({{ attiva.affected_customers() }}),
+{% endif %}
+
+nodes as (
     select node, customer_id from {{ ref('int_identity__customer_nodes') }}
+    where 1 = 1 {{ attiva.only_affected() }}
 ),
 
 records as (
@@ -40,10 +51,14 @@ ranked as (
     from per_customer
 ),
 
-final as (
+computed as (
     select customer_id, channel, status, recorded_at
     from ranked
     where recency_rank = 1
+),
+
+final as (
+    {{ attiva.per_customer_rows('computed', ['channel', 'status', 'recorded_at']) }}
 )
 
 select * from final

@@ -1,7 +1,18 @@
 -- The CRM's view of each customer: the furthest lifecycle stage any of their contacts
 -- reached, when they reached each stage, and how they first came in.
-with owners as (
-    select node, customer_id from {{ ref('int_identity__customer_nodes') }} where not is_shared
+-- Incremental: a run recomputes the affected customers (int_customers__affected).
+{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+          post_hook="{{ attiva.drop_placeholders() }}") }}
+
+-- depends_on: {{ ref('int_customers__affected') }}
+with
+{% if is_incremental() %}
+affected_customers as ({{ attiva.affected_customers() }}),
+{% endif %}
+
+owners as (
+    select node, customer_id from {{ ref('int_identity__customer_nodes') }}
+    where not is_shared {{ attiva.only_affected() }}
 ),
 
 contacts as (
@@ -13,7 +24,7 @@ contacts as (
     where c.is_latest_version
 ),
 
-final as (
+computed as (
     select
         customer_id,
         case max(stage_rank) when 4 then 'customer' when 3 then 'sql' when 2 then 'mql' when 1 then 'lead' end
@@ -26,6 +37,11 @@ final as (
         min(created_at) as crm_created_at
     from contacts
     group by customer_id
+),
+
+final as (
+    {{ attiva.per_customer_rows('computed', ['crm_stage', 'crm_lead_source', 'became_lead_at', 'became_mql_at',
+                                             'became_sql_at', 'became_customer_at', 'crm_created_at']) }}
 )
 
 select * from final

@@ -1,7 +1,18 @@
 -- Email engagement per customer: recent opens and clicks, and what makes an address
 -- unusable (hard bounce, complaint).
-with nodes as (
+-- Incremental: a run recomputes the affected customers (int_customers__affected).
+{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+          post_hook="{{ attiva.drop_placeholders() }}") }}
+
+-- depends_on: {{ ref('int_customers__affected') }}
+with
+{% if is_incremental() %}
+affected_customers as ({{ attiva.affected_customers() }}),
+{% endif %}
+
+nodes as (
     select node, customer_id from {{ ref('int_identity__customer_nodes') }}
+    where 1 = 1 {{ attiva.only_affected() }}
 ),
 
 engagement as (
@@ -10,7 +21,7 @@ engagement as (
     inner join nodes as n on n.node = 'email:' || e.email
 ),
 
-final as (
+computed as (
     select
         customer_id,
         sum(case when event_type = 'open'
@@ -24,6 +35,12 @@ final as (
     from engagement
     where occurred_at <= {{ attiva.as_of() }}
     group by customer_id
+),
+
+final as (
+    {{ attiva.per_customer_rows('computed', ['email_opens_90d', 'email_clicks_90d', 'last_email_engaged_at',
+                                             'email_hard_bounced_at', 'email_complained_at',
+                                             'email_unsubscribed_at']) }}
 )
 
 select * from final

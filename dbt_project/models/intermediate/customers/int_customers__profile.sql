@@ -1,8 +1,24 @@
 -- The golden record: for each field, the best value any of the person's records holds,
 -- by source priority (CRM, then shop, then what they typed into a form) and recency.
--- Emails and phones come from customer_identifiers, preferring ones only they use.
-with owners as (
+-- Emails and phones come from customer_identifiers, preferring ones only they use; how
+-- many identifiers they have and when the first was seen, too.
+-- This is the list of customers. Incremental: a run recomputes the affected customers
+-- (int_customers__affected) and drops the ones that no longer exist.
+{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+          post_hook="{{ attiva.drop_placeholders() }}") }}
+
+-- depends_on: {{ ref('int_customers__affected') }}
+with
+{% if is_incremental() %}
+affected_customers as ({{ attiva.affected_customers() }}),
+{% endif %}
+
+all_owners as (
     select node, customer_id from {{ ref('int_identity__customer_nodes') }} where not is_shared
+),
+
+owners as (
+    select node, customer_id from all_owners where 1 = 1 {{ attiva.only_affected() }}
 ),
 
 crm as (
@@ -23,18 +39,23 @@ shop as (
 ),
 
 forms as (
-    select customer_id, 1 as source_priority, occurred_at as seen_at,
+    select form_customer_id as customer_id, 1 as source_priority, occurred_at as seen_at,
            first_name, last_name, cast(null as date) as birth_date,
            cast(null as {{ dbt.type_string() }}) as country, cast(null as {{ dbt.type_string() }}) as city,
            company, cast(null as {{ dbt.type_string() }}) as job_title
     from (
-        select coalesce(a.customer_id, m.customer_id) as customer_id, e.*
+        select coalesce(a.customer_id, m.customer_id) as form_customer_id, e.occurred_at, e.first_name, e.last_name,
+               e.company
         from {{ ref('int_events') }} as e
-        left join owners as a on a.node = 'shop_customer_id:' || e.shop_customer_id
-        left join owners as m on m.node = 'email:' || e.email
+        left join all_owners as a on a.node = 'shop_customer_id:' || e.shop_customer_id
+        left join all_owners as m on m.node = 'email:' || e.email
         where e.event_type = 'form_submit'
+        {%- if is_incremental() %}
+          -- the form's owner (by account, else email) is the event's customer when it has one
+          and e.customer_id in (select customer_id from affected_customers)
+        {%- endif %}
     ) as f
-    where customer_id is not null
+    where form_customer_id is not null {{ attiva.only_affected('form_customer_id') }}
 ),
 
 records as (
@@ -59,6 +80,20 @@ fields as (
     group by customer_id
 ),
 
+customer_identifiers as (
+    select * from {{ ref('customer_identifiers') }}
+    where 1 = 1 {{ attiva.only_affected() }}
+),
+
+identifier_counts as (
+    select
+        customer_id,
+        count(distinct identifier_type || ':' || identifier_value) as identifiers_count,
+        min(first_seen_at) as first_seen_at
+    from customer_identifiers
+    group by customer_id
+),
+
 identifiers as (
     select
         customer_id,
@@ -67,7 +102,7 @@ identifiers as (
         (case when is_shared then '0' else '1' end)
         || (case source when 'crm' then '4' when 'shop' then '3' when 'orders' then '2' else '1' end)
         || cast(last_seen_at as {{ dbt.type_string() }}) as preference
-    from {{ ref('customer_identifiers') }}
+    from customer_identifiers
     where identifier_type in ('email', 'phone')
 ),
 
@@ -83,10 +118,10 @@ contact_points as (
 ),
 
 customers as (
-    select distinct customer_id from {{ ref('int_identity__customer_nodes') }} where not is_shared
+    select distinct customer_id from owners
 ),
 
-final as (
+computed as (
     select
         c.customer_id,
         cp.email,
@@ -97,10 +132,19 @@ final as (
         f.country,
         f.city,
         f.company,
-        f.job_title
+        f.job_title,
+        ic.identifiers_count,
+        ic.first_seen_at
     from customers as c
     left join fields as f on c.customer_id = f.customer_id
     left join contact_points as cp on c.customer_id = cp.customer_id
+    left join identifier_counts as ic on c.customer_id = ic.customer_id
+),
+
+final as (
+    {{ attiva.per_customer_rows('computed', ['email', 'phone', 'first_name', 'last_name', 'birth_date', 'country',
+                                             'city', 'company', 'job_title', 'identifiers_count',
+                                             'first_seen_at']) }}
 )
 
 select * from final

@@ -1,5 +1,8 @@
 -- The graph used to merge people: both directions of every observation between two
--- unshared identifiers, plus a self-loop per node so propagation keeps each node's label.
+-- unshared identifiers (an anchor's observation of itself is its self-loop). A view for
+-- inspection: int_identity__components derives the edges of the region it recomputes.
+{{ config(materialized='view') }}
+
 with observations as (
     select * from {{ ref('int_identity__observations') }}
 ),

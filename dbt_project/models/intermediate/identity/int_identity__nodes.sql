@@ -3,14 +3,34 @@
 -- than `identity_max_people_per_identifier` different people (a role mailbox such as
 -- info@company.it, a family phone, a shared tablet) is shared: it stays an identifier
 -- of each of them but never merges them.
+-- Kept incrementally: a run re-derives only the identifiers of observations written since
+-- its last run, from all of their observations. A node keeps its number for good (new
+-- ones are numbered after the existing ones), so numbers are labels, not an order:
+-- whatever depends on "oldest" uses first_seen_at.
+{{ config(materialized='incremental', unique_key='node', incremental_strategy=attiva.upsert_strategy()) }}
+
 with observations as (
     select * from {{ ref('int_identity__observations') }}
 ),
 
+{% if is_incremental() %}
+changed_observations as (
+    {{ attiva.written_since_last_run(ref('int_identity__observations')) }}
+),
+
+changed as (
+    select anchor_node as node from changed_observations
+    union
+    select identifier_node from changed_observations
+),
+{% endif %}
+
 ends as (
     select anchor_node as node, anchor_node as other_node, name_key, first_seen_at, last_seen_at from observations
+    {% if is_incremental() %}where anchor_node in (select node from changed){% endif %}
     union all
     select identifier_node, anchor_node, name_key, first_seen_at, last_seen_at from observations
+    {% if is_incremental() %}where identifier_node in (select node from changed){% endif %}
 ),
 
 evidence as (
@@ -26,9 +46,26 @@ evidence as (
     group by node
 ),
 
+numbered as (
+    {% if is_incremental() %}
+    select e.*, t.node_number
+    from evidence as e
+    inner join {{ this }} as t on e.node = t.node
+    union all
+    select e.*,
+        (select coalesce(max(node_number), 0) from {{ this }})
+        + row_number() over (order by e.first_seen_at, e.node) as node_number
+    from evidence as e
+    where not exists (select 1 from {{ this }} as t where t.node = e.node)
+    {% else %}
+    select *, row_number() over (order by first_seen_at, node) as node_number
+    from evidence
+    {% endif %}
+),
+
 final as (
     select
-        row_number() over (order by first_seen_at, node) as node_number,
+        node_number,
         node,
         {{ dbt.split_part('node', "':'", 1) }} as identifier_type,
         substr(node, length({{ dbt.split_part('node', "':'", 1) }}) + 2) as identifier_value,
@@ -44,8 +81,9 @@ final as (
                 then distinct_accounts > {{ var('identity_max_people_per_identifier') }}
                   or distinct_emails > {{ var('identity_max_people_per_identifier') }}
             else false
-        end as is_shared
-    from evidence
+        end as is_shared,
+        {{ attiva.run_at() }} as _run_at
+    from numbered
 )
 
 select * from final

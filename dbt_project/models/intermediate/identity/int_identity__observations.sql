@@ -2,9 +2,13 @@
 -- The anchor is the record's own id (CRM contact, shop account, guest order, device);
 -- each observation is an edge of the identity graph. Placeholders and malformed values
 -- were already nulled by staging, so they never appear here and never link anyone.
--- CRM contacts, shop accounts and events only ever add observations, so they are kept
--- incrementally (int_identity__observations_<source>); orders are read whole because
--- an order names its account's current holder, which a new account version can change.
+-- Kept incrementally: a run takes the observations the per-source models changed and
+-- re-derives the order observations of the anchors with new orders or a new account
+-- version (an order names its account's current holder, which a new version can change:
+-- order observations are keyed without the name, so the new name replaces the old one).
+-- Each row is stamped with the run that wrote it (`_run_at`), which is how the rest of
+-- the identity graph finds what changed.
+{{ config(materialized='incremental', unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
 
 -- An order placed from an account names the account holder, so a family phone typed at
 -- checkout counts as used by both people and merges neither.
@@ -14,47 +18,92 @@ with account_names as (
     where is_latest_version
 ),
 
-orders as (
+all_orders as (
     select
         case
             when o.shop_customer_id is not null then 'shop_customer_id:' || o.shop_customer_id
             else 'guest_order_id:' || o.order_id
         end as anchor_node,
+        o.shop_customer_id,
+        o.email,
+        o.phone,
+        o.ordered_at,
+        o._ingested_at
+    from {{ ref('stg_shop__orders') }} as o
+),
+
+{% if is_incremental() %}
+-- anchors whose order observations may have changed: new orders, new account versions
+rederived_anchors as (
+    select anchor_node from all_orders
+    where _ingested_at > {{ attiva.max_timestamp('_ingested_at') }}
+    union
+    select 'shop_customer_id:' || shop_customer_id from {{ ref('stg_shop__customers') }}
+    where _ingested_at > {{ attiva.max_timestamp('_ingested_at') }}
+),
+{% endif %}
+
+orders as (
+    select
+        o.anchor_node,
         a.name_key,
         'orders' as source,
         min(o.ordered_at) as first_seen_at,
         max(o.ordered_at) as last_seen_at,
         o.email,
-        o.phone
-    from {{ ref('stg_shop__orders') }} as o
+        o.phone,
+        max(o._ingested_at) as _ingested_at
+    from all_orders as o
     left join account_names as a on o.shop_customer_id = a.shop_customer_id
-    group by 1, 2, 3, 6, 7
+    {% if is_incremental() %}
+    where o.anchor_node in (select anchor_node from rederived_anchors)
+    {% endif %}
+    group by o.anchor_node, a.name_key, o.email, o.phone
 ),
 
 order_observations as (
-    select anchor_node, anchor_node as identifier_node, name_key, source, first_seen_at, last_seen_at
+    select anchor_node, anchor_node as identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from orders
     union all
-    select anchor_node, 'email:' || email, name_key, source, first_seen_at, last_seen_at
+    select anchor_node, 'email:' || email, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from orders where email is not null
     union all
-    select anchor_node, 'phone:' || phone, name_key, source, first_seen_at, last_seen_at
+    select anchor_node, 'phone:' || phone, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from orders where phone is not null
 ),
 
-final as (
-    select anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at
+order_rows as (
+    select
+        {{ dbt.hash("o.anchor_node || '|' || o.identifier_node || '|' || o.source") }} as observation_key,
+        o.anchor_node,
+        o.identifier_node,
+        max(o.name_key) as name_key,
+        o.source,
+        min(o.first_seen_at) as first_seen_at,
+        max(o.last_seen_at) as last_seen_at,
+        max(o._ingested_at) as _ingested_at
+    from order_observations as o
+    group by o.anchor_node, o.identifier_node, o.source
+),
+
+source_rows as (
+    select observation_key, anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from {{ ref('int_identity__observations_crm') }}
+    {{ attiva.ingested_since_last_run() }}
     union all
-    select anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at
+    select observation_key, anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from {{ ref('int_identity__observations_shop') }}
+    {{ attiva.ingested_since_last_run() }}
     union all
-    select anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at
+    select observation_key, anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from {{ ref('int_identity__observations_events') }}
+    {{ attiva.ingested_since_last_run() }}
+),
+
+final as (
+    select *, {{ attiva.run_at() }} as _run_at from source_rows
     union all
-    select anchor_node, identifier_node, name_key, source, min(first_seen_at), max(last_seen_at)
-    from order_observations
-    group by anchor_node, identifier_node, name_key, source
+    select *, {{ attiva.run_at() }} as _run_at from order_rows
 )
 
 select * from final

@@ -11,7 +11,8 @@ final as (
         lower(trim(channel)) as channel,
         lower(trim(status)) as status,
         recorded_at,
-        lower(trim(source)) as consent_source
+        lower(trim(source)) as consent_source,
+        _ingested_at
     from source
     where lower(trim(channel)) in ('email', 'sms', 'ads', 'profiling')
       and lower(trim(status)) in ('granted', 'revoked')

@@ -11,7 +11,8 @@ final as (
         campaign,
         message_id,
         lower(trim(bounce_type)) as bounce_type,
-        url
+        url,
+        _ingested_at
     from source
 )
 

@@ -19,7 +19,8 @@ final as (
         {{ attiva.clean_text('brand') }} as brand,
         cast(price as {{ dbt.type_numeric() }}) as price,
         coalesce(is_active, true) as is_active,
-        updated_at
+        updated_at,
+        _ingested_at
     from latest
     where version_rank = 1
 )
