@@ -278,7 +278,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             text=rendered.text, campaign=trigger.campaign,
             headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})))
     if failed:
-        ledger.update(con, pl.DataFrame(failed), now)
+        ledger.update(con, pl.DataFrame(failed, infer_schema_length=None), now)
         for row in failed:
             report.add(row["campaign"], "failed")
     if not messages:
@@ -286,7 +286,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
     # Committed before the first message leaves: a crash from here on is "outcome unknown", never a resend.
     marking = pl.DataFrame([{**{k: r[k] for k in ledger.KEY}, "state": "sending", "sending_at": naive_now,
                              "coupon_code": coupon_codes.get(r["message_id"]), "attempts_add": 1}
-                            for r, _ in messages])
+                            for r, _ in messages], infer_schema_length=None)  # coupons: None for most rows
     ledger.update(con, marking, now)
     def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> dict[str, Any]:
         row, message = item

@@ -276,3 +276,19 @@ def test_templates_reading_missing_payload_fail_at_load(tmp_path):
     with pytest.raises(TemplateError, match="favourite_on_promotion"):
         validate_templates([narrow], Templates())
     validate_templates([trigger], Templates())
+
+
+def test_a_batch_mixing_messages_with_and_without_coupons(warehouse, mailbox):
+    """Most rows of a batch carry no coupon; the ones after the first hundred do (lower priority)."""
+    channel, received = mailbox
+    warehouse.execute("create table triggers.trg_other as select * from triggers.trg_test")
+    for i in range(150):
+        add_customer(warehouse, f"c{i:03d}")
+        add_occurrence(warehouse, f"plain{i:03d}", f"c{i:03d}")
+        add_occurrence(warehouse, f"gift{i:03d}", f"c{i:03d}", table="trg_other")
+    plain = make_trigger(priority=90)
+    gift = make_trigger("birthday", "birthday", priority=10, coupon=Coupon(15, 14), relation="triggers.trg_other")
+    report = run_pass(warehouse, [plain, gift], {"email": channel}, Templates(), NO_CAPS, NOW)
+    assert report.sent == 300 and len(received()) == 300
+    assert warehouse.execute("select count(distinct coupon_code) from activation.message_ledger "
+                             "where campaign = 'birthday' and state = 'sent'").fetchone()[0] == 150
