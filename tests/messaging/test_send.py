@@ -66,6 +66,13 @@ def _received(smtp) -> list[email.message.EmailMessage]:
 @pytest.fixture
 def warehouse(tmp_path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    create_tables(con)
+    yield con
+    con.close()
+
+
+def create_tables(con) -> None:
+    """What messaging reads: the customers, products, recommendations and one trigger table."""
     con.execute("create schema marts; create schema triggers")
     con.execute("""create table marts.customers (customer_id varchar, email varchar, first_name varchar,
                    last_name varchar, city varchar, country varchar, timezone varchar, email_marketable boolean)""")
@@ -73,12 +80,9 @@ def warehouse(tmp_path) -> duckdb.DuckDBPyConnection:
     con.execute("""create table marts.customer_recommendations (customer_id varchar, recommendation_rank integer,
                    product_id varchar, score double, reason varchar)""")
     con.execute("insert into marts.products values ('P1', 'Miscela Classica', 7.9), ('P2', 'Moka', 29.0)")
-    con.execute(f"create table triggers.trg_test ({', '.join(f'{c} varchar' for c in COLUMNS)})")
-    con.execute("alter table triggers.trg_test alter occurred_at type timestamp")
-    con.execute("alter table triggers.trg_test alter discount_pct type double")
-    con.execute("alter table triggers.trg_test alter current_price type double")
-    yield con
-    con.close()
+    con.execute("""create table triggers.trg_test (trigger_key varchar, customer_id varchar, occurred_at timestamp,
+                   exit_reason varchar, product_name varchar, discount_pct double, current_price double,
+                   product_id varchar)""")
 
 
 def add_customer(con, customer_id, *, consent=True, timezone="Europe/Rome", first_name="Giulia", email_address=None):
@@ -225,15 +229,7 @@ def test_no_message_is_ever_sent_without_consent(tmp_path_factory, smtp, histori
     SMTP server went to someone whose consent was true at the moment of that pass."""
     folder = tmp_path_factory.mktemp("prop")
     con = duckdb.connect(str(folder / "w.duckdb"))
-    con.execute("create schema marts; create schema triggers")
-    con.execute("""create table marts.customers (customer_id varchar, email varchar, first_name varchar,
-                   last_name varchar, city varchar, country varchar, timezone varchar, email_marketable boolean)""")
-    con.execute("create table marts.products (product_id varchar, product_name varchar, price double)")
-    con.execute("""create table marts.customer_recommendations (customer_id varchar, recommendation_rank integer,
-                   product_id varchar, score double, reason varchar)""")
-    con.execute("""create table triggers.trg_test (trigger_key varchar, customer_id varchar, occurred_at timestamp,
-                   exit_reason varchar, product_name varchar, discount_pct double, current_price double,
-                   product_id varchar)""")
+    create_tables(con)
     ensure_ledger(con)
     channel = SmtpChannel(*smtp[:2], from_email="ciao@emporionove.it", from_name="Emporio Nove")
     trigger = Trigger("trg_p", "triggers.trg_test", f"prop{folder.name}", "email", "email_marketable", True, 50,

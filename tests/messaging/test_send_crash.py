@@ -20,7 +20,7 @@ from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
 from activations.sandbox.smtp import running_smtp
 
-from .test_send import NO_CAPS, NOW, add_customer, add_occurrence, make_trigger
+from .test_send import NO_CAPS, NOW, add_customer, add_occurrence, create_tables, make_trigger
 
 pytestmark = pytest.mark.xdist_group("messaging_send")
 
@@ -31,15 +31,7 @@ PEOPLE = 300
 def test_a_pass_killed_while_sending_never_sends_twice(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("create schema marts; create schema triggers")
-        con.execute("""create table marts.customers (customer_id varchar, email varchar, first_name varchar,
-                       last_name varchar, city varchar, country varchar, timezone varchar, email_marketable boolean)""")
-        con.execute("create table marts.products (product_id varchar, product_name varchar, price double)")
-        con.execute("""create table marts.customer_recommendations (customer_id varchar, recommendation_rank integer,
-                       product_id varchar, score double, reason varchar)""")
-        con.execute("""create table triggers.trg_test (trigger_key varchar, customer_id varchar, occurred_at timestamp,
-                       exit_reason varchar, product_name varchar, discount_pct double, current_price double,
-                       product_id varchar)""")
+        create_tables(con)
         for i in range(PEOPLE):
             add_customer(con, f"c{i:03d}")
             add_occurrence(con, f"k{i:03d}", f"c{i:03d}")
