@@ -54,8 +54,7 @@ def run(sync: Sync, *, warehouse_path: Path | None = None, destinations: dict[st
 
 def last_runs(con) -> dict[str, dict]:
     """The latest run of every sync that ran, with the rows still rejected (read-only is fine)."""
-    if not con.execute("select count(*) from information_schema.tables where table_schema = 'activation' "
-                       "and table_name = 'sync_runs'").fetchone()[0]:
+    if not warehouse.has_table(con, "activation", "sync_runs"):
         return {}
     rows = con.execute("""
         with ranked as (

@@ -35,3 +35,9 @@ def connect(path: Path | None = None, read_only: bool = False,
         yield con
     finally:
         con.close()
+
+
+def has_table(con, schema: str, table: str) -> bool:
+    """Whether the table exists: readers on a read-only connection must not create it to find out."""
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                            "and table_name = ?", [schema, table]).fetchone()[0])

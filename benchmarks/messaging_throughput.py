@@ -10,9 +10,6 @@ Target (triggered-messages issue): >= 500 messages/s. The SMTP server runs in it
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,16 +25,11 @@ from activations.messaging.channels import SmtpChannel  # noqa: E402
 from activations.messaging.policy import Caps, Settings, Step, Trigger  # noqa: E402
 from activations.messaging.send import run_pass  # noqa: E402
 from activations.messaging.templates import Templates  # noqa: E402
+from benchmarks.sandbox_throughput import free_port, sandbox_process  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 COLUMNS = ("trigger_key", "customer_id", "occurred_at", "exit_reason", "product_id", "product_name", "discount_pct",
            "current_price")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_warehouse(path: Path, n: int) -> None:
@@ -70,20 +62,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="attiva-messaging-bench-"))
     warehouse = work / "warehouse.duckdb"
     make_warehouse(warehouse, args.messages)
-    smtp_port, http_port = free_port(), free_port()
-    server = subprocess.Popen([sys.executable, "-m", "activations.sandbox", "--port", str(http_port), "--smtp-port",
-                               str(smtp_port), "--state", str(work / "sandbox"), "--log-level", "warning"],
-                              cwd=ROOT, env={**os.environ})
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", smtp_port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the sandbox's SMTP server did not start") from None
-                time.sleep(0.1)
+    smtp_port = free_port()
+    with sandbox_process(work / "sandbox", smtp_port=smtp_port):
         trigger = Trigger("trg_bench", "triggers.trg_bench", "favourite_on_promotion", "email", "email_marketable",
                           True, 50, 0.0, timedelta(days=2), None, (Step(1, "favourite_on_promotion", timedelta(0)),),
                           COLUMNS)
@@ -95,9 +75,6 @@ def main() -> int:
                               NOW, concurrency=args.concurrency)
             seconds = time.perf_counter() - started
         channel.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(report)
     print(f"{report.sent:,} messages planned, rendered and accepted by SMTP in {seconds:.1f} s = "
           f"{report.sent / seconds:,.0f} messages/s (target >= 500/s)")

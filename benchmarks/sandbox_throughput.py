@@ -50,7 +50,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(state_dir: Path) -> Iterator[str]:
+def sandbox_process(state_dir: Path, smtp_port: int = 0) -> Iterator[str]:
+    """`attiva sandbox` in its own process; yields its base URL. `smtp_port` 0: no mail server."""
     port = free_port()
     env = {**os.environ, "ATTIVA_WEBHOOK_TOKEN": WEBHOOK_SECRET, "ATTIVA_META_TOKEN": META_TOKEN}
     cmd = [
@@ -64,7 +65,7 @@ def sandbox_process(state_dir: Path) -> Iterator[str]:
         "--log-level",
         "warning",
         "--smtp-port",
-        "0",
+        str(smtp_port),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"

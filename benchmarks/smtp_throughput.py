@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,39 +27,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activations.messaging.channels import OutgoingMessage, SmtpChannel  # noqa: E402
+from benchmarks.sandbox_throughput import free_port, sandbox_process  # noqa: E402
 
 HTML = "<html><body><p>Ciao {name},</p><p>il tuo caffè preferito è in offerta: <b>-20%</b>.</p>{filler}</body></html>"
 TEXT = "Ciao {name},\nil tuo caffè preferito è in offerta: -20%.\n{filler}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def sandbox_process(state_dir: Path) -> Iterator[tuple[str, tuple[str, int]]]:
+def sandbox_with_smtp(state_dir: Path) -> Iterator[tuple[str, tuple[str, int]]]:
     """The sandbox in its own process: (HTTP base URL, (SMTP host, port))."""
-    port, smtp_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "activations.sandbox", "--port", str(port), "--smtp-port", str(smtp_port),
-           "--state", str(state_dir), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_sandbox/health", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("sandbox process did not start") from None
-                time.sleep(0.05)
+    smtp_port = free_port()
+    with sandbox_process(state_dir, smtp_port=smtp_port) as url:
         yield url, ("127.0.0.1", smtp_port)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def message(i: int) -> OutgoingMessage:
@@ -89,7 +64,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=20_000, help="messages to send (default 20000)")
     parser.add_argument("--threads", type=int, default=8, help="sending threads = pooled connections (default 8)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, sandbox_process(Path(tmp) / "sandbox") as (url, (host, port)):
+    with tempfile.TemporaryDirectory() as tmp, sandbox_with_smtp(Path(tmp) / "sandbox") as (url, (host, port)):
         channel = SmtpChannel(host, port, pool_size=args.threads, timeout=30)
         for i in range(args.threads):  # warm-up: connections and imports; not counted
             assert channel.send(message(-1 - i)).ok

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import polars as pl
 
+from activations import warehouse
 from activations.messaging.policy import Trigger
 
 TABLES = {
@@ -144,8 +145,7 @@ def recover(con, now: datetime) -> int:
 
 def counts(con) -> dict[str, dict[str, int]]:
     """Ledger rows per campaign and state (for Dagster metadata and the CLI); read-only is fine."""
-    if not con.execute("select count(*) from information_schema.tables where table_schema = 'activation' "
-                       "and table_name = 'message_ledger'").fetchone()[0]:
+    if not warehouse.has_table(con, "activation", "message_ledger"):
         return {}
     out: dict[str, dict[str, int]] = {}
     for campaign, state, n in con.execute(

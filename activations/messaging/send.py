@@ -9,7 +9,6 @@ sent or failed (see ledger.py for the at-most-once protocol).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from activations.destinations.identifiers import sha256_hex
 from activations.messaging import coupons, feedback, ledger, links
 from activations.messaging.channels import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
@@ -115,9 +115,7 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
     """Suppress, postpone or keep each due row; returns the rows to send, highest priority first."""
     naive_now = now.replace(tzinfo=None)
     suppressed = set(r[0] for r in con.execute("select email_sha256 from activation.suppression_list").fetchall())
-    email_hash = due["c_email"].map_elements(
-        lambda e: hashlib.sha256(e.strip().lower().encode()).hexdigest(), return_dtype=pl.String)
-    due = due.with_columns(email_hash.alias("email_sha256"))
+    due = due.with_columns(sha256_hex(pl.col("c_email").str.strip_chars().str.to_lowercase()).alias("email_sha256"))
     reason = (
         pl.when(~pl.col("trigger_holds")).then(pl.lit("the trigger no longer holds"))
         .when(pl.col("exit_reason").is_not_null()).then(pl.lit("exited: ") + pl.col("exit_reason"))

@@ -19,6 +19,7 @@ from activations.destinations.base import Destination
 from activations.destinations.config import build_client, env_prefix, parse_destination
 from activations.engine.deliver import RetryPolicy
 from activations.manifest import DEFAULT_GUARDS, Audience, Sync
+from tests.destinations.setups import OPTIONS as DESTINATION_OPTIONS
 
 SANDBOX_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
 # Distinctive secrets: a test greps logs, errors and tables for them.
@@ -30,22 +31,7 @@ COLUMNS = ("customer_id", "email", "phone", "first_name", "last_name", "score", 
 # A policy for tests: the platforms' own signals still count, our own back-off is short.
 FAST_POLICY = RetryPolicy(max_tries=8, base_delay=0.02, max_delay=0.3)
 
-OPTIONS: dict[str, dict[str, Any]] = {
-    "hubspot": {"list_id": "5001"},
-    "salesforce": {"sobject": "Contact", "external_id_field": "Attiva_Id__c"},
-    "meta": {"audience_id": "6001", "api_version": "v21.0"},
-    "google": {
-        "operating_account_id": "1234567890",
-        "user_list_id": "7001",
-        "ad_user_data_consent": "CONSENT_GRANTED",
-        "ad_personalization_consent": "CONSENT_GRANTED",
-    },
-    "mailchimp": {"list_id": "a1b2c3", "segment_id": "8001"},
-    "sendgrid": {"list_id": "list-9001", "poll_timeout": 10},
-    "brevo": {"list_id": "7"},
-    "webhook": {"path": "/hooks/crm"},
-    "file_export": {},
-}
+OPTIONS: dict[str, dict[str, Any]] = {**DESTINATION_OPTIONS, "file_export": {}}
 
 # Destination field -> audience column, per type (None: the platform takes identifiers only).
 FIELDS: dict[str, dict[str, str]] = {
