@@ -10,7 +10,7 @@ export ATTIVA_HOME := $(CURDIR)
 # Dagster keeps its runs, logs and schedules here (gitignored); the instance config is ./dagster.yaml.
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: demo test dev lint bench clean install dbt-parse
+.PHONY: demo test dev lint bench clean install dbt-parse test-postgres
 
 install: $(STAMP)
 
@@ -37,7 +37,12 @@ demo: $(MANIFEST) $(INSTANCE)
 
 test: $(STAMP) $(MANIFEST)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not postgres and not spark"
+
+# Dagster on its production instance (deploy/dagster.postgres.yaml): a throwaway PostgreSQL server
+# (Debian's `postgresql`, installed by .ci/system-packages) and the daemon running a schedule and sensors.
+test-postgres: $(STAMP) $(MANIFEST)
+	$(BIN)/python -m pytest -m postgres tests/production
 
 # The sandbox on 127.0.0.1:8765 and the Dagster UI on 127.0.0.1:3000, everything loaded; Ctrl-C stops both.
 dev: $(MANIFEST) $(INSTANCE)
