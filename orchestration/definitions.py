@@ -3,7 +3,9 @@
 Lineage: landing files -> ingest_landing (raw/*) -> dbt_warehouse (staging, intermediate,
 marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> syncs/* (one per
 audience x destination, declared in the audiences' YAML); dbt_audiences also builds the
-triggers (triggers/trg_*) -> messages/* (one per campaign, sent together by one step).
+triggers (triggers/trg_*) -> messages/* (one per campaign, sent together by one step) ->
+feedback/engagement_events (what recipients did, back into raw.email_engagement) ->
+report/marketing_report (after every sync and send too).
 
 Loading reads the dbt manifest and nothing else: no dbt parse, no warehouse, no
 great_expectations import (each gate imports it when it runs).
@@ -22,6 +24,8 @@ import dagster as dg
 
 from orchestration.defs.checks import quality_gate_checks
 from orchestration.defs.dbt import DBT_ASSETS, dbt_resource
+from orchestration.defs.feedback import feedback_definitions
+from orchestration.defs.fresh_events import event_messages
 from orchestration.defs.ingest import ingest_landing
 from orchestration.defs.messages import message_definitions
 from orchestration.defs.report import report_assets
@@ -29,6 +33,7 @@ from orchestration.defs.resources import Landing, Warehouse
 from orchestration.defs.schedules import daily_full_refresh, daily_schedule
 from orchestration.defs.sensors import (
     automation,
+    fresh_events,
     landing_files,
     landing_refresh,
     record_run_alerts,
@@ -38,13 +43,16 @@ from orchestration.defs.serving import serving_store
 from orchestration.defs.syncs import Destinations, sync_assets
 
 MESSAGE_ASSETS, (DUE_MESSAGES, DUE_MESSAGES_SCHEDULE) = message_definitions()
+FEEDBACK_ASSET, FEEDBACK_JOB, FEEDBACK_SCHEDULE = feedback_definitions()
 
 defs = dg.Definitions(
-    assets=[ingest_landing, *DBT_ASSETS, *sync_assets(), *MESSAGE_ASSETS, serving_store, *report_assets()],
+    assets=[ingest_landing, *DBT_ASSETS, *sync_assets(), *MESSAGE_ASSETS, FEEDBACK_ASSET, serving_store,
+            *report_assets()],
     asset_checks=quality_gate_checks(),
-    jobs=[landing_refresh, daily_full_refresh, record_run_alerts, DUE_MESSAGES],
-    schedules=[daily_schedule, DUE_MESSAGES_SCHEDULE],
-    sensors=[landing_files, run_failure_alerts, automation],
+    jobs=[landing_refresh, daily_full_refresh, record_run_alerts, DUE_MESSAGES, FEEDBACK_JOB,
+          event_messages],
+    schedules=[daily_schedule, DUE_MESSAGES_SCHEDULE, FEEDBACK_SCHEDULE],
+    sensors=[landing_files, fresh_events, run_failure_alerts, automation],
     resources={"warehouse": Warehouse(), "landing": Landing(), "dbt": dbt_resource(),
                "destinations": Destinations()},
     executor=dg.in_process_executor,

@@ -92,6 +92,7 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
             print(f"  {campaign:<24} " + " ".join(f"{counts.get(s, 0):>10,}" for s in states))
         mail = requests.get(f"{base_url}/_sandbox/mail", params={"limit": 1}, timeout=10).json()
         print(f"  the sandbox's SMTP server holds {mail['total']:,} message(s): {base_url}/_sandbox/mail")
+        print(f"  what recipients did, fed back by feedback/engagement_events: {engagement_summary()}")
     types = sorted({c.type for c in load_destinations().values()} - {"file_export"})
     print(f"\n==> what each sandbox destination now holds ({base_url}/_sandbox/state)")
     for dest_type, counts in fetch_holdings(base_url, types).items():
@@ -99,15 +100,32 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
     exports = settings.data_dir() / "exports"
     if exports.is_dir():
         print(f"  {'files':<11} {len(list(exports.glob('*.*')))} file(s) in {exports}")
-    report_file = default_report_path()
-    if report_file.exists():
-        print(f"\n==> the marketing report (campaigns, uplift vs holdout, audiences over time, funnel, sync health):"
-              f"\n  {report_file}")
     for event in failed:
         print(f"\nFAILED {event.step_key}: {event.message}", file=sys.stderr)
     print(f"\ndone in {seconds:.0f}s ({'ok' if result.success else 'with failures'}). Next: `make dev` opens "
           "the Dagster UI on http://127.0.0.1:3000 (this run is under Runs); `.venv/bin/attiva syncs` lists syncs; "
           f"the sandbox's state is at {base_url}/_sandbox/state.")
+    # Last, so it is what the terminal shows: the report this run wrote, not one left by an earlier run.
+    written = [e.materialization.metadata.get("path") for e in result.get_asset_materialization_events()
+               if e.asset_key.to_user_string() == "report/marketing_report"]
+    if written and written[0] is not None:
+        print(f"\n==> the marketing report (campaigns, uplift vs holdout, A/B tests, audiences over time, funnel, "
+              f"sync health); open it in a browser:\n  {written[0].value}")
+    else:
+        print(f"\n==> the marketing report was not written by this run (see FAILED above); "
+              f"`attiva report` writes it to {default_report_path()}")
+
+
+def engagement_summary() -> str:
+    """Delivered, opened, clicked, bounced and unsubscribed messages over every campaign (measurement views)."""
+    with warehouse.connect(read_only=True) as con:
+        if not warehouse.has_table(con, "measurement", "campaign_performance"):
+            return "no measurement views yet"
+        row = con.execute("""select sum(delivered), sum(opened), sum(clicked), sum(bounced), sum(unsubscribed),
+                                      sum(complained), sum(converted)
+                               from measurement.campaign_performance""").fetchone()
+    labels = ("delivered", "opened", "clicked", "bounced", "unsubscribed", "complained", "converted")
+    return ", ".join(f"{int(n or 0):,} {label}" for label, n in zip(labels, row, strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,6 +125,22 @@ class RowResult:
 
 
 @dataclass(frozen=True)
+class UploadReport:
+    """What a platform itself said about a run's uploads, where it says anything: rows it received and
+    found invalid (Meta's `num_received` / `num_invalid_entries`), and the share of the uploaded
+    records it matched to its users, as the range it reports (Google's `uploadMatchRateRange`).
+
+    A client that can tell implements `upload_report() -> UploadReport | None`, returning what it
+    gathered since the last call; the engine asks once at the end of each run and records it.
+    """
+
+    received: int | None = None
+    invalid: int | None = None
+    match_rate_low: float | None = None  # 0..1, weighted by the records each request carried
+    match_rate_high: float | None = None
+
+
+@dataclass(frozen=True)
 class BatchPart:
     """Where a batch sits in one logical upload (Meta's multi-batch session uses it).
 

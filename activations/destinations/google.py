@@ -7,11 +7,19 @@ rows are confirmed when the request is accepted. A 400 that names members
 (`audience_members[i]` in `fieldViolations`) refuses the batch with those rows
 named, so the engine can set them aside; a 429 `RESOURCE_EXHAUSTED` is the
 300 requests/min project quota.
+
+Match rate: Google reports, per request, how many of the uploaded records it matched to its
+users, as a range (`requestStatus:retrieve`, `uploadMatchRateRange`, e.g. 51-60 %). At the end
+of a run `upload_report` asks for the status of up to MAX_STATUS_LOOKUPS of the run's ingest
+requests (evenly spread, so a 100-request run costs 25 calls, not 100) and returns the range
+weighted by the records each carried. Requests Google is still processing, or too small to be
+eligible, are left out; when none has a range yet the run records none.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import polars as pl
@@ -25,6 +33,7 @@ from activations.destinations.base import (
     Operation,
     RetryableError,
     RowResult,
+    UploadReport,
 )
 from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.transport import (
@@ -39,6 +48,8 @@ IDENTIFIER_FIELDS = {"email": "emailAddress", "phone": "phoneNumber"}
 CONSENT_VALUES = ("CONSENT_GRANTED", "CONSENT_DENIED")
 MEMBER_INDEX = re.compile(r"audience_?[mM]embers\[(\d+)\]")
 WINDOW_SECONDS = 60.0
+MAX_STATUS_LOOKUPS = 25  # requestStatus calls per run; they count against the same 300/min quota
+MATCH_RANGE = re.compile(r"MATCH_RATE_RANGE_(?:(\d+)_TO_(\d+)|LESS_THAN_(\d+))$")
 
 
 class GoogleDestination(HttpDestination):
@@ -77,6 +88,8 @@ class GoogleDestination(HttpDestination):
         }
         self.validate_only = bool(config.get("validate_only", False))
         self.window = RollingWindow(WINDOW_SECONDS)
+        self._requests: list[str] = []  # ingest request ids since the last upload_report
+        self._requests_lock = threading.Lock()
 
     @classmethod
     def platform_capabilities(cls, config: DestinationConfig) -> Capabilities:
@@ -127,9 +140,40 @@ class GoogleDestination(HttpDestination):
             response = self.http.request("POST", path, json_body=body)
             if response.status_code >= 400:
                 self._raise_for_error(response, positions)
+            request_id = (response_json(response) or {}).get("requestId")
+            if operation == "upsert" and isinstance(request_id, str) and not self.validate_only:
+                with self._requests_lock:
+                    self._requests.append(request_id)
             for i in positions:
                 results[i] = RowResult(True, response.status_code, None, None)
         return [r for r in results if r is not None]
+
+    def upload_report(self) -> UploadReport | None:
+        """The match rate range Google reported for the ingest requests since the last call, weighted by
+        their records; None when none reported one (yet)."""
+        with self._requests_lock:
+            requests_made, self._requests = self._requests, []
+        if not requests_made:
+            return None
+        step = max(1, -(-len(requests_made) // MAX_STATUS_LOOKUPS))
+        records = low = high = 0.0
+        for request_id in requests_made[::step]:
+            self.window.record()
+            response = self.http.request("GET", "/v1/requestStatus:retrieve", params={"requestId": request_id})
+            if response.status_code != 200:
+                continue  # over quota or unknown: this request's rate is left out
+            for status in (response_json(response) or {}).get("requestStatusPerDestination") or []:
+                ingested = ((status.get("audienceMembersIngestionStatus") or {}).get("userDataIngestionStatus")
+                            or {}) if status.get("requestStatus") in ("SUCCESS", "PARTIAL_SUCCESS") else {}
+                bounds = _match_range(ingested.get("uploadMatchRateRange"))
+                count = int(ingested.get("recordCount") or 0)
+                if bounds is not None and count:
+                    records += count
+                    low += bounds[0] * count
+                    high += bounds[1] * count
+        if not records:
+            return None
+        return UploadReport(match_rate_low=round(low / records, 4), match_rate_high=round(high / records, 4))
 
     def _raise_for_error(self, response: requests.Response, positions: list[int]) -> None:
         body = response_json(response)
@@ -161,6 +205,17 @@ class GoogleDestination(HttpDestination):
                     )
                     rejected[positions[int(match.group(1))]] = text[:300]
         raise BatchRefused(reason, response.status_code, rejected)
+
+
+def _match_range(value: Any) -> tuple[float, float] | None:
+    """`MATCH_RATE_RANGE_51_TO_60` as (0.51, 0.60), `..._LESS_THAN_20` as (0, 0.20); None for
+    UNKNOWN and NOT_ELIGIBLE."""
+    match = MATCH_RANGE.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    if match.group(3):
+        return 0.0, int(match.group(3)) / 100
+    return int(match.group(1)) / 100, int(match.group(2)) / 100
 
 
 def _retry_delay(details: list[Any]) -> float | None:

@@ -8,7 +8,9 @@ session so Meta knows when the upload is complete.
 Known limitation: Meta answers with counts and a *sample* of invalid entries, not
 per-row results. Rows named by a sample are reported rejected; rows whose hashed
 values are not 64-hex are rejected before sending; any further invalid entries
-Meta counts cannot be traced to a row and those rows are reported sent.
+Meta counts cannot be traced to a row and those rows are reported sent. The counts
+themselves (`num_received`, `num_invalid_entries`) are summed per run and recorded
+(`upload_report`): sync health shows what Meta says it took.
 
 Meta signals rate limits with Graph error codes (17, 613, 4, 32, 80003, 80004),
 usually over HTTP 400, and says when access returns in `X-Business-Use-Case-Usage`
@@ -35,6 +37,7 @@ from activations.destinations.base import (
     Operation,
     RetryableError,
     RowResult,
+    UploadReport,
 )
 from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.transport import HttpDestination, response_json, retry_after_header
@@ -81,6 +84,8 @@ class MetaDestination(HttpDestination):
         self.path = f"/{version}/{self.audience_id}/users"
         self._sessions: dict[tuple[str, str], int] = {}
         self._sessions_lock = threading.Lock()
+        self._reported = [0, 0, 0]  # answers counted, num_received, num_invalid_entries (since the last report)
+        self._reported_lock = threading.Lock()
 
     @classmethod
     def platform_capabilities(cls, config: DestinationConfig) -> Capabilities:
@@ -133,6 +138,7 @@ class MetaDestination(HttpDestination):
         if response.status_code >= 400:
             self._raise_for_error(response)
         answer = response_json(response) or {}
+        self._count(answer)
         invalid = _sample_values(answer.get("invalid_entry_samples"))
         for i in sendable:
             # A sample quotes the offending value, or the whole row joined with "|".
@@ -145,6 +151,21 @@ class MetaDestination(HttpDestination):
             else:
                 results[i] = RowResult(True, response.status_code, None, None)
         return [r for r in results if r is not None]
+
+    def _count(self, answer: dict[str, Any]) -> None:
+        received, invalid = answer.get("num_received"), answer.get("num_invalid_entries")
+        if isinstance(received, int):
+            with self._reported_lock:
+                self._reported[0] += 1
+                self._reported[1] += received
+                self._reported[2] += invalid if isinstance(invalid, int) else 0
+
+    def upload_report(self) -> UploadReport | None:
+        """Rows Meta said it received and found invalid since the last call (None if it said nothing)."""
+        with self._reported_lock:
+            answers, received, invalid = self._reported
+            self._reported = [0, 0, 0]
+        return UploadReport(received=received, invalid=invalid) if answers else None
 
     def _session(self, operation: str, part: BatchPart) -> dict[str, Any]:
         """The multi-batch session of this upload: one id for all its parts."""

@@ -32,6 +32,7 @@ from activations.destinations.base import (
     DestinationConfigError,
     RetryableError,
     Secret,
+    UploadReport,
 )
 from activations.destinations.config import DestinationConfig, Option
 
@@ -325,6 +326,10 @@ class HttpDestination:
         """The mapped fields: every column that is neither bookkeeping (`_…`) nor an identifier."""
         identifiers = set(self.capabilities.identifiers)
         return [c for c in batch.columns if not c.startswith("_") and c not in identifiers]
+
+    def upload_report(self) -> UploadReport | None:
+        """What the platform reported about the uploads since the last call; most report nothing."""
+        return None
 
     def close(self) -> None:
         self.http.close()

@@ -24,6 +24,7 @@ from activations.destinations.base import (
     BatchPart,
     Destination,
     DestinationError,
+    UploadReport,
 )
 from activations.destinations.identifiers import INVALID_REASON_COLUMN, prepare_identifiers
 from activations.engine import ledger
@@ -59,6 +60,7 @@ class SyncResult:
     invalid: int = 0
     seconds: float = 0.0
     error: str | None = None
+    upload: UploadReport | None = None  # what the destination itself reported, if it reports anything
 
     @property
     def ok(self) -> bool:
@@ -145,7 +147,8 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
         counts = sender.counts
         if status == "success" and counts["rejected"]:
             status = "partial"
-        result = replace(result, status=status, error=error, seconds=time.monotonic() - started, **counts)
+        result = replace(result, status=status, error=error, seconds=time.monotonic() - started,
+                         upload=_upload_report(client), **counts)
         _log(con, result, now)
     if status == "failed":
         raise SyncFailed(result)
@@ -167,15 +170,29 @@ def client_safe(client: Destination, exc: BaseException) -> str:
     return token.redact(text) if token is not None else text
 
 
+def _upload_report(client: Destination) -> UploadReport | None:
+    """What the destination reported about this run's uploads (optional: most platforms report nothing)."""
+    report = getattr(client, "upload_report", None)
+    if report is None:
+        return None
+    try:
+        return report()
+    except Exception:  # noqa: BLE001 - a statistic the platform could not give must not fail a delivered run
+        return None
+
+
 def _log(con, result: SyncResult, started_at: datetime) -> None:
     finished = started_at + timedelta(seconds=result.seconds)
+    upload = result.upload or UploadReport()
     con.execute("""
         update activation.sync_runs set status = ?, plan_id = ?, finished_at = ?, duration_seconds = ?,
-            audience_rows = ?, planned = ?, sent = ?, confirmed = ?, rejected = ?, invalid = ?, error = ?
+            audience_rows = ?, planned = ?, sent = ?, confirmed = ?, rejected = ?, invalid = ?, error = ?,
+            reported_received = ?, reported_invalid = ?, match_rate_low = ?, match_rate_high = ?
         where run_id = ?""", [result.status, result.plan.plan_id if result.plan else None, finished,
                               round(result.seconds, 3), result.plan.audience_rows if result.plan else None,
                               result.planned, result.sent, result.confirmed, result.rejected, result.invalid,
-                              result.error, result.run_id])
+                              result.error, upload.received, upload.invalid, upload.match_rate_low,
+                              upload.match_rate_high, result.run_id])
 
 
 class _Sender:

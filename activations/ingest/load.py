@@ -15,6 +15,7 @@ next file's parsing can use: about 25% off the wall time on 2 cores.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -53,13 +54,14 @@ class Staged:
         return f"{self.prefix}stage"
 
 
-def load_landing(landing: Path, warehouse: Path | None = None) -> IngestReport:
-    """Load every new or changed file under `landing` into the raw tables of `warehouse` (default ATTIVA_WAREHOUSE)."""
+def load_landing(landing: Path, warehouse: Path | None = None, sources: Collection[str] | None = None) -> IngestReport:
+    """Load every new or changed file under `landing` into the raw tables of `warehouse` (default ATTIVA_WAREHOUSE);
+    with `sources`, only the files of those sources (the engagement feedback step loads its own)."""
     started = time.monotonic()
     landing = Path(landing)
     if not landing.is_dir():
         raise FileNotFoundError(f"landing folder {landing} does not exist")
-    files = scan(landing)
+    files = [f for f in scan(landing) if sources is None or (f.source is not None and f.source.name in sources)]
     with connect(warehouse) as con:
         _prepare(con)
         known = ledger.read(con)

@@ -1,4 +1,5 @@
-"""The wire: one triggered message out over SMTP, the SendGrid mail send API or a signed webhook.
+"""The wire: one triggered message out over SMTP, the SendGrid mail send API, a signed webhook,
+or as a Salesforce Task on the person's Contact for the sales team.
 
 A `Channel` sends one `OutgoingMessage` per call and answers a `Delivery`; it never
 raises for what the receiver says. Failures are `permanent` (SMTP 5xx, HTTP 4xx: a retry
@@ -22,6 +23,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.contentmanager import raw_data_manager
 from email.header import Header
 from email.message import EmailMessage
@@ -29,7 +31,7 @@ from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 
@@ -81,6 +83,7 @@ class OutgoingMessage:
     text: str
     headers: Mapping[str, str] = field(default_factory=dict)
     campaign: str = ""
+    customer_id: str = ""  # the warehouse's id: how a CRM channel finds the person's record
 
 
 @dataclass(frozen=True)
@@ -539,6 +542,80 @@ class WebhookMessageChannel:
         self.http.close()
 
 
+class SalesforceTaskChannel:
+    """A Salesforce Task on the person's Contact, for the sales team to act on (not an email to them).
+
+    The Task is upserted on an external id field holding our message id
+    (``PATCH /sobjects/Task/<field>/<message id>``), so a retry after a timeout or a 5xx
+    updates the task it may already have created instead of adding a second one: unlike an
+    email, a resend is safe. The Contact is referenced by the external id the leads sync
+    writes (``Who: {attributes: {type: Contact}, <field>: customer_id}``); while it is not in
+    Salesforce yet (the sync has not run) the failure is transient and the next pass retries,
+    until the step expires.
+    """
+
+    def __init__(self, base_url: str, token: Secret, *, api_version: str = "62.0",
+                 contact_external_id_field: str = "Attiva_Customer_Id__c",
+                 task_external_id_field: str = "Attiva_Message_Id__c", owner_id: str | None = None,
+                 priority: str = "Normal", due_in_days: int = 2, timeout: float = 30.0, pool_size: int = 4,
+                 from_email: str = "", from_name: str = "") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self.contact_field, self.task_field = contact_external_id_field, task_external_id_field
+        self.owner_id, self.priority, self.due_in_days = owner_id, priority, due_in_days
+        self.from_email, self.from_name = from_email, from_name
+        self.http = HttpClient(self.base_url, token, platform="salesforce", max_concurrency=pool_size,
+                               read_timeout=timeout, headers={"Authorization": f"Bearer {token.reveal()}"})
+
+    def __repr__(self) -> str:
+        return f"SalesforceTaskChannel(base_url={self.base_url!r})"
+
+    def body(self, message: OutgoingMessage, today: datetime | None = None) -> dict[str, Any]:
+        """The Task's fields: the rendered subject and text, due `due_in_days` from today."""
+        if not message.customer_id:
+            raise ValueError("a task needs the customer's id to find their Contact")
+        subject = " ".join(message.subject.split())
+        due = (today or datetime.now(UTC)).date() + timedelta(days=self.due_in_days)
+        record: dict[str, Any] = {
+            # Salesforce refuses a longer subject outright; a cut one still tells sales what to do.
+            "Subject": subject if len(subject) <= 255 else subject[:254] + "…",
+            "Description": message.text,
+            "Who": {"attributes": {"type": "Contact"}, self.contact_field: message.customer_id},
+            "Status": "Not Started",
+            "Priority": self.priority,
+            "ActivityDate": due.isoformat(),
+        }
+        if self.owner_id:
+            record["OwnerId"] = self.owner_id
+        return record
+
+    def send(self, message: OutgoingMessage) -> Delivery:
+        """201 (created) or 200 (updated: an earlier attempt had created it) is accepted; the Task id is the provider id."""
+        try:
+            body = self.body(message)
+        except ValueError as exc:
+            return permanent(f"salesforce task: invalid message: {exc}")
+        path = (f"/services/data/v{self.api_version}/sobjects/Task/{self.task_field}/"
+                f"{quote(message.message_id, safe='')}")
+        try:
+            response = self.http.request("PATCH", path, json_body=body)
+        except DestinationError as exc:  # timeouts too: the upsert makes the retry safe
+            return transient(str(exc.reason), exc.status)
+        answer = response_json(response)
+        if response.status_code < 300:
+            task_id = answer.get("id") if isinstance(answer, dict) else None
+            return accepted(response.status_code, str(task_id) if task_id else None)
+        first = answer[0] if isinstance(answer, list) and answer and isinstance(answer[0], dict) else {}
+        if first.get("errorCode") == "INVALID_FIELD" and "Foreign key external ID" in str(first.get("message")):
+            return transient(f"salesforce {response.status_code}: the Contact with {self.contact_field} = "
+                             f"{message.customer_id} is not in Salesforce yet (the leads sync creates it)",
+                             response.status_code)
+        return _http_delivery(self.http, response, None)
+
+    def close(self) -> None:
+        self.http.close()
+
+
 # ---- channels.yml -------------------------------------------------------------------------------
 
 SECRET_FIELDS = ("password", "token", "secret", "api_key")
@@ -547,7 +624,11 @@ TYPE_OPTIONS: dict[str, set[str]] = {
     "smtp": {"host", "port", "starttls", "username"},
     "sendgrid_mail": set(),
     "webhook": {"path"},
+    "salesforce_task": {"api_version", "contact_external_id_field", "task_external_id_field", "owner_id",
+                        "priority", "due_in_days"},
 }
+TASK_PRIORITIES = ("High", "Normal", "Low")
+_API_VERSION = re.compile(r"\d+\.\d")
 
 
 def default_channels_path() -> Path:
@@ -629,11 +710,38 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
         token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "sendgrid", prefix, fail)
         return SendGridMailChannel(url, Secret(token), **common)
 
+    if kind == "salesforce_task":
+        return _salesforce_task(entry, env, prefix, common, fail)
+
     path = str(entry.get("path") or "/attiva/messages")
     base = env.get(f"{prefix}_URL") or sandbox_url("webhook", env)
     url = base.rstrip("/") + (path if path.startswith("/") else f"/{path}")
     token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "webhook", prefix, fail)
     return WebhookMessageChannel(url, Secret(token), **common)
+
+
+def _salesforce_task(entry: Mapping[str, Any], env: Mapping[str, str], prefix: str, common: dict[str, Any],
+                     fail) -> SalesforceTaskChannel:
+    version = str(entry.get("api_version") or "62.0").removeprefix("v")
+    if not _API_VERSION.fullmatch(version):
+        raise fail(f"expected a version like \"62.0\", got {entry.get('api_version')!r}", "api_version")
+    priority = entry.get("priority", "Normal")
+    if priority not in TASK_PRIORITIES:
+        raise fail(f"expected one of {', '.join(TASK_PRIORITIES)}", "priority")
+    due_in_days = entry.get("due_in_days", 2)
+    if isinstance(due_in_days, bool) or not isinstance(due_in_days, int) or due_in_days < 0:
+        raise fail("expected a whole number of days, 0 or more", "due_in_days")
+    fields = {}
+    for option, default in (("contact_external_id_field", "Attiva_Customer_Id__c"),
+                            ("task_external_id_field", "Attiva_Message_Id__c")):
+        value = str(entry.get(option) or default)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
+            raise fail("expected a field's API name, e.g. Attiva_Customer_Id__c", option)
+        fields[option] = value
+    url = env.get(f"{prefix}_URL") or sandbox_url("salesforce", env)
+    token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "salesforce", prefix, fail)
+    return SalesforceTaskChannel(url, Secret(token), api_version=version, owner_id=entry.get("owner_id") or None,
+                                 priority=priority, due_in_days=due_in_days, **fields, **common)
 
 
 def _sandbox_token(url: str, sandbox_type: str, prefix: str, fail) -> str:
@@ -659,6 +767,7 @@ __all__ = [
     "ChannelConfigError",
     "Delivery",
     "OutgoingMessage",
+    "SalesforceTaskChannel",
     "SendGridMailChannel",
     "SmtpChannel",
     "WebhookMessageChannel",

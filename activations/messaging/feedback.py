@@ -5,9 +5,15 @@ Two ways in, one format out. An ESP's export already follows the landing contrac
 `email_engagement` source; a SendGrid Event Webhook batch (the JSON array SendGrid posts, or
 the sandbox's, see activations/sandbox/engagement.py) is turned into the same columns by
 :func:`engagement_rows` and written by :func:`write_landing_file` into
-`<landing>/email_engagement/`, where the next ingestion loads it like any export.
+`<landing>/email_engagement/`, where ingestion loads it like any export.
 
-:func:`refresh_suppressions` runs at the start of every messaging pass: hard bounces,
+:func:`collect` is the automatic loop (Dagster's `feedback/engagement_events`, after every
+send): it asks the ESP's event feed for what happened since the last call (ATTIVA_ESP_EVENTS_URL,
+by default the local sandbox's `POST /_sandbox/mail/events`), lands it, loads the engagement
+landing files into `raw.email_engagement` and refreshes the suppression list, so the report and
+the next send see it without anyone running a command.
+
+:func:`refresh_suppressions` also runs at the start of every messaging pass: hard bounces,
 unsubscribes and spam complaints in `raw.email_engagement` add the address (SHA-256 of the
 trimmed, lower-cased email, as the send step hashes it) to `activation.suppression_list`.
 """
@@ -19,12 +25,15 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import requests
 
+from activations import warehouse
 from activations.messaging import ledger
 
 ENGAGEMENT_FOLDER = "email_engagement"
@@ -154,3 +163,104 @@ def write_landing_file(rows: list[dict[str, Any]], landing: Path | str, prefix: 
     tmp.write_bytes(body)
     os.replace(tmp, path)
     return path
+
+
+# -- the automatic loop: event feed -> landing file -> raw table -> suppression list ----------------
+
+EVENTS_URL_ENV = "ATTIVA_ESP_EVENTS_URL"
+SANDBOX_EVENTS_PATH = "/_sandbox/mail/events"
+BATCH_MESSAGES = 20_000  # messages per request: a 100k-message send comes back in a few responses
+
+
+@dataclass(frozen=True)
+class EventFeed:
+    """Where new engagement events are asked for; `explicit` when configured (an error then fails the step)."""
+
+    url: str | None
+    explicit: bool
+
+
+def event_feed(env: Mapping[str, str] | None = None) -> EventFeed:
+    """ATTIVA_ESP_EVENTS_URL; `none` (or empty) when events only come as landing files (an ESP's export,
+    a webhook receiver writing them); unset, the local sandbox's event feed on ATTIVA_SANDBOX_PORT."""
+    env = os.environ if env is None else env
+    if EVENTS_URL_ENV in env:
+        value = env[EVENTS_URL_ENV].strip()
+        return EventFeed(None if value.lower() in ("", "none") else value, True)
+    port = env.get("ATTIVA_SANDBOX_PORT") or "8765"
+    return EventFeed(f"http://127.0.0.1:{port}{SANDBOX_EVENTS_PATH}", False)
+
+
+def fetch_events(url: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Every event the feed has for us, batch after batch until it answers with an empty one."""
+    events: list[dict[str, Any]] = []
+    while True:
+        response = requests.post(url, params={"limit": BATCH_MESSAGES}, timeout=timeout)
+        if response.status_code != 200:
+            raise FeedbackError(f"the ESP event feed {url} answered HTTP {response.status_code}: "
+                                f"{response.text[:200]}")
+        batch = response.json()
+        if not isinstance(batch, list):
+            raise FeedbackError(f"the ESP event feed {url} did not answer with a JSON array of events")
+        if not batch:
+            return events
+        events += batch
+
+
+class FeedbackError(RuntimeError):
+    """The event feed could not be read (it names the URL and what it answered)."""
+
+
+@dataclass
+class FeedbackReport:
+    feed: str  # the URL asked, or why none was
+    events: dict[str, int] = field(default_factory=dict)  # contract event_type -> rows landed
+    landed: Path | None = None
+    files_loaded: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    suppressed: int = 0  # addresses added to the suppression list
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        events = ", ".join(f"{n:,} {kind}" for kind, n in sorted(self.events.items())) or "no new events"
+        return (f"engagement feedback from {self.feed}: {events}"
+                + (f" -> {self.landed}" if self.landed else "")
+                + f"; loaded {self.rows_loaded:,} row(s) from {self.files_loaded} file(s)"
+                + (f" ({self.rows_quarantined:,} quarantined)" if self.rows_quarantined else "")
+                + f"; {self.suppressed:,} address(es) added to the suppression list")
+
+
+def collect(landing: Path | str, warehouse_file: Path | str, *, feed: EventFeed | None = None,
+            now: datetime | None = None) -> FeedbackReport:
+    """Ask the event feed for new events and land them, load every new engagement landing file (the
+    feed's and any ESP export dropped there) into `raw.email_engagement`, then refresh the
+    suppression list. Returns what it did."""
+    from activations.ingest import load_landing
+    from activations.ingest.report import LOADED, REPLACED
+
+    feed = feed or event_feed()
+    report = FeedbackReport(feed=feed.url or f"landing files only ({EVENTS_URL_ENV}=none)")
+    if feed.url:
+        try:
+            events = fetch_events(feed.url)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if feed.explicit:
+                raise FeedbackError(f"the ESP event feed {feed.url} could not be reached: {exc}") from None
+            # The default points at the local sandbox: without one running, landing files are the only way in.
+            events = []
+            report.feed = f"landing files only (no sandbox at {feed.url})"
+        rows = engagement_rows(events)
+        for row in rows:
+            report.events[row["event_type"]] = report.events.get(row["event_type"], 0) + 1
+        report.landed = write_landing_file(rows, landing, prefix="esp-events")
+    folder = Path(landing)
+    if (folder / ENGAGEMENT_FOLDER).is_dir():
+        loaded = load_landing(folder, Path(warehouse_file), sources={ENGAGEMENT_FOLDER})
+        report.files_loaded = sum(f.status in (LOADED, REPLACED) for f in loaded.files)
+        report.rows_loaded = sum(f.rows_loaded for f in loaded.files)
+        report.rows_quarantined = sum(f.rows_quarantined for f in loaded.files)
+        report.problems = [f"{f.file}: {f.error}" for f in loaded.failed_files]
+    with warehouse.connect(Path(warehouse_file)) as con:
+        report.suppressed = refresh_suppressions(con, now)
+    return report

@@ -55,6 +55,15 @@ def in_holdout(campaign: str, customer_ids: pl.Series, share: float) -> pl.Serie
     return pl.Series(bucket) < share
 
 
+def variant(campaign: str, customer_ids: pl.Series, templates: tuple[str, ...]) -> pl.Series:
+    """An A/B test's template per customer: deterministic per customer and campaign, evenly spread, and
+    drawn apart from the holdout (another hash), so both variants have the same share held out."""
+    if len(templates) == 1:
+        return pl.Series([templates[0]] * len(customer_ids), dtype=pl.String)
+    return pl.Series([templates[int(hashlib.sha256(f"{campaign}\x1f{c}\x1fvariant".encode()).hexdigest()[:8], 16)
+                                % len(templates)] for c in customer_ids.to_list()], dtype=pl.String)
+
+
 def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
     """Ledger rows for occurrences seen for the first time, one per step; returns counts by state.
 
@@ -80,7 +89,8 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
     fresh = fresh.with_columns(held.alias("held_out"))
     rows = pl.concat([
         fresh.with_columns(
-            pl.lit(step.number, pl.Int32).alias("step"), pl.lit(step.template).alias("template"),
+            pl.lit(step.number, pl.Int32).alias("step"),
+            variant(trigger.campaign, fresh["customer_id"], step.templates).alias("template"),
             (pl.col("occurred_at") + step.delay).alias("due_at"),
             (pl.col("occurred_at") + step.delay + trigger.expires_after).alias("expires_at"),
         ) for step in trigger.steps])

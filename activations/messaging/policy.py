@@ -18,6 +18,11 @@ declared beside the SQL, in the model's YAML:
           steps:
             - {template: abandoned_cart, delay: 2h}
             - {template: birthday, delay: 0h, coupon: {discount_pct: 15, valid_days: 14}}
+            - {template: [promo_a, promo_b], delay: 1d}   # an A/B test: each customer gets one variant
+
+A step with a list of templates is an A/B test: each customer is given one of them by a hash
+of campaign and customer (the same one every time, independent of the holdout), and the ledger
+records which (its `template` column), so measurement can compare the variants.
 
 Every mistake names the model and the field, before anything is sent.
 """
@@ -53,9 +58,15 @@ class Coupon:
 @dataclass(frozen=True)
 class Step:
     number: int  # 1-based
-    template: str
+    template: str  # the first (or only) variant
     delay: timedelta  # after the occurrence
     coupon: Coupon | None = None
+    variants: tuple[str, ...] = ()  # the other templates of an A/B test
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        """Every template this step may send: one, or the variants of an A/B test."""
+        return (self.template, *self.variants)
 
 
 @dataclass(frozen=True)
@@ -206,8 +217,13 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
     steps = []
     for i, raw in enumerate(steps_raw, start=1):
         where = f"steps[{i - 1}]"
-        if not isinstance(raw, dict) or not isinstance(raw.get("template"), str):
-            raise fail(where, "each step has a template (a folder in templates/) and a delay")
+        names = raw.get("template") if isinstance(raw, dict) else None
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise fail(where, "each step has a template (a folder in templates/, or a list of them for an A/B "
+                              "test) and a delay")
+        if len(set(names)) != len(names):
+            raise fail(f"{where}.template", "an A/B test lists each template once")
         if unknown := sorted(set(raw) - {"template", "delay", "coupon"}):
             raise fail(f"{where}.{unknown[0]}", "unknown setting (allowed: template, delay, coupon)")
         coupon = None
@@ -217,8 +233,8 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
                     "discount_pct"] <= 100 or not isinstance(c.get("valid_days", 14), int):
                 raise fail(f"{where}.coupon", "{discount_pct: 1-100, valid_days: N}")
             coupon = Coupon(float(c["discount_pct"]), int(c.get("valid_days", 14)))
-        steps.append(Step(i, raw["template"], duration(raw.get("delay", 0), lambda r, w=where: fail(f"{w}.delay", r)),
-                          coupon))
+        steps.append(Step(i, names[0], duration(raw.get("delay", 0), lambda r, w=where: fail(f"{w}.delay", r)),
+                          coupon, tuple(names[1:])))
     if [s.delay for s in steps] != sorted(s.delay for s in steps):
         raise fail("steps", "steps must come in order of their delay")
     return Trigger(

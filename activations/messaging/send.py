@@ -10,6 +10,7 @@ sent or failed (see ledger.py for the at-most-once protocol).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -75,9 +76,10 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         return report
     by_campaign = {t.campaign: t for t in triggers}
     due = _decide(con, due, by_campaign, settings, now, report)
+    clock = _pass_clock(now)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
         for start in range(0, due.height, BATCH):
-            _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, pool, report)
+            _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, pool, report, clock)
             if on_progress:
                 on_progress(min(start + BATCH, due.height))
     return report
@@ -244,8 +246,16 @@ def _parsed(column: str, value: Any) -> Any:
     return value
 
 
+def _pass_clock(now: datetime) -> Callable[[], datetime]:
+    """`now` plus the time since the pass started: when a message was accepted, on the clock the caps and
+    measurement read (as_of), also when a run is pinned to another time than the wall clock's."""
+    started, naive_now = time.monotonic(), now.replace(tzinfo=None)
+    return lambda: naive_now + timedelta(seconds=time.monotonic() - started)
+
+
 def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels: Mapping[str, Channel],
-                templates: Templates, now: datetime, pool: ThreadPoolExecutor, report: PassReport) -> None:
+                templates: Templates, now: datetime, pool: ThreadPoolExecutor, report: PassReport,
+                clock: Callable[[], datetime]) -> None:
     naive_now = now.replace(tzinfo=None)
     rows = batch.to_dicts()
     recommendations = _recommendations(con, sorted({r["customer_id"] for r in rows}))
@@ -273,7 +283,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             message_id=row["message_id"], to_email=row["c_email"], to_name=name,
             from_email=getattr(channel, "from_email", "ciao@emporionove.it"),
             from_name=getattr(channel, "from_name", "Emporio Nove"), subject=rendered.subject, html=rendered.html,
-            text=rendered.text, campaign=trigger.campaign,
+            text=rendered.text, campaign=trigger.campaign, customer_id=row["customer_id"],
             headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})))
     if failed:
         ledger.update(con, pl.DataFrame(failed, infer_schema_length=None), now)
@@ -295,7 +305,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
                                 provider_id=None)
         key = {k: row[k] for k in ledger.KEY}
         if delivery.ok:
-            outcome = {**key, "state": "sent", "sent_at": datetime.now(UTC).replace(tzinfo=None),
+            outcome = {**key, "state": "sent", "sent_at": clock(),
                        "provider_id": delivery.provider_id, "reason": None}
         elif delivery.permanent:
             outcome = {**key, "state": "failed", "reason": f"refused: {delivery.reason}"}

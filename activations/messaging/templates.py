@@ -114,6 +114,7 @@ def sample_context(*, campaign: str = "sample", step: int = 1, channel: str = "e
             "product_id": "P-0003", "product_name": "Arabica Etiopia Sidamo 500g", "discount_pct": 20.0,
             "current_price": 10.32, "order_id": "O-SAMPLE", "days_since_last_order": 97,
             "viewed_product_name": "Macinacaffè manuale in acciaio",
+            "became_mql_at": "2026-10-20T10:00:00",
         },
         campaign=campaign, step=step, channel=channel,
         recommendations=[

@@ -59,4 +59,5 @@ def validate_templates(triggers: list[Trigger], templates: Templates) -> None:
     """Raise TemplateError (naming template, file, line, variable) for the first template that cannot render."""
     for trigger in triggers:
         for step in trigger.steps:
-            templates.validate(step.template, trigger_sample(trigger, step.number))
+            for template in step.templates:  # every variant of an A/B test
+                templates.validate(template, trigger_sample(trigger, step.number))

@@ -18,6 +18,7 @@ Rows = list[dict[str, Any]]
 class ReportData:
     campaigns: Rows = field(default_factory=list)  # measurement.campaign_performance
     uplift: Rows = field(default_factory=list)  # measurement.campaign_uplift
+    variants: Rows = field(default_factory=list)  # measurement.campaign_variants (A/B tests)
     audience_sizes: Rows = field(default_factory=list)  # sync_name, destination, day, audience_rows
     funnel_totals: Rows = field(default_factory=list)  # stage, people (every source and month)
     funnel: Rows = field(default_factory=list)  # measurement.lead_funnel aggregated per lead source
@@ -41,20 +42,23 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> Rows:
 def load(con, generated_at: datetime | None = None) -> ReportData:
     """Every section's rows, from an open warehouse connection (read-only is enough)."""
     data = ReportData(generated_at=generated_at)
-    needed = {("measurement", n) for n in ("campaign_performance", "campaign_uplift", "lead_funnel", "sync_health")}
+    needed = {("measurement", n) for n in ("campaign_performance", "campaign_uplift", "campaign_variants",
+                                           "lead_funnel", "sync_health")}
     present = {key for key in needed if _exists(con, *key)}
     data.missing = sorted(f"{s}.{n}" for s, n in needed - present)
 
     if ("measurement", "campaign_performance") in present:
         data.campaigns = _rows(con, """
-            select campaign, step, variant, sent, held_out, delivered, opened, clicked, unsubscribed, converted,
-                   orders, revenue, delivery_rate, open_rate, click_rate, unsubscribe_rate, conversion_rate,
-                   revenue_per_recipient, last_sent_at
+            select campaign, step, variant, sent, held_out, delivered, opened, clicked, bounced, unsubscribed,
+                   complained, converted, orders, revenue, delivery_rate, open_rate, click_rate, unsubscribe_rate,
+                   conversion_rate, revenue_per_recipient, last_sent_at
             from measurement.campaign_performance
             where sent > 0 or held_out > 0
             order by campaign, step, variant""")
     if ("measurement", "campaign_uplift") in present:
         data.uplift = _rows(con, "select * from measurement.campaign_uplift order by campaign")
+    if ("measurement", "campaign_variants") in present:
+        data.variants = _rows(con, "select * from measurement.campaign_variants order by campaign, step, variant")
     if ("measurement", "lead_funnel") in present:
         data.funnel = _rows(con, """
             select lead_source, sum(leads) as leads, sum(mqls) as mqls, sum(sqls) as sqls, sum(customers) as customers,
@@ -71,9 +75,9 @@ def load(con, generated_at: datetime | None = None) -> ReportData:
                 ("Leads", "leads"), ("MQL", "mqls"), ("SQL", "sqls"), ("Customers", "customers"))]
     if ("measurement", "sync_health") in present:
         data.sync_runs = con.execute("select count(*) from measurement.sync_health").fetchone()[0]
+        # Every column (older warehouses' views lack what destinations report): html.py reads with .get().
         data.sync_health = _rows(con, """
-            select sync_name, destination, mode, status, started_at, duration_seconds, audience_rows, planned, sent,
-                   confirmed, rejected, invalid, confirmed_rate, match_rate, error
+            select *
             from (select h.*, row_number() over (partition by sync_name order by started_at desc) as recency
                   from measurement.sync_health as h) as ranked
             where recency = 1

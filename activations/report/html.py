@@ -1,7 +1,8 @@
 """The report as one self-contained HTML page: inline CSS, inline SVG (svg.py), no script.
 
-Sections (their ids are what tests look for): campaigns, uplift, audiences, funnel,
-sync-health. A section without data says so in words instead of drawing an empty chart.
+Sections (their ids are what tests look for): campaigns, uplift, variants, audiences, funnel,
+sync-health. A section without data says so in words instead of drawing an empty chart, and so
+does one whose numbers are still too small to estimate anything (no chart of zeros).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import Any
 from activations.report import svg
 from activations.report.data import ReportData
 
-SECTIONS = ("campaigns", "uplift", "audiences", "funnel", "sync-health")
+SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "sync-health")
 
 CSS = """
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2733; background: #f6f7f9;
        margin: 0; line-height: 1.45; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 60px; }
+main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 60px; }
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 0; color: #5b6673; }
 nav { margin: 14px 0 4px; display: flex; gap: 16px; flex-wrap: wrap; }
@@ -29,11 +30,12 @@ section { background: #fff; border: 1px solid #e1e5ea; border-radius: 10px; padd
 section h2 { margin: 0 0 6px; font-size: 20px; }
 .lede { color: #5b6673; margin: 0 0 14px; max-width: 80ch; }
 .tiles { display: flex; gap: 14px; flex-wrap: wrap; margin-top: 18px; }
-.tile { background: #fff; border: 1px solid #e1e5ea; border-radius: 10px; padding: 12px 16px; min-width: 150px; }
+.tile { background: #fff; border: 1px solid #e1e5ea; border-radius: 10px; padding: 12px 16px; flex: 1 1 120px;
+        min-width: 0; }
 .tile b { display: block; font-size: 22px; }
 .tile span { color: #5b6673; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; margin-top: 12px; }
-th, td { padding: 6px 8px; border-bottom: 1px solid #edf0f3; text-align: right; white-space: nowrap; }
+th, td { padding: 5px 7px; border-bottom: 1px solid #edf0f3; text-align: right; white-space: nowrap; }
 th { background: #f1f4f7; color: #3b4754; font-weight: 600; position: sticky; top: 0; }
 th:first-child, td:first-child, td.text, th.text { text-align: left; }
 .scroll { overflow-x: auto; }
@@ -41,7 +43,7 @@ th:first-child, td:first-child, td.text, th.text { text-align: left; }
 .muted { color: #8793a0; }
 .good { color: #23834a; font-weight: 600; }
 .bad { color: #b03a2e; font-weight: 600; }
-svg.chart { max-width: 100%; height: auto; margin-top: 10px; background: #fff; }
+svg.chart { display: block; max-width: min(100%, 940px); height: auto; margin: 10px auto 0; background: #fff; }
 footer { color: #8793a0; font-size: 12px; margin-top: 28px; }
 """
 
@@ -75,11 +77,17 @@ def _empty(message: str) -> str:
     return f'<p class="empty">No data yet: {escape(message)}</p>'
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
-    """Cells are already-escaped HTML."""
-    head = "".join(f'<th class="text">{escape(h)}</th>' if i < text_columns else f"<th>{escape(h)}</th>"
+def _not_yet(message: str) -> str:
+    """There is data, but too little to estimate anything: said in words, not drawn as a chart of zeros."""
+    return f'<p class="empty">Not enough data yet: {escape(message)}</p>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int | Sequence[int] = 1) -> str:
+    """Cells are already-escaped HTML; `text_columns` (the first n, or their positions) are left-aligned."""
+    text = set(range(text_columns)) if isinstance(text_columns, int) else set(text_columns)
+    head = "".join(f'<th class="text">{escape(h)}</th>' if i in text else f"<th>{escape(h)}</th>"
                    for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="text">{c}</td>' if i < text_columns else f"<td>{c}</td>"
+    body = "".join("<tr>" + "".join(f'<td class="text">{c}</td>' if i in text else f"<td>{c}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
@@ -98,28 +106,54 @@ def campaigns_section(data: ReportData) -> str:
     if not data.campaigns:
         return _section("campaigns", "Campaigns", lede, _empty("no triggered message has been sent or held out."))
     rows = [[escape(r["campaign"]), count(r["step"]), escape(r["variant"] or ""), count(r["sent"]),
-             count(r["held_out"]), count(r["delivered"]), pct(r["open_rate"]), pct(r["click_rate"]),
-             pct(r["unsubscribe_rate"], 2), pct(r["conversion_rate"]), euro(r["revenue"]),
+             count(r["held_out"]), count(r["delivered"]), count(r.get("bounced")), pct(r["open_rate"]),
+             pct(r["click_rate"]), pct(r["unsubscribe_rate"], 2), pct(r["conversion_rate"]), euro(r["revenue"]),
              euro(r["revenue_per_recipient"])] for r in data.campaigns]
-    table = _table(["Campaign", "Step", "Variant", "Sent", "Held out", "Delivered", "Open rate", "Click rate",
-                    "Unsubscribe rate", "Conversion rate", "Revenue", "Revenue / recipient"], rows, text_columns=1)
-    chart_rows = [r for r in data.campaigns if r["sent"]]
-    chart = svg.bar_chart(
-        "Messages sent per campaign step", [
-            (f"{r['campaign']} · {r['step']}" + (f" · {r['variant']}" if _has_variants(data, r) else ""),
-             float(r["sent"]), _sent_note(r))
-            for r in chart_rows],
+    table = _table(["Campaign", "Step", "Variant", "Sent", "Held out", "Delivered", "Bounced", "Open rate",
+                    "Click rate", "Unsubscribe rate", "Conversion rate", "Revenue", "Revenue / recipient"], rows,
+                   text_columns=(0, 2))
+    chart_rows = [(_campaign_label(data, r), _engagement(r)) for r in data.campaigns if r["sent"]]
+    chart = svg.stacked_bar_chart(
+        "What recipients did, per campaign step", chart_rows, ENGAGEMENT_SEGMENTS,
         x_label="Messages sent", y_label="Campaign · step", fmt=lambda v: f"{v:,.0f}",
     ) if chart_rows else '<p class="muted">Only held-out customers so far: nothing sent to chart.</p>'
-    return _section("campaigns", "Campaigns", lede, chart + table)
+    converted = sum(int(r["converted"] or 0) for r in data.campaigns)
+    note = "" if converted else (
+        '<p class="muted">No order has followed a message yet: orders come in after the messages, within the '
+        "attribution window, and show here as they are loaded.</p>")
+    return _section("campaigns", "Campaigns", lede, chart + note + table)
 
 
-def _sent_note(row: dict[str, Any]) -> str:
-    parts = ["sent"]
-    if row["open_rate"] is not None:
-        parts.append(f"{pct(row['open_rate'], 0)} opened")
-    parts.append(f"{pct(row['conversion_rate'])} converted")
-    return " · ".join(parts)
+# Stacking order: the further a recipient went, the further left.
+ENGAGEMENT_SEGMENTS = (("clicked", svg.PALETTE[2]), ("opened, no click", svg.PALETTE[0]),
+                       ("delivered, not opened", "#9ec5e8"), ("bounced", svg.PALETTE[3]),
+                       ("no report yet", "#d5d9de"))
+
+
+def _engagement(row: dict[str, Any]) -> dict[str, float]:
+    sent, delivered, opened, clicked = (int(row[k] or 0) for k in ("sent", "delivered", "opened", "clicked"))
+    bounced = int(row.get("bounced") or 0)
+    return {"clicked": clicked, "opened, no click": max(opened - clicked, 0),
+            "delivered, not opened": max(delivered - opened, 0), "bounced": bounced,
+            "no report yet": max(sent - delivered - bounced, 0)}
+
+
+def _campaign_label(data: ReportData, row: dict[str, Any]) -> str:
+    label = f"{row['campaign']} · {row['step']}"
+    if _has_variants(data, row):
+        label += f" · {_variant_name(row['campaign'], row['variant'])}"
+    return _fit(label)
+
+
+def _variant_name(campaign: str, variant: str | None) -> str:
+    """A variant by what tells it apart: `favourite_on_promotion_b` of `favourite_on_promotion` is `b`."""
+    variant = variant or ""
+    rest = variant[len(campaign):].strip("_") if variant.startswith(campaign) else variant
+    return rest or "a"
+
+
+def _fit(label: str, width: int = 34) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _has_variants(data: ReportData, row: dict[str, Any]) -> bool:
@@ -141,16 +175,18 @@ def _verdict(low: float | None, high: float | None, too_small: bool, holdout: in
 
 
 def uplift_section(data: ReportData) -> str:
-    lede = ("Customers sent a campaign against its holdout (customers deliberately not sent it): the share who "
-            "ordered and the revenue per customer within the attribution window. Bars are 95 % intervals; an "
-            "interval that crosses zero means the campaign may have made no difference. Grey rows are too small "
-            "to say anything yet.")
+    lede = ("Customers a campaign was meant for (treated, including those whose message a send-time check such as "
+            "consent or a frequency cap then stopped) against its holdout (customers deliberately not sent it): the "
+            "share who ordered and the revenue per customer within the attribution window. Bars are 95 % "
+            "intervals; an interval that crosses zero means the campaign may have made no difference. Grey rows are "
+            "too small to say anything yet.")
     if not data.uplift:
         return _section("uplift", "Uplift against the holdout", lede,
                         _empty("no campaign has both sent and held-out customers."))
-    # Campaigns without a holdout (or without anyone treated) have no estimate: table only.
+    # Campaigns without a holdout (or without anyone treated) have no estimate: table only. Nor is anything
+    # charted while every campaign is too small to say: a chart of zeros would look like an answer.
     estimated = [r for r in data.uplift if r["conversion_uplift"] is not None]
-    if estimated:
+    if estimated and not all(r["too_small_to_say"] for r in estimated):
         conversion = svg.interval_chart(
             "Conversion uplift (treated minus holdout)",
             [(r["campaign"], float(r["conversion_uplift"]), r["conversion_uplift_ci_low"],
@@ -162,6 +198,10 @@ def uplift_section(data: ReportData) -> str:
             [(r["campaign"], float(r["revenue_uplift"] or 0), r["revenue_uplift_ci_low"],
               r["revenue_uplift_ci_high"], bool(r["too_small_to_say"])) for r in estimated],
             x_label="Difference in revenue per customer (EUR), 95 % interval", y_label="Campaign", fmt=signed_euro)
+    elif estimated:
+        conversion, revenue = _not_yet(
+            "too small to say for every campaign so far: it takes at least 30 customers in each group and 10 "
+            "orders in all within the attribution window (the table shows the counts so far)."), ""
     else:
         conversion, revenue = _empty("no campaign has both customers sent it and customers held out."), ""
     rows = [[escape(r["campaign"]), count(r["treated_customers"]), count(r["holdout_customers"]),
@@ -173,8 +213,52 @@ def uplift_section(data: ReportData) -> str:
                       int(r["holdout_customers"] or 0))]
             for r in data.uplift]
     table = _table(["Campaign", "Treated", "Holdout", "Treated conv.", "Holdout conv.", "Uplift", "95 % interval",
-                    "Relative", "Revenue uplift / customer", "95 % interval", "Verdict"], rows)
+                    "Relative", "Revenue / customer", "95 % interval", "Verdict"], rows)
     return _section("uplift", "Uplift against the holdout", lede, conversion + revenue + table)
+
+
+def variants_section(data: ReportData) -> str:
+    lede = ("A/B tests: where a campaign step sends two or more variants (another subject line, another layout), "
+            "each customer gets one of them by chance, so the variants can be compared: each against the others, "
+            "open and click rates of delivered messages and conversion of sent ones. Bars are 95 % intervals.")
+    if not data.variants:
+        return _section("variants", "A/B tests", lede,
+                        _empty("no campaign step has sent two variants (a step lists several templates)."))
+    charted = [r for r in data.variants if r["open_rate_difference_ci_low"] is not None]
+    label = {id(r): _fit(f"{r['campaign']} · {r['step']} · {_variant_name(r['campaign'], r['variant'])}")
+             for r in data.variants}
+    chart = svg.interval_chart(
+        "Open rate, each variant minus the others",
+        [(label[id(r)], float(r["open_rate_difference"]), r["open_rate_difference_ci_low"],
+          r["open_rate_difference_ci_high"], bool(r["too_small_to_say"])) for r in charted],
+        x_label="Difference in open rate (percentage points), 95 % interval", y_label="Variant",
+        fmt=points) if charted else _not_yet("too few opens so far to compare the variants (10 in all at least).")
+    rows = [[escape(r["campaign"]), count(r["step"]), escape(r["variant"] or ""), count(r["sent"]),
+             count(r["delivered"]), pct(r["open_rate"]), _interval(r, "open_rate_difference"), pct(r["click_rate"]),
+             _interval(r, "click_rate_difference"), pct(r["conversion_rate"]), _interval(r, "conversion_rate_difference"),
+             _ab_verdict(r)] for r in data.variants]
+    table = _table(["Campaign", "Step", "Variant", "Sent", "Delivered", "Open rate", "vs the others", "Click rate",
+                    "vs the others", "Conversion", "vs the others", "Verdict"], rows, text_columns=(0, 2))
+    return _section("variants", "A/B tests", lede, chart + table)
+
+
+def _interval(row: dict[str, Any], name: str) -> str:
+    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
+    middle = points(row[name])
+    return middle if low is None or high is None else f"{middle} ({points(low)} to {points(high)})"
+
+
+def _ab_verdict(row: dict[str, Any]) -> str:
+    if row["too_small_to_say"]:
+        return '<span class="muted">too small to say</span>'
+    for name, what in (("conversion_rate_difference", "converts"), ("open_rate_difference", "opened"),
+                       ("click_rate_difference", "clicked")):
+        low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
+        if low is not None and low > 0:
+            return f'<span class="good">{what} more</span>'
+        if high is not None and high < 0:
+            return f'<span class="bad">{what} less</span>'
+    return "no clear difference"
 
 
 def audiences_section(data: ReportData) -> str:
@@ -184,6 +268,13 @@ def audiences_section(data: ReportData) -> str:
     series: dict[str, list[tuple[date, float]]] = {}
     for r in data.audience_sizes:
         series.setdefault(f"{r['sync_name']} ({r['destination']})", []).append((r["day"], float(r["audience_rows"])))
+    days = {r["day"] for r in data.audience_sizes}
+    if len(days) == 1:  # the first day of syncing: no line yet, a bar per sync
+        chart = svg.bar_chart(f"Audience size per sync and destination on {min(days):%d %b %Y}", [
+            (_fit(name.split(" (")[0], 28), values[-1][1], f"({name.rsplit('(', 1)[1]}") for name, values in
+            series.items()], x_label="People in the audience", y_label="Sync", fmt=_short_count)
+        note = '<p class="muted">One day of sync runs so far: the next days draw the line over time.</p>'
+        return _section("audiences", "Audience sizes over time", lede, chart + note)
     chart = svg.line_chart("Audience size per sync and destination", series, x_label="Day of the sync run",
                            y_label="People in the audience", fmt=_short_count)
     return _section("audiences", "Audience sizes over time", lede, chart)
@@ -225,23 +316,40 @@ def _days(value: float | None) -> str:
 
 def sync_health_section(data: ReportData) -> str:
     lede = ("The last run of each sync: rows the destination confirmed, rejected, or that were set aside as invalid "
-            "(bad identifiers) before sending. Match rate shows where a destination reports one.")
+            "(bad identifiers) before sending; then what the destination itself reported, where it does: rows it "
+            "received and found invalid (Meta), and the share of people it matched to its users (Google's match "
+            "rate, as the range it gives).")
     if not data.sync_health:
         return _section("sync-health", "Sync health", lede, _empty("no sync has run yet."))
     segments = [("confirmed", svg.PALETTE[2]), ("rejected", svg.PALETTE[3]), ("invalid", svg.PALETTE[1])]
-    chart_rows = [(f"{r['sync_name']}", {s: float(r[s] or 0) for s, _ in segments}) for r in data.sync_health
+    chart_rows = [(_fit(r["sync_name"]), {s: float(r[s] or 0) for s, _ in segments}) for r in data.sync_health
                   if any(r[s] for s, _ in segments)]
     chart = svg.stacked_bar_chart("Last run per sync: confirmed, rejected and invalid rows", chart_rows, segments,
                                   x_label="Rows in the run", y_label="Sync", fmt=_short_count) if chart_rows else ""
     rows = [[escape(r["sync_name"]), escape(r["destination"] or ""), escape(r["status"] or ""),
              escape(f"{r['started_at']:%Y-%m-%d %H:%M}" if isinstance(r["started_at"], datetime) else ""),
              count(r["audience_rows"]), count(r["planned"]), count(r["sent"]), count(r["confirmed"]),
-             count(r["rejected"]), count(r["invalid"]), pct(r["confirmed_rate"]), pct(r["match_rate"])]
+             count(r["rejected"]), count(r["invalid"]), pct(r["confirmed_rate"]), count(r.get("reported_received")),
+             count(r.get("reported_invalid")), _match_range(r)]
             for r in data.sync_health]
     table = _table(["Sync", "Destination", "Status", "Last run (UTC)", "Audience", "Planned", "Sent", "Confirmed",
-                    "Rejected", "Invalid", "Confirmed rate", "Match rate"], rows, text_columns=4)
+                    "Rejected", "Invalid", "Confirmed rate", "Received (reported)", "Invalid (reported)",
+                    "Match rate"], rows, text_columns=4)
     note = "" if chart_rows else '<p class="muted">The last runs had nothing to send (audiences unchanged).</p>'
-    return _section("sync-health", "Sync health", lede, chart + note + table)
+    matched = [r for r in data.sync_health if r.get("match_rate_low") is not None]
+    match_chart = svg.interval_chart(
+        "Match rate reported by the destination (last run)",
+        [(_fit(r["sync_name"]), float(r["match_rate"]), r["match_rate_low"], r["match_rate_high"], False)
+         for r in matched],
+        x_label="Share of uploaded people the destination matched to its users (its range)", y_label="Sync",
+        fmt=lambda v: pct(v, 0)) if matched else ""
+    return _section("sync-health", "Sync health", lede, chart + note + match_chart + table)
+
+
+def _match_range(row: dict[str, Any]) -> str:
+    low, high = row.get("match_rate_low"), row.get("match_rate_high")
+    return "–" if low is None or high is None else f"{pct(low, 0)}–{pct(high, 0)}"
+
 
 
 def _tiles(data: ReportData) -> str:
@@ -256,8 +364,8 @@ def _tiles(data: ReportData) -> str:
 
 
 BUILDERS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
-    ("Campaigns", campaigns_section), ("Uplift", uplift_section), ("Audiences", audiences_section),
-    ("Lead funnel", funnel_section), ("Sync health", sync_health_section))
+    ("Campaigns", campaigns_section), ("Uplift", uplift_section), ("A/B tests", variants_section),
+    ("Audiences", audiences_section), ("Lead funnel", funnel_section), ("Sync health", sync_health_section))
 
 
 def render(data: ReportData, *, title: str = "Attiva — marketing report") -> str:

@@ -139,7 +139,7 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float, str]], *, x_label: st
     """Horizontal bars: (label, value, note shown after the value)."""
     if not bars:
         raise ValueError("bar_chart needs at least one bar")
-    width, left, right, top, row_h = 760, 200, 230, 40, 34
+    width, left, right, top, row_h = 760, 220, 200, 40, 34
     height = top + row_h * len(bars) + 50
     ticks = nice_ticks(0, max(v for _, v, _ in bars) or 1)
 
@@ -169,7 +169,16 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, dict[str, float]]], 
     if not rows:
         raise ValueError("stacked_bar_chart needs at least one row")
     width, left, right, top, row_h = 760, 240, 30, 40, 30
-    height = top + row_h * len(rows) + 80
+    # The legend flows over as many lines as its entries need (about 7 px a character).
+    legend: list[tuple[float, int, str, str]] = []
+    lx, line = float(left), 0
+    for name, colour in segments:
+        entry = 30 + 7 * len(name)
+        if lx + entry > width and lx > left:
+            lx, line = float(left), line + 1
+        legend.append((lx, line, name, colour))
+        lx += entry
+    height = top + row_h * len(rows) + 80 + 20 * line
     ticks = nice_ticks(0, max(sum(parts.values()) for _, parts in rows) or 1)
 
     def x(v: float) -> float:
@@ -192,10 +201,10 @@ def stacked_bar_chart(title: str, rows: Sequence[tuple[str, dict[str, float]]], 
                            f'</title></rect>')
             start += value
     out.append(f'<text x="{width / 2}" y="{bottom + 36}" text-anchor="middle" fill="#444">{escape(x_label)}</text>')
-    for i, (name, colour) in enumerate(segments):
-        lx = left + i * 130
-        out.append(f'<rect x="{lx}" y="{bottom + 52}" width="12" height="12" fill="{colour}"/>')
-        out.append(f'<text x="{lx + 18}" y="{bottom + 62}">{escape(name)}</text>')
+    for lx, line, name, colour in legend:
+        ly = bottom + 52 + 20 * line
+        out.append(f'<rect x="{lx:.0f}" y="{ly}" width="12" height="12" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 18:.0f}" y="{ly + 10}">{escape(name)}</text>')
     out.append(_y_label(y_label, height))
     out.append("</svg>")
     return "\n".join(out)

@@ -11,6 +11,12 @@ through activations/messaging/feedback.py.
 Each message is reported once: `<state>/engagement_cursor.json` remembers how much of each
 store earlier batches covered. Addresses whose mailbox part contains "bounce", "unsubscribe"
 or "complain" always do that, so tests and demos can count on them.
+
+The simulated recipients act at once: a message's whole story (delivered, opened hours later,
+clicked, ...) comes in the first batch after it arrived, each event stamped at its simulated
+time but never later than the batch, so nothing lands in the warehouse dated in the future.
+The running sandbox hands the batch out at `POST /_sandbox/mail/events` (what its Event
+Webhook would have posted since the last call), which the pipeline's feedback step reads.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -50,13 +57,14 @@ def _campaign(message_id: str) -> str | None:
 
 
 def recipient_events(message_id: str, email: str, sent_at: float, html: str | None, campaign: str | None,
-                     seed: int = 1) -> list[dict[str, Any]]:
-    """The events one message causes, in SendGrid's Event Webhook shape."""
+                     seed: int = 1, until: float | None = None) -> list[dict[str, Any]]:
+    """The events one message causes, in SendGrid's Event Webhook shape; none stamped after `until`."""
     mailbox = email.split("@", 1)[0].lower()
     categories = [campaign] if campaign else []
 
     def event(kind: str, at: float, **extra: Any) -> dict[str, Any]:
         event_id = hashlib.sha256(f"{message_id}\x1f{kind}".encode()).hexdigest()[:22]
+        at = max(sent_at, min(at, until)) if until is not None else at
         return {"email": email, "timestamp": int(at), "event": kind, "sg_event_id": event_id,
                 "sg_message_id": f"{event_id[:14]}.sandbox", "smtp-id": f"<{message_id}>", "category": categories,
                 "attiva_message_id": message_id, **({"attiva_campaign": campaign} if campaign else {}), **extra}
@@ -93,26 +101,38 @@ def _smtp_messages(state_dir: Path, skip: int) -> Iterator[tuple[int, dict[str, 
             yield number + 1, loads(line)
 
 
-def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True) -> list[dict[str, Any]]:
-    """Events for the mail received since the last batch (SMTP and SendGrid mail send); `advance`
-    moves the cursor past it."""
+def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, now: float | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+    """Events for the mail received since the last batch (SMTP and SendGrid mail send), none stamped
+    after `now` (epoch seconds, default the clock), for at most `limit` messages (the rest come in
+    the next batch); `advance` moves the cursor past what was reported."""
     state_dir = Path(state_dir)
+    until = time.time() if now is None else now
+    budget = limit if limit is not None else float("inf")
     cursor_path = state_dir / CURSOR
     cursor = loads(cursor_path.read_bytes()) if cursor_path.exists() else {}
     events: list[dict[str, Any]] = []
     smtp_done = cursor.get("smtp", 0)
     for line_number, record in _smtp_messages(state_dir, cursor.get("smtp", 0)):
+        if budget <= 0:
+            break
         smtp_done = line_number
         message_id = record.get("attiva_message_id") or (record.get("message_id") or "").strip("<>")
         if not message_id:
             continue
+        budget -= 1
         html = message_view(record).get("html")
         for email in record.get("rcpt_tos") or []:
             events += recipient_events(message_id, email, _epoch(record["received_at"]), html, _campaign(message_id),
-                                       seed)
+                                       seed, until)
     sendgrid_path = state_dir / "sendgrid.json"
     mail = loads(sendgrid_path.read_bytes()).get("mail", []) if sendgrid_path.exists() else []
-    for stored in mail[cursor.get("sendgrid", 0):]:
+    sendgrid_done = cursor.get("sendgrid", 0)
+    for stored in mail[sendgrid_done:]:
+        if budget <= 0:
+            break
+        sendgrid_done += 1
+        budget -= 1
         body = stored.get("message") or {}
         custom = body.get("custom_args") or {}
         message_id = custom.get("attiva_message_id") or stored.get("message_id")
@@ -120,10 +140,10 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True) ->
         for personalization in body.get("personalizations") or []:
             for to in personalization.get("to") or []:
                 events += recipient_events(message_id, to["email"], _epoch(stored["received_at"]), html,
-                                           custom.get("attiva_campaign") or _campaign(message_id), seed)
+                                           custom.get("attiva_campaign") or _campaign(message_id), seed, until)
     if advance:
         state_dir.mkdir(parents=True, exist_ok=True)
         tmp = cursor_path.with_name(f".{CURSOR}.{os.getpid()}.tmp")
-        tmp.write_bytes(dumps({"smtp": smtp_done, "sendgrid": len(mail)}))
+        tmp.write_bytes(dumps({"smtp": smtp_done, "sendgrid": sendgrid_done}))
         os.replace(tmp, cursor_path)
     return events

@@ -9,13 +9,23 @@
   violation, each ``field`` naming the member index (``audience_members.audience_members[i]...``)
   and a Data Manager ``reason`` (INVALID_HEX_ENCODING, INVALID_SHA256_FORMAT, ...).
 - Bearer auth (401 UNAUTHENTICATED); 300 requests/min, then 429 RESOURCE_EXHAUSTED.
+- ``GET /v1/requestStatus:retrieve?requestId=`` reports each destination's outcome of a request:
+  ``requestStatus`` and, for an ingest, ``audienceMembersIngestionStatus.userDataIngestionStatus``
+  with ``recordCount``, ``userIdentifierCount`` and ``uploadMatchRateRange`` (how many of the
+  uploaded records Google matched to its users, as a range such as ``MATCH_RATE_RANGE_51_TO_60``);
+  a removal reports ``audienceMembersRemovalStatus.userDataRemovalStatus``. Here every request is
+  done at once, and a record "matches" by a hash of its identifiers at a rate near MATCH_SHARE,
+  so the same upload always reports the same range. The last MAX_STATUSES requests are kept.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import math
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from starlette.requests import Request
@@ -42,6 +52,8 @@ ACCOUNT_TYPES = {
 }
 CONSENT_VALUES = {"CONSENT_STATUS_UNSPECIFIED", "CONSENT_GRANTED", "CONSENT_DENIED"}
 DOMAIN = "datamanager.googleapis.com"
+MATCH_SHARE = 0.62  # of uploaded records that match a Google user, in the sandbox
+MAX_STATUSES = 10_000  # request statuses kept for requestStatus:retrieve
 
 
 def status_error(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONBody:
@@ -69,6 +81,25 @@ def _get(obj: dict[str, Any], camel: str, snake: str, default: Any = None) -> An
     return obj.get(snake, default)
 
 
+def match_rate_range(matched: int, records: int) -> str:
+    """The Data Manager API's bucket for a match rate: under 20 %, then 20-30, 31-40 ... 91-100."""
+    if not records:
+        return "MATCH_RATE_RANGE_UNKNOWN"
+    percent = 100 * matched / records
+    if percent < 20:
+        return "MATCH_RATE_RANGE_LESS_THAN_20"
+    if percent <= 30:
+        return "MATCH_RATE_RANGE_20_TO_30"
+    upper = min(100, math.ceil(percent / 10) * 10)  # 30 < p <= 40 -> 31_TO_40
+    return f"MATCH_RATE_RANGE_{upper - 9}_TO_{upper}"
+
+
+def _matches(record: dict[str, list[Any]]) -> bool:
+    """Whether Google "knows" this person: deterministic per identifiers."""
+    key = "|".join(sorted(member_tokens(record))).encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64 < MATCH_SHARE
+
+
 def member_tokens(record: dict[str, list[Any]]) -> list[str]:
     tokens = [f"email:{v}" for v in record.get("emailAddress", [])]
     tokens += [f"phone:{v}" for v in record.get("phoneNumber", [])]
@@ -81,6 +112,7 @@ class Google(Destination):
 
     def reset_state(self) -> None:
         self.user_lists: dict[str, dict[str, Any]] = {}  # productDestinationId -> {operating_account, members}
+        self.statuses: OrderedDict[str, dict[str, Any]] = OrderedDict()  # requestId -> requestStatus answer
 
     def state(self) -> dict[str, Any]:
         return {
@@ -107,6 +139,7 @@ class Google(Destination):
         return [
             Route("/v1/audienceMembers:ingest", self.endpoint(self.ingest), methods=["POST"]),
             Route("/v1/audienceMembers:remove", self.endpoint(self.remove), methods=["POST"]),
+            Route("/v1/requestStatus:retrieve", self.endpoint(self.request_status), methods=["GET"]),
         ]
 
     # ---- vendor spellings ----------------------------------------------------------------------
@@ -410,7 +443,7 @@ class Google(Destination):
                 add = ul["members"].add
                 for record in records:
                     add(record)
-        return JSONBody({"requestId": str(uuid.uuid4())})
+        return JSONBody({"requestId": self._record_status(targets, records, removing=False)})
 
     async def remove(self, request: Request) -> Response:
         """Remove members (matched by any identifier) from every destination user list."""
@@ -421,4 +454,33 @@ class Google(Destination):
                 if ul is not None:
                     for record in records:
                         ul["members"].remove(record)
-        return JSONBody({"requestId": str(uuid.uuid4())})
+        return JSONBody({"requestId": self._record_status(targets, records, removing=True)})
+
+    def _record_status(self, targets: list[dict[str, Any]], records: list[dict[str, list[Any]]],
+                       removing: bool) -> str:
+        request_id = str(uuid.uuid4())
+        counts = {"recordCount": str(len(records)),
+                  "userIdentifierCount": str(sum(len(member_tokens(r)) for r in records))}
+        if removing:
+            status = {"audienceMembersRemovalStatus": {"userDataRemovalStatus": counts}}
+        else:
+            matched = sum(_matches(r) for r in records)
+            status = {"audienceMembersIngestionStatus": {"userDataIngestionStatus": {
+                **counts, "uploadMatchRateRange": match_rate_range(matched, len(records))}}}
+        self.statuses[request_id] = {"requestStatusPerDestination": [
+            {"destination": {"operatingAccount": t["operating_account"], "productDestinationId": t["list_id"]},
+             "requestStatus": "SUCCESS", **status} for t in targets]}
+        while len(self.statuses) > MAX_STATUSES:
+            self.statuses.popitem(last=False)
+        return request_id
+
+    async def request_status(self, request: Request) -> Response:
+        """What became of an ingest or removal request, per destination."""
+        request_id = request.query_params.get("requestId") or request.query_params.get("request_id")
+        if not request_id:
+            return invalid_argument([{"field": "request_id", "description": "Required field is missing.",
+                                      "reason": "REQUIRED_FIELD_MISSING"}])
+        found = self.statuses.get(request_id)
+        if found is None:
+            return status_error(404, "NOT_FOUND", f"Request {request_id} was not found.")
+        return JSONBody(found)

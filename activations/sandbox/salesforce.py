@@ -6,6 +6,12 @@
   ``{id, success, created, errors: [{statusCode, message, fields}]}``.
   With ``allOrNone: true`` one bad record rolls the whole request back.
 - Bearer auth (``OAuth <token>`` also accepted, as Salesforce does); 401 ``INVALID_SESSION_ID``.
+- ``PATCH /services/data/v{X}/sobjects/{SObject}/{ExternalIdField}/{value}``: one record
+  upserted on an external id (how Attiva creates a sales Task exactly once, keyed by its
+  message id): 201 ``{id, success, errors, created: true}``, 200 with ``created: false`` when
+  it existed. A relationship given by external id, ``"Who": {"attributes": {"type": "Contact"},
+  "Attiva_Customer_Id__c": "..."}``, is resolved to ``WhoId``; an unknown one is 400
+  ``INVALID_FIELD`` "Foreign key external ID: ... not found ...", as Salesforce answers.
 - ``Sforce-Limit-Info: api-usage=n/m`` on every answer; past the rolling 24 h
   allocation: 403 ``REQUEST_LIMIT_EXCEEDED`` (not a 429).
 """
@@ -28,7 +34,9 @@ from activations.sandbox.wire import JSONBody
 
 MAX_RECORDS = 200
 _VERSION = re.compile(r"v\d+\.\d+")
-_KEY_PREFIX = {"contact": "003", "lead": "00Q", "account": "001"}
+_KEY_PREFIX = {"contact": "003", "lead": "00Q", "account": "001", "task": "00T"}
+# Text field limits Salesforce enforces on the fields the sandbox is sent (STRING_TOO_LONG).
+_MAX_LENGTH = {"subject": 255, "description": 32_000}
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -66,7 +74,12 @@ class Salesforce(Destination):
                 "/services/data/{version}/composite/sobjects/{sobject}/{external_field}",
                 self.endpoint(self.upsert),
                 methods=["PATCH"],
-            )
+            ),
+            Route(
+                "/services/data/{version}/sobjects/{sobject}/{external_field}/{external_value}",
+                self.endpoint(self.upsert_one),
+                methods=["PATCH"],
+            ),
         ]
 
     # ---- vendor spellings ----------------------------------------------------------------------
@@ -203,3 +216,54 @@ class Salesforce(Destination):
             existing["LastModifiedDate"] = now
             results[i] = {"id": existing["Id"], "success": True, "created": created, "errors": []}
         return JSONBody(results)
+
+    async def upsert_one(self, request: Request) -> Response:
+        """Upsert one record on an external id (201 created, 200 updated); relationships by external id."""
+        params = request.path_params
+        if not _VERSION.fullmatch(params["version"]):
+            raise Refusal("The requested resource does not exist", status=404, code="NOT_FOUND")
+        sobject, external_field, key = params["sobject"], params["external_field"], params["external_value"]
+        if not key:
+            raise Refusal(f"{external_field} not specified", code="MISSING_ARGUMENT")
+        body = await self.json_body(request)
+        if not isinstance(body, dict):
+            raise Refusal("The request body must be a JSON object of field values", code="JSON_PARSER_ERROR")
+        values: dict[str, Any] = {}
+        for name, value in body.items():
+            if name == "attributes":
+                continue
+            if name.lower() == "id":
+                raise Refusal("Id not allowed in an upsert by external id", code="INVALID_FIELD_FOR_INSERT_UPDATE")
+            if isinstance(value, dict):  # a relationship given by the related record's external id
+                name, value = self._resolve(name, value)
+            limit = _MAX_LENGTH.get(name.lower())
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                return _errors(400, "STRING_TOO_LONG", f"{name}: data value too large: {value[:40]}... "
+                                                       f"(max length={limit})", fields=[name])
+            values[name] = value
+        if self.faults.rejects(f"{sobject}/{external_field}/{key}"):
+            return _errors(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", REJECTION_MESSAGE, fields=[])
+        table = self.objects.setdefault(sobject, {}).setdefault(external_field, {})
+        now = iso_now()
+        existing = table.get(key)
+        created = existing is None
+        if existing is None:
+            existing = table[key] = {"Id": self._new_id(sobject), "CreatedDate": now, external_field: key}
+        existing.update(values)
+        existing["LastModifiedDate"] = now
+        return JSONBody({"id": existing["Id"], "success": True, "errors": [], "created": created},
+                        status_code=201 if created else 200)
+
+    def _resolve(self, relationship: str, reference: dict[str, Any]) -> tuple[str, str]:
+        """``Who: {attributes: {type: Contact}, Ext__c: v}`` -> ``("WhoId", <the Contact's Id>)``."""
+        attributes = reference.get("attributes") if isinstance(reference.get("attributes"), dict) else {}
+        target = attributes.get("type") or relationship
+        keys = [k for k in reference if k != "attributes"]
+        if len(keys) != 1:
+            raise Refusal(f"{relationship}: name exactly one external id field of {target}", code="INVALID_FIELD")
+        field, value = keys[0], str(reference[keys[0]])
+        record = self.objects.get(target, {}).get(field, {}).get(value)
+        if record is None:
+            raise Refusal(f"Foreign key external ID: {value} not found for field {field} in entity {target}",
+                          code="INVALID_FIELD")
+        return f"{relationship}Id", record["Id"]

@@ -10,6 +10,8 @@ Layout: each destination under ``/<type>`` followed by the vendor's own path, e.
 - ``GET|POST|DELETE /_sandbox/faults`` (read, change, back to the start-up settings)
 - ``GET /_sandbox/mail`` (``?to=``, ``?limit=``), ``GET /_sandbox/mail/{message_id}``,
   ``GET|POST|DELETE /_sandbox/mail/faults``: the SMTP server's messages and faults (smtp.py)
+- ``POST /_sandbox/mail/events`` (``?limit=`` messages, ``?seed=``): the ESP's Event Webhook batch
+  for the mail received since the last call (engagement.py); an empty array when nothing is new
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -36,6 +39,7 @@ from starlette.routing import Mount, Route
 from activations.sandbox.base import Destination
 from activations.sandbox.brevo import Brevo
 from activations.sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, parse_fault_spec
+from activations.sandbox.engagement import new_events
 from activations.sandbox.faults import FAULT_FIELDS
 from activations.sandbox.google import Google
 from activations.sandbox.hubspot import HubSpot
@@ -71,6 +75,7 @@ class Sandbox:
         # Messages on disk are readable even when the mail server runs elsewhere (running_smtp).
         self.mail = MailStore(config.state_dir / "smtp")
         self.mail_server = MailServer(config.smtp, self.mail) if config.smtp_port is not None else None
+        self.events_lock = threading.Lock()  # one engagement batch at a time: each message is reported once
 
     def view(self, name: str) -> dict[str, Any]:
         destination = self.destinations[name]
@@ -181,6 +186,20 @@ def _control_routes(sandbox: Sandbox) -> list[Route]:
             return JSONBody({"error": "no such message"}, status_code=404)
         return JSONBody(message_view(record))
 
+    async def mail_events(request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", "20000"))
+            seed = int(request.query_params.get("seed", "1"))
+        except ValueError:
+            return JSONBody({"error": "limit and seed must be integers"}, status_code=400)
+
+        def batch() -> list[dict[str, Any]]:
+            sandbox.store.flush()  # SendGrid's mail send is read from its state file
+            with sandbox.events_lock:
+                return new_events(sandbox.config.state_dir, seed=seed, limit=max(1, limit))
+
+        return JSONBody(await run_in_threadpool(batch))  # file reads: off the event loop
+
     async def mail_faults(request: Request) -> Response:
         server = sandbox.mail_server
         if server is None:
@@ -198,6 +217,7 @@ def _control_routes(sandbox: Sandbox) -> list[Route]:
         Route("/health", health, methods=["GET"]),
         Route("/mail", mail, methods=["GET"]),
         Route("/mail/faults", mail_faults, methods=["GET", "POST", "DELETE"]),
+        Route("/mail/events", mail_events, methods=["POST"]),
         Route("/mail/{message_id:path}", mail_message, methods=["GET"]),
         Route("/state", state, methods=["GET"]),
         Route("/state/{destination}", state_of, methods=["GET"]),

@@ -3,13 +3,20 @@
    them empty at the start of every run (dbt_project.yml on-run-start), with the engine's own
    DDL: the column lists below are copies of activations/messaging/ledger.py TABLES and
    activations/engine/state.py TABLES, and tests/measurement/test_activation_ddl.py fails when
-   they drift apart. `create ... if not exists` never touches a table that is already there. #}
+   they drift apart. `create ... if not exists` never touches a table that is already there;
+   columns the engine added later (state.py ADDED_COLUMNS) are added to an older table. #}
 
 {% macro activation_tables() -%}
     {{ return({
         'message_ledger': 'campaign string, trigger_key string, step integer, customer_id string, channel string, template string, state string, reason string, priority integer, marketing boolean, occurred_at timestamp, due_at timestamp, expires_at timestamp, message_id string, provider_id string, coupon_code string, attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp',
         'suppression_list': 'email_sha256 string, reason string, added_at timestamp',
-        'sync_runs': 'run_id string, sync_name string, destination string, mode string, plan_id string, status string, started_at timestamp, finished_at timestamp, duration_seconds double, audience_rows bigint, planned bigint, sent bigint, confirmed bigint, rejected bigint, invalid bigint, error string',
+        'sync_runs': 'run_id string, sync_name string, destination string, mode string, plan_id string, status string, started_at timestamp, finished_at timestamp, duration_seconds double, audience_rows bigint, planned bigint, sent bigint, confirmed bigint, rejected bigint, invalid bigint, error string, reported_received bigint, reported_invalid bigint, match_rate_low double, match_rate_high double',
+    }) }}
+{%- endmacro %}
+
+{% macro activation_added_columns() -%}
+    {{ return({
+        'sync_runs': 'reported_received bigint, reported_invalid bigint, match_rate_low double, match_rate_high double',
     }) }}
 {%- endmacro %}
 
@@ -18,6 +25,11 @@
         {%- do run_query('create schema if not exists activation') -%}
         {%- for name, columns in attiva.activation_tables().items() -%}
             {%- do run_query('create table if not exists activation.' ~ name ~ ' (' ~ columns ~ ')') -%}
+        {%- endfor -%}
+        {%- for name, columns in attiva.activation_added_columns().items() -%}
+            {%- for column in columns.split(',') -%}
+                {%- do run_query('alter table activation.' ~ name ~ ' add column if not exists ' ~ column.strip()) -%}
+            {%- endfor -%}
         {%- endfor -%}
     {%- endif -%}
     select 1

@@ -7,6 +7,8 @@ checks and dbt tests stand in front of it; its metadata carries the ledger's cou
 
 When it runs:
 - after new landing files (the landing sensor's run includes everything downstream);
+- event-driven campaigns (cart and browse abandonment: their triggers read `events`) also within
+  seconds of new event files, by the event path (fresh_events.py), outside these assets;
 - `due_messages` every 5 minutes: steps whose delay has passed (a cart reminder 2 h after
   the cart) go out without waiting for new data;
 - the daily schedule (birthdays on the day; the full refresh rebuilds the triggers).
@@ -15,7 +17,7 @@ When it runs:
 import dagster as dg
 
 from activations.messaging import ledger
-from activations.messaging.channels import load_channels
+from activations.messaging.channels import load_channel_entries, load_channels
 from activations.messaging.policy import Trigger, load_settings, triggers
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
@@ -39,6 +41,15 @@ def message_key(trigger: Trigger) -> dg.AssetKey:
     return dg.AssetKey(["messages", trigger.campaign])
 
 
+# The Dagster kind shown for a campaign, by its channel's type in channels.yml.
+KIND_OF_CHANNEL_TYPE = {"smtp": "email", "sendgrid_mail": "sendgrid", "webhook": "webhook",
+                        "salesforce_task": "salesforce"}
+
+
+def _kind(trigger: Trigger, channel_types: dict[str, str]) -> str:
+    return KIND_OF_CHANNEL_TYPE.get(channel_types.get(trigger.channel, ""), trigger.channel)
+
+
 def _metadata(counts: dict[str, int], outcomes: dict[str, int]) -> dict:
     meta = {f"ledger_{state}": n for state, n in sorted(counts.items())}
     meta.update({f"this_run_{k.split(' ')[0]}": n for k, n in sorted(outcomes.items())})
@@ -48,8 +59,9 @@ def _metadata(counts: dict[str, int], outcomes: dict[str, int]) -> dict:
 def message_assets(found: list[Trigger]) -> list[dg.AssetsDefinition]:
     if not found:
         return []
+    channel_types = {name: str(entry.get("type")) for name, entry in load_channel_entries().items()}
     specs = [dg.AssetSpec(message_key(t), deps=[dg.AssetKey(["triggers", t.name])], group_name=MESSAGES_GROUP,
-                          kinds={"email" if t.channel == "email" else t.channel},
+                          kinds={_kind(t, channel_types)},
                           description=f"{t.campaign}: {len(t.steps)} step(s) by {t.channel}, priority {t.priority}, "
                                       f"holdout {t.holdout:.0%}; consent: {t.consent or 'none'}.",
                           automation_condition=dg.AutomationCondition.eager()

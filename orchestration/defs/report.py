@@ -2,7 +2,8 @@
 
 Lineage: activation/message_ledger, activation/sync_runs (the engine's tables, dbt sources of
 the measurement models) -> measurement/* (dbt views, built by the dbt_warehouse step) ->
-report/marketing_report, which also waits for every message and sync asset of the run.
+report/marketing_report, which also waits for every message and sync asset of the run and for
+feedback/engagement_events (the engagement those messages caused, loaded after the sends).
 
 Why views, and why the report waits for the sends: the measurement models are built in the
 first dbt step, before messages and syncs go out, but as views they hold no rows of their own;
@@ -25,6 +26,7 @@ from activations.messaging.ledger import ensure_ledger
 from activations.messaging.policy import load_settings, triggers
 from activations.report import default_report_path, write_report
 from orchestration.defs.dbt import MANIFEST, dbt_warehouse
+from orchestration.defs.feedback import FEEDBACK_KEY
 from orchestration.defs.messages import message_key
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.defs.syncs import sync_key
@@ -67,7 +69,8 @@ def activation_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
 def report_assets() -> list[dg.AssetsDefinition]:
     """The activation tables' assets and the report asset, downstream of measurement and of every send."""
 
-    @dg.asset(key=REPORT_KEY, deps=[*measurement_keys(), *sends_keys()], group_name="report", kinds={"html"},
+    @dg.asset(key=REPORT_KEY, deps=[*measurement_keys(), *sends_keys(), FEEDBACK_KEY], group_name="report",
+              kinds={"html"},
               pool=WAREHOUSE_POOL, automation_condition=dg.AutomationCondition.eager())
     def marketing_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """The marketer's HTML report: campaigns, uplift against the holdout, audiences, funnel, sync health."""

@@ -1,12 +1,20 @@
-"""Sensors: new landing files start a refresh; a failed run leaves an alert in the warehouse."""
+"""Sensors: new landing files start a refresh; new event files start the event path at once; a
+failed run leaves an alert in the warehouse."""
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from orchestration.defs.fresh_events import event_messages
 from orchestration.defs.ingest import ingest_landing
 from orchestration.defs.resources import WAREHOUSE_POOL, Landing, Warehouse
-from orchestration.lib import alerts, landing_watch
+from orchestration.lib import alerts, event_watch, landing_watch
+
+# Event files alone start a refresh of the whole graph at most this long after the last one: the
+# event path (fresh_events, below) has already loaded them and sent what they trigger; the customer
+# 360 and the audiences follow in that refresh. Any other landing file still starts one at once.
+EVENTS_CATCH_UP_MINUTES = 15
 
 # Ingestion, everything downstream of it (dbt, the gates, later the syncs), and what those
 # read besides the raw tables (dbt seeds): a first run on an empty warehouse must build them too.
@@ -18,18 +26,80 @@ landing_refresh = dg.define_asset_job(
 )
 
 
+def _landing_cursor(cursor: str | None) -> tuple[str | None, float | None]:
+    """(landing_watch's cursor, when the sensor last started a refresh); older cursors held only the former."""
+    if not cursor:
+        return None, None
+    data = json.loads(cursor)
+    if isinstance(data.get("files"), dict):
+        return json.dumps(data["files"]), data.get("refreshed_at")
+    return cursor, None
+
+
+def _hold_back(new_cursor: str, old_cursor: str | None, names: list[str]) -> str:
+    """`new_cursor` with `names` as the old cursor had them: still new at the next tick."""
+    new, old = json.loads(new_cursor), json.loads(old_cursor) if old_cursor else {}
+    for name in names:
+        if name in old:
+            new[name] = old[name]
+        else:
+            new.pop(name, None)
+    return json.dumps(new, sort_keys=True, separators=(",", ":"))
+
+
 @dg.sensor(job=landing_refresh, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="One run per set of new or changed landing files (by name, size and mtime).")
+           description="One run per set of new or changed landing files (by name, size and mtime); "
+                       f"event files alone at most {EVENTS_CATCH_UP_MINUTES} minutes after the last.")
 def landing_files(context: dg.SensorEvaluationContext, landing: Landing) -> dg.SensorResult | dg.SkipReason:
     folder = landing.folder()
     if not folder.is_dir():
         return dg.SkipReason(f"the landing folder {folder} does not exist")
-    changes = landing_watch.look(folder, context.cursor, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    files_cursor, refreshed_at = _landing_cursor(context.cursor)
+    changes = landing_watch.look(folder, files_cursor, now=now)
     settling = f"; {len(changes.settling)} still being written" if changes.settling else ""
+
+    def cursor(files: str, at: float | None) -> str:
+        return json.dumps({"files": json.loads(files), "refreshed_at": at}, separators=(",", ":"))
+
     if not changes.changed:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"nothing new in {folder}{settling}"), cursor=changes.cursor)
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"nothing new in {folder}{settling}"),
+                               cursor=cursor(changes.cursor, refreshed_at))
+    events = [n for n in changes.changed if event_watch.is_event_file(n)]
+    next_catch_up = (datetime.fromtimestamp(refreshed_at, UTC) + timedelta(minutes=EVENTS_CATCH_UP_MINUTES)
+                     if refreshed_at is not None else now)
+    if len(events) == len(changes.changed) and now < next_catch_up:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{len(events)} new event file(s): the event path sends what they trigger now; "
+                                      f"the rest of the warehouse follows at {next_catch_up:%H:%M} UTC{settling}"),
+            cursor=cursor(_hold_back(changes.cursor, files_cursor, events), refreshed_at))
     context.log.info(f"{len(changes.changed)} new or changed landing file(s): {', '.join(changes.changed[:10])}{settling}")
     request = dg.RunRequest(run_key=changes.run_key(), tags={"attiva/landing_files": str(len(changes.changed))})
+    return dg.SensorResult(run_requests=[request], cursor=cursor(changes.cursor, now.timestamp()))
+
+
+@dg.sensor(job=event_messages, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="New event files: load them, run the event-driven triggers, send what is due (seconds).")
+def fresh_events(context: dg.SensorEvaluationContext, landing: Landing) -> dg.SensorResult | dg.SkipReason:
+    folder = landing.folder()
+    if not folder.is_dir():
+        return dg.SkipReason(f"the landing folder {folder} does not exist")
+    changes = event_watch.look(folder, context.cursor, now=datetime.now(UTC))
+    settling = f"; {len(changes.settling)} still being written" if changes.settling else ""
+    if not changes.changed:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new event files in {folder}{settling}"),
+                               cursor=changes.cursor)
+    # A run still waiting in the queue will load these files too when it starts: no second run for
+    # them. The cursor stays put, so they count as new again once that run has started.
+    waiting = context.instance.get_run_records(
+        dg.RunsFilter(job_name=event_messages.name,
+                      statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]), limit=1)
+    if waiting:
+        return dg.SensorResult(skip_reason=dg.SkipReason(
+            f"{len(changes.changed)} new event file(s); run {waiting[0].dagster_run.run_id} is waiting to start "
+            "and will load them"), cursor=context.cursor)
+    request = dg.RunRequest(run_key=f"events-{changes.run_key().removeprefix('landing-')}",
+                            tags={"attiva/event_files": str(len(changes.changed))})
     return dg.SensorResult(run_requests=[request], cursor=changes.cursor)
 
 

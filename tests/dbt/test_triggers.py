@@ -20,7 +20,7 @@ from tests.dbt.test_handcrafted import customer_of
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
 TRIGGERS = ("trg_abandoned_cart", "trg_birthday", "trg_welcome", "trg_lead_nurture", "trg_cross_sell",
-            "trg_favourite_on_promotion", "trg_win_back", "trg_browse_abandonment")
+            "trg_favourite_on_promotion", "trg_win_back", "trg_browse_abandonment", "trg_mql_handoff")
 
 # trigger -> {(person, trigger_key with the person's customer_id written as `{id}`, exit_reason)}
 EXPECTED = {
@@ -55,6 +55,8 @@ EXPECTED = {
         ("giulia", "{id}:P2:2026-11-18", None),
         ("laura", "{id}:P6:2026-11-19", "carted"),
     },
+    # Chiara became an MQL on 20 October: sales gets a task (she is neither SQL nor a customer yet).
+    "trg_mql_handoff": {("chiara", "{id}:2026-10-20", None)},
 }
 
 
@@ -137,7 +139,7 @@ def test_every_trigger_declares_a_policy_the_messaging_engine_accepts(handcrafte
     manifest = json.loads((handcrafted_warehouse.parent / "dbt_target" / "manifest.json").read_text())
     with duckdb.connect(str(handcrafted_warehouse), read_only=True) as con:
         customer_columns = {r[0] for r in con.execute("describe marts.customers").fetchall()}
-    triggers = {t.name: t for t in policy.triggers(manifest, channels={"email", "esp", "webhook"},
+    triggers = {t.name: t for t in policy.triggers(manifest, channels={"email", "esp", "webhook", "sales_task"},
                                                    customer_columns=customer_columns)}
     assert set(triggers) == set(TRIGGERS)
     assert [s.template for s in triggers["trg_welcome"].steps] == ["welcome_1", "welcome_2", "welcome_3"]

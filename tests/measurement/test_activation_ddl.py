@@ -16,9 +16,20 @@ def _columns(ddl: str) -> list[str]:
 
 def test_the_macro_ddl_is_the_engine_ddl():
     macro = (settings.dbt_project_dir() / "macros" / "measurement.sql").read_text()
-    declared = dict(re.findall(r"'(\w+)': '([^']+)'", macro))
+    tables = macro.split("macro activation_tables", 1)[1].split("endmacro", 1)[0]
+    declared = dict(re.findall(r"'(\w+)': '([^']+)'", tables))
     python = {**{name: ledger.TABLES[name] for name in ("message_ledger", "suppression_list")},
               "sync_runs": state.TABLES["sync_runs"]}
     assert set(declared) == set(python)
     for name, ddl in python.items():
         assert _columns(declared[name]) == _columns(ddl), name
+
+
+def test_columns_added_later_reach_older_warehouses_through_dbt_too():
+    macro = (settings.dbt_project_dir() / "macros" / "measurement.sql").read_text()
+    added = macro.split("macro activation_added_columns", 1)[1].split("endmacro", 1)[0]
+    declared = {name: [" ".join(c.split()) for c in columns.split(",")]
+                for name, columns in re.findall(r"'(\w+)': '([^']+)'", added)}
+    python = {name: [f"{c} {t}" for c, t in columns.items()] for name, columns in state.ADDED_COLUMNS.items()
+              if name == "sync_runs"}
+    assert declared == python

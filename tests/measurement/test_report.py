@@ -25,25 +25,45 @@ def _sections(page: str) -> dict[str, str]:
     return found
 
 
+def assert_no_empty_chart(page: str) -> dict[str, str]:
+    """Every section is there; every chart has a title, axis labels and something drawn; a section
+    without a chart says in words why. Returns the sections by id."""
+    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<style>" in page
+    sections = _sections(page)
+    for anchor, body in sections.items():
+        charts = re.findall(r"<svg.*?</svg>", body, re.S)
+        if not charts:
+            assert "No data yet" in body or "Not enough data yet" in body, f"{anchor}: no chart and no reason"
+        for chart in charts:
+            assert "<title>" in chart  # every chart has a title ...
+            assert chart.count("<text") >= 3  # ... and axis labels besides it
+            assert re.search(r"<(circle|rect|polyline)", chart), f"{anchor}: a chart with nothing drawn"
+    return sections
+
+
 def test_the_report_from_data_has_every_section_with_charts(measured_warehouse, tmp_path, capsys):
     path, _ = measured_warehouse
     out = tmp_path / "out" / "report.html"
     assert main(["report", "--warehouse", str(path), "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out.resolve())
-    page = out.read_text(encoding="utf-8")
-    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "<style>" in page
-    for anchor, body in _sections(page).items():
-        assert "No data yet" not in body, anchor
-        charts = re.findall(r"<svg.*?</svg>", body, re.S)
-        assert charts, f"{anchor} has no chart"
-        for chart in charts:
-            assert "<title>" in chart  # every chart has a title ...
-            assert chart.count("<text") >= 3  # ... and axis labels besides it
-            assert re.search(r"<(circle|rect|polyline)", chart), f"{anchor}: a chart with nothing drawn"
-    assert "abandoned_cart" in _sections(page)["campaigns"]
-    assert "too small to say" in _sections(page)["uplift"]
-    assert "champions_to_meta (meta)" in _sections(page)["audiences"]
+    sections = assert_no_empty_chart(out.read_text(encoding="utf-8"))
+    for anchor in ("campaigns", "audiences", "funnel", "sync-health"):
+        assert "No data yet" not in sections[anchor] and "<svg" in sections[anchor], anchor
+    campaigns = sections["campaigns"]
+    assert "abandoned_cart" in campaigns and "What recipients did" in campaigns
+    # the engagement chart stacks what recipients did: mario's cart email was clicked, franco's bounced
+    assert re.search(r"abandoned_cart · 1, clicked: 1<", campaigns)
+    assert re.search(r"abandoned_cart · 1, bounced: 1<", campaigns)
+    # every campaign is too small to estimate an uplift: said in words, with the counts in the table
+    assert "too small to say" in sections["uplift"] and "Not enough data yet" in sections["uplift"]
+    assert "<svg" not in sections["uplift"]
+    # the A/B test is listed, each variant against the other; two opens are too few to chart
+    assert "favourite_on_promotion_b" in sections["variants"] and "Not enough data yet" in sections["variants"]
+    assert "champions_to_meta (meta)" in sections["audiences"]
+    health = sections["sync-health"]
+    assert "Match rate reported by the destination" in health and "61%–70%" in health  # Google's range
+    assert re.search(r"<td>6</td><td>1</td><td>–</td></tr>", health)  # Meta: 6 received, 1 invalid, no match rate
 
 
 def test_an_empty_warehouse_says_no_data_yet_instead_of_drawing(handcrafted_warehouse, tmp_path):

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.xdist_group("messaging_content")
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 DEMO = ["abandoned_cart", "birthday", "browse_abandonment", "cross_sell", "favourite_on_promotion",
+        "favourite_on_promotion_b",
         "lead_nurture_1", "lead_nurture_2", "lead_nurture_3", "welcome_1", "welcome_2", "welcome_3", "win_back"]
+CRM_TASKS = ["mql_handoff"]  # not emails: a task for sales in the CRM, no unsubscribe link, no tracked links
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SECRET = "test-secret-0123456789"
 
@@ -84,7 +86,23 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_every_use_case_has_a_template(templates):
-    assert templates.names() == DEMO
+    assert templates.names() == sorted(DEMO + CRM_TASKS)
+
+
+def test_the_crm_task_template_briefs_sales_without_an_unsubscribe_footer(templates):
+    context = sample_context(campaign="mql_handoff", coupon=False)
+    context["trigger"].update(company="Studio <Fontana>", job_title="Titolare", lead_score=66, lead_source="web_form",
+                              phone="+39 333 1234567")
+    task = templates.render("mql_handoff", context)
+    assert task.subject == "Nuovo MQL da chiamare: Giulia Rossi (Studio <Fontana>)"
+    assert "Lead score: 66/100" in task.text and "Telefono: +39 333 1234567" in task.text
+    assert "dal 20/10/2026" in task.text and "giulia.rossi@example.it" in task.text
+    assert context["unsubscribe_url"] not in task.text + task.html and "Studio &lt;Fontana&gt;" in task.html
+    context["trigger"].update(company=None, job_title=None, phone=None, lead_source=None)
+    context["customer"].update(first_name=None, last_name=None, city=None)
+    bare = templates.render("mql_handoff", context)
+    assert "None" not in bare.subject + bare.text + bare.html and "Provenienza: non nota" in bare.text
+    assert bare.subject == "Nuovo MQL da chiamare: giulia.rossi@example.it"
 
 
 @pytest.mark.parametrize("name", DEMO)

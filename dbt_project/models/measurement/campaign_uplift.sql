@@ -1,7 +1,7 @@
 -- Did the campaign change what customers did, compared with doing nothing? Per campaign, the
--- customers who were sent at least one of its messages (treated) against those held out
--- (the deterministic holdout of the ledger): the share who placed a completed order, and the
--- revenue per customer, from their first message (or would-be message) until
+-- customers assigned to receive it (treated, whether or not send-time checks then stopped a
+-- message: see campaign_assignments) against those held out: the share who placed a completed
+-- order, and the revenue per customer, from their first (would-be) message until
 -- attribution_window_days after their last. Every order in that window counts, whatever
 -- message_conversions attributed it to, so the two groups are measured the same way.
 --
@@ -20,10 +20,10 @@ with exposures as (
         campaign,
         customer_id,
         max(case when is_holdout then 1 else 0 end) as is_holdout,
+        max(case when was_sent then 1 else 0 end) as was_sent,
         min(exposed_at) as first_exposed_at,
         max(exposed_at) as last_exposed_at
-    from {{ ref('message_outcomes') }}
-    where customer_id is not null
+    from {{ ref('campaign_assignments') }}
     group by campaign, customer_id
 ),
 
@@ -31,6 +31,7 @@ orders as (
     select customer_id, ordered_at, cast(total_amount as double) as total_amount
     from {{ ref('orders') }}
     where is_completed and customer_id is not null
+        and customer_id in (select customer_id from exposures)
 ),
 
 per_customer as (
@@ -38,6 +39,7 @@ per_customer as (
         e.campaign,
         e.customer_id,
         e.is_holdout,
+        e.was_sent,
         case when count(o.ordered_at) > 0 then 1 else 0 end as converted,
         coalesce(sum(o.total_amount), 0) as revenue
     from exposures as e
@@ -45,7 +47,7 @@ per_customer as (
         on o.customer_id = e.customer_id
         and o.ordered_at >= e.first_exposed_at
         and o.ordered_at < {{ dbt.dateadd('day', window_days, 'e.last_exposed_at') }}
-    group by e.campaign, e.customer_id, e.is_holdout
+    group by e.campaign, e.customer_id, e.is_holdout, e.was_sent
 ),
 
 groups as (
@@ -53,6 +55,7 @@ groups as (
         campaign,
         sum(1 - is_holdout) as n_t,
         sum(is_holdout) as n_h,
+        sum(case when is_holdout = 0 then was_sent else 0 end) as sent_t,
         sum(case when is_holdout = 0 then converted else 0 end) as x_t,
         sum(case when is_holdout = 1 then converted else 0 end) as x_h,
         sum(case when is_holdout = 0 then revenue else 0 end) as rev_t,
@@ -68,6 +71,7 @@ rates as (
         campaign,
         n_t,
         n_h,
+        sent_t,
         x_t,
         x_h,
         rev_t,
@@ -111,6 +115,7 @@ final as (
         campaign,
         n_t as treated_customers,
         n_h as holdout_customers,
+        sent_t as treated_sent_customers,
         x_t as treated_converted,
         x_h as holdout_converted,
         {{ attiva.round_stat('p_t') }} as treated_conversion_rate,

@@ -19,6 +19,8 @@ orders as (
         coupon_code
     from {{ ref('orders') }}
     where is_completed and customer_id is not null
+        -- only the orders of people messaged (or held out): no other order can be attributed
+        and customer_id in (select customer_id from messages)
 ),
 
 by_utm as (

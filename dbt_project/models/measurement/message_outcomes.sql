@@ -16,8 +16,9 @@ with ledger as (
         message_id,
         occurred_at,
         sent_at,
-        -- The holdout never gets a send time: it is exposed when the message would have been sent.
-        coalesce(sent_at, due_at) as exposed_at,
+        -- The holdout never gets a send time: it is exposed when the message would have been sent,
+        -- at its due time or, when it was already due when first planned, by that pass.
+        coalesce(sent_at, case when planned_at > due_at then planned_at else due_at end) as exposed_at,
         coupon_code
     from {{ source('activation', 'message_ledger') }}
     where state in ('sent', 'held_out')
@@ -33,7 +34,7 @@ messages as (
     select * from ledger
 ),
 
-events_ranked as (
+engagement as (
     select
         engagement_id,
         email,
@@ -42,9 +43,19 @@ events_ranked as (
         campaign,
         -- ESPs quote the Message-ID header with or without its angle brackets.
         replace(replace(trim(message_id), '<', ''), '>', '') as message_id,
-        bounce_type,
-        row_number() over (partition by engagement_id order by occurred_at) as copy_number
+        bounce_type
     from {{ ref('stg_email__engagement') }}
+),
+
+-- Only events that can match a message: its id, or a campaign the ledger has sent. The ESP's
+-- history of other mailings (newsletters, millions of rows) is never ranked nor joined.
+events_ranked as (
+    select
+        *,
+        row_number() over (partition by engagement_id order by occurred_at) as copy_number
+    from engagement
+    where message_id in (select message_id from ledger where state = 'sent')
+        or campaign in (select campaign from ledger where state = 'sent')
 ),
 
 events as (
