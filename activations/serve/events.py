@@ -5,12 +5,14 @@ request (or per group of concurrent requests) under `events/api/<UTC date>/`: fi
 files), fsync'ed, renamed into place, and the folder fsync'ed. The request is acknowledged only
 after that, so an acknowledged event survives a crash and ingestion never reads a partial file.
 
-Replays: an event id already written by this process is answered `duplicate` and not written
-again; the warehouse drops replays across processes anyway (the contract's `event_id` is unique).
+Replays: an event id among the last 200,000 written is answered `duplicate` and not written again,
+also after a restart (the writer reads the newest files back when it starts); the warehouse drops
+older replays anyway (dbt keeps the first copy of an `event_id`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import uuid
@@ -33,6 +35,8 @@ MAX_TEXT = 2048
 MAX_AGE = timedelta(days=30)
 MAX_AHEAD = timedelta(minutes=5)
 IDENTIFYING = ("anonymous_id", "user_id", "email", "phone")
+INLINE_VALIDATION = 20  # events per request validated on the event loop
+_COLUMNS = {c.name: c for c in EVENTS.columns}
 
 
 @dataclass
@@ -55,11 +59,10 @@ def validate_event(event, now: datetime) -> tuple[dict | None, str | None]:
         return None, "an event must be a JSON object"
     if len(orjson.dumps(event)) > MAX_EVENT_BYTES:
         return None, f"event larger than {MAX_EVENT_BYTES} bytes"
-    columns = {c.name: c for c in EVENTS.columns}
-    unknown = sorted(set(event) - set(columns))
+    unknown = event.keys() - _COLUMNS.keys()
     if unknown:
-        return None, f"unknown field(s): {', '.join(unknown)} (the landing contract's events columns only)"
-    for name, column in columns.items():
+        return None, f"unknown field(s): {', '.join(sorted(unknown))} (the landing contract's events columns only)"
+    for name, column in _COLUMNS.items():
         value = event.get(name)
         if column.required and (value is None or value == ""):
             return None, f"{name} is required"
@@ -92,63 +95,89 @@ def validate_event(event, now: datetime) -> tuple[dict | None, str | None]:
     return row, None
 
 
-@dataclass
-class _Ticket:
-    rows: list[dict]
-    done: bool = False
-    path: Path | None = None
-    error: BaseException | None = None
-
-
 class EventWriter:
-    """Appends accepted events to the landing folder, durably.
+    """Appends accepted events to the landing folder, durably, and remembers the ids it wrote.
 
-    Group commit: requests that arrive while a file is being written and fsync'ed wait for it,
-    then the first of them writes everything that piled up in one file. One request alone gets
-    its own file at once; many at a time share files and fsyncs instead of queueing for one each.
+    `append` (the API, on its event loop) commits in groups: the first request writes at once; the
+    requests that arrive while its file is written and fsync'ed share the next file and fsync, so a
+    burst of single events costs a few fsyncs rather than one each, and no thread hop per request.
+    `write` is the plain synchronous path for callers outside a server (one file per call).
     """
 
     def __init__(self, landing: Path | str, remember: int = 200_000):
         self.folder = Path(landing) / EVENTS.folder / "api"
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
-        self._lock = threading.Lock()
-        self._turn = threading.Condition()
-        self._pending: list[_Ticket] = []
-        self._flushing = False
+        self._lock = threading.Lock()  # `write` may be called from several threads
+        self._queued: list[tuple[list[dict], asyncio.Future]] = []
+        self._in_flight: set[str] = set()  # ids queued or being written: a replay of them is a duplicate too
+        self._flusher: asyncio.Task | None = None
+        self._remember_written()
+
+    def _remember_written(self) -> None:
+        """Load the newest ids already written, so a client retrying across a restart gets `duplicate`."""
+        if not self.folder.is_dir():
+            return
+        newest_first: list[str] = []
+        for day in sorted((d for d in self.folder.iterdir() if d.is_dir()), reverse=True):
+            for path in sorted(day.glob("events-*.jsonl"), reverse=True):  # names sort by write time
+                for line in reversed(path.read_bytes().splitlines()):
+                    try:
+                        newest_first.append(orjson.loads(line)["event_id"])
+                    except (orjson.JSONDecodeError, KeyError, TypeError):
+                        continue  # not ours to judge here: ingestion quarantines it
+                if len(newest_first) >= self._remember:
+                    break
+            if len(newest_first) >= self._remember:
+                break
+        self._note(reversed(newest_first[: self._remember]))
+
+    def _note(self, event_ids) -> None:
+        with self._lock:
+            for event_id in event_ids:
+                self._seen[event_id] = None
+            while len(self._seen) > self._remember:
+                self._seen.popitem(last=False)
 
     def is_duplicate(self, event_id: str) -> bool:
-        with self._lock:
-            return event_id in self._seen
+        return event_id in self._in_flight or event_id in self._seen
 
     def write(self, rows: list[dict]) -> Path | None:
-        """Write the rows; return the file once it is on disk (None when there was nothing to write)."""
+        """Write the rows now; return the file once it is on disk (None when there was nothing to write)."""
         if not rows:
             return None
-        ticket = _Ticket(rows)
-        with self._turn:
-            self._pending.append(ticket)
-            while not ticket.done:
-                if self._flushing:
-                    self._turn.wait()
-                    continue
-                self._flushing = True
-                batch, self._pending = self._pending, []
-                self._turn.release()
-                path, error = None, None
-                try:
-                    path = self._write_file([r for t in batch for r in t.rows])
-                except BaseException as exc:  # every request of the group learns it was not written
-                    error = exc
-                finally:
-                    self._turn.acquire()
-                    self._flushing = False
-                for t in batch:
-                    t.done, t.path, t.error = True, path, error
-                self._turn.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.path
+        path = self._write_file(rows)
+        self._note(r["event_id"] for r in rows)
+        return path
+
+    async def append(self, rows: list[dict]) -> Path | None:
+        """Queue the rows for the next group commit; return the file once they are on disk."""
+        if not rows:
+            return None
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._in_flight.update(r["event_id"] for r in rows)
+        self._queued.append((rows, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return await asyncio.shield(done)  # a caller that hangs up does not cancel the others' write
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queued:
+            group, self._queued = self._queued, []
+            rows = [r for rows, _ in group for r in rows]
+            try:
+                path = await loop.run_in_executor(None, self._write_file, rows)
+            except Exception as exc:  # every request of the group learns it was not written
+                self._in_flight.difference_update(r["event_id"] for r in rows)
+                for _, done in group:
+                    done.set_exception(exc)
+                continue
+            self._note(r["event_id"] for r in rows)
+            self._in_flight.difference_update(r["event_id"] for r in rows)
+            for _, done in group:
+                done.set_result(path)
 
     def _write_file(self, rows: list[dict]) -> Path:
         now = datetime.now(UTC)
@@ -170,31 +199,51 @@ class EventWriter:
             os.fsync(fd)
         finally:
             os.close(fd)
-        with self._lock:
-            for r in rows:
-                self._seen[r["event_id"]] = None
-            while len(self._seen) > self._remember:
-                self._seen.popitem(last=False)
         return folder / name
 
 
-def collect(body, now: datetime, writer: EventWriter) -> list[Outcome]:
-    """Validate every event of a request body (one event, a list, or {"events": [...]}) and write the good ones."""
+def _events_of(body) -> list:
     events = body.get("events") if isinstance(body, dict) and "events" in body else body
-    events = events if isinstance(events, list) else [events]
-    outcomes: list[Outcome] = []
-    rows: list[dict] = []
-    in_batch: set[str] = set()
-    for i, event in enumerate(events):
+    return events if isinstance(events, list) else [events]
+
+
+def validate_body(body, now: datetime) -> list[tuple[int, str | None, dict | None, str | None]]:
+    """(index, event_id, row or None, reason refused) for every event of a request body."""
+    checked = []
+    for i, event in enumerate(_events_of(body)):
         row, reason = validate_event(event, now)
         event_id = event.get("event_id") if isinstance(event, dict) and isinstance(event.get("event_id"), str) else None
+        checked.append((i, event_id, row, reason))
+    return checked
+
+
+def admit(checked: list[tuple[int, str | None, dict | None, str | None]],
+          writer: EventWriter) -> tuple[list[Outcome], list[dict]]:
+    """The outcome of each validated event and the rows to write: replays (in the request, written
+    or being written) are duplicates. Runs on the event loop, so two requests cannot both admit an id."""
+    outcomes: list[Outcome] = []
+    rows: list[dict] = []
+    in_request: set[str] = set()
+    for i, event_id, row, reason in checked:
         if row is None:
             outcomes.append(Outcome(i, event_id, "rejected", reason))
-        elif row["event_id"] in in_batch or writer.is_duplicate(row["event_id"]):
+        elif row["event_id"] in in_request or writer.is_duplicate(row["event_id"]):
             outcomes.append(Outcome(i, event_id, "duplicate"))
         else:
-            in_batch.add(row["event_id"])
+            in_request.add(row["event_id"])
             rows.append(row)
             outcomes.append(Outcome(i, event_id, "accepted"))
-    writer.write(rows)
+    return outcomes, rows
+
+
+async def collect(body, now: datetime, writer: EventWriter) -> list[Outcome]:
+    """Validate every event of a request body (one event, a list, or {"events": [...]}), write the good
+    ones durably and return each event's outcome. Small bodies are validated on the loop (tens of
+    microseconds); big batches in a worker thread, so they do not hold up lookups."""
+    if len(_events_of(body)) <= INLINE_VALIDATION:
+        checked = validate_body(body, now)
+    else:
+        checked = await asyncio.get_running_loop().run_in_executor(None, validate_body, body, now)
+    outcomes, rows = admit(checked, writer)
+    await writer.append(rows)
     return outcomes

@@ -89,7 +89,10 @@ def openapi_document() -> dict:
                     for s, d in (("200", "every event accepted or a duplicate"),
                                  ("207", "some events rejected (see results), the others written"),
                                  ("400", "every event rejected (see results)"))}
-                | {"413": _error("body or batch too large (code payload_too_large)"), **COMMON_ERRORS}}},
+                | {"413": _error("body or batch too large (code payload_too_large)"),
+                   "503": {**_error("the events could not be written durably: retry them (code not_written)"),
+                           "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}},
+                   **COMMON_ERRORS}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},

@@ -26,6 +26,8 @@ KEYS = {
     "browser": ApiKey("browser", hash_key("browser-key"), frozenset(ENDPOINTS), frozenset(BROWSER_FIELDS), 1000, 1000),
     "slow": ApiKey("slow", hash_key("slow-key"), frozenset(ENDPOINTS), frozenset(ALL_FIELDS), 0.5, 2),
     "collector": ApiKey("collector", hash_key("collector-key"), frozenset({"events"}), frozenset(), 1000, 1000),
+    "narrow": ApiKey("narrow", hash_key("narrow-key"), frozenset({"profiles"}), frozenset({"first_name", "recommendations"}),
+                     1000, 1000),
 }
 
 

@@ -124,6 +124,17 @@ def test_cors_lets_the_configured_origin_call_from_a_browser(api):
         "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert other.status_code == 400
 
+    # The lookup itself from that page: the same answer as without an Origin, with the CORS header.
+    direct = api.get("/v1/profiles/device_id/D1")
+    from_page = api.get("/v1/profiles/device_id/D1", headers={"Origin": "https://shop.example.it"})
+    assert from_page.status_code == 200 and from_page.json() == direct.json()
+    assert from_page.headers["access-control-allow-origin"] == "https://shop.example.it"
+    assert "access-control-allow-origin" not in direct.headers
+    member = api.get("/v1/audiences/champions/members/device_id/D1", headers={"Origin": "https://shop.example.it"})
+    assert member.json()["member"] is True and member.headers["access-control-allow-origin"]
+    refused = api.as_key(None).get("/v1/profiles/device_id/D1", headers={"Origin": "https://shop.example.it"})
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+
 
 def test_the_openapi_document_is_served_and_committed(api):
     served = api.get("/openapi.json").json()
@@ -153,3 +164,64 @@ def test_before_the_first_snapshot_lookups_answer_503(tmp_path):
         answer = Client(url).get("/v1/profiles/device_id/D1")
     assert answer.status_code == 503 and answer.json()["error"]["code"] == "no_snapshot"
     assert answer.headers["Retry-After"] == "5"
+
+
+def test_raw_spellings_in_the_path_find_the_visitor(api):
+    # What a caller that does not percent-encode sends: a literal @ and + stay themselves in a path.
+    for path in ("/v1/profiles/email/Mario.Rossi@Gmail.com", "/v1/profiles/phone/+393331234567",
+                 "/v1/profiles/phone/+39 333 123 4567", "/v1/profiles/phone/+39-333-123.4567"):
+        answer = api.get(path)
+        assert answer.status_code == 200 and answer.json()["customer_id"] == MARIO, (path, answer.text)
+
+
+@pytest.mark.parametrize("id_type, value", [
+    ("email", "MARIO.ROSSI@gmail.com"), ("phone", "3331234567"), ("customer_id", MARIO), ("device_id", "D1"),
+    ("shop_customer_id", "S1"),
+])
+def test_membership_by_every_identifier_type(api, id_type, value):
+    answer = api.get(f"/v1/audiences/champions/members/{id_type}/{quoted(value)}")
+    assert answer.status_code == 200 and answer.json()["member"] is True
+
+
+def test_a_key_sees_only_the_fields_it_lists(api):
+    narrow = api.as_key("narrow-key")  # fields: first_name, recommendations; endpoint: profiles
+    body = narrow.get(f"/v1/profiles/customer_id/{PAOLA}").json()
+    assert body["personalized"] is True and body["traits"] == {"first_name": "Paola"}
+    assert body["customer_id"] is None  # not listed: not even the id it was asked by
+    assert [r["product_id"] for r in body["recommendations"]] == ["P3"]
+    assert body["audiences"] == [] and body["promotions"] == []  # her favourite is on promotion, but not for this key
+    full = api.get(f"/v1/profiles/customer_id/{PAOLA}").json()
+    assert full["promotions"] and set(full["traits"]) > {"first_name", "email", "lead_score"}
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/v1/audiences/champions/members/device_id/D1"),
+    ("post", "/v1/events"),
+])
+def test_every_endpoint_needs_a_key_allowed_to_call_it(api, method, path):
+    kwargs = {"json": {"event_id": "k1", "event_type": "page_view", "occurred_at": "2026-11-20T11:00:00Z",
+                       "anonymous_id": "D1"}} if method == "post" else {}
+    missing = getattr(api.as_key(None), method)(path, **kwargs)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    refused = getattr(api.as_key("narrow-key"), method)(path, **kwargs)
+    assert refused.status_code == 403 and "narrow" in refused.json()["error"]["message"]
+
+
+def test_revoking_profiling_consent_stops_personalization_at_the_next_snapshot(api, serving, consented_warehouse,
+                                                                              tmp_path):
+    import duckdb
+
+    from activations.serve.store import build_serving_store
+    from tests.serve.conftest import copy_warehouse
+
+    assert api.get("/v1/profiles/device_id/D1").json()["personalized"] is True
+    revoked = copy_warehouse(consented_warehouse, tmp_path / "revoked.duckdb", profiling=False)
+    with duckdb.connect(str(revoked)) as con:  # what a consent record revoking profiling leads dbt to
+        con.execute("update marts.customers set consent_profiling = false where customer_id = ?", [MARIO])
+    build_serving_store(revoked, serving)
+    body = api.get("/v1/profiles/device_id/D1").json()
+    assert body["personalized"] is False and body["reason"] == "no_profiling_consent"
+    assert body["traits"] == {} and body["audiences"] == [] and body["recommendations"] == []
+    assert body["promotions"] == [] and "Mario" not in json.dumps(body)
+    member = api.get("/v1/audiences/champions/members/device_id/D1").json()
+    assert member["member"] is False and member["personalized"] is False

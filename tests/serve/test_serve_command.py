@@ -47,3 +47,19 @@ def test_the_example_keys_file_loads():
 
     config = load_keys(project_root() / "serve_keys.yml")
     assert all(len(k.sha256) == 64 for k in config.keys)
+
+
+def test_the_storefront_page_is_packaged_with_the_code():
+    # A non-editable install carries only what package-data lists: the page must be in it.
+    import tomllib
+    from pathlib import Path, PurePosixPath
+
+    import activations.serve
+    from activations.settings import project_root
+
+    config = tomllib.loads((project_root() / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["activations.serve"]
+    package = Path(activations.serve.__file__).parent
+    files = [p.relative_to(package).as_posix() for p in (package / "static").rglob("*") if p.is_file()]
+    assert {"static/index.html", "static/storefront.js"} <= set(files)
+    assert all(any(PurePosixPath(f).match(p) for p in patterns) for f in files), (files, patterns)

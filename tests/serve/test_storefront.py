@@ -1,61 +1,171 @@
-"""The demo storefront page: its own script, run by Node against a minimal DOM over real HTTP,
-shows a known visitor's suggestions and promotion, generic content otherwise, and its events
-reach the landing folder. (No browser here: Debian's chromium + Playwright would replace the
-minimal DOM where they are installed.)"""
+"""The demo storefront page in a real headless browser (Debian's chromium driven by Playwright), served
+by the API over loopback: a known visitor sees their suggestions and the promotion on their favourite,
+an unknown one (or one without profiling consent) generic content, and the page's events reach the
+landing folder in the format ingestion reads.
+
+Without /usr/bin/chromium the tests skip and say why (`bash .ci/system-packages` installs it); under
+ATTIVA_REQUIRE_SYSTEM=1 (CI) they fail instead.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from activations.ingest import load_landing
 from tests.serve.conftest import NOW
 
-HARNESS = Path(__file__).with_name("storefront_harness.js")
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+# No network beyond the page under test, no GPU, no first-run or sync machinery: a quiet, hermetic browser.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def visit(base_url: str, id_type: str, value: str) -> dict:
-    proc = subprocess.run(["node", str(HARNESS), base_url, id_type, value, NOW.isoformat()], capture_output=True,
-                          text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"needs Debian's chromium at {CHROMIUM} (`bash .ci/system-packages` installs it)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "needs Playwright for Python (pip install -e '.[dev]'; never `playwright install`)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def playwright_driver() -> Iterator[object]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("ATTIVA_REQUIRE_SYSTEM") == "1":
+            pytest.fail(f"ATTIVA_REQUIRE_SYSTEM=1 and the browser test {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+class Storefront:
+    """One visitor's browser (a fresh profile) on the demo page."""
+
+    def __init__(self, driver, base_url: str, profile: Path):
+        self.context = driver.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        # The page stamps events with its own clock; pin it to the server's "now" (the warehouse's as_of).
+        self.context.clock.set_system_time(NOW)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []  # uncaught exceptions in the page's script
+        self.failed: list[tuple[int, str]] = []  # answers >= 400 the page received (status, path)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(
+            (r.status, r.url.removeprefix(base_url))))
+        self.base_url = base_url
+        self.open()
+
+    def open(self) -> None:
+        self.page.goto(self.base_url + "/")
+        self.page.evaluate("window.attivaReady")  # the page_view was answered
+
+    def identify(self, id_type: str, value: str) -> None:
+        self.page.select_option("#id-type", id_type)
+        self.page.fill("#id-value", value)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_function("document.getElementById('greeting').dataset.state !== 'anonymous'")
+
+    def shown(self) -> dict:
+        page = self.page
+        return {
+            "state": page.get_attribute("#greeting", "data-state"),
+            "greeting": page.inner_text("#greeting"),
+            "promotion_visible": page.is_visible("#promotion"),
+            "promotions": page.eval_on_selector_all("#promotion .card", "cs => cs.map(c => c.dataset.productId)"),
+            "promotion_text": page.inner_text("#promotion") if page.is_visible("#promotion") else "",
+            "title": page.inner_text("#products-title"),
+            "products": page.eval_on_selector_all("#products .card", "cs => cs.map(c => c.dataset.productId)"),
+            "products_text": page.inner_text("#products"),
+            "device_id": page.evaluate("localStorage.getItem('attiva_device_id')"),
+        }
+
+    def add_to_cart(self, selector: str) -> None:
+        before = sum(line.startswith("add_to_cart") for line in self.log())
+        self.page.click(f"{selector} .cart")
+        # The page logs an event once the API answered it (written to the landing folder by then).
+        self.page.wait_for_function("n => document.getElementById('log').textContent.split('add_to_cart').length > n",
+                                    arg=before + 1)
+
+    def log(self) -> list[str]:
+        return list(reversed(self.page.inner_text("#log").strip().splitlines()))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visitor(playwright_driver, api, tmp_path) -> Iterator[Storefront]:
+    store = Storefront(playwright_driver, api.base_url, tmp_path / "chromium-profile")
+    yield store
+    store.close()
+    assert not store.errors, f"the page logged errors: {store.errors}"
 
 
 def landed(landing: Path) -> list[dict]:
     return [json.loads(line) for path in sorted(landing.rglob("*.jsonl")) for line in path.read_text().splitlines()]
 
 
-def test_a_known_visitor_sees_suggestions_and_the_promotion_and_events_land(api, landing):
-    shown = visit(api.base_url, "email", " Paola.Sala@Libero.it")
+def test_a_known_visitor_sees_suggestions_and_the_promotion_and_events_land(visitor, landing, tmp_path):
+    visitor.identify("email", " Paola.Sala@Libero.it")
+    shown = visitor.shown()
     assert shown["state"] == "personalized" and shown["greeting"].startswith("Ciao Paola")
-    assert shown["promotions"] == ["P1"] and not shown["promotion_hidden"]
+    assert shown["promotion_visible"] and shown["promotions"] == ["P1"]  # her favourite, on promotion
+    assert "€" in shown["promotion_text"] and "%" in shown["promotion_text"]
     assert shown["title"] == "Recommended for you" and shown["products"] == ["P3"]
-    assert [line.split(" ")[0] for line in shown["log"]] == ["page_view", "identify", "add_to_cart"]
-    assert all("-> 200 accepted" in line for line in shown["log"])
+    assert "Tazza Espresso" in shown["products_text"]
+    assert visitor.failed == []
 
+    visitor.add_to_cart("#promotion .card")
+    assert [line.split(" ")[0] for line in visitor.log()] == ["page_view", "identify", "add_to_cart"]
+    assert all("-> 200 accepted" in line for line in visitor.log()), visitor.log()
+    visitor.open()  # a second page view: the same browser keeps its device id
     events = landed(landing)
-    assert [e["event_type"] for e in events] == ["page_view", "identify", "add_to_cart"]
+    assert [e["event_type"] for e in events] == ["page_view", "identify", "add_to_cart", "page_view"]
+    assert {e["anonymous_id"] for e in events} == {shown["device_id"]}
     assert events[1]["email"] == "Paola.Sala@Libero.it"
     assert events[2]["product_id"] == "P1" and events[2]["quantity"] == 1
-    assert {e["anonymous_id"] for e in events} == {shown["device_id"]}
+
+    # Ingestion reads the page's files like any other events file.
+    warehouse = tmp_path / "ingested.duckdb"
+    report = load_landing(landing, warehouse)
+    assert not report.failed_files and not report.rows_quarantined, str(report)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select event_type, anonymous_id, product_id, quantity, occurred_at from raw.events "
+                           "order by occurred_at, event_type").fetchall()
+    assert sorted(r[0] for r in rows) == ["add_to_cart", "identify", "page_view", "page_view"]
+    assert ("add_to_cart", shown["device_id"], "P1", 1) in [r[:4] for r in rows]
+    assert all(abs((r[4] - NOW.replace(tzinfo=None)).total_seconds()) < 600 for r in rows)
 
 
 @pytest.mark.parametrize("id_type, value, greeting", [
     ("email", "nobody@example.it", "don't know you yet"),
     ("email", "laura.m@example.it", "not allowed personalized suggestions"),  # no profiling consent
 ])
-def test_others_see_generic_content(api, id_type, value, greeting):
-    shown = visit(api.base_url, id_type, value)
+def test_others_see_generic_content(visitor, landing, id_type, value, greeting):
+    visitor.identify(id_type, value)
+    shown = visitor.shown()
     assert shown["state"] == "generic" and greeting in shown["greeting"]
-    assert shown["promotion_hidden"] and shown["promotions"] == [] and shown["products"] == []
+    assert not shown["promotion_visible"] and shown["promotions"] == [] and shown["products"] == []
+    assert shown["title"] == "Our products"
+    assert [status for status, _ in visitor.failed] == ([404] if "nobody" in value else [])
+    assert [e["event_type"] for e in landed(landing)] == ["page_view", "identify"]
 
 
-def test_a_device_id_identifies_a_visitor_too(api):
-    shown = visit(api.base_url, "device_id", "D1")
+def test_a_device_id_identifies_a_visitor_too(visitor):
+    visitor.identify("device_id", "D1")
+    shown = visitor.shown()
     assert shown["state"] == "personalized" and shown["greeting"].startswith("Ciao Mario")
     assert shown["promotions"] == ["P1"]
