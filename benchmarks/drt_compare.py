@@ -104,8 +104,14 @@ def ensure_drt() -> Path:
     return drt
 
 
-def write_drt_project(project: Path, home: Path, database: Path, url: str, batch: int = BATCH) -> None:
-    """The drt project syncing ``audience`` to ``url``, and its profile under ``home/.drt``."""
+def write_drt_project(project: Path, home: Path, database: Path, url: str, batch: int = BATCH,
+                      as_shipped: bool = False) -> None:
+    """The drt project syncing ``audience`` to ``url``, and its profile under ``home/.drt``.
+
+    ``as_shipped``: drt's own defaults (one request per row, 10 requests/s, batches of 100),
+    with only the body shaped as the webhook expects (``{"rows": [row]}``): what a user gets
+    before tuning drt.
+    """
     (home / ".drt").mkdir(parents=True, exist_ok=True)
     (home / ".drt" / "profiles.yml").write_text(
         f"bench:\n  type: duckdb\n  database: {json.dumps(str(database))}\n  fetch_size: {batch}\n"
@@ -115,6 +121,24 @@ def write_drt_project(project: Path, home: Path, database: Path, url: str, batch
     (project / "syncs" / "models" / f"{TABLE}.sql").write_text(
         f"select cast(customer_id as varchar) as key, {', '.join(COLUMNS)} from {TABLE}\n"
     )
+    if as_shipped:
+        (project / "syncs" / f"{SYNC_NAME}.yml").write_text(
+            f"""name: {SYNC_NAME}
+description: "The benchmark audience to the sandbox webhook, drt's defaults"
+model: ref('{TABLE}')
+destination:
+  type: rest_api
+  url: {json.dumps(url)}
+  method: POST
+  headers:
+    Content-Type: application/json
+  body_template: '{{"rows": [{{{{ row | tojson_safe }}}}]}}'
+sync:
+  mode: full
+  on_error: fail
+"""
+        )
+        return
     (project / "syncs" / f"{SYNC_NAME}.yml").write_text(
         f"""name: {SYNC_NAME}
 description: "The benchmark audience to the sandbox webhook, {batch} rows a request"
@@ -144,21 +168,22 @@ def drt_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_drt(rows: int, base_url: str, workdir: Path, batch: int = BATCH) -> dict[str, Any]:
+def run_drt(rows: int, base_url: str, workdir: Path, batch: int = BATCH, as_shipped: bool = False) -> dict[str, Any]:
     """Sync ``rows`` audience rows to ``{base_url}/webhook/drt/audience`` with drt-core; check the sandbox got them.
 
     ``base_url`` is a running sandbox that accepts unsigned webhook posts
-    (``webhook_require_signature=False``). The audience is ``workdir/audience.duckdb``
+    (``webhook_require_signature=False``). The audience is ``workdir/audience-<rows>.duckdb``
     (made if missing); drt's project and home go under ``workdir``. Returns the figures:
     tool, rows, seconds (wall time of ``drt run``), rows_per_second, drt_seconds (drt's own
     figure), received and stored (by the sandbox endpoint).
     """
     workdir = Path(workdir).resolve()
     drt = ensure_drt()
-    database = make_audience(workdir / "audience.duckdb", rows)
+    database = make_audience(workdir / f"audience-{rows}.duckdb", rows)
     project, home = workdir / "drt-project", workdir / "drt-home"
-    write_drt_project(project, home, database, f"{base_url}/webhook{WEBHOOK_PATH}", batch)
-    before = webhook_endpoint_counts(base_url, WEBHOOK_PATH)
+    path = WEBHOOK_PATH + ("-as-shipped" if as_shipped else "")
+    write_drt_project(project, home, database, f"{base_url}/webhook{path}", batch, as_shipped)
+    before = webhook_endpoint_counts(base_url, path)
 
     started = time.perf_counter()
     done = subprocess.run(
@@ -174,7 +199,7 @@ def run_drt(rows: int, base_url: str, workdir: Path, batch: int = BATCH) -> dict
     report = _json_tail(done.stdout)
     synced = sum(int(s.get("rows_synced", 0)) for s in report.get("syncs", []))
 
-    after = webhook_endpoint_counts(base_url, WEBHOOK_PATH)
+    after = webhook_endpoint_counts(base_url, path)
     received = after["received"] - before["received"]
     if after["stored"] != rows or received < rows or synced != rows:
         raise RuntimeError(
@@ -189,7 +214,7 @@ def run_drt(rows: int, base_url: str, workdir: Path, batch: int = BATCH) -> dict
     ):
         raise RuntimeError(f"unexpected row at the sandbox: {sample}")
     return {
-        "tool": f"drt-core {DRT_VERSION}",
+        "tool": f"drt-core {DRT_VERSION}" + (" as shipped" if as_shipped else ""),
         "rows": rows,
         "seconds": seconds,
         "rows_per_second": rows / seconds,
@@ -259,7 +284,7 @@ def run_attiva(rows: int, base_url: str, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     child = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "sync_throughput.py"), "--child-webhook",
-         str(workdir / "audience.duckdb"), base_url, path],
+         str(workdir / f"audience-{rows}.duckdb"), base_url, path],
         capture_output=True, text=True, cwd=ROOT, check=False)
     seconds = time.perf_counter() - started
     if child.returncode != 0:
@@ -276,13 +301,16 @@ def print_results(results: list[dict[str, Any]]) -> None:
     print(f"{'tool':<22} {'rows':>10} {'seconds':>9} {'rows/s':>10}")
     for r in results:
         print(f"{r['tool']:<22} {r['rows']:>10,} {r['seconds']:>9.2f} {r['rows_per_second']:>10,.0f}")
-    drt = next((r for r in results if r["tool"].startswith("drt")), None)
+    drt = next((r for r in results if r["tool"].startswith("drt") and "as shipped" not in r["tool"]), None)
     if drt is not None and drt.get("drt_seconds") is not None:
         print(f"(drt's own figure for the sync: {drt['drt_seconds']:.2f} s; the rest is CLI start-up)")
     attiva = next((r for r in results if r["tool"].startswith("attiva")), None)
     if drt is not None and attiva is not None:
         ratio = attiva["rows_per_second"] / drt["rows_per_second"]
         print(f"attiva / drt: {ratio:.1f}x (target >= 3x)")
+    shipped = next((r for r in results if "as shipped" in r["tool"]), None)
+    if shipped is not None and attiva is not None:
+        print(f"attiva / drt as shipped: {attiva['rows_per_second'] / shipped['rows_per_second']:,.0f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,15 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=BATCH, help="rows per request")
     parser.add_argument("--workdir", type=Path, help="keep the DuckDB file and drt project here (default: a temp dir)")
+    parser.add_argument("--as-shipped-rows", type=int, default=300,
+                        help="rows for drt with its own defaults (10 requests/s, a row each); 0 skips it")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="drt-compare-") as tmp:
         workdir = args.workdir or Path(tmp)
-        make_audience(workdir / "audience.duckdb", args.rows)
+        make_audience(workdir / f"audience-{args.rows}.duckdb", args.rows)
         results: list[dict[str, Any]] = []
         with running_sandbox(Path(tmp) / "sandbox", port=0, webhook_require_signature=False) as base:
             results.append(run_drt(args.rows, base, workdir, args.batch))
             results.append(run_attiva(args.rows, base, workdir))
+            if args.as_shipped_rows:
+                results.append(run_drt(args.as_shipped_rows, base, workdir, as_shipped=True))
         print_results(results)
     return 0
 
