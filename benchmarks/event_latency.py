@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -204,7 +205,7 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between files")
     parser.add_argument("--sensors", choices=("event", "all"), default="event")
     parser.add_argument("--dequeue-interval", type=int,
-                        help="the run queue's dequeue_interval_seconds (default: dagster.yaml's, i.e. Dagster's 5 s)")
+                        help="the run queue's dequeue_interval_seconds (default: dagster.yaml's, 1 s)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the daemon and sandbox when killed
@@ -219,9 +220,9 @@ def main() -> int:
     landing, warehouse = data / "landing", data / "warehouse.duckdb"
     config = (ROOT / "dagster.yaml").read_text()
     if args.dequeue_interval is not None:
-        queued = "  class: QueuedRunCoordinator\n"
-        assert config.count(queued) == 1, "dagster.yaml's run coordinator moved"
-        config = config.replace(queued, f"{queued}  config:\n    dequeue_interval_seconds: {args.dequeue_interval}\n")
+        config, found = re.subn(r"dequeue_interval_seconds: \d+", f"dequeue_interval_seconds: {args.dequeue_interval}",
+                                config)
+        assert found == 1, "dagster.yaml's run coordinator has no dequeue_interval_seconds"
     (dagster_home / "dagster.yaml").write_text(config)
     (base / "location.py").write_text(LOCATION[args.sensors])
     (base / "workspace.yaml").write_text(
@@ -330,7 +331,7 @@ def main() -> int:
     latencies = sorted(got[e] - at for e, at in landed_at.items() if e in got)
     missing = len(landed_at) - len(latencies)
     print()
-    dequeue = f"{args.dequeue_interval}s" if args.dequeue_interval is not None else "dagster.yaml's (5s)"
+    dequeue = f"{args.dequeue_interval}s" if args.dequeue_interval is not None else "dagster.yaml's (1s)"
     print(f"event landed -> accepted by SMTP, {len(latencies)} events ({missing} never arrived), "
           f"{args.customers:,} customers, sensors: {args.sensors}, {args.batch} per file every {args.every:g}s, "
           f"dequeue interval {dequeue}")
