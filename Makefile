@@ -10,7 +10,7 @@ export ATTIVA_HOME := $(CURDIR)
 # Dagster keeps its runs, logs and schedules here (gitignored); the instance config is ./dagster.yaml.
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: demo test dev lint bench clean install dbt-parse test-postgres
+.PHONY: demo test dev lint bench clean install dbt-parse test-postgres test-spark
 
 install: $(STAMP)
 
@@ -43,6 +43,16 @@ test: $(STAMP) $(MANIFEST)
 # (Debian's `postgresql`, installed by .ci/system-packages) and the daemon running a schedule and sensors.
 test-postgres: $(STAMP) $(MANIFEST)
 	$(BIN)/python -m pytest -m postgres tests/production
+
+# The dbt project on a local Apache Spark, checked row for row against the DuckDB build
+# (tests/spark; installs the `spark` extra on first use, needs Java 17).
+SPARK_STAMP := $(VENV)/.installed-spark
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
+
+test-spark: $(SPARK_STAMP) $(MANIFEST)
+	$(BIN)/python -m pytest -m spark tests/spark
 
 # The sandbox on 127.0.0.1:8765 and the Dagster UI on 127.0.0.1:3000, everything loaded; Ctrl-C stops both.
 dev: $(MANIFEST) $(INSTANCE)

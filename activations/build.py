@@ -40,11 +40,13 @@ def dbt_vars(as_of: datetime, extra: dict | None = None) -> dict:
 
 
 def dbt_command(command: str, as_of: datetime, select: str | None = None, extra_vars: dict | None = None,
-                full_refresh: bool = False) -> list[str]:
+                full_refresh: bool = False, target: str | None = None) -> list[str]:
     """The dbt CLI arguments for `command` (build, run, test, seed) on Attiva's project."""
     project = settings.dbt_project_dir()
     args = [command, "--project-dir", str(project), "--profiles-dir", str(project),
             "--vars", json.dumps(dbt_vars(as_of, extra_vars))]
+    if target:
+        args += ["--target", target]
     if select:
         args += ["--select", select]
     if full_refresh:
@@ -62,9 +64,14 @@ def run_dbt(args: list[str], warehouse: Path | None = None, echo: bool = False) 
     warehouse = Path(warehouse or settings.warehouse_path()).resolve()
     # dbt's target and logs sit beside the warehouse they describe, so two warehouses
     # (a test's and the demo's) can build at the same time without sharing a manifest.
-    target = warehouse.parent / "dbt_target"
+    # ... and a Spark build from the same warehouse keeps its own (dbt_target_spark).
+    dbt_target = args[args.index("--target") + 1] if "--target" in args else "duckdb"
+    suffix = "" if dbt_target == "duckdb" else f"_{dbt_target}"
+    target = warehouse.parent / f"dbt_target{suffix}"
     env = {**os.environ, "ATTIVA_WAREHOUSE": str(warehouse), "DBT_TARGET_PATH": str(target),
-           "DBT_LOG_PATH": str(warehouse.parent / "dbt_logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+           "DBT_LOG_PATH": str(warehouse.parent / f"dbt_logs{suffix}"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           # dbt runs in the project folder: the spark target's folder must not be relative to it.
+           "ATTIVA_SPARK_DIR": str(settings.spark_dir())}
     project = settings.dbt_project_dir()
     results_file = target / "run_results.json"
     results_file.unlink(missing_ok=True)
@@ -84,7 +91,17 @@ def run_dbt(args: list[str], warehouse: Path | None = None, echo: bool = False) 
 
 
 def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None, select: str | None = None,
-                    full_refresh: bool = False, echo: bool = False) -> BuildResult:
-    """`dbt build` (seeds, models, tests) on the warehouse; returns what passed and failed."""
-    args = dbt_command("build", as_of or settings.as_of(), select=select, full_refresh=full_refresh)
+                    full_refresh: bool = False, echo: bool = False, target: str | None = None) -> BuildResult:
+    """`dbt build` (seeds, models, tests) on the warehouse; returns what passed and failed.
+
+    `target` is a dbt target of the profile (default: ATTIVA_DBT_TARGET, else duckdb). On
+    `spark` the raw tables are first copied from the DuckDB warehouse (activations/spark.py).
+    """
+    target = target or os.environ.get("ATTIVA_DBT_TARGET")
+    if target == "spark":
+        from activations import spark
+
+        with spark.session() as session:
+            spark.land_raw(session, warehouse)
+    args = dbt_command("build", as_of or settings.as_of(), select=select, full_refresh=full_refresh, target=target)
     return run_dbt(args, warehouse=warehouse, echo=echo)

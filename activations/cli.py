@@ -45,7 +45,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from activations.build import build_warehouse
 
     result = build_warehouse(as_of=args.as_of, warehouse=args.warehouse, select=args.select,
-                             full_refresh=args.full_refresh, echo=args.verbose)
+                             full_refresh=args.full_refresh, echo=args.verbose, target=args.target)
     print(result)
     return 0 if result.ok else 1
 
@@ -409,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     bld.add_argument("--select", default=None, help="dbt selection, e.g. 'aud_champions+'")
     bld.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
     bld.add_argument("--verbose", action="store_true", help="show dbt's own output")
+    bld.add_argument("--target", default=None, choices=["duckdb", "spark"],
+                     help="dbt target (default ATTIVA_DBT_TARGET, else duckdb); spark copies the raw tables "
+                          "from the DuckDB warehouse into local Spark first (needs the `spark` extra and Java 17)")
     bld.set_defaults(handler=cmd_build)
 
     summ = sub.add_parser("summary", help="print customers, merges and audience sizes")

@@ -28,6 +28,11 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("ATTIVA_WAREHOUSE", data_dir() / "warehouse.duckdb"))
 
 
+def spark_dir() -> Path:
+    """Where the local Spark target keeps its tables and metastore: ATTIVA_SPARK_DIR, default data/spark."""
+    return Path(os.environ.get("ATTIVA_SPARK_DIR", data_dir() / "spark")).resolve()
+
+
 def landing_path() -> Path:
     """The landing folder: ATTIVA_LANDING, default data/landing."""
     return Path(os.environ.get("ATTIVA_LANDING", data_dir() / "landing"))

@@ -20,6 +20,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{# How a model that keeps its rows incrementally is materialized. `incremental` needs an engine
+   that can delete and replace rows in place (DuckDB; on Spark a Delta or Iceberg table). Plain
+   Parquet tables on Spark can do neither, so there the model is a `table` rebuilt whole on every
+   run: is_incremental() is false, every model takes its full-build branch, and the rows come
+   out the same; only the saving of incremental work is lost. #}
+{% macro incremental_materialization() -%}
+    {{ return(adapter.dispatch('incremental_materialization', 'attiva')()) }}
+{%- endmacro %}
+{% macro default__incremental_materialization() -%}incremental{%- endmacro %}
+{% macro spark__incremental_materialization() -%}table{%- endmacro %}
+
 {# How an incremental model replaces rows that share a key: merge where the engine has it. #}
 {% macro upsert_strategy() -%}
     {{ return(adapter.dispatch('upsert_strategy', 'attiva')()) }}
@@ -111,7 +122,10 @@ merged as (
    that no longer have data get a placeholder whose `_run_at` is null, so delete+insert
    still removes their old rows; this post-hook then drops the placeholders. #}
 {% macro drop_placeholders() -%}
+    {#- A full build (and a model rebuilt as a table) writes no placeholders. -#}
+    {%- if model.config.materialized == 'incremental' -%}
     delete from {{ this }} where _run_at is null
+    {%- endif -%}
 {%- endmacro %}
 
 {# The rows a per-customer model writes: in an incremental run one per affected customer

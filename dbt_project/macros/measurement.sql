@@ -28,11 +28,26 @@
         {%- endfor -%}
         {%- for name, columns in attiva.activation_added_columns().items() -%}
             {%- for column in columns.split(',') -%}
-                {%- do run_query('alter table activation.' ~ name ~ ' add column if not exists ' ~ column.strip()) -%}
+                {%- set sql = attiva.add_column_if_missing('activation.' ~ name, column.strip()) -%}
+                {%- if sql | trim -%}{%- do run_query(sql) -%}{%- endif -%}
             {%- endfor -%}
         {%- endfor -%}
     {%- endif -%}
     select 1
+{%- endmacro %}
+
+{# `alter table ... add column if not exists`; Spark has no `if not exists` there, so it looks first. #}
+{% macro add_column_if_missing(table, column) -%}
+    {{ return(adapter.dispatch('add_column_if_missing', 'attiva')(table, column)) }}
+{%- endmacro %}
+{% macro default__add_column_if_missing(table, column) -%}
+    alter table {{ table }} add column if not exists {{ column }}
+{%- endmacro %}
+{% macro spark__add_column_if_missing(table, column) -%}
+    {%- set existing = run_query('describe ' ~ table).columns[0].values() | map('lower') | list -%}
+    {%- if column.split()[0] | lower not in existing -%}
+        alter table {{ table }} add columns ({{ column }})
+    {%- endif -%}
 {%- endmacro %}
 
 {# The median of a numeric expression, as an aggregate. #}

@@ -2,7 +2,8 @@
 -- month the person became a lead. A stage counts as reached when it or any later stage has a
 -- date (a lead sold directly skipped MQL and SQL but went through them); a lead's first
 -- completed order counts as becoming a customer when the CRM has no date for it. Medians are in
--- days, over the people with both dates in that order.
+-- days, over the people with both dates in that order (hours / 24 in double: a 24.0 literal is a
+-- decimal on Spark, whose division keeps 6 decimals).
 
 with contacts as (
     select
@@ -40,12 +41,12 @@ stages as (
         case when coalesce(became_mql_at, became_sql_at, became_customer_at) is not null then 1 else 0 end as is_mql,
         case when coalesce(became_sql_at, became_customer_at) is not null then 1 else 0 end as is_sql,
         case when became_customer_at is not null then 1 else 0 end as is_customer,
-        {{ dbt.datediff('became_lead_at', 'became_mql_at', 'hour') }} / 24.0 as days_lead_to_mql,
+        cast({{ dbt.datediff('became_lead_at', 'became_mql_at', 'hour') }} as double) / 24 as days_lead_to_mql,
         case when became_sql_at >= became_mql_at
-            then {{ dbt.datediff('became_mql_at', 'became_sql_at', 'hour') }} / 24.0 end as days_mql_to_sql,
+            then cast({{ dbt.datediff('became_mql_at', 'became_sql_at', 'hour') }} as double) / 24 end as days_mql_to_sql,
         case when became_customer_at >= became_sql_at
-            then {{ dbt.datediff('became_sql_at', 'became_customer_at', 'hour') }} / 24.0 end as days_sql_to_customer,
-        {{ dbt.datediff('became_lead_at', 'became_customer_at', 'hour') }} / 24.0 as days_lead_to_customer
+            then cast({{ dbt.datediff('became_sql_at', 'became_customer_at', 'hour') }} as double) / 24 end as days_sql_to_customer,
+        cast({{ dbt.datediff('became_lead_at', 'became_customer_at', 'hour') }} as double) / 24 as days_lead_to_customer
     from people
 ),
 

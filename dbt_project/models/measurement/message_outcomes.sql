@@ -49,13 +49,20 @@ engagement as (
 
 -- Only events that can match a message: its id, or a campaign the ledger has sent. The ESP's
 -- history of other mailings (newsletters, millions of rows) is never ranked nor joined.
+-- (Semi-joins rather than `in (subquery) or in (subquery)`: Spark 4 with adaptive execution
+-- fails to run that disjunction when the ledger is a union, as in a unit test's fixture.)
+sent_message_ids as (select distinct message_id from ledger where state = 'sent'),
+
+sent_campaigns as (select distinct campaign from ledger where state = 'sent'),
+
 events_ranked as (
     select
-        *,
-        row_number() over (partition by engagement_id order by occurred_at) as copy_number
-    from engagement
-    where message_id in (select message_id from ledger where state = 'sent')
-        or campaign in (select campaign from ledger where state = 'sent')
+        e.*,
+        row_number() over (partition by e.engagement_id order by e.occurred_at) as copy_number
+    from engagement as e
+    left join sent_message_ids as i on e.message_id = i.message_id
+    left join sent_campaigns as c on e.campaign = c.campaign
+    where i.message_id is not null or c.campaign is not null
 ),
 
 events as (

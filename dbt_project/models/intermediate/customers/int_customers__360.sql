@@ -3,7 +3,7 @@
 -- Incremental: a run rewrites the affected customers (int_customers__affected) and every
 -- buyer whose RFM quintiles or days since the last order moved: quintiles rank all buyers
 -- at once, and the days (with churn risk and lifecycle stage) move with as_of.
-{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
           post_hook="{{ attiva.drop_placeholders() }}") }}
 {%- set w = var('lead_score_weights') %}
 

@@ -9,7 +9,7 @@
 --     90-day window across one (the windows the customer 360 counts in).
 -- Every run also writes one marker row (no customer_id) holding the newest ingestion time
 -- and the as_of it saw: the next run starts from there. A full refresh writes only the marker.
-{{ config(materialized='incremental', incremental_strategy='append') }}
+{{ config(materialized=attiva.incremental_materialization(), incremental_strategy='append') }}
 
 {#- Where the previous run left off, read when the model runs, so the filters below are
     constants the engine can push into its scans. #}

@@ -2,7 +2,7 @@
 -- What depends on the whole population or on as_of itself (RFM scores, days since the
 -- last order, churn risk) is computed by the customers mart on top of this.
 -- Incremental: a run recomputes the affected customers (int_customers__affected).
-{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
           post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
@@ -26,7 +26,7 @@ computed as (
         max(ordered_at) as last_order_at,
         case
             when count(*) > 1
-                then {{ dbt.datediff('min(ordered_at)', 'max(ordered_at)', 'day') }} * 1.0 / (count(*) - 1)
+                then cast({{ dbt.datediff('min(ordered_at)', 'max(ordered_at)', 'day') }} as double) / (count(*) - 1)
         end as avg_days_between_orders
     from orders
     group by customer_id

@@ -3,7 +3,7 @@
 -- their favourite category. Only active products. (The rows of customer_recommendations.)
 -- Incremental: a run recomputes the affected customers (int_customers__affected), or
 -- everyone when orders, products or as_of changed, since every list depends on them.
-{{ config(materialized='incremental', unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
+{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
           post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
@@ -52,7 +52,7 @@ bestsellers as (
 ),
 
 in_favourite_category as (
-    select f.customer_id, b.product_id, 1.0 / (10 + b.seller_rank) as score
+    select f.customer_id, b.product_id, cast(1 as double) / (10 + b.seller_rank) as score
     from {{ ref('int_customers__favourites') }} as f
     inner join bestsellers as b on f.favourite_category = b.category and b.seller_rank <= {{ var('recommendations_per_customer') * 2 }}
     where 1 = 1 {{ attiva.only_affected('f.customer_id') }}

@@ -2,7 +2,7 @@
 -- loaded incrementally: a run reads only what ingestion added since the previous run, and
 -- re-resolves the customer of the earlier events whose identifiers changed owner (so a
 -- device identified today also claims its earlier anonymous events).
-{{ config(materialized='incremental', unique_key='event_id', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='event_id', incremental_strategy=attiva.upsert_strategy()) }}
 
 -- depends_on: {{ ref('int_identity__node_owners') }}
 with new_events as (

@@ -11,7 +11,7 @@
 --   * plus every member of the components those belonged to (a component can split).
 -- Every identifier has a row (by number: no identifier values here); those with no link to
 -- an unshared one have no component.
-{{ config(materialized='incremental', unique_key='node_number', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='node_number', incremental_strategy=attiva.upsert_strategy()) }}
 
 with nodes as (
     select node, node_number, is_shared from {{ ref('int_identity__nodes') }}

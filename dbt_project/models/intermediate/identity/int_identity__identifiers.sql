@@ -2,7 +2,7 @@
 -- customer_identifiers mart), kept incrementally: a run rewrites the identifiers whose
 -- owner was rewritten since its last run (which includes every identifier whose sightings
 -- changed: those are re-derived, so their component is recomputed).
-{{ config(materialized='incremental', unique_key='node', incremental_strategy=attiva.upsert_strategy(),
+{{ config(materialized=attiva.incremental_materialization(), unique_key='node', incremental_strategy=attiva.upsert_strategy(),
           post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_identity__node_owners') }}

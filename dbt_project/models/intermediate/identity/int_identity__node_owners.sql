@@ -10,7 +10,7 @@
 -- the shared identifiers seen with them. A mapping that ended leaves a row with no
 -- customer_id and the customer it had in `removed_customer_id`: downstream, that customer
 -- has to be recomputed (or dropped) too.
-{{ config(materialized='incremental', unique_key='node', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='node', incremental_strategy=attiva.upsert_strategy()) }}
 
 with nodes as (
     select node, node_number, identifier_type, first_seen_at from {{ ref('int_identity__nodes') }}

@@ -7,7 +7,7 @@
 -- its last run, from all of their observations. A node keeps its number for good (new
 -- ones are numbered after the existing ones), so numbers are labels, not an order:
 -- whatever depends on "oldest" uses first_seen_at.
-{{ config(materialized='incremental', unique_key='node', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='node', incremental_strategy=attiva.upsert_strategy()) }}
 
 with observations as (
     select * from {{ ref('int_identity__observations') }}

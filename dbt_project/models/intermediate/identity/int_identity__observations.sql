@@ -8,7 +8,7 @@
 -- order observations are keyed without the name, so the new name replaces the old one).
 -- Each row is stamped with the run that wrote it (`_run_at`), which is how the rest of
 -- the identity graph finds what changed.
-{{ config(materialized='incremental', unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
 
 -- An order placed from an account names the account holder, so a family phone typed at
 -- checkout counts as used by both people and merges neither.

@@ -1,6 +1,6 @@
 -- What CRM contacts show together (every version of a contact), kept incrementally:
 -- a run reads only contacts ingested since the last one.
-{{ config(materialized='incremental', unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
 
 with records as (
     select

@@ -1,7 +1,7 @@
 -- What events show together, kept incrementally: a run reads only events ingested since
 -- the last one. Events only tie identifiers when they carry at least two of them (a login,
 -- an identify, a form submitted from a known device).
-{{ config(materialized='incremental', unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
 
 with new_events as (
     select * from {{ ref('stg_events__events') }}

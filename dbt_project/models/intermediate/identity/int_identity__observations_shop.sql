@@ -1,6 +1,6 @@
 -- What shop accounts show together (every version of an account), kept incrementally:
 -- a run reads only accounts ingested since the last one.
-{{ config(materialized='incremental', unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
 
 with records as (
     select

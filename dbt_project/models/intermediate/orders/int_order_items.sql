@@ -2,7 +2,7 @@
 -- ingested since the last one (a new version of a line replaces the old one) and refreshes
 -- the lines of the orders int_orders rewrote since (new version, customer re-resolved,
 -- or the order arriving after its lines).
-{{ config(materialized='incremental', unique_key='order_item_id', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='order_item_id', incremental_strategy=attiva.upsert_strategy()) }}
 
 with new_rows as (
     select * from {{ ref('stg_shop__order_items') }}

@@ -2,7 +2,7 @@
 -- incrementally: a run reads only rows ingested since the last one (a new version of an
 -- order, a refund or a cancellation, replaces the old one) and re-resolves the customer of
 -- the orders whose account or guest order changed owner.
-{{ config(materialized='incremental', unique_key='order_id', incremental_strategy=attiva.upsert_strategy()) }}
+{{ config(materialized=attiva.incremental_materialization(), unique_key='order_id', incremental_strategy=attiva.upsert_strategy()) }}
 
 -- depends_on: {{ ref('int_identity__node_owners') }}
 with new_rows as (

@@ -2,7 +2,7 @@
 -- completed orders more often than chance (lift > 1), best first. (The rows of the
 -- product_affinity mart.) Statistics over every order: recomputed whole when orders,
 -- products or as_of changed since the last run, else kept as they are.
-{{ config(materialized='incremental', incremental_strategy='append',
+{{ config(materialized=attiva.incremental_materialization(), incremental_strategy='append',
           pre_hook="{% if attiva.order_inputs_changed() %}delete from {{ this }}{% endif %}") }}
 
 -- depends_on: {{ ref('int_orders') }}
@@ -47,9 +47,10 @@ scored as (
         p.product_id,
         p.related_product_id,
         p.co_orders,
-        cast(p.co_orders * 1.0 / t.orders as double) as support,
-        cast(p.co_orders * 1.0 / pa.orders as double) as confidence,
-        cast(p.co_orders * 1.0 * t.orders / (pa.orders * pb.orders) as double) as lift
+        -- ratios in double: a 1.0 literal is a decimal on Spark, whose division keeps 6 decimals
+        cast(p.co_orders as double) / t.orders as support,
+        cast(p.co_orders as double) / pa.orders as confidence,
+        cast(p.co_orders as double) * t.orders / (pa.orders * pb.orders) as lift
     from pairs as p
     cross join total as t
     inner join product_orders as pa on p.product_id = pa.product_id
