@@ -121,44 +121,32 @@ def write_drt_project(project: Path, home: Path, database: Path, url: str, batch
     (project / "syncs" / "models" / f"{TABLE}.sql").write_text(
         f"select cast(customer_id as varchar) as key, {', '.join(COLUMNS)} from {TABLE}\n"
     )
-    if as_shipped:
-        (project / "syncs" / f"{SYNC_NAME}.yml").write_text(
-            f"""name: {SYNC_NAME}
-description: "The benchmark audience to the sandbox webhook, drt's defaults"
-model: ref('{TABLE}')
-destination:
-  type: rest_api
-  url: {json.dumps(url)}
-  method: POST
-  headers:
-    Content-Type: application/json
-  body_template: '{{"rows": [{{{{ row | tojson_safe }}}}]}}'
-sync:
-  mode: full
-  on_error: fail
-"""
-        )
-        return
-    (project / "syncs" / f"{SYNC_NAME}.yml").write_text(
-        f"""name: {SYNC_NAME}
-description: "The benchmark audience to the sandbox webhook, {batch} rows a request"
-model: ref('{TABLE}')
-destination:
-  type: rest_api
-  url: {json.dumps(url)}
-  method: POST
-  headers:
-    Content-Type: application/json
-  body_mode: batch
+    if as_shipped:  # a request per row; drt's default pacing and batches
+        description, body, sync = "drt's defaults", """  body_template: '{"rows": [{{ row | tojson_safe }}]}'""", ""
+    else:
+        description = f"{batch} rows a request"
+        body = f"""  body_mode: batch
   batch_template: '{{"rows": {{{{ rows | tojson_safe }}}}}}'
-  max_records_per_request: {batch}
-sync:
-  mode: full
-  batch_size: {batch}
-  on_error: fail
+  max_records_per_request: {batch}"""
+        sync = f"""  batch_size: {batch}
   rate_limit:
     requests_per_second: 0
 """
+    (project / "syncs" / f"{SYNC_NAME}.yml").write_text(
+        f"""name: {SYNC_NAME}
+description: "The benchmark audience to the sandbox webhook, {description}"
+model: ref('{TABLE}')
+destination:
+  type: rest_api
+  url: {json.dumps(url)}
+  method: POST
+  headers:
+    Content-Type: application/json
+{body}
+sync:
+  mode: full
+  on_error: fail
+{sync}"""
     )
 
 
