@@ -9,17 +9,15 @@ a copy) still settle like every landing file.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from activations.ingest.contract import SOURCES
 from activations.ingest.landing import FORMAT_BY_SUFFIX, scan
-from orchestration.lib.landing_watch import SETTLE_SECONDS, LandingChanges
+from orchestration.lib.landing_watch import SETTLE_SECONDS, LandingChanges, compare, mtime_us
 
 EVENTS_FOLDER = next(s.folder for s in SOURCES if s.name == "events")
 COLLECTOR_FOLDER = f"{EVENTS_FOLDER}/api/"  # activations/serve/events.py writes here, atomically
-_EPOCH = datetime(1970, 1, 1)
 
 
 def is_event_file(name: str) -> bool:
@@ -29,21 +27,8 @@ def is_event_file(name: str) -> bool:
 
 def look(landing: Path, cursor: str | None, now: datetime, settle_seconds: float = SETTLE_SECONDS) -> LandingChanges:
     """New or changed event files since the cursor; only `events/` is walked."""
-    seen = {n: (s[0], s[1]) for n, s in json.loads(cursor).items()} if cursor else {}
-    current: dict[str, tuple[int, int]] = {}
-    settling: list[str] = []
-    horizon = now.timestamp() - settle_seconds
     folder = landing / EVENTS_FOLDER
-    for file in scan(folder) if folder.is_dir() else []:
-        name = f"{EVENTS_FOLDER}/{file.name}"
-        if not any(file.path.name.lower().endswith(suffix) for suffix in FORMAT_BY_SUFFIX):
-            continue  # ingestion would skip it
-        mtime_us = (file.modified_at - _EPOCH) // timedelta(microseconds=1)
-        if not name.startswith(COLLECTOR_FOLDER) and mtime_us / 1_000_000 > horizon:
-            settling.append(name)
-            continue
-        current[name] = (file.size_bytes, mtime_us)
-    changed = [n for n, stat in current.items() if seen.get(n) != stat]
-    remembered = {**{n: seen[n] for n in settling if n in seen}, **current}
-    return LandingChanges(changed=sorted(changed), settling=sorted(settling),
-                          cursor=json.dumps(remembered, sort_keys=True, separators=(",", ":")))
+    files = ((f"{EVENTS_FOLDER}/{f.name}", f.size_bytes, mtime_us(f.modified_at))
+             for f in (scan(folder) if folder.is_dir() else [])
+             if any(f.path.name.lower().endswith(suffix) for suffix in FORMAT_BY_SUFFIX))  # else ingestion skips it
+    return compare(files, cursor, now, settle_seconds, complete_at_once=lambda name: name.startswith(COLLECTOR_FOLDER))

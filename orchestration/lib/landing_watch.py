@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,18 +37,28 @@ class LandingChanges:
 
 def look(landing: Path, cursor: str | None, now: datetime, settle_seconds: float = SETTLE_SECONDS) -> LandingChanges:
     """Compare the landing folder with the cursor of the previous tick."""
+    # Not loadable (wrong folder or type): ingestion would only skip it.
+    files = ((f.name, f.size_bytes, mtime_us(f.modified_at)) for f in scan(landing) if f.skip_reason is None)
+    return compare(files, cursor, now, settle_seconds)
+
+
+def mtime_us(modified_at: datetime) -> int:
+    return (modified_at - _EPOCH) // timedelta(microseconds=1)
+
+
+def compare(files: Iterable[tuple[str, int, int]], cursor: str | None, now: datetime, settle_seconds: float,
+            complete_at_once: Callable[[str], bool] = lambda name: False) -> LandingChanges:
+    """(name, size, mtime in µs) of the files seen now against the cursor; a file modified within
+    `settle_seconds` waits, unless `complete_at_once(name)` (written whole, then renamed in)."""
     seen: dict[str, Stat] = {n: (s[0], s[1]) for n, s in json.loads(cursor).items()} if cursor else {}
     current: dict[str, Stat] = {}
     settling: list[str] = []
     horizon = now.timestamp() - settle_seconds
-    for file in scan(landing):
-        if file.skip_reason is not None:
-            continue  # not loadable (wrong folder or type): ingestion would only skip it
-        mtime_us = (file.modified_at - _EPOCH) // timedelta(microseconds=1)
-        if mtime_us / 1_000_000 > horizon:
-            settling.append(file.name)
+    for name, size, mtime in files:
+        if mtime / 1_000_000 > horizon and not complete_at_once(name):
+            settling.append(name)
             continue
-        current[file.name] = (file.size_bytes, mtime_us)
+        current[name] = (size, mtime)
     changed = [n for n, stat in current.items() if seen.get(n) != stat]
     # A settling file keeps its old stat, so it still counts as changed once it settles.
     remembered = {**{n: seen[n] for n in settling if n in seen}, **current}
