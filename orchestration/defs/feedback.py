@@ -10,8 +10,8 @@ in the same run shows delivered, opened, clicked, bounced and unsubscribed.
 
 When it runs: in every run of the whole graph (the demo's, the landing sensor's, the daily one), and
 every 15 minutes by itself, because real recipients open mail hours after it went out. Its landing file
-also wakes the landing sensor, whose run rebuilds the marts that read engagement; that run's own
-feedback step finds nothing new unless it sent something, so the loop settles.
+does not start a refresh at once: the landing sensor leaves files this asset loads to the next refresh
+of the whole graph (within 15 minutes), which rebuilds the marts that read engagement.
 """
 
 import dagster as dg

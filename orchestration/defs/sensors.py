@@ -6,15 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from activations.ingest.contract import SOURCES
 from orchestration.defs.fresh_events import event_messages
 from orchestration.defs.ingest import ingest_landing
 from orchestration.defs.resources import WAREHOUSE_POOL, Landing, Warehouse
 from orchestration.lib import alerts, event_watch, landing_watch
 
-# Event files alone start a refresh of the whole graph at most this long after the last one: the
-# event path (fresh_events, below) has already loaded them and sent what they trigger; the customer
-# 360 and the audiences follow in that refresh. Any other landing file still starts one at once.
+# Files that a faster path loads itself start a refresh of the whole graph at most this long after
+# the last one: event files (the event path, fresh_events below, has loaded them and sent what they
+# trigger) and email engagement (feedback/engagement_events loads it after every send and every 15
+# minutes). The customer 360 and the audiences follow in that refresh. Any other landing file still
+# starts one at once.
 EVENTS_CATCH_UP_MINUTES = 15
+ENGAGEMENT_FOLDER = next(s.folder for s in SOURCES if s.name == "email_engagement")
+
+
+def _loaded_on_its_own(name: str) -> bool:
+    return event_watch.is_event_file(name) or name.startswith(f"{ENGAGEMENT_FOLDER}/")
 
 # Ingestion, everything downstream of it (dbt, the gates, later the syncs), and what those
 # read besides the raw tables (dbt seeds): a first run on an empty warehouse must build them too.
@@ -49,7 +57,7 @@ def _hold_back(new_cursor: str, old_cursor: str | None, names: list[str]) -> str
 
 @dg.sensor(job=landing_refresh, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="One run per set of new or changed landing files (by name, size and mtime); "
-                       f"event files alone at most {EVENTS_CATCH_UP_MINUTES} minutes after the last.")
+                       f"event and engagement files alone at most {EVENTS_CATCH_UP_MINUTES} minutes after the last.")
 def landing_files(context: dg.SensorEvaluationContext, landing: Landing) -> dg.SensorResult | dg.SkipReason:
     folder = landing.folder()
     if not folder.is_dir():
@@ -65,14 +73,15 @@ def landing_files(context: dg.SensorEvaluationContext, landing: Landing) -> dg.S
     if not changes.changed:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"nothing new in {folder}{settling}"),
                                cursor=cursor(changes.cursor, refreshed_at))
-    events = [n for n in changes.changed if event_watch.is_event_file(n)]
+    loaded = [n for n in changes.changed if _loaded_on_its_own(n)]
     next_catch_up = (datetime.fromtimestamp(refreshed_at, UTC) + timedelta(minutes=EVENTS_CATCH_UP_MINUTES)
                      if refreshed_at is not None else now)
-    if len(events) == len(changes.changed) and now < next_catch_up:
+    if len(loaded) == len(changes.changed) and now < next_catch_up:
         return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"{len(events)} new event file(s): the event path sends what they trigger now; "
-                                      f"the rest of the warehouse follows at {next_catch_up:%H:%M} UTC{settling}"),
-            cursor=cursor(_hold_back(changes.cursor, files_cursor, events), refreshed_at))
+            skip_reason=dg.SkipReason(f"{len(loaded)} new event or engagement file(s): the event path sends what they "
+                                      "trigger now, the engagement feedback loads engagement; the rest of the "
+                                      f"warehouse follows at {next_catch_up:%H:%M} UTC{settling}"),
+            cursor=cursor(_hold_back(changes.cursor, files_cursor, loaded), refreshed_at))
     context.log.info(f"{len(changes.changed)} new or changed landing file(s): {', '.join(changes.changed[:10])}{settling}")
     request = dg.RunRequest(run_key=changes.run_key(), tags={"attiva/landing_files": str(len(changes.changed))})
     return dg.SensorResult(run_requests=[request], cursor=cursor(changes.cursor, now.timestamp()))

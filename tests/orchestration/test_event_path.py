@@ -125,13 +125,21 @@ def test_the_landing_sensor_leaves_event_files_to_the_event_path_for_a_while(def
     still = tick(landing_files, landing, held.cursor)  # still new for the landing sensor, still held back
     assert not still.run_requests
 
+    # Engagement files too: feedback/engagement_events has loaded them already.
+    engagement = landing / "email_engagement" / "esp-events-1.jsonl"
+    engagement.parent.mkdir(parents=True)
+    engagement.write_text('{"engagement_id": "G-1"}\n')
+    age(engagement)
+    still = tick(landing_files, landing, still.cursor)
+    assert not still.run_requests and "2 new event or engagement file(s)" in still.skip_reason.skip_message
+
     # Any other file starts the refresh at once, event files included.
     customers = landing / "shop/customers/customers.csv"
     customers.parent.mkdir(parents=True)
     customers.write_text("shop_customer_id\n")
     age(customers)
     refresh = tick(landing_files, landing, still.cursor)
-    assert refresh.run_requests[0].tags["attiva/landing_files"] == "2"
+    assert refresh.run_requests[0].tags["attiva/landing_files"] == "3"
 
     # Event files alone, once the catch-up interval has passed since the last refresh.
     age(write_events(landing, [cart_event("E-2", "S1", "P2", HANDCRAFTED_AS_OF)]))
