@@ -160,9 +160,25 @@ def _find(name: str, all_syncs):
         raise UsageError(str(exc)) from None
 
 
-def _require_warehouse(path: Path) -> None:
-    if not Path(path).exists():
-        raise UsageError(f"no warehouse at {path}: run `attiva demo` or ingest and build first")
+def _require_warehouse(args: argparse.Namespace) -> None:
+    if _target(args) == "duckdb" and not Path(args.warehouse).exists():
+        raise UsageError(f"no warehouse at {args.warehouse}: run `attiva demo` or ingest and build first")
+
+
+def _target(args: argparse.Namespace) -> str:
+    from activations.syncs import target_name
+
+    try:
+        return target_name(getattr(args, "target", None))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _open_warehouse(args: argparse.Namespace):
+    """The DuckDB file, or the local Spark target's tables with --target spark."""
+    from activations.syncs import open_warehouse
+
+    return open_warehouse(_target(args), Path(args.warehouse))
 
 
 def _stdout():
@@ -192,11 +208,10 @@ def _count(value) -> str:
 def cmd_syncs(args: argparse.Namespace) -> int:
     all_syncs, _ = _declared()
     runs: dict[str, dict] = {}
-    if Path(args.warehouse).exists():
-        from activations import warehouse
+    if _target(args) == "spark" or Path(args.warehouse).exists():
         from activations.syncs import last_runs
 
-        with warehouse.connect(args.warehouse) as con:
+        with _open_warehouse(args) as con:
             runs = last_runs(con)
     table = _table("sync", "audience", "destination", "mode", "consent", "last status", "last run (UTC)",
                    "confirmed", "rejected", "pending rejects")
@@ -217,14 +232,13 @@ def cmd_syncs(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from activations import warehouse
     from activations.engine.guards import check_guards
     from activations.engine.review import plan_for_review, read_review, write_review
 
     all_syncs, _ = _declared()
     sync = _find(args.sync, all_syncs)
-    _require_warehouse(args.warehouse)
-    with warehouse.connect(args.warehouse) as con:
+    _require_warehouse(args)
+    with _open_warehouse(args) as con:
         plan = _engine_call(lambda: plan_for_review(con, sync, datetime.now(UTC), full_resync=args.full_resync),
                             sync)
         path = write_review(con, sync, plan, settings.data_dir() / "plans", full_resync=args.full_resync)
@@ -258,7 +272,11 @@ def _engine_call(call, sync):
 
     try:
         return call()
-    except duckdb.CatalogException as exc:
+    except Exception as exc:
+        # DuckDB's CatalogException, Spark's AnalysisException TABLE_OR_VIEW_NOT_FOUND
+        missing = isinstance(exc, duckdb.CatalogException) or "TABLE_OR_VIEW_NOT_FOUND" in str(exc)
+        if not missing:
+            raise
         first = str(exc).splitlines()[0]
         raise UsageError(f"{sync.audience.relation} cannot be read ({first}): run `attiva build` first") from None
 
@@ -276,7 +294,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"attiva apply: {sync.name} is now declared {sync.mode}, the plan was made for {review.mode}; "
               f"run `attiva plan {sync.name}` again", file=sys.stderr)
         return EXIT_REFUSED
-    _require_warehouse(args.warehouse)
+    _require_warehouse(args)
     return _run_one(sync, args, destinations, review=review, force=args.force, full_resync=review.full_resync,
                     expect_fingerprint=review.fingerprint)
 
@@ -286,15 +304,21 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise UsageError("name one sync, or pass --all to run every declared sync")
     all_syncs, destinations = _declared()
     chosen = all_syncs if args.all else [_find(args.sync, all_syncs)]
-    _require_warehouse(args.warehouse)
-    codes = [_run_one(sync, args, destinations, force=args.force, full_resync=args.full_resync) for sync in chosen]
+    _require_warehouse(args)
+    if _target(args) == "spark":  # one Spark session for every sync: starting one takes seconds
+        with _open_warehouse(args) as con:
+            codes = [_run_one(sync, args, destinations, force=args.force, full_resync=args.full_resync, con=con)
+                     for sync in chosen]
+    else:  # a connection per sync: other processes may write the DuckDB file between two syncs
+        codes = [_run_one(sync, args, destinations, force=args.force, full_resync=args.full_resync)
+                 for sync in chosen]
     return max(codes, default=EXIT_OK)
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
     all_syncs, destinations = _declared()
     sync = _find(args.sync, all_syncs)
-    _require_warehouse(args.warehouse)
+    _require_warehouse(args)
     return _run_one(sync, args, destinations, only_rejected=True)
 
 
@@ -322,7 +346,7 @@ def _run_one(sync, args: argparse.Namespace, destinations, review=None, **option
 
     try:
         result = _engine_call(lambda: syncs.run(sync, warehouse_path=args.warehouse, destinations=destinations,
-                                                on_progress=on_progress, **options), sync)
+                                                on_progress=on_progress, target=_target(args), **options), sync)
     except DestinationConfigError as exc:
         raise UsageError(str(exc)) from None
     except SyncRefused as exc:
@@ -347,14 +371,13 @@ def _run_one(sync, args: argparse.Namespace, destinations, review=None, **option
 def cmd_status(args: argparse.Namespace) -> int:
     if args.sync:
         _find(args.sync, _declared()[0])
-    if not Path(args.warehouse).exists():
+    if _target(args) == "duckdb" and not Path(args.warehouse).exists():
         print("no runs yet: the warehouse does not exist")
         return EXIT_OK
-    from activations import warehouse
     from activations.engine.state import ensure_state
 
     where, params = ("where sync_name = ?", [args.sync]) if args.sync else ("", [])
-    with warehouse.connect(args.warehouse) as con:
+    with _open_warehouse(args) as con:
         ensure_state(con)
         runs = con.execute(f"""
             select sync_name, status, started_at, duration_seconds, planned, confirmed, rejected, invalid, error
@@ -454,10 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     warehouse_help = "DuckDB file (default ATTIVA_WAREHOUSE)"
+    target_help = ("warehouse the engine works on: duckdb (the file) or spark (the local Spark target, "
+                   "ATTIVA_SPARK_DIR); default ATTIVA_DBT_TARGET, else duckdb")
     lst = sub.add_parser("syncs", help="list the declared syncs with their last run",
                          description="List the syncs declared in the audiences' YAML (dbt manifest) with their "
                                      "last status, last run and rows still rejected.")
     lst.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    lst.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     lst.set_defaults(handler=cmd_syncs)
 
     pln = sub.add_parser("plan", help="show what a sync would send and write it as a reviewable file",
@@ -468,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     pln.add_argument("sync", metavar="SYNC", help="a declared sync (see `attiva syncs`)")
     pln.add_argument("--full-resync", action="store_true", help="plan to resend every eligible row")
     pln.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    pln.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     pln.set_defaults(handler=cmd_plan)
 
     apl = sub.add_parser("apply", help="run a reviewed plan file; refuses if the plan changed since",
@@ -477,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     apl.add_argument("plan_file", metavar="PLAN_FILE", type=Path, help="a file written by `attiva plan`")
     apl.add_argument("--force", action="store_true", help="go ahead even if a guard refuses the removals")
     apl.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    apl.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     apl.set_defaults(handler=cmd_apply)
 
     syn = sub.add_parser("sync", help="run a sync (or every sync) now",
@@ -487,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--full-resync", action="store_true", help="resend every eligible row")
     syn.add_argument("--force", action="store_true", help="go ahead even if a guard refuses the removals")
     syn.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    syn.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     syn.set_defaults(handler=cmd_sync)
 
     rty = sub.add_parser("retry", help="resend only the rows the destination rejected",
@@ -495,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     rty.add_argument("sync", metavar="SYNC", help="a declared sync (see `attiva syncs`)")
     rty.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    rty.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     rty.set_defaults(handler=cmd_retry)
 
     sts = sub.add_parser("status", help="recent sync runs and why rows were not delivered",
@@ -502,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "rows are waiting to be resent.")
     sts.add_argument("sync", metavar="SYNC", nargs="?", help="only this sync")
     sts.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    sts.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     sts.set_defaults(handler=cmd_status)
     fgt = sub.add_parser("forget", help="erase a person's personal data; never contact them again",
                          description="Erase a person (by email or customer id) from the warehouse: their addresses "

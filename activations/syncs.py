@@ -6,6 +6,9 @@ destinations.yml, opens the warehouse, builds the client and runs the engine.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -33,21 +36,48 @@ def find(name: str, all_syncs: list[Sync]) -> Sync:
     raise UnknownSync(f"no sync named {name!r}; declared syncs: {known}")
 
 
+def target_name(target: str | None = None) -> str:
+    """The warehouse the engine works on: `target`, else ATTIVA_DBT_TARGET (as dbt), else duckdb."""
+    name = target or os.environ.get("ATTIVA_DBT_TARGET") or "duckdb"
+    if name not in ("duckdb", "spark"):
+        raise ValueError(f"unknown target {name!r}: the engine runs on duckdb or spark")
+    return name
+
+
+@contextmanager
+def open_warehouse(target: str | None = None, path: Path | None = None) -> Iterator:
+    """The engine's warehouse: the DuckDB file (ATTIVA_WAREHOUSE), or the local Spark target's tables
+    (ATTIVA_SPARK_DIR, the same session settings as dbt's `spark` target)."""
+    if target_name(target) == "spark":
+        from activations import spark
+        from activations.spark_warehouse import SparkWarehouse
+
+        with spark.session() as session:
+            yield SparkWarehouse(session)
+        return
+    with warehouse.connect(path, memory_limit=settings.sync_memory_limit()) as con:
+        yield con
+
+
 def run(sync: Sync, *, warehouse_path: Path | None = None, destinations: dict[str, DestinationConfig] | None = None,
         force: bool = False, full_resync: bool = False, only_rejected: bool = False, now: datetime | None = None,
         policy: RetryPolicy = DEFAULT_POLICY, on_progress: Progress | None = None,
-        expect_fingerprint: str | None = None) -> SyncResult:
-    """Run one sync on the warehouse file; raises SyncRefused / SyncFailed as the engine does.
+        expect_fingerprint: str | None = None, target: str | None = None, con=None) -> SyncResult:
+    """Run one sync; raises SyncRefused / SyncFailed as the engine does.
 
-    `expect_fingerprint` (from a reviewed plan file) refuses the run if the plan changed since.
+    On `con` if given (an open warehouse: several Spark syncs share one session), else on a
+    warehouse opened for this run. `expect_fingerprint` (from a reviewed plan file) refuses the
+    run if the plan changed since.
     """
     destinations = destinations if destinations is not None else load_destinations()
     client = build_client(destinations[sync.destination])
+    options = dict(now=now, force=force, full_resync=full_resync, only_rejected=only_rejected, policy=policy,
+                   on_progress=on_progress, expect_fingerprint=expect_fingerprint)
     try:
-        with warehouse.connect(warehouse_path, memory_limit=settings.sync_memory_limit()) as con:
-            return run_sync(con, sync, client, now=now, force=force, full_resync=full_resync,
-                            only_rejected=only_rejected, policy=policy, on_progress=on_progress,
-                            expect_fingerprint=expect_fingerprint)
+        if con is not None:
+            return run_sync(con, sync, client, **options)
+        with open_warehouse(target, warehouse_path) as opened:
+            return run_sync(opened, sync, client, **options)
     finally:
         client.close()
 

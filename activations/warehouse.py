@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from activations import settings
+from activations.engine.dialect import has_table  # noqa: F401 - the one check, for DuckDB and Spark
 
 
 @contextmanager
@@ -35,9 +36,3 @@ def connect(path: Path | None = None, read_only: bool = False,
         yield con
     finally:
         con.close()
-
-
-def has_table(con, schema: str, table: str) -> bool:
-    """Whether the table exists: readers on a read-only connection must not create it to find out."""
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
-                            "and table_name = ?", [schema, table]).fetchone()[0])

@@ -1,16 +1,24 @@
-"""The few SQL expressions the engine words differently per warehouse (like dbt's adapter.dispatch).
+"""What the engine words differently per warehouse (like dbt's adapter.dispatch).
 
-Everything else the engine runs is portable SQL. The default is ANSI-ish and works anywhere;
-a warehouse with a faster native form gets its own entry.
+Everything else the engine runs is portable SQL. DuckDB deletes, updates and commits in SQL;
+a warehouse that cannot (Spark's Parquet tables, activations/spark_warehouse.py) offers the same
+operations as methods of its connection, and these functions call them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
 
 def warehouse_kind(con) -> str:
-    """`duckdb`, `spark`, ... from the connection's module."""
+    """`duckdb`, `spark`, ... from the connection."""
+    declared = getattr(con, "warehouse_kind", None)
+    if declared:
+        return declared
     module = type(con).__module__.split(".")[0].lstrip("_")
-    return "duckdb" if module.startswith("duckdb") else "spark" if "spark" in module else "default"
+    return "duckdb" if module.startswith("duckdb") else "default"
 
 
 def row_hash(con, columns: list[str]) -> str:
@@ -26,3 +34,61 @@ def row_hash(con, columns: list[str]) -> str:
         return f"cast(xxhash64({', '.join(columns)}) as string)"
     parts = " || '\x1f' || ".join(f"coalesce(cast({c} as string), '\x1e')" for c in columns)
     return f"md5({parts})"
+
+
+@contextmanager
+def transaction(con) -> Iterator[None]:
+    """All or nothing where the warehouse has transactions; where it has none, the caller's steps
+    must be safe to repeat after a crash."""
+    if hasattr(con, "transaction"):
+        with con.transaction():
+            yield
+        return
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def delete(con, table: str, where: str, params: Sequence[Any] = ()) -> None:
+    """`delete from table where ...`."""
+    if hasattr(con, "delete_where"):
+        con.delete_where(table, where, params)
+    else:
+        con.execute(f"delete from {table} where {where}", list(params))
+
+
+def update(con, table: str, values: dict[str, Any], where: str, params: Sequence[Any] = ()) -> None:
+    """`update table set column = value, ... where ...`, the values bound, never pasted into the SQL."""
+    if hasattr(con, "update_where"):
+        con.update_where(table, values, where, params)
+    else:
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        con.execute(f"update {table} set {assignments} where {where}", [*values.values(), *params])
+
+
+def create_table(con, name: str, columns: str) -> None:
+    """`create table if not exists` with the warehouse's own storage clause."""
+    if hasattr(con, "create_table"):
+        con.create_table(name, columns)
+    else:
+        con.execute(f"create table if not exists {name} ({columns})")
+
+
+def has_table(con, schema: str, table: str) -> bool:
+    """Whether the table exists: readers on a read-only connection must not create it to find out."""
+    if hasattr(con, "has_table"):
+        return con.has_table(schema, table)
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                            "and table_name = ?", [schema, table]).fetchone()[0])
+
+
+def column_names(con, schema: str, table: str) -> set[str]:
+    if hasattr(con, "table_columns"):
+        return {name for name, _ in con.table_columns(schema, table)}
+    return {row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table]).fetchall()}

@@ -14,14 +14,15 @@ from datetime import datetime
 
 import polars as pl
 
+from activations.engine.dialect import delete, transaction, update
+
 CONFIRMATION_COLUMNS = ("row_key", "operation", "row_hash", "destination_id", "identifiers")
 ERROR_COLUMNS = ("row_key", "operation", "kind", "reason", "http_status", "tries")
 
 
 def append(con, run_id: str, sync_name: str, confirmed: pl.DataFrame, errors: pl.DataFrame, at: datetime) -> None:
     """Append one flush of confirmations and errors (DuckDB scans the frames in place)."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if confirmed.height:
             _insert(con, "sync_confirmations", "run_id, sync_name, operation, row_key, row_hash, destination_id, "
                     "identifiers, confirmed_at", "?, ?, operation, row_key, row_hash, destination_id, identifiers, ?",
@@ -30,10 +31,6 @@ def append(con, run_id: str, sync_name: str, confirmed: pl.DataFrame, errors: pl
             _insert(con, "sync_row_errors", "run_id, sync_name, operation, row_key, kind, reason, http_status, "
                     "tries, seen_at", "?, ?, operation, row_key, kind, reason, http_status, tries, ?",
                     errors.select(ERROR_COLUMNS), [run_id, sync_name, at])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def _insert(con, table: str, columns: str, select: str, frame: pl.DataFrame, params: list) -> None:
@@ -50,12 +47,14 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
 
     With `plan_id` (a run that went through its whole plan), rejects of rows that plan no
     longer sends are dropped: they left the audience or lost consent.
+
+    On a warehouse without transactions (Spark) a crash can stop this halfway; the run then still
+    reads `running`, and folding it again gives the same result: each step first undoes what an
+    earlier attempt of it may have done, and the run's own rows are dropped last.
     """
-    con.execute("begin transaction")
-    try:
-        con.execute("""
-            delete from activation.sync_snapshots where sync_name = ? and row_key in
-                (select row_key from activation.sync_confirmations where run_id = ?)""", [sync_name, run_id])
+    with transaction(con):
+        delete(con, "activation.sync_snapshots", """sync_name = ? and row_key in
+               (select row_key from activation.sync_confirmations where run_id = ?)""", [sync_name, run_id])
         con.execute("""
             insert into activation.sync_snapshots
                 (sync_name, row_key, row_hash, destination_id, identifiers, confirmed_at)
@@ -63,6 +62,7 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
             from activation.sync_confirmations where run_id = ? and operation <> 'remove'
             group by sync_name, row_key""", [run_id])  # one row per key, even if a key was confirmed twice
         # Rejects: this run's errors, counting the runs that tried each row.
+        delete(con, "activation.sync_rejects", "run_id = ?", [run_id])
         con.execute("""
             insert into activation.sync_rejects
                 (sync_name, row_key, operation, kind, reason, http_status, attempts, first_seen_at, last_seen_at,
@@ -72,24 +72,18 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
             from activation.sync_row_errors as e
             left join activation.sync_rejects as r on r.sync_name = e.sync_name and r.row_key = e.row_key
             where e.run_id = ?""", [run_id])
-        con.execute("""
-            delete from activation.sync_rejects where sync_name = ? and run_id <> ? and (
-                row_key in (select row_key from activation.sync_row_errors where run_id = ?)
-                or row_key in (select row_key from activation.sync_confirmations where run_id = ?))""",
-                    [sync_name, run_id, run_id, run_id])
+        delete(con, "activation.sync_rejects", """sync_name = ? and run_id <> ? and (
+                   row_key in (select row_key from activation.sync_row_errors where run_id = ?)
+                   or row_key in (select row_key from activation.sync_confirmations where run_id = ?))""",
+               [sync_name, run_id, run_id, run_id])
         if plan_id is not None:
-            con.execute("""
-                delete from activation.sync_rejects where sync_name = ? and row_key not in
-                    (select row_key from activation.sync_plan_rows where plan_id = ? and will_send)""",
-                        [sync_name, plan_id])
-        con.execute("""delete from activation.forget_removals where sync_name = ? and row_key not in
-                       (select row_key from activation.sync_snapshots where sync_name = ?)""", [sync_name, sync_name])
-        con.execute("delete from activation.sync_confirmations where run_id = ?", [run_id])
-        con.execute("delete from activation.sync_row_errors where run_id = ?", [run_id])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            delete(con, "activation.sync_rejects", """sync_name = ? and row_key not in
+                       (select row_key from activation.sync_plan_rows where plan_id = ? and will_send)""",
+                   [sync_name, plan_id])
+        delete(con, "activation.forget_removals", """sync_name = ? and row_key not in
+                   (select row_key from activation.sync_snapshots where sync_name = ?)""", [sync_name, sync_name])
+        delete(con, "activation.sync_confirmations", "run_id = ?", [run_id])
+        delete(con, "activation.sync_row_errors", "run_id = ?", [run_id])
 
 
 def recover(con, sync_name: str, at: datetime) -> list[str]:
@@ -98,7 +92,8 @@ def recover(con, sync_name: str, at: datetime) -> list[str]:
         "select run_id from activation.sync_runs where sync_name = ? and status = 'running'", [sync_name]).fetchall()]
     for run_id in crashed:
         fold(con, sync_name, run_id)
-        con.execute("""update activation.sync_runs set status = 'crashed', finished_at = ?,
-                       error = 'the run ended without finishing (process killed?); what the destination '
-                               || 'confirmed was kept' where run_id = ?""", [at, run_id])
+        update(con, "activation.sync_runs", {
+            "status": "crashed", "finished_at": at,
+            "error": "the run ended without finishing (process killed?); what the destination confirmed was kept",
+        }, "run_id = ?", [run_id])
     return crashed

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from activations.engine.dialect import row_hash
+from activations.engine.dialect import delete, row_hash, update
 from activations.engine.state import ensure_state
 from activations.manifest import Sync
 
@@ -65,7 +65,7 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     rejected = ("and d.row_key in (select row_key from activation.sync_rejects where sync_name = ?)"
                 if only_rejected else "")
     # Only the newest plan of a sync is ever applied: older plans' rows are dead weight.
-    con.execute("delete from activation.sync_plan_rows where sync_name = ?", [sync.name])
+    delete(con, "activation.sync_plan_rows", "sync_name = ?", [sync.name])
     # A key dbt tests unique (customer_id) needs no dedupe; another (email) may repeat: keep one row per key.
     eligible = ("select row_key, row_hash from audience where eligible = 1"
                 if sync.key in sync.audience.unique_columns else
@@ -104,11 +104,9 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
         where (d.operation <> 'unchanged' {"or true" if resend else ""}) {rejected}
     """, [plan_id, sync.name, sync.name] + ([sync.name] if only_rejected else []))
     # People `attiva forget` erased leave every destination that can remove them, whatever the mode.
-    con.execute("""
-        update activation.sync_plan_rows set will_send = ?
-        where plan_id = ? and operation = 'remove'
-          and row_key in (select row_key from activation.forget_removals where sync_name = ?)""",
-                [can_remove, plan_id, sync.name])
+    update(con, "activation.sync_plan_rows", {"will_send": can_remove}, """plan_id = ? and operation = 'remove'
+           and row_key in (select row_key from activation.forget_removals where sync_name = ?)""",
+           [plan_id, sync.name])
     con.execute("""
         insert into activation.sync_plan_rows
         select ?, ?, 'remove', s.row_key, s.row_hash, s.destination_id, ?

@@ -29,6 +29,7 @@ from activations.destinations.base import (
 from activations.destinations.identifiers import INVALID_REASON_COLUMN, prepare_identifiers
 from activations.engine import ledger
 from activations.engine.deliver import Delivered, RetryPolicy, SyncStopped, deliver
+from activations.engine.dialect import update
 from activations.engine.guards import check_guards
 from activations.engine.pace import bucket_for
 from activations.engine.plan import SEND_OPERATIONS, Plan, plan_sync, row_hash_sql
@@ -184,15 +185,14 @@ def _upload_report(client: Destination) -> UploadReport | None:
 def _log(con, result: SyncResult, started_at: datetime) -> None:
     finished = started_at + timedelta(seconds=result.seconds)
     upload = result.upload or UploadReport()
-    con.execute("""
-        update activation.sync_runs set status = ?, plan_id = ?, finished_at = ?, duration_seconds = ?,
-            audience_rows = ?, planned = ?, sent = ?, confirmed = ?, rejected = ?, invalid = ?, error = ?,
-            reported_received = ?, reported_invalid = ?, match_rate_low = ?, match_rate_high = ?
-        where run_id = ?""", [result.status, result.plan.plan_id if result.plan else None, finished,
-                              round(result.seconds, 3), result.plan.audience_rows if result.plan else None,
-                              result.planned, result.sent, result.confirmed, result.rejected, result.invalid,
-                              result.error, upload.received, upload.invalid, upload.match_rate_low,
-                              upload.match_rate_high, result.run_id])
+    update(con, "activation.sync_runs", {
+        "status": result.status, "plan_id": result.plan.plan_id if result.plan else None, "finished_at": finished,
+        "duration_seconds": round(result.seconds, 3),
+        "audience_rows": result.plan.audience_rows if result.plan else None, "planned": result.planned,
+        "sent": result.sent, "confirmed": result.confirmed, "rejected": result.rejected, "invalid": result.invalid,
+        "error": result.error, "reported_received": upload.received, "reported_invalid": upload.invalid,
+        "match_rate_low": upload.match_rate_low, "match_rate_high": upload.match_rate_high,
+    }, "run_id = ?", [result.run_id])
 
 
 class _Sender:

@@ -1,9 +1,11 @@
 """The engine's tables in the warehouse (schema `activation`), created on first use.
 
-Portable DDL (no constraints, plain types) so the same state can live on any warehouse.
+Portable DDL (no constraints, plain types; Spark stores them as Parquet) so the same state can live on any warehouse.
 """
 
 from __future__ import annotations
+
+from activations.engine.dialect import column_names, create_table
 
 TABLES = {
     # What each destination confirmed holding, per sync: the only basis for the next diff.
@@ -56,11 +58,9 @@ def ensure_state(con) -> None:
     """Create schema `activation` and the engine's tables if they are missing."""
     con.execute("create schema if not exists activation")
     for name, columns in TABLES.items():
-        con.execute(f"create table if not exists activation.{name} ({columns})")
+        create_table(con, f"activation.{name}", columns)
     for name, added in ADDED_COLUMNS.items():
-        present = {row[0] for row in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'activation' "
-            "and table_name = ?", [name]).fetchall()}
+        present = column_names(con, "activation", name)
         for column, column_type in added.items():
             if column not in present:
                 con.execute(f"alter table activation.{name} add column {column} {column_type}")

@@ -21,6 +21,9 @@ import pytest
 from activations.build import build_warehouse
 from tests.conftest import HANDCRAFTED_AS_OF
 
+# A few dozen people: 2 partitions per shuffle, not the laptop default of 8, is less scheduling.
+SHUFFLE_PARTITIONS = "2"
+
 
 def _unavailable(reason: str):
     if os.environ.get("ATTIVA_REQUIRE_SYSTEM") == "1":
@@ -68,6 +71,7 @@ def spark_handcrafted(handcrafted_warehouse: Path, tmp_path_factory) -> Path:
     shutil.copy(handcrafted_warehouse, warehouse)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATTIVA_SPARK_DIR", str(root / "spark"))
+        mp.setenv("ATTIVA_SPARK_SHUFFLE_PARTITIONS", SHUFFLE_PARTITIONS)
         result = build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=warehouse, target="spark")
         assert result.ok, f"{result}\n{result.output[-3000:]}"
 
