@@ -44,7 +44,7 @@ test: $(STAMP) $(MANIFEST)
 test-postgres: $(STAMP) $(MANIFEST)
 	$(BIN)/python -m pytest -m postgres tests/production
 
-# The dbt project on a local Apache Spark, checked row for row against the DuckDB build
+# The dbt project and the sync engine on a local Apache Spark, checked against the DuckDB build
 # (tests/spark; installs the `spark` extra on first use, needs Java 17).
 SPARK_STAMP := $(VENV)/.installed-spark
 $(SPARK_STAMP): $(STAMP)
