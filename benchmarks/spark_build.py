@@ -5,7 +5,9 @@
 
 Needs the `spark` extra (pip install -e '.[spark]') and Java 17. Prints wall seconds per step:
 ingest into DuckDB, dbt build on DuckDB, copying the raw tables to Spark (Parquet), dbt build
-on Spark (local[*], every incremental model rebuilt as a table), and the Spark/DuckDB ratio.
+on Spark (local[*], every incremental model rebuilt as a table), and the Spark/DuckDB ratio;
+then the biggest audience synced from each warehouse to a file export (the engine's plan,
+commit and run log on each).
 Both builds run the whole project with every test; Spark's cost on small data is mostly fixed
 per statement (planning, scheduling), which a cluster does not remove.
 """
@@ -68,6 +70,32 @@ def main() -> None:
     assert spark_build.ok, f"{spark_build}\n{spark_build.output[-3000:]}"
     print(f"{'dbt build: DuckDB / Spark':<40} {duck.seconds:8.1f} s / {spark_build.seconds:.1f} s "
           f"(Spark {spark_build.seconds / duck.seconds:.1f}x); load average now {os.getloadavg()[0]:.1f}")
+    sync_from_both(root, warehouse)
+
+
+def sync_from_both(root: Path, warehouse: Path) -> None:
+    """The biggest audience (email subscribers) synced from each warehouse to a file export:
+    the engine's plan, commit and run log on DuckDB and on Spark, with a sink that costs nothing."""
+    from dataclasses import replace
+
+    from activations.destinations import load_destinations
+    from activations.syncs import declared, open_warehouse
+
+    os.environ["ATTIVA_DATA"] = str(root)  # the export folder is relative to it
+    base = {s.name: s for s in declared()}["aud_email_subscribers__sendgrid"]
+    destinations = load_destinations()
+    for target in ("duckdb", "spark"):
+        sync = replace(base, name=f"bench_subscribers_{target}", destination="file_export")
+        with open_warehouse(target, warehouse) as con:
+            _sync_twice(target, sync, con, destinations)
+
+
+def _sync_twice(target: str, sync, con, destinations) -> None:
+    from activations.syncs import run
+
+    first, _ = timed(f"sync from {target}: first run", lambda: run(sync, con=con, destinations=destinations))
+    again, _ = timed(f"sync from {target}: nothing changed", lambda: run(sync, con=con, destinations=destinations))
+    print(f"{'':<40} {first.confirmed:,} rows confirmed, then {again.planned:,} planned", flush=True)
 
 
 if __name__ == "__main__":
