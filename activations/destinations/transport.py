@@ -8,6 +8,7 @@ error codes) are parsed by each client before it falls back on `raise_for_status
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import threading
@@ -268,7 +269,9 @@ def json_rows(frame: pl.DataFrame) -> bytes:
         elif isinstance(dtype, pl.Float32 | pl.Float64):
             column = pl.when(column.is_finite()).then(column)
         columns.append(column)
-    return frame.select(columns).write_json().encode("utf-8")
+    buffer = io.BytesIO()  # written as bytes: no str to encode again (10 % of the call at 10k rows)
+    frame.select(columns).write_json(buffer)
+    return buffer.getvalue()
 
 
 def dumps(body: Any) -> bytes:

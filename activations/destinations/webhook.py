@@ -10,6 +10,7 @@ by its own position when it carries neither).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from typing import Any
@@ -82,8 +83,9 @@ class WebhookDestination(HttpDestination):
             return []
         require_columns(batch, [KEY_COLUMN], self.type)
         columns = [c for c in batch.columns if not c.startswith("_") and c != "key"]
-        keys = [str(k) for k in batch[KEY_COLUMN].to_list()]
-        rows = json_rows(batch.select(pl.col(KEY_COLUMN).cast(pl.String).alias("key"), *columns))
+        key = pl.col(KEY_COLUMN).cast(pl.String).alias("key")
+        keys = batch.select(key).to_series().to_list()  # as sent: results may name their row by it
+        rows = json_rows(batch.select(key, *columns))
         body = b'{"operation":' + dumps(operation) + b',"rows":' + rows + b"}"
         response = self.http.request(
             "POST",
@@ -104,6 +106,8 @@ class WebhookDestination(HttpDestination):
         One shared verdict for plain successes: a 10k-row answer makes 10k of them.
         """
         accepted = RowResult(True, status)
+        if len(results) == len(keys) and results == _all_accepted(len(keys)):
+            return [accepted] * len(keys)  # the contract's answer when every row is taken, compared in C
         verdicts: list[RowResult | None] = [None] * len(keys)
         position_of: dict[str, int] | None = None
         same_length = len(results) == len(keys)
@@ -131,6 +135,12 @@ class WebhookDestination(HttpDestination):
                                             _text(item.get("id")))
         missing = RowResult(False, status, "webhook: no result for this key")
         return [missing if verdict is None else verdict for verdict in verdicts]
+
+
+@functools.lru_cache(maxsize=4)  # the batch size and the last, shorter batch
+def _all_accepted(count: int) -> list[dict[str, Any]]:
+    """`[{"index": 0, "ok": true, "error": null}, ...]` for `count` rows, as parsed; never modified."""
+    return [{"index": i, "ok": True, "error": None} for i in range(count)]
 
 
 def _text(value: Any) -> str | None:

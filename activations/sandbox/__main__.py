@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from activations.sandbox.server import add_arguments, run_from_args
+from activations.sandbox.command import add_arguments, run_from_args
 
 
 def main(argv: list[str] | None = None) -> int:

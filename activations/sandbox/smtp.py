@@ -45,7 +45,6 @@ from activations.sandbox.wire import dumps, loads
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SMTP_PORT = 8025
 SERVER_NAME = "attiva-sandbox"  # fixed: aiosmtpd would otherwise resolve the FQDN on every connection
 SMTP_FAULT_FIELDS = ("transient_rate", "permanent_rate", "latency_ms", "seed")
 SMTP_OPTIONS = {"tls_cert", "tls_key", "require_starttls", "username", "password", "max_message_bytes", "faults",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import requests
-from sandbox_helpers import post_webhook, state
+from sandbox_helpers import post_webhook, sign, state
 
 
 def test_signed_batch_is_received_and_rows_without_key_refused(sandbox: str) -> None:
@@ -74,3 +74,24 @@ def test_require_signature_takes_only_a_bool(tmp_path) -> None:
     assert SandboxConfig.build(tmp_path, env={}, webhook_require_signature=False).webhook_require_signature is False
     with pytest.raises(TypeError):
         SandboxConfig.build(tmp_path, env={}, webhook_require_signature="false")
+
+
+def test_every_row_is_checked_whatever_the_batch_holds(sandbox: str) -> None:
+    def post(body: dict) -> dict:
+        raw = json.dumps(body).encode()
+        answer = requests.post(f"{sandbox}/webhook/k", data=raw, timeout=10,
+                               headers={"X-Attiva-Signature": sign(raw)})
+        assert answer.status_code == 200
+        return answer.json()
+
+    rows = [{"key": f"c{i}", "n": i} for i in range(5)]
+    assert post({"rows": rows})["results"] == [{"index": i, "ok": True, "error": None} for i in range(5)]
+    mixed = post({"rows": [{"key": 7}, "not a row", {"key": ""}, {"key": ["c1"]}, {"key": "c9"}]})["results"]
+    assert [r["ok"] for r in mixed] == [True, False, False, False, True]
+    assert mixed[1] == {"index": 1, "ok": False, "error": "row has no key"}
+    removed = post({"operation": "remove", "rows": [{"key": "c0"}, {"key": "c1"}, {"key": "gone"}]})
+    assert [r["ok"] for r in removed["results"]] == [True, True, True]
+    endpoint = state(sandbox, "webhook")["endpoints"]["/k"]
+    assert endpoint["received"] == 13
+    assert sorted(endpoint["rows"]) == ["7", "c2", "c3", "c4", "c9"]
+    assert endpoint["rows"]["7"] == {"key": 7}
