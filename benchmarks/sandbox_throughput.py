@@ -49,9 +49,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerURL(str):
+    """A server's base URL; ``pid`` is its process, whose CPU time :func:`cpu_seconds` reads."""
+
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def sandbox_process(state_dir: Path, smtp_port: int = 0) -> Iterator[str]:
-    """`attiva sandbox` in its own process; yields its base URL. `smtp_port` 0: no mail server."""
+def sandbox_process(state_dir: Path, smtp_port: int = 0, webhook_unsigned: bool = False) -> Iterator[ServerURL]:
+    """`attiva sandbox` in its own process; yields its base URL (with ``.pid``). `smtp_port` 0: no mail
+    server; `webhook_unsigned`: the webhook takes posts without a signature (drt_compare.py)."""
     port = free_port()
     env = {**os.environ, "ATTIVA_WEBHOOK_TOKEN": WEBHOOK_SECRET, "ATTIVA_META_TOKEN": META_TOKEN}
     cmd = [
@@ -66,9 +79,11 @@ def sandbox_process(state_dir: Path, smtp_port: int = 0) -> Iterator[str]:
         "warning",
         "--smtp-port",
         str(smtp_port),
+        *(["--webhook-unsigned"] if webhook_unsigned else []),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -163,17 +178,24 @@ def main() -> int:
             push_meta(session, url, 1)
             requests.post(f"{url}/_sandbox/reset", timeout=30).raise_for_status()
             batches = max(args.distinct // BATCH, 1)
-            results = {
-                "webhook": push_webhook(session, url, batches, args.seconds),
-                "meta": push_meta(session, url, batches, args.seconds),
-            }
+            results = {}
+            for name, push in (("webhook", push_webhook), ("meta", push_meta)):
+                server, client = (cpu_seconds(url.pid) if not args.in_process else 0.0), time.process_time()
+                rows, seconds = push(session, url, batches, args.seconds)
+                client = time.process_time() - client
+                server = cpu_seconds(url.pid) - server if not args.in_process else None
+                results[name] = (rows, seconds, client, server, os.getloadavg()[0])
             state_view = requests.get(f"{url}/_sandbox/state/meta", timeout=60).json()
             stored = state_view["audiences"]["1234567890"]["count"]
         files = {p.name: p.stat().st_size for p in state.glob("*.json")}
     mode = "a thread of the client's process" if args.in_process else "its own process"
     print(f"sandbox throughput: {BATCH:,}-row batches, one client, server in {mode}")
-    for name, (rows, seconds) in results.items():
-        print(f"  {name:8s} {rows:>9,} rows in {seconds:6.2f} s = {rows / seconds:>9,.0f} rows/s")
+    for name, (rows, seconds, client, server, load) in results.items():
+        # CPU seconds per million rows: the steadier figure on a shared machine (the client's own JSON
+        # encoding and signing is part of the wall time; the server's figure is the sandbox's capacity).
+        cpu = f"client {client * 1e6 / rows:.2f}" + (f", server {server * 1e6 / rows:.2f}" if server is not None else "")
+        print(f"  {name:8s} {rows:>9,} rows in {seconds:6.2f} s = {rows / seconds:>9,.0f} rows/s; "
+              f"CPU-s per 1M rows: {cpu}; load {load:.2f}")
     print(
         f"  meta audience holds {stored:,} members; state files: {', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in sorted(files.items()))}"
     )

@@ -36,7 +36,6 @@ from activations.engine.run import run_sync  # noqa: E402
 from activations.manifest import Audience, Sync  # noqa: E402
 from activations.settings import sync_memory_limit  # noqa: E402
 from activations.warehouse import connect  # noqa: E402
-from benchmarks.sandbox_throughput import sandbox_process  # noqa: E402
 
 COLUMNS = ("customer_id", "email", "first_name", "consent_email")
 
@@ -68,12 +67,29 @@ def sync_once(warehouse: Path, dest_type: str, options: dict, env: dict, fields:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def sandbox_process(state: Path):
+    """`attiva sandbox` in its own process; imported here, not at the top: drt_compare's child
+    (--child-webhook) is timed from process start and has no use for the server's modules."""
+    from benchmarks.sandbox_throughput import sandbox_process as start
+
+    return start(state)
+
+
 def bench_webhook(rows: int, work: Path) -> dict:
     warehouse = work / "webhook.duckdb"
     make_audience(warehouse, rows)
     with sandbox_process(work / "sandbox-webhook") as url:
+        from benchmarks.sandbox_throughput import cpu_seconds
+
         env = {"ATTIVA_BENCH_WEBHOOK_URL": f"{url}/webhook", "ATTIVA_BENCH_WEBHOOK_TOKEN": "sandbox-webhook-token"}
-        return sync_once(warehouse, "webhook", {"path": "/bench"}, env, {"first_name": "first_name"})
+        server, client = cpu_seconds(url.pid), os.times()
+        result = sync_once(warehouse, "webhook", {"path": "/bench"}, env, {"first_name": "first_name"})
+        after = os.times()
+        # CPU seconds per million rows of each process: the steadier figure on a shared machine.
+        per_million = 1e6 / max(result["rows"], 1)
+        result["cpu"] = (f"CPU-s per 1M rows: engine {(after.user + after.system - client.user - client.system) * per_million:.2f}"
+                         f", sandbox {(cpu_seconds(url.pid) - server) * per_million:.2f}; load {os.getloadavg()[0]:.2f}")
+        return result
 
 
 def bench_hubspot(rows: int, work: Path) -> dict:
@@ -127,6 +143,8 @@ def main() -> int:
         r = bench()
         line = (f"{name:<8} {r['rows']:>11,} rows in {r['seconds']:6.1f} s = {r['rows_per_second']:>9,.0f} rows/s, "
                 f"peak RSS {r['peak_rss_mb']:,.0f} MB, {r['rejected']} rejected ({r['status']})")
+        if "cpu" in r:
+            line += f"; {r['cpu']}"
         if "share_of_ceiling" in r:
             line += f", {r['share_of_ceiling']:.1%} of HubSpot's 1,900 rows/s"
         print(line, flush=True)
