@@ -64,3 +64,7 @@ def messaging_path() -> Path:
 def sync_memory_limit() -> str:
     """DuckDB's memory cap while a sync runs: ATTIVA_SYNC_MEMORY_LIMIT, default 1GB (it spills past it)."""
     return os.environ.get("ATTIVA_SYNC_MEMORY_LIMIT", "1GB")
+
+
+# A sync's write-ahead log may grow this far before it is checkpointed (see warehouse.connect).
+SYNC_CHECKPOINT_THRESHOLD = "1GB"

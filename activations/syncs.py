@@ -55,7 +55,8 @@ def open_warehouse(target: str | None = None, path: Path | None = None) -> Itera
         with spark.session() as session:
             yield SparkWarehouse(session)
         return
-    with warehouse.connect(path, memory_limit=settings.sync_memory_limit()) as con:
+    with warehouse.connect(path, memory_limit=settings.sync_memory_limit(),
+                           checkpoint_threshold=settings.SYNC_CHECKPOINT_THRESHOLD) as con:
         yield con
 
 

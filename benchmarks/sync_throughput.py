@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from activations.destinations.config import build_client, parse_destination  # noqa: E402
 from activations.engine.run import run_sync  # noqa: E402
 from activations.manifest import Audience, Sync  # noqa: E402
-from activations.settings import sync_memory_limit  # noqa: E402
+from activations.settings import SYNC_CHECKPOINT_THRESHOLD, sync_memory_limit  # noqa: E402
 from activations.warehouse import connect  # noqa: E402
 
 COLUMNS = ("customer_id", "email", "first_name", "consent_email")
@@ -57,7 +57,7 @@ def sync_once(warehouse: Path, dest_type: str, options: dict, env: dict, fields:
     sync = Sync(f"aud_bench__{dest_type}", audience, f"bench_{dest_type}", "upsert", "customer_id",
                 {"email": "email"}, fields, "consent_email" if "consent_email" in columns else None)
     # As `attiva sync` and Dagster open it: DuckDB capped at ATTIVA_SYNC_MEMORY_LIMIT (1GB).
-    with connect(warehouse, memory_limit=sync_memory_limit()) as con:
+    with connect(warehouse, memory_limit=sync_memory_limit(), checkpoint_threshold=SYNC_CHECKPOINT_THRESHOLD) as con:
         started = time.perf_counter()
         result = run_sync(con, sync, client)
         seconds = time.perf_counter() - started
