@@ -570,6 +570,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"attiva {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:
+        if type(exc).__name__ == "SparkUnavailable":  # --target spark without pyspark or Java
+            print(f"attiva {args.command}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         # DuckDB lets one process write the file: Dagster or dbt may hold it for a while.
         if type(exc).__name__ == "IOException" and "lock" in str(exc).lower():
             print(f"attiva {args.command}: the warehouse is in use by another process; try again when it "

@@ -22,6 +22,11 @@ from activations.ingest.contract import SOURCES
 from activations.ingest.tables import LINEAGE, SCHEMA
 from activations.warehouse import connect, has_table
 
+
+class SparkUnavailable(RuntimeError):
+    """The Spark target cannot start here (pyspark or Java missing); says what to install."""
+
+
 # Contract types are Spark type names already; lineage columns come as DuckDB types.
 LINEAGE_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "TIMESTAMP": "timestamp"}
 
@@ -51,9 +56,9 @@ def session(spark_dir: Path | None = None) -> Iterator:
         from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("the Spark target needs pyspark: pip install -e '.[spark]' (and Java 17)") from exc
+        raise SparkUnavailable("the Spark target needs pyspark: pip install -e '.[spark]' (and Java 17)") from exc
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-        raise RuntimeError("the Spark target needs Java 17: no `java` on PATH and JAVA_HOME is not set")
+        raise SparkUnavailable("the Spark target needs Java 17: no `java` on PATH and JAVA_HOME is not set")
     spark_dir = Path(spark_dir or settings.spark_dir()).resolve()
     spark_dir.mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder.enableHiveSupport()

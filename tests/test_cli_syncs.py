@@ -334,3 +334,11 @@ def test_plan_shows_what_the_mode_leaves_out(env, capsys):
     assert code == 0 and "0 to update" in out and "not sent by mode insert: 1 update" in out
     [path] = plan_files(env)
     assert json.loads(path.read_text())["left_out"] == {"update": 1}
+
+
+def test_the_spark_target_without_java_is_a_usage_error_saying_what_to_install(env, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java (and, in a venv without the extra, no pyspark)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    code, _, err = attiva(capsys, "sync", UPSERT, "--target", "spark")
+    assert code == 2
+    assert "the Spark target needs" in err and ("Java 17" in err or "pyspark" in err)
