@@ -142,7 +142,7 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
     except (DestinationError, Exception) as exc:
         status, error = "failed", client_safe(client, exc)
     finally:
-        sender.flush()
+        sender.flush(wait=True)
         complete = status == "success" and not only_rejected
         ledger.fold(con, sync.name, run_id, plan.plan_id if complete else None)
         counts = sender.counts
@@ -210,6 +210,11 @@ class _Sender:
         self._buffered = 0
         self._last_flush = time.monotonic()
         self._held: dict[str, str] = {}  # rows whose previous identity could not be removed, and why
+        # Appends to the ledger run on a thread of their own, so reading and sending go on meanwhile;
+        # one thread keeps them in order, and the run waits for all of them before it folds.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ledger-{sync.name}")
+        self._writer_con = con.cursor()  # a connection is not shared between threads; a cursor of it is its own
+        self._writes: list[Future] = []
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -416,11 +421,26 @@ class _Sender:
         if self.on_progress is not None:
             self.on_progress(self.done, self.total)
 
-    def flush(self) -> None:
-        """Append the buffered verdicts to the ledger (one transaction)."""
+    def flush(self, wait: bool = False) -> None:
+        """Append the buffered verdicts to the ledger (one transaction each); `wait` for every append.
+
+        An append that failed raises here, at the next flush: the run stops rather than send rows
+        whose verdicts it cannot record.
+        """
         confirmed = pl.concat(self._confirmed, how="diagonal_relaxed") if self._confirmed else pl.DataFrame()
         errors = pl.concat(self._errors, how="diagonal_relaxed") if self._errors else pl.DataFrame()
         if confirmed.height or errors.height:
-            ledger.append(self.con, self.run_id, self.sync.name, confirmed, errors, datetime.now(UTC))
+            self._writes.append(self._writer.submit(ledger.append, self._writer_con, self.run_id, self.sync.name, confirmed,
+                                                    errors, datetime.now(UTC)))
         self._confirmed, self._errors, self._buffered = [], [], 0
         self._last_flush = time.monotonic()
+        if wait:
+            self._writer.shutdown(wait=True)
+            self._writer_con.close()
+        pending = []
+        for write in self._writes:
+            if write.done():
+                write.result()
+            else:
+                pending.append(write)
+        self._writes = pending
