@@ -239,8 +239,12 @@ class _Sender:
             mapped = ", ".join(f"a.{col} as _c{i}" for i, col in enumerate(columns))
             previous = ("join activation.sync_snapshots as s on s.sync_name = ? and s.row_key = p.row_key"
                         if moving else "")
+            # Two audience rows with one key (two customers sharing the email a sync is keyed on): the plan
+            # chose one by its hash; the join on the hash sends that one. Rows identical in every mapped
+            # column come once (`distinct`); deduplicating per chunk let them through across chunks.
+            distinct = "" if sync.key in sync.audience.unique_columns else "distinct"
             query = f"""
-                select p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH},
+                select {distinct} p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH},
                        p.destination_id as {DESTINATION_ID_COLUMN}, {mapped}
                        {f", s.identifiers as {PREVIOUS}" if moving else ""}
                 from activation.sync_plan_rows as p
@@ -248,15 +252,13 @@ class _Sender:
                   on cast(a.{sync.key} as string) = p.row_key and a._attiva_row_hash = p.row_hash
                 {previous}
                 where p.plan_id = ? and p.will_send and p.operation {"= 'update'" if moving else "<> 'remove'"}"""
-            # Two audience rows with one key (two customers sharing the email a sync is keyed on): the plan
-            # chose one by its hash; the join on the hash sends that one.
             params = [sync.name, plan.plan_id] if moving else [plan.plan_id]
-        # A second cursor reads while the first appends verdicts to the ledger.
+        # A cursor of its own: the ledger writer thread appends verdicts meanwhile on another.
         reader = self.con.cursor()
         try:
             for batch in reader.sql(query, params=params).to_arrow_reader(CHUNK_ROWS):
                 if batch.num_rows:
-                    # Rows identical in every mapped column may still come twice: send one.
+                    # A hash collision aside, `distinct` above already made keys unique.
                     yield pl.from_arrow(batch).rename(renames).unique(KEY_COLUMN, keep="first")  # type: ignore
         finally:
             reader.close()

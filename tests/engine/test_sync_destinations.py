@@ -17,6 +17,7 @@ from .setups import (
     held,
     make_sync,
     requests_served,
+    sandbox_state,
 )
 
 pytestmark = pytest.mark.xdist_group("engine")
@@ -80,3 +81,20 @@ def test_a_changed_email_leaves_no_trace_of_the_old_one(sandbox, con, dest_type)
     con.execute(f"update {AUDIENCE} set email = 'new.address@example.com' where customer_id = 'c0'")
     assert run_sync(con, sync, client, policy=FAST_POLICY).status == "success"
     assert held(sandbox.base, dest_type) == expected(con, dest_type)
+
+
+def test_people_sharing_the_key_are_sent_once_even_across_read_chunks(sandbox, con, monkeypatch):
+    """A sync keyed on email: customers sharing an address (same name, same fields) are one row at the
+    destination, sent once, however the rows fall into the chunks the engine reads."""
+    from activations.engine import run as engine_run
+
+    monkeypatch.setattr(engine_run, "CHUNK_ROWS", 3)  # every pair of twins may straddle two chunks
+    add_people(con, 12)
+    con.execute(f"""insert into {AUDIENCE}
+                    select 'twin' || customer_id, email, phone, first_name, last_name, score, consent
+                    from {AUDIENCE}""")
+    sync = make_sync("webhook", key="email")
+    result = run_sync(con, sync, sandbox.client("webhook"), policy=FAST_POLICY)
+    assert (result.status, result.planned, result.sent, result.confirmed) == ("success", 12, 12, 12)
+    endpoint = sandbox_state(sandbox.base, "webhook")["endpoints"]["/hooks/crm"]
+    assert (endpoint["received"], len(endpoint["rows"])) == (12, 12)
