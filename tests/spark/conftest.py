@@ -15,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 from activations.build import build_warehouse
+from activations.spark_warehouse import naive_utc
 from tests.conftest import HANDCRAFTED_AS_OF
 
 # A few dozen people: 2 partitions per shuffle, not the laptop default of 8, is less scheduling.
@@ -49,13 +49,6 @@ def model_relations(manifest: Path) -> list[str]:
     """schema.name of every model and seed dbt built."""
     nodes = json.loads(manifest.read_text())["nodes"].values()
     return sorted(f"{n['schema']}.{n['alias']}" for n in nodes if n["resource_type"] in ("model", "seed"))
-
-
-def naive_utc(table: pa.Table) -> pa.Table:
-    """Spark's timestamps arrive as UTC instants; DuckDB's models hold them as naive UTC."""
-    fields = [pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) else f
-              for f in table.schema]
-    return table.cast(pa.schema(fields))
 
 
 @pytest.fixture(scope="session")
