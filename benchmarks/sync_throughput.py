@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,13 @@ def main() -> int:
                                    {"first_name": "first_name"})))
         return 0
     work = Path(tempfile.mkdtemp(prefix="attiva-sync-bench-"))
+    try:
+        return run_benchmarks(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # audiences of 1M-10M rows: 150 MB and more per run
+
+
+def run_benchmarks(args: argparse.Namespace, work: Path) -> int:
     runs = {"webhook": lambda: bench_webhook(args.webhook_rows, work),
             "hubspot": lambda: bench_hubspot(args.hubspot_rows, work),
             "rss": lambda: bench_rss(args.rss_rows, work)}
