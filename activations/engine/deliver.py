@@ -27,10 +27,10 @@ from activations.engine.pace import TokenBucket
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_tries: int = 8  # requests per batch before its rows are recorded as rejected
+    max_tries: int = 8  # failed requests (5xx, timeouts) per batch before its rows are recorded as rejected
     base_delay: float = 0.5  # first back-off when the platform gives no signal; doubles each try
     max_delay: float = 60.0
-    longest_wait: float = 900.0  # a platform asking for a longer pause stops the sync instead
+    longest_wait: float = 900.0  # a platform asking for a longer pause, in one go or in all, stops the sync
 
     def backoff(self, tries: int) -> float:
         # Full jitter: many threads retrying at once must not come back together.
@@ -56,9 +56,15 @@ def deliver(
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivered:
-    """Send `batch` until the destination answers for every row, or gives up on some."""
+    """Send `batch` until the destination answers for every row, or gives up on some.
+
+    A rate-limit answer (429, or a Retry-After) says "later", not "no": it is waited out and does
+    not count against `max_tries`; waiting longer than `longest_wait` in all stops the sync, so the
+    rows stay planned for the next run rather than being recorded as refused.
+    """
     rows = batch.height
-    tries = 0
+    tries = failures = 0
+    limited = 0.0  # seconds waited on rate-limit answers
     while True:
         tries += 1
         bucket.acquire()
@@ -67,13 +73,16 @@ def deliver(
         except QuotaExhausted as exc:
             raise SyncStopped(str(exc)) from None
         except RetryableError as exc:
-            if tries >= policy.max_tries:
+            rate_limited = exc.retry_after is not None or exc.status == 429
+            failures += 0 if rate_limited else 1
+            if failures >= policy.max_tries:
                 verdict = RowResult(False, exc.status, f"gave up after {tries} tries: {exc}")
                 return Delivered([verdict] * rows, [tries] * rows)
             wait = exc.retry_after if exc.retry_after is not None else policy.backoff(tries)
-            if wait > policy.longest_wait:
-                raise SyncStopped(f"{exc}: the destination asks to wait {wait:.0f} s") from None
-            if exc.retry_after is not None or exc.status == 429:
+            if wait > policy.longest_wait or (rate_limited and limited + wait > policy.longest_wait):
+                raise SyncStopped(f"{exc}: the destination asks to wait {limited + wait:.0f} s") from None
+            if rate_limited:
+                limited += wait
                 bucket.pause(wait)  # a rate-limit signal holds back every thread, not just this one
             sleep(wait)
             continue

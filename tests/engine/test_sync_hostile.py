@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from activations.engine.deliver import RetryPolicy
 from activations.engine.run import run_sync
 from activations.sandbox.faults import REJECTION_MESSAGE, FaultInjector, FaultSettings
 
@@ -73,3 +74,41 @@ def test_the_hostile_run_delivers_every_valid_row_and_records_every_rejection(sa
     assert {r[0] for r in recorded} == refused
     assert all(kind == "rejected" and REJECTION_MESSAGE in reason and status == 200 and attempts == 1
                for _, kind, reason, status, attempts in recorded), recorded[:3]
+
+
+def test_rate_limit_answers_are_waited_out_without_using_up_the_tries(sandbox, con):
+    sandbox.faults("webhook", rate_limit_rate=0.9, seed=5)  # nine requests in ten answered 429
+    add_people(con, 300)
+    sync, client = make_sync("webhook", mode="upsert"), sandbox.client("webhook", max_rows=100)
+    policy = RetryPolicy(max_tries=2, base_delay=0.005, max_delay=0.02, longest_wait=60)
+
+    result = run_sync(con, sync, client, policy=policy)
+    assert (result.status, result.confirmed, result.rejected) == ("success", 300, 0), result
+    assert responses(sandbox, "webhook").get("429", 0) >= 3 * 2  # far more 429s than the tries allowed
+
+
+def test_server_errors_do_use_up_the_tries_and_the_rows_are_recorded_as_refused(sandbox, con):
+    sandbox.faults("webhook", error_rate=1.0, seed=5)
+    add_people(con, 20)
+    sync, client = make_sync("webhook", mode="upsert"), sandbox.client("webhook")
+    policy = RetryPolicy(max_tries=3, base_delay=0.005, max_delay=0.02)
+
+    result = run_sync(con, sync, client, policy=policy)
+    assert (result.status, result.confirmed, result.rejected) == ("partial", 0, 20), result
+    reasons = {r[0] for r in con.execute("select reason from activation.sync_rejects where sync_name = ?",
+                                         [sync.name]).fetchall()}
+    assert len(reasons) == 1 and reasons.pop().startswith("gave up after 3 tries")
+
+
+def test_a_destination_that_keeps_rate_limiting_stops_the_sync_and_refuses_no_row(sandbox, con):
+    sandbox.faults("webhook", rate_limit_rate=1.0, seed=5)
+    add_people(con, 20)
+    sync, client = make_sync("webhook", mode="upsert"), sandbox.client("webhook")
+    policy = RetryPolicy(max_tries=3, base_delay=0.05, max_delay=0.1, longest_wait=0.5)
+
+    result = run_sync(con, sync, client, policy=policy)
+    assert (result.status, result.confirmed, result.rejected) == ("stopped", 0, 0), result
+    assert "asks to wait" in result.error
+    assert not snapshot_keys(con, sync.name)  # nothing confirmed, nothing refused: the next run sends them
+    sandbox.faults("webhook", rate_limit_rate=0.0)
+    assert run_sync(con, sync, client, policy=policy).confirmed == 20
