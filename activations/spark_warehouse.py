@@ -58,11 +58,6 @@ class SparkResult:
         table = naive_utc(self.frame.toArrow())
         return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=rows_per_batch))
 
-    def pl(self):
-        import polars as pl
-
-        return pl.from_arrow(naive_utc(self.frame.toArrow()))
-
 
 class SparkWarehouse:
     """The engine's warehouse connection on a SparkSession (see the module's docstring)."""

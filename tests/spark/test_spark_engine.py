@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import requests
 
 from activations import spark
 from activations.destinations import load_destinations
@@ -78,8 +79,6 @@ def engines(spark_handcrafted: Path, handcrafted_warehouse: Path, tmp_path_facto
 
 def comparable(engine: Engine, dest_type: str) -> object:
     """What the destination holds, without what differs between any two runs (ids, clocks)."""
-    import requests
-
     state = requests.get(f"{engine.base}/_sandbox/state/{dest_type}", timeout=30).json()
     if dest_type == "meta":
         return {aid: sorted(json.dumps(m, sort_keys=True) for m in _members(a["members"]))
@@ -97,6 +96,12 @@ def comparable(engine: Engine, dest_type: str) -> object:
                           for field, records in by_field.items()}
                 for sobject, by_field in state["objects"].items()}
     raise ValueError(dest_type)
+
+
+def copy_audience(duck, session) -> None:
+    """The test audience, written on DuckDB, copied whole to Spark."""
+    session.createDataFrame(duck.sql(f"select * from {AUDIENCE}").to_arrow_table()).write.mode(
+        "overwrite").saveAsTable(AUDIENCE)
 
 
 def _members(members) -> list:
@@ -129,7 +134,7 @@ def test_declared_syncs_send_the_same_rows_from_spark_as_from_duckdb(engines):
         assert (second.status, second.planned) == ("success", 0), engine.name
 
 
-def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines, tmp_path):
+def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines):
     """A mirror sync through adds, updates, removes and refused rows: Spark's records equal DuckDB's."""
     duck = engines["duckdb"].con
     session = engines["spark"].con.spark
@@ -137,11 +142,7 @@ def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines, tmp_pa
     add_people(duck, 40)
     duck.execute(f"update {AUDIENCE} set email = 'not-an-email' where customer_id = 'c39'")  # set aside
 
-    def copy_audience_to_spark() -> None:
-        session.createDataFrame(duck.sql(f"select * from {AUDIENCE}").to_arrow_table()).write.mode(
-            "overwrite").saveAsTable(AUDIENCE)
-
-    copy_audience_to_spark()
+    copy_audience(duck, session)
     faults = FaultSettings(row_reject_rate=0.2, seed=11)
     refused = {f"c{i}" for i in range(39) if FaultInjector("hubspot", faults).rejects(f"person{i}@example.com")}
     assert 2 <= len(refused) <= 20
@@ -179,7 +180,7 @@ def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines, tmp_pa
     renamed = sorted(f"c{i}" for i in range(3, 39) if f"c{i}" not in refused)[:2]
     duck.execute(f"update {AUDIENCE} set first_name = 'Renamed' where customer_id in ?", [renamed])
     add_people(duck, 4, start=100)
-    copy_audience_to_spark()
+    copy_audience(duck, session)
     left = {"c0", "c1", "c2"}
     still_refused = refused - left
     status, planned, confirmed, rejected, invalid = both()
@@ -195,8 +196,6 @@ def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines, tmp_pa
 
 
 def requests_post(base: str, path: str, body: dict) -> None:
-    import requests
-
     requests.post(f"{base}{path}", json=body, timeout=10).raise_for_status()
 
 
@@ -210,8 +209,7 @@ def test_a_fold_cut_short_on_spark_is_finished_by_the_next_run(engines, monkeypa
     session = engines["spark"].con.spark
     create_audience(duck)
     add_people(duck, 25)
-    session.createDataFrame(duck.sql(f"select * from {AUDIENCE}").to_arrow_table()).write.mode(
-        "overwrite").saveAsTable(AUDIENCE)
+    copy_audience(duck, session)
     sync = make_sync("webhook", name=f"cut_after_{cut_after}")
     for engine in engines.values():
         requests_post(engine.base, "/_sandbox/faults", {"destination": "webhook", "row_reject_rate": 0.2, "seed": 5})
