@@ -34,7 +34,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from activations import settings
@@ -276,12 +276,19 @@ async def demo_page(request: Request) -> Response:
     api: Api = request.app.state.api
     if api.demo_key is None:
         return error(404, "not_found", "the demo page is off (attiva serve --no-demo)")
-    page = (STATIC / "index.html").read_text().replace("__DEMO_KEY__", api.demo_key)
+    page = _static("index.html").decode().replace("__DEMO_KEY__", api.demo_key)
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
 async def demo_script(request: Request) -> Response:
-    return FileResponse(STATIC / "storefront.js", media_type="text/javascript")
+    return Response(_static("storefront.js"), media_type="text/javascript")
+
+
+@functools.cache
+def _static(name: str) -> bytes:
+    """A file of the demo page, read once. Not FileResponse: its first use imports anyio's file module
+    inside the server's thread, which on Python 3.11 can crash beside an import in another thread."""
+    return (STATIC / name).read_bytes()
 
 
 def create_app(keys: KeysConfig, serving: Path | None = None, landing: Path | None = None, *,
