@@ -5,7 +5,9 @@ and the header `X-Attiva-Signature: sha256=<hex HMAC-SHA256(secret, body)>` over
 the exact bytes sent. The receiver answers 200 with one result per row,
 `{"results": [{"index": i, "ok": true|false, "error": "..."}]}`, `index` being
 the row's position in `rows` (a result may name its row by `key` instead, or
-by its own position when it carries neither).
+by its own position when it carries neither). The sender asks `Prefer: return=minimal`
+(RFC 7240): a receiver that took every row may answer `{"accepted": n}` instead, `n` being
+the number of rows sent; any other count is not an answer and the batch is sent again.
 """
 
 from __future__ import annotations
@@ -84,20 +86,27 @@ class WebhookDestination(HttpDestination):
         require_columns(batch, [KEY_COLUMN], self.type)
         columns = [c for c in batch.columns if not c.startswith("_") and c != "key"]
         key = pl.col(KEY_COLUMN).cast(pl.String).alias("key")
-        keys = batch.select(key).to_series().to_list()  # as sent: results may name their row by it
         rows = json_rows(batch.select(key, *columns))
         body = b'{"operation":' + dumps(operation) + b',"rows":' + rows + b"}"
         response = self.http.request(
             "POST",
             self.path,
             data=body,
-            headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature(self.config.token, body)},
+            headers={"Content-Type": "application/json", "Prefer": "return=minimal",
+                     SIGNATURE_HEADER: signature(self.config.token, body)},
         )
         self.http.raise_for_status(response)
         answer = response_json(response)
+        if isinstance(answer, dict) and "results" not in answer and "accepted" in answer:
+            accepted = answer["accepted"]
+            if type(accepted) is not int or accepted != batch.height:
+                raise RetryableError(self.http.reason(
+                    response, f"the answer accepts {accepted!r} rows of {batch.height} sent"), response.status_code)
+            return [RowResult(True, response.status_code)] * batch.height
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise RetryableError(self.http.reason(response, "no results list in the answer"), response.status_code)
+        keys = batch.select(key).to_series().to_list()  # as sent: results may name their row by it
         return self._verdicts(results, keys, response.status_code)
 
     def _verdicts(self, results: list[Any], keys: list[str], status: int) -> list[RowResult]:

@@ -1,8 +1,11 @@
 """Recording what the destination confirmed, and folding it into the snapshot.
 
 While a run sends, every confirmed row and every rejected or invalid row is
-appended (one insert per flush, atomic). When the run ends, `fold` moves them
-into the snapshot and the rejects table in one transaction. A run killed
+appended (one insert per flush, atomic). Confirmed adds go straight into the
+snapshot: the plan found their keys absent, and only this run can put them
+there, so appending is the whole of their fold. Confirmed updates and removals
+wait in `sync_confirmations`; when the run ends, `fold` moves them into the
+snapshot and the errors into the rejects table, in one transaction. A run killed
 halfway leaves its appended rows behind; the next run folds them first, so what
 the destination confirmed is never forgotten and never sent twice for nothing.
 """
@@ -17,12 +20,21 @@ import polars as pl
 from activations.engine.dialect import delete, transaction, update
 
 CONFIRMATION_COLUMNS = ("row_key", "operation", "row_hash", "destination_id", "identifiers")
+PLANNED = "planned"  # optional column of confirmations: the plan's operation (add, update), null for removals
 ERROR_COLUMNS = ("row_key", "operation", "kind", "reason", "http_status", "tries")
 
 
 def append(con, run_id: str, sync_name: str, confirmed: pl.DataFrame, errors: pl.DataFrame, at: datetime) -> None:
     """Append one flush of confirmations and errors (DuckDB scans the frames in place)."""
+    added = pl.lit(False)
+    if PLANNED in confirmed.columns:
+        added = ((pl.col("operation") == "upsert") & (pl.col(PLANNED) == "add")).fill_null(False)
+    adds, confirmed = confirmed.filter(added), confirmed.filter(~added)
     with transaction(con):
+        if adds.height:
+            _insert(con, "sync_snapshots", "sync_name, row_key, row_hash, destination_id, identifiers, confirmed_at, "
+                    "run_id", "?, row_key, row_hash, destination_id, identifiers, ?, ?",
+                    adds.select(CONFIRMATION_COLUMNS), [sync_name, at, run_id])
         if confirmed.height:
             _insert(con, "sync_confirmations", "run_id, sync_name, operation, row_key, row_hash, destination_id, "
                     "identifiers, confirmed_at", "?, ?, operation, row_key, row_hash, destination_id, identifiers, ?",
@@ -43,7 +55,8 @@ def _insert(con, table: str, columns: str, select: str, frame: pl.DataFrame, par
 
 
 def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
-    """Move one run's confirmations into the snapshot and its errors into the rejects, atomically.
+    """Move one run's confirmed updates and removals into the snapshot and its errors into the rejects,
+    atomically (its confirmed adds are there already).
 
     With `plan_id` (a run that went through its whole plan), rejects of rows that plan no
     longer sends are dropped: they left the audience or lost consent.
@@ -57,10 +70,10 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
                (select row_key from activation.sync_confirmations where run_id = ?)""", [sync_name, run_id])
         con.execute("""
             insert into activation.sync_snapshots
-                (sync_name, row_key, row_hash, destination_id, identifiers, confirmed_at)
-            select sync_name, row_key, max(row_hash), max(destination_id), max(identifiers), max(confirmed_at)
+                (sync_name, row_key, row_hash, destination_id, identifiers, confirmed_at, run_id)
+            select sync_name, row_key, max(row_hash), max(destination_id), max(identifiers), max(confirmed_at), ?
             from activation.sync_confirmations where run_id = ? and operation <> 'remove'
-            group by sync_name, row_key""", [run_id])  # one row per key, even if a key was confirmed twice
+            group by sync_name, row_key""", [run_id, run_id])  # one row per key, even if a key was confirmed twice
         # Rejects: this run's errors, counting the runs that tried each row.
         delete(con, "activation.sync_rejects", "run_id = ?", [run_id])
         con.execute("""
@@ -74,8 +87,9 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
             where e.run_id = ?""", [run_id])
         delete(con, "activation.sync_rejects", """sync_name = ? and run_id <> ? and (
                    row_key in (select row_key from activation.sync_row_errors where run_id = ?)
-                   or row_key in (select row_key from activation.sync_confirmations where run_id = ?))""",
-               [sync_name, run_id, run_id, run_id])
+                   or row_key in (select row_key from activation.sync_confirmations where run_id = ?)
+                   or row_key in (select row_key from activation.sync_snapshots where sync_name = ? and run_id = ?))""",
+               [sync_name, run_id, run_id, run_id, sync_name, run_id])
         if plan_id is not None:
             delete(con, "activation.sync_rejects", """sync_name = ? and row_key not in
                        (select row_key from activation.sync_plan_rows where plan_id = ? and will_send)""",

@@ -67,18 +67,18 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     # Only the newest plan of a sync is ever applied: older plans' rows are dead weight.
     delete(con, "activation.sync_plan_rows", "sync_name = ?", [sync.name])
     # A key dbt tests unique (customer_id) needs no dedupe; another (email) may repeat: keep one row per key.
-    eligible = ("select row_key, row_hash from audience where eligible = 1"
+    eligible = ("select row_key, row_hash from _attiva_audience where eligible = 1"
                 if sync.key in sync.audience.unique_columns else
-                "select row_key, max(row_hash) as row_hash from audience where eligible = 1 group by row_key")
+                "select row_key, max(row_hash) as row_hash from _attiva_audience where eligible = 1 group by row_key")
     diff = f"""
-        with audience as (
+        with _attiva_audience as (
             select cast({sync.key} as string) as row_key, {row_hash_sql(con, sync)} as row_hash,
                    case when {sync.key} is not null {consent} then 1 else 0 end as eligible
             from {sync.audience.relation}
         ),
-        eligible as ({eligible}),
-        snapshot as (select row_key, row_hash, destination_id from activation.sync_snapshots
-                     where sync_name = ?)
+        _attiva_eligible as ({eligible}),
+        _attiva_snapshot as (select row_key, row_hash, destination_id from activation.sync_snapshots
+                             where sync_name = ?)
         select
             case
                 when s.row_key is null then 'add'
@@ -89,8 +89,8 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
             coalesce(e.row_key, s.row_key) as row_key,
             coalesce(e.row_hash, s.row_hash) as row_hash,
             s.destination_id
-        from eligible as e
-        full outer join snapshot as s on e.row_key = s.row_key
+        from _attiva_eligible as e
+        full outer join _attiva_snapshot as s on e.row_key = s.row_key
     """
     # One pass: every changed row is stored (the review shows what the mode leaves out too),
     # flagged with whether this mode sends it; a full resync also resends unchanged rows.

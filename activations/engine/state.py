@@ -10,10 +10,10 @@ from activations.engine.dialect import column_names, create_table
 TABLES = {
     # What each destination confirmed holding, per sync: the only basis for the next diff.
     # `identifiers` keeps the prepared (normalized, hashed) identifiers as JSON: removal needs them
-    # after the row has left the audience.
+    # after the row has left the audience. `run_id`: the run that last confirmed the row.
     "sync_snapshots": """
         sync_name string, row_key string, row_hash string, destination_id string, identifiers string,
-        confirmed_at timestamp""",
+        confirmed_at timestamp, run_id string""",
     # A reviewable plan: one row per key to add, update or remove.
     "sync_plan_rows": """
         plan_id string, sync_name string, operation string, row_key string, row_hash string,
@@ -21,8 +21,9 @@ TABLES = {
     "sync_plans": """
         plan_id string, sync_name string, mode string, planned_at timestamp, audience_rows bigint,
         eligible_rows bigint, adds bigint, updates bigint, removes bigint, unchanged bigint, snapshot_rows bigint""",
-    # Append-only while a run sends: every row the destination confirmed, written as it confirms.
-    # Folded into the snapshot when the run ends, or by the next run after a crash.
+    # Append-only while a run sends: every update and removal the destination confirmed, written as
+    # it confirms. Folded into the snapshot when the run ends, or by the next run after a crash.
+    # (Confirmed adds go straight into the snapshot: their keys are not in it.)
     "sync_confirmations": """
         run_id string, sync_name string, operation string, row_key string, row_hash string,
         destination_id string, identifiers string, confirmed_at timestamp""",
@@ -48,7 +49,7 @@ TABLES = {
 
 # Columns added after a table first shipped: warehouses built by an older version gain them.
 ADDED_COLUMNS = {
-    "sync_snapshots": {"identifiers": "string"},
+    "sync_snapshots": {"identifiers": "string", "run_id": "string"},
     "sync_runs": {"reported_received": "bigint", "reported_invalid": "bigint", "match_rate_low": "double",
                   "match_rate_high": "double"},
 }

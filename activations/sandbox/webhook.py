@@ -7,7 +7,9 @@
   Only a sandbox started with ``webhook_require_signature=False`` takes a post without the
   header (a wrong signature is still 401).
 - 200 ``{"received": n, "results": [{"index": i, "ok": bool, "error": str|null}]}``; a row
-  that is not an object with a non-empty ``key`` is refused (``ok: false``).
+  that is not an object with a non-empty ``key`` is refused (``ok: false``). A sender asking
+  ``Prefer: return=minimal`` (RFC 7240) gets ``{"received": n, "accepted": n}`` when every row
+  was taken (10,000 "ok"s say no more than that), and the per-row results otherwise.
 - Kept per path: the latest row per key and how many rows arrived. Unthrottled by
   default; with a configured window the answer past it is 429 with ``Retry-After``.
 """
@@ -36,6 +38,12 @@ def _ok_results(count: int) -> list[dict[str, Any]]:
     while len(_OK_RESULTS) < count:
         _OK_RESULTS.append({"index": len(_OK_RESULTS), "ok": True, "error": None})
     return _OK_RESULTS[:count]
+
+
+def _wants_minimal(request: Request) -> bool:
+    """`Prefer: return=minimal` among the request's preferences (RFC 7240)."""
+    prefer = request.headers.get("prefer", "")
+    return any(part.strip().lower() == "return=minimal" for part in prefer.split(","))
 
 
 class Webhook(Destination):
@@ -113,6 +121,8 @@ class Webhook(Destination):
                     stored.pop(key, None)  # removing what is not there is still done
             else:
                 stored.update(zip(keys, rows, strict=True))
+            if _wants_minimal(request):
+                return JSONBody({"received": len(rows), "accepted": len(rows)})
             return JSONBody({"received": len(rows), "results": _ok_results(len(rows))})
         accepted = _ok_results(len(rows))
         results: list[dict[str, Any]] = []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import polars as pl
 import pytest
@@ -116,3 +118,44 @@ def test_file_export_unwritable_folder_is_retryable(exporter, tmp_path):
     (tmp_path / "exports").write_text("a file where the folder should be")
     with pytest.raises(RetryableError):
         exporter().send("upsert", people(1))
+
+
+class Counting(BaseHTTPRequestHandler):
+    """A receiver answering `Prefer: return=minimal` with a count of its own choosing."""
+
+    seen: list[tuple[str | None, int]] = []
+    accepted = staticmethod(lambda rows: rows)
+
+    def do_POST(self):  # noqa: N802 (http.server's spelling)
+        rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["rows"]
+        Counting.seen.append((self.headers.get("Prefer"), len(rows)))
+        body = json.dumps({"accepted": Counting.accepted(len(rows))}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        return None
+
+
+@pytest.mark.parametrize("count, confirmed", [(lambda n: n, True), (lambda n: n - 1, False), (lambda n: True, False)])
+def test_webhook_minimal_answer_confirms_only_the_whole_batch(count, confirmed):
+    Counting.seen, Counting.accepted = [], count
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = build_client(parse_destination("hook", {"type": "webhook", "path": "/in"}, env={
+            "ATTIVA_HOOK_URL": f"http://127.0.0.1:{server.server_port}", "ATTIVA_HOOK_TOKEN": "s3cret"}))
+        batch = pl.DataFrame({"_key": ["a", "b", "c"], "email": ["a@example.com", "b@example.com", "c@example.com"]})
+        if confirmed:
+            assert [r.ok for r in client.send("upsert", batch)] == [True, True, True]
+        else:  # a count that is not the batch's says nothing about which rows: sent again
+            with pytest.raises(RetryableError, match="accepts .* rows of 3 sent"):
+                client.send("upsert", batch)
+        assert Counting.seen == [("return=minimal", 3)]
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -34,7 +34,7 @@ def auth(destination: str, token: str | None = None) -> dict[str, Any]:
 
 def post_webhook(url: str, rows: list[Any], path: str = "hooks/test", **kwargs: Any) -> requests.Response:
     body = json.dumps({"rows": rows}).encode()
-    headers = {"Content-Type": "application/json", "X-Attiva-Signature": sign(body)}
+    headers = {"Content-Type": "application/json", "X-Attiva-Signature": sign(body), **kwargs.pop("headers", {})}
     return requests.post(
         f"{url}/webhook/{path}", data=body, headers=headers, timeout=kwargs.pop("timeout", 10), **kwargs
     )

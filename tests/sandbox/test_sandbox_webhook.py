@@ -95,3 +95,13 @@ def test_every_row_is_checked_whatever_the_batch_holds(sandbox: str) -> None:
     assert endpoint["received"] == 13
     assert sorted(endpoint["rows"]) == ["7", "c2", "c3", "c4", "c9"]
     assert endpoint["rows"]["7"] == {"key": 7}
+
+
+def test_prefer_minimal_answers_a_count_when_every_row_is_taken(sandbox: str) -> None:
+    minimal = {"Prefer": "respond-async, return=minimal"}
+    taken = post_webhook(sandbox, [{"key": "c1"}, {"key": "c2"}], path="min", headers=minimal)
+    assert taken.json() == {"received": 2, "accepted": 2}
+    # A refused row needs saying which: the per-row results, asked for or not.
+    mixed = post_webhook(sandbox, [{"key": "c3"}, {"email": "no key"}], path="min", headers=minimal)
+    assert [r["ok"] for r in mixed.json()["results"]] == [True, False]
+    assert sorted(state(sandbox, "webhook")["endpoints"]["/min"]["rows"]) == ["c1", "c2", "c3"]
