@@ -58,11 +58,24 @@ PLACEHOLDER_LOCAL_PART = r"^(test|noemail|no-email|nomail|none|null|noreply|no-r
 def normalize_email(expr: pl.Expr, *, strip_all_whitespace: bool = False) -> pl.Expr:
     """Trimmed and lower-cased (Google: every whitespace removed); null when not an email
     address or a placeholder such as test@test.com (the same rules as dbt's staging)."""
-    value = expr.cast(pl.String)
-    value = value.str.replace_all(r"\s+", "") if strip_all_whitespace else value.str.strip_chars()
-    value = value.str.to_lowercase()
+    # In stages over the column, as phones are: as one expression tree the cleaned value would be
+    # recomputed for each of the five checks that read it (3x slower).
+    return expr.map_batches(
+        lambda values: _email_series(values, strip_all_whitespace), return_dtype=pl.String, is_elementwise=True
+    )
+
+
+def _email_series(values: pl.Series, strip_all_whitespace: bool) -> pl.Series:
+    value = pl.col("value")
+    raw = pl.col("raw").cast(pl.String)
+    cleaned = raw.str.replace_all(r"\s+", "") if strip_all_whitespace else raw.str.strip_chars()
     placeholder = value.is_in(list(PLACEHOLDER_EMAILS)) | value.str.contains(PLACEHOLDER_LOCAL_PART)
-    return pl.when(is_valid_email(value) & ~placeholder).then(value)
+    out = (
+        values.to_frame("raw")
+        .select(value=cleaned.str.to_lowercase())
+        .select(pl.when(is_valid_email(value) & ~placeholder).then(value).alias("email"))
+    )
+    return out["email"].rename(values.name)
 
 
 def normalize_phone(

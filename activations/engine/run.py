@@ -262,14 +262,18 @@ class _Sender:
             # Two audience rows with one key (two customers sharing the email a sync is keyed on): the plan
             # chose one by its hash; the join on the hash sends that one. Rows identical in every mapped
             # column come once (`distinct`); deduplicating per chunk let them through across chunks.
-            distinct = "" if sync.key in sync.audience.unique_columns else "distinct"
+            # A key dbt tests unique needs neither: the join on it finds the planned row.
+            unique = sync.key in sync.audience.unique_columns
+            audience = (f"{sync.audience.relation} as a" if unique else
+                        f"(select *, {row_hash_sql(self.con, sync)} as _attiva_row_hash "
+                        f"from {sync.audience.relation}) as a")
             query = f"""
-                select {distinct} p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH}, p.operation as {PLANNED},
-                       p.destination_id as {DESTINATION_ID_COLUMN}, {mapped}
+                select {"" if unique else "distinct"} p.row_key as {KEY_COLUMN}, p.row_hash as {ROW_HASH},
+                       p.operation as {PLANNED}, p.destination_id as {DESTINATION_ID_COLUMN}, {mapped}
                        {f", s.identifiers as {PREVIOUS}" if moving else ""}
                 from activation.sync_plan_rows as p
-                join (select *, {row_hash_sql(self.con, sync)} as _attiva_row_hash from {sync.audience.relation}) as a
-                  on cast(a.{sync.key} as string) = p.row_key and a._attiva_row_hash = p.row_hash
+                join {audience} on cast(a.{sync.key} as string) = p.row_key
+                  {"" if unique else "and a._attiva_row_hash = p.row_hash"}
                 {previous}
                 where p.plan_id = ? and p.will_send and p.operation {"= 'update'" if moving else "<> 'remove'"}"""
             params = [sync.name, plan.plan_id] if moving else [plan.plan_id]
