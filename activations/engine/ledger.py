@@ -47,7 +47,9 @@ def append(con, run_id: str, sync_name: str, confirmed: pl.DataFrame, errors: pl
 
 def _insert(con, table: str, columns: str, select: str, frame: pl.DataFrame, params: list) -> None:
     view = f"_attiva_{uuid.uuid4().hex[:8]}"
-    con.register(view, frame.to_arrow())
+    # One contiguous chunk: scanning the many 10k-row batches a flush gathers, DuckDB writes ragged
+    # row groups (inserts 1.6x slower, and ~0.4 s per 1M rows to merge them at the next checkpoint).
+    con.register(view, frame.rechunk().to_arrow())
     try:
         con.execute(f"insert into activation.{table} ({columns}) select {select} from {view}", params)
     finally:
@@ -90,14 +92,21 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
                    or row_key in (select row_key from activation.sync_confirmations where run_id = ?)
                    or row_key in (select row_key from activation.sync_snapshots where sync_name = ? and run_id = ?))""",
                [sync_name, run_id, run_id, run_id, sync_name, run_id])
-        if plan_id is not None:
+        # These two read the whole plan or snapshot (0.1 s per 1M rows): only when there is something to drop.
+        if plan_id is not None and _holds(con, "activation.sync_rejects", sync_name):
             delete(con, "activation.sync_rejects", """sync_name = ? and row_key not in
                        (select row_key from activation.sync_plan_rows where plan_id = ? and will_send)""",
                    [sync_name, plan_id])
-        delete(con, "activation.forget_removals", """sync_name = ? and row_key not in
-                   (select row_key from activation.sync_snapshots where sync_name = ?)""", [sync_name, sync_name])
+        if _holds(con, "activation.forget_removals", sync_name):
+            delete(con, "activation.forget_removals", """sync_name = ? and row_key not in
+                       (select row_key from activation.sync_snapshots where sync_name = ?)""", [sync_name, sync_name])
         delete(con, "activation.sync_confirmations", "run_id = ?", [run_id])
         delete(con, "activation.sync_row_errors", "run_id = ?", [run_id])
+
+
+def _holds(con, table: str, sync_name: str) -> bool:
+    """Whether `table` has rows of `sync_name`."""
+    return con.execute(f"select count(*) from {table} where sync_name = ?", [sync_name]).fetchone()[0] > 0
 
 
 def recover(con, sync_name: str, at: datetime) -> list[str]:

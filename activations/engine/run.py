@@ -42,7 +42,10 @@ PLANNED = "_planned"  # the plan's operation (add, update): confirmed adds go st
 IDENTIFIERS = "_identifiers"
 PREVIOUS = "_previous_identifiers"
 CHUNK_ROWS = 100_000  # rows read from the warehouse at a time
-FLUSH_ROWS = 250_000  # verdicts buffered before they are appended to the ledger (fewer, larger commits)
+# DuckDB stores rows in groups of 122,880: an append of whole groups is written straight to the file,
+# compressed, while a ragged one waits in the log and costs ~0.5 s per 1M rows at the next checkpoint.
+ROW_GROUP_ROWS = 122_880
+FLUSH_ROWS = 2 * ROW_GROUP_ROWS  # verdicts buffered before they are appended to the ledger
 FLUSH_SECONDS = 2.0
 
 DEFAULT_POLICY = RetryPolicy()
@@ -433,7 +436,9 @@ class _Sender:
             self._errors.append(rejected.select(ledger.ERROR_COLUMNS))
         self._buffered += batch.height
         self._advance(batch.height)
-        if self._buffered >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+        if self._buffered >= FLUSH_ROWS:
+            self.flush(whole_groups=True)
+        elif time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
     def _advance(self, rows: int) -> None:
@@ -441,18 +446,23 @@ class _Sender:
         if self.on_progress is not None:
             self.on_progress(self.done, self.total)
 
-    def flush(self, wait: bool = False) -> None:
+    def flush(self, wait: bool = False, whole_groups: bool = False) -> None:
         """Append the buffered verdicts to the ledger (one transaction each); `wait` for every append.
 
-        An append that failed raises here, at the next flush: the run stops rather than send rows
-        whose verdicts it cannot record.
+        `whole_groups` appends confirmations in whole row groups and keeps the rest for the next
+        flush. An append that failed raises here, at the next flush: the run stops rather than send
+        rows whose verdicts it cannot record.
         """
         confirmed = pl.concat(self._confirmed, how="diagonal_relaxed") if self._confirmed else pl.DataFrame()
         errors = pl.concat(self._errors, how="diagonal_relaxed") if self._errors else pl.DataFrame()
+        kept = confirmed.slice(confirmed.height - confirmed.height % ROW_GROUP_ROWS) if whole_groups else None
+        if kept is not None and kept.height:
+            confirmed = confirmed.head(confirmed.height - kept.height)
         if confirmed.height or errors.height:
             self._writes.append(self._writer.submit(ledger.append, self._writer_con, self.run_id, self.sync.name, confirmed,
                                                     errors, datetime.now(UTC)))
-        self._confirmed, self._errors, self._buffered = [], [], 0
+        self._confirmed = [kept] if kept is not None and kept.height else []
+        self._errors, self._buffered = [], len(kept) if kept is not None else 0
         self._last_flush = time.monotonic()
         if wait:
             self._writer.shutdown(wait=True)
