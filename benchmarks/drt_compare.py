@@ -35,7 +35,9 @@ of the same audience file each run: a first sync, every row sent, as drt's full 
 The sandbox runs in its own process, as ``attiva sandbox`` does, and its webhook state is
 reset before each tool's run, so both start from an empty endpoint (a state already holding
 the other tool's million rows makes each of the sandbox's state writes twice as long).
-Each round runs both drt setups then Attiva (``--runs``, default 3). Beside each wall time: the CPU
+Each round runs both drt setups, then Attiva, then a bare read-and-post: the same table read and
+posted by Attiva's webhook client with nothing else (no plan, checks or ledger), the ceiling
+any tool can reach against this sandbox on this machine (``--runs``, default 3). Beside each wall time: the CPU
 seconds of the tool's process(es) and of the sandbox during that run, and the load average
 (``/proc/loadavg``); on a shared machine CPU seconds per million rows are the steadier figure.
 
@@ -338,6 +340,41 @@ def run_attiva(rows: int, base_url: str, workdir: Path, sandbox_pid: int | None 
             "engine_seconds": engine["seconds"], "received": counts["received"], "stored": counts["stored"], **cost}
 
 
+def run_bare_post(rows: int, base_url: str, workdir: Path, sandbox_pid: int | None = None) -> dict[str, Any]:
+    """The ceiling on this machine: the same table read and POSTed by Attiva's webhook client, 4
+    requests at a time, and nothing else (no plan, no identifier checks, no ledger, no snapshot).
+    No sync tool can beat it here; it shows how much of the time the sandbox and the wire take."""
+    path = "/bare/audience"
+    with _measured(sandbox_pid) as cost:
+        child = subprocess.run([sys.executable, __file__, "--child-bare-post",
+                                str(workdir / f"audience-{rows}.duckdb"), base_url, path],
+                               capture_output=True, text=True, cwd=ROOT, check=False)
+    if child.returncode != 0:
+        raise RuntimeError(f"the bare read-and-post failed:\n{child.stderr[-2000:]}")
+    counts = webhook_endpoint_counts(base_url, path)
+    if int(child.stdout.strip().splitlines()[-1]) != rows or counts["stored"] != rows:
+        raise RuntimeError(f"bare read-and-post: the endpoint holds {counts['stored']:,} of {rows:,} rows")
+    return {"tool": "bare read-and-post (ceiling)", "rows": rows, "rows_per_second": rows / cost["seconds"], **cost}
+
+
+def bare_post(warehouse: str, base_url: str, path: str) -> int:
+    """--child-bare-post: read the audience and post it, 10,000 rows a request; rows confirmed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import polars as pl
+
+    from activations.destinations.config import build_client, parse_destination
+
+    client = build_client(parse_destination("bare", {"type": "webhook", "path": path}, env={
+        "ATTIVA_BARE_URL": f"{base_url}/webhook", "ATTIVA_BARE_TOKEN": "sandbox-webhook-token"}))
+    query = f"select cast(customer_id as varchar) as _key, {', '.join(COLUMNS)} from {TABLE}"
+    with duckdb.connect(warehouse, read_only=True) as con, ThreadPoolExecutor(4) as pool:
+        sends = [pool.submit(client.send, "upsert", chunk.slice(start, BATCH))
+                 for batch in con.sql(query).to_arrow_reader(100_000)
+                 for chunk in [pl.from_arrow(batch)] for start in range(0, chunk.height, BATCH)]
+        return sum(result.ok for send in sends for result in send.result())
+
+
 def fresh_warehouse(audience: Path, copy: Path) -> Path:
     """``audience`` copied to ``copy``, without any sync state (a workdir used before may hold some)."""
     shutil.copyfile(audience, copy)
@@ -372,11 +409,16 @@ def print_results(results: list[dict[str, Any]]) -> None:
               + (f", sandbox {statistics.median(sandbox) * per_million:.2f}" if sandbox else "")
               + (f"; drt's own figure {statistics.median(own):.2f} s, the rest is CLI start-up" if own else ""))
     attiva = next((runs for tool, runs in tools.items() if tool.startswith("attiva")), None)
+    ceiling = next((runs for tool, runs in tools.items() if tool.startswith("bare")), None)
     for tool, runs in tools.items():
-        if attiva and tool.startswith("drt"):
-            ratio = (statistics.median(r["rows_per_second"] for r in attiva)
-                     / statistics.median(r["rows_per_second"] for r in runs))
-            print(f"attiva / {tool}: {ratio:.1f}x (medians; target >= 3x)")
+        if tool.startswith("drt"):
+            drt = statistics.median(r["rows_per_second"] for r in runs)
+            if attiva:
+                print(f"attiva / {tool}: {statistics.median(r['rows_per_second'] for r in attiva) / drt:.1f}x "
+                      "(medians; target >= 3x)")
+            if ceiling:
+                print(f"  ceiling / {tool}: {statistics.median(r['rows_per_second'] for r in ceiling) / drt:.1f}x "
+                      "(the most any tool could reach here)")
     shipped = next((r for r in results if "as shipped" in r["tool"]), None)
     if shipped is not None and attiva:
         print(f"attiva / drt as shipped: {attiva[0]['rows_per_second'] / shipped['rows_per_second']:,.0f}x")
@@ -384,6 +426,7 @@ def print_results(results: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child-bare-post", nargs=3, metavar=("WAREHOUSE", "BASE_URL", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=BATCH, help="rows per request")
     parser.add_argument("--drt-read-batch", type=int, default=100_000,
@@ -393,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-shipped-rows", type=int, default=300,
                         help="rows for drt with its own defaults (10 requests/s, a row each); 0 skips it")
     args = parser.parse_args(argv)
+    if args.child_bare_post:
+        print(bare_post(*args.child_bare_post))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="drt-compare-") as tmp:
         workdir = (args.workdir or Path(tmp)).resolve()
@@ -405,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(lambda: run_drt(args.rows, base, workdir, args.batch, sandbox_pid=base.pid,
                                                 read_batch=args.drt_read_batch))
                 runs.append(lambda: run_attiva(args.rows, base, workdir, sandbox_pid=base.pid))
+                runs.append(lambda: run_bare_post(args.rows, base, workdir, sandbox_pid=base.pid))
                 for run in runs:
                     reset_webhook(base)  # each tool starts from an empty endpoint
                     results.append({**run(), "round": round_})
