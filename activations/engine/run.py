@@ -459,6 +459,10 @@ class _Sender:
         if kept is not None and kept.height:
             confirmed = confirmed.head(confirmed.height - kept.height)
         if confirmed.height or errors.height:
+            # Back-pressure: a destination faster than the warehouse's appends (file export) must not
+            # queue verdicts without bound; sending waits for all but the newest pending append.
+            for write in self._writes[:-1]:
+                write.result()
             self._writes.append(self._writer.submit(ledger.append, self._writer_con, self.run_id, self.sync.name, confirmed,
                                                     errors, datetime.now(UTC)))
         self._confirmed = [kept] if kept is not None and kept.height else []
