@@ -321,26 +321,38 @@ class _Sender:
     # -- sending ------------------------------------------------------------------------------
 
     def _batches(self, plan: Plan) -> Iterator[tuple[str, pl.DataFrame, BatchPart]]:
-        """Every batch of the plan, numbered per operation, the last of each flagged (Meta's sessions)."""
+        """Every batch of the plan, numbered per operation, the last of each flagged (Meta's sessions).
+
+        Batches are full whatever size the warehouse's chunks come in (a parallel query hands them
+        over in pieces): rows left over from one chunk start the next batch.
+        """
         for operation, planned in (("upsert", plan.adds + plan.updates), ("remove", plan.removes)):
             if not planned:
                 continue
             size = (self.capabilities.remove_batch_size or self.capabilities.batch_size
                     if operation == "remove" else self.capabilities.batch_size)
             wire = "remove" if operation == "remove" else "upsert"
-            pending: pl.DataFrame | None = None
+            pending: pl.DataFrame | None = None  # a full batch, held back until we know it is not the last
+            left: pl.DataFrame | None = None  # rows short of a batch
             seq = 0
             for chunk in self._chunks(plan, operation):
                 ready = self._prepared(wire, chunk)
                 if self._held:  # their previous identity is still at the destination: not this run
                     ready = ready.filter(~pl.col(KEY_COLUMN).is_in(list(self._held)))
-                for start in range(0, ready.height, size):
+                if left is not None:
+                    ready = pl.concat([left, ready], how="vertical_relaxed")
+                full = ready.height - ready.height % size
+                for start in range(0, full, size):
                     if pending is not None:
                         seq += 1
                         yield wire, pending, BatchPart(seq, False, planned, f"{self.run_id}-{wire}")
                     pending = ready.slice(start, size)
-            if pending is not None:
-                yield wire, pending, BatchPart(seq + 1, True, planned, f"{self.run_id}-{wire}")
+                left = ready.slice(full) if full < ready.height else None
+            for batch in (pending, left):
+                if batch is not None:
+                    seq += 1
+                    last = batch is left or left is None
+                    yield wire, batch, BatchPart(seq, last, planned, f"{self.run_id}-{wire}")
 
     def _moves(self, plan: Plan) -> Iterator[tuple[str, pl.DataFrame, BatchPart | None]]:
         """Updated rows whose identifiers changed (a new email): they leave under the old ones first.

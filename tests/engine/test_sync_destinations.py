@@ -3,6 +3,8 @@ ends equal to the eligible audience, a rerun sends nothing, mirror removals and 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from activations.engine.run import run_sync
@@ -98,3 +100,22 @@ def test_people_sharing_the_key_are_sent_once_even_across_read_chunks(sandbox, c
     assert (result.status, result.planned, result.sent, result.confirmed) == ("success", 12, 12, 12)
     endpoint = sandbox_state(sandbox.base, "webhook")["endpoints"]["/hooks/crm"]
     assert (endpoint["received"], len(endpoint["rows"])) == (12, 12)
+
+
+def test_batches_are_full_however_the_rows_are_read(sandbox, con, monkeypatch):
+    """Rows come out of the warehouse in chunks of any size (a parallel query hands them over in
+    pieces): requests still carry the destination's full batch, and only the last is flagged last."""
+    from activations.engine import run as engine_run
+
+    monkeypatch.setattr(engine_run, "CHUNK_ROWS", 7)
+    add_people(con, 40)
+    client = sandbox.client("meta")
+    monkeypatch.setattr(client, "capabilities", replace(client.capabilities, batch_size=10))
+    sent = []
+    send = client.send
+    monkeypatch.setattr(client, "send", lambda op, batch, part=None: sent.append((batch.height, part.is_last)) or send(
+        op, batch, part))
+    result = run_sync(con, make_sync("meta", mode="upsert"), client, policy=FAST_POLICY)
+    assert (result.status, result.confirmed) == ("success", 40)
+    assert sent == [(10, False), (10, False), (10, False), (10, True)]
+    assert requests_served(sandbox.base, "meta") == 4
