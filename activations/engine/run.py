@@ -431,11 +431,10 @@ class _Sender:
             raise error
 
     def _record(self, operation: str, batch: pl.DataFrame, delivered: Delivered) -> None:
+        planned = [pl.col(PLANNED).alias(ledger.PLANNED)] if PLANNED in batch.columns else []
         verdicts = batch.select(
             pl.col(KEY_COLUMN).alias("row_key"), pl.lit(operation).alias("operation"), pl.col(ROW_HASH).alias("row_hash"),
-            pl.col(IDENTIFIERS).alias("identifiers"), *_verdict_columns(delivered, batch.height))
-        if PLANNED in batch.columns:
-            verdicts = verdicts.with_columns(batch[PLANNED].alias(ledger.PLANNED))
+            pl.col(IDENTIFIERS).alias("identifiers"), *planned, *_verdict_columns(delivered, batch.height))
         # A destination that gave no id this time keeps the one it gave before (HubSpot removals need it).
         if DESTINATION_ID_COLUMN in batch.columns:
             verdicts = verdicts.with_columns(pl.coalesce("destination_id", batch[DESTINATION_ID_COLUMN]))
@@ -467,26 +466,20 @@ class _Sender:
         """
         confirmed = pl.concat(self._confirmed, how="diagonal_relaxed") if self._confirmed else pl.DataFrame()
         errors = pl.concat(self._errors, how="diagonal_relaxed") if self._errors else pl.DataFrame()
-        kept = confirmed.slice(confirmed.height - confirmed.height % ROW_GROUP_ROWS) if whole_groups else None
-        if kept is not None and kept.height:
-            confirmed = confirmed.head(confirmed.height - kept.height)
-        if confirmed.height or errors.height:
+        cut = confirmed.height - confirmed.height % ROW_GROUP_ROWS if whole_groups else confirmed.height
+        self._confirmed = [confirmed.slice(cut)] if cut < confirmed.height else []
+        self._errors, self._buffered = [], confirmed.height - cut
+        self._last_flush = time.monotonic()
+        if cut or errors.height:
             # Back-pressure: a destination faster than the warehouse's appends (file export) must not
             # queue verdicts without bound; sending waits for all but the newest pending append.
             for write in self._writes[:-1]:
                 write.result()
-            self._writes.append(self._writer.submit(ledger.append, self._writer_con, self.run_id, self.sync.name, confirmed,
-                                                    errors, datetime.now(UTC)))
-        self._confirmed = [kept] if kept is not None and kept.height else []
-        self._errors, self._buffered = [], len(kept) if kept is not None else 0
-        self._last_flush = time.monotonic()
+            self._writes.append(self._writer.submit(ledger.append, self._writer_con, self.run_id, self.sync.name,
+                                                    confirmed.head(cut), errors, datetime.now(UTC)))
         if wait:
             self._writer.shutdown(wait=True)
             self._writer_con.close()
-        pending = []
-        for write in self._writes:
-            if write.done():
-                write.result()
-            else:
-                pending.append(write)
-        self._writes = pending
+        for write in [write for write in self._writes if write.done()]:
+            write.result()  # raises the failure of an append
+            self._writes.remove(write)
