@@ -342,3 +342,27 @@ def test_the_spark_target_without_java_is_a_usage_error_saying_what_to_install(e
     code, _, err = attiva(capsys, "sync", UPSERT, "--target", "spark")
     assert code == 2
     assert "the Spark target needs" in err and ("Java 17" in err or "pyspark" in err)
+
+
+@pytest.mark.parametrize(("mode", "full_resync"), [
+    ("upsert", False), ("insert", False), ("update", False), ("mirror", False), ("full_resync", False),
+    ("mirror", True), ("upsert", True)])
+def test_apply_runs_a_reviewed_plan_of_every_mode_on_a_first_and_a_later_run(env, capsys, mode, full_resync):
+    if mode == "update":  # an update-only sync updates rows an earlier upsert put there
+        assert attiva(capsys, "sync", UPSERT)[0] == 0
+    (env.root / "manifest.json").write_text(json.dumps(manifest([declaration("hook", mode, UPSERT)])))
+    resync = ["--full-resync"] if full_resync else []
+    every, changed = (4, 4) if full_resync or mode == "full_resync" else (4, 0 if mode == "insert" else 1)
+    expected = {"first": 0 if mode == "update" and not full_resync else every, "later": changed}
+    for run in ("first", "later"):
+        if run == "later":
+            env.sql("update audiences.aud_test set first_name = first_name || '!' where customer_id = 'c1'")
+        for path in plan_files(env):
+            path.unlink()
+        assert attiva(capsys, "plan", UPSERT, *resync)[0] == 0
+        [path] = plan_files(env)
+        code, out, err = attiva(capsys, "apply", str(path))
+        assert code == 0, f"{run} run: {out}{err}"
+        assert f"{UPSERT}: success" in out and f"{expected[run]} confirmed" in out, f"{run} run: {out}"
+    status = env.sql(f"select status from activation.sync_runs where sync_name = '{UPSERT}' order by started_at")
+    assert {s for (s,) in status} == {"success"}

@@ -25,15 +25,17 @@ def check_guards(con, sync: Sync, plan: Plan) -> GuardRefusal | None:
             f"{sync.name}: refusing to remove {plan.removes:,} of the {plan.snapshot_rows:,} rows the destination "
             f"holds ({remove_share:.0%} > max_remove_share {sync.guards['max_remove_share']:.0%}). Check "
             f"{sync.audience.name}; if the removals are right, run again with --force.")
-    previous = con.execute("""
+    # fetchall, not fetchone: a result left unfinished on `con` blocks the next streamed read on it.
+    last = con.execute("""
         select audience_rows from activation.sync_runs
         where sync_name = ? and status in ('success', 'partial') and audience_rows is not null
-        order by started_at desc limit 1""", [sync.name]).fetchone()
-    if previous and previous[0]:
-        shrink = 1 - plan.audience_rows / previous[0]
+        order by started_at desc limit 1""", [sync.name]).fetchall()
+    previous = last[0][0] if last else None
+    if previous:
+        shrink = 1 - plan.audience_rows / previous
         if shrink > sync.guards["max_shrink_share"]:
             return GuardRefusal(
-                f"{sync.name}: {sync.audience.name} shrank from {previous[0]:,} to {plan.audience_rows:,} rows "
+                f"{sync.name}: {sync.audience.name} shrank from {previous:,} to {plan.audience_rows:,} rows "
                 f"({shrink:.0%} > max_shrink_share {sync.guards['max_shrink_share']:.0%}) since the last run. "
                 f"If that is right, run again with --force.")
     return None

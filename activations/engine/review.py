@@ -66,10 +66,15 @@ def fingerprint(con, plan_id: str) -> str:
 
     rows = 0
     total = np.zeros(4, dtype=np.uint64)
-    for batch in con.sql(query, params=[plan_id]).to_arrow_reader(READ_ROWS):
-        if batch.num_rows:
-            total += _digest_words(batch.column(0)).sum(axis=0, dtype=np.uint64)  # wraps modulo 2**64
-            rows += batch.num_rows
+    # A cursor of its own: a result the caller left open on `con` (a guard's fetchone) must not stop the read.
+    reader = con.cursor()
+    try:
+        for batch in reader.sql(query, params=[plan_id]).to_arrow_reader(READ_ROWS):
+            if batch.num_rows:
+                total += _digest_words(batch.column(0)).sum(axis=0, dtype=np.uint64)  # wraps modulo 2**64
+                rows += batch.num_rows
+    finally:
+        reader.close()
     return hashlib.sha256(f"attiva-plan-v{FORMAT}:{rows}:{':'.join(map(str, total))}".encode()).hexdigest()
 
 
