@@ -87,12 +87,16 @@ def last_runs(con) -> dict[str, dict]:
     """The latest run of every sync that ran, with the rows still rejected (read-only is fine)."""
     if not warehouse.has_table(con, "activation", "sync_runs"):
         return {}
-    rows = con.execute("""
+    # dbt creates sync_runs empty for the measurement models; sync_rejects comes with the first sync.
+    rejects = ("select sync_name, count(*) as pending from activation.sync_rejects group by sync_name"
+               if warehouse.has_table(con, "activation", "sync_rejects") else
+               "select cast(null as string) as sync_name, 0 as pending where false")
+    rows = con.execute(f"""
         with ranked as (
             select r.*, row_number() over (partition by sync_name order by started_at desc) as n
             from activation.sync_runs as r
         ),
-        rejects as (select sync_name, count(*) as pending from activation.sync_rejects group by sync_name)
+        rejects as ({rejects})
         select ranked.sync_name, status, started_at, duration_seconds, audience_rows, planned, confirmed,
                rejected, invalid, error, coalesce(rejects.pending, 0)
         from ranked left join rejects on rejects.sync_name = ranked.sync_name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -38,15 +39,10 @@ def manifest(activations: list[dict]) -> dict:
     return {"nodes": {"model.attiva.aud_test": node}}
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A warehouse with the audience, a manifest, destinations.yml and a sandbox, all under tmp_path."""
-    for name in list(os.environ):
-        if name.startswith("ATTIVA_"):
-            monkeypatch.delenv(name)
-    warehouse = tmp_path / "warehouse.duckdb"
+def create_audience(warehouse: Path) -> None:
+    """audiences.aud_test: four eligible people, one without consent, one without a key."""
     con = duckdb.connect(str(warehouse))
-    con.execute("create schema audiences")
+    con.execute("create schema if not exists audiences")
     con.execute("create table audiences.aud_test (customer_id varchar, email varchar, first_name varchar, "
                 "consent_email boolean)")
     con.execute("""insert into audiences.aud_test values
@@ -54,6 +50,16 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         ('c3', 'carla@example.it', 'Carla', true), ('c4', 'dario@example.it', 'Dario', true),
         ('c5', 'elsa@example.it', 'Elsa', false), (null, 'fabio@example.it', 'Fabio', true)""")
     con.close()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A warehouse with the audience, a manifest, destinations.yml and a sandbox, all under tmp_path."""
+    for name in list(os.environ):
+        if name.startswith("ATTIVA_"):
+            monkeypatch.delenv(name)
+    warehouse = tmp_path / "warehouse.duckdb"
+    create_audience(warehouse)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest([
         declaration("hook", "upsert", UPSERT), declaration("mirror_hook", "mirror", MIRROR)])))
     (tmp_path / "destinations.yml").write_text(
@@ -118,6 +124,20 @@ def test_syncs_lists_the_declared_syncs_before_any_warehouse_exists(env, capsys)
         assert text in out
     assert out.count("never run") == 2
     assert not env.warehouse.exists(), "listing syncs must not create the warehouse"
+
+
+def test_syncs_on_a_freshly_built_warehouse_lists_them_as_never_run(env, capsys, handcrafted_warehouse):
+    # dbt's on-run-start creates activation.sync_runs empty for the measurement models; the rest of the
+    # engine's tables appear at the first sync.
+    shutil.copy(handcrafted_warehouse, env.warehouse)
+    create_audience(env.warehouse)
+    code, out, err = attiva(capsys, "syncs")
+    assert code == 0, err
+    assert out.count("never run") == 2
+    code, out, err = attiva(capsys, "sync", UPSERT)
+    assert code == 0, err
+    code, out, _ = attiva(capsys, "syncs")
+    assert code == 0 and "success" in out and out.count("never run") == 1
 
 
 @pytest.mark.parametrize("command", ["syncs", "plan", "apply", "sync", "retry", "status"])
