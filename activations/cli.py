@@ -557,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "out", "unset") is None:
+    if args.command == "generate" and args.out is None:  # other commands' --out has its own default
         args.out = settings.landing_path()
     if getattr(args, "landing", "unset") is None:
         args.landing = settings.landing_path()

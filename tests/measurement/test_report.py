@@ -82,3 +82,17 @@ def test_a_warehouse_without_measurement_still_gets_a_report(tmp_path):
     page = Path(out).read_text(encoding="utf-8")
     assert page.count("No data yet") == len(SECTIONS)
     assert "Not built yet in this warehouse" in page
+
+
+def test_report_without_out_writes_the_default_file_not_the_landing_folder(tmp_path, monkeypatch, capsys):
+    landing = tmp_path / "landing"
+    landing.mkdir()  # the landing folder exists, as after `attiva generate`
+    monkeypatch.setenv("ATTIVA_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ATTIVA_LANDING", str(landing))
+    warehouse = tmp_path / "bare.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    assert main(["report", "--warehouse", str(warehouse)]) == 0
+    expected = tmp_path / "data" / "report" / "attiva-report.html"
+    assert capsys.readouterr().out.strip() == str(expected.resolve())
+    assert "<section" in expected.read_text(encoding="utf-8")
+    assert list(landing.iterdir()) == []
