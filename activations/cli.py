@@ -124,13 +124,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- syncs ----------------------------------------------------------------------------------------
 # Exit codes of the sync commands (also in `attiva --help`).
-EXIT_OK, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_OK, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_REFUSED, EXIT_INVALID_ROWS = 0, 1, 2, 3, 4
 EXIT_CODES = """exit codes:
   0  everything delivered (or nothing to do)
-  1  not everything delivered: a sync was partial (rows rejected), stopped or failed
+  1  this run did not deliver everything it could: it failed (destination unreachable, bad answers),
+     stopped (quota, long rate limit), or gave up on rows after retries; the next run tries again
   2  usage error: unknown sync, bad declaration, missing manifest or warehouse, bad destinations.yml
   3  refused: a guard stopped a mirror sync (rerun with --force), or the reviewed plan changed
-     (`attiva sync --all`: the highest code of any sync)"""
+  4  delivered, except rows the destination will never take as they are (invalid identifiers, rows
+     it refused): fix them at the source (`attiva status SYNC` says why); each run tries them again
+     (`attiva sync --all`: the most serious code of any sync, in the order 2, 3, 1, 4, 0)"""
+# `attiva sync --all` exits with its most serious outcome: a failure outranks rows held back as invalid.
+SEVERITY = {EXIT_OK: 0, EXIT_INVALID_ROWS: 1, EXIT_NOT_DELIVERED: 2, EXIT_REFUSED: 3, EXIT_USAGE: 4}
 
 
 class UsageError(Exception):
@@ -312,7 +317,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     else:  # a connection per sync: other processes may write the DuckDB file between two syncs
         codes = [_run_one(sync, args, destinations, force=args.force, full_resync=args.full_resync)
                  for sync in chosen]
-    return max(codes, default=EXIT_OK)
+    return max(codes, key=SEVERITY.__getitem__, default=EXIT_OK)
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -331,6 +336,7 @@ def _run_one(sync, args: argparse.Namespace, destinations, review=None, **option
     from activations.destinations.base import DestinationConfigError
     from activations.engine.review import CHANGED
     from activations.engine.run import SyncFailed, SyncRefused
+    from activations.engine.state import DELIVERED_EXCEPT_INVALID, SUCCESS
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
@@ -365,7 +371,7 @@ def _run_one(sync, args: argparse.Namespace, destinations, review=None, **option
     print(result)
     if result.rejected or result.invalid:
         print(f"  see why: attiva status {sync.name}; resend the rejected rows: attiva retry {sync.name}")
-    return EXIT_OK if result.status == "success" else EXIT_NOT_DELIVERED
+    return {SUCCESS: EXIT_OK, DELIVERED_EXCEPT_INVALID: EXIT_INVALID_ROWS}.get(result.status, EXIT_NOT_DELIVERED)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import duckdb
@@ -264,13 +265,13 @@ def test_retry_resends_only_the_rejected_rows(env, capsys):
     assert 0 < len(rejected) < len(ELIGIBLE)
     env.faults(row_reject_rate=0.5, seed=3)
     code, out, _ = attiva(capsys, "sync", UPSERT)
-    assert code == 1 and f"{UPSERT}: partial" in out and f"{len(rejected)} rejected" in out
+    assert code == 4 and f"{UPSERT}: delivered_except_invalid" in out and f"{len(rejected)} rejected" in out
     assert f"attiva retry {UPSERT}" in out
 
     code, out, _ = attiva(capsys, "status", UPSERT)
-    assert code == 0 and "partial" in out and "rejected by sandbox fault injection" in out
+    assert code == 0 and "delivered_except_invalid" in out and "rejected by sandbox fault injection" in out
     code, out, _ = attiva(capsys, "syncs")
-    assert "partial" in out
+    assert "delivered_except_invalid" in out
 
     env.faults(row_reject_rate=0.0)
     before, _ = env.received()
@@ -386,3 +387,46 @@ def test_apply_runs_a_reviewed_plan_of_every_mode_on_a_first_and_a_later_run(env
         assert f"{UPSERT}: success" in out and f"{expected[run]} confirmed" in out, f"{run} run: {out}"
     status = env.sql(f"select status from activation.sync_runs where sync_name = '{UPSERT}' order by started_at")
     assert {s for (s,) in status} == {"success"}
+
+
+def test_rows_the_destination_never_takes_have_their_own_status_and_exit_code(env, capsys):
+    env.sql("insert into audiences.aud_test values ('c7', 'not-an-email', 'Gino', true)")  # set aside
+    injector = FaultInjector("webhook", FaultSettings(row_reject_rate=0.5, seed=3))
+    refused = {key for key in ELIGIBLE if injector.rejects(key)}
+    env.faults(row_reject_rate=0.5, seed=3)  # the destination refuses these rows, run after run
+    for run in ("first", "later", "and later"):
+        code, out, _ = attiva(capsys, "sync", UPSERT)
+        assert code == 4, f"{run} run: {out}"
+        assert f"{UPSERT}: delivered_except_invalid" in out and f"{len(refused)} rejected, 1 invalid" in out
+        assert f"attiva status {UPSERT}" in out
+    assert env.snapshot(UPSERT) == set(ELIGIBLE) - refused
+    code, out, _ = attiva(capsys, "syncs")
+    assert code == 0 and "delivered_except_invalid" in out
+
+    # The source is fixed and the destination takes the rows: success again.
+    env.faults(row_reject_rate=0.0)
+    env.sql("update audiences.aud_test set email = 'gino@example.it' where customer_id = 'c7'")
+    code, out, _ = attiva(capsys, "sync", UPSERT)
+    assert code == 0 and f"{UPSERT}: success" in out
+    assert env.snapshot(UPSERT) == {*ELIGIBLE, "c7"}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_fails_fast_and_outranks_invalid_rows_in_sync_all(env, capsys, monkeypatch):
+    env.sql("insert into audiences.aud_test values ('c7', 'not-an-email', 'Gino', true)")
+    monkeypatch.setenv("ATTIVA_MIRROR_HOOK_URL", f"http://127.0.0.1:{closed_port()}/webhook")
+    code, out, _ = attiva(capsys, "sync", "--all")
+    assert f"{UPSERT}: delivered_except_invalid" in out and f"{MIRROR}: failed" in out
+    assert "connection refused" in out.lower()
+    assert code == 1, "a failed sync outranks another's invalid rows"
+    [(seconds,)] = env.sql(f"select duration_seconds from activation.sync_runs where sync_name = '{MIRROR}'")
+    assert seconds < 5, f"a refused connection took {seconds:.1f}s to fail"
+    assert env.snapshot(MIRROR) == set(), "nothing is marked sent that the destination did not confirm"
+    assert env.sql(f"select kind, count(*) from activation.sync_rejects where sync_name = '{MIRROR}' group by kind") \
+        == [("invalid", 1)], "rows are not marked rejected when the destination was never reached"

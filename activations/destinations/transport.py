@@ -21,25 +21,38 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import orjson
 import polars as pl
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 from activations.destinations.base import (
     BatchRefused,
     Capabilities,
     DestinationConfigError,
+    DestinationError,
     RetryableError,
     Secret,
     UploadReport,
 )
 from activations.destinations.config import DestinationConfig, Option
 
-CONNECT_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection; how long an answer may take is the read timeout
 DEFAULT_READ_TIMEOUT = 30.0
 MAX_REASON_CHARS = 300
+# A sync's connection that cannot be opened (refused, unknown host, connect timeout) is tried again
+# quickly, then the run fails: the request never left, so nothing can be doubled, and the engine's
+# back-off (a minute over 8 tries) would only delay the news that the destination is down or misaddressed.
+# (Other users of HttpClient, such as the messaging channels, retry on their own schedule: none here.)
+CONNECT_RETRY_DELAYS = (0.2, 0.5)
+
+
+class DestinationUnreachable(DestinationError):
+    """No connection could be opened to the destination after a few quick tries; the run fails,
+    and its rows stay planned for the next run (nothing was sent, so nothing is marked rejected)."""
 
 
 class HttpClient:
@@ -55,8 +68,10 @@ class HttpClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
+        connect_retry_delays: tuple[float, ...] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.connect_retry_delays = connect_retry_delays
         self.secret = secret
         self.platform = platform
         self.timeout = (CONNECT_TIMEOUT, read_timeout)
@@ -83,13 +98,28 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         url: str | None = None,
     ) -> requests.Response:
-        """Send one request; connection failures and timeouts become `RetryableError`."""
+        """Send one request; timeouts and broken connections become `RetryableError`, a connection
+        that cannot be opened after a few quick tries `DestinationUnreachable`."""
         body = data
         send_headers = dict(headers or {})
         if json_body is not None:
             body = dumps(json_body)
             send_headers.setdefault("Content-Type", "application/json")
         target = url or f"{self.base_url}{path}"
+        for delay in self.connect_retry_delays:
+            try:
+                return self._send(method, target, body, params, send_headers)
+            except _NotConnected:
+                time.sleep(delay)
+        try:
+            return self._send(method, target, body, params, send_headers)
+        except _NotConnected as failure:
+            raise DestinationUnreachable(
+                f"{self.platform}: cannot connect to {_host(target)} ({failure.why}) after "
+                f"{len(self.connect_retry_delays) + 1} tries; check the destination's URL and that it is up") from None
+
+    def _send(self, method: str, target: str, body: bytes | None, params: Mapping[str, Any] | None,
+              headers: Mapping[str, str]) -> requests.Response:
         try:
             # No redirects: requests would carry header secrets such as Brevo's `api-key` to the new host.
             response = self.session.request(
@@ -97,13 +127,18 @@ class HttpClient:
                 target,
                 data=body,
                 params=params,
-                headers=send_headers,
+                headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,
             )
+        except requests.ConnectTimeout:
+            raise _NotConnected("connect timeout") from None
         except requests.Timeout as exc:
             raise RetryableError(f"{self.platform}: timed out ({type(exc).__name__})") from None
         except requests.ConnectionError as exc:
+            cause = getattr(exc.args[0], "reason", None) if exc.args else None
+            if isinstance(cause, NewConnectionError):  # refused, unknown host: the request never left
+                raise _NotConnected(_connect_failure(cause)) from None
             raise RetryableError(f"{self.platform}: connection failed ({type(exc).__name__})") from None
         except requests.RequestException as exc:
             raise RetryableError(f"{self.platform}: request failed: {self.redact(str(exc))}") from None
@@ -149,6 +184,28 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+class _NotConnected(Exception):
+    """The connection could not be opened: the request was not sent."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def _connect_failure(cause: NewConnectionError) -> str:
+    """`connection refused`, `unknown host`... in words, without the URL (it may carry a token)."""
+    if type(cause).__name__ == "NameResolutionError":
+        return "unknown host"
+    errno_text = str(cause).lower()
+    return "connection refused" if "refused" in errno_text else f"connection failed ({type(cause).__name__})"
+
+
+def _host(url: str) -> str:
+    """host:port of a URL, nothing else of it (no path, query or credentials)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 class RollingWindow:
@@ -313,6 +370,7 @@ class HttpDestination:
             read_timeout=float(config.get("read_timeout", DEFAULT_READ_TIMEOUT)),
             headers=self.auth_headers(config.token),
             auth=self.basic_auth(config.token),
+            connect_retry_delays=CONNECT_RETRY_DELAYS,
         )
 
     @classmethod

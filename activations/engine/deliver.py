@@ -37,6 +37,11 @@ class RetryPolicy:
         return random.uniform(0.5, 1.0) * min(self.max_delay, self.base_delay * 2 ** (tries - 1))
 
 
+class GaveUp(RowResult):
+    """Not the destination's verdict on the row: the engine stopped trying (retries spent, answers
+    missing). Unlike a row the destination refused, it may well go through next time."""
+
+
 class SyncStopped(Exception):
     """The destination will not take more for now (quota spent, or a pause too long to wait out)."""
 
@@ -76,7 +81,7 @@ def deliver(
             rate_limited = exc.retry_after is not None or exc.status == 429
             failures += 0 if rate_limited else 1
             if failures >= policy.max_tries:
-                verdict = RowResult(False, exc.status, f"gave up after {tries} tries: {exc}")
+                verdict = GaveUp(False, exc.status, f"gave up after {tries} tries: {exc}")
                 return Delivered([verdict] * rows, [tries] * rows)
             wait = exc.retry_after if exc.retry_after is not None else policy.backoff(tries)
             if wait > policy.longest_wait or (rate_limited and limited + wait > policy.longest_wait):
@@ -89,7 +94,7 @@ def deliver(
         except BatchRefused as exc:
             return _isolate(client, operation, batch, exc, bucket, policy, sleep, tries)
         if len(results) != rows:
-            verdict = RowResult(False, None, f"{client.capabilities.type}: {len(results)} answers for {rows} rows")
+            verdict = GaveUp(False, None, f"{client.capabilities.type}: {len(results)} answers for {rows} rows")
             return Delivered([verdict] * rows, [tries] * rows)
         return Delivered(list(results), [tries] * rows)
 

@@ -8,6 +8,7 @@ shrank by more than `max_shrink_share` since the last run that sent; `--force` o
 from __future__ import annotations
 
 from activations.engine.plan import SEND_OPERATIONS, Plan
+from activations.engine.state import DELIVERED
 from activations.manifest import Sync
 
 
@@ -26,10 +27,10 @@ def check_guards(con, sync: Sync, plan: Plan) -> GuardRefusal | None:
             f"holds ({remove_share:.0%} > max_remove_share {sync.guards['max_remove_share']:.0%}). Check "
             f"{sync.audience.name}; if the removals are right, run again with --force.")
     # fetchall, not fetchone: a result left unfinished on `con` blocks the next streamed read on it.
-    last = con.execute("""
+    last = con.execute(f"""
         select audience_rows from activation.sync_runs
-        where sync_name = ? and status in ('success', 'partial') and audience_rows is not null
-        order by started_at desc limit 1""", [sync.name]).fetchall()
+        where sync_name = ? and status in ({", ".join("?" for _ in DELIVERED)}) and audience_rows is not null
+        order by started_at desc limit 1""", [sync.name, *DELIVERED]).fetchall()
     previous = last[0][0] if last else None
     if previous:
         shrink = 1 - plan.audience_rows / previous

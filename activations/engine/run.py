@@ -28,13 +28,13 @@ from activations.destinations.base import (
 )
 from activations.destinations.identifiers import INVALID_REASON_COLUMN, prepare_identifiers
 from activations.engine import ledger
-from activations.engine.deliver import Delivered, RetryPolicy, SyncStopped, deliver
+from activations.engine.deliver import Delivered, GaveUp, RetryPolicy, SyncStopped, deliver
 from activations.engine.dialect import update
 from activations.engine.guards import check_guards
 from activations.engine.pace import bucket_for
 from activations.engine.plan import SEND_OPERATIONS, Plan, plan_sync, row_hash_sql
 from activations.engine.review import fingerprint, plan_changed
-from activations.engine.state import ensure_state
+from activations.engine.state import DELIVERED, DELIVERED_EXCEPT_INVALID, PARTIAL, ensure_state
 from activations.manifest import Sync
 
 ROW_HASH = "_row_hash"
@@ -56,7 +56,7 @@ Progress = Callable[[int, int], None]  # (rows done, rows to do)
 class SyncResult:
     run_id: str
     sync_name: str
-    status: str  # success, partial (some rows rejected), refused, stopped, failed
+    status: str  # engine/state.py: success, partial, delivered_except_invalid, refused, stopped, failed
     plan: Plan | None
     planned: int = 0
     sent: int = 0
@@ -69,7 +69,7 @@ class SyncResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("success", "partial")
+        return self.status in DELIVERED
 
     def __str__(self) -> str:
         line = (f"{self.sync_name}: {self.status} in {self.seconds:.1f}s: {self.planned:,} planned, "
@@ -150,8 +150,10 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
         complete = status == "success" and not only_rejected
         ledger.fold(con, sync.name, run_id, plan.plan_id if complete else None)
         counts = sender.counts
-        if status == "success" and counts["rejected"]:
-            status = "partial"
+        if status == "success" and sender.undelivered:
+            status = PARTIAL  # some rows may go through next time: this run did not deliver everything it could
+        elif status == "success" and (counts["rejected"] or counts["invalid"]):
+            status = DELIVERED_EXCEPT_INVALID  # only rows the destination never takes as they are are left
         result = replace(result, status=status, error=error, seconds=time.monotonic() - started,
                          upload=_upload_report(client), **counts)
         _log(con, result, now)
@@ -161,7 +163,7 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
 
 
 def _verdict_columns(delivered: Delivered, rows: int) -> list[pl.Expr | pl.Series]:
-    """ok, destination_id, reason, http_status and tries of each row, as columns.
+    """ok, destination_id, reason, http_status, tries and kind (of a row not delivered) of each row, as columns.
 
     A batch the destination took whole comes back as one shared verdict (and one try count):
     made into constant columns, not read row by row (10k Python reads per batch otherwise).
@@ -171,12 +173,18 @@ def _verdict_columns(delivered: Delivered, rows: int) -> list[pl.Expr | pl.Serie
         only = results[0]
         return [pl.lit(only.ok).alias("ok"), pl.lit(only.destination_id, pl.String).alias("destination_id"),
                 pl.lit(only.reason, pl.String).alias("reason"), pl.lit(only.status, pl.Int32).alias("http_status"),
-                pl.lit(tries[0], pl.Int32).alias("tries")]
+                pl.lit(tries[0], pl.Int32).alias("tries"), pl.lit(_kind(only)).alias("kind")]
     return [pl.Series("ok", [r.ok for r in results], dtype=pl.Boolean),
             pl.Series("destination_id", [r.destination_id for r in results], dtype=pl.String),
             pl.Series("reason", [r.reason for r in results], dtype=pl.String),
             pl.Series("http_status", [r.status for r in results], dtype=pl.Int32),
-            pl.Series("tries", tries, dtype=pl.Int32)]
+            pl.Series("tries", tries, dtype=pl.Int32),
+            pl.Series("kind", [_kind(r) for r in results], dtype=pl.String)]
+
+
+def _kind(verdict) -> str:
+    """Why a row was not delivered: the destination `rejected` it, or the engine gave up (`undelivered`)."""
+    return "undelivered" if isinstance(verdict, GaveUp) else "rejected"
 
 
 class SyncFailed(Exception):
@@ -228,6 +236,7 @@ class _Sender:
         self.bucket = bucket_for(sync.destination, self.capabilities)
         self.on_progress, self.total, self.done = on_progress, total, 0
         self.counts = {"sent": 0, "confirmed": 0, "rejected": 0, "invalid": 0}
+        self.undelivered = 0  # of the rejected: rows the engine gave up on, which may go through next time
         self._confirmed: list[pl.DataFrame] = []
         self._errors: list[pl.DataFrame] = []
         self._buffered = 0
@@ -384,11 +393,12 @@ class _Sender:
             for key, verdict in zip(batch[KEY_COLUMN].to_list(), delivered.results, strict=True):
                 if not verdict.ok:
                     self._held[key] = f"the previous identity could not be removed: {verdict.reason}"
-        if self._held:
+        if self._held:  # held back by this run, not refused: the removal may go through next time
             self.counts["rejected"] += len(self._held)
+            self.undelivered += len(self._held)
             self._errors.append(pl.DataFrame({
                 "row_key": list(self._held), "operation": ["upsert"] * len(self._held),
-                "kind": ["rejected"] * len(self._held), "reason": list(self._held.values()),
+                "kind": ["undelivered"] * len(self._held), "reason": list(self._held.values()),
                 "http_status": pl.Series([None] * len(self._held), dtype=pl.Int32),
                 "tries": pl.Series([1] * len(self._held), dtype=pl.Int32)}))
             self._advance(len(self._held))
@@ -439,9 +449,10 @@ class _Sender:
         if DESTINATION_ID_COLUMN in batch.columns:
             verdicts = verdicts.with_columns(pl.coalesce("destination_id", batch[DESTINATION_ID_COLUMN]))
         confirmed = verdicts.filter(pl.col("ok"))
-        rejected = verdicts.filter(~pl.col("ok")).with_columns(kind=pl.lit("rejected"))
+        rejected = verdicts.filter(~pl.col("ok"))
         self.counts["confirmed"] += confirmed.height
         self.counts["rejected"] += rejected.height
+        self.undelivered += rejected.filter(pl.col("kind") == "undelivered").height
         self._confirmed.append(confirmed)
         if rejected.height:
             self._errors.append(rejected.select(ledger.ERROR_COLUMNS))

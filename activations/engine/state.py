@@ -47,6 +47,13 @@ TABLES = {
         reported_received bigint, reported_invalid bigint, match_rate_low double, match_rate_high double""",
 }
 
+# How a run that went through its plan ended (activation.sync_runs.status): everything delivered; some rows
+# not delivered for reasons that may pass (retries spent: exit 1); every row delivered but those the
+# destination will never take as they are (invalid identifiers, rows it refused: exit 4). A run that did
+# not go through its plan is `refused`, `stopped`, `failed`, `interrupted` or, killed, `crashed`.
+SUCCESS, PARTIAL, DELIVERED_EXCEPT_INVALID = "success", "partial", "delivered_except_invalid"
+DELIVERED = (SUCCESS, PARTIAL, DELIVERED_EXCEPT_INVALID)
+
 # Columns added after a table first shipped: warehouses built by an older version gain them.
 ADDED_COLUMNS = {
     "sync_snapshots": {"identifiers": "string", "run_id": "string"},

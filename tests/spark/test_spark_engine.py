@@ -169,7 +169,7 @@ def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines):
                      "where sync_name = ?"}
         return {name: engine.rows(query, [sync.name]) for name, query in q.items()}
 
-    assert both() == ("partial", 40, 39 - len(refused), len(refused), 1)
+    assert both() == ("delivered_except_invalid", 40, 39 - len(refused), len(refused), 1)
     spark_records = recorded(engines["spark"])
     assert spark_records == recorded(engines["duckdb"])
     assert {r[0] for r in spark_records["snapshot"]} == {f"c{i}" for i in range(39)} - refused
@@ -184,7 +184,7 @@ def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines):
     left = {"c0", "c1", "c2"}
     still_refused = refused - left
     status, planned, confirmed, rejected, invalid = both()
-    assert (status, rejected, invalid) == ("partial", len(still_refused), 1)
+    assert (status, rejected, invalid) == ("delivered_except_invalid", len(still_refused), 1)
     spark_records = recorded(engines["spark"])
     assert spark_records == recorded(engines["duckdb"])
     assert {r[0]: r[4] for r in spark_records["rejects"]} == dict.fromkeys(still_refused | {"c39"}, 2)
@@ -240,5 +240,5 @@ def test_a_fold_cut_short_on_spark_is_finished_by_the_next_run(engines, monkeypa
         params = [sync.name] * sql.count("?")
         assert engines["spark"].rows(sql, params) == engines["duckdb"].rows(sql, params), name
     assert engines["spark"].rows("select status from activation.sync_runs where sync_name = ?", [sync.name]) == [
-        ("crashed",), ("partial",)]
+        ("crashed",), ("delivered_except_invalid",)]
     assert comparable(engines["spark"], "webhook") == comparable(engines["duckdb"], "webhook")
