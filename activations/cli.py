@@ -301,7 +301,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     _require_warehouse(args)
     return _run_one(sync, args, destinations, review=review, force=args.force, full_resync=review.full_resync,
-                    expect_fingerprint=review.fingerprint)
+                    expect_fingerprint=review.fingerprint, reviewed_plan=review.plan_id)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

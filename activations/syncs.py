@@ -63,17 +63,18 @@ def open_warehouse(target: str | None = None, path: Path | None = None) -> Itera
 def run(sync: Sync, *, warehouse_path: Path | None = None, destinations: dict[str, DestinationConfig] | None = None,
         force: bool = False, full_resync: bool = False, only_rejected: bool = False, now: datetime | None = None,
         policy: RetryPolicy = DEFAULT_POLICY, on_progress: Progress | None = None,
-        expect_fingerprint: str | None = None, target: str | None = None, con=None) -> SyncResult:
+        expect_fingerprint: str | None = None, reviewed_plan: str | None = None, target: str | None = None,
+        con=None) -> SyncResult:
     """Run one sync; raises SyncRefused / SyncFailed as the engine does.
 
     On `con` if given (an open warehouse: several Spark syncs share one session), else on a
-    warehouse opened for this run. `expect_fingerprint` (from a reviewed plan file) refuses the
-    run if the plan changed since.
+    warehouse opened for this run. `expect_fingerprint` and `reviewed_plan` (from a reviewed plan
+    file) refuse the run if the plan changed since, other than by what earlier runs of it delivered.
     """
     destinations = destinations if destinations is not None else load_destinations()
     client = build_client(destinations[sync.destination])
     options = dict(now=now, force=force, full_resync=full_resync, only_rejected=only_rejected, policy=policy,
-                   on_progress=on_progress, expect_fingerprint=expect_fingerprint)
+                   on_progress=on_progress, expect_fingerprint=expect_fingerprint, reviewed_plan=reviewed_plan)
     try:
         if con is not None:
             return run_sync(con, sync, client, **options)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -22,6 +25,8 @@ from activations.sandbox.faults import FaultInjector, FaultSettings
 from activations.sandbox.server import running_sandbox
 
 pytestmark = pytest.mark.xdist_group("sandbox_cli")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SECRET = "cli-test-webhook-secret"
 UPSERT, MIRROR = "aud_test__hook", "aud_test__mirror"
@@ -221,13 +226,54 @@ def test_apply_refuses_a_plan_the_audience_changed_since_and_sends_nothing(env, 
     assert env.sql(f"select status from activation.sync_runs where sync_name = '{UPSERT}'") == [("refused",)]
 
 
-def test_apply_refuses_a_plan_that_was_already_applied(env, capsys):
+def test_apply_of_a_plan_already_applied_sends_nothing_and_refuses_it_once_the_audience_changed(env, capsys):
     attiva(capsys, "plan", UPSERT)
     [path] = plan_files(env)
     assert attiva(capsys, "apply", str(path))[0] == 0
-    code, _, err = attiva(capsys, "apply", str(path))
-    assert code == 3 and "adds 4 -> 0" in err
+    code, out, _ = attiva(capsys, "apply", str(path))  # nothing is left of it: nothing to send
+    assert code == 0 and "0 planned" in out
     assert env.received()[0] == 4
+    env.sql("update audiences.aud_test set first_name = 'Anya' where customer_id = 'c1'")
+    code, _, err = attiva(capsys, "apply", str(path))
+    assert code == 3 and "updates 0 -> 1" in err
+    assert env.received()[0] == 4
+
+
+@pytest.mark.parametrize("kill", ["after-append", "after-fold"])
+def test_a_killed_apply_keeps_its_end_and_its_plan_file_still_applies(env, capsys, kill):
+    assert attiva(capsys, "sync", MIRROR)[0] == 0  # a used warehouse
+    env.sql("update audiences.aud_test set first_name = 'Anya' where customer_id = 'c1'")
+    env.sql("insert into audiences.aud_test values ('c6', 'gino@example.it', 'Gino', true)")
+    attiva(capsys, "plan", MIRROR)
+    [path] = plan_files(env)
+    killed = subprocess.run([sys.executable, "-m", "tests.cli_killed", kill, "apply", str(path)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert env.received("/cli/mirror")[0] == 6  # the destination took the update and the add
+    runs = env.sql(f"select status from activation.sync_runs where sync_name = '{MIRROR}' order by started_at")
+    # Killed once its end was recorded, the run stays what it was; killed before, the next run says crashed.
+    assert runs[-1] == ("success",) if kill == "after-fold" else ("running",)
+
+    code, out, err = attiva(capsys, "apply", str(path))  # the same file: what is left of it is nothing
+    assert code == 0 and "0 planned" in out, err
+    assert env.received("/cli/mirror")[0] == 6, "nothing is sent twice"
+    assert env.snapshot(MIRROR) == {*ELIGIBLE, "c6"}
+    runs = env.sql(f"select status from activation.sync_runs where sync_name = '{MIRROR}' order by started_at")
+    assert [s for (s,) in runs] == ["success", "success" if kill == "after-fold" else "crashed", "success"]
+
+
+def test_apply_again_sends_what_is_left_of_the_reviewed_plan(env, capsys):
+    injector = FaultInjector("webhook", FaultSettings(row_reject_rate=0.5, seed=3))
+    refused = {key for key in ELIGIBLE if injector.rejects(key)}
+    attiva(capsys, "plan", UPSERT)
+    [path] = plan_files(env)
+    env.faults(row_reject_rate=0.5, seed=3)
+    assert attiva(capsys, "apply", str(path))[0] == 4
+    env.faults(row_reject_rate=0.0)
+    code, out, err = attiva(capsys, "apply", str(path))
+    assert code == 0 and f"{len(refused)} planned" in out and f"{len(refused)} confirmed" in out, err
+    assert env.snapshot(UPSERT) == set(ELIGIBLE)
 
 
 def test_apply_of_a_file_that_is_not_a_plan_is_a_usage_error(env, capsys, tmp_path):

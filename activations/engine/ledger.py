@@ -56,9 +56,11 @@ def _insert(con, table: str, columns: str, select: str, frame: pl.DataFrame, par
         con.unregister(view)
 
 
-def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
+def fold(con, sync_name: str, run_id: str, plan_id: str | None = None, ended: dict | None = None) -> None:
     """Move one run's confirmed updates and removals into the snapshot and its errors into the rejects,
-    atomically (its confirmed adds are there already).
+    atomically (its confirmed adds are there already), with `ended`, the run's last values in
+    activation.sync_runs (its status): a run killed after its fold is never left `running`, to be
+    relabelled `crashed` by the next run.
 
     With `plan_id` (a run that went through its whole plan), rejects of rows that plan no
     longer sends are dropped: they left the audience or lost consent.
@@ -102,6 +104,8 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None) -> None:
                        (select row_key from activation.sync_snapshots where sync_name = ?)""", [sync_name, sync_name])
         delete(con, "activation.sync_confirmations", "run_id = ?", [run_id])
         delete(con, "activation.sync_row_errors", "run_id = ?", [run_id])
+        if ended:
+            update(con, "activation.sync_runs", ended, "run_id = ?", [run_id])
 
 
 def _holds(con, table: str, sync_name: str) -> bool:
@@ -114,9 +118,8 @@ def recover(con, sync_name: str, at: datetime) -> list[str]:
     crashed = [row[0] for row in con.execute(
         "select run_id from activation.sync_runs where sync_name = ? and status = 'running'", [sync_name]).fetchall()]
     for run_id in crashed:
-        fold(con, sync_name, run_id)
-        update(con, "activation.sync_runs", {
+        fold(con, sync_name, run_id, ended={
             "status": "crashed", "finished_at": at,
             "error": "the run ended without finishing (process killed?); what the destination confirmed was kept",
-        }, "run_id = ?", [run_id])
+        })
     return crashed

@@ -51,11 +51,12 @@ def row_hash_sql(con, sync: Sync) -> str:
 
 
 def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = False,
-              only_rejected: bool = False, can_remove: bool = False) -> Plan:
+              only_rejected: bool = False, can_remove: bool = False, keep_plan: str | None = None) -> Plan:
     """Diff `sync`'s audience against its snapshot; store the plan's rows; return the counts.
 
     `full_resync` resends every eligible row whatever the snapshot says; `only_rejected`
-    keeps only the rows the destination rejected last time (`attiva retry`).
+    keeps only the rows the destination rejected last time (`attiva retry`); `keep_plan` (a
+    reviewed plan being applied) keeps that plan's rows, to tell what is left of it.
     """
     ensure_state(con)
     plan_id = uuid.uuid4().hex[:12]
@@ -64,8 +65,8 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     consent = f"and {sync.consent} = true" if sync.consent else ""
     rejected = ("and d.row_key in (select row_key from activation.sync_rejects where sync_name = ?)"
                 if only_rejected else "")
-    # Only the newest plan of a sync is ever applied: older plans' rows are dead weight.
-    delete(con, "activation.sync_plan_rows", "sync_name = ?", [sync.name])
+    # Only the newest plan of a sync is ever applied, or the reviewed one: other plans' rows are dead weight.
+    delete(con, "activation.sync_plan_rows", "sync_name = ? and plan_id <> ?", [sync.name, keep_plan or ""])
     # A key dbt tests unique (customer_id) needs no dedupe; another (email) may repeat: keep one row per key.
     eligible = ("select row_key, row_hash from _attiva_audience where eligible = 1"
                 if sync.key in sync.audience.unique_columns else

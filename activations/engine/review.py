@@ -169,6 +169,38 @@ def read_review(path: Path | str) -> Review:
                   left_out={k: int(v) for k, v in (document.get("left_out") or {}).items()})
 
 
+def rest_of_reviewed(con, sync: Sync, reviewed_plan_id: str, plan_id: str) -> bool:
+    """Whether plan `plan_id` is what is left of the reviewed plan after earlier runs applied part or
+    all of it (a run killed or stopped midway): every row it sends was reviewed as it is, and every
+    reviewed row it no longer sends is confirmed (in the snapshot as reviewed, or removed from it).
+
+    False when the reviewed plan's rows are gone (another plan of the sync was made since).
+    """
+    same = """n.operation = r.operation and n.row_key = r.row_key
+              and coalesce(n.row_hash, '') = coalesce(r.row_hash, '')"""
+    reviewed = con.execute("select count(*) from activation.sync_plan_rows where plan_id = ? and will_send",
+                           [reviewed_plan_id]).fetchall()[0][0]
+    if not reviewed:
+        return False
+    # Left joins, not correlated subqueries: every warehouse the engine runs on plans them the same way.
+    unreviewed = con.execute(f"""
+        select count(*) from activation.sync_plan_rows as n
+        left join activation.sync_plan_rows as r on r.plan_id = ? and r.will_send and {same}
+        where n.plan_id = ? and n.will_send and r.row_key is null""", [reviewed_plan_id, plan_id]).fetchall()[0][0]
+    if unreviewed:
+        return False
+    # Reviewed rows this plan no longer sends must have reached the destination as reviewed.
+    undone = con.execute(f"""
+        select count(*) from activation.sync_plan_rows as r
+        left join activation.sync_plan_rows as n on n.plan_id = ? and n.will_send and {same}
+        left join activation.sync_snapshots as s on s.sync_name = ? and s.row_key = r.row_key
+        where r.plan_id = ? and r.will_send and n.row_key is null
+          and case when r.operation = 'remove' then s.row_key is not null
+                   else s.row_key is null or coalesce(s.row_hash, '') <> coalesce(r.row_hash, '') end""",
+                         [plan_id, sync.name, reviewed_plan_id]).fetchall()[0][0]
+    return not undone
+
+
 def plan_changed(sync: Sync) -> str:
     """Why a run refuses a plan that is not the reviewed one, and what to do."""
     return (f"{sync.name}: {CHANGED}; nothing was sent. Run `attiva plan {sync.name}` again "

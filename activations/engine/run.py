@@ -33,7 +33,7 @@ from activations.engine.dialect import update
 from activations.engine.guards import check_guards
 from activations.engine.pace import bucket_for
 from activations.engine.plan import SEND_OPERATIONS, Plan, plan_sync, row_hash_sql
-from activations.engine.review import fingerprint, plan_changed
+from activations.engine.review import fingerprint, plan_changed, rest_of_reviewed
 from activations.engine.state import DELIVERED, DELIVERED_EXCEPT_INVALID, PARTIAL, ensure_state
 from activations.manifest import Sync
 
@@ -92,12 +92,14 @@ _running_lock = threading.Lock()
 
 def run_sync(con, sync: Sync, client: Destination, *, now: datetime | None = None, force: bool = False,
              full_resync: bool = False, only_rejected: bool = False, policy: RetryPolicy = DEFAULT_POLICY,
-             on_progress: Progress | None = None, expect_fingerprint: str | None = None) -> SyncResult:
+             on_progress: Progress | None = None, expect_fingerprint: str | None = None,
+             reviewed_plan: str | None = None) -> SyncResult:
     """Bring the destination in line with the audience; every row's outcome lands in the warehouse.
 
-    Raises SyncRefused when a guard stops the run, or when `expect_fingerprint` (a reviewed plan's)
-    differs from the recomputed plan's (nothing is sent); a destination that is misconfigured or
-    answers nonsense raises after what it confirmed has been recorded.
+    Raises SyncRefused when a guard stops the run, or when `expect_fingerprint` (the reviewed plan's,
+    whose id is `reviewed_plan`) differs from the recomputed plan's and the difference is not what
+    earlier runs of the reviewed plan delivered (nothing is sent); a destination that is misconfigured
+    or answers nonsense raises after what it confirmed has been recorded.
     """
     with _running_lock:
         if sync.name in _running:
@@ -105,14 +107,14 @@ def run_sync(con, sync: Sync, client: Destination, *, now: datetime | None = Non
         _running.add(sync.name)
     try:
         return _run(con, sync, client, now or datetime.now(UTC), force, full_resync, only_rejected, policy,
-                    on_progress, expect_fingerprint)
+                    on_progress, expect_fingerprint, reviewed_plan)
     finally:
         with _running_lock:
             _running.discard(sync.name)
 
 
 def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_progress,
-         expect_fingerprint=None) -> SyncResult:
+         expect_fingerprint=None, reviewed_plan=None) -> SyncResult:
     ensure_state(con)
     ledger.recover(con, sync.name, now)
     started = time.monotonic()
@@ -121,7 +123,7 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
                    values (?, ?, ?, ?, 'running', ?)""", [run_id, sync.name, sync.destination, sync.mode, now])
     try:
         plan = plan_sync(con, sync, now, full_resync=full_resync, only_rejected=only_rejected,
-                         can_remove=client.capabilities.supports_remove)
+                         can_remove=client.capabilities.supports_remove, keep_plan=reviewed_plan)
     except Exception as exc:  # the audience is missing, a column was renamed: the run failed, not crashed
         failed = SyncResult(run_id, sync.name, "failed", None, error=f"planning failed: {client_safe(client, exc)}",
                             seconds=time.monotonic() - started)
@@ -129,8 +131,9 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
         raise
     result = SyncResult(run_id, sync.name, "running", plan, planned=plan.adds + plan.updates + plan.removes)
     refusal = None if force else check_guards(con, sync, plan)
-    if expect_fingerprint is not None and fingerprint(con, plan.plan_id) != expect_fingerprint:
-        refusal = plan_changed(sync)  # not the plan that was reviewed: refused, forced or not
+    if (expect_fingerprint is not None and fingerprint(con, plan.plan_id) != expect_fingerprint
+            and not (reviewed_plan and rest_of_reviewed(con, sync, reviewed_plan, plan.plan_id))):
+        refusal = plan_changed(sync)  # not the plan that was reviewed, nor what is left of it: refused, forced or not
     if refusal is not None:
         result = replace(result, status="refused", error=str(refusal), seconds=time.monotonic() - started)
         _log(con, result, now)
@@ -148,15 +151,16 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
     finally:
         sender.flush(wait=True)
         complete = status == "success" and not only_rejected
-        ledger.fold(con, sync.name, run_id, plan.plan_id if complete else None)
         counts = sender.counts
         if status == "success" and sender.undelivered:
             status = PARTIAL  # some rows may go through next time: this run did not deliver everything it could
         elif status == "success" and (counts["rejected"] or counts["invalid"]):
             status = DELIVERED_EXCEPT_INVALID  # only rows the destination never takes as they are are left
-        result = replace(result, status=status, error=error, seconds=time.monotonic() - started,
-                         upload=_upload_report(client), **counts)
-        _log(con, result, now)
+        upload = _upload_report(client)  # may ask the platform: before the end is recorded, not between
+        result = replace(result, status=status, error=error, seconds=time.monotonic() - started, upload=upload,
+                         **counts)
+        # The fold and the run's status in one transaction: a kill after it leaves a finished run.
+        ledger.fold(con, sync.name, run_id, plan.plan_id if complete else None, ended=_ended(result, now))
     if status == "failed":
         raise SyncFailed(result)
     return result
@@ -214,16 +218,21 @@ def _upload_report(client: Destination) -> UploadReport | None:
 
 
 def _log(con, result: SyncResult, started_at: datetime) -> None:
+    update(con, "activation.sync_runs", _ended(result, started_at), "run_id = ?", [result.run_id])
+
+
+def _ended(result: SyncResult, started_at: datetime) -> dict:
+    """The run's row in activation.sync_runs as it ended."""
     finished = started_at + timedelta(seconds=result.seconds)
     upload = result.upload or UploadReport()
-    update(con, "activation.sync_runs", {
+    return {
         "status": result.status, "plan_id": result.plan.plan_id if result.plan else None, "finished_at": finished,
         "duration_seconds": round(result.seconds, 3),
         "audience_rows": result.plan.audience_rows if result.plan else None, "planned": result.planned,
         "sent": result.sent, "confirmed": result.confirmed, "rejected": result.rejected, "invalid": result.invalid,
         "error": result.error, "reported_received": upload.received, "reported_invalid": upload.invalid,
         "match_rate_low": upload.match_rate_low, "match_rate_high": upload.match_rate_high,
-    }, "run_id = ?", [result.run_id])
+    }
 
 
 class _Sender:
