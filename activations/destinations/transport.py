@@ -114,9 +114,9 @@ class HttpClient:
         try:
             return self._send(method, target, body, params, send_headers)
         except _NotConnected as failure:
-            raise DestinationUnreachable(
-                f"{self.platform}: cannot connect to {_host(target)} ({failure.why}) after "
-                f"{len(self.connect_retry_delays) + 1} tries; check the destination's URL and that it is up") from None
+            tries = f" after {len(self.connect_retry_delays) + 1} tries" if self.connect_retry_delays else ""
+            raise DestinationUnreachable(f"{self.platform}: cannot connect to {_host(target)} ({failure.why}){tries}; "
+                                         f"check the destination's URL and that it is up") from None
 
     def _send(self, method: str, target: str, body: bytes | None, params: Mapping[str, Any] | None,
               headers: Mapping[str, str]) -> requests.Response:
