@@ -159,6 +159,7 @@ def test_top_level_help_documents_the_exit_codes(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "exit codes:" in out and "3  refused" in out and "2  usage error" in out
+    assert "4  delivered, except rows the destination will never take" in out
 
 
 def test_an_unknown_sync_is_a_usage_error_naming_the_declared_ones(env, capsys):
