@@ -47,7 +47,7 @@ from starlette.routing import Route
 
 from activations import settings
 from activations.serve import events as event_intake
-from activations.serve import identity
+from activations.serve import identity, unsubscribe
 from activations.serve.keys import (
     BROWSER_FIELDS,
     ENDPOINTS,
@@ -411,6 +411,8 @@ def create_app(keys: KeysConfig, serving: Path | None = None, landing: Path | No
         Route("/", demo_page, methods=["GET"]),
         Route("/storefront.js", demo_script, methods=["GET"]),
         Route("/demo/sign-in", demo_sign_in, methods=["POST"]),
+        Route("/unsubscribe", unsubscribe.preference_page, methods=["GET"]),
+        Route("/unsubscribe", unsubscribe.unsubscribe, methods=["POST"]),
     ]
     middleware = [Middleware(CORSMiddleware, allow_origins=keys.cors_origins, allow_methods=["GET", "POST"],
                              allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Attiva-Identity"],

@@ -140,7 +140,8 @@ class EventWriter:
     """
 
     def __init__(self, landing: Path | str, remember: int = 200_000):
-        self.folder = Path(landing) / EVENTS.folder / "api"
+        self.landing = Path(landing)
+        self.folder = self.landing / EVENTS.folder / "api"
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
         self._lock = threading.Lock()  # `write` may be called from several threads
@@ -215,26 +216,32 @@ class EventWriter:
                 done.set_result(path)
 
     def _write_file(self, rows: list[dict]) -> Path:
-        now = datetime.now(UTC)
-        folder = self.folder / now.strftime("%Y-%m-%d")
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"events-{now.strftime('%H%M%S%f')}-{uuid.uuid4().hex[:8]}.jsonl"
-        tmp = folder / f".{name}.tmp"
-        try:
-            with open(tmp, "wb") as out:
-                out.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, folder / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return folder / name
+        return write_landing_file(self.folder, rows, "events")
+
+
+def write_landing_file(folder: Path, rows: list[dict], prefix: str) -> Path:
+    """Write `rows` as JSON lines to `folder/<UTC date>/<prefix>-<time>-<random>.jsonl`, durably: a hidden
+    temporary file (ingestion skips dot files), fsync'ed, renamed into place, the folder fsync'ed."""
+    now = datetime.now(UTC)
+    folder = folder / now.strftime("%Y-%m-%d")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{prefix}-{now.strftime('%H%M%S%f')}-{uuid.uuid4().hex[:8]}.jsonl"
+    tmp = folder / f".{name}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, folder / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return folder / name
 
 
 def _events_of(body) -> list:

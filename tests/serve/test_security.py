@@ -169,6 +169,7 @@ def test_untrusted_events_neither_merge_people_nor_fire_their_triggers(api, land
     import duckdb
 
     from tests.conftest import HANDCRAFTED_AS_OF, build_from_landing
+    from tests.dbt.test_handcrafted import customer_of
 
     browser = api.as_key("browser-key")
     attack = [
@@ -188,13 +189,10 @@ def test_untrusted_events_neither_merge_people_nor_fire_their_triggers(api, land
     shutil.copytree(landing / "events" / "api", pipeline / "landing" / "events" / "api")
     warehouse = pipeline / "warehouse.duckdb"
     build_from_landing(pipeline / "landing", warehouse, HANDCRAFTED_AS_OF)
+    people = customer_of(warehouse)  # also asserts each person's records still resolve to one customer
+    assert len(set(people.values())) == len(people), "the identify event merged two people"
+    paola, davide = people["paola"], people["davide"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        def customer(email: str) -> str:
-            return con.execute("select customer_id from marts.customers where email = ?", [email]).fetchone()[0]
-
-        paola, giulia, davide = (customer(e) for e in ("paola.sala@libero.it", "giulia.b@example.it",
-                                                        "davide.russo@example.it"))
-        assert paola == PAOLA and paola != giulia, "the identify event merged two women"
         carts = con.execute("select customer_id, cart_products_json from triggers.trg_abandoned_cart").fetchall()
         events = dict(con.execute("select event_id, customer_id from marts.events "
                                   "where event_id in ('x-cart', 'x-account', 'ok-device', 'ok-signed')").fetchall())
@@ -277,3 +275,46 @@ def test_injection_and_path_tricks_find_nobody(api, value):
     answer = api.get(f"/v1/profiles/device_id/{value}")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
     assert api.as_key("browser-key").get(f"/v1/profiles/device_id/{value}").json()["personalized"] is False
+
+
+# ---- 3. unsubscribe links: a page that answers them, with the suppression it promises ---------------
+
+def test_an_unsubscribe_link_opens_a_preference_page_and_one_click_suppresses(api, landing, tmp_path, monkeypatch):
+    import duckdb
+
+    from activations.ingest import load_landing
+    from activations.messaging import feedback, links
+    from activations.messaging.feedback import email_sha256
+
+    monkeypatch.delenv("ATTIVA_UNSUBSCRIBE_SECRET", raising=False)  # links to this machine: the sandbox's secret
+    monkeypatch.delenv("ATTIVA_UNSUBSCRIBE_BASE_URL", raising=False)
+    url = links.unsubscribe_url(api.base_url + "/unsubscribe", PAOLA, "abandoned_cart", links.unsubscribe_secret())
+    browser = Client(api.base_url, None)
+    page = browser.session.get(url, timeout=10)
+    assert page.status_code == 200 and "p***@libero.it" in page.text and 'id="unsubscribe"' in page.text
+    assert "paola.sala@libero.it" not in page.text and page.headers["Cache-Control"] == "no-store"
+    assert list(landing.rglob("*.jsonl")) == []  # opening the page (a mail scanner does) changes nothing
+
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+    forged = links.unsubscribe_token(MARIO, "abandoned_cart", "guessed-secret")
+    expired = links.unsubscribe_token(MARIO, "abandoned_cart", links.unsubscribe_secret(),
+                                      now=time.time() - links.TOKEN_LIFETIME - 1)
+    for bad in (forged, expired, token[:-3]):
+        refused = browser.session.post(f"{api.base_url}/unsubscribe?token={bad}", timeout=10)
+        assert refused.status_code == 400 and "not valid or has expired" in refused.text
+    assert list(landing.rglob("*.jsonl")) == []
+
+    done = browser.session.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=10)  # RFC 8058 one-click
+    assert done.status_code == 200 and "no more marketing email" in done.text
+
+    # What the page promised: after ingestion, the next messaging pass suppresses the address.
+    warehouse = tmp_path / "unsubscribed.duckdb"
+    report = load_landing(landing, warehouse)
+    assert not report.failed_files and not report.rows_quarantined, str(report)
+    with duckdb.connect(str(warehouse)) as con:
+        feedback.refresh_suppressions(con)
+        listed = con.execute("select reason from activation.suppression_list where email_sha256 = ?",
+                             [email_sha256("paola.sala@libero.it")]).fetchall()
+        consent = con.execute("select email, channel, status, source from raw.consent").fetchall()
+    assert len(listed) == 1 and "unsubscribed" in listed[0][0]
+    assert consent == [("paola.sala@libero.it", "email", "revoked", "unsubscribe_link")]
