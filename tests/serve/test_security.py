@@ -160,10 +160,10 @@ def test_browser_events_are_untrusted_unless_signed_and_signed_ones_carry_only_t
     assert rows["s1"]["email"] == "Paola.Sala@libero.it" and "phone" not in rows["s1"]
 
 
-def test_untrusted_events_neither_merge_people_nor_fire_their_triggers(api, landing, handcrafted_landing, tmp_path):
-    """The attack end to end: browser-key events through ingestion and the dbt build. Before, the
-    add_to_cart gave Paola an abandoned cart of the attacker's product (an email the next messaging
-    pass sent) and the identify merged Paola with Giulia."""
+def test_untrusted_events_neither_merge_people_nor_fire_their_triggers(api, landing, handcrafted_warehouse, tmp_path):
+    """The attack end to end, on a used warehouse: browser-key events through the next ingestion and
+    (incremental) dbt build. Before, the add_to_cart gave Paola an abandoned cart of the attacker's
+    product (an email the next messaging pass sent) and the identify merged Paola with Giulia."""
     import shutil
 
     import duckdb
@@ -184,11 +184,9 @@ def test_untrusted_events_neither_merge_people_nor_fire_their_triggers(api, land
     assert browser.post("/v1/events", headers={"X-Attiva-Identity": token("davide.russo@example.it")},
                         json=event("ok-signed", anonymous_id="davide-laptop", product_id="P5")).json()["accepted"]
 
-    pipeline = tmp_path / "pipeline"
-    shutil.copytree(handcrafted_landing, pipeline / "landing")
-    shutil.copytree(landing / "events" / "api", pipeline / "landing" / "events" / "api")
-    warehouse = pipeline / "warehouse.duckdb"
-    build_from_landing(pipeline / "landing", warehouse, HANDCRAFTED_AS_OF)
+    warehouse = tmp_path / "used.duckdb"
+    shutil.copy(handcrafted_warehouse, warehouse)  # built once already: the next run is incremental
+    build_from_landing(landing, warehouse, HANDCRAFTED_AS_OF)  # the landing folder the API wrote to
     people = customer_of(warehouse)  # also asserts each person's records still resolve to one customer
     assert len(set(people.values())) == len(people), "the identify event merged two people"
     paola, davide = people["paola"], people["davide"]
