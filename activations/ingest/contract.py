@@ -175,6 +175,12 @@ SOURCES: tuple[Source, ...] = (
             _c("company"),
             _c("first_name"),
             _c("last_name"),
+            _c(
+                "trust",
+                description="who vouches for the identifiers: server or empty (your systems), signed (a "
+                "browser event with a verified identity token) or browser (untrusted: tied to the "
+                "anonymous_id only); written by `attiva serve`",
+            ),
         ),
         "Web and app events (JSON lines, one object per line; nested objects are not read).",
     ),

@@ -1,8 +1,10 @@
 """Links inside a message: the signed unsubscribe link and UTM parameters for attribution.
 
-The unsubscribe token carries the customer and the campaign and an HMAC-SHA256 over both,
-so the unsubscribe endpoint verifies it without a database lookup and nobody can forge
-one for someone else. The secret is never logged nor put in an error.
+The unsubscribe token carries the customer, the campaign and an expiry with an HMAC-SHA256
+over all three, so the unsubscribe endpoint (`attiva serve`, /unsubscribe) verifies it without
+a database lookup and nobody can forge one for someone else. The secret is never logged nor
+put in an error. The public development secret signs only links that point at this machine:
+anywhere else, ATTIVA_UNSUBSCRIBE_SECRET must be set or messaging refuses to start.
 """
 
 from __future__ import annotations
@@ -12,23 +14,41 @@ import binascii
 import hashlib
 import hmac
 import os
+import time
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Only for a laptop: production sets ATTIVA_UNSUBSCRIBE_SECRET (see .env.example).
 DEV_UNSUBSCRIBE_SECRET = "attiva-dev-unsubscribe-secret"
-DEFAULT_UNSUBSCRIBE_BASE_URL = "http://127.0.0.1:8765/unsubscribe"
-TOKEN_VERSION = "v1"
+DEFAULT_UNSUBSCRIBE_BASE_URL = "http://127.0.0.1:8766/unsubscribe"  # `attiva serve` on this machine
+TOKEN_VERSION = "v2"
+LEGACY_VERSION = "v1"  # no expiry: still honoured, so links already in inboxes keep unsubscribing
+TOKEN_LIFETIME = 90 * 86400  # seconds a link works: well past the 30 days the law asks links to work
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
 
 
+class MissingUnsubscribeSecret(RuntimeError):
+    """ATTIVA_UNSUBSCRIBE_SECRET is unset while links point beyond this machine."""
+
+
 def unsubscribe_secret() -> str:
-    """The signing secret: ATTIVA_UNSUBSCRIBE_SECRET, else the clearly-named development value."""
-    return os.environ.get("ATTIVA_UNSUBSCRIBE_SECRET") or DEV_UNSUBSCRIBE_SECRET
+    """The signing secret: ATTIVA_UNSUBSCRIBE_SECRET; the public development value only while links point
+    at this machine (the sandbox); otherwise MissingUnsubscribeSecret, with what to do."""
+    secret = os.environ.get("ATTIVA_UNSUBSCRIBE_SECRET")
+    if secret:
+        return secret
+    base_url = unsubscribe_base_url()
+    if urlsplit(base_url).hostname in LOOPBACK_HOSTS:
+        return DEV_UNSUBSCRIBE_SECRET
+    raise MissingUnsubscribeSecret(
+        f"ATTIVA_UNSUBSCRIBE_SECRET is not set: unsubscribe links to {base_url} would be signed with the public "
+        "development value, so anyone could forge them. Set it to a long random value (openssl rand -hex 32), "
+        "the same for messaging and `attiva serve`.")
 
 
 def unsubscribe_base_url() -> str:
-    """Where unsubscribe links point: ATTIVA_UNSUBSCRIBE_BASE_URL, else the local sandbox."""
+    """Where unsubscribe links point: ATTIVA_UNSUBSCRIBE_BASE_URL, else `attiva serve` on this machine."""
     return os.environ.get("ATTIVA_UNSUBSCRIBE_BASE_URL") or DEFAULT_UNSUBSCRIBE_BASE_URL
 
 
@@ -46,28 +66,32 @@ def _signature(body: str, secret: str) -> str:
     return _b64(hmac.new(secret.encode(), body.encode("ascii"), hashlib.sha256).digest())
 
 
-def unsubscribe_token(customer_id: str, campaign: str, secret: str) -> str:
-    """A URL-safe token `v1.<customer>.<campaign>.<hmac>` that only the holder of `secret` can make."""
+def unsubscribe_token(customer_id: str, campaign: str, secret: str, now: float | None = None) -> str:
+    """A URL-safe token `v2.<customer>.<campaign>.<expires>.<hmac>` that only the holder of `secret` can
+    make, working TOKEN_LIFETIME seconds from `now`."""
     if not customer_id or not campaign:
         raise ValueError("an unsubscribe token needs a customer_id and a campaign")
+    expires = int((time.time() if now is None else now) + TOKEN_LIFETIME)
     # base64url has no '.', so the signed body cannot be read two ways.
-    body = f"{TOKEN_VERSION}.{_b64(customer_id.encode())}.{_b64(campaign.encode())}"
+    body = f"{TOKEN_VERSION}.{_b64(customer_id.encode())}.{_b64(campaign.encode())}.{expires}"
     return f"{body}.{_signature(body, secret)}"
 
 
-def verify_unsubscribe(token: str, secret: str) -> tuple[str, str] | None:
-    """(customer_id, campaign) when the token is genuine, else None (compared in constant time)."""
+def verify_unsubscribe(token: str, secret: str, now: float | None = None) -> tuple[str, str] | None:
+    """(customer_id, campaign) when the token is genuine and not expired, else None (compared in constant time)."""
     if not isinstance(token, str):
         return None
     parts = token.strip().split(".")
-    if len(parts) != 4 or parts[0] != TOKEN_VERSION:
+    if not (parts[0] == TOKEN_VERSION and len(parts) == 5 or parts[0] == LEGACY_VERSION and len(parts) == 4):
         return None
-    body = ".".join(parts[:3])
+    body = ".".join(parts[:-1])
     try:
         expected = _signature(body, secret)
     except (UnicodeEncodeError, ValueError):
         return None
-    if not hmac.compare_digest(expected.encode(), parts[3].encode("ascii", "replace")):
+    if not hmac.compare_digest(expected.encode(), parts[-1].encode("ascii", "replace")):
+        return None
+    if parts[0] == TOKEN_VERSION and not (parts[3].isdigit() and (time.time() if now is None else now) < int(parts[3])):
         return None
     try:
         return _unb64(parts[1]).decode(), _unb64(parts[2]).decode()

@@ -63,6 +63,7 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
              settings: Settings, now: datetime | None = None, *, concurrency: int = 8,
              on_progress: Callable[[int], None] | None = None) -> PassReport:
     """Plan every trigger's new occurrences, then send everything due at `now`."""
+    links.unsubscribe_secret()  # no forgeable unsubscribe links: refuse at the start, before anything is planned
     now = (now or datetime.now(UTC)).astimezone(UTC)
     report = PassReport()
     ledger.ensure_ledger(con)

@@ -1,9 +1,16 @@
 """The personalization API: starlette routes over the serving store, and the uvicorn runner.
 
 Errors always have the body `{"error": {"code": ..., "message": ...}}`; codes are stable:
-unauthorized (401), forbidden (403), not_found (404), unknown_audience (404), unknown_id_type
-(400), ambiguous_identifier (409), payload_too_large (413), invalid_body (400), rate_limited
-(429, with Retry-After), no_snapshot (503), not_written (503: events could not be written, retry).
+unauthorized (401), invalid_identity_token (401), forbidden (403), not_found (404),
+unknown_audience (404), unknown_id_type (400), invalid_identifier (400), invalid_request (400),
+ambiguous_identifier (409), payload_too_large (413), invalid_body (400), rate_limited (429, with
+Retry-After), no_snapshot (503), not_written (503: events could not be written, retry).
+
+Keys come in two kinds (keys.py, docs/security.md). A server key looks anyone up by any
+identifier. A browser key is public (it is in the page), so it may look up only the visitor itself:
+by its device id, or with `/me` and an identity token the shop's backend signed (identity.py). To a
+browser key an unknown visitor, one without profiling consent and a shared identifier all answer
+the same `personalized: false`, so it cannot learn who is a customer.
 
 Consent: a visitor whose consent_profiling is not true gets no personalization. Their profile
 answers 200 with `personalized: false` and empty traits, audiences, recommendations and
@@ -21,6 +28,7 @@ import contextlib
 import functools
 import gc
 import math
+import secrets
 import socket
 import threading
 import time
@@ -39,13 +47,27 @@ from starlette.routing import Route
 
 from activations import settings
 from activations.serve import events as event_intake
-from activations.serve.keys import BROWSER_FIELDS, ENDPOINTS, ApiKey, KeysConfig, RateLimiter, hash_key, new_key
-from activations.serve.normalize import phone_e164
+from activations.serve import identity, unsubscribe
+from activations.serve.keys import (
+    BROWSER_FIELDS,
+    ENDPOINTS,
+    FAILURE_RATE,
+    ApiKey,
+    KeysConfig,
+    RateLimiter,
+    hash_key,
+    new_key,
+)
+from activations.serve.normalize import MAX_IDENTIFIER, normalize_identifier
 from activations.serve.openapi import openapi_document
 from activations.serve.store import LOOKUP_TYPES, ServingStore
 
 STATIC = Path(__file__).parent / "static"
 DEMO_KEY_NAME = "demo-page"
+ME = "me"  # /v1/profiles/me: the visitor its identity token names
+CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
+
+Header = Callable[[str], str | None]
 
 
 class JSON(Response):
@@ -59,27 +81,11 @@ def error(status: int, code: str, message: str, headers: dict | None = None) -> 
     return JSON({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-@functools.lru_cache(maxsize=65_536)
-def normalize_identifier(id_type: str, value: str) -> str | None:
-    """The value as dbt stores it in customer_identifiers.
-
-    Emails are trimmed and lower-cased: an address dbt would null (bad syntax, a placeholder) is
-    never in customer_identifiers, so it is simply not found, without paying polars' ~2 ms a call.
-    Phones follow the shared E.164 rules, in plain Python (activations.serve.normalize).
-    """
-    value = value.strip()
-    if id_type == "email":
-        return value.lower() or None
-    if id_type == "phone":
-        return phone_e164(value)
-    return value or None
-
-
 class Api:
-    """The state behind the routes: keys, store, rate limiter, event writer, clock."""
+    """The state behind the routes: keys, store, rate limiter, event writer, clock, identity secret."""
 
     def __init__(self, keys: KeysConfig, store: ServingStore, landing: Path, clock: Callable[[], datetime],
-                 demo_key: str | None = None):
+                 demo_key: str | None = None, identity_secret: str | None = None):
         self.keys = keys
         self.by_hash = keys.by_hash()
         self.store = store
@@ -87,34 +93,62 @@ class Api:
         self.clock = clock
         self.limiter = RateLimiter()
         self.demo_key = demo_key
+        self.identity_secret = identity_secret
 
-    def authorize(self, header: Callable[[str], str | None], endpoint: str) -> ApiKey | Response:
-        """The caller's key (from `header(name)`), or the 401 / 403 / 429 answer."""
+    def authorize(self, header: Header, endpoint: str, client: str) -> ApiKey | Response:
+        """The caller's key (from `header(name)`), or the 401 / 403 / 429 answer. Rates are per key and
+        client address; failed authentications are limited per address too."""
         bearer = header("authorization") or ""
         presented = bearer[7:].strip() if bearer[:7].lower() == "bearer " else header("x-api-key") or ""
         key = self.by_hash.get(hash_key(presented)) if presented else None
         if key is None:
+            wait = self.limiter.take_from(("failed authentication", client), FAILURE_RATE["per_second"],
+                                          FAILURE_RATE["burst"])
+            if wait:
+                return _rate_limited(wait, f"too many failed authentications from {client or 'this address'}")
             return error(401, "unauthorized", "missing or unknown API key (Authorization: Bearer KEY or X-Api-Key)",
                          {"WWW-Authenticate": "Bearer"})
         if endpoint not in key.endpoints:
             return error(403, "forbidden", f"key {key.name!r} may not call the {endpoint} endpoint")
-        wait = self.limiter.take(key)
+        wait = self.limiter.take(key, client)
         if wait:
-            seconds = max(1, math.ceil(wait))
-            return error(429, "rate_limited", f"key {key.name!r} is limited to {key.per_second:g} requests/s "
-                         f"(burst {key.burst}); retry in {seconds} s", {"Retry-After": str(seconds)})
+            return _rate_limited(wait, f"key {key.name!r} is limited to {key.per_second:g} requests/s "
+                                       f"(burst {key.burst}) per client address")
         return key
 
-    def resolve(self, id_type: str, value: str):
-        """(snapshot, customer_id) or an error response."""
-        if id_type not in LOOKUP_TYPES:
-            return error(400, "unknown_id_type", f"id type must be one of {', '.join(LOOKUP_TYPES)}")
+    def verified_identity(self, header: Header) -> tuple[str, str] | Response:
+        """The (id_type, value) the request's identity token signs, or the 401 answer."""
+        found = identity.verify_identity(header(identity.HEADER) or "", self.identity_secret)
+        if found is None:
+            why = "identity tokens are off (ATTIVA_IDENTITY_SECRET is not set)" if not self.identity_secret else \
+                f"missing, expired or wrongly signed {identity.HEADER} token"
+            return error(401, "invalid_identity_token", why)
+        return found
+
+    def resolve(self, key: ApiKey, header: Header, id_type: str, value: str):
+        """(snapshot, customer_id) or an error response. To a browser key, an unknown or shared
+        identifier is (snapshot, None): it answers like a visitor without consent."""
+        if id_type == ME:
+            found = self.verified_identity(header)
+            if isinstance(found, Response):
+                return found
+            id_type, value = found
+        elif id_type not in LOOKUP_TYPES:
+            return error(400, "unknown_id_type", f"id type must be one of {', '.join(LOOKUP_TYPES)} or {ME}")
+        elif key.is_browser and id_type != "device_id":
+            return error(403, "forbidden", f"key {key.name!r} is a browser key: it may look up only the visitor "
+                         f"itself, by device_id or by /{ME} with a signed identity token; {id_type} lookups need a "
+                         "server key")
+        if len(value) > MAX_IDENTIFIER:
+            return error(400, "invalid_identifier", f"identifier longer than {MAX_IDENTIFIER} characters")
         snapshot = self.store.snapshot()
         if snapshot is None:
             return error(503, "no_snapshot", "no serving snapshot yet: build one (attiva serve --build, or the "
                          "serving/store asset)", {"Retry-After": "5"})
         normalized = normalize_identifier(id_type, value)
         customer_id, people = snapshot.resolve(id_type, normalized) if normalized else (None, 0)
+        if customer_id is None and key.is_browser:
+            return snapshot, None
         if customer_id is None and people > 1:
             return error(409, "ambiguous_identifier", f"this {id_type} is shared by {people} people")
         if customer_id is None:
@@ -122,13 +156,20 @@ class Api:
         return snapshot, customer_id
 
 
-def _profile_body(api: Api, key: ApiKey, snapshot, customer_id: str) -> dict:
-    found = snapshot.profile(customer_id) or {"traits": {}, "audiences": [], "recommendations": []}
+def _rate_limited(wait: float, message: str) -> JSON:
+    seconds = max(1, math.ceil(wait))
+    return error(429, "rate_limited", f"{message}; retry in {seconds} s", {"Retry-After": str(seconds)})
+
+
+def _profile_body(api: Api, key: ApiKey, snapshot, customer_id: str | None) -> dict:
+    found = snapshot.profile(customer_id) if customer_id else None
+    found = found or {"traits": {}, "audiences": [], "recommendations": []}
     consent = found["traits"].get("consent_profiling") is True
     body = {"customer_id": customer_id if "customer_id" in key.fields else None, "personalized": consent,
             "traits": {}, "audiences": [], "recommendations": [], "promotions": [], "snapshot": snapshot.version}
     if not consent:
-        body["reason"] = "no_profiling_consent"
+        if not key.is_browser:  # a browser key cannot tell unknown, shared and no consent apart
+            body["reason"] = "no_profiling_consent"
         return body
     body["traits"] = {k: v for k, v in found["traits"].items() if k in key.fields}
     if "audiences" in key.fields:
@@ -143,45 +184,72 @@ def _profile_body(api: Api, key: ApiKey, snapshot, customer_id: str) -> dict:
     return body
 
 
-def profile_answer(api: Api, header: Callable[[str], str | None], id_type: str, value: str) -> Response:
-    key = api.authorize(header, "profiles")
+def profile_answer(api: Api, header: Header, client: str, id_type: str, value: str = "") -> Response:
+    key = api.authorize(header, "profiles", client)
     if isinstance(key, Response):
         return key
-    found = api.resolve(id_type, value)
+    found = api.resolve(key, header, id_type, value)
     if isinstance(found, Response):
         return found
     return JSON(_profile_body(api, key, *found))
 
 
-def membership_answer(api: Api, header: Callable[[str], str | None], name: str, id_type: str, value: str) -> Response:
-    key = api.authorize(header, "audiences")
+def membership_answer(api: Api, header: Header, client: str, name: str, id_type: str, value: str = "") -> Response:
+    key = api.authorize(header, "audiences", client)
     if isinstance(key, Response):
         return key
     name = name.removeprefix("aud_")
-    found = api.resolve(id_type, value)
+    found = api.resolve(key, header, id_type, value)
     if isinstance(found, Response):
         return found
     snapshot, customer_id = found
     if name not in snapshot.audiences:
-        return error(404, "unknown_audience", f"no audience {name!r} (known: {', '.join(sorted(snapshot.audiences))})")
-    found = snapshot.profile(customer_id) or {"traits": {}, "audiences": []}
+        known = f" (known: {', '.join(sorted(snapshot.audiences))})" if "audiences" in key.fields else ""
+        return error(404, "unknown_audience", f"no audience {name!r}{known}")
+    found = (snapshot.profile(customer_id) if customer_id else None) or {"traits": {}, "audiences": []}
     consent = found["traits"].get("consent_profiling") is True
     member = consent and name in found["audiences"]
     return JSON({"audience": name, "member": member, "personalized": consent, "snapshot": snapshot.version})
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 async def profile(request: Request) -> Response:
-    return profile_answer(request.app.state.api, request.headers.get, **request.path_params)
+    return profile_answer(request.app.state.api, request.headers.get, _client(request), **request.path_params)
+
+
+async def profile_me(request: Request) -> Response:
+    return profile_answer(request.app.state.api, request.headers.get, _client(request), ME)
 
 
 async def membership(request: Request) -> Response:
-    return membership_answer(request.app.state.api, request.headers.get, **request.path_params)
+    return membership_answer(request.app.state.api, request.headers.get, _client(request), **request.path_params)
 
 
-async def events_answer(api: Api, header: Callable[[str], str | None], chunks: AsyncIterator[bytes]) -> Response:
-    key = api.authorize(header, "events")
+async def membership_me(request: Request) -> Response:
+    return membership_answer(request.app.state.api, request.headers.get, _client(request),
+                             request.path_params["name"], ME)
+
+
+def _trust(api: Api, key: ApiKey, header: Header) -> tuple[str, tuple[str, str] | None] | Response:
+    """How far the request's events are believed: server keys are, browser keys only with a valid token."""
+    if not key.is_browser:
+        return "server", None
+    if not header(identity.HEADER):
+        return "browser", None
+    found = api.verified_identity(header)
+    return found if isinstance(found, Response) else ("signed", found)
+
+
+async def events_answer(api: Api, header: Header, client: str, chunks: AsyncIterator[bytes]) -> Response:
+    key = api.authorize(header, "events", client)
     if isinstance(key, Response):
         return key
+    trust = _trust(api, key, header)
+    if isinstance(trust, Response):
+        return trust
     declared = header("content-length")
     if declared and declared.isdigit() and int(declared) > event_intake.MAX_BODY_BYTES:
         return error(413, "payload_too_large", f"body larger than {event_intake.MAX_BODY_BYTES} bytes")
@@ -198,7 +266,7 @@ async def events_answer(api: Api, header: Callable[[str], str | None], chunks: A
             isinstance(body, dict) and len(body.get("events") or []) > event_intake.MAX_BATCH:
         return error(413, "payload_too_large", f"at most {event_intake.MAX_BATCH} events per request")
     try:
-        outcomes = await event_intake.collect(body, api.clock(), api.writer)
+        outcomes = await event_intake.collect(body, api.clock(), api.writer, *trust)
     except OSError as exc:  # disk full, landing folder gone: nothing of this request was acknowledged
         return error(503, "not_written", f"the events could not be written to the landing folder "
                      f"({exc.strerror or type(exc).__name__}); retry later", {"Retry-After": "5"})
@@ -208,48 +276,59 @@ async def events_answer(api: Api, header: Callable[[str], str | None], chunks: A
 
 
 async def post_events(request: Request) -> Response:
-    return await events_answer(request.app.state.api, request.headers.get, request.stream())
+    return await events_answer(request.app.state.api, request.headers.get, _client(request), request.stream())
 
 
 class FastPath:
     """API calls without an Origin header (servers, apps: most of the traffic) go straight to their
     handler: Starlette's middleware, router and Request cost ~90 µs of a ~200 µs lookup. The answers
     are the same; anything else (a browser's CORS request, the page, the OpenAPI document) goes to
-    the Starlette app."""
+    the Starlette app. Every request with more than one credential header is refused here first: the
+    two paths would read different ones (a dict keeps the last, Starlette the first)."""
 
     def __init__(self, app: Starlette, api: Api):
         self.app, self.api, self.state = app, api, app.state
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
+            if sum(name in CREDENTIAL_HEADERS for name, _ in scope["headers"]) > 1:
+                answer = error(400, "invalid_request", "send one credential: a single Authorization or X-Api-Key "
+                               "header")
+                await answer(scope, receive, send)
+                return
             method, path = scope["method"], scope["path"]
             if method == "GET" and path.startswith(("/v1/profiles/", "/v1/audiences/")) or \
                     method == "POST" and path == "/v1/events":
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 if "origin" not in headers:
+                    client = scope["client"][0] if scope.get("client") else ""
                     if method == "POST":
                         try:
-                            answer = await events_answer(self.api, headers.get, _body(receive))
+                            answer = await events_answer(self.api, headers.get, client, _body(receive))
                         except ClientDisconnect:
                             return  # nothing was written: the client will send them again
                     else:
-                        answer = self._lookup(path, headers.get)
+                        answer = self._lookup(path, headers.get, client)
                     if answer is not None:
                         await answer(scope, receive, send)
                         return
         await self.app(scope, receive, send)
 
-    def _lookup(self, path: str, header: Callable[[str], str | None]) -> Response | None:
+    def _lookup(self, path: str, header: Header, client: str) -> Response | None:
         if path.startswith("/v1/profiles/"):
             id_type, _, value = path[13:].partition("/")
+            if id_type == ME and not value:
+                return profile_answer(self.api, header, client, ME)
             if id_type and value:
-                return profile_answer(self.api, header, id_type, value)
+                return profile_answer(self.api, header, client, id_type, value)
             return None
         name, _, rest = path[14:].partition("/")
         members, _, rest = rest.partition("/")
         id_type, _, value = rest.partition("/")
+        if name and members == "members" and id_type == ME and not value:
+            return membership_answer(self.api, header, client, name, ME)
         if name and members == "members" and id_type and value:
-            return membership_answer(self.api, header, name, id_type, value)
+            return membership_answer(self.api, header, client, name, id_type, value)
         return None  # not an API path: the Starlette app answers (404)
 
 
@@ -275,9 +354,23 @@ async def health(request: Request) -> Response:
 async def demo_page(request: Request) -> Response:
     api: Api = request.app.state.api
     if api.demo_key is None:
-        return error(404, "not_found", "the demo page is off (attiva serve --no-demo)")
+        return error(404, "not_found", "the demo page is off (attiva serve --demo turns it on)")
     page = _static("index.html").decode().replace("__DEMO_KEY__", api.demo_key)
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+async def demo_sign_in(request: Request) -> Response:
+    """Demo only: stands in for a shop's login, signing an identity token for the email typed in."""
+    api: Api = request.app.state.api
+    if api.demo_key is None:
+        return error(404, "not_found", "the demo page is off (attiva serve --demo turns it on)")
+    try:
+        email = str(orjson.loads(await request.body())["email"]).strip()
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        return error(400, "invalid_body", f"expected {{\"email\": ...}}: {exc}")
+    if not email or len(email) > MAX_IDENTIFIER:
+        return error(400, "invalid_identifier", f"an email of 1 to {MAX_IDENTIFIER} characters")
+    return JSON({"token": identity.sign_identity("email", email, api.identity_secret)})
 
 
 async def demo_script(request: Request) -> Response:
@@ -293,27 +386,37 @@ def _static(name: str) -> bytes:
 
 def create_app(keys: KeysConfig, serving: Path | None = None, landing: Path | None = None, *,
                clock: Callable[[], datetime] = settings.as_of, check_seconds: float = 1.0,
-               demo: bool = True) -> FastPath:
-    """The API over the serving folder; events land in `landing`. `demo` adds the storefront page at `/`
-    with an in-memory browser key (never stored, gone when the server stops)."""
+               demo: bool = False, identity_secret: str | None = None) -> FastPath:
+    """The API over the serving folder; events land in `landing`. Identity tokens are checked with
+    `identity_secret` (default ATTIVA_IDENTITY_SECRET; none: tokens are refused). `demo` adds the
+    storefront page at `/` with an in-memory browser key (never stored, gone when the server stops)
+    and a sign-in that signs a token for any email: for a demo on this machine only."""
+    secret = identity_secret or identity.identity_secret()
     demo_key = None
     if demo:
         demo_key = new_key()
+        secret = secret or secrets.token_hex(32)
         keys = KeysConfig([*keys.keys, ApiKey(DEMO_KEY_NAME, hash_key(demo_key), frozenset(ENDPOINTS),
-                                              frozenset(BROWSER_FIELDS), 20.0, 60)], keys.cors_origins)
+                                              frozenset(BROWSER_FIELDS), 20.0, 60, "browser")], keys.cors_origins)
     api = Api(keys, ServingStore(serving, check_seconds=check_seconds), Path(landing or settings.landing_path()),
-              clock, demo_key)
+              clock, demo_key, secret)
     routes = [
+        Route(f"/v1/profiles/{ME}", profile_me, methods=["GET"]),
         Route("/v1/profiles/{id_type}/{value:path}", profile, methods=["GET"]),
+        Route(f"/v1/audiences/{{name}}/members/{ME}", membership_me, methods=["GET"]),
         Route("/v1/audiences/{name}/members/{id_type}/{value:path}", membership, methods=["GET"]),
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/", demo_page, methods=["GET"]),
         Route("/storefront.js", demo_script, methods=["GET"]),
+        Route("/demo/sign-in", demo_sign_in, methods=["POST"]),
+        Route("/unsubscribe", unsubscribe.preference_page, methods=["GET"]),
+        Route("/unsubscribe", unsubscribe.unsubscribe, methods=["POST"]),
     ]
     middleware = [Middleware(CORSMiddleware, allow_origins=keys.cors_origins, allow_methods=["GET", "POST"],
-                             allow_headers=["Authorization", "X-Api-Key", "Content-Type"], max_age=600)]
+                             allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Attiva-Identity"],
+                             max_age=600)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.api = api
     return FastPath(app, api)

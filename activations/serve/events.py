@@ -5,6 +5,11 @@ request (or per group of concurrent requests) under `events/api/<UTC date>/`: fi
 files), fsync'ed, renamed into place, and the folder fsync'ed. The request is acknowledged only
 after that, so an acknowledged event survives a crash and ingestion never reads a partial file.
 
+Trust: each written row says who vouches for its identifiers (`trust`, a landing contract column):
+`server` (a server key), `signed` (a browser key with a valid identity token: the event carries the
+token's identifier and no other) or `browser` (a browser key without one: anyone can send it, so
+dbt ties it to its anonymous device only). Clients cannot set `trust` themselves.
+
 Replays: an event id among the last 200,000 written is answered `duplicate` and not written again,
 also after a restart (the writer reads the newest files back when it starts); the warehouse drops
 older replays anyway (dbt keeps the first copy of an `event_id`).
@@ -24,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from activations.ingest.contract import SOURCES
+from activations.serve.normalize import MAX_IDENTIFIER, normalize_identifier
 
 EVENTS = next(s for s in SOURCES if s.name == "events")
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "checkout_started", "identify", "login", "form_submit",
@@ -36,7 +42,11 @@ MAX_AGE = timedelta(days=30)
 MAX_AHEAD = timedelta(minutes=5)
 IDENTIFYING = ("anonymous_id", "user_id", "email", "phone")
 INLINE_VALIDATION = 20  # events per request validated on the event loop
-_COLUMNS = {c.name: c for c in EVENTS.columns}
+TRUST_LEVELS = ("server", "signed", "browser")
+# The columns a client may send: `trust` is the server's to write.
+_COLUMNS = {c.name: c for c in EVENTS.columns if c.name != "trust"}
+# The event field each identity token type fills (user_id is the shop's customer id).
+_TOKEN_FIELDS = {"email": "email", "phone": "phone", "shop_customer_id": "user_id"}
 
 
 @dataclass
@@ -57,7 +67,11 @@ def validate_event(event, now: datetime) -> tuple[dict | None, str | None]:
     """(the event as it will be written, None) or (None, the reason it is refused)."""
     if not isinstance(event, dict):
         return None, "an event must be a JSON object"
-    if len(orjson.dumps(event)) > MAX_EVENT_BYTES:
+    try:
+        encoded = orjson.dumps(event)
+    except orjson.JSONEncodeError:  # nested deeper than the encoder recurses (hundreds of levels)
+        return None, "nested too deeply (event fields are flat values)"
+    if len(encoded) > MAX_EVENT_BYTES:
         return None, f"event larger than {MAX_EVENT_BYTES} bytes"
     unknown = event.keys() - _COLUMNS.keys()
     if unknown:
@@ -75,6 +89,9 @@ def validate_event(event, now: datetime) -> tuple[dict | None, str | None]:
             return None, f"{name} must be a string"
         elif len(value) > MAX_TEXT:
             return None, f"{name} longer than {MAX_TEXT} characters"
+    long_ids = [k for k in IDENTIFYING if len(event.get(k) or "") > MAX_IDENTIFIER]
+    if long_ids:
+        return None, f"{long_ids[0]} longer than {MAX_IDENTIFIER} characters"
     if len(event["event_id"]) > 128:
         return None, "event_id longer than 128 characters"
     if event["event_type"] not in EVENT_TYPES:
@@ -95,6 +112,24 @@ def validate_event(event, now: datetime) -> tuple[dict | None, str | None]:
     return row, None
 
 
+def vouch(row: dict, trust: str, identity: tuple[str, str] | None = None) -> tuple[dict | None, str | None]:
+    """The row stamped with its `trust`; a signed event gets the token's identifier and may carry no
+    other (an email, phone or user id the token does not sign would tie someone else to the device)."""
+    if trust == "signed" and identity:
+        id_type, value = identity
+        field = _TOKEN_FIELDS[id_type]
+        for other in ("email", "phone", "user_id"):
+            given = row.get(other)
+            if given is None or given == "":
+                continue
+            if other != field:
+                return None, f"{other} is not the identity its token signs ({id_type}): send it from your server"
+            if normalize_identifier(id_type, given) != normalize_identifier(id_type, value):
+                return None, f"{other} differs from the identity its token signs"
+        row = {**row, field: value}
+    return {**row, "trust": trust}, None
+
+
 class EventWriter:
     """Appends accepted events to the landing folder, durably, and remembers the ids it wrote.
 
@@ -105,7 +140,8 @@ class EventWriter:
     """
 
     def __init__(self, landing: Path | str, remember: int = 200_000):
-        self.folder = Path(landing) / EVENTS.folder / "api"
+        self.landing = Path(landing)
+        self.folder = self.landing / EVENTS.folder / "api"
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
         self._lock = threading.Lock()  # `write` may be called from several threads
@@ -180,26 +216,32 @@ class EventWriter:
                 done.set_result(path)
 
     def _write_file(self, rows: list[dict]) -> Path:
-        now = datetime.now(UTC)
-        folder = self.folder / now.strftime("%Y-%m-%d")
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"events-{now.strftime('%H%M%S%f')}-{uuid.uuid4().hex[:8]}.jsonl"
-        tmp = folder / f".{name}.tmp"
-        try:
-            with open(tmp, "wb") as out:
-                out.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, folder / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return folder / name
+        return write_landing_file(self.folder, rows, "events")
+
+
+def write_landing_file(folder: Path, rows: list[dict], prefix: str) -> Path:
+    """Write `rows` as JSON lines to `folder/<UTC date>/<prefix>-<time>-<random>.jsonl`, durably: a hidden
+    temporary file (ingestion skips dot files), fsync'ed, renamed into place, the folder fsync'ed."""
+    now = datetime.now(UTC)
+    folder = folder / now.strftime("%Y-%m-%d")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{prefix}-{now.strftime('%H%M%S%f')}-{uuid.uuid4().hex[:8]}.jsonl"
+    tmp = folder / f".{name}.tmp"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, folder / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return folder / name
 
 
 def _events_of(body) -> list:
@@ -207,11 +249,15 @@ def _events_of(body) -> list:
     return events if isinstance(events, list) else [events]
 
 
-def validate_body(body, now: datetime) -> list[tuple[int, str | None, dict | None, str | None]]:
-    """(index, event_id, row or None, reason refused) for every event of a request body."""
+def validate_body(body, now: datetime, trust: str = "server",
+                  identity: tuple[str, str] | None = None) -> list[tuple[int, str | None, dict | None, str | None]]:
+    """(index, event_id, row or None, reason refused) for every event of a request body, each row
+    stamped with `trust` (see `vouch`)."""
     checked = []
     for i, event in enumerate(_events_of(body)):
         row, reason = validate_event(event, now)
+        if row is not None:
+            row, reason = vouch(row, trust, identity)
         event_id = event.get("event_id") if isinstance(event, dict) and isinstance(event.get("event_id"), str) else None
         checked.append((i, event_id, row, reason))
     return checked
@@ -236,14 +282,15 @@ def admit(checked: list[tuple[int, str | None, dict | None, str | None]],
     return outcomes, rows
 
 
-async def collect(body, now: datetime, writer: EventWriter) -> list[Outcome]:
+async def collect(body, now: datetime, writer: EventWriter, trust: str = "server",
+                  identity: tuple[str, str] | None = None) -> list[Outcome]:
     """Validate every event of a request body (one event, a list, or {"events": [...]}), write the good
-    ones durably and return each event's outcome. Small bodies are validated on the loop (tens of
-    microseconds); big batches in a worker thread, so they do not hold up lookups."""
+    ones durably, stamped with `trust`, and return each event's outcome. Small bodies are validated on
+    the loop (tens of microseconds); big batches in a worker thread, so they do not hold up lookups."""
     if len(_events_of(body)) <= INLINE_VALIDATION:
-        checked = validate_body(body, now)
+        checked = validate_body(body, now, trust, identity)
     else:
-        checked = await asyncio.get_running_loop().run_in_executor(None, validate_body, body, now)
+        checked = await asyncio.get_running_loop().run_in_executor(None, validate_body, body, now, trust, identity)
     outcomes, rows = admit(checked, writer)
     await writer.append(rows)
     return outcomes

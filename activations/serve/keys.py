@@ -7,10 +7,16 @@ new key once and appends its hash.
     cors_origins: ["https://shop.example.it"]
     keys:
       - name: storefront
+        kind: browser              # server or browser (required; docs/security.md)
         sha256: 5e88...            # sha256 hex of the key
         endpoints: [profiles, audiences, events]
-        fields: [first_name, city, audiences, recommendations, promotions]   # or ["*"]
+        fields: [first_name, recommendations, promotions]   # or ["*"]
         rate_limit: {per_second: 50, burst: 100}
+
+Two kinds, because a key in a web page is public: anyone can read it and replay it with curl.
+A server key may look anyone up and its events are trusted evidence of who is who. A browser
+key may look up only the visitor itself (its device id, or a signed identity token), sees only
+what a storefront shows, and its events never tie identifiers together unless signed.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,16 +39,22 @@ from activations.serve.store import PUBLIC_TRAITS
 ENDPOINTS = ("profiles", "audiences", "events")
 SECTIONS = ("audiences", "recommendations", "promotions")
 ALL_FIELDS = (*PUBLIC_TRAITS, *SECTIONS)
-# What a key embedded in a web page may see: everything public except the contact details.
-BROWSER_FIELDS = tuple(f for f in ALL_FIELDS if f not in {"email", "phone"})
+# What a key embedded in a web page may see: what a storefront shows, never scores, consent or ids.
+BROWSER_FIELDS = ("first_name", "recommendations", "promotions")
+KINDS = ("server", "browser")
 DEFAULT_RATE = {"per_second": 20.0, "burst": 40}
+# Failed authentications allowed per client address: a burst, then one a second.
+FAILURE_RATE = {"per_second": 1.0, "burst": 20}
+RATE_BUCKETS = 100_000  # (key, address) buckets kept; the idlest are dropped beyond it
 
 HEADER = """\
 # API keys of `attiva serve`. Only each key's sha256 is stored here; the key itself is printed
 # once by `attiva serve --add-key NAME [--fields ...] [--endpoints ...] [--browser]`.
+# kind: server (on your servers: any lookup, trusted events) or browser (in a web page: only the
+# visitor itself, first_name/recommendations/promotions, untrusted events); see docs/security.md.
 # endpoints: profiles, audiences, events. fields: public traits and the sections audiences,
-# recommendations, promotions ("*" for all). rate_limit: requests per second and burst, per key.
-# cors_origins: the web origins allowed to call the API from a browser.
+# recommendations, promotions ("*" for all). rate_limit: requests per second and burst, per key
+# and client address. cors_origins: the web origins allowed to call the API from a browser.
 """
 
 
@@ -66,9 +79,14 @@ class ApiKey:
     fields: frozenset[str]
     per_second: float = DEFAULT_RATE["per_second"]
     burst: int = DEFAULT_RATE["burst"]
+    kind: str = "browser"  # the safe reading: a key is public unless declared a server key
+
+    @property
+    def is_browser(self) -> bool:
+        return self.kind != "server"
 
     def as_yaml(self) -> dict:
-        return {"name": self.name, "sha256": self.sha256, "endpoints": sorted(self.endpoints),
+        return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "endpoints": sorted(self.endpoints),
                 "fields": ["*"] if self.fields == frozenset(ALL_FIELDS) else [f for f in ALL_FIELDS if f in self.fields],
                 "rate_limit": {"per_second": self.per_second, "burst": self.burst}}
 
@@ -93,6 +111,13 @@ def _names(value, allowed: tuple[str, ...], where: str) -> frozenset[str]:
     return frozenset(value)
 
 
+def _check_browser_fields(kind: str, fields: frozenset[str], where: str) -> None:
+    extra = sorted(fields - set(BROWSER_FIELDS)) if kind == "browser" else []
+    if extra:
+        raise KeysFileError(f"{where}: a browser key is public and may see only {', '.join(BROWSER_FIELDS)}, "
+                            f"not {', '.join(extra)} (use a server key on your backend)")
+
+
 def load_keys(path: Path | str | None = None) -> KeysConfig:
     """Read the keys file; a missing file means no keys (every call answers 401)."""
     path = Path(path or keys_path())
@@ -110,11 +135,17 @@ def load_keys(path: Path | str | None = None) -> KeysConfig:
         digest = str(entry.get("sha256", "")).lower()
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise KeysFileError(f"{where}: sha256 must be the 64-hex sha256 of the key (never the key itself)")
+        kind = entry.get("kind")
+        if kind not in KINDS:
+            raise KeysFileError(f"{where}: kind must be server (kept on your servers: looks anyone up) or browser "
+                                "(embedded in web pages: only the visitor itself); see docs/security.md")
         rate = entry.get("rate_limit") or {}
+        fields = _names(entry.get("fields", list(BROWSER_FIELDS if kind == "browser" else ALL_FIELDS)), ALL_FIELDS,
+                        f"{where} fields")
+        _check_browser_fields(kind, fields, f"{where} fields")
         keys.append(ApiKey(entry["name"], digest, _names(entry.get("endpoints", "*"), ENDPOINTS, f"{where} endpoints"),
-                           _names(entry.get("fields", list(BROWSER_FIELDS)), ALL_FIELDS, f"{where} fields"),
-                           float(rate.get("per_second", DEFAULT_RATE["per_second"])),
-                           int(rate.get("burst", DEFAULT_RATE["burst"]))))
+                           fields, float(rate.get("per_second", DEFAULT_RATE["per_second"])),
+                           int(rate.get("burst", DEFAULT_RATE["burst"])), kind))
     origins = raw.get("cors_origins") or []
     if not isinstance(origins, list):
         raise KeysFileError(f"{path}: cors_origins must be a list of origins")
@@ -134,11 +165,11 @@ def add_key(path: Path | str, name: str, *, fields: list[str] | None = None, end
     if any(k.name == name for k in config.keys):
         raise KeysFileError(f"{path}: a key named {name!r} exists already")
     chosen = _names(fields, ALL_FIELDS, "--fields") if fields else frozenset(BROWSER_FIELDS if browser else ALL_FIELDS)
-    if browser:
-        chosen -= {"email", "phone"}
+    kind = "browser" if browser else "server"
+    _check_browser_fields(kind, chosen, "--fields")
     key = new_key()
     config.keys.append(ApiKey(name, hash_key(key), _names(endpoints or "*", ENDPOINTS, "--endpoints"), chosen,
-                              per_second or DEFAULT_RATE["per_second"], burst or DEFAULT_RATE["burst"]))
+                              per_second or DEFAULT_RATE["per_second"], burst or DEFAULT_RATE["burst"], kind))
     body = {"cors_origins": config.cors_origins, "keys": [k.as_yaml() for k in config.keys]}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(HEADER + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=110))
@@ -147,21 +178,32 @@ def add_key(path: Path | str, name: str, *, fields: list[str] | None = None, end
 
 
 class RateLimiter:
-    """A token bucket per key: `per_second` sustained, `burst` at once."""
+    """Token buckets, one per (key, client address): `per_second` sustained, `burst` at once. Per address
+    because a browser key is shared by every visitor of a page: one of them flooding it must not starve
+    the others. At most `max_buckets` are kept; the least recently used go first (a full bucket again)."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock=time.monotonic, max_buckets: int = RATE_BUCKETS):
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
+        self._max = max_buckets
         self._lock = threading.Lock()
 
-    def take(self, key: ApiKey) -> float:
+    def take(self, key: ApiKey, client: str = "") -> float:
         """0 when the request may go ahead, else the seconds to wait before the next one will."""
+        return self.take_from((key.sha256, client), key.per_second, key.burst)
+
+    def take_from(self, bucket: tuple[str, str], per_second: float, burst: int) -> float:
+        """`take` for any bucket (failed authentications of an address use one of their own)."""
         with self._lock:
             now = self._clock()
-            tokens, at = self._buckets.get(key.name, (float(key.burst), now))
-            tokens = min(float(key.burst), tokens + (now - at) * key.per_second)
+            tokens, at = self._buckets.pop(bucket, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * per_second)
+            wait = 0.0
             if tokens >= 1:
-                self._buckets[key.name] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key.name] = (tokens, now)
-            return (1 - tokens) / key.per_second if key.per_second > 0 else math.inf
+                tokens -= 1
+            else:
+                wait = (1 - tokens) / per_second if per_second > 0 else math.inf
+            self._buckets[bucket] = (tokens, now)
+            while len(self._buckets) > self._max:
+                self._buckets.popitem(last=False)
+            return wait

@@ -29,16 +29,22 @@ def _id_params() -> list[dict]:
     ]
 
 
+IDENTITY_HEADER = {"name": "X-Attiva-Identity", "in": "header", "required": True, "schema": {"type": "string"},
+                   "description": "an identity token the shop's backend signed: `<id_type>:<value>:<expires>:<hmac>` "
+                                  "(docs/security.md)"}
 COMMON_ERRORS = {
-    "401": _error("missing or unknown API key (code unauthorized)"),
-    "403": _error("the key may not call this endpoint (code forbidden)"),
-    "429": {**_error("the key's rate limit was reached (code rate_limited)"),
+    "401": _error("missing or unknown API key (code unauthorized), or a bad identity token (invalid_identity_token)"),
+    "403": _error("the key may not call this endpoint, or a browser key asked for someone by email, phone or id "
+                  "(code forbidden)"),
+    "429": {**_error("the key's rate limit for this client address, or this address's failed authentications, "
+                     "were exceeded (code rate_limited)"),
             "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}},
 }
 LOOKUP_ERRORS = {
-    "400": _error("unknown id type (code unknown_id_type)"),
-    "404": _error("nobody has this identifier (code not_found)"),
-    "409": _error("the identifier is shared by several people (code ambiguous_identifier)"),
+    "400": _error("unknown id type (code unknown_id_type), identifier over 320 characters (invalid_identifier), "
+                  "several credential headers (invalid_request)"),
+    "404": _error("nobody has this identifier (code not_found; server keys only)"),
+    "409": _error("the identifier is shared by several people (code ambiguous_identifier; server keys only)"),
     "503": _error("no serving snapshot was built yet (code no_snapshot)"),
 }
 
@@ -47,14 +53,18 @@ def openapi_document() -> dict:
     """The API's OpenAPI document."""
     event_properties = {c.name: ({"type": "integer", "minimum": 1, "maximum": 10000} if c.type == "bigint" else
                                  {"type": "string", **({"format": "date-time"} if c.type == "timestamp" else {})})
-                        | ({"description": c.description} if c.description else {}) for c in EVENTS.columns}
+                        | ({"description": c.description} if c.description else {})
+                        for c in EVENTS.columns if c.name != "trust"}  # the server writes trust
     event_properties["event_type"]["enum"] = list(EVENT_TYPES)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Attiva personalization API", "version": "1",
                  "description": "Who a visitor is to the business (traits, audiences, recommendations, promotions), "
                                 "read from a snapshot of the warehouse, and event collection into the landing folder. "
-                                "A visitor without profiling consent gets no personalization."},
+                                "A visitor without profiling consent gets no personalization. Server keys look anyone "
+                                "up; browser keys (public, in web pages) only the visitor itself, by device_id or by "
+                                "/me with a signed identity token, and their unsigned events are untrusted "
+                                "(docs/security.md)."},
         "servers": [{"url": "http://127.0.0.1:8766"}],
         "security": [{"bearer": []}, {"apiKey": []}],
         "paths": {
@@ -64,6 +74,20 @@ def openapi_document() -> dict:
                 "responses": {"200": {"description": "the visitor's profile, limited to the key's fields",
                                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Profile"}}}},
                               **LOOKUP_ERRORS, **COMMON_ERRORS}}},
+            "/v1/profiles/me": {"get": {
+                "summary": "Look up the visitor an identity token signs (browser keys)",
+                "parameters": [IDENTITY_HEADER],
+                "responses": {"200": {"description": "the visitor's profile; to a browser key an unknown, shared or "
+                                                     "unconsenting visitor is personalized: false alike",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Profile"}}}},
+                              **LOOKUP_ERRORS, **COMMON_ERRORS}}},
+            "/v1/audiences/{name}/members/me": {"get": {
+                "summary": "Is the visitor an identity token signs in an audience",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                               IDENTITY_HEADER],
+                "responses": {"200": {"description": "membership (false without profiling consent)",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Membership"}}}},
+                              **LOOKUP_ERRORS, "404": _error("unknown audience (unknown_audience)"), **COMMON_ERRORS}}},
             "/v1/audiences/{name}/members/{id_type}/{value}": {"get": {
                 "summary": "Is a visitor in an audience",
                 "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
@@ -75,6 +99,8 @@ def openapi_document() -> dict:
             "/v1/events": {"post": {
                 "summary": "Collect events (one, a list, or {\"events\": [...]})",
                 "description": f"At most {MAX_BATCH} events and 1 MiB per request. Each event is validated on its own; "
+                               "events of a browser key are untrusted (tied to their anonymous_id only) unless "
+                               "sent with an X-Attiva-Identity token, whose identifier they then carry; "
                                "accepted events are on disk in the landing folder before the answer is sent. "
                                "200: all accepted (or duplicates); 207: some rejected, the others kept; "
                                "400: all rejected.",

@@ -315,15 +315,40 @@ def test_unsubscribe_token_round_trip():
 
 def test_unsubscribe_token_tampering_is_detected():
     token = links.unsubscribe_token("C0001", "birthday", SECRET)
-    version, customer, campaign, signature = token.split(".")
+    version, customer, campaign, expires, signature = token.split(".")
     other = links.unsubscribe_token("C0002", "birthday", SECRET).split(".")[1]
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
-    for forged in (f"{version}.{other}.{campaign}.{signature}", f"{version}.{customer}.{campaign}.{flipped}",
-                   f"v2.{customer}.{campaign}.{signature}", f"{version}.{customer}.{campaign}", "",
-                   "not a token", f"{version}.{customer}.{campaign}.{signature}.x", "v1.%%%.***.é"):
+    later = int(expires) + 10 * 365 * 86400
+    for forged in (f"{version}.{other}.{campaign}.{expires}.{signature}",
+                   f"{version}.{customer}.{campaign}.{expires}.{flipped}",
+                   f"{version}.{customer}.{campaign}.{later}.{signature}",  # a longer life is not signed
+                   f"v1.{customer}.{campaign}.{signature}",  # nor a downgrade to the version without expiry
+                   f"{version}.{customer}.{campaign}.{expires}", "",
+                   "not a token", f"{token}.x", "v1.%%%.***.é"):
         assert links.verify_unsubscribe(forged, SECRET) is None, forged
     assert links.verify_unsubscribe(token, "another-secret") is None
     assert links.verify_unsubscribe(token, SECRET) == ("C0001", "birthday")
+
+
+def test_unsubscribe_tokens_expire():
+    import time
+
+    sent_long_ago = links.unsubscribe_token("C0001", "birthday", SECRET, now=time.time() - links.TOKEN_LIFETIME - 60)
+    assert links.verify_unsubscribe(sent_long_ago, SECRET) is None
+    recent = links.unsubscribe_token("C0001", "birthday", SECRET, now=time.time() - links.TOKEN_LIFETIME + 60)
+    assert links.verify_unsubscribe(recent, SECRET) == ("C0001", "birthday")
+
+
+def test_without_a_real_secret_messaging_refuses_to_start_outside_the_sandbox(monkeypatch):
+    from activations.messaging.send import run_pass
+
+    monkeypatch.delenv("ATTIVA_UNSUBSCRIBE_SECRET", raising=False)
+    monkeypatch.setenv("ATTIVA_UNSUBSCRIBE_BASE_URL", "https://www.emporionove.it/unsubscribe")
+    with pytest.raises(links.MissingUnsubscribeSecret, match="ATTIVA_UNSUBSCRIBE_SECRET is not set") as caught:
+        run_pass(None, [], {}, None, None)  # before it touches the warehouse or any channel
+    assert links.DEV_UNSUBSCRIBE_SECRET not in str(caught.value)
+    monkeypatch.setenv("ATTIVA_UNSUBSCRIBE_BASE_URL", "http://localhost:8766/unsubscribe")  # the sandbox: allowed
+    assert links.unsubscribe_secret() == links.DEV_UNSUBSCRIBE_SECRET
 
 
 def test_unsubscribe_url_carries_the_token_and_keeps_the_base_query():
@@ -345,7 +370,7 @@ def test_secret_and_base_url_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("ATTIVA_UNSUBSCRIBE_SECRET", raising=False)
     monkeypatch.delenv("ATTIVA_UNSUBSCRIBE_BASE_URL", raising=False)
     assert links.unsubscribe_secret() == "attiva-dev-unsubscribe-secret"
-    assert links.unsubscribe_base_url() == "http://127.0.0.1:8765/unsubscribe"
+    assert links.unsubscribe_base_url() == "http://127.0.0.1:8766/unsubscribe"
     monkeypatch.setenv("ATTIVA_UNSUBSCRIBE_SECRET", SECRET)
     monkeypatch.setenv("ATTIVA_UNSUBSCRIBE_BASE_URL", "https://attiva.example/u")
     assert links.unsubscribe_secret() == SECRET and links.unsubscribe_base_url() == "https://attiva.example/u"

@@ -21,13 +21,19 @@ MARIO = "cus_4ce3022f960f7fa7"
 LAURA = "cus_29368edbe721d21b"  # left without profiling consent (in audiences, favourite on promotion)
 PAOLA = "cus_6d1fe2493eb0ff4e"  # has a recommendation and her favourite on promotion
 
+IDENTITY_SECRET = "test-identity-secret"  # ATTIVA_IDENTITY_SECRET of the test server
 KEYS = {
-    "server": ApiKey("server", hash_key("server-key"), frozenset(ENDPOINTS), frozenset(ALL_FIELDS), 1000, 1000),
-    "browser": ApiKey("browser", hash_key("browser-key"), frozenset(ENDPOINTS), frozenset(BROWSER_FIELDS), 1000, 1000),
-    "slow": ApiKey("slow", hash_key("slow-key"), frozenset(ENDPOINTS), frozenset(ALL_FIELDS), 0.5, 2),
-    "collector": ApiKey("collector", hash_key("collector-key"), frozenset({"events"}), frozenset(), 1000, 1000),
+    "server": ApiKey("server", hash_key("server-key"), frozenset(ENDPOINTS), frozenset(ALL_FIELDS), 1000, 1000,
+                     "server"),
+    "browser": ApiKey("browser", hash_key("browser-key"), frozenset(ENDPOINTS), frozenset(BROWSER_FIELDS), 1000, 1000,
+                      "browser"),
+    "slow": ApiKey("slow", hash_key("slow-key"), frozenset(ENDPOINTS), frozenset(ALL_FIELDS), 0.5, 2, "server"),
+    "slow-browser": ApiKey("slow-browser", hash_key("slow-browser-key"), frozenset(ENDPOINTS),
+                           frozenset(BROWSER_FIELDS), 1, 3, "browser"),
+    "collector": ApiKey("collector", hash_key("collector-key"), frozenset({"events"}), frozenset(), 1000, 1000,
+                        "server"),
     "narrow": ApiKey("narrow", hash_key("narrow-key"), frozenset({"profiles"}), frozenset({"first_name", "recommendations"}),
-                     1000, 1000),
+                     1000, 1000, "server"),
 }
 
 
@@ -86,6 +92,6 @@ def landing(tmp_path: Path) -> Path:
 @pytest.fixture
 def api(serving: Path, landing: Path) -> Iterator[Client]:
     app = create_app(KeysConfig(list(KEYS.values()), ["https://shop.example.it"]), serving, landing,
-                     clock=lambda: NOW, check_seconds=0)
+                     clock=lambda: NOW, check_seconds=0, identity_secret=IDENTITY_SECRET, demo=True)
     with running_server(app) as url:
         yield Client(url)

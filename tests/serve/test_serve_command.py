@@ -28,7 +28,7 @@ def test_add_key_prints_it_once_and_stores_only_its_hash(tmp_path, capsys):
     assert key.startswith("atv_") and key not in keys_file.read_text()
     stored = load_keys(keys_file).keys[0]
     assert stored.sha256 == hashlib.sha256(key.encode()).hexdigest()
-    assert "email" not in stored.fields and "phone" not in stored.fields and "first_name" in stored.fields
+    assert stored.kind == "browser" and stored.fields == {"first_name", "recommendations", "promotions"}
     assert stored.per_second == 5
 
     assert main(["serve", "--keys", str(keys_file), "--add-key", "crm", "--fields", "email,first_name",
@@ -63,3 +63,21 @@ def test_the_storefront_page_is_packaged_with_the_code():
     files = [p.relative_to(package).as_posix() for p in (package / "static").rglob("*") if p.is_file()]
     assert {"static/index.html", "static/storefront.js"} <= set(files)
     assert all(any(PurePosixPath(f).match(p) for p in patterns) for f in files), (files, patterns)
+
+
+def test_every_key_declares_its_kind_and_a_browser_key_sees_only_what_a_storefront_shows(tmp_path, capsys):
+    from activations.serve.keys import KeysFileError
+
+    keys_file = tmp_path / "serve_keys.yml"
+    entry = {"name": "old", "sha256": "a" * 64}
+    keys_file.write_text(yaml.safe_dump({"keys": [entry]}))
+    with pytest.raises(KeysFileError, match="key 'old': kind must be server .* or browser"):
+        load_keys(keys_file)  # a key written before kinds: refused, not silently read as either
+    keys_file.write_text(yaml.safe_dump({"keys": [{**entry, "kind": "browser", "fields": ["first_name", "lead_score"]}]}))
+    with pytest.raises(KeysFileError, match="browser key is public and may see only .* not lead_score"):
+        load_keys(keys_file)
+    keys_file.write_text(yaml.safe_dump({"keys": [{**entry, "kind": "browser"}]}))
+    assert load_keys(keys_file).keys[0].fields == {"first_name", "recommendations", "promotions"}
+    assert main(["serve", "--keys", str(tmp_path / "new.yml"), "--add-key", "x", "--browser", "--fields",
+                 "first_name,email"]) == 2
+    assert "not email" in capsys.readouterr().err

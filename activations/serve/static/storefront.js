@@ -1,5 +1,7 @@
 // Demo storefront: asks the personalization API who the visitor is, shows their suggestions and the
 // promotion on their favourite product, and posts page_view, identify, product_view and add_to_cart.
+// Its key is a browser key: it may look up only this visitor, by device id or by the identity token
+// a shop's backend signs at login (here the demo's /demo/sign-in stands in for that backend).
 "use strict";
 (function () {
   const key = window.ATTIVA_KEY;
@@ -15,7 +17,7 @@
     return id;
   }
 
-  let visitor = { email: null, deviceId: deviceId() };
+  let visitor = { deviceId: deviceId() };
 
   function log(line) { $("log").textContent = line + "\n" + $("log").textContent; }
 
@@ -24,7 +26,7 @@
       event_id: crypto.randomUUID(), event_type: type, occurred_at: new Date().toISOString(),
       anonymous_id: visitor.deviceId, platform: "web", url: location.pathname,
     }, extra || {});
-    if (visitor.email) event.email = visitor.email;
+    // Signed: the API adds the token's email and trusts the event for that customer.
     const answer = await fetch("/v1/events", { method: "POST", headers, body: JSON.stringify(event) });
     const body = await answer.json();
     log(`${type} ${extra && extra.product_id ? extra.product_id + " " : ""}-> ${answer.status} ${body.results ? body.results[0].status : body.error.code}`);
@@ -57,14 +59,28 @@
     $("products").replaceChildren();
   }
 
+  async function signIn(email) {
+    const answer = await fetch("/demo/sign-in", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                  body: JSON.stringify({ email }) });
+    return answer.ok ? (await answer.json()).token : null;
+  }
+
   async function identify(idType, value) {
-    if (idType === "email") visitor.email = value.trim();
-    else visitor.deviceId = value.trim();
+    let path = "/v1/profiles/me";
+    if (idType === "email") {
+      const token = await signIn(value.trim());
+      if (!token) return generic("Welcome!");
+      headers["X-Attiva-Identity"] = token;
+    } else {
+      visitor.deviceId = value.trim();
+      delete headers["X-Attiva-Identity"];
+      path = `/v1/profiles/device_id/${encodeURIComponent(visitor.deviceId)}`;
+    }
     await send("identify");
-    const answer = await fetch(`/v1/profiles/${idType}/${encodeURIComponent(value)}`, { headers });
+    const answer = await fetch(path, { headers });
     const body = await answer.json();
-    if (!answer.ok) return generic(answer.status === 404 ? "Welcome! We don't know you yet: have a look around." : "Welcome!");
-    if (!body.personalized) return generic("Welcome back! (You have not allowed personalized suggestions.)");
+    // Unknown, without profiling consent or shared: the API answers all three alike to a browser key.
+    if (!answer.ok || !body.personalized) return generic("Welcome! Have a look around.");
     $("greeting").textContent = `Ciao ${body.traits.first_name || ""}! Picked for you:`;
     $("greeting").dataset.state = "personalized";
     const promos = body.promotions || [];

@@ -1,6 +1,14 @@
 -- Web and app events, identifiers normalized. Replays of an event id are dropped downstream.
+--
+-- Trust (docs/security.md): an event sent with a public browser key and no signed identity
+-- token (trust = 'browser') is evidence about its anonymous device only. Its user id, email
+-- and phone are dropped here, so downstream it never ties identifiers together (no identity
+-- edge) and is attributed to a customer only through a device a trusted event linked: a
+-- trigger fires for a customer only on events trusted for them. Rows without `trust` come
+-- from the business's own systems and are trusted.
 with source as (
-    select * from {{ source('raw', 'events') }}
+    select *, coalesce(lower(trim(trust)), 'server') <> 'browser' as is_trusted
+    from {{ source('raw', 'events') }}
 ),
 
 final as (
@@ -9,9 +17,9 @@ final as (
         lower(trim(event_type)) as event_type,
         occurred_at,
         nullif(trim(anonymous_id), '') as anonymous_id,
-        nullif(trim(user_id), '') as shop_customer_id,
-        {{ attiva.normalize_email('email') }} as email,
-        {{ attiva.normalize_phone('phone') }} as phone,
+        case when is_trusted then nullif(trim(user_id), '') end as shop_customer_id,
+        case when is_trusted then {{ attiva.normalize_email('email') }} end as email,
+        case when is_trusted then {{ attiva.normalize_phone('phone') }} end as phone,
         lower(trim(platform)) as platform,
         session_id,
         nullif(trim(product_id), '') as product_id,
@@ -22,6 +30,7 @@ final as (
         {{ attiva.clean_text('company') }} as company,
         {{ attiva.clean_text('first_name') }} as first_name,
         {{ attiva.clean_text('last_name') }} as last_name,
+        is_trusted,
         _ingested_at
     from source
 )
