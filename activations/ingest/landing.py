@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,10 @@ FORMAT_BY_SUFFIX = {
 
 _CHUNK = 1 << 22
 _EPOCH = datetime(1970, 1, 1)
+# A link could point anywhere (outside the folder, at another landing file, at nothing): only
+# the regular files actually in the folder are the user's landed data.
+SYMLINK = "a symbolic link: not read (landing files must be regular files in the folder)"
+NOT_REGULAR = "not a regular file: not read"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class LandingFile:
     format: str | None
     size_bytes: int
     modified_at: datetime  # naive UTC, microseconds, as stored in the ledger
+    kind_problem: str | None = None  # a symbolic link or not a regular file: never read
 
     @property
     def gzipped(self) -> bool:
@@ -43,6 +49,8 @@ class LandingFile:
     @property
     def skip_reason(self) -> str | None:
         """Why this file is not read, or None when it belongs to a source in a known format."""
+        if self.kind_problem is not None:
+            return self.kind_problem
         if self.source is None:
             folders = ", ".join(s.folder for s in SOURCES)
             return f"not in a source folder (expected one of: {folders})"
@@ -59,24 +67,34 @@ class Fingerprint:
 
 
 def scan(landing: Path) -> list[LandingFile]:
-    """Every file under the landing root, in path order; hidden files and `_`-folders are left out."""
+    """Every entry under the landing root, in path order; hidden entries and `_`-folders are left out.
+
+    Symbolic links (to files or folders, dangling or not) and other non-regular files are listed
+    with the reason they are not read, so the report names them; none is ever opened or followed.
+    """
     found: list[LandingFile] = []
     for folder, dirs, files in os.walk(landing):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        for filename in sorted(files):
+        visible = sorted(d for d in dirs if not d.startswith((".", "_")))
+        dirs[:] = [d for d in visible if not (Path(folder) / d).is_symlink()]
+        for filename in sorted(files) + [d for d in visible if d not in dirs]:
             if filename.startswith("."):
                 continue
             path = Path(folder) / filename
-            stat = path.stat()
+            try:
+                info = path.lstat()  # the entry itself: a link is never followed
+            except FileNotFoundError:
+                continue  # removed since the folder was listed: nothing to load
             name = path.relative_to(landing).as_posix()
+            kind = SYMLINK if stat.S_ISLNK(info.st_mode) else None if stat.S_ISREG(info.st_mode) else NOT_REGULAR
             found.append(
                 LandingFile(
                     path=path,
                     name=name,
                     source=_source_of(name),
                     format=_format_of(filename),
-                    size_bytes=stat.st_size,
-                    modified_at=_EPOCH + timedelta(microseconds=stat.st_mtime_ns // 1000),
+                    size_bytes=info.st_size,
+                    modified_at=_EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000),
+                    kind_problem=kind,
                 )
             )
     return sorted(found, key=lambda f: f.name)

@@ -15,6 +15,7 @@ next file's parsing can use: about 25% off the wall time on 2 cores.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -141,7 +142,7 @@ def _stage(con: duckdb.DuckDBPyConnection, file: LandingFile, entry: ledger.Entr
     assert file.source is not None
     try:
         fp = fingerprint(file)
-    except OSError as error:
+    except (OSError, EOFError, zlib.error) as error:
         return Staged(None, error=f"could not read the file ({error})")
     if entry is not None and entry.status == ledger.LOADED and entry.sha256 == fp.sha256:
         return Staged(fp, unchanged=True)
@@ -159,7 +160,7 @@ def _stage(con: duckdb.DuckDBPyConnection, file: LandingFile, entry: ledger.Entr
         return Staged(fp, error=str(error), prefix=prefix)
     except _OUR_MISTAKES:
         raise
-    except (duckdb.Error, OSError) as error:
+    except (duckdb.Error, OSError, EOFError, zlib.error) as error:  # EOFError, zlib.error: a gzip cut short
         return Staged(fp, error=readers.error_summary(error), prefix=prefix)
     return Staged(fp, prefix=prefix, records=records, line_map=line_map, good=good, bad=bad, rejected=rejected)
 

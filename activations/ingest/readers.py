@@ -18,7 +18,7 @@ import duckdb
 
 from activations.ingest.contract import Source
 from activations.ingest.landing import LandingFile
-from activations.ingest.sql import ident, literal
+from activations.ingest.sql import exact_path, ident, literal
 
 REJECTS = "_ingest_rejects"
 REJECT_SCANS = "_ingest_reject_scans"
@@ -114,7 +114,7 @@ def _csv(file: LandingFile, source: Source) -> Records:
     columns = [f"c{i}" for i in range(len(names))]
     spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
     options = f"columns = {spec}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"'"
-    read = f"read_csv({literal(str(file.path))}, {options}"
+    read = f"read_csv({exact_path(file.path)}, {options}"
     quoted = ", ".join(_csv_field(c) for c in columns)
     newline_count = " + ".join(f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in columns)
     return Records(
@@ -146,7 +146,7 @@ def _jsonl(file: LandingFile, source: Source) -> Records:
     _head(file)
     shape = json.dumps({name: "VARCHAR" for name in source.column_names})
     read = (
-        f"read_csv({literal(str(file.path))}, columns = {{'l': 'VARCHAR'}}, header = false, auto_detect = false, "
+        f"read_csv({exact_path(file.path)}, columns = {{'l': 'VARCHAR'}}, header = false, auto_detect = false, "
         f"delim = '{_NOT_IN_JSON}', quote = '', escape = '', "
         f"store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = '{REJECT_SCANS}')"
     )
@@ -188,7 +188,7 @@ def _rejected_sql(reasons: dict[str, str]) -> str:
 
 
 def _parquet(con: duckdb.DuckDBPyConnection, file: LandingFile, source: Source) -> Records:
-    read = f"read_parquet({literal(str(file.path))})"
+    read = f"read_parquet({exact_path(file.path)})"
     try:
         names = [row[0] for row in con.execute(f"describe select * from {read}").fetchall()]
     except duckdb.Error as error:

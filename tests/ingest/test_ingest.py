@@ -469,3 +469,61 @@ def test_blank_values_in_typed_columns_are_null(landing: Path, warehouse: Path) 
         ("C1", None, None)
     ]
     assert [(p.line, p.reason) for p in report.problems] == [(3, "required field created_at is empty")]
+
+
+def test_symlinks_are_skipped_and_reported_and_a_dangling_one_does_not_stop_the_load(
+    landing: Path, warehouse: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text(CONTACT_HEADER + "\n" + contact("SECRET") + "\n")
+    (landing / "crm/contacts").mkdir(parents=True)
+    (landing / "crm/contacts/linked.csv").symlink_to(outside / "secret.csv")
+    (landing / "crm/contacts/dangling.csv").symlink_to(tmp_path / "gone.csv")
+    (landing / "crm/contacts/more").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(landing / "crm/contacts/pipe.csv")  # would block a reader forever
+    write(landing, "crm/contacts/good.csv", CONTACT_HEADER + "\n" + contact("C1") + "\n")
+
+    report = load_landing(landing, warehouse)
+
+    assert rows(warehouse, "select contact_id from raw.crm_contacts") == [("C1",)]
+    skipped = {f.file: f.error for f in report.skipped_files}
+    assert skipped == {
+        "crm/contacts/dangling.csv": "a symbolic link: not read (landing files must be regular files in the folder)",
+        "crm/contacts/linked.csv": "a symbolic link: not read (landing files must be regular files in the folder)",
+        "crm/contacts/more": "a symbolic link: not read (landing files must be regular files in the folder)",
+        "crm/contacts/pipe.csv": "not a regular file: not read",
+    }
+    assert not report.failed_files
+    assert "crm/contacts/linked.csv: a symbolic link" in str(report)
+    assert load_landing(landing, warehouse).rows_loaded == 0  # the next load is just as quiet
+
+
+def test_a_file_is_read_by_its_exact_name_even_when_it_looks_like_a_pattern(landing: Path, warehouse: Path) -> None:
+    for name, cid in [
+        ("*.csv", "STAR"),
+        ("a.csv", "A"),
+        ("b?.csv", "QUESTION"),
+        ("bb.csv", "B"),
+        ("c[1].csv", "BRACKET"),
+        ("c1.csv", "C"),
+    ]:
+        write(landing, f"crm/contacts/{name}", CONTACT_HEADER + "\n" + contact(cid) + "\n")
+    write(landing, "events/[*].jsonl", event("E1") + "\n")
+    write(landing, "events/x.jsonl", event("E2") + "\n")
+
+    report = load_landing(landing, warehouse)
+
+    assert not report.failed_files
+    assert rows(warehouse, "select _file, contact_id from raw.crm_contacts order by 1") == [
+        ("crm/contacts/*.csv", "STAR"),
+        ("crm/contacts/a.csv", "A"),
+        ("crm/contacts/b?.csv", "QUESTION"),
+        ("crm/contacts/bb.csv", "B"),
+        ("crm/contacts/c1.csv", "C"),
+        ("crm/contacts/c[1].csv", "BRACKET"),
+    ]
+    assert rows(warehouse, "select _file, event_id from raw.events order by 1") == [
+        ("events/[*].jsonl", "E1"),
+        ("events/x.jsonl", "E2"),
+    ]
