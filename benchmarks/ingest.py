@@ -49,6 +49,10 @@ def _value(column: Column) -> str:
         return f"(date '1950-01-01' + ({i} * 13 % 20000)::int)::varchar"
     if column.type == "timestamp":
         return f"strftime(timestamp '2023-01-01' + to_seconds({i} * 17 % 60000000), '%Y-%m-%dT%H:%M:%SZ')"
+    if column.values:  # the contract's accepted values, in turn
+        return f"{[*column.values]}[{i} % {len(column.values)} + 1]"
+    if column.pattern is not None:  # the only one is a country code
+        return f"['IT', 'FR', 'DE', 'ES'][{i} % 4 + 1]"
     if column.name == "email":
         return f"'user' || ({i} * 7919 % 1000003) || '@example.com'"
     if column.name.endswith("_id"):

@@ -527,3 +527,91 @@ def test_a_file_is_read_by_its_exact_name_even_when_it_looks_like_a_pattern(land
         ("events/[*].jsonl", "E1"),
         ("events/x.jsonl", "E2"),
     ]
+
+
+def test_values_outside_the_declared_vocabulary_or_range_are_quarantined_and_codes_take_any_case(
+    landing: Path, warehouse: Path
+) -> None:
+    write(
+        landing,
+        "shop/orders/o.csv",
+        "order_id,ordered_at,status,total_amount,channel\n"
+        "O1,2024-05-01T10:00:00Z,completed,10,web\n"
+        "O2,2024-05-01T10:00:00Z,SHIPPED,10,web\n"
+        "O3,2024-05-01T10:00:00Z,completed,-5,web\n"
+        "O4,2024-05-01T10:00:00Z,completed,10,fax\n"
+        "O5,2024-05-01T10:00:00Z, Refunded ,0,STORE\n"
+        "O6,2024-05-01T10:00:00Z,  ,abc,\n",
+    )
+    write(
+        landing,
+        "shop/promotions/p.csv",
+        "promotion_id,product_id,discount_pct,starts_at,ends_at\n"
+        "PR1,P1,100,2024-01-01,2024-02-01\nPR2,P1,150,2024-01-01,2024-02-01\n",
+    )
+    write(landing, "shop/order_items/i.csv", "order_item_id,order_id,product_id,quantity,unit_price\nI1,O1,P1,0,1\n")
+    write(
+        landing,
+        "crm/contacts/c.csv",
+        "\n".join([CONTACT_HEADER, contact("C1", country=" it"), contact("C2", country="Italy", lifecycle_stage="MQL")])
+        + "\n",
+    )
+    write(
+        landing,
+        "events/e.jsonl",
+        "\n".join([event("E1", event_type="Page_View"), event("E2", event_type="pageview"), event("E3", quantity=0)])
+        + "\n",
+    )
+    write(
+        landing,
+        "consent/c.csv",
+        "consent_id,email,channel,status,recorded_at\nK1,a@x.it,Email,GRANTED,2024-01-01\nK2,a@x.it,fax,granted,2024-01-01\n",
+    )
+    write(
+        landing,
+        "email_engagement/e.csv",
+        "engagement_id,email,event_type,occurred_at,bounce_type\nM1,a@x.it,Bounce,2024-01-01,HARD\n"
+        "M2,a@x.it,bounce,2024-01-01,medium\n",
+    )
+
+    load_landing(landing, warehouse)
+
+    assert rows(warehouse, "select order_id, status, total_amount, channel from raw.shop_orders order by 1") == [
+        ("O1", "completed", 10.0, "web"),
+        ("O5", "refunded", 0.0, "store"),
+    ]
+    assert rows(warehouse, "select promotion_id from raw.shop_promotions") == [("PR1",)]
+    assert rows(warehouse, "select contact_id, country from raw.crm_contacts") == [("C1", "IT")]
+    assert rows(warehouse, "select event_id, event_type from raw.events") == [("E1", "page_view")]
+    assert rows(warehouse, "select consent_id, channel, status from raw.consent") == [("K1", "email", "granted")]
+    assert rows(warehouse, "select event_type, bounce_type from raw.email_engagement") == [("bounce", "hard")]
+    assert rows(warehouse, "select file, line, field, reason from raw.quarantine order by file, line, field") == [
+        ("consent/c.csv", 3, "channel", "field channel: 'fax' is not one of email, sms, ads, profiling"),
+        (
+            "crm/contacts/c.csv",
+            3,
+            "country",
+            "field country: 'Italy' is not a two-letter country code (ISO 3166 alpha-2, e.g. IT)",
+        ),
+        (
+            "email_engagement/e.csv",
+            3,
+            "bounce_type",
+            "field bounce_type: 'medium' is not one of hard, soft",
+        ),
+        (
+            "events/e.jsonl",
+            2,
+            "event_type",
+            "field event_type: 'pageview' is not one of page_view, product_view, add_to_cart, "
+            "checkout_started, identify, login, form_submit, app_open",
+        ),
+        ("events/e.jsonl", 3, "quantity", "field quantity: '0' is not at least 1"),
+        ("shop/order_items/i.csv", 2, "quantity", "field quantity: '0' is not at least 1"),
+        ("shop/orders/o.csv", 3, "status", "field status: 'SHIPPED' is not one of completed, cancelled, refunded"),
+        ("shop/orders/o.csv", 4, "total_amount", "field total_amount: '-5' is not at least 0"),
+        ("shop/orders/o.csv", 5, "channel", "field channel: 'fax' is not one of web, app, store"),
+        ("shop/orders/o.csv", 7, "status", "required field status is empty"),
+        ("shop/orders/o.csv", 7, "total_amount", "field total_amount: 'abc' is not a number (expected e.g. 12.5)"),
+        ("shop/promotions/p.csv", 3, "discount_pct", "field discount_pct: '150' is not between 0 and 100"),
+    ]
