@@ -64,6 +64,7 @@ class Fingerprint:
     sha256: str
     lines: int  # physical lines of the (decompressed) text, counting a last line without a line break
     trailing_blank_lines: int
+    quotes: int = 0  # double quote characters in the (decompressed) text: none, no quoted value can run away
 
 
 def scan(landing: Path) -> list[LandingFile]:
@@ -112,9 +113,9 @@ def _format_of(filename: str) -> str | None:
 
 
 def fingerprint(file: LandingFile) -> Fingerprint:
-    """The file's sha256, and its line count (text formats) to check line numbers against."""
+    """The file's sha256, and its line and quote counts (text formats) to check line numbers against."""
     digest = hashlib.sha256()
-    newlines = 0
+    newlines = quotes = 0
     tail = b""
     count_lines = file.format != "parquet" and not file.gzipped
     with open(file.path, "rb") as stream:
@@ -122,23 +123,25 @@ def fingerprint(file: LandingFile) -> Fingerprint:
             digest.update(chunk)
             if count_lines:
                 newlines += chunk.count(b"\n")
+                quotes += chunk.count(b'"')
                 tail = (tail + chunk)[-65536:]
     if file.format != "parquet" and file.gzipped:
-        newlines, tail = _count_gzip_lines(file.path)
-    return Fingerprint(digest.hexdigest(), *_line_stats(newlines, tail))
+        newlines, quotes, tail = _count_gzip_lines(file.path)
+    return Fingerprint(digest.hexdigest(), *_line_stats(newlines, tail), quotes)
 
 
-def _count_gzip_lines(path: Path) -> tuple[int, bytes]:
-    newlines = 0
+def _count_gzip_lines(path: Path) -> tuple[int, int, bytes]:
+    newlines = quotes = 0
     tail = b""
     try:
         with gzip.open(path, "rb") as stream:
             while chunk := stream.read(_CHUNK):
                 newlines += chunk.count(b"\n")
+                quotes += chunk.count(b'"')
                 tail = (tail + chunk)[-65536:]
     except (OSError, EOFError):
         pass  # the reader reports a broken archive with a better message
-    return newlines, tail
+    return newlines, quotes, tail
 
 
 def _line_stats(newlines: int, tail: bytes) -> tuple[int, int]:

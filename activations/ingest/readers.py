@@ -41,6 +41,7 @@ class Records:
     shape_problem: str | None = None  # SQL over `_record`: why a record is unusable as a whole, else NULL
     rejected: str | None = None  # SQL query (d, reason, record): records the reader could not split, by its line count
     newlines: str | None = None  # SQL query (nl): line breaks inside each record's values, one row per record
+    width: int = 0  # CSV: fields in the header, as many as a whole record has
 
 
 def open_records(con: duckdb.DuckDBPyConnection, file: LandingFile, source: Source) -> Records:
@@ -130,6 +131,7 @@ def _csv(file: LandingFile, source: Source) -> Records:
             }
         ),
         newlines=f"select {newline_count} as nl from {read}, ignore_errors = true)",
+        width=len(names),
     )
 
 

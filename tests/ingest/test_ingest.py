@@ -615,3 +615,54 @@ def test_values_outside_the_declared_vocabulary_or_range_are_quarantined_and_cod
         ("shop/orders/o.csv", 7, "total_amount", "field total_amount: 'abc' is not a number (expected e.g. 12.5)"),
         ("shop/promotions/p.csv", 3, "discount_pct", "field discount_pct: '150' is not between 0 and 100"),
     ]
+
+
+def test_an_unclosed_quote_is_reported_on_its_own_line_and_the_rows_after_it_load(
+    landing: Path, warehouse: Path
+) -> None:
+    at = "2024-05-01T10:00:00Z"
+    lines = [
+        "order_id,ordered_at,status,total_amount,channel,utm_campaign",
+        f"O1,{at},completed,10,web,",
+        f'O9,{at},completed,10,web,"spring',  # a quoted value over two lines: one record
+        'sale"',
+        f'O2,{at},"completed,10,web,',  # the quote is never closed on its line...
+        f"O3,{at},completed,10,web,",
+        f"O4,{at},completed,10,web,",
+        f'O5,{at},completed",10,web,',  # ...a stray quote further down closes it
+        f"O6,{at},completed,10,web,",
+        f'O7,{at},"completed,10,web,',  # open until the end of the file
+        f"O8,{at},completed,10,web,",
+    ]
+    write(landing, "shop/orders/o.csv", "\n".join(lines) + "\n")
+    tail = [f"X{i},{at},completed,{i},web," for i in range(500)]
+    with gzip.open(landing / "shop/orders/long.csv.gz", "wt") as stream:
+        stream.write("\n".join([lines[0], f'X-open,{at},completed,"1,web,', *tail]) + "\n")
+
+    report = load_landing(landing, warehouse)
+
+    assert rows(
+        warehouse,
+        "select order_id, _line, utm_campaign from raw.shop_orders where _file = 'shop/orders/o.csv' order by _line",
+    ) == [
+        ("O1", 2, None),
+        ("O9", 3, "spring\nsale"),
+        ("O3", 6, None),
+        ("O4", 7, None),
+        ("O6", 9, None),
+        ("O8", 11, None),
+    ]
+    assert rows(
+        warehouse, "select line, reason, record from raw.quarantine where file = 'shop/orders/o.csv' order by line"
+    ) == [
+        (5, "misplaced quote: the quoted value opened on this line is not closed on it", lines[4]),
+        (8, "misplaced quote: this line closes a quoted value opened on line 5", lines[7]),
+        (10, "misplaced quote: the quoted value opened on this line is not closed on it", lines[9]),
+    ]
+    long = rows(warehouse, "select min(_line), max(_line), count(*) from raw.shop_orders where _file like '%long%'")
+    assert long == [(3, 502, 500)]
+    assert rows(warehouse, "select line from raw.quarantine where file = 'shop/orders/long.csv.gz'") == [(2,)]
+    assert {f.file: (f.rows_loaded, f.rows_quarantined) for f in report.files} == {
+        "shop/orders/long.csv.gz": (500, 1),
+        "shop/orders/o.csv": (6, 3),
+    }
