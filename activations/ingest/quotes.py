@@ -21,7 +21,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from activations.ingest.landing import LandingFile
+
+_CHUNK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -40,25 +44,75 @@ class StrayQuote:
 
 def runaway_quote_lines(file: LandingFile, fields: int) -> list[StrayQuote]:
     """The lines of a CSV file whose quote swallowed whole records after it (the header's `fields` fields)."""
-    found: list[StrayQuote] = []
-    opened: tuple[int, bytes] | None = None  # the line whose quoted value is still open
-    swallowed = False  # a whole record was read inside that value
+    walk = _Walk(fields)
     with _open(file) as stream:
-        next(stream, None)  # the header
-        for number, raw in enumerate(stream, 2):
-            line = raw.rstrip(b"\r\n")
-            odd = line.count(b'"') % 2 == 1
-            if opened is None:
-                opened, swallowed = ((number, line), False) if odd else (None, False)
-            elif odd:
-                if swallowed:
-                    found += [_stray(*opened), _stray(number, line, opened[0])]
-                opened = None
-            elif not swallowed:
-                swallowed = _whole_record(line, fields)
-    if opened is not None and swallowed:
-        found.append(_stray(*opened))
-    return found
+        stream.readline()  # the header
+        carry = b""
+        while chunk := stream.read(_CHUNK):
+            text = carry + chunk
+            end = text.rfind(b"\n") + 1
+            walk.lines(text[:end])
+            carry = text[end:]
+        walk.lines(carry)
+    return walk.finish()
+
+
+class _Walk:
+    """The line walk, a chunk of whole lines at a time: counted with numpy, only odd lines visited one by one."""
+
+    def __init__(self, fields: int) -> None:
+        self.fields = fields
+        self.next_line = 2  # the line number of the next line to come (after the header)
+        self.opened: tuple[int, bytes] | None = None  # the line whose quoted value is still open
+        self.swallowed = False  # a whole record was read inside that value
+        self.found: list[StrayQuote] = []
+
+    def lines(self, text: bytes) -> None:
+        """Walk `text`, whole lines (the last may lack its line break)."""
+        if not text:
+            return
+        data = np.frombuffer(text, dtype=np.uint8)
+        ends = np.flatnonzero(data == ord("\n"))
+        if not len(ends) or ends[-1] != len(data) - 1:
+            ends = np.append(ends, len(data))
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        quotes = _per_line(np.flatnonzero(data == ord('"')), starts, ends)
+        commas = _per_line(np.flatnonzero(data == ord(",")), starts, ends)
+        # Lines that read as a whole record if they sit inside a quoted value; checked only there.
+        maybe_whole = (quotes % 2 == 0) & ((quotes > 0) | (commas == self.fields - 1))
+        odd = np.flatnonzero(quotes % 2 == 1)
+        candidates = np.flatnonzero(maybe_whole)
+        previous = 0  # first line not yet walked
+        for i in [*odd.tolist(), len(ends)]:
+            if self.opened is not None and not self.swallowed:
+                between = candidates[np.searchsorted(candidates, previous) : np.searchsorted(candidates, i)]
+                self.swallowed = any(self._whole(text[starts[j] : ends[j]]) for j in between.tolist())
+            if i == len(ends):
+                break
+            line = text[starts[i] : ends[i]].rstrip(b"\r")
+            if self.opened is None:
+                self.opened, self.swallowed = (self.next_line + i, line), False
+            else:
+                if self.swallowed:
+                    opened_on = self.opened[0]
+                    self.found += [_stray(*self.opened), _stray(self.next_line + i, line, opened_on)]
+                self.opened = None
+            previous = i + 1
+        self.next_line += len(ends)
+
+    def finish(self) -> list[StrayQuote]:
+        """The stray lines found, once every line is walked."""
+        if self.opened is not None and self.swallowed:
+            self.found.append(_stray(*self.opened))
+        return self.found
+
+    def _whole(self, line: bytes) -> bool:
+        return _whole_record(line.rstrip(b"\r"), self.fields)
+
+
+def _per_line(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """How many of `positions` fall in each line [start, end)."""
+    return np.searchsorted(positions, ends) - np.searchsorted(positions, starts)
 
 
 def without_lines(file: LandingFile, lines: set[int]) -> Path:

@@ -14,7 +14,7 @@ import pytest
 
 from activations import cli
 from activations.ingest import load as load_module
-from activations.ingest import load_landing
+from activations.ingest import load_landing, quotes
 from activations.ingest.contract import SOURCES_BY_NAME
 
 CONTACT_HEADER = ",".join(SOURCES_BY_NAME["crm_contacts"].column_names)
@@ -617,9 +617,12 @@ def test_values_outside_the_declared_vocabulary_or_range_are_quarantined_and_cod
     ]
 
 
+@pytest.mark.parametrize("chunk", [None, 7])  # 7 bytes: lines and quoted values cross the walk's chunks
 def test_an_unclosed_quote_is_reported_on_its_own_line_and_the_rows_after_it_load(
-    landing: Path, warehouse: Path
+    landing: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch, chunk: int | None
 ) -> None:
+    if chunk:
+        monkeypatch.setattr(quotes, "_CHUNK", chunk)
     at = "2024-05-01T10:00:00Z"
     lines = [
         "order_id,ordered_at,status,total_amount,channel,utm_campaign",
