@@ -669,3 +669,14 @@ def test_an_unclosed_quote_is_reported_on_its_own_line_and_the_rows_after_it_loa
         "shop/orders/long.csv.gz": (500, 1),
         "shop/orders/o.csv": (6, 3),
     }
+
+    # The file fixed and dropped again: its rows and quarantine are replaced.
+    fixed = [line.replace('"', "") if i in (4, 7, 9) else line for i, line in enumerate(lines)]
+    write(landing, "shop/orders/o.csv", "\n".join(fixed) + "\n")
+    again = load_landing(landing, warehouse)
+    assert {f.file: f.status for f in again.files} == {
+        "shop/orders/long.csv.gz": "unchanged",
+        "shop/orders/o.csv": "replaced",
+    }
+    assert rows(warehouse, "select count(*) from raw.shop_orders where _file = 'shop/orders/o.csv'") == [(9,)]
+    assert rows(warehouse, "select line from raw.quarantine where file = 'shop/orders/o.csv'") == []
