@@ -1,8 +1,9 @@
 """Load the landing folder into the raw tables: new and changed files only, one transaction per file.
 
 For each file: skip it if the ledger says this version is loaded (same size and mtime,
-else same sha256); otherwise stage it (`readers` + `validate`) and number its lines
-(`lines`), then in one transaction delete the rows of its previous version, insert the
+else same sha256); otherwise stage it (`readers` + `validate`; a CSV file whose quoted
+value ran away over whole records is read again without its stray lines, see `quotes`) and
+number its lines (`lines`), then in one transaction delete the rows of its previous version, insert the
 good rows into `raw.<source>` and the problems into `raw.quarantine`, and record it in
 the ledger. A file that can't be read is recorded as failed and the others go on.
 
@@ -155,7 +156,7 @@ def _stage(con: duckdb.DuckDBPyConnection, file: LandingFile, entry: ledger.Entr
         if (
             fp.quotes
             and records.width
-            and (multiline_rejects or _lines_unaccounted(fp, records, staged, rejected_lines))
+            and (multiline_rejects or _lines_unaccounted(fp, records, staged, rejected_lines) > 0)
         ):
             stray = quotes.runaway_quote_lines(file, records.width)
         if stray:
