@@ -11,13 +11,16 @@ loaded and quarantined: every good row should load.
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from activations.ingest import load_landing
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from activations.ingest import load_landing  # noqa: E402
+from benchmarks.ingest import cpu_seconds  # noqa: E402
 
 AT = "2024-05-01T10:00:00Z"
 HEADER = "order_id,ordered_at,status,total_amount,channel,utm_campaign"
@@ -33,11 +36,6 @@ def _write(folder: Path, kind: str, rows: int) -> None:
     (folder / "shop/orders/o.csv").write_text("\n".join(lines) + "\n")
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=300_000, help="rows in the file (default 300,000)")
@@ -46,9 +44,9 @@ def main() -> None:
     try:
         for kind in ("plain", "multiline", "runaway"):
             _write(work / kind / "landing", kind, args.rows)
-            started, cpu = time.perf_counter(), _cpu_seconds()
+            started, cpu = time.perf_counter(), cpu_seconds()
             report = load_landing(work / kind / "landing", work / kind / "warehouse.duckdb")
-            wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+            wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
             print(
                 f"{kind}: {wall:.2f}s wall, {cpu:.2f} CPU-s; "
                 f"{report.rows_loaded:,} rows loaded, {report.rows_quarantined:,} quarantined"
