@@ -29,6 +29,7 @@ from activations.destinations.base import (
     RowResult,
 )
 from activations.destinations.config import DestinationConfig, Option
+from activations.destinations.csv_cells import neutralize_formulas
 
 FORMATS = ("csv", "parquet")
 
@@ -93,7 +94,7 @@ class FileExportDestination:
                 if self.format == "parquet":
                     out.write_parquet(temp_name)
                 else:
-                    out.write_csv(temp_name)
+                    neutralize_formulas(out).write_csv(temp_name)  # opened in spreadsheets: see csv_cells
                 os.replace(temp_name, target)
             except BaseException:
                 Path(temp_name).unlink(missing_ok=True)

@@ -19,6 +19,26 @@ class Column:
     type: str  # SQL type the value must cast to: string, bigint, double, boolean, date, timestamp
     required: bool = False
     description: str = ""
+    values: tuple[str, ...] = ()  # the accepted values (text columns); anything else is quarantined
+    pattern: tuple[str, str] | None = None  # (regular expression the whole value matches, what it means)
+    case: str | None = None  # "lower" or "upper": the value is case-insensitive, loaded trimmed in this case
+    minimum: float | None = None  # numbers: the smallest accepted value
+    maximum: float | None = None  # numbers: the largest accepted value
+
+    def __post_init__(self) -> None:
+        if (self.values or self.pattern or self.case) and self.type != "string":
+            raise ValueError(f"{self.name}: accepted values, patterns and case apply to text columns")
+        if (self.minimum is not None or self.maximum is not None) and self.type not in ("bigint", "double"):
+            raise ValueError(f"{self.name}: a range applies to number columns")
+        if self.case not in (None, "lower", "upper"):
+            raise ValueError(f"{self.name}: case is lower or upper")
+        if any(v != _in_case(v, self.case) for v in self.values):
+            raise ValueError(f"{self.name}: accepted values are written in the column's case")
+
+    @property
+    def constrained(self) -> bool:
+        """Whether a value of this column can break the contract (anything but free text)."""
+        return self.required or self.type != "string" or bool(self.values or self.pattern or self.case)
 
 
 @dataclass(frozen=True)
@@ -34,8 +54,22 @@ class Source:
         return [c.name for c in self.columns]
 
 
-def _c(name: str, type_: str = "string", required: bool = False, description: str = "") -> Column:
-    return Column(name, type_, required, description)
+def _in_case(value: str, case: str | None) -> str:
+    return value.lower() if case == "lower" else value.upper() if case == "upper" else value
+
+
+def _c(name: str, type_: str = "string", required: bool = False, description: str = "", **rules: object) -> Column:
+    return Column(name, type_, required, description, **rules)  # type: ignore[arg-type]
+
+
+# Codes Attiva's models and triggers compare against, exported by other systems in any case
+# ("Completed", "COMPLETED"): accepted in any case and loaded lower-case, as the models read them.
+# Labels Attiva only passes on (lead source, form name, platform, category) stay free text.
+def _code(name: str, values: tuple[str, ...], required: bool = False, description: str = "") -> Column:
+    return Column(name, "string", required, description, values=values, case="lower")
+
+
+COUNTRY = ("[A-Z]{2}", "a two-letter country code (ISO 3166 alpha-2, e.g. IT)")
 
 
 SOURCES: tuple[Source, ...] = (
@@ -51,11 +85,11 @@ SOURCES: tuple[Source, ...] = (
             _c("last_name"),
             _c("company", description="set for business (B2B) contacts"),
             _c("job_title"),
-            _c("country", description="ISO 3166 alpha-2, e.g. IT"),
+            _c("country", description="ISO 3166 alpha-2, e.g. IT", pattern=COUNTRY, case="upper"),
             _c("city"),
             _c("birth_date", "date", description="YYYY-MM-DD"),
-            _c("lifecycle_stage", description="subscriber, lead, mql, sql, customer or other"),
-            _c("lead_source", description="web_form, event, referral, paid_search, social, partner, import"),
+            _code("lifecycle_stage", ("subscriber", "lead", "mql", "sql", "customer", "other")),
+            _c("lead_source", description="e.g. web_form, event, referral, paid_search, social, partner, import"),
             _c("became_lead_at", "timestamp"),
             _c("became_mql_at", "timestamp"),
             _c("became_sql_at", "timestamp"),
@@ -76,7 +110,7 @@ SOURCES: tuple[Source, ...] = (
             _c("first_name"),
             _c("last_name"),
             _c("birth_date", "date"),
-            _c("country"),
+            _c("country", description="ISO 3166 alpha-2, e.g. IT", pattern=COUNTRY, case="upper"),
             _c("city"),
             _c("postal_code"),
             _c("created_at", "timestamp", required=True),
@@ -95,7 +129,7 @@ SOURCES: tuple[Source, ...] = (
             _c("category", required=True),
             _c("subcategory"),
             _c("brand"),
-            _c("price", "double", required=True, description="list price in EUR"),
+            _c("price", "double", required=True, description="list price in EUR", minimum=0),
             _c("is_active", "boolean"),
             _c("updated_at", "timestamp", required=True),
         ),
@@ -109,7 +143,14 @@ SOURCES: tuple[Source, ...] = (
             _c("promotion_id", required=True),
             _c("product_id", required=True),
             _c("name"),
-            _c("discount_pct", "double", required=True, description="0-100"),
+            _c(
+                "discount_pct",
+                "double",
+                required=True,
+                description="percent off the list price",
+                minimum=0,
+                maximum=100,
+            ),
             _c("starts_at", "timestamp", required=True),
             _c("ends_at", "timestamp", required=True),
         ),
@@ -125,9 +166,9 @@ SOURCES: tuple[Source, ...] = (
             _c("email", description="checkout email (always set for guest checkout)"),
             _c("phone"),
             _c("ordered_at", "timestamp", required=True),
-            _c("status", required=True, description="completed, cancelled or refunded"),
-            _c("total_amount", "double", required=True, description="EUR, VAT included"),
-            _c("channel", description="web, app or store"),
+            _code("status", ("completed", "cancelled", "refunded"), required=True),
+            _c("total_amount", "double", required=True, description="EUR, VAT included", minimum=0),
+            _code("channel", ("web", "app", "store")),
             _c("utm_source"),
             _c("utm_medium"),
             _c("utm_campaign"),
@@ -143,8 +184,8 @@ SOURCES: tuple[Source, ...] = (
             _c("order_item_id", required=True),
             _c("order_id", required=True),
             _c("product_id", required=True),
-            _c("quantity", "bigint", required=True),
-            _c("unit_price", "double", required=True),
+            _c("quantity", "bigint", required=True, minimum=1),
+            _c("unit_price", "double", required=True, description="EUR", minimum=0),
         ),
         "Order lines.",
     ),
@@ -154,23 +195,31 @@ SOURCES: tuple[Source, ...] = (
         "event_id",
         (
             _c("event_id", required=True, description="unique per event; replays are ignored"),
-            _c(
+            _code(
                 "event_type",
+                (
+                    "page_view",
+                    "product_view",
+                    "add_to_cart",
+                    "checkout_started",
+                    "identify",
+                    "login",
+                    "form_submit",
+                    "app_open",
+                ),
                 required=True,
-                description="page_view, product_view, add_to_cart, checkout_started, "
-                "identify, login, form_submit, app_open",
             ),
             _c("occurred_at", "timestamp", required=True, description="ISO 8601, UTC unless an offset is given"),
             _c("anonymous_id", description="browser cookie or app install id"),
             _c("user_id", description="shop_customer_id once logged in"),
             _c("email", description="on identify and form_submit"),
             _c("phone"),
-            _c("platform", description="web, ios or android"),
+            _c("platform", description="e.g. web, ios or android"),
             _c("session_id"),
             _c("product_id"),
-            _c("quantity", "bigint"),
+            _c("quantity", "bigint", minimum=1),
             _c("url"),
-            _c("form_name", description="form_submit: newsletter, contact_sales, webinar, download"),
+            _c("form_name", description="form_submit: e.g. newsletter, contact_sales, webinar, download"),
             _c("lead_source"),
             _c("company"),
             _c("first_name"),
@@ -193,10 +242,10 @@ SOURCES: tuple[Source, ...] = (
             _c("email"),
             _c("phone"),
             _c("shop_customer_id"),
-            _c("channel", required=True, description="email, sms, ads or profiling"),
-            _c("status", required=True, description="granted or revoked"),
+            _code("channel", ("email", "sms", "ads", "profiling"), required=True),
+            _code("status", ("granted", "revoked"), required=True),
             _c("recorded_at", "timestamp", required=True, description="latest record per person and channel wins"),
-            _c("source", description="where it was collected: checkout, newsletter_form, preference_center, crm"),
+            _c("source", description="where it was collected, e.g. checkout, newsletter_form, preference_center, crm"),
         ),
         "Consent records per channel, granted or revoked over time.",
     ),
@@ -207,11 +256,11 @@ SOURCES: tuple[Source, ...] = (
         (
             _c("engagement_id", required=True),
             _c("email", required=True),
-            _c("event_type", required=True, description="delivered, open, click, bounce, unsubscribe or complaint"),
+            _code("event_type", ("delivered", "open", "click", "bounce", "unsubscribe", "complaint"), required=True),
             _c("occurred_at", "timestamp", required=True),
             _c("campaign"),
             _c("message_id"),
-            _c("bounce_type", description="hard or soft, for bounces"),
+            _code("bounce_type", ("hard", "soft"), description="for bounces"),
             _c("url", description="for clicks"),
         ),
         "Email engagement as exported by an email service provider.",

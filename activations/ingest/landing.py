@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,10 @@ FORMAT_BY_SUFFIX = {
 
 _CHUNK = 1 << 22
 _EPOCH = datetime(1970, 1, 1)
+# A link could point anywhere (outside the folder, at another landing file, at nothing): only
+# the regular files actually in the folder are the user's landed data.
+SYMLINK = "a symbolic link: not read (landing files must be regular files in the folder)"
+NOT_REGULAR = "not a regular file: not read"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class LandingFile:
     format: str | None
     size_bytes: int
     modified_at: datetime  # naive UTC, microseconds, as stored in the ledger
+    kind_problem: str | None = None  # a symbolic link or not a regular file: never read
 
     @property
     def gzipped(self) -> bool:
@@ -43,6 +49,8 @@ class LandingFile:
     @property
     def skip_reason(self) -> str | None:
         """Why this file is not read, or None when it belongs to a source in a known format."""
+        if self.kind_problem is not None:
+            return self.kind_problem
         if self.source is None:
             folders = ", ".join(s.folder for s in SOURCES)
             return f"not in a source folder (expected one of: {folders})"
@@ -56,27 +64,38 @@ class Fingerprint:
     sha256: str
     lines: int  # physical lines of the (decompressed) text, counting a last line without a line break
     trailing_blank_lines: int
+    quotes: int = 0  # double quote characters in the (decompressed) text: none, no quoted value can run away
 
 
 def scan(landing: Path) -> list[LandingFile]:
-    """Every file under the landing root, in path order; hidden files and `_`-folders are left out."""
+    """Every entry under the landing root, in path order; hidden entries and `_`-folders are left out.
+
+    Symbolic links (to files or folders, dangling or not) and other non-regular files are listed
+    with the reason they are not read, so the report names them; none is ever opened or followed.
+    """
     found: list[LandingFile] = []
     for folder, dirs, files in os.walk(landing):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-        for filename in sorted(files):
+        visible = sorted(d for d in dirs if not d.startswith((".", "_")))
+        dirs[:] = [d for d in visible if not (Path(folder) / d).is_symlink()]
+        for filename in sorted(files) + [d for d in visible if d not in dirs]:
             if filename.startswith("."):
                 continue
             path = Path(folder) / filename
-            stat = path.stat()
+            try:
+                info = path.lstat()  # the entry itself: a link is never followed
+            except FileNotFoundError:
+                continue  # removed since the folder was listed: nothing to load
             name = path.relative_to(landing).as_posix()
+            kind = SYMLINK if stat.S_ISLNK(info.st_mode) else None if stat.S_ISREG(info.st_mode) else NOT_REGULAR
             found.append(
                 LandingFile(
                     path=path,
                     name=name,
                     source=_source_of(name),
                     format=_format_of(filename),
-                    size_bytes=stat.st_size,
-                    modified_at=_EPOCH + timedelta(microseconds=stat.st_mtime_ns // 1000),
+                    size_bytes=info.st_size,
+                    modified_at=_EPOCH + timedelta(microseconds=info.st_mtime_ns // 1000),
+                    kind_problem=kind,
                 )
             )
     return sorted(found, key=lambda f: f.name)
@@ -94,9 +113,9 @@ def _format_of(filename: str) -> str | None:
 
 
 def fingerprint(file: LandingFile) -> Fingerprint:
-    """The file's sha256, and its line count (text formats) to check line numbers against."""
+    """The file's sha256, and its line and quote counts (text formats) to check line numbers against."""
     digest = hashlib.sha256()
-    newlines = 0
+    newlines = quotes = 0
     tail = b""
     count_lines = file.format != "parquet" and not file.gzipped
     with open(file.path, "rb") as stream:
@@ -104,23 +123,25 @@ def fingerprint(file: LandingFile) -> Fingerprint:
             digest.update(chunk)
             if count_lines:
                 newlines += chunk.count(b"\n")
+                quotes += chunk.count(b'"')
                 tail = (tail + chunk)[-65536:]
     if file.format != "parquet" and file.gzipped:
-        newlines, tail = _count_gzip_lines(file.path)
-    return Fingerprint(digest.hexdigest(), *_line_stats(newlines, tail))
+        newlines, quotes, tail = _count_gzip_lines(file.path)
+    return Fingerprint(digest.hexdigest(), *_line_stats(newlines, tail), quotes)
 
 
-def _count_gzip_lines(path: Path) -> tuple[int, bytes]:
-    newlines = 0
+def _count_gzip_lines(path: Path) -> tuple[int, int, bytes]:
+    newlines = quotes = 0
     tail = b""
     try:
         with gzip.open(path, "rb") as stream:
             while chunk := stream.read(_CHUNK):
                 newlines += chunk.count(b"\n")
+                quotes += chunk.count(b'"')
                 tail = (tail + chunk)[-65536:]
     except (OSError, EOFError):
         pass  # the reader reports a broken archive with a better message
-    return newlines, tail
+    return newlines, quotes, tail
 
 
 def _line_stats(newlines: int, tail: bytes) -> tuple[int, int]:

@@ -1,8 +1,9 @@
 """Load the landing folder into the raw tables: new and changed files only, one transaction per file.
 
 For each file: skip it if the ledger says this version is loaded (same size and mtime,
-else same sha256); otherwise stage it (`readers` + `validate`) and number its lines
-(`lines`), then in one transaction delete the rows of its previous version, insert the
+else same sha256); otherwise stage it (`readers` + `validate`; a CSV file whose quoted
+value ran away over whole records is read again without its stray lines, see `quotes`) and
+number its lines (`lines`), then in one transaction delete the rows of its previous version, insert the
 good rows into `raw.<source>` and the problems into `raw.quarantine`, and record it in
 the ledger. A file that can't be read is recorded as failed and the others go on.
 
@@ -15,6 +16,7 @@ next file's parsing can use: about 25% off the wall time on 2 cores.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from activations.ingest import ledger, lines, readers, tables, validate
+from activations.ingest import ledger, lines, quotes, readers, tables, validate
 from activations.ingest.contract import SOURCES
 from activations.ingest.landing import Fingerprint, LandingFile, blank_lines, fingerprint, scan
 from activations.ingest.report import FAILED, LOADED, REPLACED, SKIPPED, UNCHANGED, FileResult, IngestReport, Problem
@@ -48,6 +50,7 @@ class Staged:
     good: int = 0
     bad: int = 0
     rejected: int = 0
+    stray_quotes: tuple[quotes.StrayQuote, ...] = ()  # lines cut out of a runaway quoted value, quarantined as such
 
     @property
     def table(self) -> str:
@@ -141,17 +144,30 @@ def _stage(con: duckdb.DuckDBPyConnection, file: LandingFile, entry: ledger.Entr
     assert file.source is not None
     try:
         fp = fingerprint(file)
-    except OSError as error:
+    except (OSError, EOFError, zlib.error) as error:
         return Staged(None, error=f"could not read the file ({error})")
     if entry is not None and entry.status == ledger.LOADED and entry.sha256 == fp.sha256:
         return Staged(fp, unchanged=True)
     con.execute(f"create schema {prefix.rstrip('.')}")
+    copy = None
     try:
-        records = readers.open_records(con, file, file.source)
-        staged = validate.stage(con, file.source, records, f"{prefix}stage")
-        if (wrong_format := validate.not_this_format(con, records, f"{prefix}stage")) is not None:
-            raise readers.Unreadable(wrong_format)
-        line_map, rejected = _line_map(con, prefix, file, fp, records, staged)
+        records, staged, rejected, rejected_lines, multiline_rejects = _read(con, file, prefix)
+        stray: list[quotes.StrayQuote] = []
+        if (
+            fp.quotes
+            and records.width
+            and (multiline_rejects or _lines_unaccounted(fp, records, staged, rejected_lines) > 0)
+        ):
+            stray = quotes.runaway_quote_lines(file, records.width)
+        if stray:
+            # Read a copy without the stray lines: every line between them is then a record of its own.
+            copy = quotes.without_lines(file, {s.line for s in stray})
+            file = replace(file, path=copy)
+            fp = replace(fingerprint(file), sha256=fp.sha256)
+            con.execute(f"drop schema {prefix.rstrip('.')} cascade")
+            con.execute(f"create schema {prefix.rstrip('.')}")
+            records, staged, rejected, rejected_lines, _ = _read(con, file, prefix)
+        line_map = _line_map(con, prefix, file, fp, records, staged, rejected_lines)
         good, bad = con.execute(
             f"select count(*) filter (where _ok), count(*) filter (where not _ok) from {prefix}stage"
         ).fetchone()
@@ -159,9 +175,52 @@ def _stage(con: duckdb.DuckDBPyConnection, file: LandingFile, entry: ledger.Entr
         return Staged(fp, error=str(error), prefix=prefix)
     except _OUR_MISTAKES:
         raise
-    except (duckdb.Error, OSError) as error:
+    except (duckdb.Error, OSError, EOFError, zlib.error) as error:  # EOFError, zlib.error: a gzip cut short
         return Staged(fp, error=readers.error_summary(error), prefix=prefix)
-    return Staged(fp, prefix=prefix, records=records, line_map=line_map, good=good, bad=bad, rejected=rejected)
+    finally:
+        if copy is not None:
+            copy.unlink(missing_ok=True)
+    return Staged(
+        fp,
+        prefix=prefix,
+        records=records,
+        line_map=line_map,
+        good=good,
+        bad=bad,
+        rejected=rejected,
+        stray_quotes=tuple(stray),
+    )
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, file: LandingFile, prefix: str
+) -> tuple[readers.Records, int, int, int, bool]:
+    """Read and check the file into `{prefix}stage`, its unsplittable lines into `{prefix}rejected`.
+
+    Returns the records, how many were staged, how many the reader rejected, how many lines those
+    span, and whether any spans several lines."""
+    assert file.source is not None
+    records = readers.open_records(con, file, file.source)
+    staged = validate.stage(con, file.source, records, f"{prefix}stage")
+    if (wrong_format := validate.not_this_format(con, records, f"{prefix}stage")) is not None:
+        raise readers.Unreadable(wrong_format)
+    if not records.rejected:
+        return records, staged, 0, 0, False
+    con.execute(f"create table {prefix}rejected as {records.rejected}")
+    rejected, rejected_lines = con.execute(
+        f"select count(*), count(*) + coalesce(sum(nl), 0) from ({_rejected_gaps(prefix)})"
+    ).fetchone()
+    return records, staged, rejected, rejected_lines, rejected_lines > rejected
+
+
+def _rejected_gaps(prefix: str) -> str:
+    return f"select d, length(record) - length(replace(record, chr(10), '')) as nl from {prefix}rejected"
+
+
+def _lines_unaccounted(fp: Fingerprint, records: readers.Records, staged: int, rejected_lines: int) -> int:
+    """Lines of the file that are neither the header, a record's first line nor a rejected line:
+    line breaks inside values and blank lines (or lines a runaway quote swallowed)."""
+    return fp.lines - fp.trailing_blank_lines - (records.first_line + staged + rejected_lines)
 
 
 def _line_map(
@@ -171,39 +230,30 @@ def _line_map(
     fp: Fingerprint,
     records: readers.Records,
     staged: int,
-) -> tuple[lines.LineMap, int]:
+    rejected_lines: int,
+) -> lines.LineMap:
     """Find what moves records off `position + header`: lines the reader rejected, and in a CSV file, line
-    breaks inside values and blank lines, looked for only when the file has more lines than that explains.
-    Returns the line map and the number of rejected lines."""
-    gaps = None
-    rejected = rejected_lines = 0
-    if records.rejected:
-        con.execute(f"create table {prefix}rejected as {records.rejected}")
-        gaps = f"select d, length(record) - length(replace(record, chr(10), '')) as nl from {prefix}rejected"
-        rejected, rejected_lines = con.execute(
-            f"select count(*), count(*) + coalesce(sum(nl), 0) from ({gaps})"
-        ).fetchone()
+    breaks inside values and blank lines, looked for only when the file has more lines than that explains."""
     multiline = None
     blanks: list[int] = []
     if records.newlines is not None:
         last_line = fp.lines - fp.trailing_blank_lines
-        extra = last_line - (records.first_line + staged + rejected_lines)
+        extra = _lines_unaccounted(fp, records, staged, rejected_lines)
         if extra > 0:
             con.execute(f"create table {prefix}newlines as {records.newlines}")
             multiline = f"select rowid as pos, nl from {prefix}newlines"
             inside_values = con.execute(f"select coalesce(sum(nl), 0) from {prefix}newlines").fetchone()[0]
             if extra > inside_values:
                 blanks = [n for n in blank_lines(file) if n <= last_line]
-    line_map = lines.build(
+    return lines.build(
         con,
         prefix,
         records=staged,
         first_line=records.first_line,
-        gaps=gaps,
+        gaps=_rejected_gaps(prefix) if records.rejected else None,
         multiline=multiline,
         blank_lines=blanks,
     )
-    return line_map, rejected
 
 
 def _ingest(
@@ -309,6 +359,12 @@ def _insert(
             """,
             [file.name, source.name, at] + ([file.name, source.name, at] if records.rejected else []),
         )
+        if staged.stray_quotes:
+            con.executemany(
+                f"insert into {tables.QUARANTINE} (file, source, line, field, reason, record, ingested_at) "
+                "values (?, ?, ?, NULL, ?, ?, ?)",
+                [[file.name, source.name, s.line, s.reason, s.text, at] for s in staged.stray_quotes],
+            )
         problems = tuple(
             Problem(file.name, line, reason)
             for line, reason in con.execute(
@@ -316,7 +372,7 @@ def _insert(
                 [file.name, _PROBLEMS_SHOWN],
             ).fetchall()
         )
-        quarantined = staged.bad + staged.rejected
+        quarantined = staged.bad + staged.rejected + len(staged.stray_quotes)
         ledger.write(con, _entry(file, staged.fingerprint, ledger.LOADED, at, loaded, quarantined))
         con.commit()
     except BaseException:

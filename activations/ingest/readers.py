@@ -18,7 +18,7 @@ import duckdb
 
 from activations.ingest.contract import Source
 from activations.ingest.landing import LandingFile
-from activations.ingest.sql import ident, literal
+from activations.ingest.sql import exact_path, ident, literal
 
 REJECTS = "_ingest_rejects"
 REJECT_SCANS = "_ingest_reject_scans"
@@ -41,6 +41,7 @@ class Records:
     shape_problem: str | None = None  # SQL over `_record`: why a record is unusable as a whole, else NULL
     rejected: str | None = None  # SQL query (d, reason, record): records the reader could not split, by its line count
     newlines: str | None = None  # SQL query (nl): line breaks inside each record's values, one row per record
+    width: int = 0  # CSV: fields in the header, as many as a whole record has
 
 
 def open_records(con: duckdb.DuckDBPyConnection, file: LandingFile, source: Source) -> Records:
@@ -114,7 +115,7 @@ def _csv(file: LandingFile, source: Source) -> Records:
     columns = [f"c{i}" for i in range(len(names))]
     spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
     options = f"columns = {spec}, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"'"
-    read = f"read_csv({literal(str(file.path))}, {options}"
+    read = f"read_csv({exact_path(file.path)}, {options}"
     quoted = ", ".join(_csv_field(c) for c in columns)
     newline_count = " + ".join(f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in columns)
     return Records(
@@ -130,6 +131,7 @@ def _csv(file: LandingFile, source: Source) -> Records:
             }
         ),
         newlines=f"select {newline_count} as nl from {read}, ignore_errors = true)",
+        width=len(names),
     )
 
 
@@ -146,7 +148,7 @@ def _jsonl(file: LandingFile, source: Source) -> Records:
     _head(file)
     shape = json.dumps({name: "VARCHAR" for name in source.column_names})
     read = (
-        f"read_csv({literal(str(file.path))}, columns = {{'l': 'VARCHAR'}}, header = false, auto_detect = false, "
+        f"read_csv({exact_path(file.path)}, columns = {{'l': 'VARCHAR'}}, header = false, auto_detect = false, "
         f"delim = '{_NOT_IN_JSON}', quote = '', escape = '', "
         f"store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = '{REJECT_SCANS}')"
     )
@@ -188,7 +190,7 @@ def _rejected_sql(reasons: dict[str, str]) -> str:
 
 
 def _parquet(con: duckdb.DuckDBPyConnection, file: LandingFile, source: Source) -> Records:
-    read = f"read_parquet({literal(str(file.path))})"
+    read = f"read_parquet({exact_path(file.path)})"
     try:
         names = [row[0] for row in con.execute(f"describe select * from {read}").fetchall()]
     except duckdb.Error as error:

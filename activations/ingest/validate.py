@@ -67,17 +67,58 @@ def _blank(text: str) -> str:
     return f"trim({text}) = ''"
 
 
+def _typed(column: Column, text: str) -> str:
+    """SQL for the value as loaded: cast to the column's type, or trimmed into its case (blank: NULL)."""
+    if column.case is not None:
+        return f"nullif({column.case}(trim({text})), '')"
+    return RULES[column.type].cast(text)
+
+
 def _checked(source: Source) -> list[Column]:
-    return [c for c in source.columns if c.required or c.type != "string"]
+    return [c for c in source.columns if c.constrained]
+
+
+def _blank_is_empty(column: Column) -> bool:
+    return column.type != "string" or column.case is not None
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _rules(column: Column, text: str, typed: str) -> list[tuple[str, str]]:
+    """(SQL boolean: a non-empty value passes, what it is not) for each rule of the column, in the order checked."""
+    rules = []
+    if column.type != "string":
+        rules.append((RULES[column.type].valid(text, typed), RULES[column.type].expected))
+    if column.values:
+        accepted = ", ".join(literal(v) for v in column.values)
+        rules.append((f"coalesce({typed} in ({accepted}), false)", f"one of {', '.join(column.values)}"))
+    if column.pattern is not None:
+        regex, meaning = column.pattern
+        rules.append((f"coalesce(regexp_full_match({typed}, {literal(regex)}), false)", meaning))
+    low, high = column.minimum, column.maximum
+    if low is not None or high is not None:
+        bounds = " and ".join(
+            [f"{typed} >= {low!r}"] * (low is not None) + [f"{typed} <= {high!r}"] * (high is not None)
+        )
+        if low is not None and high is not None:
+            meaning = f"between {_number(low)} and {_number(high)}"
+        else:
+            meaning = f"at least {_number(low)}" if low is not None else f"at most {_number(high)}"
+        rules.append((f"coalesce({bounds}, false)", meaning))
+    return rules
 
 
 def _check(column: Column, text: str, typed: str) -> str:
     """SQL boolean: the column's value is acceptable (trimming only the few values that don't cast)."""
-    if column.type == "string":
-        return f"({text} is not null)" if column.required else "true"
-    valid = RULES[column.type].valid(text, typed)
+    rules = _rules(column, text, typed)
+    valid = " and ".join(f"({ok})" for ok, _ in rules) or "true"
     if column.required:
-        return f"({text} is not null and {valid})"
+        present = f"{text} is not null and not {_blank(text)}" if column.case else f"{text} is not null"
+        return f"({present} and {valid})"
+    if not rules:
+        return "true"
     return f"({text} is null or {valid} or {_blank(text)})"
 
 
@@ -90,7 +131,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: Source, records: Records, tabl
     texts = {c.name: f"__v_{i}" for i, c in enumerate(source.columns)}
     typed = {c.name: f"__t_{i}" for i, c in enumerate(source.columns)}
     inner = ", ".join(
-        f"{_text(c, records)} as {texts[c.name]}, {RULES[c.type].cast(_text(c, records))} as {typed[c.name]}"
+        f"{_text(c, records)} as {texts[c.name]}, {_typed(c, _text(c, records))} as {typed[c.name]}"
         for c in source.columns
     )
     checks = " and ".join([f"({records.valid})"] + [_check(c, texts[c.name], typed[c.name]) for c in _checked(source)])
@@ -123,23 +164,27 @@ def problems(source: Source, records: Records, table: str) -> str:
     ]
     for column in _checked(source):
         text, typed = f"_raw.{ident(column.name)}", ident(column.name)
-        empty = f"({text} is null or {_blank(text)})" if column.type != "string" else f"{text} is null"
+        empty = f"({text} is null or {_blank(text)})" if _blank_is_empty(column) else f"{text} is null"
         if column.required:
             parts.append(
                 f"select pos, {literal(column.name)}, {literal(f'required field {column.name} is empty')}, _record "
                 f"from shaped where __shape is null and {empty}"
             )
-        if column.type != "string":
-            rule = RULES[column.type]
+        rules = _rules(column, text, typed)
+        if rules:
             shown = (
                 f"case when length({text}) > {_SHOWN_VALUE_CHARS} "
                 f"then left({text}, {_SHOWN_VALUE_CHARS}) || '...' else {text} end"
             )
             quoted = f"'''' || {shown} || ''''"
-            reason = f"format({literal(f'field {column.name}: {{}} is not {rule.expected}')}, {quoted})"
+            # The first rule the value breaks is the reason: a range says nothing about text that isn't a number.
+            first_broken = " ".join(
+                f"when not ({ok}) then {literal(f'field {column.name}: {{}} is not {meaning}')}"
+                for ok, meaning in rules
+            )
             parts.append(
-                f"select pos, {literal(column.name)}, {reason}, _record from shaped "
-                f"where __shape is null and not {empty} and not ({rule.valid(text, typed)})"
+                f"select pos, {literal(column.name)}, format(case {first_broken} end, {quoted}), _record from shaped "
+                f"where __shape is null and not {empty} and not ({' and '.join(f'({ok})' for ok, _ in rules)})"
             )
     union = "\nunion all\n".join(parts)
     return f"with shaped as (select *, {shape} as __shape from {bad})\n{union}"

@@ -14,7 +14,7 @@ import pytest
 
 from activations import cli
 from activations.ingest import load as load_module
-from activations.ingest import load_landing
+from activations.ingest import load_landing, quotes
 from activations.ingest.contract import SOURCES_BY_NAME
 
 CONTACT_HEADER = ",".join(SOURCES_BY_NAME["crm_contacts"].column_names)
@@ -469,3 +469,214 @@ def test_blank_values_in_typed_columns_are_null(landing: Path, warehouse: Path) 
         ("C1", None, None)
     ]
     assert [(p.line, p.reason) for p in report.problems] == [(3, "required field created_at is empty")]
+
+
+def test_symlinks_are_skipped_and_reported_and_a_dangling_one_does_not_stop_the_load(
+    landing: Path, warehouse: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text(CONTACT_HEADER + "\n" + contact("SECRET") + "\n")
+    (landing / "crm/contacts").mkdir(parents=True)
+    (landing / "crm/contacts/linked.csv").symlink_to(outside / "secret.csv")
+    (landing / "crm/contacts/dangling.csv").symlink_to(tmp_path / "gone.csv")
+    (landing / "crm/contacts/more").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(landing / "crm/contacts/pipe.csv")  # would block a reader forever
+    write(landing, "crm/contacts/good.csv", CONTACT_HEADER + "\n" + contact("C1") + "\n")
+
+    report = load_landing(landing, warehouse)
+
+    assert rows(warehouse, "select contact_id from raw.crm_contacts") == [("C1",)]
+    skipped = {f.file: f.error for f in report.skipped_files}
+    assert skipped == {
+        "crm/contacts/dangling.csv": "a symbolic link: not read (landing files must be regular files in the folder)",
+        "crm/contacts/linked.csv": "a symbolic link: not read (landing files must be regular files in the folder)",
+        "crm/contacts/more": "a symbolic link: not read (landing files must be regular files in the folder)",
+        "crm/contacts/pipe.csv": "not a regular file: not read",
+    }
+    assert not report.failed_files
+    assert "crm/contacts/linked.csv: a symbolic link" in str(report)
+    assert load_landing(landing, warehouse).rows_loaded == 0  # the next load is just as quiet
+
+
+def test_a_file_is_read_by_its_exact_name_even_when_it_looks_like_a_pattern(landing: Path, warehouse: Path) -> None:
+    for name, cid in [
+        ("*.csv", "STAR"),
+        ("a.csv", "A"),
+        ("b?.csv", "QUESTION"),
+        ("bb.csv", "B"),
+        ("c[1].csv", "BRACKET"),
+        ("c1.csv", "C"),
+    ]:
+        write(landing, f"crm/contacts/{name}", CONTACT_HEADER + "\n" + contact(cid) + "\n")
+    write(landing, "events/[*].jsonl", event("E1") + "\n")
+    write(landing, "events/x.jsonl", event("E2") + "\n")
+
+    report = load_landing(landing, warehouse)
+
+    assert not report.failed_files
+    assert rows(warehouse, "select _file, contact_id from raw.crm_contacts order by 1") == [
+        ("crm/contacts/*.csv", "STAR"),
+        ("crm/contacts/a.csv", "A"),
+        ("crm/contacts/b?.csv", "QUESTION"),
+        ("crm/contacts/bb.csv", "B"),
+        ("crm/contacts/c1.csv", "C"),
+        ("crm/contacts/c[1].csv", "BRACKET"),
+    ]
+    assert rows(warehouse, "select _file, event_id from raw.events order by 1") == [
+        ("events/[*].jsonl", "E1"),
+        ("events/x.jsonl", "E2"),
+    ]
+
+
+def test_values_outside_the_declared_vocabulary_or_range_are_quarantined_and_codes_take_any_case(
+    landing: Path, warehouse: Path
+) -> None:
+    write(
+        landing,
+        "shop/orders/o.csv",
+        "order_id,ordered_at,status,total_amount,channel\n"
+        "O1,2024-05-01T10:00:00Z,completed,10,web\n"
+        "O2,2024-05-01T10:00:00Z,SHIPPED,10,web\n"
+        "O3,2024-05-01T10:00:00Z,completed,-5,web\n"
+        "O4,2024-05-01T10:00:00Z,completed,10,fax\n"
+        "O5,2024-05-01T10:00:00Z, Refunded ,0,STORE\n"
+        "O6,2024-05-01T10:00:00Z,  ,abc,\n",
+    )
+    write(
+        landing,
+        "shop/promotions/p.csv",
+        "promotion_id,product_id,discount_pct,starts_at,ends_at\n"
+        "PR1,P1,100,2024-01-01,2024-02-01\nPR2,P1,150,2024-01-01,2024-02-01\n",
+    )
+    write(landing, "shop/order_items/i.csv", "order_item_id,order_id,product_id,quantity,unit_price\nI1,O1,P1,0,1\n")
+    write(
+        landing,
+        "crm/contacts/c.csv",
+        "\n".join([CONTACT_HEADER, contact("C1", country=" it"), contact("C2", country="Italy", lifecycle_stage="MQL")])
+        + "\n",
+    )
+    write(
+        landing,
+        "events/e.jsonl",
+        "\n".join([event("E1", event_type="Page_View"), event("E2", event_type="pageview"), event("E3", quantity=0)])
+        + "\n",
+    )
+    write(
+        landing,
+        "consent/c.csv",
+        "consent_id,email,channel,status,recorded_at\nK1,a@x.it,Email,GRANTED,2024-01-01\nK2,a@x.it,fax,granted,2024-01-01\n",
+    )
+    write(
+        landing,
+        "email_engagement/e.csv",
+        "engagement_id,email,event_type,occurred_at,bounce_type\nM1,a@x.it,Bounce,2024-01-01,HARD\n"
+        "M2,a@x.it,bounce,2024-01-01,medium\n",
+    )
+
+    load_landing(landing, warehouse)
+
+    assert rows(warehouse, "select order_id, status, total_amount, channel from raw.shop_orders order by 1") == [
+        ("O1", "completed", 10.0, "web"),
+        ("O5", "refunded", 0.0, "store"),
+    ]
+    assert rows(warehouse, "select promotion_id from raw.shop_promotions") == [("PR1",)]
+    assert rows(warehouse, "select contact_id, country from raw.crm_contacts") == [("C1", "IT")]
+    assert rows(warehouse, "select event_id, event_type from raw.events") == [("E1", "page_view")]
+    assert rows(warehouse, "select consent_id, channel, status from raw.consent") == [("K1", "email", "granted")]
+    assert rows(warehouse, "select event_type, bounce_type from raw.email_engagement") == [("bounce", "hard")]
+    assert rows(warehouse, "select file, line, field, reason from raw.quarantine order by file, line, field") == [
+        ("consent/c.csv", 3, "channel", "field channel: 'fax' is not one of email, sms, ads, profiling"),
+        (
+            "crm/contacts/c.csv",
+            3,
+            "country",
+            "field country: 'Italy' is not a two-letter country code (ISO 3166 alpha-2, e.g. IT)",
+        ),
+        (
+            "email_engagement/e.csv",
+            3,
+            "bounce_type",
+            "field bounce_type: 'medium' is not one of hard, soft",
+        ),
+        (
+            "events/e.jsonl",
+            2,
+            "event_type",
+            "field event_type: 'pageview' is not one of page_view, product_view, add_to_cart, "
+            "checkout_started, identify, login, form_submit, app_open",
+        ),
+        ("events/e.jsonl", 3, "quantity", "field quantity: '0' is not at least 1"),
+        ("shop/order_items/i.csv", 2, "quantity", "field quantity: '0' is not at least 1"),
+        ("shop/orders/o.csv", 3, "status", "field status: 'SHIPPED' is not one of completed, cancelled, refunded"),
+        ("shop/orders/o.csv", 4, "total_amount", "field total_amount: '-5' is not at least 0"),
+        ("shop/orders/o.csv", 5, "channel", "field channel: 'fax' is not one of web, app, store"),
+        ("shop/orders/o.csv", 7, "status", "required field status is empty"),
+        ("shop/orders/o.csv", 7, "total_amount", "field total_amount: 'abc' is not a number (expected e.g. 12.5)"),
+        ("shop/promotions/p.csv", 3, "discount_pct", "field discount_pct: '150' is not between 0 and 100"),
+    ]
+
+
+@pytest.mark.parametrize("chunk", [None, 7])  # 7 bytes: lines and quoted values cross the walk's chunks
+def test_an_unclosed_quote_is_reported_on_its_own_line_and_the_rows_after_it_load(
+    landing: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch, chunk: int | None
+) -> None:
+    if chunk:
+        monkeypatch.setattr(quotes, "_CHUNK", chunk)
+    at = "2024-05-01T10:00:00Z"
+    lines = [
+        "order_id,ordered_at,status,total_amount,channel,utm_campaign",
+        f"O1,{at},completed,10,web,",
+        f'O9,{at},completed,10,web,"spring',  # a quoted value over two lines: one record
+        'sale"',
+        f'O2,{at},"completed,10,web,',  # the quote is never closed on its line...
+        f"O3,{at},completed,10,web,",
+        f"O4,{at},completed,10,web,",
+        f'O5,{at},completed",10,web,',  # ...a stray quote further down closes it
+        f"O6,{at},completed,10,web,",
+        f'O7,{at},"completed,10,web,',  # open until the end of the file
+        f"O8,{at},completed,10,web,",
+    ]
+    write(landing, "shop/orders/o.csv", "\n".join(lines) + "\n")
+    tail = [f"X{i},{at},completed,{i},web," for i in range(500)]
+    with gzip.open(landing / "shop/orders/long.csv.gz", "wt") as stream:
+        stream.write("\n".join([lines[0], f'X-open,{at},completed,"1,web,', *tail]) + "\n")
+
+    report = load_landing(landing, warehouse)
+
+    assert rows(
+        warehouse,
+        "select order_id, _line, utm_campaign from raw.shop_orders where _file = 'shop/orders/o.csv' order by _line",
+    ) == [
+        ("O1", 2, None),
+        ("O9", 3, "spring\nsale"),
+        ("O3", 6, None),
+        ("O4", 7, None),
+        ("O6", 9, None),
+        ("O8", 11, None),
+    ]
+    assert rows(
+        warehouse, "select line, reason, record from raw.quarantine where file = 'shop/orders/o.csv' order by line"
+    ) == [
+        (5, "misplaced quote: the quoted value opened on this line is not closed on it", lines[4]),
+        (8, "misplaced quote: this line closes a quoted value opened on line 5", lines[7]),
+        (10, "misplaced quote: the quoted value opened on this line is not closed on it", lines[9]),
+    ]
+    long = rows(warehouse, "select min(_line), max(_line), count(*) from raw.shop_orders where _file like '%long%'")
+    assert long == [(3, 502, 500)]
+    assert rows(warehouse, "select line from raw.quarantine where file = 'shop/orders/long.csv.gz'") == [(2,)]
+    assert {f.file: (f.rows_loaded, f.rows_quarantined) for f in report.files} == {
+        "shop/orders/long.csv.gz": (500, 1),
+        "shop/orders/o.csv": (6, 3),
+    }
+
+    # The file fixed and dropped again: its rows and quarantine are replaced.
+    fixed = [line.replace('"', "") if i in (4, 7, 9) else line for i, line in enumerate(lines)]
+    write(landing, "shop/orders/o.csv", "\n".join(fixed) + "\n")
+    again = load_landing(landing, warehouse)
+    assert {f.file: f.status for f in again.files} == {
+        "shop/orders/long.csv.gz": "unchanged",
+        "shop/orders/o.csv": "replaced",
+    }
+    assert rows(warehouse, "select count(*) from raw.shop_orders where _file = 'shop/orders/o.csv'") == [(9,)]
+    assert rows(warehouse, "select line from raw.quarantine where file = 'shop/orders/o.csv'") == []
