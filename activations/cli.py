@@ -81,6 +81,22 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0 if report.customers else 1
 
 
+def cmd_messages(args: argparse.Namespace) -> int:
+    from activations import warehouse
+    from activations.messaging import status
+
+    if not Path(args.warehouse).exists():
+        print(f"attiva messages: no warehouse at {args.warehouse}", file=sys.stderr)
+        return 2
+    with warehouse.connect(Path(args.warehouse), read_only=True) as con:
+        if args.action == "why":
+            ids, rows = status.why(con, args.customer, args.campaign)
+            print(status.why_text(args.customer, ids, rows, args.campaign))
+            return 0 if rows else 1
+        print(status.campaigns_table(status.campaigns(con)))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from activations import warehouse
     from activations.report import write_report
@@ -540,6 +556,20 @@ def build_parser() -> argparse.ArgumentParser:
     sts.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
     sts.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     sts.set_defaults(handler=cmd_status)
+    msg = sub.add_parser("messages", help="triggered messages per campaign: sent, suppressed (why), held out, "
+                                          "failed, unknown",
+                         description="Per campaign: sent, suppressed (by reason), held out, failed, unknown (a pass "
+                                     "ended while they were in flight), waiting. `attiva messages why CUSTOMER "
+                                     "[CAMPAIGN]` lists every ledger row of that person (a customer id or an email) "
+                                     "with its reason. Exit 1 from `why` when the person has none.")
+    msg.add_argument("--warehouse", default=str(settings.warehouse_path()), help="the DuckDB file")
+    msg.set_defaults(handler=cmd_messages, action=None)
+    msg_sub = msg.add_subparsers(dest="action", metavar="why")
+    msg_why = msg_sub.add_parser("why", help="every ledger row of one person, with its reason")
+    msg_why.add_argument("customer", metavar="CUSTOMER", help="a customer id, or an email address")
+    msg_why.add_argument("campaign", metavar="CAMPAIGN", nargs="?", help="only this campaign")
+    msg_why.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
+
     fgt = sub.add_parser("forget", help="erase a person's personal data; never contact them again",
                          description="Erase a person (by email or customer id) from the warehouse: their addresses "
                                      "go on the suppression list (hashed), personal columns of their raw rows are "

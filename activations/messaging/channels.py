@@ -42,6 +42,10 @@ from activations.destinations.transport import HttpClient, dumps, response_json,
 from activations.destinations.webhook import SIGNATURE_HEADER, signature
 
 DEFAULT_SMTP_PORT = 8025
+MESSAGE_ID_ARG = "attiva_message_id"  # the custom arg carrying our message id (SendGrid)
+# How long an accepted message may take to show in SendGrid's Email Activity: one missing
+# sooner is not yet taken for "not accepted". 0 for the sandbox, whose feed is immediate.
+ACTIVITY_LAG_SECONDS = 600.0
 MAX_REASON_CHARS = 300
 # Set by the channel itself: a message's own headers may not override them.
 RESERVED_HEADERS = frozenset(
@@ -112,6 +116,14 @@ class Channel(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def can_look_up(channel: Any) -> bool:
+    """Whether the channel can say if it accepted a message, by our message id (`accepted`).
+
+    Such a channel also has `activity_lag`: seconds before an accepted message shows in its feed.
+    """
+    return callable(getattr(channel, "accepted", None)) and hasattr(channel, "activity_lag")
 
 
 class ChannelConfigError(ValueError):
@@ -436,12 +448,18 @@ def _retry_after(response: Any) -> float | None:
 
 
 class SendGridMailChannel:
-    """SendGrid v3 mail send: one personalization per message, our id in `custom_args`."""
+    """SendGrid v3 mail send: one personalization per message, our id in `custom_args`.
+
+    It can also say whether it accepted a message (`accepted`): the Email Activity API searched
+    by that custom arg. A read timeout is therefore reported as "outcome unknown" (the next pass
+    asks) rather than retried blindly.
+    """
 
     def __init__(self, base_url: str, token: Secret, *, timeout: float = 30.0, pool_size: int = 4,
-                 from_email: str = "", from_name: str = "") -> None:
+                 from_email: str = "", from_name: str = "", activity_lag: float = ACTIVITY_LAG_SECONDS) -> None:
         self.base_url = base_url.rstrip("/")
         self.from_email, self.from_name = from_email, from_name
+        self.activity_lag = activity_lag
         self.http = HttpClient(self.base_url, token, platform="sendgrid", max_concurrency=pool_size,
                                read_timeout=timeout, headers={"Authorization": f"Bearer {token.reveal()}"})
 
@@ -466,7 +484,7 @@ class SendGridMailChannel:
             # text/plain first: SendGrid requires that order.
             "content": [{"type": "text/plain", "value": message.text}, {"type": "text/html", "value": message.html}],
             "headers": {**message.headers, "X-Attiva-Message-Id": message.message_id},
-            "custom_args": {"attiva_message_id": message.message_id},
+            "custom_args": {MESSAGE_ID_ARG: message.message_id},
         }
         if message.campaign:
             body["custom_args"]["attiva_campaign"] = message.campaign
@@ -482,11 +500,41 @@ class SendGridMailChannel:
         try:
             response = self.http.request("POST", "/v3/mail/send", json_body=body)
         except DestinationError as exc:  # connection failures and timeouts
+            if "ReadTimeout" in str(exc.reason):  # the request went out: it may have been accepted
+                return transient(f"sendgrid: outcome unknown, no answer in time ({exc.reason})")
             return transient(str(exc.reason), exc.status)
         return _http_delivery(self.http, response, response.headers.get("X-Message-Id"))
 
+    def accepted(self, message_ids: list[str]) -> dict[str, str | None]:
+        """For each message id SendGrid could be asked about: its `msg_id` if it accepted the message,
+        None if its Email Activity has no message with that custom arg. Ids it could not be asked
+        about now (rate limit: 6 searches a minute; an outage) are left out."""
+        found: dict[str, str | None] = {}
+        for message_id in message_ids:
+            query = f"unique_args['{MESSAGE_ID_ARG}']=\"{_query_string(message_id)}\""
+            try:
+                response = self.http.request("GET", "/v3/messages", params={"query": query, "limit": 10})
+            except DestinationError:
+                break
+            if response.status_code != 200:
+                break  # 429 and the like: ask again next pass
+            answer = response_json(response)
+            messages = answer.get("messages") if isinstance(answer, dict) else None
+            if not isinstance(messages, list):
+                break
+            # Any status counts: `not_delivered` (bounced, dropped) was still accepted, and sending again
+            # would not help.
+            ids = [str(m["msg_id"]) for m in messages if isinstance(m, dict) and m.get("msg_id")]
+            found[message_id] = ids[0] if ids else None
+        return found
+
     def close(self) -> None:
         self.http.close()
+
+
+def _query_string(value: str) -> str:
+    """A string literal of the activity query language: quotes and backslashes escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class WebhookMessageChannel:
@@ -553,6 +601,8 @@ class SalesforceTaskChannel:
     Salesforce yet (the sync has not run) the failure is transient and the next pass retries,
     until the step expires.
     """
+
+    resend_is_safe = True  # an upsert on the message id: a message of unknown outcome is simply sent again
 
     def __init__(self, base_url: str, token: Secret, *, api_version: str = "62.0",
                  contact_external_id_field: str = "Attiva_Customer_Id__c",
@@ -622,7 +672,7 @@ SECRET_FIELDS = ("password", "token", "secret", "api_key")
 COMMON_OPTIONS = {"type", "from", "timeout", "pool_size"}
 TYPE_OPTIONS: dict[str, set[str]] = {
     "smtp": {"host", "port", "starttls", "username"},
-    "sendgrid_mail": set(),
+    "sendgrid_mail": {"activity_lag"},
     "webhook": {"path"},
     "salesforce_task": {"api_version", "contact_external_id_field", "task_external_id_field", "owner_id",
                         "priority", "due_in_days"},
@@ -708,7 +758,12 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
     if kind == "sendgrid_mail":
         url = env.get(f"{prefix}_URL") or sandbox_url("sendgrid", env)
         token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "sendgrid", prefix, fail)
-        return SendGridMailChannel(url, Secret(token), **common)
+        # The sandbox's activity feed is immediate; SendGrid's may take minutes.
+        lag_default = 0.0 if (urlsplit(url).hostname or "") in LOOPBACK_HOSTS else ACTIVITY_LAG_SECONDS
+        lag = entry.get("activity_lag", lag_default)
+        if isinstance(lag, bool) or not isinstance(lag, int | float) or lag < 0:
+            raise fail("expected seconds, 0 or more", "activity_lag")
+        return SendGridMailChannel(url, Secret(token), activity_lag=lag, **common)
 
     if kind == "salesforce_task":
         return _salesforce_task(entry, env, prefix, common, fail)

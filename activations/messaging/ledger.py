@@ -1,14 +1,14 @@
 """The message ledger: one row per trigger occurrence and journey step, in the warehouse.
 
-States: planned -> sending -> sent | failed; planned -> suppressed (with the reason) or
-held_out (the customer is in the campaign's holdout). A row is planned once, whatever
-how often triggers are evaluated, so nothing is ever planned twice.
+States: planned -> queued -> sent | failed | unknown; planned -> suppressed (with the reason)
+or held_out (the customer is in the campaign's holdout). A row is planned once, whatever
+how often triggers are evaluated, so nothing is ever planned twice. `reason` says why, in words.
 
-The send protocol is at-most-once: a batch is marked `sending` and committed before the
-first message leaves; afterwards each message is marked sent or failed. A process killed
-in between leaves rows in `sending`: the next pass marks them failed with "outcome
-unknown" and never resends them. For marketing email a missed message is better than a
-duplicate; the SMTP server's log (by our Message-ID) says what really went out.
+A pass claims a batch (`queued`) in one statement and records each message in the send journal
+(journal.py) right before and after its channel call. A pass killed at any point leaves at most
+the messages then in flight without a known outcome (`unknown`); the next pass settles the rest
+and asks the channels that can tell about the unknown ones (recovery.py). What each channel
+guarantees: docs/messaging-guarantees.md.
 """
 
 from __future__ import annotations
@@ -139,18 +139,6 @@ def update(con, changes: pl.DataFrame, now: datetime) -> None:
                     [now.replace(tzinfo=None)])
     finally:
         con.unregister(view)
-
-
-def recover(con, now: datetime) -> int:
-    """Rows left in `sending` by a process that died: outcome unknown, never resent (at-most-once)."""
-    ensure_ledger(con)
-    stuck = con.execute("select count(*) from activation.message_ledger where state = 'sending'").fetchone()[0]
-    if stuck:
-        con.execute("""
-            update activation.message_ledger set state = 'failed', updated_at = ?,
-                reason = 'outcome unknown: the process ended while sending; not resent (at-most-once)'
-            where state = 'sending'""", [now.replace(tzinfo=None)])
-    return stuck
 
 
 def counts(con) -> dict[str, dict[str, int]]:

@@ -3,8 +3,10 @@
 Deciding happens at send time, never earlier: the trigger must still hold (no exit
 reason), the step not expired, the customer's consent true now, their address not on the
 suppression list, their local time outside quiet hours, and the frequency caps not spent
-(higher priority first). What is left is rendered, marked `sending`, sent, and marked
-sent or failed (see ledger.py for the at-most-once protocol).
+(higher priority first). What is left is rendered, claimed (`queued`), and sent; each message
+is recorded in the send journal right before and right after its channel call, so a pass killed
+at any point leaves at most the messages in flight with an unknown outcome (recovery.py settles
+them at the start of the next pass; docs/messaging-guarantees.md).
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from activations.destinations.identifiers import sha256_hex
-from activations.messaging import coupons, feedback, ledger, links
+from activations.messaging import coupons, feedback, journal, ledger, links, recovery
 from activations.messaging.channels import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
 from activations.messaging.templates import TemplateError, Templates, message_context
 from activations.messaging.validate import payload_name
 
 CUSTOMER_FIELDS = ("customer_id", "email", "first_name", "last_name", "city", "country", "timezone")
-BATCH = 400  # messages marked `sending` at once, before any leaves: a crash loses at most these
-RECORD_EVERY = 100  # outcomes written back together: after a crash at most this many sent ones read "unknown"
+BATCH = 400  # messages claimed (`queued`) together; the send journal says which of them left
+RECORD_EVERY = 100  # outcomes folded into the ledger together (each is in the journal as soon as it is known)
 SHOP_URL = "https://www.emporionove.it"
 
 
@@ -38,7 +40,7 @@ SHOP_URL = "https://www.emporionove.it"
 class PassReport:
     planned: dict[str, dict[str, int]] = field(default_factory=dict)  # campaign -> state -> rows planned
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # campaign -> sent/failed/suppressed/...
-    recovered: int = 0
+    recovered: recovery.Recovery = field(default_factory=recovery.Recovery)
 
     def add(self, campaign: str, outcome: str, n: int = 1) -> None:
         bucket = self.outcomes.setdefault(campaign, {})
@@ -54,8 +56,8 @@ class PassReport:
             planned = ", ".join(f"{n} {s}" for s, n in sorted(self.planned.get(campaign, {}).items())) or "nothing new"
             done = ", ".join(f"{n} {s}" for s, n in sorted(self.outcomes.get(campaign, {}).items())) or "nothing due"
             lines.append(f"{campaign:<24} planned: {planned}; due now: {done}")
-        if self.recovered:
-            lines.append(f"{self.recovered} message(s) left 'sending' by a killed run: marked failed, not resent")
+        if str(self.recovered):
+            lines.append(str(self.recovered))
         return "\n".join(lines) or "no triggers"
 
 
@@ -69,20 +71,27 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
     ledger.ensure_ledger(con)
     coupons.ensure_coupons(con)
     feedback.refresh_suppressions(con, now)  # bounces, unsubscribes and complaints reported since the last pass
-    report.recovered = ledger.recover(con, now)
-    for trigger in triggers:
-        report.planned[trigger.campaign] = ledger.plan_new(con, trigger, now)
-    due = _due(con, triggers, now)
-    if due.is_empty():
-        return report
-    by_campaign = {t.campaign: t for t in triggers}
-    due = _decide(con, due, by_campaign, settings, now, report)
-    clock = _pass_clock(now)
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
-        for start in range(0, due.height, BATCH):
-            _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, pool, report, clock)
-            if on_progress:
-                on_progress(min(start + BATCH, due.height))
+    journal_path = journal.path_for(con)
+    existed = journal.exists(journal_path)
+    sends = journal.SendJournal(journal_path)
+    try:
+        report.recovered = recovery.recover(con, sends, channels, now, journal_existed=existed)
+        for trigger in triggers:
+            report.planned[trigger.campaign] = ledger.plan_new(con, trigger, now)
+        due = _due(con, triggers, now)
+        if due.is_empty():
+            return report
+        by_campaign = {t.campaign: t for t in triggers}
+        due = _decide(con, due, by_campaign, settings, now, report)
+        clock = _pass_clock(now)
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
+            for start in range(0, due.height, BATCH):
+                _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, pool, report,
+                            clock, sends)
+                if on_progress:
+                    on_progress(min(start + BATCH, due.height))
+    finally:
+        sends.close()
     return report
 
 
@@ -256,7 +265,7 @@ def _pass_clock(now: datetime) -> Callable[[], datetime]:
 
 def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels: Mapping[str, Channel],
                 templates: Templates, now: datetime, pool: ThreadPoolExecutor, report: PassReport,
-                clock: Callable[[], datetime]) -> None:
+                clock: Callable[[], datetime], sends: journal.SendJournal) -> None:
     naive_now = now.replace(tzinfo=None)
     rows = batch.to_dicts()
     recommendations = _recommendations(con, sorted({r["customer_id"] for r in rows}))
@@ -292,43 +301,61 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             report.add(row["campaign"], "failed")
     if not messages:
         return
-    # Committed before the first message leaves: a crash from here on is "outcome unknown", never a resend.
-    marking = pl.DataFrame([{**{k: r[k] for k in ledger.KEY}, "state": "sending", "sending_at": naive_now,
-                             "coupon_code": coupon_codes.get(r["message_id"]), "attempts_add": 1}
-                            for r, _ in messages], infer_schema_length=None)  # coupons: None for most rows
-    ledger.update(con, marking, now)
+    # Claimed in the journal, then in the ledger, before any message leaves; each message is then
+    # journaled `sending` right before its channel call and with its outcome right after.
+    keys = [tuple(r[k] for k in ledger.KEY) for r, _ in messages]
+    sends.queue(keys)
+    claim = pl.DataFrame([{**{k: r[k] for k in ledger.KEY}, "state": "queued", "reason": None,
+                           "coupon_code": coupon_codes.get(r["message_id"])}
+                          for r, _ in messages], infer_schema_length=None)  # coupons: None for most rows
+    ledger.update(con, claim, now)
+
     def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> dict[str, Any]:
         row, message = item
+        key = {k: row[k] for k in ledger.KEY}
+        started = clock()
+        sends.sending(tuple(key.values()), started)
         try:
             delivery = channels[triggers[row["campaign"]].channel].send(message)
-        except Exception as exc:  # a broken channel must not leave the row in `sending`
+        except Exception as exc:  # a broken channel must not leave the row in flight
             delivery = Delivery(ok=False, permanent=False, status=None, reason=f"{type(exc).__name__}: {exc}",
                                 provider_id=None)
-        key = {k: row[k] for k in ledger.KEY}
-        if delivery.ok:
-            outcome = {**key, "state": "sent", "sent_at": clock(),
-                       "provider_id": delivery.provider_id, "reason": None}
-        elif delivery.permanent:
-            outcome = {**key, "state": "failed", "reason": f"refused: {delivery.reason}"}
-        elif "outcome unknown" in (delivery.reason or ""):  # it may have gone out: at-most-once, never resent
-            outcome = {**key, "state": "failed", "reason": delivery.reason}
-        else:  # transient: planned again, retried by the next pass until the step expires
-            outcome = {**key, "state": "planned", "reason": f"will retry: {delivery.reason}"}
+        outcome = {**key, **_outcome(delivery, clock), "sending_at": started, "attempts_add": 1}
+        sends.outcome(tuple(key.values()), outcome["state"], outcome["reason"], outcome["provider_id"],
+                      outcome["sent_at"] or started)
         return outcome
 
     outcomes: list[dict[str, Any]] = []
 
     def record() -> None:
-        ledger.update(con, pl.DataFrame(outcomes, infer_schema_length=None), now)
+        ledger.update(con, pl.DataFrame(outcomes, schema=OUTCOME_SCHEMA), now)
         for outcome in outcomes:
-            report.add(outcome["campaign"], {"sent": "sent", "failed": "failed", "planned": "retry later"}[
-                outcome["state"]])
+            report.add(outcome["campaign"], REPORTED[outcome["state"]])
         outcomes.clear()
 
-    # Outcomes are recorded as they come back, a few dozen at a time: a crash leaves few rows "unknown".
     for future in as_completed([pool.submit(deliver, item) for item in messages]):
         outcomes.append(future.result())
         if len(outcomes) >= RECORD_EVERY:
             record()
     if outcomes:
         record()
+    sends.clear()  # every outcome of the batch is in the ledger now
+
+
+REPORTED = {"sent": "sent", "failed": "failed", "planned": "retry later", "unknown": "unknown"}
+OUTCOME_SCHEMA = {"campaign": pl.String, "trigger_key": pl.String, "step": pl.Int32, "state": pl.String,
+                  "reason": pl.String, "sent_at": pl.Datetime("us"), "provider_id": pl.String,
+                  "sending_at": pl.Datetime("us"), "attempts_add": pl.Int32}
+
+
+def _outcome(delivery: Delivery, clock: Callable[[], datetime]) -> dict[str, Any]:
+    """The ledger's state and reason for what the channel answered."""
+    if delivery.ok:
+        return {"state": "sent", "sent_at": clock(), "provider_id": delivery.provider_id, "reason": None}
+    none = {"sent_at": None, "provider_id": None}
+    if delivery.permanent:
+        return {**none, "state": "failed", "reason": f"refused: {delivery.reason}"}
+    if "outcome unknown" in (delivery.reason or ""):  # it may have gone out: asked about, or never resent
+        return {**none, "state": "unknown", "reason": delivery.reason}
+    # transient: planned again, retried by the next pass until the step expires
+    return {**none, "state": "planned", "reason": f"will retry: {delivery.reason}"}

@@ -15,6 +15,11 @@
   needed for ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=a,b`` (202 ``{job_id}``).
 - ``POST /v3/mail/send``: <=1,000 personalizations, 202 with an empty body and
   ``X-Message-Id``; the message is stored.
+- ``GET /v3/messages?query=...&limit=N`` (Email Activity): the messages matching a query of
+  ``unique_args['<custom arg>']="<value>"`` and ``msg_id="<id>"`` terms joined by AND / OR
+  (parenthesised or not); answers ``{messages: [{from_email, msg_id, subject, to_email, status,
+  opens_count, clicks_count, last_event_time}]}`` with ``status`` ``delivered``. Anything else in
+  the query is a 400, as SendGrid answers a query it cannot parse. The feed is immediate here.
 - Bearer auth; ``X-RateLimit-Limit/Remaining/Reset`` (epoch seconds); 429
   ``{"errors":[{"field":null,"message":"too many requests"}]}``.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -43,6 +49,10 @@ MAX_CONTACTS = 30_000
 MAX_BODY_BYTES = 6 * 1024 * 1024
 MAX_SEARCH_EMAILS = 100
 MAX_PERSONALIZATIONS = 1_000
+MAX_ACTIVITY_LIMIT = 1_000
+# One term of the activity query language this sandbox understands, and how terms are joined.
+_TERM = re.compile(r"""\(?\s*(?:unique_args\['([^']+)'\]|(msg_id))\s*=\s*"((?:[^"\\]|\\.)*)"\s*\)?""")
+_JOIN = re.compile(r"\s+(AND|OR)\s+")
 CONTACT_NAMESPACE = uuid.UUID("5d6c52c4-8c1e-4d7e-9a55-0b7c4a1f3e10")
 
 
@@ -84,6 +94,7 @@ class SendGrid(Destination):
             Route("/v3/marketing/contacts/search/emails", self.endpoint(self.search_emails), methods=["POST"]),
             Route("/v3/marketing/lists/{list_id}/contacts", self.endpoint(self.remove_from_list), methods=["DELETE"]),
             Route("/v3/mail/send", self.endpoint(self.mail_send), methods=["POST"]),
+            Route("/v3/messages", self.endpoint(self.activity), methods=["GET"]),
             # Where results.errors_url points; a download link, outside the API and its limits.
             Route("/_files/imports/{job_id}/errors.csv", self.errors_file, methods=["GET"]),
         ]
@@ -338,3 +349,78 @@ class SendGrid(Destination):
         message_id = trace_id()[:22]
         self.mail.append({"message_id": message_id, "received_at": iso_now(), "message": body})
         return Response(status_code=202, headers={"X-Message-Id": message_id})
+
+    # ---- email activity ------------------------------------------------------------------------
+
+    async def activity(self, request: Request) -> Response:
+        """Email Activity: the stored messages a query selects (custom args and msg_id terms)."""
+        try:
+            limit = int(request.query_params.get("limit", "10"))
+        except ValueError:
+            raise Refusal("limit must be an integer", code="limit") from None
+        if not 1 <= limit <= MAX_ACTIVITY_LIMIT:
+            raise Refusal(f"limit must be between 1 and {MAX_ACTIVITY_LIMIT}", code="limit")
+        query = request.query_params.get("query", "")
+        try:
+            matches = _activity_filter(query)
+        except ValueError as exc:
+            raise Refusal(str(exc), code="query") from None
+        found = []
+        for stored in reversed(self.mail):  # most recent first, as SendGrid lists them
+            if matches(stored):
+                found.append(_activity_row(stored))
+                if len(found) == limit:
+                    break
+        return JSONBody({"messages": found})
+
+
+def _activity_filter(query: str):
+    """A predicate over stored messages for `query` (terms joined by AND / OR; AND binds tighter)."""
+    if not query.strip():
+        return lambda stored: True
+    pieces = _JOIN.split(query.strip())
+    terms, joins = pieces[0::2], pieces[1::2]
+    parsed = []
+    for term in terms:
+        match = _TERM.fullmatch(term.strip())
+        if match is None:
+            raise ValueError(f"invalid query near {term.strip()[:60]!r}: expected unique_args['name']=\"value\" "
+                             "or msg_id=\"value\"")
+        arg, is_msg_id, value = match.groups()
+        parsed.append((arg, bool(is_msg_id), re.sub(r"\\(.)", r"\1", value)))
+
+    def holds(stored: dict[str, Any], term: tuple[str | None, bool, str]) -> bool:
+        arg, is_msg_id, value = term
+        if is_msg_id:
+            return stored["message_id"] == value
+        return _custom_args(stored["message"]).get(arg) == value
+
+    def matches(stored: dict[str, Any]) -> bool:
+        # Disjunction of conjunctions: split at every OR.
+        group_ok, any_ok = holds(stored, parsed[0]), False
+        for join, term in zip(joins, parsed[1:], strict=True):
+            if join == "OR":
+                any_ok = any_ok or group_ok
+                group_ok = holds(stored, term)
+            else:
+                group_ok = group_ok and holds(stored, term)
+        return any_ok or group_ok
+
+    return matches
+
+
+def _custom_args(message: dict[str, Any]) -> dict[str, Any]:
+    """The message's custom args: top level, overridden by its (first) personalization's."""
+    args = dict(message.get("custom_args") or {})
+    personalizations = message.get("personalizations") or []
+    if personalizations and isinstance(personalizations[0], dict):
+        args.update(personalizations[0].get("custom_args") or {})
+    return args
+
+
+def _activity_row(stored: dict[str, Any]) -> dict[str, Any]:
+    message = stored["message"]
+    to = ((message.get("personalizations") or [{}])[0].get("to") or [{}])[0]
+    return {"from_email": (message.get("from") or {}).get("email"), "msg_id": stored["message_id"],
+            "subject": message.get("subject"), "to_email": to.get("email"), "status": "delivered",
+            "opens_count": 0, "clicks_count": 0, "last_event_time": stored["received_at"]}

@@ -16,7 +16,7 @@ When it runs:
 
 import dagster as dg
 
-from activations.messaging import ledger
+from activations.messaging import ledger, status
 from activations.messaging.channels import load_channel_entries, load_channels
 from activations.messaging.policy import Trigger, load_settings, triggers
 from activations.messaging.send import run_pass
@@ -50,9 +50,11 @@ def _kind(trigger: Trigger, channel_types: dict[str, str]) -> str:
     return KIND_OF_CHANNEL_TYPE.get(channel_types.get(trigger.channel, ""), trigger.channel)
 
 
-def _metadata(counts: dict[str, int], outcomes: dict[str, int]) -> dict:
+def _metadata(counts: dict[str, int], outcomes: dict[str, int], campaign: status.CampaignStatus | None = None) -> dict:
     meta = {f"ledger_{state}": n for state, n in sorted(counts.items())}
     meta.update({f"this_run_{k.split(' ')[0]}": n for k, n in sorted(outcomes.items())})
+    # As `attiva messages` shows them: sent, suppressed (and by reason), held out, failed, unknown.
+    meta.update((campaign or status.CampaignStatus("")).metadata())
     return meta
 
 
@@ -77,13 +79,15 @@ def message_assets(found: list[Trigger]) -> list[dg.AssetsDefinition]:
             with warehouse.connect() as con:
                 report = run_pass(con, selected, channels, Templates(), load_settings(), now=run_as_of(context))
                 counts = ledger.counts(con)
+                statuses = {s.campaign: s for s in status.campaigns(con)}
         finally:
             for channel in channels.values():
                 channel.close()
         context.log.info(f"messaging pass:\n{report}")
         for trigger in selected:
             yield dg.MaterializeResult(asset_key=message_key(trigger), metadata=_metadata(
-                counts.get(trigger.campaign, {}), report.outcomes.get(trigger.campaign, {})))
+                counts.get(trigger.campaign, {}), report.outcomes.get(trigger.campaign, {}),
+                statuses.get(trigger.campaign)))
 
     return [send_messages]
 

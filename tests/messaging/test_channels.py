@@ -403,3 +403,18 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
     bad.write_text("channels:\n  email:\n    type: smtp\n    password: hunter2\n")
     with pytest.raises(ChannelConfigError, match=f"file {bad}.*'password'"):
         load_channels(bad, env={})
+
+
+def test_the_activity_lag_is_the_sandboxs_zero_sendgrids_minutes_or_the_files_seconds() -> None:
+    """How long a SendGrid channel waits before taking "not in Email Activity" for "not accepted"."""
+    sandbox = channel_from_config("esp", {"type": "sendgrid_mail"}, {"ATTIVA_SANDBOX_PORT": "9999"})
+    real_env = {"ATTIVA_ESP_URL": "https://api.sendgrid.com", "ATTIVA_ESP_TOKEN": "SG.real"}
+    real = channel_from_config("esp", {"type": "sendgrid_mail"}, real_env)
+    tuned = channel_from_config("esp", {"type": "sendgrid_mail", "activity_lag": 90}, real_env)
+    assert (sandbox.activity_lag, real.activity_lag, tuned.activity_lag) == (0, 600, 90)
+    for channel in (sandbox, real, tuned):
+        channel.close()
+    with pytest.raises(ChannelConfigError, match="'activity_lag'.*seconds"):
+        channel_from_config("esp", {"type": "sendgrid_mail", "activity_lag": "soon"}, real_env, source="channels.yml")
+    with pytest.raises(ChannelConfigError, match="unknown option"):
+        channel_from_config("email", {"type": "smtp", "activity_lag": 5}, {})

@@ -123,3 +123,32 @@ def test_rate_limit_is_429_with_reset_epoch(start_sandbox) -> None:
     assert answers[-1].json() == {"errors": [{"field": None, "message": "too many requests"}]}
     assert answers[-1].headers["X-RateLimit-Remaining"] == "0"
     assert 25 <= int(answers[-1].headers["X-RateLimit-Reset"]) - time.time() <= 31
+
+
+def test_email_activity_finds_messages_by_custom_arg_as_sendgrid_does(sandbox: str) -> None:
+    """`GET /v3/messages?query=unique_args['name']="value"`: how a sender learns whether a message of
+    its own was accepted (the messaging recovery's question); an unparseable query is a 400."""
+    for n in (1, 2):
+        message = {"personalizations": [{"to": [{"email": f"act{n}@example.com"}]}], "from": {"email": "s@example.com"},
+                   "subject": f"Activity {n}", "content": [{"type": "text/plain", "value": "hi"}],
+                   "custom_args": {"attiva_message_id": f"activity-test.{n}@attiva"}}
+        sent = requests.post(f"{sandbox}/sendgrid/v3/mail/send", json=message, **auth("sendgrid"))
+        assert sent.status_code == 202
+
+    def search(query: str, limit: int = 10) -> requests.Response:
+        return requests.get(f"{sandbox}/sendgrid/v3/messages", params={"query": query, "limit": limit},
+                            **auth("sendgrid"))
+
+    [found] = search("unique_args['attiva_message_id']=\"activity-test.1@attiva\"").json()["messages"]
+    assert found["to_email"] == "act1@example.com" and found["subject"] == "Activity 1" and found["msg_id"]
+    assert found["status"] == "delivered"
+    both = search("(unique_args['attiva_message_id']=\"activity-test.1@attiva\") OR "
+                  "(unique_args['attiva_message_id']=\"activity-test.2@attiva\")").json()["messages"]
+    assert [m["to_email"] for m in both] == ["act2@example.com", "act1@example.com"]  # most recent first
+    assert search(f"msg_id=\"{found['msg_id']}\"").json()["messages"] == [found]
+    assert search("unique_args['attiva_message_id']=\"never-sent@attiva\"").json() == {"messages": []}
+    assert search("unique_args['attiva_message_id']=\"activity-test.1@attiva\" AND "
+                  "unique_args['attiva_message_id']=\"activity-test.2@attiva\"").json() == {"messages": []}
+    refused = search("CONTAINS(subject, \"Activity\")")
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "query"
+    assert requests.get(f"{sandbox}/sendgrid/v3/messages", params={"query": ""}).status_code == 401
