@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from activations.engine.dialect import delete, row_hash, update
+from activations.engine.dialect import delete, row_hash, sha256_hex
 from activations.engine.state import ensure_state
 from activations.manifest import Sync
 
@@ -50,8 +50,20 @@ def row_hash_sql(con, sync: Sync) -> str:
     return row_hash(con, columns)
 
 
+def erased_sql(con, sync: Sync) -> str:
+    """True for an audience row that names a person `attiva forget` erased (by the SHA-256 of its key, email
+    or external id, lower-cased and trimmed); '' when nobody was ever erased (no hashing cost then)."""
+    if not con.execute("select count(*) from activation.erased_hashes").fetchone()[0]:
+        return ""
+    columns = {sync.key, *(column for kind, column in sync.identifiers.items() if kind in ("email", "external_id")),
+               *(column for name, column in sync.fields.items() if name.lower() == "email")}
+    tests = [f"{sha256_hex(con, f'lower(trim(cast({column} as string)))')} in "
+             "(select value_sha256 from activation.erased_hashes)" for column in sorted(columns)]
+    return f"coalesce({' or '.join(tests)}, false)"
+
+
 def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = False,
-              only_rejected: bool = False, can_remove: bool = False) -> Plan:
+              only_rejected: bool = False) -> Plan:
     """Diff `sync`'s audience against its snapshot; store the plan's rows; return the counts.
 
     `full_resync` resends every eligible row whatever the snapshot says; `only_rejected`
@@ -62,6 +74,9 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     send_adds, send_updates, send_removes, resend = SEND_OPERATIONS[sync.mode]
     resend = resend or full_resync
     consent = f"and {sync.consent} = true" if sync.consent else ""
+    # A person forgotten is never sent again, even when a late landing file brings them back.
+    erased = erased_sql(con, sync)
+    consent += f" and not {erased}" if erased else ""
     rejected = ("and d.row_key in (select row_key from activation.sync_rejects where sync_name = ?)"
                 if only_rejected else "")
     # Only the newest plan of a sync is ever applied: older plans' rows are dead weight.
@@ -103,20 +118,6 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
         from ({diff}) as d
         where (d.operation <> 'unchanged' {"or true" if resend else ""}) {rejected}
     """, [plan_id, sync.name, sync.name] + ([sync.name] if only_rejected else []))
-    # People `attiva forget` erased leave every destination that can remove them, whatever the mode.
-    update(con, "activation.sync_plan_rows", {"will_send": can_remove}, """plan_id = ? and operation = 'remove'
-           and row_key in (select row_key from activation.forget_removals where sync_name = ?)""",
-           [plan_id, sync.name])
-    con.execute("""
-        insert into activation.sync_plan_rows
-        select ?, ?, 'remove', s.row_key, s.row_hash, s.destination_id, ?
-        from activation.sync_snapshots as s
-        where s.sync_name = ?
-          and s.row_key in (select row_key from activation.forget_removals where sync_name = ?)
-          and s.row_key not in (select row_key from activation.sync_plan_rows where plan_id = ? and operation = 'remove')
-    """, [plan_id, sync.name, can_remove, sync.name, sync.name, plan_id])
-    forced = con.execute("select count(*) from activation.sync_plan_rows where plan_id = ? and operation = 'remove' "
-                         "and will_send", [plan_id]).fetchone()[0] if not send_removes else 0
     adds, updates, removes = (int(v or 0) for v in con.execute("""
         select sum(case when operation = 'add' then 1 else 0 end),
                sum(case when operation = 'update' then 1 else 0 end),
@@ -135,7 +136,7 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     unchanged = 0 if resend else max(eligible_rows - adds - updates, 0)
     plan = Plan(plan_id=plan_id, sync_name=sync.name, mode=sync.mode, audience_rows=audience_rows,
                 eligible_rows=eligible_rows, adds=adds if send_adds else 0,
-                updates=updates if send_updates else 0, removes=removes if send_removes else forced,
+                updates=updates if send_updates else 0, removes=removes if send_removes else 0,
                 unchanged=unchanged, snapshot_rows=snapshot_rows)
     con.execute("insert into activation.sync_plans values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [plan.plan_id, plan.sync_name, plan.mode, planned_at, plan.audience_rows, plan.eligible_rows,
