@@ -3,7 +3,7 @@
 - Their email addresses go on the suppression list, hashed (sha256): nothing is ever sent to
   them again, even if they come back in a new export.
 - Raw rows that identify them keep what the business needs (orders, amounts, dates) with the
-  personal columns nulled; every derived row (identity graph, marts, audiences, triggers)
+  personal columns nulled (an email column reads `erased`, so required-email tests still pass); every derived row (identity graph, marts, audiences, triggers)
   holding their customer id or identifiers is deleted. The next dbt run cannot bring them back,
   since the raw data no longer names them.
 - Every destination that may hold them is asked to delete them with its own deletion API, whatever
@@ -35,6 +35,7 @@ PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "
 # Which raw column holds each kind of source identifier the identity graph knows.
 SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
                      "device_id": "anonymous_id", "guest_order_id": "order_id"}
+ERASED = "erased"  # what an erased email column reads in raw tables (not an address: staging nulls it)
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "audiences", "triggers")
 
 
@@ -149,7 +150,10 @@ def forget(con, who: str, now: datetime | None = None,
         where = " or ".join(tests)
         n = con.execute(f"select count(*) from {table} where {where}", params).fetchone()[0]
         if n:
-            con.execute(f"update {table} set {', '.join(f'{c} = null' for c in personal)} where {where}", params)
+            # An erased address reads ERASED, not null: the source's not-null test on a required email column
+            # still catches a file that lost its emails, and staging's normalize_email makes it no identity.
+            assignments = ", ".join(f"{c} = '{ERASED}'" if c == "email" else f"{c} = null" for c in personal)
+            con.execute(f"update {table} set {assignments} where {where}", params)
             report.raw_rows_erased[table] = n
 
     # 4. Derived rows: by customer id, or by identifier value (the identity graph's observations).

@@ -50,16 +50,27 @@ def row_hash_sql(con, sync: Sync) -> str:
     return row_hash(con, columns)
 
 
-def erased_sql(con, sync: Sync) -> str:
-    """True for an audience row that names a person `attiva forget` erased (by the SHA-256 of its key, email
-    or external id, lower-cased and trimmed); '' when nobody was ever erased (no hashing cost then)."""
-    if not con.execute("select count(*) from activation.erased_hashes").fetchone()[0]:
-        return ""
+def erased_sql(con, sync: Sync, alias: str) -> str:
+    """True for an audience row (`alias`) that names a person `attiva forget` erased: the SHA-256 of its key,
+    email or external id (lower-cased, trimmed) is in `activation.erased_hashes`."""
     columns = {sync.key, *(column for kind, column in sync.identifiers.items() if kind in ("email", "external_id")),
                *(column for name, column in sync.fields.items() if name.lower() == "email")}
-    tests = [f"{sha256_hex(con, f'lower(trim(cast({column} as string)))')} in "
+    tests = [f"{sha256_hex(con, f'lower(trim(cast({alias}.{column} as string)))')} in "
              "(select value_sha256 from activation.erased_hashes)" for column in sorted(columns)]
     return f"coalesce({' or '.join(tests)}, false)"
+
+
+def _drop_erased(con, sync: Sync, plan_id: str) -> None:
+    """Take the rows naming an erased person out of the plan's sends (a late landing file brought them
+    back). Only the planned rows are hashed, never the whole audience; nothing at all until someone
+    was erased."""
+    if not con.execute("select count(*) from activation.erased_hashes").fetchone()[0]:
+        return
+    delete(con, "activation.sync_plan_rows", f"""plan_id = ? and operation <> 'remove' and row_key in (
+               select p.row_key from activation.sync_plan_rows as p
+               join {sync.audience.relation} as a on cast(a.{sync.key} as string) = p.row_key
+               where p.plan_id = ? and p.operation <> 'remove' and {erased_sql(con, sync, 'a')})""",
+           [plan_id, plan_id])
 
 
 def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = False,
@@ -74,9 +85,6 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     send_adds, send_updates, send_removes, resend = SEND_OPERATIONS[sync.mode]
     resend = resend or full_resync
     consent = f"and {sync.consent} = true" if sync.consent else ""
-    # A person forgotten is never sent again, even when a late landing file brings them back.
-    erased = erased_sql(con, sync)
-    consent += f" and not {erased}" if erased else ""
     rejected = ("and d.row_key in (select row_key from activation.sync_rejects where sync_name = ?)"
                 if only_rejected else "")
     # Only the newest plan of a sync is ever applied: older plans' rows are dead weight.
@@ -118,6 +126,8 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
         from ({diff}) as d
         where (d.operation <> 'unchanged' {"or true" if resend else ""}) {rejected}
     """, [plan_id, sync.name, sync.name] + ([sync.name] if only_rejected else []))
+    # A person forgotten is never sent again, even when a late landing file brings them back.
+    _drop_erased(con, sync, plan_id)
     adds, updates, removes = (int(v or 0) for v in con.execute("""
         select sum(case when operation = 'add' then 1 else 0 end),
                sum(case when operation = 'update' then 1 else 0 end),

@@ -158,3 +158,35 @@ def test_a_late_file_cannot_resend_a_forgotten_address_even_to_a_client_built_be
     assert mario not in {k for (k,) in con.execute("select row_key from activation.sync_plan_rows where plan_id = ?",
                                                     [result.plan.plan_id]).fetchall()}
     client.close()
+
+
+def test_the_forget_command_reports_pending_erasures_and_retries_them(handcrafted_warehouse, sandbox, tmp_path,
+                                                                     monkeypatch, capsys):
+    from activations.cli import main
+    from activations.destinations.config import env_prefix
+
+    from .setups import OPTIONS, TOKENS
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(handcrafted_warehouse, warehouse)
+    options = "\n".join(f"    {k}: \"{v}\"" for k, v in OPTIONS["mailchimp"].items())
+    (tmp_path / "destinations.yml").write_text(f"destinations:\n  t_mailchimp:\n    type: mailchimp\n{options}\n")
+    monkeypatch.setenv("ATTIVA_DESTINATIONS", str(tmp_path / "destinations.yml"))
+    monkeypatch.setenv(f"{env_prefix('t_mailchimp')}_URL", f"{sandbox.base}/mailchimp")
+    monkeypatch.setenv(f"{env_prefix('t_mailchimp')}_TOKEN", TOKENS["mailchimp"])
+    with duckdb.connect(str(warehouse)) as con:
+        sync = next(s for s in customer_syncs() if s.destination == "t_mailchimp")
+        assert run_sync(con, sync, sandbox.client("mailchimp"), policy=FAST_POLICY).ok
+    sandbox.faults("mailchimp", error_rate=1.0)
+
+    assert main(["forget", MARIO, "--warehouse", str(warehouse)]) == 3
+    out = capsys.readouterr().out
+    assert "t_mailchimp" in out and "pending" in out and "mailchimp 500" in out
+    assert main(["forget", "--status", "--warehouse", str(warehouse)]) == 3
+    assert MARIO not in capsys.readouterr().out
+    sandbox.faults("mailchimp", error_rate=0.0)
+    assert main(["forget", "--retry", "--warehouse", str(warehouse)]) == 0
+    assert main(["forget", "--status", "--all", "--warehouse", str(warehouse)]) == 0
+    assert "confirmed" in capsys.readouterr().out
+    lists = sandbox_state(sandbox.base, "mailchimp")["lists"]
+    assert MARIO not in json.dumps(lists) and lists["a1b2c3"]["members"]
