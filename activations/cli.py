@@ -70,7 +70,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     from activations import warehouse
-    from activations.destinations import load_destinations
+    from activations.destinations import DestinationConfigError, load_destinations
     from activations.erasure import drive_erasures, erasure_status, format_status
     from activations.forget import forget
 
@@ -85,7 +85,11 @@ def cmd_forget(args: argparse.Namespace) -> int:
             statuses = erasure_status(con)
             print(format_status(statuses, pending_only=not args.all))
             return 3 if any(s.status == "pending" for s in statuses) else 0
-        destinations = load_destinations()
+        try:
+            destinations = load_destinations()
+        except DestinationConfigError as exc:  # which destinations to erase at is unknown: do nothing yet
+            print(f"attiva forget: {exc}", file=sys.stderr)
+            return 2
         report = None
         if args.who:
             report = forget(con, args.who, destinations=destinations)

@@ -179,6 +179,13 @@ def test_the_forget_command_reports_pending_erasures_and_retries_them(handcrafte
         assert run_sync(con, sync, sandbox.client("mailchimp"), policy=FAST_POLICY).ok
     sandbox.faults("mailchimp", error_rate=1.0)
 
+    # A destinations file that cannot be read: nothing is done, and the command says why.
+    monkeypatch.setenv("ATTIVA_DESTINATIONS", str(tmp_path / "missing.yml"))
+    assert main(["forget", MARIO, "--warehouse", str(warehouse)]) == 2
+    assert "missing.yml" in capsys.readouterr().err
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("select count(*) from marts.customers where email = ?", [MARIO]).fetchone()[0] == 1
+    monkeypatch.setenv("ATTIVA_DESTINATIONS", str(tmp_path / "destinations.yml"))
     assert main(["forget", MARIO, "--warehouse", str(warehouse)]) == 3
     out = capsys.readouterr().out
     assert "t_mailchimp" in out and "pending" in out and "mailchimp 500" in out
