@@ -70,15 +70,36 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     from activations import warehouse
+    from activations.destinations import DestinationConfigError, load_destinations
+    from activations.erasure import drive_erasures, erasure_status, format_status
     from activations.forget import forget
 
     if not Path(args.warehouse).exists():
         print(f"attiva forget: no warehouse at {args.warehouse}", file=sys.stderr)
         return 2
+    if not (args.who or args.status or args.retry):
+        print("attiva forget: name an email address or customer id, or use --status / --retry", file=sys.stderr)
+        return 2
     with warehouse.connect(Path(args.warehouse)) as con:
-        report = forget(con, args.who)
-    print(report)
-    return 0 if report.customers else 1
+        if args.status:
+            statuses = erasure_status(con)
+            print(format_status(statuses, pending_only=not args.all))
+            return 3 if any(s.status == "pending" for s in statuses) else 0
+        try:
+            destinations = load_destinations()
+        except DestinationConfigError as exc:  # which destinations to erase at is unknown: do nothing yet
+            print(f"attiva forget: {exc}", file=sys.stderr)
+            return 2
+        report = None
+        if args.who:
+            report = forget(con, args.who, destinations=destinations)
+            print(report)
+        # Ask the destinations now; whatever they do not confirm is retried by every sync run and --retry.
+        pending = drive_erasures(con, destinations)
+        print(format_status(pending))
+    if report is not None and not report.customers:
+        return 1
+    return 3 if pending else 0
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
@@ -573,9 +594,14 @@ def build_parser() -> argparse.ArgumentParser:
     fgt = sub.add_parser("forget", help="erase a person's personal data; never contact them again",
                          description="Erase a person (by email or customer id) from the warehouse: their addresses "
                                      "go on the suppression list (hashed), personal columns of their raw rows are "
-                                     "nulled, derived rows deleted, planned messages suppressed, and every sync "
-                                     "removes them from its destination on its next run. Exit 1 if nobody matched.")
-    fgt.add_argument("who", help="an email address or a customer id (cus_...)")
+                                     "nulled, derived rows deleted, planned messages suppressed, and every "
+                                     "destination that may hold them is asked to delete them with its own deletion "
+                                     "API (a tracked request, retried by every sync run until each confirmed). "
+                                     "Exit 1 if nobody matched, 3 if a destination has not confirmed yet.")
+    fgt.add_argument("who", nargs="?", help="an email address or a customer id (cus_...)")
+    fgt.add_argument("--status", action="store_true", help="show the erasures destinations have not confirmed yet")
+    fgt.add_argument("--all", action="store_true", help="with --status: confirmed erasures too")
+    fgt.add_argument("--retry", action="store_true", help="ask every destination with a pending erasure again")
     fgt.add_argument("--warehouse", default=str(settings.warehouse_path()), help="the DuckDB file")
     fgt.set_defaults(handler=cmd_forget)
 

@@ -3,11 +3,14 @@
 - Their email addresses go on the suppression list, hashed (sha256): nothing is ever sent to
   them again, even if they come back in a new export.
 - Raw rows that identify them keep what the business needs (orders, amounts, dates) with the
-  personal columns nulled; every derived row (identity graph, marts, audiences, triggers)
+  personal columns nulled (an email column reads `erased`, so required-email tests still pass); every derived row (identity graph, marts, audiences, triggers)
   holding their customer id or identifiers is deleted. The next dbt run cannot bring them back,
   since the raw data no longer names them.
-- Every sync that holds them is asked to remove them on its next run, whatever its mode
-  (`activation.forget_removals`); planned messages to them are suppressed.
+- Every destination that may hold them is asked to delete them with its own deletion API, whatever
+  the syncs' modes: a tracked erasure request, retried until each destination confirmed
+  (activations/erasure.py, `attiva forget --status`). Their rows leave every sync's snapshot, and the
+  engine's plan never sends anyone whose key or email hashes to an erased one, even from a late file.
+  Planned messages to them are suppressed.
 - The personalization API's serving store gets a snapshot without them at once, and every older
   snapshot is deleted (activations/serve/store.py, `forget_from_serving`).
 
@@ -21,7 +24,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from activations.destinations import DestinationConfig, DestinationConfigError, load_destinations
 from activations.engine.state import ensure_state
+from activations.erasure import Subject, request_erasure
 from activations.messaging.ledger import ensure_ledger
 from activations.serve.store import forget_from_serving
 
@@ -30,6 +35,7 @@ PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "
 # Which raw column holds each kind of source identifier the identity graph knows.
 SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
                      "device_id": "anonymous_id", "guest_order_id": "order_id"}
+ERASED = "erased"  # what an erased email column reads in raw tables (not an address: staging nulls it)
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "audiences", "triggers")
 
 
@@ -39,7 +45,8 @@ class ForgetReport:
     emails: int = 0
     raw_rows_erased: dict[str, int] = field(default_factory=dict)
     derived_rows_deleted: dict[str, int] = field(default_factory=dict)
-    sync_removals: dict[str, int] = field(default_factory=dict)
+    request_id: str | None = None
+    erasing_at: list[str] = field(default_factory=list)  # destination instances asked to delete them
     messages_suppressed: int = 0
     serving_profiles_removed: int = 0
 
@@ -52,8 +59,8 @@ class ForgetReport:
                  f"({', '.join(f'{t} {n}' for t, n in sorted(self.raw_rows_erased.items()) if n) or 'none'})",
                  f"  derived rows deleted: {sum(self.derived_rows_deleted.values())}",
                  f"  planned messages suppressed: {self.messages_suppressed}"]
-        removals = ", ".join(f"{s} ({n})" for s, n in sorted(self.sync_removals.items()))
-        lines.append(f"  removed from these syncs' destinations on their next run: {removals or 'none held them'}")
+        lines.append(f"  erasure request {self.request_id}: deletion asked at "
+                     f"{', '.join(self.erasing_at) or 'no destination'} (see `attiva forget --status`)")
         if self.serving_profiles_removed:
             lines.append(f"  removed from the personalization API's serving store: {self.serving_profiles_removed}")
         return "\n".join(lines)
@@ -76,8 +83,10 @@ def _tables(con, schemas: tuple[str, ...]) -> dict[str, set[str]]:
     return found
 
 
-def forget(con, who: str, now: datetime | None = None) -> ForgetReport:
-    """Erase the person identified by an email address or a customer id."""
+def forget(con, who: str, now: datetime | None = None,
+           destinations: dict[str, DestinationConfig] | None = None) -> ForgetReport:
+    """Erase the person identified by an email address or a customer id from the warehouse, and record the
+    erasure request every destination must confirm (`activations.erasure.drive_erasures` sends it)."""
     now = (now or datetime.now(UTC)).replace(tzinfo=None)
     ensure_state(con)
     ensure_ledger(con)
@@ -104,19 +113,22 @@ def forget(con, who: str, now: datetime | None = None) -> ForgetReport:
         con.execute("insert into activation.suppression_list values (?, 'forgotten', ?)",
                     [hashlib.sha256(address.encode()).hexdigest(), now])
     report.emails = len(emails)
+
+    # 2. Every destination that may hold them deletes them: a tracked request, their rows out of the snapshots.
+    if destinations is None:
+        try:
+            destinations = load_destinations()
+        except DestinationConfigError:
+            destinations = {}  # no destinations file: the snapshots still say who held them
+    others = {v for kind, vs in by_type.items() if kind not in ("email", "phone", "guest_order_id") for v in vs}
+    subject = Subject(customers=sorted(customers), emails=emails, phones=by_type.get("phone", set()),
+                      other_ids=others)
+    report.request_id = request_erasure(con, who, subject, destinations, now)
+    report.erasing_at = [row[0] for row in con.execute(
+        "select destination from activation.erasure_destinations where request_id = ? order by destination",
+        [report.request_id]).fetchall()]
     if not customers:
         return report
-
-    # 2. Syncs holding them remove them on their next run, whatever their mode.
-    keys = sorted(set(customers) | emails)
-    marks = ", ".join("?" for _ in keys)
-    for sync_name, n in con.execute(f"""
-            select sync_name, count(*) from activation.sync_snapshots where row_key in ({marks})
-            group by sync_name""", keys).fetchall():
-        report.sync_removals[sync_name] = n
-    con.execute(f"""insert into activation.forget_removals
-                    select sync_name, row_key, ? from activation.sync_snapshots where row_key in ({marks})""",
-                [now, *keys])
 
     # 3. Raw rows that name them: personal columns nulled, the business facts kept.
     for table, columns in _tables(con, ("raw",)).items():
@@ -138,7 +150,10 @@ def forget(con, who: str, now: datetime | None = None) -> ForgetReport:
         where = " or ".join(tests)
         n = con.execute(f"select count(*) from {table} where {where}", params).fetchone()[0]
         if n:
-            con.execute(f"update {table} set {', '.join(f'{c} = null' for c in personal)} where {where}", params)
+            # An erased address reads ERASED, not null: the source's not-null test on a required email column
+            # still catches a file that lost its emails, and staging's normalize_email makes it no identity.
+            assignments = ", ".join(f"{c} = '{ERASED}'" if c == "email" else f"{c} = null" for c in personal)
+            con.execute(f"update {table} set {assignments} where {where}", params)
             report.raw_rows_erased[table] = n
 
     # 4. Derived rows: by customer id, or by identifier value (the identity graph's observations).

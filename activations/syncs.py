@@ -6,6 +6,7 @@ destinations.yml, opens the warehouse, builds the client and runs the engine.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,10 @@ from activations import settings, warehouse
 from activations.destinations import DestinationConfig, build_client, load_destinations
 from activations.engine.deliver import RetryPolicy
 from activations.engine.run import DEFAULT_POLICY, Progress, SyncResult, run_sync
+from activations.erasure import drive_erasures
 from activations.manifest import Sync, load_manifest, syncs
+
+log = logging.getLogger(__name__)
 
 
 class UnknownSync(LookupError):
@@ -77,11 +81,26 @@ def run(sync: Sync, *, warehouse_path: Path | None = None, destinations: dict[st
                    on_progress=on_progress, expect_fingerprint=expect_fingerprint, reviewed_plan=reviewed_plan)
     try:
         if con is not None:
+            erase_first(con, sync, destinations)
             return run_sync(con, sync, client, **options)
         with open_warehouse(target, warehouse_path) as opened:
+            erase_first(opened, sync, destinations)
             return run_sync(opened, sync, client, **options)
     finally:
         client.close()
+
+
+def erase_first(con, sync: Sync, destinations: dict[str, DestinationConfig]) -> None:
+    """Drive the pending erasures at the sync's destination before it runs; what stays pending is logged,
+    and the sync goes on (its plan never sends an erased person anyway)."""
+    try:
+        pending = drive_erasures(con, destinations, only=sync.destination)
+    except Exception as exc:  # noqa: BLE001 - the erasure stays pending and says so; the sync is not its hostage
+        log.warning("erasures at %s could not be tried: %s", sync.destination, type(exc).__name__)
+        return
+    for status in pending:
+        log.warning("erasure %s at %s still pending after %s attempt(s): %s", status.request_id, status.destination,
+                    status.attempts, status.last_error)
 
 
 def last_runs(con) -> dict[str, dict]:

@@ -229,6 +229,18 @@ class DestinationConfigError(DestinationError):
         self.field = field
 
 
+def can_erase(client: object) -> bool:
+    """Whether the client implements the optional erasure capability.
+
+    `erase(rows) -> list[RowResult]` deletes people at the platform with its own deletion API (not a
+    list removal), whatever the syncs' modes. `rows` has the identifier columns the client accepts,
+    prepared as for `send` (normalized, hashed where the platform hashes), plus `_key` and
+    `_destination_id` (either may be null). A row is ok once the platform no longer holds that person
+    under those identifiers: deleted now, or never held there (a 404 is a confirmation).
+    """
+    return callable(getattr(client, "erase", None))
+
+
 @runtime_checkable
 class Destination(Protocol):
     """A client for one destination instance; `send` is called from several threads at once."""

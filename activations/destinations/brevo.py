@@ -10,6 +10,9 @@ contact whose import has not finished yet fails now and succeeds on the next
 attempt. Removal is `.../contacts/remove` (a failure there means the contact
 was not in the list: the state removal asks for).
 
+Erasure (`erase`): `DELETE /v3/contacts/{email}?identifierType=email_id`, 204 (the contact and its
+list memberships are gone); 404 `document_not_found`: nothing held.
+
 Auth is the `api-key` header; a 429 says when the window resets in
 `x-sib-ratelimit-reset` (seconds).
 """
@@ -17,6 +20,7 @@ Auth is the `api-key` header; a 429 says when the window resets in
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 import requests
@@ -102,6 +106,24 @@ class BrevoDestination(HttpDestination):
             else:
                 reason = "not a Brevo contact yet (import pending) or invalid email"
                 results.append(RowResult(False, 201, f"brevo: {reason}"))
+        return results
+
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Delete each contact from Brevo (every list with it)."""
+        require_columns(rows, ["email"], self.type)
+        results = []
+        for email in rows["email"].to_list():
+            if not email:
+                results.append(RowResult(False, None, "brevo: no email to find the contact by"))
+                continue
+            response = self.http.request(
+                "DELETE", f"/v3/contacts/{quote(str(email), safe='')}", params={"identifierType": "email_id"}
+            )
+            if response.status_code == 404:
+                results.append(RowResult(True, 404, "brevo: no such contact"))
+                continue
+            self._check(response)
+            results.append(RowResult(True, response.status_code))
         return results
 
     def _import(self, batch: pl.DataFrame, emails: list[str]) -> None:

@@ -4,10 +4,16 @@ Files are named `<instance>__<operation>__<run>__<seq>.<ext>` and written to a
 temporary name first, then renamed into place, so a reader polling the folder
 never sees half a file. A relative folder is under the data directory
 (`ATTIVA_DATA`). Nothing limits the pace, so the capabilities declare no rate.
+
+Erasure (`erase`) rewrites every file of the instance still in the folder without the erased rows
+(matched by key or by any identifier value), and writes `<instance>__erase__<stamp>.csv` listing only the
+SHA-256 of their keys (`key_sha256`), so a receiver that copied files away can find them too. No file
+written after an erasure carries the person.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import re
@@ -87,24 +93,64 @@ class FileExportDestination:
             + ([pl.col(KEY_COLUMN).alias("key")] if KEY_COLUMN in batch.columns else [])
         )
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
-            os.close(handle)
-            try:
-                if self.format == "parquet":
-                    out.write_parquet(temp_name)
-                else:
-                    neutralize_formulas(out).write_csv(temp_name)  # opened in spreadsheets: see csv_cells
-                os.replace(temp_name, target)
-            except BaseException:
-                Path(temp_name).unlink(missing_ok=True)
-                raise
+            self._write(out, target, self.format)
         except OSError as exc:
             # A full disk or a vanished mount may clear; the engine retries with back-off.
             raise RetryableError(
                 f"file_export: cannot write {target.name}: {exc.strerror or type(exc).__name__}"
             ) from None
         return [RowResult(True, None, None, target.name)] * batch.height
+
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Take the rows out of every exported file still in the folder; leave a notice of hashed keys."""
+        if rows.height == 0:
+            return []
+        keys = {str(k) for k in rows[KEY_COLUMN].to_list() if k is not None} if KEY_COLUMN in rows.columns else set()
+        values = {str(v) for kind in self.capabilities.identifiers if kind in rows.columns
+                  for v in rows[kind].to_list() if v is not None}
+        try:
+            for path in sorted(self.folder.glob(f"{_safe(self.name)}__*.{self.format}")):
+                if "__erase__" not in path.name:
+                    self._scrub(path, keys, values)
+            if keys:
+                notice = pl.DataFrame({"key_sha256": sorted(hashlib.sha256(k.encode()).hexdigest() for k in keys)})
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+                self._write(notice, self.folder / f"{_safe(self.name)}__erase__{stamp}.csv", "csv")
+        except OSError as exc:
+            raise RetryableError(f"file_export: cannot rewrite the exports: {exc.strerror or type(exc).__name__}") from None
+        return [RowResult(True, None)] * rows.height
+
+    def _scrub(self, path: Path, keys: set[str], values: set[str]) -> None:
+        """Rewrite `path` without the rows whose key or identifier is erased (deleted when nothing is left)."""
+        frame = pl.read_parquet(path) if self.format == "parquet" else pl.read_csv(path, infer_schema=False)
+        erased = pl.lit(False)
+        if "key" in frame.columns and keys:
+            erased = erased | pl.col("key").cast(pl.String).is_in(list(keys))
+        for kind in self.capabilities.identifiers:
+            if kind in frame.columns and values:
+                erased = erased | pl.col(kind).cast(pl.String).is_in(list(values)).fill_null(False)
+        kept = frame.filter(~erased)
+        if kept.height == frame.height:
+            return
+        if kept.height == 0:
+            path.unlink()
+        else:
+            self._write(kept, path, self.format)
+
+    def _write(self, frame: pl.DataFrame, target: Path, file_format: str) -> None:
+        """Write to a temporary name, then rename: a reader never sees half a file."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
+        os.close(handle)
+        try:
+            if file_format == "parquet":
+                frame.write_parquet(temp_name)
+            else:
+                neutralize_formulas(frame).write_csv(temp_name)  # opened in spreadsheets: see csv_cells
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         return None

@@ -148,6 +148,10 @@ class GoogleDestination(HttpDestination):
                 results[i] = RowResult(True, response.status_code, None, None)
         return [r for r in results if r is not None]
 
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Take the people out of the user list: the only deletion the platform offers an advertiser."""
+        return self.send("remove", rows)
+
     def upload_report(self) -> UploadReport | None:
         """The match rate range Google reported for the ingest requests since the last call, weighted by
         their records; None when none reported one (yet)."""

@@ -6,6 +6,10 @@ emails that failed), mapped back to rows. With `list_id`, upserted contacts are
 then added to the list (`PUT /crm/v3/lists/{id}/memberships/add-and-remove`)
 and removals take them out by record id, so removal needs the id the upsert
 returned (`_destination_id`).
+
+Erasure (`erase`): `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId": email, "idProperty": "email"}`
+(or the record id alone), one contact per request, 204 with no body: HubSpot's permanent delete, which
+also blocklists the address for imports and the UI (not for the API: Attiva's own plan keeps it out).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from activations.destinations.transport import (
 )
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 WINDOW_SECONDS = 10.0
 # Requests per 10 s rolling window: OAuth apps 100, private apps on Professional/Enterprise 190.
 PLAN_LIMITS = {"oauth_app": 100, "private_app": 190}
@@ -153,6 +158,31 @@ class HubSpotDestination(HttpDestination):
                 results.append(RowResult(True, 200, "hubspot: record no longer exists", record_id))
             else:
                 results.append(RowResult(True, 200, None, record_id))
+        return results
+
+    # -- erase ----------------------------------------------------------------------------------
+
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Permanently delete each contact with HubSpot's GDPR delete: by email, else by record id."""
+        results = []
+        for row in rows.iter_rows(named=True):
+            email, record_id = row.get("email"), row.get(DESTINATION_ID_COLUMN)
+            if email:
+                body = {"objectId": str(email), "idProperty": "email"}
+            elif record_id:
+                body = {"objectId": str(record_id)}
+            else:
+                results.append(RowResult(False, None, "hubspot: neither an email nor a record id to delete by"))
+                continue
+            self.window.record()
+            response = self.http.request("POST", GDPR_DELETE_PATH, json_body=body)
+            if response.status_code == 429:
+                self._raise_rate_limited(response)
+            if response.status_code == 404:  # no such record id: HubSpot holds nobody under it
+                results.append(RowResult(True, 404, "hubspot: no such contact"))
+                continue
+            self.http.raise_for_status(response)
+            results.append(RowResult(True, response.status_code))
         return results
 
     # -- HTTP -----------------------------------------------------------------------------------

@@ -7,10 +7,15 @@ With `segment_id`, upserted members are then added to the static segment
 removal takes them out of it (`members_to_remove`); members are never deleted
 or unsubscribed by a sync. Auth is HTTP Basic with the API key as password;
 Mailchimp allows 10 simultaneous connections.
+
+Erasure (`erase`): `POST /3.0/lists/{list_id}/members/{md5(lower email)}/actions/delete-permanent`, 204:
+the member and their history are gone, and Mailchimp refuses to re-import the address (400 "Forgotten
+Email Not Subscribed"). 404: not a member, nothing held.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -129,6 +134,26 @@ class MailchimpDestination(HttpDestination):
                         outcome[address] = _failed(error, outcome[address].destination_id)
         unconfirmed = RowResult(False, response.status_code, "mailchimp: the response did not confirm this member")
         return [outcome.get(email.lower(), unconfirmed) for email in emails]
+
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Permanently delete each member from the audience (not archive, not unsubscribe)."""
+        require_columns(rows, ["email"], self.type)
+        results = []
+        for email in rows["email"].to_list():
+            if not email:
+                results.append(RowResult(False, None, "mailchimp: no email to find the member by"))
+                continue
+            member = hashlib.md5(str(email).strip().lower().encode()).hexdigest()
+            path = f"/3.0/lists/{self.list_id}/members/{member}/actions/delete-permanent"
+            response = self.http.request("POST", path)
+            if response.status_code == 404:
+                results.append(RowResult(True, 404, "mailchimp: not a member"))
+                continue
+            if response.status_code == 429:
+                raise RetryableError(self.http.reason(response), 429, retry_after_header(response) or 1.0)
+            self.http.raise_for_status(response)
+            results.append(RowResult(True, response.status_code))
+        return results
 
     def _segment(self, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict[str, str]:
         """Change static segment membership; the errors by lower-cased address."""

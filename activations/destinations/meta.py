@@ -160,6 +160,10 @@ class MetaDestination(HttpDestination):
                 self._reported[1] += received
                 self._reported[2] += invalid if isinstance(invalid, int) else 0
 
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Take the people out of the audience: the only deletion the platform offers an advertiser."""
+        return self.send("remove", rows)
+
     def upload_report(self) -> UploadReport | None:
         """Rows Meta said it received and found invalid since the last call (None if it said nothing)."""
         with self._reported_lock:

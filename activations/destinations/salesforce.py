@@ -10,12 +10,17 @@ limit, which is transient).
 
 Removal is not offered: taking a record out of an audience must not delete a CRM
 record; model membership as a field (upserted) instead.
+
+Erasure (`erase`) is the exception: `DELETE /services/data/v{version}/sobjects/{SObject}/{ExternalIdField}/{value}`
+(sObject Rows by External ID), 204; 404 `NOT_FOUND`: no such record. Salesforce keeps a deleted record
+in its Recycle Bin for 15 days before purging it (emptying it early needs a user with that permission).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 import requests
@@ -62,6 +67,7 @@ class SalesforceDestination(HttpDestination):
         if not re.fullmatch(r"\d+\.\d", version):
             raise config.error("expected a version like 62.0", "api_version")
         self.path = f"/services/data/v{version}/composite/sobjects/{self.sobject}/{self.external_id_field}"
+        self.record_path = f"/services/data/v{version}/sobjects/{self.sobject}/{self.external_id_field}"
 
     @classmethod
     def platform_capabilities(cls, config: DestinationConfig) -> Capabilities:
@@ -107,6 +113,23 @@ class SalesforceDestination(HttpDestination):
                 self.http.reason(response, f"expected {batch.height} results, got {got}"), response.status_code
             )
         return [self._row_result(item, response.status_code) for item in body]
+
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Delete each record by its external id."""
+        require_columns(rows, ["external_id"], self.type)
+        results = []
+        for value in rows["external_id"].to_list():
+            if value is None or str(value) == "":
+                results.append(RowResult(False, None, "salesforce: no external id to find the record by"))
+                continue
+            response = self.http.request("DELETE", f"{self.record_path}/{quote(str(value), safe='')}")
+            if response.status_code == 404:
+                results.append(RowResult(True, 404, "salesforce: no such record"))
+            elif response.status_code >= 400:
+                self._raise_for_error(response)
+            else:
+                results.append(RowResult(True, response.status_code))
+        return results
 
     def _row_result(self, item: dict[str, Any], status: int) -> RowResult:
         record_id = item.get("id")

@@ -10,6 +10,11 @@ Removal takes contacts out of the list (never deletes them): their ids are looke
 up by email (`POST /v3/marketing/contacts/search/emails`), then
 `DELETE /v3/marketing/lists/{id}/contacts?contact_ids=...`.
 
+Erasure (`erase`) deletes the contacts themselves: ids looked up by email as above, then
+`DELETE /v3/marketing/contacts?ids=...` (202 `{job_id}`, processed asynchronously). A row is confirmed
+only once the search no longer finds the address, so a deletion still in SendGrid's queue is checked
+again on the next attempt.
+
 Rate limits: 429 with `X-RateLimit-Reset` (epoch seconds).
 """
 
@@ -211,20 +216,25 @@ class SendGridDestination(HttpDestination):
 
     # -- remove ---------------------------------------------------------------------------------
 
-    def _remove(self, emails: list[str]) -> list[RowResult]:
+    def _contact_ids(self, emails: list[str]) -> dict[str, str]:
+        """Contact id by lower-cased email, for the addresses SendGrid holds a contact for."""
         unique = list(dict.fromkeys(e.lower() for e in emails))
         ids: dict[str, str] = {}
         for start in range(0, len(unique), MAX_SEARCH_EMAILS):
             chunk = unique[start : start + MAX_SEARCH_EMAILS]
             response = self.http.request("POST", "/v3/marketing/contacts/search/emails", json_body={"emails": chunk})
             if response.status_code == 404:
-                continue  # none of them is a contact, so none is in the list
+                continue  # none of them is a contact
             self._check(response)
             found = (response_json(response) or {}).get("result") or {}
             for email, entry in found.items():
                 contact = entry.get("contact") if isinstance(entry, dict) else None
                 if isinstance(contact, dict) and contact.get("id"):
                     ids[str(email).lower()] = str(contact["id"])
+        return ids
+
+    def _remove(self, emails: list[str]) -> list[RowResult]:
+        ids = self._contact_ids(emails)
         contact_ids = list(dict.fromkeys(ids.values()))
         for start in range(0, len(contact_ids), MAX_SEARCH_EMAILS):
             response = self.http.request(
@@ -240,6 +250,30 @@ class SendGridDestination(HttpDestination):
             else RowResult(True, 200, "sendgrid: not a contact, so not in the list")
             for e in emails
         ]
+
+    # -- erase ----------------------------------------------------------------------------------
+
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """Delete the contacts (every list, the contact itself); confirmed once SendGrid no longer finds them."""
+        require_columns(rows, ["email"], self.type)
+        emails = [str(e) if e else "" for e in rows["email"].to_list()]
+        ids = self._contact_ids([e for e in emails if e])
+        contact_ids = list(dict.fromkeys(ids.values()))
+        for start in range(0, len(contact_ids), MAX_SEARCH_EMAILS):
+            response = self.http.request(
+                "DELETE", "/v3/marketing/contacts", params={"ids": ",".join(contact_ids[start : start + MAX_SEARCH_EMAILS])}
+            )
+            self._check(response)
+        remaining = self._contact_ids([e for e in emails if e]) if contact_ids else {}
+        results = []
+        for email in emails:
+            if not email:
+                results.append(RowResult(False, None, "sendgrid: no email to find the contact by"))
+            elif email.lower() in remaining:
+                results.append(RowResult(False, 202, "sendgrid: deletion accepted, contact still listed; checked again"))
+            else:
+                results.append(RowResult(True, 202 if email.lower() in ids else 404))
+        return results
 
     # -- errors ---------------------------------------------------------------------------------
 

@@ -109,6 +109,10 @@ class WebhookDestination(HttpDestination):
         keys = batch.select(key).to_series().to_list()  # as sent: results may name their row by it
         return self._verdicts(results, keys, response.status_code)
 
+    def erase(self, rows: pl.DataFrame) -> list[RowResult]:
+        """A `remove` of the rows by key: the receiver deletes what it holds of them."""
+        return self.send("remove", rows)
+
     def _verdicts(self, results: list[Any], keys: list[str], status: int) -> list[RowResult]:
         """Each row's verdict: matched by `index`, else by `key`, else by position.
 

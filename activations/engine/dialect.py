@@ -36,6 +36,13 @@ def row_hash(con, columns: list[str]) -> str:
     return f"md5({parts})"
 
 
+def sha256_hex(con, expression: str) -> str:
+    """SHA-256 of a string expression as 64 lower-case hex characters (erased people are matched by it)."""
+    if warehouse_kind(con) == "spark":
+        return f"sha2({expression}, 256)"
+    return f"sha256({expression})"
+
+
 @contextmanager
 def transaction(con) -> Iterator[None]:
     """All or nothing where the warehouse has transactions; where it has none, the caller's steps

@@ -99,9 +99,6 @@ def fold(con, sync_name: str, run_id: str, plan_id: str | None = None, ended: di
             delete(con, "activation.sync_rejects", """sync_name = ? and row_key not in
                        (select row_key from activation.sync_plan_rows where plan_id = ? and will_send)""",
                    [sync_name, plan_id])
-        if _holds(con, "activation.forget_removals", sync_name):
-            delete(con, "activation.forget_removals", """sync_name = ? and row_key not in
-                       (select row_key from activation.sync_snapshots where sync_name = ?)""", [sync_name, sync_name])
         delete(con, "activation.sync_confirmations", "run_id = ?", [run_id])
         delete(con, "activation.sync_row_errors", "run_id = ?", [run_id])
         if ended:

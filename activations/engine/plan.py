@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from activations.engine.dialect import delete, row_hash, update
+from activations.engine.dialect import delete, row_hash, sha256_hex
 from activations.engine.state import ensure_state
 from activations.manifest import Sync
 
@@ -50,8 +50,31 @@ def row_hash_sql(con, sync: Sync) -> str:
     return row_hash(con, columns)
 
 
+def erased_sql(con, sync: Sync, alias: str) -> str:
+    """True for an audience row (`alias`) that names a person `attiva forget` erased: the SHA-256 of its key,
+    email or external id (lower-cased, trimmed) is in `activation.erased_hashes`."""
+    columns = {sync.key, *(column for kind, column in sync.identifiers.items() if kind in ("email", "external_id")),
+               *(column for name, column in sync.fields.items() if name.lower() == "email")}
+    tests = [f"{sha256_hex(con, f'lower(trim(cast({alias}.{column} as string)))')} in "
+             "(select value_sha256 from activation.erased_hashes)" for column in sorted(columns)]
+    return f"coalesce({' or '.join(tests)}, false)"
+
+
+def _drop_erased(con, sync: Sync, plan_id: str) -> None:
+    """Take the rows naming an erased person out of the plan's sends (a late landing file brought them
+    back). Only the planned rows are hashed, never the whole audience; nothing at all until someone
+    was erased."""
+    if not con.execute("select count(*) from activation.erased_hashes").fetchone()[0]:
+        return
+    delete(con, "activation.sync_plan_rows", f"""plan_id = ? and operation <> 'remove' and row_key in (
+               select p.row_key from activation.sync_plan_rows as p
+               join {sync.audience.relation} as a on cast(a.{sync.key} as string) = p.row_key
+               where p.plan_id = ? and p.operation <> 'remove' and {erased_sql(con, sync, 'a')})""",
+           [plan_id, plan_id])
+
+
 def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = False,
-              only_rejected: bool = False, can_remove: bool = False, keep_plan: str | None = None) -> Plan:
+              only_rejected: bool = False, keep_plan: str | None = None) -> Plan:
     """Diff `sync`'s audience against its snapshot; store the plan's rows; return the counts.
 
     `full_resync` resends every eligible row whatever the snapshot says; `only_rejected`
@@ -104,20 +127,8 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
         from ({diff}) as d
         where (d.operation <> 'unchanged' {"or true" if resend else ""}) {rejected}
     """, [plan_id, sync.name, sync.name] + ([sync.name] if only_rejected else []))
-    # People `attiva forget` erased leave every destination that can remove them, whatever the mode.
-    update(con, "activation.sync_plan_rows", {"will_send": can_remove}, """plan_id = ? and operation = 'remove'
-           and row_key in (select row_key from activation.forget_removals where sync_name = ?)""",
-           [plan_id, sync.name])
-    con.execute("""
-        insert into activation.sync_plan_rows
-        select ?, ?, 'remove', s.row_key, s.row_hash, s.destination_id, ?
-        from activation.sync_snapshots as s
-        where s.sync_name = ?
-          and s.row_key in (select row_key from activation.forget_removals where sync_name = ?)
-          and s.row_key not in (select row_key from activation.sync_plan_rows where plan_id = ? and operation = 'remove')
-    """, [plan_id, sync.name, can_remove, sync.name, sync.name, plan_id])
-    forced = con.execute("select count(*) from activation.sync_plan_rows where plan_id = ? and operation = 'remove' "
-                         "and will_send", [plan_id]).fetchone()[0] if not send_removes else 0
+    # A person forgotten is never sent again, even when a late landing file brings them back.
+    _drop_erased(con, sync, plan_id)
     adds, updates, removes = (int(v or 0) for v in con.execute("""
         select sum(case when operation = 'add' then 1 else 0 end),
                sum(case when operation = 'update' then 1 else 0 end),
@@ -136,7 +147,7 @@ def plan_sync(con, sync: Sync, planned_at: datetime, *, full_resync: bool = Fals
     unchanged = 0 if resend else max(eligible_rows - adds - updates, 0)
     plan = Plan(plan_id=plan_id, sync_name=sync.name, mode=sync.mode, audience_rows=audience_rows,
                 eligible_rows=eligible_rows, adds=adds if send_adds else 0,
-                updates=updates if send_updates else 0, removes=removes if send_removes else forced,
+                updates=updates if send_updates else 0, removes=removes if send_removes else 0,
                 unchanged=unchanged, snapshot_rows=snapshot_rows)
     con.execute("insert into activation.sync_plans values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [plan.plan_id, plan.sync_name, plan.mode, planned_at, plan.audience_rows, plan.eligible_rows,

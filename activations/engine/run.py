@@ -123,7 +123,7 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
                    values (?, ?, ?, ?, 'running', ?)""", [run_id, sync.name, sync.destination, sync.mode, now])
     try:
         plan = plan_sync(con, sync, now, full_resync=full_resync, only_rejected=only_rejected,
-                         can_remove=client.capabilities.supports_remove, keep_plan=reviewed_plan)
+                         keep_plan=reviewed_plan)
     except Exception as exc:  # the audience is missing, a column was renamed: the run failed, not crashed
         failed = SyncResult(run_id, sync.name, "failed", None, error=f"planning failed: {client_safe(client, exc)}",
                             seconds=time.monotonic() - started)

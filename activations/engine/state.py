@@ -36,8 +36,18 @@ TABLES = {
     "sync_rejects": """
         sync_name string, row_key string, operation string, kind string, reason string, http_status integer,
         attempts integer, first_seen_at timestamp, last_seen_at timestamp, run_id string""",
-    # Rows `attiva forget` asked every sync holding them to remove, whatever the sync's mode.
-    "forget_removals": "sync_name string, row_key string, requested_at timestamp",
+    # `attiva forget` (activations/erasure.py): one row per request, no personal data, only a hash of who
+    # was named; one row per destination instance the request must reach, until it confirmed the deletion.
+    "erasure_requests": "request_id string, requested_at timestamp, subject_sha256 string, customers integer",
+    "erasure_destinations": """
+        request_id string, destination string, status string, records integer, attempts integer,
+        last_error string, last_attempt_at timestamp, confirmed_at timestamp""",
+    # What a destination needs to find the person (its prepared identifiers, its own record id), kept
+    # only until that destination confirmed the deletion, then deleted.
+    "erasure_work": "request_id string, destination string, row_key string, destination_id string, identifiers string",
+    # SHA-256 of every identifier value of an erased person (lower-cased, trimmed): a plan never sends a
+    # row whose key or identifiers hash to one of these, whatever lands later.
+    "erased_hashes": "value_sha256 string, request_id string",
     # One row per run: what was planned, sent, confirmed, rejected and set aside, and how it ended;
     # then what the destination itself reported, where it reports it (destinations/base.py UploadReport).
     "sync_runs": """

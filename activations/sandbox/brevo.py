@@ -9,6 +9,9 @@
   updateEnabled}``: 201 ``{id}``, or 204 when ``updateEnabled`` updated an existing one)
   or in bulk with ``POST /v3/contacts/import`` (``{jsonBody: [{email, attributes}],
   listIds, updateExistingContacts}``: 202 ``{processId}``; applied at once here).
+- ``DELETE /v3/contacts/{identifier}`` (an email, urlencoded, or a contact id; ``identifierType``
+  ``email_id`` / ``contact_id`` says which): deletes the contact and its list memberships, 204;
+  404 ``document_not_found`` when there is no such contact.
 - Header ``api-key``; 401 ``{"code": "unauthorized", ...}``; ``x-sib-ratelimit-limit /
   -remaining / -reset`` (seconds until the window frees) on every answer, 429 past it.
   Lists are created on first use.
@@ -65,6 +68,7 @@ class Brevo(Destination):
         return [
             Route("/v3/contacts", self.endpoint(self.create_contact), methods=["POST"]),
             Route("/v3/contacts/import", self.endpoint(self.import_contacts), methods=["POST"]),
+            Route("/v3/contacts/{identifier}", self.endpoint(self.delete_contact), methods=["DELETE"]),
             Route("/v3/contacts/lists/{list_id}/contacts/add", self.endpoint(self.add_to_list), methods=["POST"]),
             Route(
                 "/v3/contacts/lists/{list_id}/contacts/remove", self.endpoint(self.remove_from_list), methods=["POST"]
@@ -250,3 +254,23 @@ class Brevo(Destination):
                 contact["listIds"].remove(int(list_id))
             success.append(item)
         return JSONBody({"contacts": {"success": success, "failure": failure}}, status_code=201)
+
+    async def delete_contact(self, request: Request) -> Response:
+        """Delete one contact (by email or id) and its list memberships; 404 when there is none."""
+        identifier = request.path_params["identifier"].strip()
+        kind = request.query_params.get("identifierType") or ("email_id" if "@" in identifier else "contact_id")
+        if kind == "email_id":
+            key = identifier.lower()
+        elif kind == "contact_id":
+            if not identifier.isdigit():
+                raise Refusal("contact_id identifiers are numbers")
+            key = self.by_id.get(int(identifier), "")
+        else:
+            raise Refusal(f"identifierType {kind!r} is not served by the sandbox (email_id, contact_id)")
+        contact = self.contacts.pop(key, None)
+        if contact is None:
+            raise Refusal("Contact does not exist", status=404, code="document_not_found")
+        self.by_id.pop(int(contact["id"]), None)
+        for members in self.lists.values():
+            members.pop(key, None)
+        return Response(status_code=204)

@@ -7,12 +7,17 @@
   ``{recordsIdsAdded, recordIdsRemoved, recordIdsMissing}`` (HubSpot's own spelling).
   Added/removed list only actual changes; any id not in ``recordIdsMissing`` is in
   the requested state. Lists are created on first use (the sandbox has no UI to make them).
+- ``POST /crm/v3/objects/contacts/gdpr-delete`` ``{objectId, idProperty?}``: permanent (GDPR) delete of
+  one contact, by record id or, with ``idProperty: "email"``, by address; 204 with no body. The contact
+  leaves every list. An address is blocklisted (kept as a SHA-256 here) even when no contact had it; as
+  on HubSpot, the blocklist stops imports and the UI, not a later API upsert. An unknown record id is a 404.
 - Bearer auth; 190 requests per rolling 10 s and a daily cap; 429 with
   ``policyName`` TEN_SECONDLY_ROLLING or DAILY; ``X-HubSpot-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import Any
@@ -57,12 +62,14 @@ class HubSpot(Destination):
         self.emails_by_id: dict[str, str] = {}
         self.lists: dict[str, dict[str, None]] = {}  # list id -> ordered set of record ids
         self.next_id = FIRST_RECORD_ID
+        self.blocklist: dict[str, None] = {}  # SHA-256 of GDPR-deleted addresses
 
     def state(self) -> dict[str, Any]:
         return {
             "contacts": self.contacts,
             "lists": {list_id: list(members) for list_id, members in self.lists.items()},
             "next_id": self.next_id,
+            "gdpr_blocklist": list(self.blocklist),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -70,6 +77,7 @@ class HubSpot(Destination):
         self.emails_by_id = {c["id"]: email for email, c in self.contacts.items()}
         self.lists = {k: dict.fromkeys(v) for k, v in data.get("lists", {}).items()}
         self.next_id = int(data.get("next_id", FIRST_RECORD_ID))
+        self.blocklist = dict.fromkeys(data.get("gdpr_blocklist", []))
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -79,6 +87,7 @@ class HubSpot(Destination):
                 self.endpoint(self.memberships),
                 methods=["PUT"],
             ),
+            Route("/crm/v3/objects/contacts/gdpr-delete", self.endpoint(self.gdpr_delete), methods=["POST"]),
         ]
 
     # ---- vendor spellings ----------------------------------------------------------------------
@@ -275,3 +284,30 @@ class HubSpot(Destination):
                 del members[record_id]
                 removed.append(record_id)
         return JSONBody({"recordIdsMissing": missing, "recordsIdsAdded": added, "recordIdsRemoved": removed})
+
+    async def gdpr_delete(self, request: Request) -> Response:
+        """Permanently delete one contact by record id or email; 204, or 404 for an unknown record id."""
+        body = await self.json_body(request)
+        object_id = body.get("objectId") if isinstance(body, dict) else None
+        if not isinstance(object_id, str | int) or str(object_id).strip() == "":
+            raise Refusal("Invalid input JSON: 'objectId' is required", code="VALIDATION_ERROR")
+        id_property = body.get("idProperty")
+        if id_property not in (None, "email", "hs_object_id"):
+            raise Refusal(f"idProperty {id_property!r} is not supported; use 'email' or leave it out",
+                          code="VALIDATION_ERROR")
+        if id_property == "email":
+            email = str(object_id).strip().lower()
+            if not is_email(email):
+                raise Refusal(f"Email address {object_id} is invalid", code="VALIDATION_ERROR")
+            self.blocklist[hashlib.sha256(email.encode()).hexdigest()] = None
+        else:
+            email = self.emails_by_id.get(str(object_id).strip())
+            if email is None:
+                return _error(404, "resource not found", "OBJECT_NOT_FOUND")
+            self.blocklist[hashlib.sha256(email.encode()).hexdigest()] = None
+        contact = self.contacts.pop(email, None)
+        if contact is not None:
+            self.emails_by_id.pop(contact["id"], None)
+            for members in self.lists.values():
+                members.pop(contact["id"], None)
+        return Response(status_code=204)

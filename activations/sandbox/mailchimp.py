@@ -8,6 +8,10 @@
 - ``POST /3.0/lists/{list_id}/segments/{segment_id}`` ``{members_to_add, members_to_remove}``
   (<=500 each); only list members can join a segment; errors as
   ``{email_addresses: [...], error}``.
+- ``POST /3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent``: the member, their
+  segments and history are deleted, 204; 404 when no such member. As on Mailchimp, the address can never
+  be re-imported: a batch row names it in ``errors``, a ``PUT`` answers 400 "Forgotten Email Not
+  Subscribed" (the contact must re-subscribe through a form, which the sandbox does not serve).
 - Basic auth (any user, the API key as password; OAuth bearer tokens also accepted);
   errors are problem details (``application/problem+json``). At most 10 simultaneous
   connections per key, then 429. Lists and segments are created on first use.
@@ -33,6 +37,11 @@ STATUSES = {"subscribed", "unsubscribed", "cleaned", "pending", "transactional"}
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
 
 
+def _forgotten(email: str) -> str:
+    return (f"{email} was permanently deleted and cannot be re-imported. "
+            "The contact must re-subscribe to get back on the list.")
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> ProblemJSON:
     body = {"type": ERRORS_DOC, "title": title, "status": status, "detail": detail, "instance": trace_id(), **extra}
     return ProblemJSON(body, status_code=status)
@@ -43,13 +52,15 @@ class Mailchimp(Destination):
 
     def reset_state(self) -> None:
         self.lists: dict[str, dict[str, Any]] = {}  # list id -> {"members": {hash: member}, "segments": {id: [hash]}}
+        self.forgotten: dict[str, dict[str, None]] = {}  # list id -> subscriber hashes permanently deleted
 
     def state(self) -> dict[str, Any]:
         return {
             "lists": {
                 list_id: {"members": lst["members"], "segments": {s: list(m) for s, m in lst["segments"].items()}}
                 for list_id, lst in self.lists.items()
-            }
+            },
+            "forgotten": {list_id: list(hashes) for list_id, hashes in self.forgotten.items()},
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -60,12 +71,15 @@ class Mailchimp(Destination):
             }
             for list_id, lst in data.get("lists", {}).items()
         }
+        self.forgotten = {k: dict.fromkeys(v) for k, v in data.get("forgotten", {}).items()}
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/3.0/lists/{list_id}", self.endpoint(self.batch), methods=["POST"]),
             Route("/3.0/lists/{list_id}/members/{subscriber_hash}", self.endpoint(self.member), methods=["PUT", "GET"]),
             Route("/3.0/lists/{list_id}/segments/{segment_id}", self.endpoint(self.segment), methods=["POST"]),
+            Route("/3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent",
+                  self.endpoint(self.delete_permanent), methods=["POST"]),
         ]
 
     # ---- vendor spellings ----------------------------------------------------------------------
@@ -109,6 +123,8 @@ class Mailchimp(Destination):
     def refuse(self, refusal: Refusal) -> Response:
         if refusal.status == 404:
             return problem(404, "Resource Not Found", refusal.message)
+        if refusal.code == "forgotten":
+            return problem(400, "Forgotten Email Not Subscribed", refusal.message)
         extra = {"errors": refusal.details} if refusal.details else {}
         return problem(refusal.status, "Invalid Resource", refusal.message, **extra)
 
@@ -201,6 +217,9 @@ class Mailchimp(Destination):
                     }
                 )
                 continue
+            if subscriber_hash(email) in self.forgotten.get(list_id, {}):
+                errors.append({"email_address": email, "error": _forgotten(email), "error_code": "ERROR_GENERIC"})
+                continue
             exists = subscriber_hash(email) in lst["members"]
             if exists and not update_existing:
                 errors.append(
@@ -259,6 +278,8 @@ class Mailchimp(Destination):
                 "The resource submitted could not be validated.",
                 details=[{"field": "status_if_new", "message": "status_if_new is required for a new member"}],
             )
+        if key in self.forgotten.get(list_id, {}):
+            raise Refusal(_forgotten(email), code="forgotten")
         if self.faults.rejects(email.strip().lower()):
             raise Refusal(f"{email} was {REJECTION_MESSAGE}.")
         member, _ = self._upsert(lst, list_id, body, status, status_if_new)
@@ -325,3 +346,17 @@ class Mailchimp(Destination):
                 "error_count": error_count,
             }
         )
+
+    # ---- permanent deletion --------------------------------------------------------------------
+
+    async def delete_permanent(self, request: Request) -> Response:
+        """Delete a member and their history for good; the address can never be re-imported."""
+        list_id, key = request.path_params["list_id"], request.path_params["subscriber_hash"].lower()
+        lst = self.lists.get(list_id)
+        if lst is None or key not in lst["members"]:
+            raise Refusal("The requested resource could not be found.", status=404)
+        del lst["members"][key]
+        for segment in lst["segments"].values():
+            segment.pop(key, None)
+        self.forgotten.setdefault(list_id, {})[key] = None
+        return Response(status_code=204)

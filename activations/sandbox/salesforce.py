@@ -12,6 +12,9 @@
   it existed. A relationship given by external id, ``"Who": {"attributes": {"type": "Contact"},
   "Attiva_Customer_Id__c": "..."}``, is resolved to ``WhoId``; an unknown one is 400
   ``INVALID_FIELD`` "Foreign key external ID: ... not found ...", as Salesforce answers.
+- ``DELETE /services/data/v{X}/sobjects/{SObject}/{ExternalIdField}/{value}``: deletes the record with
+  that external id, 204; 404 ``NOT_FOUND`` when there is none. (Salesforce moves it to the Recycle Bin
+  for 15 days; the sandbox keeps no recycle bin.)
 - ``Sforce-Limit-Info: api-usage=n/m`` on every answer; past the rolling 24 h
   allocation: 403 ``REQUEST_LIMIT_EXCEEDED`` (not a 429).
 """
@@ -79,6 +82,11 @@ class Salesforce(Destination):
                 "/services/data/{version}/sobjects/{sobject}/{external_field}/{external_value}",
                 self.endpoint(self.upsert_one),
                 methods=["PATCH"],
+            ),
+            Route(
+                "/services/data/{version}/sobjects/{sobject}/{external_field}/{external_value}",
+                self.endpoint(self.delete_by_external_id),
+                methods=["DELETE"],
             ),
         ]
 
@@ -253,6 +261,16 @@ class Salesforce(Destination):
         existing["LastModifiedDate"] = now
         return JSONBody({"id": existing["Id"], "success": True, "errors": [], "created": created},
                         status_code=201 if created else 200)
+
+    async def delete_by_external_id(self, request: Request) -> Response:
+        """Delete the record with this external id; 204, or 404 NOT_FOUND."""
+        params = request.path_params
+        if not _VERSION.fullmatch(params["version"]):
+            raise Refusal("The requested resource does not exist", status=404, code="NOT_FOUND")
+        table = self.objects.get(params["sobject"], {}).get(params["external_field"], {})
+        if table.pop(params["external_value"], None) is None:
+            raise Refusal("The requested resource does not exist", status=404, code="NOT_FOUND")
+        return Response(status_code=204)
 
     def _resolve(self, relationship: str, reference: dict[str, Any]) -> tuple[str, str]:
         """``Who: {attributes: {type: Contact}, Ext__c: v}`` -> ``("WhoId", <the Contact's Id>)``."""

@@ -13,6 +13,9 @@
   row's 0-based position in the request's ``contacts`` array.
 - ``POST /v3/marketing/contacts/search/emails`` ``{emails}`` (<=100): contact ids by email,
   needed for ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=a,b`` (202 ``{job_id}``).
+- ``DELETE /v3/marketing/contacts?ids=a,b`` (or ``delete_all_contacts=true``, never both): deletes the
+  contacts themselves, from every list; 202 ``{job_id}``. Unknown ids are ignored, as the job runs
+  asynchronously on SendGrid; here it is applied at once.
 - ``POST /v3/mail/send``: <=1,000 personalizations, 202 with an empty body and
   ``X-Message-Id``; the message is stored.
 - ``GET /v3/messages?query=...&limit=N`` (Email Activity): the messages matching a query of
@@ -90,6 +93,7 @@ class SendGrid(Destination):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v3/marketing/contacts", self.endpoint(self.upsert_contacts), methods=["PUT"]),
+            Route("/v3/marketing/contacts", self.endpoint(self.delete_contacts), methods=["DELETE"]),
             Route("/v3/marketing/contacts/imports/{job_id}", self.endpoint(self.import_status), methods=["GET"]),
             Route("/v3/marketing/contacts/search/emails", self.endpoint(self.search_emails), methods=["POST"]),
             Route("/v3/marketing/lists/{list_id}/contacts", self.endpoint(self.remove_from_list), methods=["DELETE"]),
@@ -286,6 +290,26 @@ class SendGrid(Destination):
                 if key is not None and list_id in self.contacts[key]["list_ids"]:
                     self.contacts[key]["list_ids"].remove(list_id)
         return JSONBody({"job_id": str(uuid.uuid4())}, status_code=202)
+
+    async def delete_contacts(self, request: Request) -> Response:
+        """Delete contacts by id (or all of them); answers a job id, the deletion is applied at once."""
+        self.settle()
+        raw = request.query_params.get("ids")
+        everyone = request.query_params.get("delete_all_contacts") == "true"
+        if bool(raw) == everyone:
+            raise Refusal("Either ids or delete_all_contacts must be set, but not both", code="ids")
+        ids = list(self.ids) if everyone else [i.strip() for i in (raw or "").split(",") if i.strip()]
+        for contact_id in ids:
+            key = self.ids.pop(contact_id, None)
+            if key is None:
+                continue
+            self.contacts.pop(key, None)
+            for members in self.lists.values():
+                members.pop(contact_id, None)
+        job_id = str(uuid.uuid4())
+        self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
+                             "results": {"deleted_count": len(ids)}, "started_at": iso_now()}
+        return JSONBody({"job_id": job_id}, status_code=202)
 
     # ---- mail send -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from activations.destinations.config import build_client, parse_destination
 from activations.destinations.webhook import SIGNATURE_HEADER, signature
 
 from .conftest import TOKENS
-from .rows import people
+from .rows import people, prepared
 from .setups import OPTIONS, batch_for
 
 # -- webhook ----------------------------------------------------------------------------------
@@ -112,6 +112,21 @@ def test_file_export_parquet_and_distinct_names_without_parts(exporter, tmp_path
     files = sorted((tmp_path / "exports").glob("*.parquet"))
     assert len(files) == 4 and not list((tmp_path / "exports").glob(".*tmp"))
     assert pl.concat([pl.read_parquet(f) for f in files]).height == 8
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_file_export_erase_rewrites_every_file_without_the_person(exporter, tmp_path, file_format):
+    client = exporter(format=file_format, hashing="sha256")
+    client.send("upsert", prepared(client, people(3)), BatchPart(1, True, 3, "run1"))
+    client.send("upsert", prepared(client, people(1, start=1)), BatchPart(1, True, 1, "run2"))  # only person 1
+    erased = prepared(client, people(1, start=1)).with_columns(pl.lit(None, pl.String).alias("_key"))
+    assert [r.ok for r in client.erase(erased)] == [True]  # found by the hashed email alone
+    files = sorted((tmp_path / "exports").glob(f"crm_export__upsert__*.{file_format}"))
+    read = pl.read_parquet if file_format == "parquet" else pl.read_csv
+    assert [read(f)["key"].to_list() for f in files] == [["k0", "k2"]]  # the file holding only him is gone
+    client.erase(prepared(client, people(1, start=2)))  # by key: a notice lists its SHA-256, nothing else
+    [notice] = (tmp_path / "exports").glob("crm_export__erase__*.csv")
+    assert pl.read_csv(notice).to_dict(as_series=False) == {"key_sha256": [hashlib.sha256(b"k2").hexdigest()]}
 
 
 def test_file_export_unwritable_folder_is_retryable(exporter, tmp_path):

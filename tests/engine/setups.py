@@ -16,7 +16,7 @@ import polars as pl
 import requests
 
 from activations.destinations.base import Destination
-from activations.destinations.config import build_client, env_prefix, parse_destination
+from activations.destinations.config import DestinationConfig, build_client, env_prefix, parse_destination
 from activations.engine.deliver import RetryPolicy
 from activations.manifest import DEFAULT_GUARDS, Audience, Sync
 from tests.destinations.setups import OPTIONS as DESTINATION_OPTIONS
@@ -90,9 +90,9 @@ def make_sync(dest_type: str, *, mode: str | None = None, name: str | None = Non
     return replace(sync, **changes) if changes else sync
 
 
-def make_client(base: str, dest_type: str, *, name: str | None = None, token: str | None = None,
-                folder: Path | None = None, **options: Any) -> Destination:
-    """A client for `dest_type` pointed at the sandbox (file_export writes to `folder`)."""
+def make_config(base: str, dest_type: str, *, name: str | None = None, token: str | None = None,
+                folder: Path | None = None, **options: Any) -> DestinationConfig:
+    """The configuration of a `dest_type` instance pointed at the sandbox (file_export writes to `folder`)."""
     name = name or f"t_{dest_type}"
     prefix = env_prefix(name)
     settings = {**OPTIONS[dest_type], **options}
@@ -101,7 +101,13 @@ def make_client(base: str, dest_type: str, *, name: str | None = None, token: st
         settings["folder"] = str(folder)
     else:
         env = {f"{prefix}_URL": f"{base}/{dest_type}", f"{prefix}_TOKEN": token or TOKENS[dest_type]}
-    return build_client(parse_destination(name, {"type": dest_type, **settings}, env=env))
+    return parse_destination(name, {"type": dest_type, **settings}, env=env)
+
+
+def make_client(base: str, dest_type: str, *, name: str | None = None, token: str | None = None,
+                folder: Path | None = None, **options: Any) -> Destination:
+    """A client for `dest_type` pointed at the sandbox (file_export writes to `folder`)."""
+    return build_client(make_config(base, dest_type, name=name, token=token, folder=folder, **options))
 
 
 # -- what the destination holds -------------------------------------------------------------------
