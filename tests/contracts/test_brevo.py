@@ -6,18 +6,16 @@ a process id), then add them to the list by email, and take them out by email.
 
 from __future__ import annotations
 
+import brevo
 import pytest
-
-brevo = pytest.importorskip("brevo")
-
-from brevo.contacts import (  # noqa: E402
+from brevo.contacts import (
     AddContactToListRequestBodyEmails,
     ImportContactsRequestJsonBodyItem,
     RemoveContactFromListRequestBodyEmails,
 )
-from brevo.core.api_error import ApiError  # noqa: E402
+from brevo.core.api_error import ApiError
 
-from .conftest import TOKENS  # noqa: E402
+from .conftest import TOKENS
 
 LIST = 7
 

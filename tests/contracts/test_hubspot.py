@@ -6,17 +6,17 @@ add and remove list members by record id; read the 429 a busy portal answers.
 
 from __future__ import annotations
 
+import hubspot
 import pytest
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectBatchInputUpsert,
+)
+from hubspot.crm.contacts.exceptions import ApiException as ContactsError
+from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
+from hubspot.crm.lists.exceptions import ApiException as ListsError
 
-hubspot = pytest.importorskip("hubspot")
-
-from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInputUpsert  # noqa: E402
-from hubspot.crm.contacts import SimplePublicObjectBatchInputUpsert  # noqa: E402
-from hubspot.crm.contacts.exceptions import ApiException as ContactsError  # noqa: E402
-from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest  # noqa: E402
-from hubspot.crm.lists.exceptions import ApiException as ListsError  # noqa: E402
-
-from .conftest import TOKENS  # noqa: E402
+from .conftest import TOKENS
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 
+import mailchimp_marketing
 import pytest
+from mailchimp_marketing.api_client import ApiClientError
 
-mailchimp_marketing = pytest.importorskip("mailchimp_marketing")
-
-from mailchimp_marketing.api_client import ApiClientError  # noqa: E402
-
-from .conftest import TOKENS  # noqa: E402
+from .conftest import TOKENS
 
 LIST, SEGMENT = "a1b2c3d4e5", "1001"
 

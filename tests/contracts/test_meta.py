@@ -9,14 +9,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from facebook_business.adobjects.customaudience import CustomAudience
+from facebook_business.api import FacebookAdsApi
+from facebook_business.exceptions import FacebookRequestError
 
-facebook_business = pytest.importorskip("facebook_business")
-
-from facebook_business.adobjects.customaudience import CustomAudience  # noqa: E402
-from facebook_business.api import FacebookAdsApi  # noqa: E402
-from facebook_business.exceptions import FacebookRequestError  # noqa: E402
-
-from .conftest import TOKENS  # noqa: E402
+from .conftest import TOKENS
 
 AUDIENCE, VERSION = "120210000000000001", "v21.0"
 SCHEMA = [CustomAudience.Schema.MultiKeySchema.email, CustomAudience.Schema.MultiKeySchema.fn]

@@ -12,12 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import simple_salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-simple_salesforce = pytest.importorskip("simple_salesforce")
-
-from simple_salesforce.exceptions import SalesforceMalformedRequest  # noqa: E402
-
-from .conftest import TOKENS  # noqa: E402
+from .conftest import TOKENS
 
 VERSION = "62.0"
 

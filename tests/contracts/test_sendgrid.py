@@ -11,12 +11,10 @@ import json
 import time
 
 import pytest
+import sendgrid
+from python_http_client.exceptions import HTTPError
 
-sendgrid = pytest.importorskip("sendgrid")
-
-from python_http_client.exceptions import HTTPError  # noqa: E402
-
-from .conftest import TOKENS  # noqa: E402
+from .conftest import TOKENS
 
 LIST = "2f6d5b3a-0c1e-4f7a-9d2b-attiva000001"
 
