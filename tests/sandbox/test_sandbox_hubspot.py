@@ -7,6 +7,8 @@ import time
 import requests
 from sandbox_helpers import auth, set_faults, state
 
+from activations.sandbox.holdings import holdings
+
 UPSERT = "/hubspot/crm/v3/objects/contacts/batch/upsert"
 LISTS = "/hubspot/crm/v3/lists"
 
@@ -145,4 +147,6 @@ def test_lists_are_found_by_name_and_unknown_ids_are_refused(sandbox: str) -> No
     answer = requests.put(f"{sandbox}{LISTS}/{dynamic['listId']}/memberships/add-and-remove",
                           json={"recordIdsToAdd": ["1001"]}, **auth("hubspot"))
     assert answer.status_code == 400 and "MANUAL" in answer.json()["message"]
-    assert state(sandbox, "hubspot")["lists"] == {made["listId"]: [], dynamic["listId"]: []}
+    held = state(sandbox, "hubspot")
+    assert held["lists"] == {made["listId"]: [], dynamic["listId"]: []}
+    assert holdings("hubspot", held) == {"contacts": 0, "list Champions": 0, "list Recent": 0}  # by name
