@@ -7,6 +7,7 @@ One sandbox per session (per xdist worker); each test starts from empty state an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,3 +52,15 @@ def sandbox(sandbox_base: str) -> Iterator[Sandbox]:
     box.reset()
     yield box
     box.reset()
+
+
+@pytest.fixture(autouse=True)
+def loggers_as_they_were() -> Iterator[None]:
+    """The SDKs set global logging state (OpenAPI clients put `urllib3` at WARNING, Google's stop
+    `google` propagating): put it back, so tests run after these in one process see their logs."""
+    before = {name: (logger.level, logger.propagate, logger.disabled)
+              for name, logger in logging.root.manager.loggerDict.items() if isinstance(logger, logging.Logger)}
+    yield
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger):
+            logger.level, logger.propagate, logger.disabled = before.get(name, (logging.NOTSET, True, False))
