@@ -374,18 +374,16 @@ def _run_one(sync, args: argparse.Namespace, destinations, review=None, **option
     from activations.engine.review import CHANGED
     from activations.engine.run import SyncFailed, SyncRefused
     from activations.engine.state import DELIVERED_EXCEPT_INVALID, SUCCESS
+    from activations.progress import SendingColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=False)
-    task = progress.add_task(sync.name, total=None, rate="")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), SendingColumn(),
+                        TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+    task = progress.add_task(sync.name, total=None, status=None)
 
-    def on_progress(done: int, total: int) -> None:
+    def on_progress(status) -> None:
         if not progress.live.is_started:
             progress.start()  # only once rows flow: a refused or empty run shows no bar
-        speed = progress.tasks[task].speed
-        progress.update(task, completed=done, total=total or None,
-                        rate=f"{speed:,.0f} rows/s" if speed else "")
+        progress.update(task, completed=status.done, total=status.total or None, status=status)
 
     try:
         result = _engine_call(lambda: syncs.run(sync, warehouse_path=args.warehouse, destinations=destinations,

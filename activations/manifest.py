@@ -11,6 +11,7 @@ A sync is declared next to the audience SQL, in the `aud_*` model's YAML:
             fields: {firstname: first_name}   # destination field -> audience column
             consent: email_marketable     # boolean column a row needs to be sent, or `none`
             guards: {max_remove_share: 0.2, max_shrink_share: 0.5}   # optional (mirror)
+            list: Attiva champions        # HubSpot: the sync's own list, found or created (mirror needs it)
 
 Every mistake is reported with the model and the field, before anything is sent.
 """
@@ -57,6 +58,8 @@ class Sync:
     consent: str | None = None  # None only when declared `none`
     guards: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GUARDS))
     schedule: str | None = None
+    # Destination options this sync sets for itself (HubSpot's `list`): `DestinationConfig.for_sync`.
+    destination_options: dict[str, Any] = field(default_factory=dict)
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:
@@ -102,6 +105,15 @@ def syncs(manifest: dict[str, Any], destinations: dict[str, DestinationConfig]) 
     names = [s.name for s in declared]
     if duplicate := next((n for n in names if names.count(n) > 1), None):
         raise SyncDeclarationError(f"two syncs are named {duplicate!r}: give one of them a `name`")
+    # A per-sync option (HubSpot's list) belongs to one sync: a mirror sync removing from a list
+    # another sync fills would take that sync's contacts out.
+    owners: dict[tuple[str, str, str], str] = {}
+    for sync in declared:
+        for key, value in sync.destination_options.items():
+            owner = owners.setdefault((sync.destination, key, str(value).strip().lower()), sync.name)
+            if owner != sync.name:
+                raise SyncDeclarationError(f"{sync.audience.name}: sync {sync.name!r}.{key}: {value!r} already "
+                                           f"belongs to sync {owner!r} on {sync.destination}; give each its own")
     return declared
 
 
@@ -113,12 +125,15 @@ def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, D
 
     if not isinstance(entry, dict):
         raise SyncDeclarationError(f"{where}: a sync is a mapping with destination, mode, identifiers, consent")
-    if unknown := sorted(set(entry) - ALLOWED_KEYS):
-        raise fail(unknown[0], f"unknown setting (allowed: {', '.join(sorted(ALLOWED_KEYS))})")
     destination = entry.get("destination")
     if destination not in destinations:
         raise fail("destination", f"{destination!r} is not in destinations.yml ({', '.join(sorted(destinations))})")
-    config = destinations[destination]
+    per_sync = {key: option for key, option in destination_class(destinations[destination].type).options.items()
+                if option.per_sync}
+    if unknown := sorted(set(entry) - ALLOWED_KEYS - set(per_sync)):
+        raise fail(unknown[0], f"unknown setting (allowed: {', '.join(sorted(ALLOWED_KEYS | set(per_sync)))})")
+    options = {key: entry[key] for key in per_sync if entry.get(key) is not None}
+    config = destinations[destination].for_sync(options, fail)
     capabilities = config.limited(destination_class(config.type).platform_capabilities(config))
     columns = set(audience.columns)
 
@@ -131,7 +146,9 @@ def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, D
     if mode not in MODES:
         raise fail("mode", f"{mode!r} is not one of {', '.join(MODES)}")
     if mode not in capabilities.modes:
-        raise fail("mode", f"{destination} ({config.type}) cannot do {mode}; it can do {', '.join(sorted(capabilities.modes))}")
+        hints = "".join(f"; `{key}:` {option.help}" for key, option in per_sync.items() if key not in options)
+        raise fail("mode", f"{destination} ({config.type}) cannot do {mode}; it can do "
+                           f"{', '.join(sorted(capabilities.modes))}{hints}")
     identifiers = entry.get("identifiers") or {}
     if not isinstance(identifiers, dict) or not identifiers:
         raise fail("identifiers", "map at least one identifier kind to a column, e.g. {email: email}")
@@ -158,4 +175,5 @@ def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, D
     return Sync(name=entry.get("name") or f"{audience.name}__{destination}", audience=audience,
                 destination=destination, mode=mode, key=column("key", entry.get("key", "customer_id")),
                 identifiers=dict(identifiers), fields=dict(fields), consent=consent, guards=guards,
-                schedule=entry.get("schedule"))
+                schedule=entry.get("schedule"),
+                destination_options={key: config.options[key] for key in options})

@@ -76,7 +76,7 @@ def run(sync: Sync, *, warehouse_path: Path | None = None, destinations: dict[st
     file) refuse the run if the plan changed since, other than by what earlier runs of it delivered.
     """
     destinations = destinations if destinations is not None else load_destinations()
-    client = build_client(destinations[sync.destination])
+    client = build_client(destinations[sync.destination].for_sync(sync.destination_options))
     options = dict(now=now, force=force, full_resync=full_resync, only_rejected=only_rejected, policy=policy,
                    on_progress=on_progress, expect_fingerprint=expect_fingerprint, reviewed_plan=reviewed_plan)
     try:

@@ -289,7 +289,7 @@ def test_apply_of_a_file_that_is_not_a_plan_is_a_usage_error(env, capsys, tmp_pa
 def test_sync_prints_counts_and_status_and_syncs_show_the_run(env, capsys):
     code, out, err = attiva(capsys, "sync", UPSERT)
     assert code == 0 and f"{UPSERT}: success" in out and "4 planned" in out and "4 confirmed" in out
-    assert "4/4" in err, "the progress bar goes to stderr"
+    assert "4/4" in err and "rows/s" in err, "the progress bar goes to stderr"
     assert env.received() == (4, set(ELIGIBLE))
 
     code, out, _ = attiva(capsys, "status")

@@ -36,7 +36,8 @@ def declare(manifest: dict, audience: str, *entries: dict) -> dict:
 
 
 HUBSPOT = {"destination": "hubspot", "mode": "mirror", "identifiers": {"email": "email"},
-           "fields": {"firstname": "first_name", "lastname": "last_name"}, "consent": "email_marketable"}
+           "fields": {"firstname": "first_name", "lastname": "last_name"}, "consent": "email_marketable",
+           "list": "Attiva champions"}
 
 
 def test_every_audience_is_found_with_its_columns(manifest):
@@ -75,6 +76,7 @@ def test_a_valid_declaration_becomes_a_sync(manifest):
     assert hubspot.name == "aud_champions__hubspot" and hubspot.mode == "mirror" and hubspot.key == "customer_id"
     assert hubspot.fields == {"firstname": "first_name", "lastname": "last_name"}
     assert hubspot.guards == {"max_remove_share": 0.2, "max_shrink_share": 0.5}
+    assert hubspot.destination_options == {"list": "Attiva champions"}
     assert meta.mode == "upsert" and meta.consent == "consent_ads"
 
 
@@ -87,6 +89,8 @@ def test_a_valid_declaration_becomes_a_sync(manifest):
     ({"consent": "consent_fax"}, "consent: 'consent_fax' is not a column"),
     ({"guards": {"max_remove_share": 2}}, "guards.max_remove_share"),
     ({"colour": "blue"}, "colour: unknown setting"),
+    ({"list": None}, "mode: hubspot (hubspot) cannot do mirror; it can do full_resync, upsert; `list:` name of"),
+    ({"list": ["a"]}, "meta.activations[0].list: expected a string"),
 ])
 def test_mistakes_name_the_model_and_field(manifest, change, message):
     with pytest.raises(SyncDeclarationError, match=re.escape(message)):
@@ -111,3 +115,16 @@ def test_identifier_only_destinations_refuse_fields(manifest):
 def test_two_syncs_with_one_name_are_refused(manifest):
     with pytest.raises(SyncDeclarationError, match="two syncs are named 'aud_champions__hubspot'"):
         syncs(declare(manifest, "aud_champions", HUBSPOT, HUBSPOT), load_destinations())
+
+
+def test_one_hubspot_list_belongs_to_one_sync(manifest):
+    # A mirror sync takes out of its list whoever left its audience: another sync's contacts, if shared.
+    other = {**HUBSPOT, "name": "champions_again", "list": "ATTIVA CHAMPIONS "}
+    with pytest.raises(SyncDeclarationError, match="list: 'ATTIVA CHAMPIONS ' already belongs to sync"):
+        syncs(declare(manifest, "aud_champions", HUBSPOT, other), load_destinations())
+    apart = syncs(declare(manifest, "aud_champions", HUBSPOT, {**other, "list": "Champions, sales copy"}),
+                  load_destinations())
+    assert [s.destination_options["list"] for s in apart] == ["Attiva champions", "Champions, sales copy"]
+    meta_with_list = {"destination": "meta", "identifiers": {"email": "email"}, "consent": "consent_ads", "list": "x"}
+    with pytest.raises(SyncDeclarationError, match="list: unknown setting"):
+        syncs(declare(manifest, "aud_champions", meta_with_list), load_destinations())

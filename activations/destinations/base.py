@@ -9,7 +9,7 @@ destination's name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -166,12 +166,17 @@ class DestinationError(Exception):
 class RetryableError(DestinationError):
     """Transient: 429, 5xx, connection errors, timeouts, platform rate-limit signals.
 
-    `retry_after` is the platform's own back-off signal in seconds, when it gave one.
+    `retry_after` is the platform's own back-off signal in seconds, when it gave one. `resume`, when
+    set, is the step that failed and only that: a client whose first request of a send succeeded
+    (HubSpot's upsert) and whose second failed (the list membership) hands it back, so the engine
+    retries the membership without writing the contacts again. It returns the send's results.
     """
 
-    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None,
+                 resume: Callable[[], list[RowResult]] | None = None) -> None:
         super().__init__(reason, status)
         self.retry_after = retry_after
+        self.resume = resume
 
     def __str__(self) -> str:
         after = f", retry after {self.retry_after:.1f}s" if self.retry_after is not None else ""

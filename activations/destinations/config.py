@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class Option:
     default: Any = None
     choices: tuple[Any, ...] = ()
     help: str = ""
+    per_sync: bool = False  # set in a sync's declaration, not in destinations.yml (HubSpot's `list`)
 
 
 # Options every type accepts: tighter limits than the platform's (never looser) and the read timeout.
@@ -86,6 +87,25 @@ class DestinationConfig:
         if value is None or value == "":
             raise self.error("missing required option", key)
         return value
+
+    def for_sync(self, options: Mapping[str, Any], fail: Callable[[str, str], Exception] | None = None
+                 ) -> DestinationConfig:
+        """This instance as one sync uses it: with the options its declaration sets (`list`), validated.
+
+        `fail(option, reason)` makes the error (the sync's declaration names the model); by default
+        a DestinationConfigError naming this instance.
+        """
+        fail = fail or (lambda key, reason: self.error(reason, key))
+        if not options:
+            return self
+        spec = destination_class(self.type).options
+        chosen: dict[str, Any] = {}
+        for key, value in options.items():
+            option = spec.get(key)
+            if option is None or not option.per_sync:
+                raise fail(key, f"{self.type} takes no per-sync {key!r}")
+            chosen[key] = _coerce(value, option, lambda reason, key=key: fail(key, reason))
+        return replace(self, options={**self.options, **chosen})
 
     def limited(self, platform: Capabilities) -> Capabilities:
         """The platform's capabilities, tightened by this instance's options (never loosened)."""
@@ -177,11 +197,16 @@ def parse_destination(
     if "token" in entry or "secret" in entry:
         raise fail(f"secrets do not go in the file: set {env_prefix(name)}_TOKEN", "token")
 
-    spec = {**COMMON_OPTIONS, **destination_class(dest_type).options}
+    cls = destination_class(dest_type)
+    spec = {key: option for key, option in {**COMMON_OPTIONS, **cls.options}.items() if not option.per_sync}
     options: dict[str, Any] = {}
     for key, value in entry.items():
         if key == "type":
             continue
+        if key in getattr(cls, "retired_options", {}):
+            raise fail(cls.retired_options[key], key)
+        if key in cls.options and cls.options[key].per_sync:
+            raise fail(f"set per sync: `{key}:` in the sync's declaration (meta.activations)", key)
         if key not in spec:
             raise fail(f"unknown option; {dest_type} accepts: {', '.join(sorted(spec))}", key)
         options[key] = _coerce(value, spec[key], lambda reason, key=key: fail(reason, key))

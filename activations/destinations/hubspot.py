@@ -2,10 +2,16 @@
 
 Upsert: `POST /crm/v3/objects/contacts/batch/upsert`, 100 inputs, `idProperty: email`;
 a 200/207 body lists `results` (record ids) and `errors[].context.ids` (the
-emails that failed), mapped back to rows. With `list_id`, upserted contacts are
-then added to the list (`PUT /crm/v3/lists/{id}/memberships/add-and-remove`)
+emails that failed), mapped back to rows.
+
+List: a sync names its list (`list:` in its declaration; one list per sync). The
+client finds it by name (`GET /crm/v3/lists/object-type-id/0-1/name/{name}`) or
+creates it MANUAL (`POST /crm/v3/lists`), and keeps its numeric id. Upserted
+contacts are then added to it (`PUT /crm/v3/lists/{id}/memberships/add-and-remove`)
 and removals take them out by record id, so removal needs the id the upsert
-returned (`_destination_id`).
+returned (`_destination_id`). When the membership step fails after the upsert
+succeeded, only that step is retried (`RetryableError.resume`): the contacts are
+not written again.
 
 Erasure (`erase`): `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId": email, "idProperty": "email"}`
 (or the record id alone), one contact per request, 204 with no body: HubSpot's permanent delete, which
@@ -14,7 +20,9 @@ also blocklists the address for imports and the UI (not for the API: Attiva's ow
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 import requests
@@ -22,7 +30,9 @@ import requests
 from activations.destinations.base import (
     DESTINATION_ID_COLUMN,
     BatchPart,
+    BatchRefused,
     Capabilities,
+    DestinationConfigError,
     Operation,
     QuotaExhausted,
     RetryableError,
@@ -32,6 +42,7 @@ from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.transport import (
     HttpDestination,
     RollingWindow,
+    header_float,
     present_fields,
     require_columns,
     response_json,
@@ -40,6 +51,8 @@ from activations.destinations.transport import (
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
+LISTS_PATH = "/crm/v3/lists"
+CONTACTS_OBJECT_TYPE = "0-1"
 WINDOW_SECONDS = 10.0
 # Requests per 10 s rolling window: OAuth apps 100, private apps on Professional/Enterprise 190.
 PLAN_LIMITS = {"oauth_app": 100, "private_app": 190}
@@ -50,19 +63,25 @@ class HubSpotDestination(HttpDestination):
 
     type = "hubspot"
     options = {
-        "list_id": Option(str, help="static list the synced contacts belong to; needed for mirror syncs"),
+        "list": Option(str, per_sync=True, help="name of the sync's MANUAL list (found or created); needed for mirror"),
         "plan": Option(str, default="oauth_app", choices=tuple(PLAN_LIMITS), help="sets the 10 s request limit"),
+    }
+    retired_options = {
+        "list_id": "HubSpot lists are named per sync now: set `list: <name>` in the sync's declaration "
+        "(Attiva finds or creates that MANUAL list)",
     }
 
     def __init__(self, config: DestinationConfig) -> None:
         super().__init__(config)
-        self.list_id: str | None = config.get("list_id")
+        self.list_name: str | None = config.get("list")
+        self._list_id: str | None = None
+        self._list_lock = threading.Lock()
         self.window = RollingWindow(WINDOW_SECONDS)
 
     @classmethod
     def platform_capabilities(cls, config: DestinationConfig) -> Capabilities:
         per_window = PLAN_LIMITS[config.get("plan", "oauth_app")]
-        with_list = bool(config.get("list_id"))
+        with_list = bool(config.get("list"))
         return Capabilities(
             type=cls.type,
             batch_size=100,
@@ -121,9 +140,18 @@ class HubSpotDestination(HttpDestination):
             for email, result in zip(pending, unnamed, strict=True):
                 outcome[email] = RowResult(True, response.status_code, None, str(result.get("id")))
 
-        if self.list_id:
-            self._add_to_list(outcome)
         missing = RowResult(False, response.status_code, "hubspot: the response did not confirm this row")
+        if self.list_name:
+            return self._join_list(outcome, emails, missing)
+        return [outcome.get(email.lower(), missing) for email in emails]
+
+    def _join_list(self, outcome: dict[str, RowResult], emails: list[str], missing: RowResult) -> list[RowResult]:
+        """Add the upserted contacts to the list; if that fails, hand the engine this step alone to retry."""
+        try:
+            self._add_to_list(outcome)
+        except RetryableError as exc:
+            exc.resume = lambda: self._join_list(outcome, emails, missing)
+            raise
         return [outcome.get(email.lower(), missing) for email in emails]
 
     def _add_to_list(self, outcome: dict[str, RowResult]) -> None:
@@ -139,8 +167,9 @@ class HubSpotDestination(HttpDestination):
     # -- remove ---------------------------------------------------------------------------------
 
     def _remove(self, batch: pl.DataFrame) -> list[RowResult]:
-        if not self.list_id:
-            raise self.config.error("removal needs list_id (contacts leave a list, they are never deleted)", "list_id")
+        if not self.list_name:
+            raise self.config.error("removal needs the sync's list (contacts leave a list, they are never deleted)",
+                                    "list")
         require_columns(batch, [DESTINATION_ID_COLUMN], self.type)
         record_ids = [None if value is None else str(value) for value in batch[DESTINATION_ID_COLUMN].to_list()]
         to_remove = list(dict.fromkeys(record_id for record_id in record_ids if record_id))
@@ -188,15 +217,49 @@ class HubSpotDestination(HttpDestination):
     # -- HTTP -----------------------------------------------------------------------------------
 
     def _membership(self, add: list[str], remove: list[str]) -> dict[str, Any]:
-        path = f"/crm/v3/lists/{self.list_id}/memberships/add-and-remove"
+        path = f"{LISTS_PATH}/{self.list_id()}/memberships/add-and-remove"
         response = self._call("PUT", path, {"recordIdsToAdd": add, "recordIdsToRemove": remove})
         return response_json(response) or {}
 
-    def _call(self, method: str, path: str, body: dict[str, Any]) -> requests.Response:
+    # -- the sync's list ------------------------------------------------------------------------
+
+    def list_id(self) -> str:
+        """The id of the sync's list: found by name, else created MANUAL; asked once per client."""
+        with self._list_lock:
+            if self._list_id is None:
+                self._list_id = self._find_list() or self._create_list()
+            return self._list_id
+
+    def _find_list(self) -> str | None:
+        path = f"{LISTS_PATH}/object-type-id/{CONTACTS_OBJECT_TYPE}/name/{quote(str(self.list_name), safe='')}"
+        response = self._call("GET", path, None, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        found = (response_json(response) or {}).get("list") or {}
+        if found.get("processingType") != "MANUAL":
+            raise self.config.error(
+                f"HubSpot list {self.list_name!r} is {found.get('processingType')}: Attiva keeps its members itself, "
+                "so it needs a MANUAL list; rename that list or name another one", "list")
+        return _list_id_of(found, self.config)
+
+    def _create_list(self) -> str:
+        body = {"name": self.list_name, "objectTypeId": CONTACTS_OBJECT_TYPE, "processingType": "MANUAL"}
+        try:
+            response = self._call("POST", LISTS_PATH, body)
+        except BatchRefused:
+            # Another run created it since we looked (names are unique): use that one.
+            if (found := self._find_list()) is not None:
+                return found
+            raise
+        return _list_id_of((response_json(response) or {}).get("list") or {}, self.config)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None, missing_ok: bool = False) -> requests.Response:
         self.window.record()
         response = self.http.request(method, path, json_body=body)
         if response.status_code == 429:
             self._raise_rate_limited(response)
+        if missing_ok and response.status_code == 404:
+            return response
         self.http.raise_for_status(response)
         return response
 
@@ -206,11 +269,19 @@ class HubSpotDestination(HttpDestination):
         reason = self.http.reason(response, f"rate limited ({policy or 'unknown policy'})")
         if policy == "DAILY":
             raise QuotaExhausted(reason, 429)
+        # The platform's own signal, exactly; without one, the time until our requests in the window
+        # drop under its limit (X-HubSpot-RateLimit-Max), else until our oldest one leaves it.
         retry_after = retry_after_header(response)
         if retry_after is None:
-            # TEN_SECONDLY_ROLLING (or unnamed): wait until our oldest request in the window leaves it.
-            retry_after = self.window.rest_of_window()
+            retry_after = self.window.rest_of_window(header_float(response, "X-HubSpot-RateLimit-Max"))
         raise RetryableError(reason, 429, retry_after)
+
+
+def _list_id_of(found: dict[str, Any], config: DestinationConfig) -> str:
+    list_id = found.get("listId")
+    if list_id in (None, ""):
+        raise DestinationConfigError(f"hubspot: the list answer carries no listId (list {config.get('list')!r})")
+    return str(list_id)
 
 
 def _error_status(error: dict[str, Any], response: requests.Response) -> int:

@@ -226,13 +226,19 @@ class RollingWindow:
             self._times.append(now)
             self._trim(now)
 
-    def rest_of_window(self) -> float:
+    def rest_of_window(self, limit: float | None = None) -> float:
+        """Seconds until our requests in the window drop under `limit` (when the platform said it),
+        else until our oldest one leaves it."""
         now = time.monotonic()
         with self._lock:
             self._trim(now)
             if not self._times:
                 return self.window
-            return max(0.1, self.window - (now - self._times[0]))
+            over = len(self._times) - int(limit) if limit else 0
+            # With `limit` and more of ours than that in the window, the one that must leave is the
+            # (over+1)-th oldest; with fewer, others share the limit and only our oldest is known.
+            index = over if 0 <= over < len(self._times) else 0
+            return max(0.1, self.window - (now - self._times[index]))
 
     def _trim(self, now: float) -> None:
         while self._times and now - self._times[0] >= self.window:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -50,6 +50,7 @@ class SyncStopped(Exception):
 class Delivered:
     results: list[RowResult]
     tries: list[int]  # requests each row took
+    resent: int = 0  # rows carried again by a retried request (the quota a failure cost)
 
 
 def deliver(
@@ -60,21 +61,26 @@ def deliver(
     bucket: TokenBucket,
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    on_pause: Callable[[float], None] | None = None,
 ) -> Delivered:
     """Send `batch` until the destination answers for every row, or gives up on some.
 
-    A rate-limit answer (429, or a Retry-After) says "later", not "no": it is waited out and does
-    not count against `max_tries`; waiting longer than `longest_wait` in all stops the sync, so the
-    rows stay planned for the next run rather than being recorded as refused.
+    A rate-limit answer (429, or a Retry-After) says "later", not "no": it is waited out, exactly as
+    long as the platform said, and does not count against `max_tries`; waiting longer than
+    `longest_wait` in all stops the sync, so the rows stay planned for the next run rather than being
+    recorded as refused. A failure handing back the step that failed (`RetryableError.resume`) has
+    that step retried, not the whole send. `on_pause(seconds)` hears of every rate-limit pause.
     """
     rows = batch.height
-    tries = failures = 0
+    tries = failures = resent = 0
     limited = 0.0  # seconds waited on rate-limit answers
+    step: Callable[[], list[RowResult]] = lambda: client.send(operation, batch, part)  # noqa: E731
     while True:
         tries += 1
+        resent += rows if tries > 1 else 0
         bucket.acquire()
         try:
-            results = client.send(operation, batch, part)
+            results = step()
         except QuotaExhausted as exc:
             raise SyncStopped(str(exc)) from None
         except RetryableError as exc:
@@ -82,24 +88,29 @@ def deliver(
             failures += 0 if rate_limited else 1
             if failures >= policy.max_tries:
                 verdict = GaveUp(False, exc.status, f"gave up after {tries} tries: {exc}")
-                return Delivered([verdict] * rows, [tries] * rows)
+                return Delivered([verdict] * rows, [tries] * rows, resent)
             wait = exc.retry_after if exc.retry_after is not None else policy.backoff(tries)
             if wait > policy.longest_wait or (rate_limited and limited + wait > policy.longest_wait):
                 raise SyncStopped(f"{exc}: the destination asks to wait {limited + wait:.0f} s") from None
             if rate_limited:
                 limited += wait
                 bucket.pause(wait)  # a rate-limit signal holds back every thread, not just this one
+                if on_pause is not None:
+                    on_pause(wait)
+            if exc.resume is not None:
+                step = exc.resume
             sleep(wait)
             continue
         except BatchRefused as exc:
-            return _isolate(client, operation, batch, exc, bucket, policy, sleep, tries)
+            isolated = _isolate(client, operation, batch, exc, bucket, policy, sleep, tries, on_pause)
+            return replace(isolated, resent=isolated.resent + resent)
         if len(results) != rows:
             verdict = GaveUp(False, None, f"{client.capabilities.type}: {len(results)} answers for {rows} rows")
-            return Delivered([verdict] * rows, [tries] * rows)
-        return Delivered(list(results), [tries] * rows)
+            return Delivered([verdict] * rows, [tries] * rows, resent)
+        return Delivered(list(results), [tries] * rows, resent)
 
 
-def _isolate(client, operation, batch, refusal: BatchRefused, bucket, policy, sleep, tries) -> Delivered:
+def _isolate(client, operation, batch, refusal: BatchRefused, bucket, policy, sleep, tries, on_pause) -> Delivered:
     """A refused batch: set aside the rows the platform named, else halve until the bad rows stand alone."""
     rows = batch.height
     named = {i: reason for i, reason in refusal.rejected_rows.items() if 0 <= i < rows}
@@ -110,13 +121,15 @@ def _isolate(client, operation, batch, refusal: BatchRefused, bucket, policy, sl
             results[i] = RowResult(False, refusal.status, reason)
         rest = [i for i in range(rows) if i not in named]
         if rest:
-            again = deliver(client, operation, batch[rest], None, bucket, policy, sleep)
+            again = deliver(client, operation, batch[rest], None, bucket, policy, sleep, on_pause)
             for i, result, more in zip(rest, again.results, again.tries, strict=True):
                 results[i], counts[i] = result, tries + more
+            return Delivered(results, counts, len(rest) + again.resent)  # type: ignore[arg-type]
         return Delivered(results, counts)  # type: ignore[arg-type]
     if rows == 1:
         return Delivered([RowResult(False, refusal.status, refusal.reason)], [tries])
     half = rows // 2
-    left = deliver(client, operation, batch[:half], None, bucket, policy, sleep)
-    right = deliver(client, operation, batch[half:], None, bucket, policy, sleep)
-    return Delivered(left.results + right.results, [tries + t for t in left.tries + right.tries])
+    left = deliver(client, operation, batch[:half], None, bucket, policy, sleep, on_pause)
+    right = deliver(client, operation, batch[half:], None, bucket, policy, sleep, on_pause)
+    return Delivered(left.results + right.results, [tries + t for t in left.tries + right.tries],
+                     rows + left.resent + right.resent)

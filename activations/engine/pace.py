@@ -24,6 +24,7 @@ class TokenBucket:
         self._tokens = float(self.burst)
         self._stamp = time.monotonic()
         self._paused_until = 0.0
+        self.paused_seconds = 0.0  # time paused in all, overlapping pauses counted once
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
@@ -45,10 +46,18 @@ class TokenBucket:
             time.sleep(wait)
             waited += wait
 
+    @property
+    def paused_until(self) -> float:
+        """The `time.monotonic()` at which the current pause ends (in the past when there is none)."""
+        return self._paused_until
+
     def pause(self, seconds: float) -> None:
         """The platform said "slow down": nobody sends for `seconds`, and the burst is spent."""
         with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+            now = time.monotonic()
+            until = max(self._paused_until, now + seconds)
+            self.paused_seconds += until - max(self._paused_until, now)
+            self._paused_until = until
             self._tokens = 0.0
             self._stamp = max(self._stamp, self._paused_until)
 

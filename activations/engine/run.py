@@ -49,7 +49,31 @@ FLUSH_ROWS = 2 * ROW_GROUP_ROWS  # verdicts buffered before they are appended to
 FLUSH_SECONDS = 2.0
 
 DEFAULT_POLICY = RetryPolicy()
-Progress = Callable[[int, int], None]  # (rows done, rows to do)
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where a running sync stands, for a progress bar: rows answered of the rows to do, since when,
+    the rate-limit pause the destination asked for, and rows sent again after a failed request."""
+
+    done: int
+    total: int
+    started: float  # time.monotonic() when sending began
+    paused_until: float = 0.0  # time.monotonic() when the current rate-limit pause ends
+    paused_seconds: float = 0.0  # rate-limit pauses so far, in all
+    resent: int = 0
+
+    def rows_per_second(self, now: float | None = None) -> float:
+        """Rows answered per second of wall time, pauses included: the rate the sync really goes at."""
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def paused_left(self, now: float | None = None) -> float:
+        """Seconds left in the destination's current pause (0 when sending)."""
+        return max(0.0, self.paused_until - (time.monotonic() if now is None else now))
+
+
+Progress = Callable[[SyncProgress], None]
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,8 @@ class SyncResult:
     confirmed: int = 0
     rejected: int = 0
     invalid: int = 0
+    resent: int = 0  # rows carried again by retried requests
+    paused_seconds: float = 0.0  # rate-limit pauses the destination asked for, in all
     seconds: float = 0.0
     error: str | None = None
     upload: UploadReport | None = None  # what the destination itself reported, if it reports anything
@@ -75,6 +101,8 @@ class SyncResult:
         line = (f"{self.sync_name}: {self.status} in {self.seconds:.1f}s: {self.planned:,} planned, "
                 f"{self.sent:,} sent, {self.confirmed:,} confirmed, {self.rejected:,} rejected, "
                 f"{self.invalid:,} invalid")
+        if self.resent or self.paused_seconds:
+            line += f"; {self.resent:,} re-sent, paused {self.paused_seconds:.1f}s (rate limits)"
         return f"{line}\n  {self.error}" if self.error else line
 
 
@@ -158,7 +186,7 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
             status = DELIVERED_EXCEPT_INVALID  # only rows the destination never takes as they are are left
         upload = _upload_report(client)  # may ask the platform: before the end is recorded, not between
         result = replace(result, status=status, error=error, seconds=time.monotonic() - started, upload=upload,
-                         **counts)
+                         paused_seconds=sender.paused_seconds(), **counts)
         # The fold and the run's status in one transaction: a kill after it leaves a finished run.
         ledger.fold(con, sync.name, run_id, plan.plan_id if complete else None, ended=_ended(result, now))
     if status == "failed":
@@ -230,7 +258,8 @@ def _ended(result: SyncResult, started_at: datetime) -> dict:
         "duration_seconds": round(result.seconds, 3),
         "audience_rows": result.plan.audience_rows if result.plan else None, "planned": result.planned,
         "sent": result.sent, "confirmed": result.confirmed, "rejected": result.rejected, "invalid": result.invalid,
-        "error": result.error, "reported_received": upload.received, "reported_invalid": upload.invalid,
+        "error": result.error, "resent": result.resent, "paused_seconds": round(result.paused_seconds, 3),
+        "reported_received": upload.received, "reported_invalid": upload.invalid,
         "match_rate_low": upload.match_rate_low, "match_rate_high": upload.match_rate_high,
     }
 
@@ -244,7 +273,9 @@ class _Sender:
         self.capabilities = client.capabilities
         self.bucket = bucket_for(sync.destination, self.capabilities)
         self.on_progress, self.total, self.done = on_progress, total, 0
-        self.counts = {"sent": 0, "confirmed": 0, "rejected": 0, "invalid": 0}
+        self.started = time.monotonic()
+        self._paused_before = self.bucket.paused_seconds  # the bucket is shared with other syncs and runs
+        self.counts = {"sent": 0, "confirmed": 0, "rejected": 0, "invalid": 0, "resent": 0}
         self.undelivered = 0  # of the rejected: rows the engine gave up on, which may go through next time
         self._confirmed: list[pl.DataFrame] = []
         self._errors: list[pl.DataFrame] = []
@@ -394,11 +425,15 @@ class _Sender:
                 for start in range(0, ready.height, size):
                     yield "remove", ready.slice(start, size), None
 
+    def _deliver(self, pool: ThreadPoolExecutor, operation: str, batch: pl.DataFrame, part) -> Future:
+        return pool.submit(deliver, self.client, operation, batch, part, self.bucket, self.policy,
+                           on_pause=self._paused)
+
     def _send_moves(self, plan: Plan, pool: ThreadPoolExecutor) -> None:
-        futures = {pool.submit(deliver, self.client, op, batch, part, self.bucket, self.policy): batch
-                   for op, batch, part in self._moves(plan)}
+        futures = {self._deliver(pool, op, batch, part): batch for op, batch, part in self._moves(plan)}
         for future, batch in futures.items():
             delivered = future.result()
+            self.counts["resent"] += delivered.resent
             for key, verdict in zip(batch[KEY_COLUMN].to_list(), delivered.results, strict=True):
                 if not verdict.ok:
                     self._held[key] = f"the previous identity could not be removed: {verdict.reason}"
@@ -421,7 +456,7 @@ class _Sender:
                 for operation, batch, part in self._batches(plan):
                     while len(in_flight) >= limit * 2:
                         self._collect(in_flight, FIRST_COMPLETED)
-                    future = pool.submit(deliver, self.client, operation, batch, part, self.bucket, self.policy)
+                    future = self._deliver(pool, operation, batch, part)
                     in_flight[future] = (operation, batch)
                     self.counts["sent"] += batch.height
                 while in_flight:
@@ -459,6 +494,7 @@ class _Sender:
             verdicts = verdicts.with_columns(pl.coalesce("destination_id", batch[DESTINATION_ID_COLUMN]))
         confirmed = verdicts.filter(pl.col("ok"))
         rejected = verdicts.filter(~pl.col("ok"))
+        self.counts["resent"] += delivered.resent
         self.counts["confirmed"] += confirmed.height
         self.counts["rejected"] += rejected.height
         self.undelivered += rejected.filter(pl.col("kind") == "undelivered").height
@@ -474,8 +510,19 @@ class _Sender:
 
     def _advance(self, rows: int) -> None:
         self.done += rows
+        self._report()
+
+    def _paused(self, seconds: float) -> None:
+        self._report()  # from a sending thread: the bar shows the pause as it starts
+
+    def _report(self) -> None:
         if self.on_progress is not None:
-            self.on_progress(self.done, self.total)
+            self.on_progress(SyncProgress(self.done, self.total, self.started, self.bucket.paused_until,
+                                          self.paused_seconds(), self.counts["resent"]))
+
+    def paused_seconds(self) -> float:
+        """Rate-limit pauses since this run began (the bucket's, shared with other runs to the instance)."""
+        return self.bucket.paused_seconds - self._paused_before
 
     def flush(self, wait: bool = False, whole_groups: bool = False) -> None:
         """Append the buffered verdicts to the ledger (one transaction each); `wait` for every append.

@@ -49,12 +49,14 @@ TABLES = {
     # row whose key or identifiers hash to one of these, whatever lands later.
     "erased_hashes": "value_sha256 string, request_id string",
     # One row per run: what was planned, sent, confirmed, rejected and set aside, and how it ended;
+    # `resent`: rows carried again by retried requests; `paused_seconds`: rate-limit pauses in all;
     # then what the destination itself reported, where it reports it (destinations/base.py UploadReport).
     "sync_runs": """
         run_id string, sync_name string, destination string, mode string, plan_id string, status string,
         started_at timestamp, finished_at timestamp, duration_seconds double, audience_rows bigint,
         planned bigint, sent bigint, confirmed bigint, rejected bigint, invalid bigint, error string,
-        reported_received bigint, reported_invalid bigint, match_rate_low double, match_rate_high double""",
+        reported_received bigint, reported_invalid bigint, match_rate_low double, match_rate_high double,
+        resent bigint, paused_seconds double""",
 }
 
 # How a run that went through its plan ended (activation.sync_runs.status): everything delivered; some rows
@@ -68,7 +70,7 @@ DELIVERED = (SUCCESS, PARTIAL, DELIVERED_EXCEPT_INVALID)
 ADDED_COLUMNS = {
     "sync_snapshots": {"identifiers": "string", "run_id": "string"},
     "sync_runs": {"reported_received": "bigint", "reported_invalid": "bigint", "match_rate_low": "double",
-                  "match_rate_high": "double"},
+                  "match_rate_high": "double", "resent": "bigint", "paused_seconds": "double"},
 }
 
 

@@ -2,8 +2,9 @@
 
 - ``POST /v1/audienceMembers:ingest`` and ``POST /v1/audienceMembers:remove`` with
   ``{destinations, audienceMembers, consent, encoding, validateOnly}`` (camelCase or
-  snake_case, as proto JSON allows); at most 10,000 members, 10 identifiers each,
-  10 destinations. 200 ``{"requestId": ...}``.
+  snake_case, enums by name or by number, as proto3 JSON allows: Google's own client sends
+  ``"accountType": 1``); at most 10,000 members, 10 identifiers each, 10 destinations.
+  200 ``{"requestId": ...}``.
 - Fast-fail, as Google documents: one invalid member fails the whole request with 400
   ``INVALID_ARGUMENT`` whose ``details`` carry a ``google.rpc.BadRequest`` listing every
   violation, each ``field`` naming the member index (``audience_members.audience_members[i]...``)
@@ -43,14 +44,21 @@ from activations.sandbox.wire import JSONBody
 MAX_MEMBERS = 10_000
 MAX_IDENTIFIERS = 10
 MAX_DESTINATIONS = 10
-ACCOUNT_TYPES = {
-    "GOOGLE_ADS",
-    "DISPLAY_VIDEO_PARTNER",
-    "DISPLAY_VIDEO_ADVERTISER",
-    "DATA_PARTNER",
-    "GOOGLE_ANALYTICS_PROPERTY",
+# The proto enums by number (proto3 JSON takes a name or its number; UNSPECIFIED, 0, is refused).
+ACCOUNT_TYPE_NUMBERS = {
+    1: "GOOGLE_ADS",
+    2: "DISPLAY_VIDEO_PARTNER",
+    3: "DISPLAY_VIDEO_ADVERTISER",
+    4: "DATA_PARTNER",
+    5: "GOOGLE_ANALYTICS_PROPERTY",
+    6: "GOOGLE_AD_MANAGER_AUDIENCE_LINK",
+    7: "FLOODLIGHT_CONFIG",
+    8: "GOOGLE_AD_MANAGER",
 }
-CONSENT_VALUES = {"CONSENT_STATUS_UNSPECIFIED", "CONSENT_GRANTED", "CONSENT_DENIED"}
+ACCOUNT_TYPES = set(ACCOUNT_TYPE_NUMBERS.values())
+CONSENT_NUMBERS = {0: "CONSENT_STATUS_UNSPECIFIED", 1: "CONSENT_GRANTED", 2: "CONSENT_DENIED"}
+CONSENT_VALUES = set(CONSENT_NUMBERS.values())
+ENCODING_NUMBERS = {0: "ENCODING_UNSPECIFIED", 1: "HEX", 2: "BASE64"}
 DOMAIN = "datamanager.googleapis.com"
 MATCH_SHARE = 0.62  # of uploaded records that match a Google user, in the sandbox
 MAX_STATUSES = 10_000  # request statuses kept for requestStatus:retrieve
@@ -79,6 +87,13 @@ def _get(obj: dict[str, Any], camel: str, snake: str, default: Any = None) -> An
     if camel in obj:
         return obj[camel]
     return obj.get(snake, default)
+
+
+def enum_name(value: Any, names: dict[int, str]) -> Any:
+    """An enum as proto3 JSON sends it, by name or by number, as its name; anything else unchanged."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return names.get(value, value)
+    return value
 
 
 def match_rate_range(matched: int, records: int) -> str:
@@ -218,7 +233,7 @@ class Google(Destination):
         violations: list[dict[str, str]] = []
         destinations = body.get("destinations")
         members = _get(body, "audienceMembers", "audience_members")
-        encoding = body.get("encoding")
+        encoding = enum_name(body.get("encoding"), ENCODING_NUMBERS)
         if not isinstance(destinations, list) or not destinations:
             violations.append(
                 {
@@ -273,10 +288,11 @@ class Google(Destination):
         consent = body.get("consent")
         if consent is not None and not removing:
             for key in ("adUserData", "adPersonalization"):
-                value = (
+                value = enum_name(
                     _get(consent, key, "ad_user_data" if key == "adUserData" else "ad_personalization")
                     if isinstance(consent, dict)
-                    else None
+                    else None,
+                    CONSENT_NUMBERS,
                 )
                 if value is not None and value not in CONSENT_VALUES:
                     violations.append(
@@ -315,7 +331,7 @@ class Google(Destination):
                     }
                 )
                 continue
-            account_type = _get(account, "accountType", "account_type")
+            account_type = enum_name(_get(account, "accountType", "account_type"), ACCOUNT_TYPE_NUMBERS)
             if account_type not in ACCOUNT_TYPES:
                 violations.append(
                     {

@@ -23,8 +23,9 @@ def holdings(dest_type: str, state: dict[str, Any]) -> dict[str, int]:
     for sobject, by_field in (state.get("objects") or {}).items():
         found[f"{sobject} records"] = sum(len(records) for records in by_field.values())
     for label, key in (("list", "lists"), ("audience", "audiences"), ("user list", "user_lists")):
+        names = state.get("list_defs") or {} if key == "lists" else {}  # HubSpot lists have names
         for list_id, value in (state.get(key) or {}).items():
-            found[f"{label} {list_id}"] = _size(value)
+            found[f"{label} {(names.get(list_id) or {}).get('name') or list_id}"] = _size(value)
             for segment_id, members in (value.get("segments") or {}).items() if isinstance(value, dict) else ():
                 found[f"segment {segment_id}"] = len(members)
     for path, endpoint in (state.get("endpoints") or {}).items():

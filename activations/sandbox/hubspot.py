@@ -3,16 +3,22 @@
 - ``POST /crm/v3/objects/contacts/batch/upsert``: at most 100 inputs, ``idProperty`` "email";
   200 when every row succeeded, 207 with ``numErrors`` and ``errors[]`` otherwise. Each
   contact gets a stable record id (``results[].id``) the list endpoints take.
+- Lists v3: ``POST /crm/v3/lists`` creates one (``name``, ``objectTypeId`` "0-1" for contacts,
+  ``processingType`` MANUAL, DYNAMIC or SNAPSHOT) and answers ``{list: {listId, ...}}`` with a
+  numeric ``listId``; ``GET /crm/v3/lists/object-type-id/{objectTypeId}/name/{listName}`` finds
+  one by name (not case sensitive), 404 when there is none.
 - ``PUT /crm/v3/lists/{listId}/memberships/add-and-remove``: record ids; answers
   ``{recordsIdsAdded, recordIdsRemoved, recordIdsMissing}`` (HubSpot's own spelling).
   Added/removed list only actual changes; any id not in ``recordIdsMissing`` is in
-  the requested state. Lists are created on first use (the sandbox has no UI to make them).
+  the requested state. The list must exist (404 otherwise) and be MANUAL or SNAPSHOT
+  (a DYNAMIC list's members follow its filters: 400).
 - ``POST /crm/v3/objects/contacts/gdpr-delete`` ``{objectId, idProperty?}``: permanent (GDPR) delete of
   one contact, by record id or, with ``idProperty: "email"``, by address; 204 with no body. The contact
   leaves every list. An address is blocklisted (kept as a SHA-256 here) even when no contact had it; as
   on HubSpot, the blocklist stops imports and the UI, not a later API upsert. An unknown record id is a 404.
 - Bearer auth; 190 requests per rolling 10 s and a daily cap; 429 with
-  ``policyName`` TEN_SECONDLY_ROLLING or DAILY; ``X-HubSpot-RateLimit-*`` headers.
+  ``policyName`` TEN_SECONDLY_ROLLING or DAILY and ``Retry-After`` (whole seconds until the
+  window frees a slot); ``X-HubSpot-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ from activations.sandbox.auth import bearer_token
 from activations.sandbox.base import Destination, Refusal, iso_now, trace_id
 from activations.sandbox.faults import REJECTION_MESSAGE
 from activations.sandbox.identifiers import is_email
-from activations.sandbox.limits import DailyQuota, WindowCheck
+from activations.sandbox.limits import DailyQuota, WindowCheck, ceil_seconds
 from activations.sandbox.wire import JSONBody
 
 MAX_INPUTS = 100
 MAX_LIST_RECORD_IDS = 100_000
 FIRST_RECORD_ID = 1001
+FIRST_LIST_ID = 1
+PROCESSING_TYPES = ("MANUAL", "DYNAMIC", "SNAPSHOT")
+MEMBERSHIP_TYPES = ("MANUAL", "SNAPSHOT")  # the types whose members the API may add and remove
 
 
 def _error(status: int, message: str, category: str, **extra: Any) -> JSONBody:
@@ -61,27 +70,42 @@ class HubSpot(Destination):
         self.contacts: dict[str, dict[str, Any]] = {}  # email -> {id, properties, createdAt, updatedAt}
         self.emails_by_id: dict[str, str] = {}
         self.lists: dict[str, dict[str, None]] = {}  # list id -> ordered set of record ids
+        self.list_defs: dict[str, dict[str, Any]] = {}  # list id -> {listId, name, objectTypeId, processingType, ...}
         self.next_id = FIRST_RECORD_ID
         self.blocklist: dict[str, None] = {}  # SHA-256 of GDPR-deleted addresses
+        self.next_list_id = FIRST_LIST_ID
 
     def state(self) -> dict[str, Any]:
         return {
             "contacts": self.contacts,
             "lists": {list_id: list(members) for list_id, members in self.lists.items()},
+            "list_defs": self.list_defs,
             "next_id": self.next_id,
             "gdpr_blocklist": list(self.blocklist),
+            "next_list_id": self.next_list_id,
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
         self.contacts = dict(data.get("contacts", {}))
         self.emails_by_id = {c["id"]: email for email, c in self.contacts.items()}
         self.lists = {k: dict.fromkeys(v) for k, v in data.get("lists", {}).items()}
+        self.list_defs = dict(data.get("list_defs", {}))
+        for list_id in self.lists.keys() - self.list_defs.keys():  # state saved before lists had definitions
+            self.list_defs[list_id] = _list_def(list_id, f"list {list_id}", "0-1", "MANUAL")
         self.next_id = int(data.get("next_id", FIRST_RECORD_ID))
         self.blocklist = dict.fromkeys(data.get("gdpr_blocklist", []))
+        numeric = [int(i) for i in self.list_defs if i.isdigit()]
+        self.next_list_id = int(data.get("next_list_id", max(numeric, default=FIRST_LIST_ID - 1) + 1))
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/crm/v3/objects/contacts/batch/upsert", self.endpoint(self.upsert), methods=["POST"]),
+            Route("/crm/v3/lists", self.endpoint(self.create_list), methods=["POST"]),
+            Route(
+                "/crm/v3/lists/object-type-id/{object_type_id}/name/{list_name}",
+                self.endpoint(self.list_by_name),
+                methods=["GET"],
+            ),
             Route(
                 "/crm/v3/lists/{list_id}/memberships/add-and-remove",
                 self.endpoint(self.memberships),
@@ -116,6 +140,11 @@ class HubSpot(Destination):
         return check
 
     def rate_limited(self, check: WindowCheck) -> Response:
+        response = self._rate_limit_body(check)
+        response.headers["Retry-After"] = str(ceil_seconds(check.reset_after))
+        return response
+
+    def _rate_limit_body(self, check: WindowCheck) -> Response:
         if check.policy == "daily":
             return JSONBody(
                 {
@@ -265,6 +294,14 @@ class HubSpot(Destination):
                 f"At most {MAX_LIST_RECORD_IDS} record ids can be added or removed in one request",
                 code="VALIDATION_ERROR",
             )
+        definition = self.list_defs.get(list_id)
+        if definition is None:
+            return _error(404, f"List does not exist with ID {list_id}.", "OBJECT_NOT_FOUND")
+        if definition["processingType"] not in MEMBERSHIP_TYPES:
+            raise Refusal(
+                f"List {list_id} is {definition['processingType']}: only MANUAL and SNAPSHOT lists take memberships",
+                code="VALIDATION_ERROR",
+            )
         members = self.lists.setdefault(list_id, {})
         added: list[str] = []
         removed: list[str] = []
@@ -311,3 +348,52 @@ class HubSpot(Destination):
             for members in self.lists.values():
                 members.pop(contact["id"], None)
         return Response(status_code=204)
+
+    async def create_list(self, request: Request) -> Response:
+        """A new list; names are unique per object type, whatever their case."""
+        body = await self.json_body(request)
+        if not isinstance(body, dict):
+            raise Refusal("Invalid input JSON: expected an object", code="VALIDATION_ERROR")
+        name, object_type, processing = body.get("name"), body.get("objectTypeId"), body.get("processingType")
+        if not isinstance(name, str) or not name.strip():
+            raise Refusal("name is required", code="VALIDATION_ERROR")
+        if not isinstance(object_type, str) or not object_type:
+            raise Refusal("objectTypeId is required", code="VALIDATION_ERROR")
+        if processing not in PROCESSING_TYPES:
+            raise Refusal(f"processingType must be one of {', '.join(PROCESSING_TYPES)}", code="VALIDATION_ERROR")
+        if self._find_list(object_type, name) is not None:
+            raise Refusal(f"A list named '{name}' already exists", code="VALIDATION_ERROR")
+        list_id = str(self.next_list_id)
+        self.next_list_id += 1
+        self.list_defs[list_id] = _list_def(list_id, name, object_type, processing)
+        self.lists[list_id] = {}
+        return JSONBody({"list": self.list_defs[list_id]})
+
+    async def list_by_name(self, request: Request) -> Response:
+        """The list with this name and object type, or 404."""
+        object_type, name = request.path_params["object_type_id"], request.path_params["list_name"]
+        found = self._find_list(object_type, name)
+        if found is None:
+            return _error(404, f"List does not exist with name {name} and object type {object_type}.", "OBJECT_NOT_FOUND")
+        return JSONBody({"list": {**found, "size": len(self.lists.get(found["listId"], {}))}})
+
+    def _find_list(self, object_type: str, name: str) -> dict[str, Any] | None:
+        wanted = name.strip().lower()
+        for definition in self.list_defs.values():
+            if definition["objectTypeId"] == object_type and definition["name"].strip().lower() == wanted:
+                return definition
+        return None
+
+
+def _list_def(list_id: str, name: str, object_type: str, processing: str) -> dict[str, Any]:
+    now = iso_now()
+    return {
+        "listId": list_id,
+        "listVersion": 1,
+        "name": name,
+        "objectTypeId": object_type,
+        "processingStatus": "COMPLETE",
+        "processingType": processing,
+        "createdAt": now,
+        "updatedAt": now,
+    }

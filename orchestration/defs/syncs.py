@@ -17,7 +17,7 @@ from pydantic import Field
 from activations import manifest as declarations
 from activations.destinations import load_destinations
 from activations.destinations.config import default_path
-from activations.engine.run import SyncFailed, SyncRefused, SyncResult
+from activations.engine.run import SyncFailed, SyncProgress, SyncRefused, SyncResult
 from activations.syncs import run as run_sync
 from orchestration.defs.dbt import MANIFEST
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
@@ -57,6 +57,8 @@ def _metadata(result: SyncResult) -> dict:
         "confirmed": result.confirmed,
         "rejected": result.rejected,
         "invalid": result.invalid,
+        "resent": result.resent,
+        "paused_seconds": round(result.paused_seconds, 2),
         "duration_seconds": round(result.seconds, 2),
         "run_id": result.run_id,
     }
@@ -78,10 +80,12 @@ def _sync_asset(sync: declarations.Sync, destination_type: str) -> dg.AssetsDefi
               destinations: Destinations) -> dg.MaterializeResult:
         last_logged = [0.0]
 
-        def progress(done: int, total: int) -> None:
+        def progress(status: SyncProgress) -> None:
+            done, total = status.done, status.total
             if total and (done - last_logged[0] >= max(total / 10, 1) or done == total):
                 last_logged[0] = done
-                context.log.info(f"{sync.name}: {done:,} of {total:,} rows")
+                context.log.info(f"{sync.name}: {done:,} of {total:,} rows, {status.rows_per_second():,.0f} rows/s"
+                                 + (f", {status.resent:,} re-sent" if status.resent else ""))
 
         try:
             result = run_sync(sync, warehouse_path=warehouse.file(), destinations=load_destinations(destinations.file()),

@@ -16,7 +16,9 @@ import pytest
 import requests
 
 from activations.destinations.base import Destination
-from activations.destinations.config import build_client, env_prefix, parse_destination
+from activations.destinations.config import build_client, env_prefix
+
+from .setups import destination_config
 
 SANDBOX_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
 TOKENS = {t: f"tok-{t}-7Qx9Zr4Lm2Pw8Kd" for t in SANDBOX_TYPES}
@@ -51,7 +53,7 @@ class Sandbox:
         name = name or f"test_{dest_type}"
         prefix = env_prefix(name)
         env = {f"{prefix}_URL": f"{self.base}/{dest_type}", f"{prefix}_TOKEN": token or TOKENS[dest_type]}
-        client = build_client(parse_destination(name, {"type": dest_type, **options}, env=env))
+        client = build_client(destination_config(name, dest_type, options, env))
         self.clients.append(client)
         return client
 

@@ -7,10 +7,13 @@ from typing import Any
 
 import polars as pl
 
+from activations.destinations.config import DestinationConfig, destination_class, parse_destination
+
 from .rows import people, prepared
 
+HUBSPOT_LIST = "Attiva test"
 OPTIONS: dict[str, dict[str, Any]] = {
-    "hubspot": {"list_id": "5001"},
+    "hubspot": {"list": HUBSPOT_LIST},
     "salesforce": {"sobject": "Contact", "external_id_field": "Attiva_Id__c"},
     "meta": {"audience_id": "6001", "api_version": "v21.0"},
     "google": {
@@ -44,3 +47,20 @@ def batch_for(client, n: int = 3, start: int = 0) -> pl.DataFrame:
     extra = FIELDS[dest_type](n) if dest_type in FIELDS else {}
     frame = people(n, start=start, **extra)
     return prepared(client, frame)
+
+
+def destination_config(name: str, dest_type: str, options: dict[str, Any], env: dict[str, str]) -> DestinationConfig:
+    """An instance as a sync uses it: per-sync options (HubSpot's `list`) go through `for_sync`, as
+    `syncs.run` does, the rest through destinations.yml's parser."""
+    spec = destination_class(dest_type).options
+    per_sync = {key: value for key, value in options.items() if key in spec and spec[key].per_sync}
+    rest = {key: value for key, value in options.items() if key not in per_sync}
+    return parse_destination(name, {"type": dest_type, **rest}, env=env).for_sync(per_sync)
+
+
+def hubspot_list(state: dict[str, Any], name: str = HUBSPOT_LIST) -> list[str]:
+    """The record ids in the sandbox's HubSpot list called `name` (case does not matter, as at HubSpot)."""
+    ids = [list_id for list_id, definition in state["list_defs"].items()
+           if definition["name"].lower() == name.lower()]
+    assert len(ids) <= 1, f"two lists named {name!r}"
+    return state["lists"].get(ids[0], []) if ids else []

@@ -98,8 +98,22 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 
 def test_numeric_ids_are_read_as_strings(tmp_path):
-    path = write(tmp_path, "destinations:\n  crm:\n    type: hubspot\n    list_id: 1234\n")
-    assert load_destinations(path, env={})["crm"].options["list_id"] == "1234"
+    path = write(tmp_path, "destinations:\n  mail:\n    type: brevo\n    list_id: 1234\n")
+    assert load_destinations(path, env={})["mail"].options["list_id"] == "1234"
+
+
+def test_a_hubspot_list_is_named_per_sync_not_per_destination(tmp_path):
+    # The retired destination-wide list id, and the per-sync name set in the wrong place, both say where it goes.
+    old = write(tmp_path, "destinations:\n  crm:\n    type: hubspot\n    list_id: attiva-audiences\n")
+    with pytest.raises(DestinationConfigError, match="list_id.*named per sync"):
+        load_destinations(old, env={})
+    misplaced = write(tmp_path, "destinations:\n  crm:\n    type: hubspot\n    list: Champions\n")
+    with pytest.raises(DestinationConfigError, match="'list'.*set per sync"):
+        load_destinations(misplaced, env={})
+    config = load_destinations(write(tmp_path, "destinations:\n  crm:\n    type: hubspot\n"), env={})["crm"]
+    assert config.for_sync({"list": 42}).options["list"] == "42"
+    with pytest.raises(DestinationConfigError, match="plan"):
+        config.for_sync({"plan": "private_app"})  # not a per-sync option
 
 
 def test_limits_can_only_be_tightened(tmp_path):
@@ -113,7 +127,8 @@ def test_limits_can_only_be_tightened(tmp_path):
 
 
 def test_capabilities_follow_options(tmp_path):
-    with_list = build_client(parse_destination("a", {"type": "hubspot", "list_id": "1", "plan": "private_app"}, env={}))
+    with_list = build_client(parse_destination("a", {"type": "hubspot", "plan": "private_app"}, env={}).for_sync(
+        {"list": "Champions"}))
     without = build_client(parse_destination("b", {"type": "hubspot"}, env={}))
     assert "mirror" in with_list.capabilities.modes and "mirror" not in without.capabilities.modes
     assert with_list.capabilities.requests_per_window == 95  # two requests per send with a list

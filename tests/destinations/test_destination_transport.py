@@ -100,3 +100,19 @@ def test_redirects_are_not_followed_with_secrets():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_without_retry_after_the_wait_is_until_our_requests_drop_under_the_platforms_limit():
+    import time
+
+    from activations.destinations.transport import RollingWindow
+
+    window = RollingWindow(1.0)
+    window.record()
+    time.sleep(0.3)
+    window.record()
+    window.record()
+    # Three of ours in the window, limit 2: the second oldest must leave, not just the oldest.
+    assert 0.5 < window.rest_of_window() < 0.75
+    assert 0.8 < window.rest_of_window(limit=2) <= 1.0
+    assert abs(window.rest_of_window(limit=5) - window.rest_of_window()) < 0.05  # others share it: our oldest

@@ -16,10 +16,11 @@ import polars as pl
 import requests
 
 from activations.destinations.base import Destination
-from activations.destinations.config import DestinationConfig, build_client, env_prefix, parse_destination
+from activations.destinations.config import DestinationConfig, build_client, env_prefix
 from activations.engine.deliver import RetryPolicy
 from activations.manifest import DEFAULT_GUARDS, Audience, Sync
 from tests.destinations.setups import OPTIONS as DESTINATION_OPTIONS
+from tests.destinations.setups import destination_config, hubspot_list
 
 SANDBOX_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
 # Distinctive secrets: a test greps logs, errors and tables for them.
@@ -101,7 +102,7 @@ def make_config(base: str, dest_type: str, *, name: str | None = None, token: st
         settings["folder"] = str(folder)
     else:
         env = {f"{prefix}_URL": f"{base}/{dest_type}", f"{prefix}_TOKEN": token or TOKENS[dest_type]}
-    return parse_destination(name, {"type": dest_type, **settings}, env=env)
+    return destination_config(name, dest_type, settings, env)
 
 
 def make_client(base: str, dest_type: str, *, name: str | None = None, token: str | None = None,
@@ -134,7 +135,7 @@ def held(base: str, dest_type: str, folder: Path | None = None) -> dict[str, str
     state = sandbox_state(base, dest_type)
     if dest_type == "hubspot":
         by_id = {c["id"]: (email, c["properties"].get("firstname")) for email, c in state["contacts"].items()}
-        members = state["lists"].get("5001", [])
+        members = hubspot_list(state)
         assert len(members) == len(set(members)), "a contact is in the list twice"
         return dict(by_id[m] for m in members)
     if dest_type == "salesforce":

@@ -116,3 +116,34 @@ def test_a_destination_that_keeps_rate_limiting_stops_the_sync_and_refuses_no_ro
     assert not snapshot_keys(con, sync.name)  # nothing confirmed, nothing refused: the next run sends them
     sandbox.faults("webhook", rate_limit_rate=0.0)
     assert run_sync(con, sync, client, policy=policy).confirmed == 20
+
+
+def test_hubspot_retries_a_failed_list_membership_alone_and_the_run_reports_what_it_resent(sandbox, con):
+    # 502s fall on upserts and on list memberships alike; a failed membership must not write the
+    # contacts again (each write spends the portal's quota), and the run says how many rows went twice.
+    sandbox.faults("hubspot", error_rate=0.3, seed=4)
+    add_people(con, 300)
+    sync, client = make_sync("hubspot"), sandbox.client("hubspot", batch_size=50)
+    calls: list[tuple[str, int]] = []
+    request = client.http.request
+
+    def watched(method, path, **kwargs):
+        response = request(method, path, **kwargs)
+        calls.append((path.rsplit("/", 1)[-1], response.status_code))
+        return response
+
+    client.http.request = watched
+    reports = []
+    result = run_sync(con, sync, client, policy=FAST_POLICY, on_progress=reports.append)
+    assert (result.status, result.confirmed, result.rejected) == ("success", 300, 0), result
+    failed_joins = calls.count(("add-and-remove", 502))
+    failed_upserts = calls.count(("upsert", 502))
+    assert failed_joins and failed_upserts  # both steps did fail
+    assert calls.count(("upsert", 200)) == 6  # one accepted upsert per batch: none written twice
+    assert result.resent == 50 * (failed_joins + failed_upserts)
+    assert "re-sent" in str(result)
+    assert con.execute("select resent from activation.sync_runs where run_id = ?", [result.run_id]).fetchone() == (
+        result.resent,)
+    assert (reports[-1].done, reports[-1].total, reports[-1].resent) == (300, 300, result.resent)
+    assert reports[-1].rows_per_second() > 0
+    assert held(sandbox.base, "hubspot") == expected(con, "hubspot")

@@ -101,3 +101,17 @@ def test_quota_is_429_resource_exhausted(start_sandbox) -> None:
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[-1].json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert answers[-1].json()["error"]["code"] == 429
+
+
+
+def test_enums_may_come_as_numbers_as_proto3_json_allows(sandbox: str) -> None:
+    # Google's own client sends `$alt=json;enum-encoding=int`: accountType 1 is GOOGLE_ADS, encoding 1 HEX.
+    body = request([{"emailAddress": sha("ada@example.com")}])
+    body["destinations"][0]["operatingAccount"]["accountType"] = 1
+    body["encoding"] = 1
+    body["consent"] = {"adUserData": 1, "adPersonalization": 1}
+    assert requests.post(sandbox + INGEST, json=body, **auth("google")).status_code == 200
+    assert state(sandbox, "google")["user_lists"]["8001"]["operating_account"]["accountType"] == "GOOGLE_ADS"
+    body["destinations"][0]["operatingAccount"]["accountType"] = 0  # ACCOUNT_TYPE_UNSPECIFIED
+    refused = requests.post(sandbox + INGEST, json=body, **auth("google"))
+    assert refused.status_code == 400 and "is not an account type" in refused.text

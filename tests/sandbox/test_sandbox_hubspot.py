@@ -7,7 +7,14 @@ import time
 import requests
 from sandbox_helpers import auth, set_faults, state
 
+from activations.sandbox.holdings import holdings
+
 UPSERT = "/hubspot/crm/v3/objects/contacts/batch/upsert"
+LISTS = "/hubspot/crm/v3/lists"
+
+
+def list_spec(name: str, processing: str = "MANUAL") -> dict:
+    return {"name": name, "objectTypeId": "0-1", "processingType": processing}
 
 
 def members(*emails: str) -> dict:
@@ -29,7 +36,11 @@ def test_upsert_gives_stable_ids_and_lists_hold_them(sandbox: str) -> None:
     assert again["results"][0]["id"] == ids["ada@example.com"]
     assert again["results"][0]["new"] is False
 
-    path = f"{sandbox}/hubspot/crm/v3/lists/77/memberships/add-and-remove"
+    made = requests.post(sandbox + LISTS, json=list_spec("Champions"), **auth("hubspot"))
+    assert made.status_code == 200
+    list_id = made.json()["list"]["listId"]
+    assert list_id.isdigit() and made.json()["list"]["processingType"] == "MANUAL"
+    path = f"{sandbox}/hubspot/crm/v3/lists/{list_id}/memberships/add-and-remove"
     added = requests.put(path, json={"recordIdsToAdd": list(ids.values()) + ["999999"]}, **auth("hubspot"))
     assert added.status_code == 200
     assert added.json() == {
@@ -43,8 +54,8 @@ def test_upsert_gives_stable_ids_and_lists_hold_them(sandbox: str) -> None:
     held = state(sandbox, "hubspot")
     assert set(held["contacts"]) == {"ada@example.com", "bob@example.com"}
     assert held["contacts"]["ada@example.com"]["properties"] == {"firstname": "ADA"}
-    assert held["lists"] == {"77": [ids["ada@example.com"]]}
-    assert held["requests"]["responses"] == {"200": 4}
+    assert held["lists"] == {list_id: [ids["ada@example.com"]]}
+    assert held["requests"]["responses"] == {"200": 5}
 
 
 def test_auth_is_refused_in_hubspot_shape(sandbox: str) -> None:
@@ -94,6 +105,7 @@ def test_rolling_window_answers_429_ten_secondly_then_recovers(start_sandbox) ->
     assert limited.json()["policyName"] == "TEN_SECONDLY_ROLLING"
     assert limited.headers["X-HubSpot-RateLimit-Remaining"] == "0"
     assert limited.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "500"
+    assert limited.headers["Retry-After"] == "1"  # whole seconds until the window frees a slot
     time.sleep(0.55)
     assert requests.post(url + UPSERT, json=members("a@example.com"), **auth("hubspot")).status_code == 200
 
@@ -115,3 +127,26 @@ def test_injected_row_rejections_use_the_207_shape_and_repeat_on_retry(sandbox: 
     retry = requests.post(sandbox + UPSERT, json=members(*rejected), **auth("hubspot")).json()
     assert sorted(e["context"]["ids"][0] for e in retry["errors"]) == rejected
     assert retry["results"] == []
+
+
+def test_lists_are_found_by_name_and_unknown_ids_are_refused(sandbox: str) -> None:
+    by_name = f"{sandbox}/hubspot/crm/v3/lists/object-type-id/0-1/name/"
+    assert requests.get(by_name + "Champions", **auth("hubspot")).status_code == 404
+    made = requests.post(sandbox + LISTS, json=list_spec("Champions"), **auth("hubspot")).json()["list"]
+    found = requests.get(by_name + "champions", **auth("hubspot"))  # names are not case sensitive
+    assert found.status_code == 200 and found.json()["list"]["listId"] == made["listId"]
+    twice = requests.post(sandbox + LISTS, json=list_spec("CHAMPIONS"), **auth("hubspot"))
+    assert twice.status_code == 400 and twice.json()["category"] == "VALIDATION_ERROR"
+
+    # HubSpot addresses lists by their numeric id: a name, or an id never made, is not found.
+    for list_id in ("attiva-audiences", "999"):
+        answer = requests.put(f"{sandbox}{LISTS}/{list_id}/memberships/add-and-remove",
+                              json={"recordIdsToAdd": ["1001"]}, **auth("hubspot"))
+        assert answer.status_code == 404 and answer.json()["category"] == "OBJECT_NOT_FOUND"
+    dynamic = requests.post(sandbox + LISTS, json=list_spec("Recent", "DYNAMIC"), **auth("hubspot")).json()["list"]
+    answer = requests.put(f"{sandbox}{LISTS}/{dynamic['listId']}/memberships/add-and-remove",
+                          json={"recordIdsToAdd": ["1001"]}, **auth("hubspot"))
+    assert answer.status_code == 400 and "MANUAL" in answer.json()["message"]
+    held = state(sandbox, "hubspot")
+    assert held["lists"] == {made["listId"]: [], dynamic["listId"]: []}
+    assert holdings("hubspot", held) == {"contacts": 0, "list Champions": 0, "list Recent": 0}  # by name

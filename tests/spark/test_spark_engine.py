@@ -87,7 +87,8 @@ def comparable(engine: Engine, dest_type: str) -> object:
         email_of = {c["id"]: email for email, c in state["contacts"].items()}
         return ({email: {k: v for k, v in c["properties"].items() if k not in ("createdate", "lastmodifieddate")}
                  for email, c in state["contacts"].items()},
-                {lid: sorted(email_of[m] for m in members) for lid, members in state["lists"].items()})
+                {state["list_defs"][lid]["name"]: sorted(email_of[m] for m in members)
+                 for lid, members in state["lists"].items()})
     if dest_type == "webhook":
         return {path: e["rows"] for path, e in state["endpoints"].items()}
     if dest_type == "salesforce":
@@ -190,7 +191,7 @@ def test_changes_rejects_and_retries_are_recorded_alike_on_spark(engines):
     assert {r[0]: r[4] for r in spark_records["rejects"]} == dict.fromkeys(still_refused | {"c39"}, 2)
     assert comparable(engines["spark"], "hubspot") == comparable(engines["duckdb"], "hubspot")
     contacts, lists = comparable(engines["spark"], "hubspot")
-    members = set(lists[OPTIONS["hubspot"]["list_id"]])
+    members = set(lists[OPTIONS["hubspot"]["list"]])
     assert "person0@example.com" not in members and "person100@example.com" in members
     assert {contacts[f"person{key[1:]}@example.com"]["firstname"] for key in renamed} == {"Renamed"}
 
