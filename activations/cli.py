@@ -588,10 +588,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if type(exc).__name__ == "SparkUnavailable":  # --target spark without pyspark or Java
             print(f"attiva {args.command}: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        # DuckDB lets one process write the file: Dagster or dbt may hold it for a while.
-        if type(exc).__name__ == "IOException" and "lock" in str(exc).lower():
-            print(f"attiva {args.command}: the warehouse is in use by another process; try again when it "
-                  f"finishes ({str(exc).splitlines()[0]})", file=sys.stderr)
+        # DuckDB lets one process at a time have the file: every command waits in line for it
+        # (ATTIVA_WAREHOUSE_WAIT) and only gives up after that, naming the holder.
+        if type(exc).__name__ == "WarehouseBusy":
+            print(f"attiva {args.command}: {exc}", file=sys.stderr)
             return EXIT_NOT_DELIVERED
         raise
 

@@ -16,10 +16,8 @@ of the whole graph (within 15 minutes), which rebuilds the marts that read engag
 
 import dagster as dg
 
-from activations.messaging.campaigns import declared_campaigns
 from activations.messaging.feedback import FeedbackError, collect
-from orchestration.defs.dbt import MANIFEST
-from orchestration.defs.messages import message_key
+from orchestration.defs.messages import declared_triggers, message_key
 from orchestration.defs.resources import WAREHOUSE_POOL, Landing, Warehouse
 from orchestration.lib.clock import run_as_of
 
@@ -28,7 +26,7 @@ FEEDBACK_GROUP = "feedback"
 
 
 def _campaign_keys() -> list[dg.AssetKey]:
-    return [message_key(t) for t in declared_campaigns(MANIFEST).triggers]  # a broken one's asset always fails
+    return [message_key(t) for t in declared_triggers()]  # a broken one's asset always fails
 
 
 def feedback_definitions() -> tuple:

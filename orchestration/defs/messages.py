@@ -14,11 +14,15 @@ When it runs:
 - the daily schedule (birthdays on the day; the full refresh rebuilds the triggers).
 """
 
+import functools
+from pathlib import Path
+
 import dagster as dg
 
+from activations import settings
 from activations.messaging import ledger
-from activations.messaging.campaigns import declared_campaigns
-from activations.messaging.channels import load_channel_entries, load_usable_channels
+from activations.messaging.campaigns import Campaigns, declared_campaigns
+from activations.messaging.channels import default_channels_path, load_channel_entries, load_usable_channels
 from activations.messaging.policy import BrokenTrigger, Trigger, load_settings
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
@@ -31,10 +35,21 @@ from orchestration.lib.clock import run_as_of
 MESSAGES_GROUP = "messages"
 
 
+def campaigns() -> Campaigns:
+    """The declared campaigns, sendable and broken (policy, channel and templates checked now, not at
+    send time). Checked once per set of files: the definitions' modules all ask (1 s of rendering)."""
+    return _campaigns(settings.templates_dir(), default_channels_path(), settings.messaging_path())
+
+
+@functools.cache
+def _campaigns(templates: Path, channels: Path, messaging: Path) -> Campaigns:
+    return declared_campaigns(MANIFEST)
+
+
 def declared_triggers() -> list[Trigger]:
-    """Every trg_* model whose campaign can be sent (policy, channel and templates checked now, not at
-    send time); the broken ones get assets of their own that fail (message_definitions)."""
-    return declared_campaigns(MANIFEST).triggers
+    """Every trg_* model whose campaign can be sent; the broken ones get assets of their own that fail
+    (message_definitions)."""
+    return campaigns().triggers
 
 
 def message_key(trigger: Trigger) -> dg.AssetKey:
@@ -124,9 +139,9 @@ def message_definitions() -> tuple[list[dg.AssetsDefinition], tuple]:
     """The message assets (a broken campaign's fails with its error), plus the job and schedule that send due
     steps between data runs. The job leaves broken campaigns out: every 5 minutes it would only repeat
     their alert; the data runs (landing, daily) include them and fail on them."""
-    campaigns = declared_campaigns(MANIFEST)
-    broken = _broken_assets(campaigns.broken)
-    assets = message_assets(campaigns.triggers) + broken
+    found = campaigns()
+    broken = _broken_assets(found.broken)
+    assets = message_assets(found.triggers) + broken
     selection = dg.AssetSelection.groups(MESSAGES_GROUP) - dg.AssetSelection.assets(*broken)
     job = dg.define_asset_job("due_messages", selection=selection,
                               description="Send the steps whose delay has passed (no new data needed).",

@@ -19,12 +19,11 @@ upstream of them, a cycle between steps.
 import dagster as dg
 
 from activations.engine.state import ensure_state
-from activations.messaging.campaigns import declared_campaigns
 from activations.messaging.ledger import ensure_ledger
 from activations.report import default_report_path, write_report
-from orchestration.defs.dbt import MANIFEST, dbt_warehouse
+from orchestration.defs.dbt import dbt_warehouse
 from orchestration.defs.feedback import FEEDBACK_KEY
-from orchestration.defs.messages import message_key
+from orchestration.defs.messages import declared_triggers, message_key
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.defs.syncs import declared_syncs, sync_key
 from orchestration.lib.clock import run_as_of
@@ -42,7 +41,7 @@ def measurement_keys() -> list[dg.AssetKey]:
 def sends_keys() -> list[dg.AssetKey]:
     """Every message and sync asset that can run: the report runs after them (not after a broken
     declaration's asset, which always fails and would hold the report back)."""
-    return [message_key(t) for t in declared_campaigns(MANIFEST).triggers] + [
+    return [message_key(t) for t in declared_triggers()] + [
         sync_key(s) for s in declared_syncs().syncs]
 
 
