@@ -25,7 +25,7 @@ from activations.engine.dialect import has_table  # noqa: F401 - the one check, 
 
 WAIT_VARIABLE = "ATTIVA_WAREHOUSE_WAIT"
 DEFAULT_WAIT_SECONDS = 600.0  # longer than a demo-sized dbt build or sync holds the file
-FIRST_RETRY, LONGEST_RETRY = 0.02, 1.0  # seconds between tries: short at first, a second at most
+FIRST_RETRY, LONGEST_RETRY = 0.02, 0.25  # seconds between tries: a failed try costs ~1 ms, a late one a turn
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -67,9 +67,11 @@ def _say(message: str) -> None:
 
 
 def open_when_free(path: Path, read_only: bool = False, wait: float | None = None,
-                   say: Callable[[str], None] = _say) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect(path), waiting in line while another process holds the file (see the module doc)."""
+                   say: Callable[[str], None] | None = None) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect(path), waiting in line while another process holds the file (see the module doc);
+    `say` (default: stderr, which Dagster keeps in the step's log) hears once that it waits and for whom."""
     wait = wait_seconds() if wait is None else wait
+    say = say or _say
     started = time.monotonic()
     delay, told = FIRST_RETRY, False
     while True:
