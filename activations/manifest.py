@@ -20,15 +20,17 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from activations import settings
 from activations.destinations import DestinationConfig
 from activations.destinations.base import DestinationConfigError
 from activations.destinations.config import DestinationsFile, destination_class
 
+T = TypeVar("T")
 MODES = ("upsert", "update", "insert", "mirror", "full_resync")
 DEFAULT_GUARDS = {"max_remove_share": 0.2, "max_shrink_share": 0.5}
 SYNC_NAME = re.compile(r"[A-Za-z0-9_\-]+")  # a sync's name is part of its asset key and its plan files
@@ -131,16 +133,23 @@ def declared_syncs(manifest: dict[str, Any], destinations: DestinationsFile) -> 
             continue
         for index, entry in enumerate(entries):
             found.append(_declared(audience, index, entry, destinations))
-    names = [s.name for s in found]
-    kept: list[Sync | BrokenSync] = []
-    for item in found:
-        if names.count(item.name) == 1:
-            kept.append(item)
-        elif item.name not in {k.name for k in kept}:  # one broken asset per name: names are keys
-            kept.append(BrokenSync(item.name, item.audience if isinstance(item, BrokenSync) else item.audience.name,
-                                   item.destination, SyncDeclarationError(
-                                       f"two syncs are named {item.name!r}: give one of them a `name`")))
+    kept = one_per_key(found, lambda s: s.name, lambda s: BrokenSync(
+        s.name, s.audience if isinstance(s, BrokenSync) else s.audience.name, s.destination,
+        SyncDeclarationError(f"two syncs are named {s.name!r}: give one of them a `name`")))
     return Declarations([s for s in kept if isinstance(s, Sync)], [s for s in kept if isinstance(s, BrokenSync)])
+
+
+def one_per_key(items: list[T], key: Callable[[T], str], duplicate: Callable[[T], T]) -> list[T]:
+    """`items`, where two or more share a key, replaced by one `duplicate(first of them)`: names and
+    campaigns are asset keys, so each may stand once, and a clash breaks the declarations involved."""
+    keys = [key(item) for item in items]
+    kept: list[T] = []
+    for item, k in zip(items, keys, strict=True):
+        if keys.count(k) == 1:
+            kept.append(item)
+        elif k not in {key(done) for done in kept}:
+            kept.append(duplicate(item))
+    return kept
 
 
 def syncs(manifest: dict[str, Any], destinations: dict[str, DestinationConfig]) -> list[Sync]:

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from activations import settings
+from activations.manifest import one_per_key
 
 REQUIRED_COLUMNS = ("trigger_key", "customer_id", "occurred_at")
 ALLOWED_KEYS = {"campaign", "channel", "consent", "marketing", "priority", "holdout", "expires_after",
@@ -191,14 +192,8 @@ def read_triggers(manifest: dict[str, Any], channels: set[str], customer_columns
             found.append(_parse(node, channels, customer_columns, defaults))
         except PolicyError as exc:
             found.append(BrokenTrigger(node["name"], campaign_name(node), exc))
-    campaigns = [t.campaign for t in found]
-    kept: list[Trigger | BrokenTrigger] = []
-    for item in found:
-        if campaigns.count(item.campaign) == 1:
-            kept.append(item)
-        elif item.campaign not in {k.campaign for k in kept}:  # one broken asset per campaign: campaigns are keys
-            kept.append(BrokenTrigger(item.name, item.campaign, PolicyError(
-                f"two triggers declare campaign {item.campaign!r}: campaigns must be unique")))
+    kept = one_per_key(found, lambda t: t.campaign, lambda t: BrokenTrigger(t.name, t.campaign, PolicyError(
+        f"two triggers declare campaign {t.campaign!r}: campaigns must be unique")))
     return ([t for t in kept if isinstance(t, Trigger)], [t for t in kept if isinstance(t, BrokenTrigger)])
 
 
