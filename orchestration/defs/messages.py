@@ -43,6 +43,7 @@ def campaigns() -> Campaigns:
 
 @functools.cache
 def _campaigns(templates: Path, channels: Path, messaging: Path) -> Campaigns:
+    # The paths are only the cache key: pointed at other files (a test, a deployment), it checks again.
     return declared_campaigns(MANIFEST)
 
 
