@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from activations import settings
+from activations.warehouse import wait_until_free
 
 
 @dataclass
@@ -76,6 +77,8 @@ def run_dbt(args: list[str], warehouse: Path | None = None, echo: bool = False) 
     results_file = target / "run_results.json"
     results_file.unlink(missing_ok=True)
     started = datetime.now()
+    if dbt_target == "duckdb":  # dbt's own retries cover a few seconds (profiles.yml): wait in line first
+        wait_until_free(warehouse)
     proc = subprocess.run([dbt_executable(), *args], cwd=project, env=env, capture_output=not echo, text=True)
     seconds = (datetime.now() - started).total_seconds()
     result = BuildResult(ok=proc.returncode == 0, seconds=seconds, output=(proc.stdout or "") + (proc.stderr or ""))

@@ -180,26 +180,36 @@ class UsageError(Exception):
 
 
 def _declared():
-    """Every declared sync and the destinations, or a UsageError saying what to fix."""
-    from activations.destinations import load_destinations
-    from activations.destinations.base import DestinationConfigError
-    from activations.manifest import SyncDeclarationError, load_manifest
-    from activations.manifest import syncs as parse_syncs
+    """The declared syncs (runnable and broken: one broken declaration fails only the commands about
+    it) and the usable destinations; a missing or unreadable manifest is a UsageError."""
+    from activations.destinations.config import read_destinations
+    from activations.manifest import declared_syncs, load_manifest
 
     try:
-        destinations = load_destinations()
-        return parse_syncs(load_manifest(), destinations), destinations
-    except (OSError, ValueError, SyncDeclarationError, DestinationConfigError) as exc:
+        manifest = load_manifest()
+    except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    destinations = read_destinations()
+    return declared_syncs(manifest, destinations), destinations.configs
 
 
-def _find(name: str, all_syncs):
+def _find(name: str, declared):
+    """The runnable sync `name`; a UsageError with its mistake if its declaration is broken."""
     from activations.syncs import UnknownSync, find
 
+    if broken := declared.broken_named(name):
+        raise UsageError(f"{name} cannot run: {broken.reason}")
     try:
-        return find(name, all_syncs)
+        return find(name, declared.syncs + declared.broken)
     except UnknownSync as exc:
         raise UsageError(str(exc)) from None
+
+
+def _report_broken(command: str, declared) -> int:
+    """Say on stderr why each broken sync cannot run; EXIT_USAGE if there is one, else EXIT_OK."""
+    for broken in declared.broken:
+        print(f"attiva {command}: {broken.name} cannot run: {broken.reason}", file=sys.stderr)
+    return EXIT_USAGE if declared.broken else EXIT_OK
 
 
 def _require_warehouse(args: argparse.Namespace) -> None:
@@ -257,7 +267,7 @@ def cmd_syncs(args: argparse.Namespace) -> int:
             runs = last_runs(con)
     table = _table("sync", "audience", "destination", "mode", "consent", "last status", "last run (UTC)",
                    "confirmed", "rejected", "pending rejects")
-    for sync in all_syncs:
+    for sync in all_syncs.syncs:
         run = runs.get(sync.name)
         if run is None:
             table.add_row(sync.name, sync.audience.name, sync.destination, sync.mode, sync.consent or "none",
@@ -266,11 +276,14 @@ def cmd_syncs(args: argparse.Namespace) -> int:
         table.add_row(sync.name, sync.audience.name, sync.destination, sync.mode, sync.consent or "none",
                       run["status"], _when(run["started_at"]), _count(run["confirmed"]), _count(run["rejected"]),
                       _count(run["pending_rejects"]))
-    if not all_syncs:
+    for broken in all_syncs.broken:
+        table.add_row(broken.name, broken.audience, broken.destination or "", "", "", "broken declaration",
+                      "", "", "", "")
+    if not all_syncs.syncs and not all_syncs.broken:
         print("no syncs declared: add meta.activations to an aud_* model's YAML and run `make dbt-parse`")
         return EXIT_OK
     _stdout().print(table)
-    return EXIT_OK
+    return _report_broken(args.command, all_syncs)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -345,7 +358,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if bool(args.sync) == bool(args.all):
         raise UsageError("name one sync, or pass --all to run every declared sync")
     all_syncs, destinations = _declared()
-    chosen = all_syncs if args.all else [_find(args.sync, all_syncs)]
+    chosen = all_syncs.syncs if args.all else [_find(args.sync, all_syncs)]
     _require_warehouse(args)
     if _target(args) == "spark":  # one Spark session for every sync: starting one takes seconds
         with _open_warehouse(args) as con:
@@ -354,6 +367,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     else:  # a connection per sync: other processes may write the DuckDB file between two syncs
         codes = [_run_one(sync, args, destinations, force=args.force, full_resync=args.full_resync)
                  for sync in chosen]
+    if args.all:  # the broken ones did not run: say why, and do not exit 0
+        codes.append(_report_broken(args.command, all_syncs))
     return max(codes, key=SEVERITY.__getitem__, default=EXIT_OK)
 
 
@@ -633,10 +648,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if type(exc).__name__ == "SparkUnavailable":  # --target spark without pyspark or Java
             print(f"attiva {args.command}: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        # DuckDB lets one process write the file: Dagster or dbt may hold it for a while.
-        if type(exc).__name__ == "IOException" and "lock" in str(exc).lower():
-            print(f"attiva {args.command}: the warehouse is in use by another process; try again when it "
-                  f"finishes ({str(exc).splitlines()[0]})", file=sys.stderr)
+        # DuckDB lets one process at a time have the file: every command waits in line for it
+        # (ATTIVA_WAREHOUSE_WAIT) and only gives up after that, naming the holder.
+        if type(exc).__name__ == "WarehouseBusy":
+            print(f"attiva {args.command}: {exc}", file=sys.stderr)
             return EXIT_NOT_DELIVERED
         raise
 

@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from activations import settings
 from activations.destinations import DestinationConfig
-from activations.destinations.config import destination_class
+from activations.destinations.base import DestinationConfigError
+from activations.destinations.config import DestinationsFile, destination_class
 
+T = TypeVar("T")
 MODES = ("upsert", "update", "insert", "mirror", "full_resync")
 DEFAULT_GUARDS = {"max_remove_share": 0.2, "max_shrink_share": 0.5}
+SYNC_NAME = re.compile(r"[A-Za-z0-9_\-]+")  # a sync's name is part of its asset key and its plan files
 ALLOWED_KEYS = {"destination", "mode", "identifiers", "fields", "consent", "guards", "key", "name", "schedule"}
 
 
@@ -93,28 +98,104 @@ def audiences(manifest: dict[str, Any]) -> list[Audience]:
     return sorted(found, key=lambda a: a.name)
 
 
-def syncs(manifest: dict[str, Any], destinations: dict[str, DestinationConfig]) -> list[Sync]:
-    """Every declared sync, validated against the audience's columns and the destination's capabilities."""
-    declared: list[Sync] = []
+@dataclass(frozen=True)
+class BrokenSync:
+    """A declared sync that cannot run, and why: it fails on its own, the other syncs run."""
+
+    name: str  # as the sync would be named, so commands and assets about it find it
+    audience: str
+    destination: str | None
+    error: Exception  # a SyncDeclarationError, or the DestinationConfigError of its destination
+
+    @property
+    def reason(self) -> str:
+        return str(self.error)
+
+
+@dataclass(frozen=True)
+class Declarations:
+    """Every sync declared in the audiences' YAML: those that can run, and the broken ones."""
+
+    syncs: list[Sync]
+    broken: list[BrokenSync] = field(default_factory=list)
+
+    def broken_named(self, name: str) -> BrokenSync | None:
+        return next((b for b in self.broken if b.name == name), None)
+
+
+def declared_syncs(manifest: dict[str, Any], destinations: DestinationsFile) -> Declarations:
+    """Every declared sync, each validated on its own: a mistake in one (or in its destination's entry in
+    destinations.yml) makes that one a BrokenSync and leaves the others alone."""
+    found: list[Sync | BrokenSync] = []
     nodes = {n["name"]: n for n in manifest.get("nodes", {}).values() if n.get("resource_type") == "model"}
     for audience in audiences(manifest):
         entries = (nodes[audience.name].get("config", {}).get("meta", {}) or {}).get("activations") or []
         if not isinstance(entries, list):
-            raise SyncDeclarationError(f"{audience.name}: meta.activations must be a list of syncs")
-        declared += [_parse(audience, i, entry, destinations) for i, entry in enumerate(entries)]
-    names = [s.name for s in declared]
-    if duplicate := next((n for n in names if names.count(n) > 1), None):
-        raise SyncDeclarationError(f"two syncs are named {duplicate!r}: give one of them a `name`")
-    # A per-sync option (HubSpot's list) belongs to one sync: a mirror sync removing from a list
-    # another sync fills would take that sync's contacts out.
+            found.append(BrokenSync(f"{audience.name}__activations", audience.name, None, SyncDeclarationError(
+                f"{audience.name}: meta.activations must be a list of syncs")))
+            continue
+        for index, entry in enumerate(entries):
+            found.append(_declared(audience, index, entry, destinations))
+    kept = one_per_key(found, lambda s: s.name, lambda s: BrokenSync(
+        s.name, s.audience if isinstance(s, BrokenSync) else s.audience.name, s.destination,
+        SyncDeclarationError(f"two syncs are named {s.name!r}: give one of them a `name`")))
+    kept = _one_option_owner(kept)
+    return Declarations([s for s in kept if isinstance(s, Sync)], [s for s in kept if isinstance(s, BrokenSync)])
+
+
+def _one_option_owner(found: list[Sync | BrokenSync]) -> list[Sync | BrokenSync]:
+    """A per-sync option (HubSpot's list) belongs to one sync: a mirror sync removing from a list another
+    sync fills would take that sync's contacts out. The second sync naming it is broken, not the first."""
     owners: dict[tuple[str, str, str], str] = {}
-    for sync in declared:
-        for key, value in sync.destination_options.items():
-            owner = owners.setdefault((sync.destination, key, str(value).strip().lower()), sync.name)
-            if owner != sync.name:
-                raise SyncDeclarationError(f"{sync.audience.name}: sync {sync.name!r}.{key}: {value!r} already "
-                                           f"belongs to sync {owner!r} on {sync.destination}; give each its own")
-    return declared
+    kept: list[Sync | BrokenSync] = []
+    for sync in found:
+        clash = None
+        if isinstance(sync, Sync):
+            for key, value in sync.destination_options.items():
+                owner = owners.setdefault((sync.destination, key, str(value).strip().lower()), sync.name)
+                if owner != sync.name:
+                    clash = SyncDeclarationError(f"{sync.audience.name}: sync {sync.name!r}.{key}: {value!r} already "
+                                                 f"belongs to sync {owner!r} on {sync.destination}; give each its own")
+        kept.append(BrokenSync(sync.name, sync.audience.name, sync.destination, clash) if clash else sync)
+    return kept
+
+
+def one_per_key(items: list[T], key: Callable[[T], str], duplicate: Callable[[T], T]) -> list[T]:
+    """`items`, where two or more share a key, replaced by one `duplicate(first of them)`: names and
+    campaigns are asset keys, so each may stand once, and a clash breaks the declarations involved."""
+    keys = [key(item) for item in items]
+    kept: list[T] = []
+    for item, k in zip(items, keys, strict=True):
+        if keys.count(k) == 1:
+            kept.append(item)
+        elif k not in {key(done) for done in kept}:
+            kept.append(duplicate(item))
+    return kept
+
+
+def syncs(manifest: dict[str, Any], destinations: dict[str, DestinationConfig]) -> list[Sync]:
+    """Every declared sync, validated against the audience's columns and the destination's capabilities;
+    the first mistake raises (`declared_syncs` keeps the others instead)."""
+    found = declared_syncs(manifest, DestinationsFile(dict(destinations)))
+    if found.broken:
+        raise found.broken[0].error
+    return found.syncs
+
+
+def _declared(audience: Audience, index: int, entry: Any, destinations: DestinationsFile) -> Sync | BrokenSync:
+    """One entry of meta.activations: its Sync, or a BrokenSync saying what is wrong."""
+    destination = entry.get("destination") if isinstance(entry, dict) else None
+    destination = destination if isinstance(destination, str) else None
+    name = entry.get("name") if isinstance(entry, dict) else None
+    if not (isinstance(name, str) and SYNC_NAME.fullmatch(name)):
+        name = f"{audience.name}__{destination}" if destination and SYNC_NAME.fullmatch(destination) \
+            else f"{audience.name}__activations_{index}"
+    if destination is not None and (problem := destinations.problem(destination)):
+        return BrokenSync(name, audience.name, destination, problem)
+    try:
+        return _parse(audience, index, entry, destinations.configs)
+    except (SyncDeclarationError, DestinationConfigError) as exc:
+        return BrokenSync(name, audience.name, destination, exc)
 
 
 def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, DestinationConfig]) -> Sync:
@@ -172,7 +253,10 @@ def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, D
     for name, share in guards.items():
         if name not in DEFAULT_GUARDS or not isinstance(share, int | float) or not 0 <= share <= 1:
             raise fail(f"guards.{name}", f"known guards are {', '.join(DEFAULT_GUARDS)}, each a share from 0 to 1")
-    return Sync(name=entry.get("name") or f"{audience.name}__{destination}", audience=audience,
+    name = entry.get("name") or f"{audience.name}__{destination}"
+    if not isinstance(name, str) or not SYNC_NAME.fullmatch(name):
+        raise fail("name", f"{name!r}: a sync's name holds only letters, digits, '_' and '-'")
+    return Sync(name=name, audience=audience,
                 destination=destination, mode=mode, key=column("key", entry.get("key", "customer_id")),
                 identifiers=dict(identifiers), fields=dict(fields), consent=consent, guards=guards,
                 schedule=entry.get("schedule"),

@@ -128,3 +128,35 @@ def test_one_hubspot_list_belongs_to_one_sync(manifest):
     meta_with_list = {"destination": "meta", "identifiers": {"email": "email"}, "consent": "consent_ads", "list": "x"}
     with pytest.raises(SyncDeclarationError, match="list: unknown setting"):
         syncs(declare(manifest, "aud_champions", meta_with_list), load_destinations())
+
+
+def test_one_broken_declaration_leaves_the_other_syncs_runnable(manifest):
+    from activations.destinations.config import read_destinations
+    from activations.manifest import declared_syncs
+
+    changed = copy.deepcopy(manifest)
+    node = changed["nodes"]["model.attiva.aud_champions"]
+    node["config"]["meta"]["activations"].append({**HUBSPOT, "destination": "nowhere"})
+    found = declared_syncs(changed, read_destinations())
+    assert [b.name for b in found.broken] == ["aud_champions__nowhere"]
+    assert "aud_champions: meta.activations" in found.broken[0].reason and "'nowhere'" in found.broken[0].reason
+    assert {s.name for s in found.syncs} == {s.name for s in syncs(manifest, load_destinations())}
+    with pytest.raises(SyncDeclarationError, match="'nowhere' is not in destinations.yml"):
+        syncs(changed, load_destinations())
+
+
+def test_a_bad_destinations_entry_breaks_only_its_syncs(manifest, tmp_path):
+    from activations.destinations.config import read_destinations
+    from activations.manifest import declared_syncs
+
+    text = (settings.project_root() / "destinations.yml").read_text()
+    bad = tmp_path / "destinations.yml"
+    bad.write_text(text.replace("  hubspot:\n    type: hubspot", "  hubspot:\n    type: hubspot\n    colour: blue"))
+    found = declared_syncs(manifest, read_destinations(bad))
+    assert [b.name for b in found.broken] == ["aud_champions__hubspot"]
+    assert "destination 'hubspot', field 'colour'" in found.broken[0].reason
+    assert len(found.syncs) == len(syncs(manifest, load_destinations())) - 1
+
+    bad.write_text("destinations: [")  # unreadable: every sync is broken, with the file's error
+    found = declared_syncs(manifest, read_destinations(bad))
+    assert not found.syncs and all("not valid YAML" in b.reason for b in found.broken)

@@ -157,23 +157,54 @@ def default_path() -> Path:
     return Path(os.environ.get("ATTIVA_DESTINATIONS", settings.project_root() / "destinations.yml"))
 
 
-def load_destinations(
-    path: Path | str | None = None, env: Mapping[str, str] | None = None
-) -> dict[str, DestinationConfig]:
-    """Every destination instance in `path` (default: the root destinations.yml), validated."""
+@dataclass(frozen=True)
+class DestinationsFile:
+    """destinations.yml as read: the usable instances, and why the others (or the whole file) cannot be used.
+
+    One bad entry makes only the syncs sending to it fail; an unreadable file, every sync."""
+
+    configs: dict[str, DestinationConfig]
+    errors: dict[str, DestinationConfigError] = field(default_factory=dict)  # instance name -> its mistake
+    error: DestinationConfigError | None = None  # the file itself cannot be read
+
+    def problem(self, name: str) -> DestinationConfigError | None:
+        """Why instance `name` cannot be used, or None when it can (or is simply not declared)."""
+        return self.error or self.errors.get(name)
+
+
+def read_destinations(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> DestinationsFile:
+    """Every destination instance in `path` (default: the root destinations.yml), each validated on its own."""
     path = Path(path) if path is not None else default_path()
     env = os.environ if env is None else env
     source = str(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DestinationConfigError("file not found", file=source) from None
+        return DestinationsFile({}, error=DestinationConfigError("file not found", file=source))
     except yaml.YAMLError as exc:
-        raise DestinationConfigError(f"not valid YAML: {exc}", file=source) from None
+        return DestinationsFile({}, error=DestinationConfigError(f"not valid YAML: {exc}", file=source))
     entries = raw.get("destinations") if isinstance(raw, dict) else None
     if not isinstance(entries, dict):
-        raise DestinationConfigError("expected a top-level 'destinations:' mapping", file=source, field="destinations")
-    return {str(name): parse_destination(str(name), entry, env=env, source=source) for name, entry in entries.items()}
+        return DestinationsFile({}, error=DestinationConfigError(
+            "expected a top-level 'destinations:' mapping", file=source, field="destinations"))
+    configs, errors = {}, {}
+    for name, entry in entries.items():
+        try:
+            configs[str(name)] = parse_destination(str(name), entry, env=env, source=source)
+        except DestinationConfigError as exc:
+            errors[str(name)] = exc
+    return DestinationsFile(configs, errors)
+
+
+def load_destinations(
+    path: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, DestinationConfig]:
+    """Every destination instance in `path` (default: the root destinations.yml), validated; the first
+    mistake raises (`read_destinations` keeps the usable instances instead)."""
+    found = read_destinations(path, env)
+    if found.error or found.errors:
+        raise found.error or next(iter(found.errors.values()))
+    return found.configs
 
 
 def parse_destination(

@@ -703,11 +703,29 @@ def load_channel_entries(path: Path | str | None = None) -> dict[str, dict[str, 
 
 
 def load_channels(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> dict[str, Channel]:
-    """A client for every channel in channels.yml; close them when done."""
+    """A client for every channel in channels.yml; close them when done. The first bad entry raises."""
+    channels, errors = load_usable_channels(path, env)
+    if errors:
+        for channel in channels.values():
+            channel.close()
+        raise next(iter(errors.values()))
+    return channels
+
+
+def load_usable_channels(path: Path | str | None = None, env: Mapping[str, str] | None = None
+                         ) -> tuple[dict[str, Channel], dict[str, ChannelConfigError]]:
+    """A client for every valid channel in channels.yml (close them when done), and the mistake of each
+    other entry: a bad entry stops only the campaigns sent by it. An unreadable file raises."""
     path = Path(path) if path is not None else default_channels_path()
     env = os.environ if env is None else env
-    return {name: channel_from_config(name, entry, env, source=str(path))
-            for name, entry in load_channel_entries(path).items()}
+    channels: dict[str, Channel] = {}
+    errors: dict[str, ChannelConfigError] = {}
+    for name, entry in load_channel_entries(path).items():
+        try:
+            channels[name] = channel_from_config(name, entry, env, source=str(path))
+        except ChannelConfigError as exc:
+            errors[name] = exc
+    return channels, errors
 
 
 def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, str], *,
@@ -829,4 +847,5 @@ __all__ = [
     "build_email",
     "channel_from_config",
     "load_channels",
+    "load_usable_channels",
 ]

@@ -38,10 +38,12 @@ from typing import Any
 import yaml
 
 from activations import settings
+from activations.manifest import one_per_key
 
 REQUIRED_COLUMNS = ("trigger_key", "customer_id", "occurred_at")
 ALLOWED_KEYS = {"campaign", "channel", "consent", "marketing", "priority", "holdout", "expires_after",
                 "quiet_hours", "steps"}
+CAMPAIGN = re.compile(r"[A-Za-z0-9_\-]+")  # a campaign's name is part of its asset key
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d)\s*$")
 
 
@@ -167,19 +169,56 @@ def load_settings(path: Path | None = None) -> Settings:
                                             lambda r: fail(r, "quiet_hours")))
 
 
+@dataclass(frozen=True)
+class BrokenTrigger:
+    """A trigger whose campaign cannot be sent, and why: it fails on its own, the other campaigns go out."""
+
+    name: str  # the dbt model, trg_<campaign>
+    campaign: str
+    error: Exception  # a PolicyError, or the channel's or a template's error
+
+    @property
+    def reason(self) -> str:
+        return str(self.error)
+
+
+def read_triggers(manifest: dict[str, Any], channels: set[str], customer_columns: set[str] | None = None,
+                  defaults: Settings | None = None) -> tuple[list[Trigger], list[BrokenTrigger]]:
+    """Every `trg_*` model with its policy, each validated on its own: (the valid ones, the broken ones)."""
+    defaults = defaults or Settings()
+    found: list[Trigger | BrokenTrigger] = []
+    for node in trigger_models(manifest):
+        try:
+            found.append(_parse(node, channels, customer_columns, defaults))
+        except PolicyError as exc:
+            found.append(BrokenTrigger(node["name"], campaign_name(node), exc))
+    kept = one_per_key(found, lambda t: t.campaign, lambda t: BrokenTrigger(t.name, t.campaign, PolicyError(
+        f"two triggers declare campaign {t.campaign!r}: campaigns must be unique")))
+    return ([t for t in kept if isinstance(t, Trigger)], [t for t in kept if isinstance(t, BrokenTrigger)])
+
+
 def triggers(manifest: dict[str, Any], channels: set[str], customer_columns: set[str] | None = None,
              defaults: Settings | None = None) -> list[Trigger]:
-    """Every `trg_*` model with its policy, validated."""
-    defaults = defaults or Settings()
-    found = []
-    for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") != "model" or not node["name"].startswith("trg_"):
-            continue
-        found.append(_parse(node, channels, customer_columns, defaults))
-    campaigns = [t.campaign for t in found]
-    if duplicate := next((c for c in campaigns if campaigns.count(c) > 1), None):
-        raise PolicyError(f"two triggers declare campaign {duplicate!r}: campaigns must be unique")
-    return sorted(found, key=lambda t: t.name)
+    """Every `trg_*` model with its policy, validated; the first mistake raises (`read_triggers` keeps the others)."""
+    found, broken = read_triggers(manifest, channels, customer_columns, defaults)
+    if broken:
+        raise broken[0].error
+    return found
+
+
+def trigger_models(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The manifest's `trg_*` model nodes, by name."""
+    return sorted((n for n in manifest.get("nodes", {}).values()
+                   if n.get("resource_type") == "model" and n["name"].startswith("trg_")), key=lambda n: n["name"])
+
+
+def campaign_name(node: dict[str, Any]) -> str:
+    """The campaign a trg_* model declares (meta.messaging.campaign), else its name without `trg_`."""
+    policy = (node.get("config", {}).get("meta", {}) or {}).get("messaging")
+    declared = policy.get("campaign") if isinstance(policy, dict) else None
+    if isinstance(declared, str) and CAMPAIGN.fullmatch(declared):
+        return declared
+    return node["name"].removeprefix("trg_")
 
 
 def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] | None,
@@ -194,6 +233,8 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         raise PolicyError(f"{name}: declare meta.messaging (channel, consent, steps) in its YAML")
     if unknown := sorted(set(policy) - ALLOWED_KEYS):
         raise fail(unknown[0], f"unknown setting (allowed: {', '.join(sorted(ALLOWED_KEYS))})")
+    if policy.get("campaign") is not None and not CAMPAIGN.fullmatch(str(policy["campaign"])):
+        raise fail("campaign", f"{policy['campaign']!r}: a campaign's name holds only letters, digits, '_' and '-'")
     columns = tuple(node.get("columns", {}))
     if missing := [c for c in REQUIRED_COLUMNS if c not in columns]:
         raise PolicyError(f"{name}: the model's YAML must document the columns {', '.join(missing)}")
@@ -239,7 +280,7 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         raise fail("steps", "steps must come in order of their delay")
     return Trigger(
         name=name, relation=f"{node['schema']}.{node.get('alias') or name}",
-        campaign=policy.get("campaign") or name.removeprefix("trg_"), channel=channel, consent=consent,
+        campaign=campaign_name(node), channel=channel, consent=consent,
         marketing=bool(policy.get("marketing", True)), priority=priority, holdout=float(holdout),
         expires_after=duration(policy.get("expires_after", "7d"), lambda r: fail("expires_after", r)),
         quiet_hours=quiet_hours(policy.get("quiet_hours"), defaults.quiet_hours, lambda r: fail("quiet_hours", r)),

@@ -44,6 +44,7 @@ from pathlib import Path
 import duckdb
 
 from activations import settings
+from activations.warehouse import open_when_free
 
 STORE_FILE = "store.sqlite"
 POINTER = "current"
@@ -187,7 +188,7 @@ def build_serving_snapshot(warehouse_path: Path | str, out_dir: Path | str | Non
     try:
         db = sqlite3.connect(staging / STORE_FILE)
         db.executescript("pragma journal_mode = off; pragma synchronous = off; pragma page_size = 8192;" + _SCHEMA)
-        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        with open_when_free(Path(warehouse_path), read_only=True) as con:  # waits while a writer has it
             con.execute("set enable_progress_bar = false")
             audiences = _audience_relations(con)
             db.executemany("insert into audiences values (?, ?)", audiences)

@@ -19,11 +19,11 @@ import os
 import dagster as dg
 
 from activations.messaging import fresh_events, ledger
-from activations.messaging.channels import load_channels
+from activations.messaging.channels import load_usable_channels
 from activations.messaging.policy import load_settings
 from activations.messaging.templates import Templates
 from orchestration.defs.dbt import MANIFEST
-from orchestration.defs.messages import declared_triggers, message_key
+from orchestration.defs.messages import channel_problem, declared_triggers, message_key
 from orchestration.defs.resources import WAREHOUSE_POOL, Landing, Warehouse
 from orchestration.lib.clock import AS_OF_TAG, run_as_of
 
@@ -43,9 +43,11 @@ def send_event_messages(context: dg.OpExecutionContext, warehouse: Warehouse, la
     """Load new event files, run the event-driven triggers and what they read, send what is due."""
     pinned = _pinned(context)
     now = run_as_of(context)
-    channels = load_channels()
+    channels, channel_errors = load_usable_channels()
+    # A channel broken since loading stops only the campaigns it sends (they fail below, after the others).
+    ready = [t for t in EVENT_TRIGGERS if not channel_problem(t, channels, channel_errors)]
     try:
-        report = fresh_events.run(landing.folder(), warehouse.file(), EVENT_TRIGGERS, channels, Templates(),
+        report = fresh_events.run(landing.folder(), warehouse.file(), ready, channels, Templates(),
                                   load_settings(), now, pinned=pinned)
     except fresh_events.FreshEventsError as exc:
         raise dg.Failure(description=str(exc)) from None
@@ -60,12 +62,15 @@ def send_event_messages(context: dg.OpExecutionContext, warehouse: Warehouse, la
     with warehouse.connect(read_only=True) as con:
         counts = ledger.counts(con)
     outcomes = report.messages.outcomes if report.messages is not None else {}
-    for trigger in EVENT_TRIGGERS:
+    for trigger in ready:
         metadata = {f"ledger_{state}": n for state, n in sorted(counts.get(trigger.campaign, {}).items())}
         metadata.update({f"this_run_{k.split(' ')[0]}": n
                          for k, n in sorted(outcomes.get(trigger.campaign, {}).items())})
         context.log_event(dg.AssetObservation(asset_key=message_key(trigger),
                                               metadata={**metadata, **timings, "path": "event"}))
+    if unsent := {t.campaign: channel_problem(t, channels, channel_errors) for t in EVENT_TRIGGERS if t not in ready}:
+        raise dg.Failure(description="; ".join(f"{campaign} not sent: {why}" for campaign, why in unsent.items()),
+                         allow_retries=False)
 
 
 @dg.job(description="New event files to triggered messages: load them, run the event-driven triggers' models "

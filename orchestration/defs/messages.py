@@ -14,27 +14,43 @@ When it runs:
 - the daily schedule (birthdays on the day; the full refresh rebuilds the triggers).
 """
 
+import functools
+from pathlib import Path
+
 import dagster as dg
 
+from activations import settings
 from activations.messaging import ledger, status
-from activations.messaging.channels import load_channel_entries, load_channels
-from activations.messaging.policy import Trigger, load_settings, triggers
+from activations.messaging.campaigns import Campaigns, declared_campaigns
+from activations.messaging.channels import default_channels_path, load_channel_entries, load_usable_channels
+from activations.messaging.policy import BrokenTrigger, Trigger, load_settings
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
-from activations.messaging.validate import validate_templates
+from activations.warehouse import has_table
 from orchestration.defs.dbt import MANIFEST
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
+from orchestration.lib.broken import broken_asset
 from orchestration.lib.clock import run_as_of
 
 MESSAGES_GROUP = "messages"
 
 
+def campaigns() -> Campaigns:
+    """The declared campaigns, sendable and broken (policy, channel and templates checked now, not at
+    send time). Checked once per set of files: the definitions' modules all ask (1 s of rendering)."""
+    return _campaigns(settings.templates_dir(), default_channels_path(), settings.messaging_path())
+
+
+@functools.cache
+def _campaigns(templates: Path, channels: Path, messaging: Path) -> Campaigns:
+    # The paths are only the cache key: pointed at other files (a test, a deployment), it checks again.
+    return declared_campaigns(MANIFEST)
+
+
 def declared_triggers() -> list[Trigger]:
-    """Every trg_* model with its policy; templates validated now, not at send time."""
-    channels = load_channels()
-    found = triggers(MANIFEST, set(channels), defaults=load_settings())
-    validate_templates(found, Templates())
-    return found
+    """Every trg_* model whose campaign can be sent; the broken ones get assets of their own that fail
+    (message_definitions)."""
+    return campaigns().triggers
 
 
 def message_key(trigger: Trigger) -> dg.AssetKey:
@@ -72,11 +88,15 @@ def message_assets(found: list[Trigger]) -> list[dg.AssetsDefinition]:
 
     @dg.multi_asset(specs=specs, name="send_messages", pool=WAREHOUSE_POOL, can_subset=True)
     def send_messages(context: dg.AssetExecutionContext, warehouse: Warehouse):
-        """Plan new occurrences and send what is due, for the selected campaigns together."""
+        """Plan new occurrences and send what is due, for the selected campaigns together; a campaign that
+        cannot be sent now (its model not built yet, its channel broken) fails alone, after the others."""
         selected = [t for t in found if message_key(t) in context.selected_asset_keys]
-        channels = load_channels()
+        channels, channel_errors = load_usable_channels()
         try:
             with warehouse.connect() as con:
+                unable = {t.campaign: reason for t in selected
+                          if (reason := _cannot_send(con, t, channels, channel_errors))}
+                selected = [t for t in selected if t.campaign not in unable]
                 report = run_pass(con, selected, channels, Templates(), load_settings(), now=run_as_of(context))
                 counts = ledger.counts(con)
                 statuses = {s.campaign: s for s in status.campaigns(con)}
@@ -88,14 +108,47 @@ def message_assets(found: list[Trigger]) -> list[dg.AssetsDefinition]:
             yield dg.MaterializeResult(asset_key=message_key(trigger), metadata=_metadata(
                 counts.get(trigger.campaign, {}), report.outcomes.get(trigger.campaign, {}),
                 statuses.get(trigger.campaign)))
+        if unable:
+            raise dg.Failure(description="; ".join(f"{campaign} not sent: {reason}"
+                                                   for campaign, reason in sorted(unable.items())),
+                             allow_retries=False)
 
     return [send_messages]
 
 
+def channel_problem(trigger: Trigger, channels: dict, channel_errors: dict) -> str | None:
+    """Why `trigger`'s channel cannot send now (channels.yml changed since loading), or None."""
+    if trigger.channel in channel_errors:
+        return str(channel_errors[trigger.channel])
+    if trigger.channel not in channels:
+        return f"channel {trigger.channel!r} is no longer in channels.yml"
+    return None
+
+
+def _cannot_send(con, trigger: Trigger, channels: dict, channel_errors: dict) -> str | None:
+    """Why `trigger`'s campaign cannot be sent in this pass, or None."""
+    if problem := channel_problem(trigger, channels, channel_errors):
+        return problem
+    schema, _, table = trigger.relation.partition(".")
+    if not has_table(con, schema, table):
+        return f"{trigger.relation} is not in the warehouse yet: build {trigger.name} (attiva build, or a landing run)"
+    return None
+
+
+def _broken_assets(broken: list[BrokenTrigger]) -> list[dg.AssetsDefinition]:
+    return [broken_asset(dg.AssetKey(["messages", b.campaign]), error=b.reason, group_name=MESSAGES_GROUP,
+                         deps=[dg.AssetKey(["triggers", b.name])]) for b in broken]
+
+
 def message_definitions() -> tuple[list[dg.AssetsDefinition], tuple]:
-    """The message assets, plus the job and schedule that send due steps between data runs."""
-    assets = message_assets(declared_triggers())
-    job = dg.define_asset_job("due_messages", selection=dg.AssetSelection.groups(MESSAGES_GROUP),
+    """The message assets (a broken campaign's fails with its error), plus the job and schedule that send due
+    steps between data runs. The job leaves broken campaigns out: every 5 minutes it would only repeat
+    their alert; the data runs (landing, daily) include them and fail on them."""
+    found = campaigns()
+    broken = _broken_assets(found.broken)
+    assets = message_assets(found.triggers) + broken
+    selection = dg.AssetSelection.groups(MESSAGES_GROUP) - dg.AssetSelection.assets(*broken)
+    job = dg.define_asset_job("due_messages", selection=selection,
                               description="Send the steps whose delay has passed (no new data needed).",
                               tags={"attiva/trigger": "due_messages"})
     schedule = dg.ScheduleDefinition(name="due_messages_every_5_minutes", job=job, cron_schedule="*/5 * * * *",

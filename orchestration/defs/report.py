@@ -18,18 +18,14 @@ upstream of them, a cycle between steps.
 
 import dagster as dg
 
-from activations import manifest as declarations
-from activations.destinations import load_destinations
 from activations.engine.state import ensure_state
-from activations.messaging.channels import load_channel_entries
 from activations.messaging.ledger import ensure_ledger
-from activations.messaging.policy import load_settings, triggers
 from activations.report import default_report_path, write_report
-from orchestration.defs.dbt import MANIFEST, dbt_warehouse
+from orchestration.defs.dbt import dbt_warehouse
 from orchestration.defs.feedback import FEEDBACK_KEY
-from orchestration.defs.messages import message_key
+from orchestration.defs.messages import declared_triggers, message_key
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
-from orchestration.defs.syncs import sync_key
+from orchestration.defs.syncs import declared_syncs, sync_key
 from orchestration.lib.clock import run_as_of
 
 LEDGER_KEY = dg.AssetKey(["activation", "message_ledger"])
@@ -43,10 +39,10 @@ def measurement_keys() -> list[dg.AssetKey]:
 
 
 def sends_keys() -> list[dg.AssetKey]:
-    """Every message and sync asset: the report runs after them."""
-    campaigns = triggers(MANIFEST, set(load_channel_entries()), defaults=load_settings())
-    syncs = declarations.syncs(MANIFEST, load_destinations())
-    return [message_key(t) for t in campaigns] + [sync_key(s) for s in syncs]
+    """Every message and sync asset that can run: the report runs after them (not after a broken
+    declaration's asset, which always fails and would hold the report back)."""
+    return [message_key(t) for t in declared_triggers()] + [
+        sync_key(s) for s in declared_syncs().syncs]
 
 
 @dg.multi_asset(

@@ -46,7 +46,9 @@ class Warehouse(dg.ConfigurableResource):
 
     @contextmanager
     def dbt_environment(self) -> Iterator[None]:
-        """Point dbt's profile (env ATTIVA_WAREHOUSE) at this file while a dbt subprocess starts."""
+        """Point dbt's profile (env ATTIVA_WAREHOUSE) at this file while a dbt subprocess starts, once no
+        other process holds the file (dbt itself only retries for a few seconds: profiles.yml)."""
+        warehouse.wait_until_free(self.file())
         key, value = "ATTIVA_WAREHOUSE", str(self.file())
         before = os.environ.get(key)
         os.environ[key] = value

@@ -15,12 +15,12 @@ import dagster as dg
 from pydantic import Field
 
 from activations import manifest as declarations
-from activations.destinations import load_destinations
-from activations.destinations.config import default_path
+from activations.destinations.config import default_path, read_destinations
 from activations.engine.run import SyncFailed, SyncProgress, SyncRefused, SyncResult
 from activations.syncs import run as run_sync
 from orchestration.defs.dbt import MANIFEST
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
+from orchestration.lib.broken import broken_asset
 
 SYNC_GROUP = "syncs"
 
@@ -87,8 +87,13 @@ def _sync_asset(sync: declarations.Sync, destination_type: str) -> dg.AssetsDefi
                 context.log.info(f"{sync.name}: {done:,} of {total:,} rows, {status.rows_per_second():,.0f} rows/s"
                                  + (f", {status.resent:,} re-sent" if status.resent else ""))
 
+        # Read again now (it may have changed since loading); another instance's mistake does not stop this one.
+        configs = read_destinations(destinations.file())
+        if sync.destination not in configs.configs:
+            problem = configs.problem(sync.destination) or f"{sync.destination!r} is no longer in destinations.yml"
+            raise dg.Failure(description=f"{sync.name} cannot run: {problem}", allow_retries=False)
         try:
-            result = run_sync(sync, warehouse_path=warehouse.file(), destinations=load_destinations(destinations.file()),
+            result = run_sync(sync, warehouse_path=warehouse.file(), destinations=configs.configs,
                               force=config.force, full_resync=config.full_resync, on_progress=progress)
         except (SyncRefused, SyncFailed) as exc:
             raise dg.Failure(description=str(exc), metadata=_metadata(exc.result), allow_retries=False) from None
@@ -100,8 +105,17 @@ def _sync_asset(sync: declarations.Sync, destination_type: str) -> dg.AssetsDefi
     return _sync
 
 
+def declared_syncs() -> declarations.Declarations:
+    """The syncs declared in the audiences' YAML, the broken ones beside the runnable ones."""
+    return declarations.declared_syncs(MANIFEST, read_destinations())
+
+
 def sync_assets() -> list[dg.AssetsDefinition]:
-    """An asset for every sync declared in the audiences' YAML."""
-    configs = load_destinations()
-    return [_sync_asset(sync, configs[sync.destination].type)
-            for sync in declarations.syncs(MANIFEST, configs)]
+    """An asset for every sync declared in the audiences' YAML; a broken one's fails with its error."""
+    found = declared_syncs()
+    types = {name: config.type for name, config in read_destinations().configs.items()}
+    return [_sync_asset(sync, types[sync.destination]) for sync in found.syncs] + [
+        broken_asset(dg.AssetKey(["syncs", broken.name]), error=broken.reason, group_name=SYNC_GROUP,
+                     deps=[dg.AssetKey(["audiences", broken.audience])],
+                     kinds={types[broken.destination]} if broken.destination in types else None)
+        for broken in found.broken]
