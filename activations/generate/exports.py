@@ -63,5 +63,7 @@ def render_events(rng: np.random.Generator, frame: pl.DataFrame, source: Source)
         .then(at.dt.convert_time_zone("Europe/Rome").dt.strftime(EVENT_LOCAL))
         .otherwise(at.dt.strftime(EVENT_UTC))
     )
-    columns = [occurred.alias(c.name) if c.name == "occurred_at" else pl.col(c.name) for c in source.columns]
+    # The shop's own collector writes these files: no `trust` stamp, so they count as first-party (trusted).
+    columns = [occurred.alias(c.name) if c.name == "occurred_at" else pl.col(c.name) for c in source.columns
+               if c.name in frame.columns]
     return frame.select(columns)

@@ -19,13 +19,16 @@ def test_hubspot_gdpr_delete_removes_the_contact_from_every_list(sandbox: str) -
     upsert = requests.post(f"{sandbox}/hubspot/crm/v3/objects/contacts/batch/upsert", **auth("hubspot"), json={
         "inputs": [{"id": ADA, "idProperty": "email", "properties": {"firstname": "Ada"}}]})
     record_id = upsert.json()["results"][0]["id"]
-    requests.put(f"{sandbox}/hubspot/crm/v3/lists/9/memberships/add-and-remove", **auth("hubspot"),
+    made = requests.post(f"{sandbox}/hubspot/crm/v3/lists", **auth("hubspot"),
+                         json={"name": "Attiva champions", "objectTypeId": "0-1", "processingType": "MANUAL"})
+    list_id = made.json()["list"]["listId"]
+    requests.put(f"{sandbox}/hubspot/crm/v3/lists/{list_id}/memberships/add-and-remove", **auth("hubspot"),
                  json={"recordIdsToAdd": [record_id]}).raise_for_status()
     path = f"{sandbox}/hubspot/crm/v3/objects/contacts/gdpr-delete"
     deleted = requests.post(path, json={"objectId": ADA.upper(), "idProperty": "email"}, **auth("hubspot"))
     assert deleted.status_code == 204 and deleted.content == b""
     held = state(sandbox, "hubspot")
-    assert held["contacts"] == {} and held["lists"] == {"9": []}
+    assert held["contacts"] == {} and held["lists"] == {list_id: []}
     assert held["gdpr_blocklist"] == [hashlib.sha256(ADA.encode()).hexdigest()]
     # An address nobody had is blocklisted all the same; an unknown record id is a 404.
     assert requests.post(path, json={"objectId": "bo@example.com", "idProperty": "email"},
