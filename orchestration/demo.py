@@ -78,9 +78,9 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
     with warehouse.connect(read_only=True) as con:
         runs = last_runs(con)
     print("\n==> syncs (latest run)")
-    print(f"  {'sync':<44} {'status':<9} {'audience':>9} {'sent':>8} {'confirmed':>9} {'rejected':>8} {'invalid':>8}")
+    print(f"  {'sync':<44} {'status':<24} {'audience':>9} {'sent':>8} {'confirmed':>9} {'rejected':>8} {'invalid':>8}")
     for name, run in sorted(runs.items()):
-        print(f"  {name:<44} {run['status']:<9} {run['audience_rows'] or 0:>9,} {run['planned'] or 0:>8,} "
+        print(f"  {name:<44} {run['status']:<24} {run['audience_rows'] or 0:>9,} {run['planned'] or 0:>8,} "
               f"{run['confirmed'] or 0:>9,} {run['rejected'] or 0:>8,} {run['invalid'] or 0:>8,}")
     with warehouse.connect(read_only=True) as con:
         ledger_counts = message_counts(con)

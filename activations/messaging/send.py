@@ -176,10 +176,12 @@ def _apply_caps(con, due: pl.DataFrame, settings: Settings, now: datetime, repor
     """Marketing messages per customer within the caps, highest priority first; the rest suppressed."""
     caps = settings.caps
     naive_now = now.replace(tzinfo=None)
+    # A message of unknown outcome may have reached the person: it counts, so a crash never over-messages.
     history = con.sql("""
         select customer_id,
-               sum(case when sent_at > ? then 1 else 0 end) as day, sum(case when sent_at > ? then 1 else 0 end) as week
-        from activation.message_ledger where state = 'sent' and marketing group by customer_id""",
+               sum(case when coalesce(sent_at, sending_at) > ? then 1 else 0 end) as day,
+               sum(case when coalesce(sent_at, sending_at) > ? then 1 else 0 end) as week
+        from activation.message_ledger where state in ('sent', 'unknown') and marketing group by customer_id""",
                       params=[naive_now - timedelta(days=1), naive_now - timedelta(days=7)]).pl()
     due = due.sort(["priority", "due_at", "campaign"], descending=[True, False, False])
     due = due.join(history, on="customer_id", how="left").with_columns(

@@ -288,3 +288,22 @@ def test_a_batch_mixing_messages_with_and_without_coupons(warehouse, mailbox):
     assert report.sent == 300 and len(received()) == 300
     assert warehouse.execute("select count(distinct coupon_code) from activation.message_ledger "
                              "where campaign = 'birthday' and state = 'sent'").fetchone()[0] == 150
+
+
+def test_a_message_of_unknown_outcome_counts_against_the_caps(warehouse, mailbox):
+    # A pass killed mid-send leaves a message unknown: it may have reached the person, so it counts.
+    channel, received = mailbox
+    warehouse.execute("create table triggers.trg_other as select * from triggers.trg_test")
+    add_customer(warehouse, "c1")
+    add_occurrence(warehouse, "high", "c1", table="trg_other")
+    high = make_trigger("favourite", "favourite_on_promotion", priority=90, relation="triggers.trg_other")
+    caps = Settings(caps=Caps(per_day=1, per_week=3), quiet_hours=None)
+    run_pass(warehouse, [high], {"email": channel}, Templates(), caps, NOW)
+    warehouse.execute("""update activation.message_ledger set state = 'unknown', sending_at = sent_at, sent_at = null
+                         where campaign = 'favourite'""")
+    add_occurrence(warehouse, "low", "c1")
+    low = make_trigger("browse", "favourite_on_promotion", priority=10)
+    run_pass(warehouse, [high, low], {"email": channel}, Templates(), caps, NOW + timedelta(hours=1))
+    states = ledger(warehouse)
+    assert states[("browse", "low")][0] == "suppressed" and "frequency cap" in states[("browse", "low")][1]
+    assert len(received()) == 1
