@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from activations.sandbox.smtp import message_view
+from activations.sandbox.smtp import message_html
 from activations.sandbox.wire import dumps, loads
 
 CURSOR = "engagement_cursor.json"
@@ -121,7 +121,7 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, no
         if not message_id:
             continue
         budget -= 1
-        html = message_view(record).get("html")
+        html = message_html(record)
         for email in record.get("rcpt_tos") or []:
             events += recipient_events(message_id, email, _epoch(record["received_at"]), html, _campaign(message_id),
                                        seed, until)
