@@ -18,6 +18,9 @@ from activations.generate.streams import pick, unique_by_suffix, zipf_weights
 B2B_SHARE = 0.12
 FAMILY_PHONE_SHARE = 0.015  # people sharing a phone with one relative
 BIRTHDAY_TODAY_SHARE = 0.003  # on top of the ~1/365 who are born on as_of's day anyway
+NAMESAKE_SHARE = 0.02  # people given the full name and city of someone else (two Maria Rossi in Milano)
+PHONE_CHANGE_SHARE = 0.07  # people with a phone who took a new number in the last four years
+OTHER_SURNAME_SHARE = 0.05  # women over 30 whose shop account goes by another surname (a husband's, a maiden one)
 
 # Personal address patterns: first.last, firstlast, f.last, first.last85, first_last, last.first, first123, flast85.
 EMAIL_PATTERN_WEIGHTS = (0.34, 0.15, 0.1, 0.13, 0.08, 0.08, 0.07, 0.05)
@@ -68,6 +71,10 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
     family_phone = np.zeros(n, dtype=bool)
     family_phone[head] = family_phone[relative] = True
 
+    relative_of = np.full(n, -1, dtype=np.int64)
+    relative_of[head], relative_of[relative] = relative, head
+    namesake_of = _namesakes(rng, ~is_b2b & ~family_phone, female, country_idx, (first, last, city, postal))
+
     country = pl.Series(codes).gather(country_idx)
     birth_date = _birth_dates(rng, n, as_of)
     frame = pl.DataFrame(
@@ -82,6 +89,8 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
             "postal_code": postal,
             "phone": phone,
             "family_phone": family_phone,
+            "relative_of": _person_id(relative_of),
+            "namesake_of": _person_id(namesake_of),
             "is_b2b": is_b2b,
         }
     )
@@ -104,7 +113,68 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
         email=pl.coalesce("work_email", "personal_email"),  # how the business knows them: work address first
         shop_email=pl.coalesce("personal_email", "work_email"),  # what they shop with: personal address first
     )
-    return frame.with_columns(**_reach(rng, frame))
+    frame = frame.with_columns(**_reach(rng, frame))
+    return frame.with_columns(**_life_changes(rng, frame, country_idx, codes, as_of))
+
+
+def _person_id(index: np.ndarray) -> pl.Series:
+    """Row indexes (-1 for none) as person ids (null for none)."""
+    return pl.Series(np.where(index >= 0, index + 1, 0)).replace(0, None)
+
+
+def _namesakes(rng: np.random.Generator, eligible: np.ndarray, female: np.ndarray, country_idx: np.ndarray,
+               columns: tuple[pl.Series, ...]) -> np.ndarray:
+    """Give a few people the full name and city of someone else (in place); return whose namesake each one is.
+
+    Common names are common already (Zipf); these pairs make sure the same name in the same
+    city is there on purpose, with different birth dates, emails and phones: a hard negative.
+    """
+    n = len(eligible)
+    pool = rng.permutation(np.flatnonzero(eligible))
+    k = min(int(n * NAMESAKE_SHARE / 2), len(pool) // 2)
+    original, copy = pool[:k], pool[k : 2 * k]
+    for column in columns:
+        column.scatter(copy, column.gather(original))
+    female[copy], country_idx[copy] = female[original], country_idx[original]
+    namesake_of = np.full(n, -1, dtype=np.int64)
+    namesake_of[copy], namesake_of[original] = original, copy
+    return namesake_of
+
+
+def _life_changes(rng: np.random.Generator, frame: pl.DataFrame, country_idx: np.ndarray, codes: list[str],
+                  as_of: int) -> dict[str, pl.Series]:
+    """A new phone number for some (records made after the change carry it); another surname for some women.
+
+    The other surname comes with its own personal address (maria.bianchi@... beside maria.rossi@...),
+    unique like every other; the shop account of that person goes by both.
+    """
+    n = frame.height
+    has_phone = frame["phone"].is_not_null().to_numpy() & ~frame["family_phone"].to_numpy()
+    changed = has_phone & (rng.random(n) < PHONE_CHANGE_SHARE)
+    rows = np.flatnonzero(changed)
+    fresh = pl.repeat(None, n, eager=True, dtype=pl.String).scatter(rows, _phones(rng, country_idx[rows], codes))
+    fresh = pl.select(pl.when(~fresh.is_in(frame["phone"].drop_nulls().implode())).then(fresh)).to_series()
+    changed_at = as_of - (rng.random(n) * 4 * 365 * DAY).astype(np.int64)
+    age = (as_of // DAY - frame["birth_date"].cast(pl.Int64).to_numpy()) / 365.25
+    other = (frame["gender"].to_numpy() == "F") & (age > 30) & ~frame["is_b2b"].to_numpy()
+    other &= rng.random(n) < OTHER_SURNAME_SHARE
+    surname = pl.repeat(None, n, eager=True, dtype=pl.String)
+    for ci, code in enumerate(codes):
+        rows = np.flatnonzero(other & (country_idx == ci))
+        pool = names.LAST_NAMES[code]
+        surname.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), zipf_weights(len(pool), 0.7))))
+    surname = pl.select(pl.when(surname != frame["last_name"]).then(surname)).to_series()
+    personal = frame["personal_email"]
+    stem = (names.ascii_slug(pl.lit(frame["first_name"])) + "." + names.ascii_slug(pl.lit(surname)))
+    alias = pl.select(pl.when(personal.is_not_null()).then(stem)).to_series()
+    domain = "@" + personal.str.split_exact("@", 1).struct.field("field_1")
+    everyone = unique_by_suffix(rng, pl.concat([personal, alias]), pl.concat([pl.repeat("", n, eager=True), domain]))
+    return {
+        "new_phone": fresh,
+        "phone_changed_at": pl.select(pl.when(fresh.is_not_null()).then(pl.Series(changed_at))).to_series(),
+        "other_surname": surname,
+        "other_surname_email": pl.select(pl.when(surname.is_not_null()).then(everyone.slice(n))).to_series(),
+    }
 
 
 def _addresses(rng: np.random.Generator, country_idx: np.ndarray, codes: list[str]) -> tuple[pl.Series, pl.Series]:
