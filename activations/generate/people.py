@@ -55,7 +55,10 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
     city.scatter(b2b_rows, biz.frame["city"].gather(biz.member_company))
     postal.scatter(b2b_rows, biz.frame["postal_code"].gather(biz.member_company))
 
-    phone = _phones(rng, country_idx, codes)
+    # Numbers for everyone and, drawn in the same go so they are unique too, for those who change later.
+    moving = np.flatnonzero(rng.random(n) < PHONE_CHANGE_SHARE)
+    numbers = _phones(rng, np.concatenate([country_idx, country_idx[moving]]), codes)
+    phone, spare = numbers.slice(0, n), numbers.slice(n)
     has_phone = rng.random(n) < np.where(is_b2b, 0.95, 0.8)
     phone = pl.select(pl.when(pl.Series(has_phone)).then(phone)).to_series()
 
@@ -94,7 +97,8 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
             "is_b2b": is_b2b,
         }
     )
-    personal = _personal_emails(rng, frame, has_email=rng.random(n) < np.where(is_b2b, 0.6, 0.92))
+    other_surname = _other_surnames(rng, frame, country_idx, codes, as_of)
+    personal, alias = _personal_emails(rng, frame, rng.random(n) < np.where(is_b2b, 0.6, 0.92), other_surname)
     work, role = _work_emails(rng, frame, biz, b2b_rows)
     frame = frame.with_columns(
         personal_email=personal,
@@ -114,7 +118,16 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
         shop_email=pl.coalesce("personal_email", "work_email"),  # what they shop with: personal address first
     )
     frame = frame.with_columns(**_reach(rng, frame))
-    return frame.with_columns(**_life_changes(rng, frame, country_idx, codes, as_of))
+    # A new number for some (records made after the change carry it), not for a family's shared phone.
+    new_phone = pl.repeat(None, n, eager=True, dtype=pl.String).scatter(moving, spare)
+    new_phone = pl.select(pl.when(pl.Series(has_phone & ~family_phone)).then(new_phone)).to_series()
+    changed_at = as_of - (rng.random(n) * 4 * 365 * DAY).astype(np.int64)
+    return frame.with_columns(
+        new_phone=new_phone,
+        phone_changed_at=pl.select(pl.when(new_phone.is_not_null()).then(pl.Series(changed_at))).to_series(),
+        other_surname=other_surname,
+        other_surname_email=alias,
+    )
 
 
 def _person_id(index: np.ndarray) -> pl.Series:
@@ -141,20 +154,10 @@ def _namesakes(rng: np.random.Generator, eligible: np.ndarray, female: np.ndarra
     return namesake_of
 
 
-def _life_changes(rng: np.random.Generator, frame: pl.DataFrame, country_idx: np.ndarray, codes: list[str],
-                  as_of: int) -> dict[str, pl.Series]:
-    """A new phone number for some (records made after the change carry it); another surname for some women.
-
-    The other surname comes with its own personal address (maria.bianchi@... beside maria.rossi@...),
-    unique like every other; the shop account of that person goes by both.
-    """
+def _other_surnames(rng: np.random.Generator, frame: pl.DataFrame, country_idx: np.ndarray, codes: list[str],
+                    as_of: int) -> pl.Series:
+    """Another surname (a husband's, a maiden one) for some women over 30: their shop account goes by it."""
     n = frame.height
-    has_phone = frame["phone"].is_not_null().to_numpy() & ~frame["family_phone"].to_numpy()
-    changed = has_phone & (rng.random(n) < PHONE_CHANGE_SHARE)
-    rows = np.flatnonzero(changed)
-    fresh = pl.repeat(None, n, eager=True, dtype=pl.String).scatter(rows, _phones(rng, country_idx[rows], codes))
-    fresh = pl.select(pl.when(~fresh.is_in(frame["phone"].drop_nulls().implode())).then(fresh)).to_series()
-    changed_at = as_of - (rng.random(n) * 4 * 365 * DAY).astype(np.int64)
     age = (as_of // DAY - frame["birth_date"].cast(pl.Int64).to_numpy()) / 365.25
     other = (frame["gender"].to_numpy() == "F") & (age > 30) & ~frame["is_b2b"].to_numpy()
     other &= rng.random(n) < OTHER_SURNAME_SHARE
@@ -163,18 +166,7 @@ def _life_changes(rng: np.random.Generator, frame: pl.DataFrame, country_idx: np
         rows = np.flatnonzero(other & (country_idx == ci))
         pool = names.LAST_NAMES[code]
         surname.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), zipf_weights(len(pool), 0.7))))
-    surname = pl.select(pl.when(surname != frame["last_name"]).then(surname)).to_series()
-    personal = frame["personal_email"]
-    stem = (names.ascii_slug(pl.lit(frame["first_name"])) + "." + names.ascii_slug(pl.lit(surname)))
-    alias = pl.select(pl.when(personal.is_not_null()).then(stem)).to_series()
-    domain = "@" + personal.str.split_exact("@", 1).struct.field("field_1")
-    everyone = unique_by_suffix(rng, pl.concat([personal, alias]), pl.concat([pl.repeat("", n, eager=True), domain]))
-    return {
-        "new_phone": fresh,
-        "phone_changed_at": pl.select(pl.when(fresh.is_not_null()).then(pl.Series(changed_at))).to_series(),
-        "other_surname": surname,
-        "other_surname_email": pl.select(pl.when(surname.is_not_null()).then(everyone.slice(n))).to_series(),
-    }
+    return pl.select(pl.when(surname != frame["last_name"]).then(surname)).to_series()
 
 
 def _addresses(rng: np.random.Generator, country_idx: np.ndarray, codes: list[str]) -> tuple[pl.Series, pl.Series]:
@@ -241,7 +233,12 @@ def _birth_dates(rng: np.random.Generator, n: int, as_of: int) -> pl.Series:
     return pl.Series(day.astype(np.int32)).cast(pl.Date)
 
 
-def _personal_emails(rng: np.random.Generator, frame: pl.DataFrame, has_email: np.ndarray) -> pl.Series:
+def _personal_emails(rng: np.random.Generator, frame: pl.DataFrame, has_email: np.ndarray,
+                     other_surname: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Personal addresses, and first.other_surname at the same domain for those with another surname.
+
+    Both are made unique in one go, so no alias is anyone's address.
+    """
     n = frame.height
     pattern = pick(rng, n, EMAIL_PATTERN_WEIGHTS)
     parts = frame.select(
@@ -270,7 +267,12 @@ def _personal_emails(rng: np.random.Generator, frame: pl.DataFrame, has_email: n
         rows = np.flatnonzero(codes == code)
         domain.scatter(rows, "@" + pl.Series(list(shares)).gather(pick(rng, len(rows), list(shares.values()))))
     stems = pl.select(pl.when(pl.Series(has_email)).then(stems)).to_series()
-    return unique_by_suffix(rng, stems, domain)
+    rows = np.flatnonzero((stems.is_not_null() & other_surname.is_not_null()).to_numpy())
+    alias = pl.repeat(None, n, eager=True, dtype=pl.String).scatter(rows, pl.select(
+        names.ascii_slug(pl.lit(frame["first_name"].gather(rows))) + "."
+        + names.ascii_slug(pl.lit(other_surname.gather(rows)))).to_series())
+    both = unique_by_suffix(rng, pl.concat([stems, alias]), pl.concat([domain, domain]))
+    return both.slice(0, n), both.slice(n)
 
 
 def _work_emails(rng: np.random.Generator, frame: pl.DataFrame, biz: Companies,
