@@ -143,13 +143,17 @@ def _namesakes(rng: np.random.Generator, eligible: np.ndarray, female: np.ndarra
     city is there on purpose, with different birth dates, emails and phones: a hard negative.
     """
     n = len(eligible)
-    pool = rng.permutation(np.flatnonzero(eligible))
-    k = min(int(n * NAMESAKE_SHARE / 2), len(pool) // 2)
-    original, copy = pool[:k], pool[k : 2 * k]
+    namesake_of = np.full(n, -1, dtype=np.int64)
+    # Pairs within one country, so the copied name and city go with the person's own phone and email domains.
+    pairs = [np.empty(0, dtype=np.int64)] * 2
+    for ci in np.unique(country_idx):
+        pool = rng.permutation(np.flatnonzero(eligible & (country_idx == ci)))
+        k = min(int(len(pool) * NAMESAKE_SHARE / 2), len(pool) // 2)
+        pairs = [np.concatenate([pairs[0], pool[:k]]), np.concatenate([pairs[1], pool[k : 2 * k]])]
+    original, copy = pairs
     for column in columns:
         column.scatter(copy, column.gather(original))
-    female[copy], country_idx[copy] = female[original], country_idx[original]
-    namesake_of = np.full(n, -1, dtype=np.int64)
+    female[copy] = female[original]
     namesake_of[copy], namesake_of[original] = original, copy
     return namesake_of
 

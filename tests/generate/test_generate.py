@@ -259,7 +259,9 @@ def test_every_kind_of_identity_mess_is_planted_and_recorded(messy_records: pl.D
     assert nicknames.height >= 10
     for first, nickname in nicknames.select("first_name_true", "first_n").iter_rows():
         assert nickname in NICKNAMES[first], (first, nickname)
-    assert hit("new_phone").filter(pl.col("phone_n") == pl.col("new_phone")).height == hit("new_phone").height
+    # (an older version of a shop account may carry the new phone while the latest has none)
+    phoned = hit("new_phone").filter(pl.col("phone_n").is_not_null())
+    assert phoned.height >= 10 and phoned.filter(pl.col("phone_n") == pl.col("new_phone")).height == phoned.height
     assert hit("other_surname").filter(
         pl.col("last_n").str.to_lowercase() == pl.col("other_surname").str.to_lowercase()).height >= 1
     assert hit("missing_email").filter(pl.col("email_n").is_not_null()).height == 0
