@@ -15,6 +15,7 @@ SCRIPTS = [
     ["generate.py", "--customers", "1000000"],
     ["ingest.py"],
     ["build.py", "--customers", "100000"],
+    ["identity_accuracy.py", "--customers", "20000"],
     ["build.py", "--customers", "1000000"],
     ["sandbox_throughput.py"],
 ]

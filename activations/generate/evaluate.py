@@ -3,6 +3,8 @@
 Records are CRM contacts, shop accounts and guest orders. Pairwise precision: of the pairs
 of records the warehouse put in one customer, the share that are truly one person.
 Pairwise recall: of the pairs that are truly one person, the share the warehouse joined.
+`explain_identity` says why: which kinds of identity mess the people left split carry, and
+which look-alikes (family, namesake, role mailbox) the false merges joined.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 SOURCE_TO_IDENTIFIER = {
     "crm_contacts": "crm_contact_id",
@@ -36,20 +39,8 @@ class IdentityScore:
 
 def score_identity(warehouse: Path, truth_dir: Path) -> IdentityScore:
     """Compare marts.customer_identifiers with the truth; all set work in DuckDB."""
-    con = duckdb.connect()
+    con = _labelled(warehouse, truth_dir)
     try:
-        con.execute(f"attach '{warehouse}' as wh (read_only)")
-        mapping = " union all ".join(f"select '{s}' as source, '{i}' as identifier_type" for s, i in
-                                     SOURCE_TO_IDENTIFIER.items())
-        con.execute(f"""
-            create temp table labelled as
-            select t.person_id, t.source || ':' || t.record_id as record, ci.customer_id
-            from read_parquet('{truth_dir / "person_map.parquet"}') as t
-            inner join ({mapping}) as m on t.source = m.source
-            left join (select distinct customer_id, identifier_type, identifier_value
-                       from wh.marts.customer_identifiers where not is_shared) as ci
-              on ci.identifier_type = m.identifier_type and ci.identifier_value = t.record_id
-        """)
         records, people, customers, unresolved = con.execute("""
             select count(distinct record), count(distinct person_id), count(distinct customer_id),
                    count(distinct case when customer_id is null then record end)
@@ -69,3 +60,115 @@ def score_identity(warehouse: Path, truth_dir: Path) -> IdentityScore:
     return IdentityScore(records=records, true_people=people, customers=customers,
                          precision=float(both or 0) / float(predicted or 1), recall=float(both or 0) / float(actual or 1),
                          unresolved_records=unresolved)
+
+
+@dataclass(frozen=True)
+class IdentityBreakdown:
+    """Why people are split and why different people are merged, by kind of mess and look-alike."""
+
+    split_people: int  # people whose records are in more than one customer (or in none)
+    misses: pl.DataFrame  # kind, records (carrying it), left_apart (not in their person's main customer), people_split
+    false_merges: pl.DataFrame  # cause, person_pairs (merged though different), record_pairs
+
+    def __str__(self) -> str:
+        lines = [f"people split: {self.split_people:,}", "  misses by kind of mess      records  left apart  people split"]
+        lines += [f"    {k:<24} {r:>9,} {a:>11,} {p:>13,}" for k, r, a, p in self.misses.iter_rows()]
+        lines.append("  false merges by cause       person pairs  record pairs")
+        lines += [f"    {c:<24} {p:>12,} {r:>13,}" for c, p, r in self.false_merges.iter_rows()]
+        if not self.false_merges.height:
+            lines.append("    (none)")
+        return "\n".join(lines)
+
+
+def explain_identity(warehouse: Path, truth_dir: Path) -> IdentityBreakdown:
+    """Misses by the kind of mess on the records left apart; false merges by the look-alike that caused them.
+
+    A person's main customer is the one holding most of their records (on a tie, the fewest messy
+    ones); the person's other records are left apart, and the kinds they carry are why the person
+    is split ("no recorded mess" when they carry none: a work email in the CRM and a personal one in
+    the shop, say). A false merge is a pair of different people in one customer; its cause is how the
+    truth says they look alike (family, namesake, role_mailbox), else "other".
+    """
+    con = _labelled(warehouse, truth_dir)
+    try:
+        con.execute(f"create temp table mess as {_truth_table(truth_dir, 'record_mess', MESS_COLUMNS)}")
+        con.execute(f"create temp table lookalikes as {_truth_table(truth_dir, 'lookalikes', LOOKALIKE_COLUMNS)}")
+        con.execute("""
+            create temp table placed as
+            with per_customer as (
+                select l.person_id, l.customer_id, count(*) as n,
+                       count(*) filter (where l.record in (select source || ':' || record_id from mess)) as messy
+                from labelled as l where l.customer_id is not null group by all
+            ),
+            main as (
+                select person_id, customer_id from per_customer
+                qualify row_number() over (partition by person_id order by n desc, messy, customer_id) = 1
+            )
+            select l.*, m.customer_id is null as left_apart
+            from labelled as l left join main as m on l.person_id = m.person_id and l.customer_id = m.customer_id
+        """)
+        split_people = con.execute("select count(distinct person_id) from placed where left_apart").fetchall()[0][0]
+        misses = _frame(con, """
+            with kinds as (
+                select p.person_id, p.record, p.left_apart, coalesce(m.kind, 'no recorded mess') as kind
+                from placed as p left join mess as m on p.record = m.source || ':' || m.record_id
+            )
+            select kind, count(distinct record) as records,
+                   count(distinct record) filter (where left_apart) as left_apart,
+                   count(distinct person_id) filter (where left_apart) as people_split
+            from kinds group by kind order by people_split desc, kind""")
+        false_merges = _frame(con, """
+            with people as (
+                select customer_id, person_id, count(*) as n from labelled
+                where customer_id is not null group by all
+            ),
+            pairs as (
+                select a.person_id as a, b.person_id as b, a.n * b.n as record_pairs
+                from people as a inner join people as b on a.customer_id = b.customer_id and a.person_id < b.person_id
+            )
+            select coalesce((select min(kind) from lookalikes as k where k.person_id = p.a and k.other_person_id = p.b),
+                            'other') as cause,
+                   count(*) as person_pairs, sum(record_pairs)::bigint as record_pairs
+            from pairs as p group by cause order by record_pairs desc""")
+    finally:
+        con.close()
+    return IdentityBreakdown(split_people=split_people, misses=misses, false_merges=false_merges)
+
+
+MESS_COLUMNS = "person_id bigint, source varchar, record_id varchar, kind varchar"
+LOOKALIKE_COLUMNS = "person_id bigint, other_person_id bigint, kind varchar"
+
+
+def _frame(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
+    rows = con.execute(query).fetchall()
+    return pl.DataFrame(rows, schema=[d[0] for d in con.description], orient="row")
+
+
+def _truth_table(truth_dir: Path, name: str, columns: str) -> str:
+    """A truth file as a query; an empty one of the same columns when an older generator did not write it."""
+    path = truth_dir / f"{name}.parquet"
+    if path.exists():
+        return f"select * from read_parquet('{path}')"
+    return f"select * from (select {', '.join(f'null::{c.split()[1]} as {c.split()[0]}' for c in columns.split(', '))}) where false"
+
+
+def _labelled(warehouse: Path, truth_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A connection holding `labelled`: each truth record with its person and the customer it resolved to."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        mapping = " union all ".join(f"select '{s}' as source, '{i}' as identifier_type" for s, i in
+                                     SOURCE_TO_IDENTIFIER.items())
+        con.execute(f"""
+            create temp table labelled as
+            select t.person_id, t.source || ':' || t.record_id as record, ci.customer_id
+            from read_parquet('{truth_dir / "person_map.parquet"}') as t
+            inner join ({mapping}) as m on t.source = m.source
+            left join (select distinct customer_id, identifier_type, identifier_value
+                       from wh.marts.customer_identifiers where not is_shared) as ci
+              on ci.identifier_type = m.identifier_type and ci.identifier_value = t.record_id
+        """)
+    except Exception:
+        con.close()
+        raise
+    return con

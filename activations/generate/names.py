@@ -137,3 +137,41 @@ ASCII_FOLD: dict[str, str] = {
 def ascii_slug(names: pl.Expr) -> pl.Expr:
     """A name as it appears in an email address or domain: lower case, no accents, spaces or punctuation."""
     return names.str.to_lowercase().str.replace_many(list(ASCII_FOLD), list(ASCII_FOLD.values()))
+
+# Diminutives people give instead of their first name (a sales rep types "Beppe", a form says "Gigi").
+NICKNAMES: dict[str, tuple[str, ...]] = {
+    # Italian
+    "Giuseppe": ("Beppe", "Peppe", "Pino"), "Giovanni": ("Gianni", "Nanni"), "Antonio": ("Toni", "Totò"),
+    "Francesco": ("Franco", "Checco"), "Luigi": ("Gigi",), "Alessandro": ("Sandro", "Alex"),
+    "Vincenzo": ("Enzo",), "Salvatore": ("Totò", "Turi"), "Domenico": ("Mimmo",), "Massimo": ("Max",),
+    "Federico": ("Fede",), "Riccardo": ("Ricky",), "Emanuele": ("Lele", "Manu"), "Raffaele": ("Lele",),
+    "Tommaso": ("Tommy",), "Leonardo": ("Leo",), "Lorenzo": ("Renzo",), "Filippo": ("Pippo",),
+    "Edoardo": ("Edo",), "Gabriele": ("Gabri",), "Matteo": ("Teo",), "Daniele": ("Dani",),
+    "Giovanna": ("Gianna", "Vanna"), "Giuseppina": ("Pina", "Peppina"), "Francesca": ("Franci",),
+    "Alessandra": ("Sandra", "Ale"), "Federica": ("Fede",), "Valentina": ("Vale",), "Cristina": ("Cri", "Tina"),
+    "Antonella": ("Anto", "Nella"), "Simona": ("Simo",), "Daniela": ("Dani",), "Benedetta": ("Betta",),
+    "Caterina": ("Cate", "Rina"), "Teresa": ("Tere",), "Beatrice": ("Bea",), "Ludovica": ("Ludo",),
+    "Nicoletta": ("Nico",), "Martina": ("Marti",), "Rossella": ("Rosy",), "Ilaria": ("Ila",),
+    "Elisa": ("Eli",), "Carmela": ("Melina",), "Maria Grazia": ("Mariagrazia", "Grazia"),
+    "Anna Maria": ("Annamaria",), "Gian Marco": ("Gianmarco",),
+    # French, German, Austrian, Spanish, Dutch
+    "Nicolas": ("Nico",), "Alexandre": ("Alex",), "Mathieu": ("Matt",), "Jean-Luc": ("Jean",),
+    "Anne-Sophie": ("Anne",), "Maximilian": ("Max",), "Alexander": ("Alex",), "Katharina": ("Kathi", "Katja"),
+    "Christian": ("Chris",), "Andreas": ("Andi",), "Michael": ("Micha",), "Susanne": ("Susi",),
+    "Elisabeth": ("Lisa", "Sissi"), "Johann": ("Hans",), "Theresa": ("Resi",), "Magdalena": ("Lena",),
+    "Hans-Peter": ("Hans",), "José": ("Pepe",), "Francisco": ("Paco",), "Manuel": ("Manolo",),
+    "Javier": ("Javi",), "Alejandro": ("Álex",), "Jesús": ("Chus",), "Willem": ("Wim",), "Pieter": ("Piet",),
+}
+
+# Slips of the keyboard in webmail domains (gmial.com), and the wrong country domain people type.
+DOMAIN_TYPOS: dict[str, tuple[str, ...]] = {
+    "gmail.com": ("gmial.com", "gmal.com", "gamil.com", "gmail.it", "gmail.con"),
+    "libero.it": ("libreo.it", "libero.com", "lbero.it"), "hotmail.it": ("hotmial.it", "hotmail.com", "hotmal.it"),
+    "yahoo.it": ("yaho.it", "yahoo.com", "yahooo.it"), "outlook.it": ("outlok.it", "outlook.com"),
+    "virgilio.it": ("virgillio.it", "virgilo.it"), "alice.it": ("alcie.it",), "tiscali.it": ("tiscalli.it",),
+    "icloud.com": ("iclod.com", "icloud.it"), "live.it": ("live.com",), "orange.fr": ("ornage.fr",),
+    "free.fr": ("fre.fr",), "hotmail.fr": ("hotmial.fr",), "gmx.de": ("gmx.com", "gxm.de"), "web.de": ("wbe.de",),
+    "t-online.de": ("tonline.de",), "hotmail.es": ("hotmial.es",), "yahoo.es": ("yaho.es",),
+    "gmx.at": ("gmx.de",), "hotmail.com": ("hotmial.com", "hotmal.com"), "outlook.com": ("outlok.com",),
+    "ziggo.nl": ("zigo.nl",),
+}

@@ -18,6 +18,9 @@ from activations.generate.streams import pick, unique_by_suffix, zipf_weights
 B2B_SHARE = 0.12
 FAMILY_PHONE_SHARE = 0.015  # people sharing a phone with one relative
 BIRTHDAY_TODAY_SHARE = 0.003  # on top of the ~1/365 who are born on as_of's day anyway
+NAMESAKE_SHARE = 0.02  # people given the full name and city of someone else (two Maria Rossi in Milano)
+PHONE_CHANGE_SHARE = 0.07  # people with a phone who took a new number in the last four years
+OTHER_SURNAME_SHARE = 0.05  # women over 30 whose shop account goes by another surname (a husband's, a maiden one)
 
 # Personal address patterns: first.last, firstlast, f.last, first.last85, first_last, last.first, first123, flast85.
 EMAIL_PATTERN_WEIGHTS = (0.34, 0.15, 0.1, 0.13, 0.08, 0.08, 0.07, 0.05)
@@ -52,7 +55,10 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
     city.scatter(b2b_rows, biz.frame["city"].gather(biz.member_company))
     postal.scatter(b2b_rows, biz.frame["postal_code"].gather(biz.member_company))
 
-    phone = _phones(rng, country_idx, codes)
+    # Numbers for everyone and, drawn in the same go so they are unique too, for those who change later.
+    moving = np.flatnonzero(rng.random(n) < PHONE_CHANGE_SHARE)
+    numbers = _phones(rng, np.concatenate([country_idx, country_idx[moving]]), codes)
+    phone, spare = numbers.slice(0, n), numbers.slice(n)
     has_phone = rng.random(n) < np.where(is_b2b, 0.95, 0.8)
     phone = pl.select(pl.when(pl.Series(has_phone)).then(phone)).to_series()
 
@@ -68,6 +74,10 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
     family_phone = np.zeros(n, dtype=bool)
     family_phone[head] = family_phone[relative] = True
 
+    relative_of = np.full(n, -1, dtype=np.int64)
+    relative_of[head], relative_of[relative] = relative, head
+    namesake_of = _namesakes(rng, ~is_b2b & ~family_phone, female, country_idx, (first, last, city, postal))
+
     country = pl.Series(codes).gather(country_idx)
     birth_date = _birth_dates(rng, n, as_of)
     frame = pl.DataFrame(
@@ -82,10 +92,13 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
             "postal_code": postal,
             "phone": phone,
             "family_phone": family_phone,
+            "relative_of": _person_id(relative_of),
+            "namesake_of": _person_id(namesake_of),
             "is_b2b": is_b2b,
         }
     )
-    personal = _personal_emails(rng, frame, has_email=rng.random(n) < np.where(is_b2b, 0.6, 0.92))
+    other_surname = _other_surnames(rng, frame, country_idx, codes, as_of)
+    personal, alias = _personal_emails(rng, frame, rng.random(n) < np.where(is_b2b, 0.6, 0.92), other_surname)
     work, role = _work_emails(rng, frame, biz, b2b_rows)
     frame = frame.with_columns(
         personal_email=personal,
@@ -104,7 +117,60 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
         email=pl.coalesce("work_email", "personal_email"),  # how the business knows them: work address first
         shop_email=pl.coalesce("personal_email", "work_email"),  # what they shop with: personal address first
     )
-    return frame.with_columns(**_reach(rng, frame))
+    frame = frame.with_columns(**_reach(rng, frame))
+    # A new number for some (records made after the change carry it), not for a family's shared phone.
+    new_phone = pl.repeat(None, n, eager=True, dtype=pl.String).scatter(moving, spare)
+    new_phone = pl.select(pl.when(pl.Series(has_phone & ~family_phone)).then(new_phone)).to_series()
+    changed_at = as_of - (rng.random(n) * 4 * 365 * DAY).astype(np.int64)
+    return frame.with_columns(
+        new_phone=new_phone,
+        phone_changed_at=pl.select(pl.when(new_phone.is_not_null()).then(pl.Series(changed_at))).to_series(),
+        other_surname=other_surname,
+        other_surname_email=alias,
+    )
+
+
+def _person_id(index: np.ndarray) -> pl.Series:
+    """Row indexes (-1 for none) as person ids (null for none)."""
+    return pl.Series(np.where(index >= 0, index + 1, 0)).replace(0, None)
+
+
+def _namesakes(rng: np.random.Generator, eligible: np.ndarray, female: np.ndarray, country_idx: np.ndarray,
+               columns: tuple[pl.Series, ...]) -> np.ndarray:
+    """Give a few people the full name and city of someone else (in place); return whose namesake each one is.
+
+    Common names are common already (Zipf); these pairs make sure the same name in the same
+    city is there on purpose, with different birth dates, emails and phones: a hard negative.
+    """
+    n = len(eligible)
+    namesake_of = np.full(n, -1, dtype=np.int64)
+    # Pairs within one country, so the copied name and city go with the person's own phone and email domains.
+    pairs = [np.empty(0, dtype=np.int64)] * 2
+    for ci in np.unique(country_idx):
+        pool = rng.permutation(np.flatnonzero(eligible & (country_idx == ci)))
+        k = min(int(len(pool) * NAMESAKE_SHARE / 2), len(pool) // 2)
+        pairs = [np.concatenate([pairs[0], pool[:k]]), np.concatenate([pairs[1], pool[k : 2 * k]])]
+    original, copy = pairs
+    for column in columns:
+        column.scatter(copy, column.gather(original))
+    female[copy] = female[original]
+    namesake_of[copy], namesake_of[original] = original, copy
+    return namesake_of
+
+
+def _other_surnames(rng: np.random.Generator, frame: pl.DataFrame, country_idx: np.ndarray, codes: list[str],
+                    as_of: int) -> pl.Series:
+    """Another surname (a husband's, a maiden one) for some women over 30: their shop account goes by it."""
+    n = frame.height
+    age = (as_of // DAY - frame["birth_date"].cast(pl.Int64).to_numpy()) / 365.25
+    other = (frame["gender"].to_numpy() == "F") & (age > 30) & ~frame["is_b2b"].to_numpy()
+    other &= rng.random(n) < OTHER_SURNAME_SHARE
+    surname = pl.repeat(None, n, eager=True, dtype=pl.String)
+    for ci, code in enumerate(codes):
+        rows = np.flatnonzero(other & (country_idx == ci))
+        pool = names.LAST_NAMES[code]
+        surname.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), zipf_weights(len(pool), 0.7))))
+    return pl.select(pl.when(surname != frame["last_name"]).then(surname)).to_series()
 
 
 def _addresses(rng: np.random.Generator, country_idx: np.ndarray, codes: list[str]) -> tuple[pl.Series, pl.Series]:
@@ -171,7 +237,12 @@ def _birth_dates(rng: np.random.Generator, n: int, as_of: int) -> pl.Series:
     return pl.Series(day.astype(np.int32)).cast(pl.Date)
 
 
-def _personal_emails(rng: np.random.Generator, frame: pl.DataFrame, has_email: np.ndarray) -> pl.Series:
+def _personal_emails(rng: np.random.Generator, frame: pl.DataFrame, has_email: np.ndarray,
+                     other_surname: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Personal addresses, and first.other_surname at the same domain for those with another surname.
+
+    Both are made unique in one go, so no alias is anyone's address.
+    """
     n = frame.height
     pattern = pick(rng, n, EMAIL_PATTERN_WEIGHTS)
     parts = frame.select(
@@ -200,7 +271,12 @@ def _personal_emails(rng: np.random.Generator, frame: pl.DataFrame, has_email: n
         rows = np.flatnonzero(codes == code)
         domain.scatter(rows, "@" + pl.Series(list(shares)).gather(pick(rng, len(rows), list(shares.values()))))
     stems = pl.select(pl.when(pl.Series(has_email)).then(stems)).to_series()
-    return unique_by_suffix(rng, stems, domain)
+    rows = np.flatnonzero((stems.is_not_null() & other_surname.is_not_null()).to_numpy())
+    alias = pl.repeat(None, n, eager=True, dtype=pl.String).scatter(rows, pl.select(
+        names.ascii_slug(pl.lit(frame["first_name"].gather(rows))) + "."
+        + names.ascii_slug(pl.lit(other_surname.gather(rows)))).to_series())
+    both = unique_by_suffix(rng, pl.concat([stems, alias]), pl.concat([domain, domain]))
+    return both.slice(0, n), both.slice(n)
 
 
 def _work_emails(rng: np.random.Generator, frame: pl.DataFrame, biz: Companies,

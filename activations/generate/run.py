@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from activations.generate import exports, mess, truth, write
+from activations.generate import exports, identity_mess, mess, truth, write
 from activations.generate.accounts import accounts
 from activations.generate.catalog import catalog
 from activations.generate.clock import epoch_seconds
@@ -78,12 +78,16 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
         first_any, _ = history.person_times(customers, completed_only=False)
         first_completed, _ = history.person_times(customers)
         account = accounts(stream(seed, "accounts"), who, first_any, now)
-        land("shop_customers", account.frame)
+        shop_customers, shop_mess = identity_mess.disguise(stream(seed, "identity.shop"), account.frame, who,
+                                                           "shop_customers", "shop_customer_id")
+        land("shop_customers", shop_customers)
         land("shop_orders", history.orders.with_columns(shop_customer_id=pl.when(~pl.col("is_guest")).then(
             account.shop_id.gather(history.orders["person_index"]))))
         land("shop_order_items", history.items)
 
-        crm = contacts(stream(seed, "crm"), who, first_completed, now)
+        crm, crm_mess = identity_mess.disguise(stream(seed, "identity.crm"),
+                                               contacts(stream(seed, "crm"), who, first_completed, now), who,
+                                               "crm_contacts", "contact_id")
         land("crm_contacts", crm)
 
         activity = events(stream(seed, "events"), who, account.shop_id, history, shop, now)
@@ -94,7 +98,8 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
         del activity  # the writer holds the events until they are written; nothing else needs them
 
         # What the truth and consent still need from the shop history; the rest can go.
-        identities = truth.person_map(crm, account.frame, devices, history.orders)
+        identities = truth.person_map(crm, shop_customers, devices, history.orders)
+        del shop_customers
         first_guest_order = _first_at(customers, history.orders.filter(pl.col("is_guest")), "ordered_at")
         first_contact = _first_at(customers, crm, "created_at")
         del history, crm
@@ -108,6 +113,8 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
                                 unsubscribes, now))
         pending.append(writer.submit(_truth, "person_map", identities, out))
         pending.append(writer.submit(_truth, "people", truth.people_truth(who), out))
+        pending.append(writer.submit(_truth, "record_mess", truth.record_mess(crm_mess, shop_mess), out))
+        pending.append(writer.submit(_truth, "lookalikes", truth.lookalikes(who), out))
         written = [future.result() for future in pending]
 
     files = tuple(path for _, path, _ in written)

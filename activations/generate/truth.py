@@ -8,6 +8,10 @@ benchmarks can score identity resolution:
 - shop_orders / order_id, for guest checkouts only (account orders follow their shop_customer_id);
 - guest_email / the guest checkout email trimmed and lower-cased (placeholders left out). A shared
   role mailbox maps to every person who checked out with it.
+
+`record_mess` says which records carry which identity mess (activations.generate.identity_mess),
+`lookalikes` which pairs of different people look alike on purpose (family, namesake, colleagues
+on one role mailbox); `people` who everyone truly is. docs/generator-truth.md describes them.
 """
 
 from __future__ import annotations
@@ -16,12 +20,38 @@ import polars as pl
 
 from activations.generate.mess import EMAIL_PLACEHOLDERS
 
-PEOPLE_COLUMNS = ("person_id", "first_name", "last_name", "email", "phone", "birth_date", "country", "is_b2b")
+PEOPLE_COLUMNS = ("person_id", "first_name", "last_name", "email", "phone", "birth_date", "country", "is_b2b",
+                  "city", "postal_code", "personal_email", "new_phone", "other_surname", "other_surname_email")
 
 
 def people_truth(people: pl.DataFrame) -> pl.DataFrame:
-    """One row per true person: who they are and their main email (work address for B2B) and phone."""
+    """One row per true person: who they are, their main email (work address for B2B) and phone, and the
+    other details their records may carry (personal address, the number taken later, another surname)."""
     return people.select(PEOPLE_COLUMNS)
+
+
+def record_mess(*done: pl.DataFrame) -> pl.DataFrame:
+    """(person_id, source, record_id, kind) for every record the identity mess hit, one row per kind."""
+    return (pl.concat(done).select((pl.col("person_index") + 1).alias("person_id"), "source", "record_id", "kind")
+            .sort("source", "record_id", "kind"))
+
+
+def lookalikes(people: pl.DataFrame) -> pl.DataFrame:
+    """(person_id, other_person_id, kind): different people who look alike on purpose, both ways round.
+
+    family: one surname, address and phone; namesake: one first and last name in one city;
+    role_mailbox: colleagues who type the company's shared mailbox (info@...).
+    """
+    pairs = [
+        people.select("person_id", other_person_id="relative_of", kind=pl.lit("family")),
+        people.select("person_id", other_person_id="namesake_of", kind=pl.lit("namesake")),
+    ]
+    mailbox = people.filter(pl.col("uses_role_mailbox")).select("person_id", "work_email")
+    pairs.append(mailbox.join(mailbox, on="work_email", suffix="_other")
+                 .select("person_id", other_person_id="person_id_other", kind=pl.lit("role_mailbox")))
+    return (pl.concat(pairs).filter(pl.col("other_person_id").is_not_null()
+                                    & (pl.col("person_id") != pl.col("other_person_id")))
+            .sort("person_id", "other_person_id", "kind"))
 
 
 def person_map(crm: pl.DataFrame, shop: pl.DataFrame, devices: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:

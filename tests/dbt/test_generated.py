@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from activations.generate import generate
-from activations.generate.evaluate import score_identity
+from activations.generate.evaluate import explain_identity, score_identity
 from activations.summary import summarize
 from tests.conftest import build_from_landing
 
@@ -28,10 +28,28 @@ def generated(tmp_path_factory) -> tuple[Path, Path, object]:
 def test_identity_resolution_is_precise_and_finds_most_people(generated):
     warehouse, truth, _ = generated
     score = score_identity(warehouse, truth)
-    # Deterministic rules only: people whose records share no identifier (a work email in
-    # the CRM, a personal one in the shop, no phone) stay apart, which caps recall.
+    # Deterministic rules alone: people whose records share no identifier (a work email in the
+    # CRM, a personal one in the shop, no phone; a typo'd email, a new phone: the generator's
+    # identity mess) stay apart, which caps recall. Probabilistic matching is what lifts it.
     assert score.precision >= 0.99, str(score)
-    assert score.recall >= 0.85, str(score)
+    assert score.recall >= 0.75, str(score)
+
+
+def test_people_left_split_are_explained_by_the_mess_the_truth_records(generated):
+    """The breakdown names the kinds of mess behind the misses, and the look-alikes behind false merges."""
+    warehouse, truth, _ = generated
+    breakdown = explain_identity(warehouse, truth)
+    misses = {kind: (records, apart, people) for kind, records, apart, people in breakdown.misses.iter_rows()}
+    assert breakdown.split_people > 0
+    # A record with no email or phone in common can only be joined by matching: most stay apart today.
+    for kind in ("email_typo", "missing_email", "nickname", "other_surname"):
+        records, apart, people = misses[kind]
+        assert 0 < people <= apart <= records, (kind, misses[kind])
+    assert sum(people for _, _, people in misses.values()) >= breakdown.split_people
+    causes = set(breakdown.false_merges["cause"])
+    assert causes <= {"family", "namesake", "role_mailbox", "other"}
+    assert "namesake" not in causes, str(breakdown)  # same name and city is no reason to merge
+    assert str(breakdown).count("\n") >= len(misses) + 2
 
 
 def test_malformed_rows_are_quarantined_and_the_rest_loads(generated):

@@ -127,7 +127,7 @@ def test_summary_counts_what_was_written(landing: tuple[Path, GenerateSummary]) 
         header = 0 if source.name == "events" else 1
         assert summary.rows[source.name] == lines - header > 0
         assert source.name in text and f"{summary.rows[source.name]:,}" in text
-    assert len(summary.files) == len(SOURCES) + 2 and all(p.exists() for p in summary.files)
+    assert len(summary.files) == len(SOURCES) + 4 and all(p.exists() for p in summary.files)
     assert summary.bytes_written == sum(p.stat().st_size for p in summary.files)
     assert summary.seconds > 0
 
@@ -165,7 +165,8 @@ def test_names_with_commas_and_apostrophes_survive_csv_quoting(root: Path) -> No
 def test_truth_maps_every_record_id_to_a_real_person(root: Path, person_of: dict) -> None:
     people = pl.read_parquet(root / "_truth" / "people.parquet")
     assert people.columns == ["person_id", "first_name", "last_name", "email", "phone", "birth_date", "country",
-                              "is_b2b"]
+                              "is_b2b", "city", "postal_code", "personal_email", "new_phone", "other_surname",
+                              "other_surname_email"]
     assert people.height == CUSTOMERS and people["person_id"].n_unique() == CUSTOMERS
     assert set(itertools.chain.from_iterable(person_of.values())) <= set(people["person_id"].to_list())
 
@@ -194,6 +195,109 @@ def test_duplicate_crm_contacts_of_one_person_are_spelled_differently(root: Path
     # An older version of a contact shares its contact_id and has an earlier updated_at.
     versions = Counter(c["contact_id"] for c in contacts)
     assert any(count > 1 for count in versions.values())
+
+
+# ---------------------------------------------------------------- identity mess: one person, nothing in common
+
+
+@pytest.fixture(scope="module")
+def messy_records(root: Path) -> pl.DataFrame:
+    """Every CRM contact and shop account (latest version) with its person, truth details and mess kinds."""
+    from activations.destinations.identifiers import normalize_email, normalize_phone
+
+    people = pl.read_parquet(root / "_truth" / "people.parquet")
+    kinds = (pl.read_parquet(root / "_truth" / "record_mess.parquet")
+             .group_by("source", "record_id").agg(pl.col("kind")))
+    records = []
+    for source, key in (("crm_contacts", "contact_id"), ("shop_customers", "shop_customer_id")):
+        _, rows, _ = read_csv(root, source)
+        frame = pl.DataFrame(rows).select(
+            pl.lit(source).alias("source"), pl.col(key).alias("record_id"), "email", "phone", "first_name",
+            "last_name", "updated_at").sort("updated_at").unique(["record_id"], keep="last")
+        records.append(frame)
+    person = pl.read_parquet(root / "_truth" / "person_map.parquet").rename({"person_id": "person"})
+    return (
+        pl.concat(records)
+        .join(person, on=["source", "record_id"])
+        .join(people, left_on="person", right_on="person_id", suffix="_true")
+        .join(kinds, on=["source", "record_id"], how="left")
+        .with_columns(kind=pl.col("kind").fill_null([]),
+                      email_n=normalize_email(pl.col("email")), phone_n=normalize_phone(pl.col("phone")),
+                      first_n=pl.col("first_name").str.strip_chars(), last_n=pl.col("last_name").str.strip_chars())
+    )
+
+
+def test_every_kind_of_identity_mess_is_planted_and_recorded(messy_records: pl.DataFrame) -> None:
+    """Each kind the truth records is really in the landing file, in shares that look like real exports."""
+    from activations.generate.names import NICKNAMES
+
+    def hit(kind: str) -> pl.DataFrame:
+        return messy_records.filter(pl.col("kind").list.contains(kind))
+
+    crm = messy_records.filter(pl.col("source") == "crm_contacts").height
+    for kind, low, high in (("email_typo", 0.005, 0.06), ("name_swapped", 0.01, 0.08), ("nickname", 0.005, 0.06),
+                            ("new_phone", 0.005, 0.08), ("missing_email", 0.005, 0.1)):
+        share = hit(kind).filter(pl.col("source") == "crm_contacts").height / crm
+        assert low < share < high, (kind, share)
+    assert hit("other_surname").filter(pl.col("source") == "shop_customers").height >= 10
+
+    real = ("personal_email", "email_true", "other_surname_email")
+    typos = hit("email_typo")
+    assert typos.filter(pl.any_horizontal(pl.col("email_n") == pl.col(c) for c in real)).height == 0
+    # one slip away: same domain with a letter off in the name, or the same name at a misspelt domain
+    local, domain = (pl.col("email_n").str.split("@").list.get(i) for i in (0, 1))
+    near = pl.any_horizontal(
+        (pl.col(c).str.split("@").list.get(0) == local) | (pl.col(c).str.split("@").list.get(1) == domain)
+        for c in real)
+    assert typos.filter(near).height == typos.height, typos.filter(~near).select("email", *real)
+
+    swapped = hit("name_swapped")
+    first = pl.col("first_n").str.to_lowercase()
+    assert swapped.filter((first == pl.col("last_name_true").str.to_lowercase())
+                          | (first == pl.col("other_surname").str.to_lowercase())).height >= 0.8 * swapped.height  # the rest were re-spelled (an initial, a dropped letter) on a duplicate contact
+    nicknames = hit("nickname").filter(~pl.col("kind").list.contains("name_swapped"))
+    assert nicknames.height >= 10
+    for first, nickname in nicknames.select("first_name_true", "first_n").iter_rows():
+        assert nickname in NICKNAMES[first], (first, nickname)
+    # (an older version of a shop account may carry the new phone while the latest has none)
+    phoned = hit("new_phone").filter(pl.col("phone_n").is_not_null())
+    assert phoned.height >= 10 and phoned.filter(pl.col("phone_n") == pl.col("new_phone")).height == phoned.height
+    assert hit("other_surname").filter(
+        pl.col("last_n").str.to_lowercase() == pl.col("other_surname").str.to_lowercase()).height >= 1
+    assert hit("missing_email").filter(pl.col("email_n").is_not_null()).height == 0
+
+
+def test_a_meaningful_share_of_messy_records_share_no_identifier_with_their_person(
+        messy_records: pl.DataFrame) -> None:
+    """Only probabilistic matching can join these: no email or phone in common with the person's other records."""
+    values = messy_records.select("person", "record_id", "email_n", "phone_n")
+    others = values.join(values, on="person", suffix="_other").filter(pl.col("record_id") != pl.col("record_id_other"))
+    shared = others.filter((pl.col("email_n") == pl.col("email_n_other")) | (pl.col("phone_n") == pl.col("phone_n_other")))
+    messy = messy_records.filter(pl.col("kind").list.len() > 0)
+    with_others = messy.join(others.select("record_id").unique(), on="record_id")
+    alone = with_others.join(shared.select("record_id").unique(), on="record_id", how="anti")
+    assert with_others.height >= 50
+    assert alone.height >= 0.25 * with_others.height, (alone.height, with_others.height)
+
+
+def test_look_alikes_are_different_people_recorded_as_such(root: Path) -> None:
+    """Hard negatives: namesakes in one city, families on one phone, colleagues on one role mailbox."""
+    people = pl.read_parquet(root / "_truth" / "people.parquet")
+    pairs = pl.read_parquet(root / "_truth" / "lookalikes.parquet").join(
+        people, on="person_id").join(people, left_on="other_person_id", right_on="person_id", suffix="_other")
+    kinds = Counter(pairs["kind"])
+    assert kinds["namesake"] >= 0.01 * CUSTOMERS and kinds["family"] >= 10 and kinds["role_mailbox"] >= 10
+    namesakes = pairs.filter(pl.col("kind") == "namesake")
+    same = ("first_name", "last_name", "city")
+    assert namesakes.filter(pl.all_horizontal(pl.col(c) == pl.col(f"{c}_other") for c in same)).height == (
+        namesakes.height)
+    assert namesakes.filter(pl.col("personal_email") == pl.col("personal_email_other")).height == 0
+    assert namesakes.filter(pl.col("birth_date") != pl.col("birth_date_other")).height >= 0.9 * namesakes.height
+    family = pairs.filter(pl.col("kind") == "family")
+    assert family.filter((pl.col("phone") == pl.col("phone_other")) & (pl.col("last_name") == pl.col("last_name_other"))
+                         & (pl.col("postal_code") == pl.col("postal_code_other"))).height == family.height
+    assert set(pairs.select("person_id", "other_person_id").iter_rows()) == set(
+        pairs.select("other_person_id", "person_id").iter_rows())  # both ways round
 
 
 # ---------------------------------------------------------------- mess on purpose

@@ -1,0 +1,67 @@
+"""Identity accuracy on the generator's truth: generate (seeded) -> `attiva ingest` -> `attiva build` -> score.
+
+    .venv/bin/python benchmarks/identity_accuracy.py [--customers 20000] [--seed 42] [--dir DIR]
+
+Prints pairwise precision, recall and F1 of the merges against `_truth/person_map.parquet`,
+then why people stay split (the kinds of identity mess their left-apart records carry, from
+`_truth/record_mess.parquet`) and why different people were merged (the look-alike kind from
+`_truth/lookalikes.parquet`, else "other"). The build is the CLI's own, so whatever
+`attiva build` runs (rules, and probabilistic matching once it is a step of the build) is
+what gets scored. Goal (issue 16): precision >= 0.998, recall >= 0.98.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from activations.cli import main as attiva
+from activations.generate import generate
+from activations.generate.evaluate import explain_identity, score_identity
+
+AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # pinned, so runs are comparable
+
+
+def step(label: str, argv: list[str]) -> None:
+    """Run one `attiva` command quietly; say how long it took and stop on failure with its output."""
+    started, out = time.perf_counter(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = attiva(argv)
+    print(f"{label:<10} {time.perf_counter() - started:7.1f} s")
+    if code:
+        raise SystemExit(f"attiva {' '.join(argv)} exited {code}:\n{out.getvalue()[-4000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one)")
+    args = parser.parse_args()
+    root = args.dir or Path(tempfile.mkdtemp(prefix="attiva-identity-"))
+    landing, warehouse = root / "landing", root / "warehouse.duckdb"
+    if warehouse.exists():
+        raise SystemExit(f"{root} already holds a warehouse: give an empty --dir")
+    print(f"identity accuracy: {args.customers:,} customers, seed {args.seed}, as of {AS_OF.isoformat()}, in {root}")
+
+    started = time.perf_counter()
+    generate(customers=args.customers, seed=args.seed, out=landing, as_of=AS_OF)
+    print(f"{'generate':<10} {time.perf_counter() - started:7.1f} s")
+    step("ingest", ["ingest", "--landing", str(landing), "--warehouse", str(warehouse)])
+    step("build", ["build", "--warehouse", str(warehouse), "--as-of", AS_OF.isoformat()])
+
+    score = score_identity(warehouse, landing / "_truth")
+    f1 = 2 * score.precision * score.recall / ((score.precision + score.recall) or 1)
+    print(score)
+    print(f"precision {score.precision:.4f}  recall {score.recall:.4f}  F1 {f1:.4f}  "
+          f"(goal: precision >= 0.998, recall >= 0.98)")
+    print(explain_identity(warehouse, landing / "_truth"))
+
+
+if __name__ == "__main__":
+    main()
