@@ -180,11 +180,16 @@ def comparisons() -> list[cl.CustomComparison]:
     ]
 
 
+def _prefix(column: str, length: int) -> ColumnExpression:
+    return ColumnExpression(column).substr(1, length)
+
+
 def blocking_rules() -> list:
     """Candidate pairs: records sharing at least one of these keys get scored.
 
-    Every rule is an equi-join on a selective key, so the candidate set grows with the
-    number of true duplicates and common names, not with the square of the records.
+    Every rule is an equi-join on a key selective enough at 1M records (no rule on a
+    city or a birth date alone), and together they tolerate a typo in any one field:
+    each field is left out by several rules.
     """
     return [
         block_on("first_name", "last_name"),
@@ -192,8 +197,18 @@ def blocking_rules() -> list:
         block_on("last_name", "birth_date"),
         block_on("first_name", "birth_date"),
         block_on("birth_date", "postcode"),
+        block_on("birth_date", "city"),
         block_on("last_name", "postcode"),
+        block_on("first_name", "postcode"),
         block_on("address", "postcode"),
+        block_on("address", "city"),
+        block_on("first_name", _prefix("last_name", 3)),
+        block_on("last_name", _prefix("first_name", 3)),
+        block_on("birth_date", _prefix("first_name", 1)),
+        block_on("birth_date", _prefix("last_name", 1)),
+        # The street number (and start of the street) with the birth date.
+        block_on("birth_date", _prefix("address", 3)),
+        block_on("address", ColumnExpression("birth_date").cast_to_string().substr(1, 4)),
         block_on("email"),
         block_on("phone"),
         block_on(ColumnExpression("email").regex_extract("^[^@]+")),
@@ -249,7 +264,7 @@ def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
 
 def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSettings) -> Linker:
     model = settings.model if settings.model is not None else _settings_creator(n_records)
-    return Linker(db_api.register(table, dataset_display_name=table), model, log_level=logging.WARNING)
+    return Linker(db_api.register(table, dataset_display_name=table), model, log_level=None)
 
 
 def train_model(records, settings: LinkageSettings = LinkageSettings()) -> dict[str, Any]:
@@ -302,7 +317,8 @@ def score_pairs(
     `new_record_ids`: when given, only pairs with at least one new record are scored
     (new against all), so an incremental run costs in proportion to the new records.
     Returns record_id_l < record_id_r, match_weight (log2 Bayes factor), match_probability
-    and evidence (one 'comparison:level' per comparison), ordered by the two ids.
+    and evidence (one 'comparison:level' per comparison), ordered by the two ids; the schema
+    metadata b"candidate_pairs" says how many candidate pairs were compared.
     """
     con = duckdb.connect()
     n = _load_records(con, records, "person_records")
@@ -332,7 +348,8 @@ def score_pairs(
         predictions = None
 
     source = predictions.physical_name if predictions is not None else "__predictions"
-    return (
+    candidates = con.sql(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    pairs = (
         con.sql(
             f"""
         SELECT least(record_id_l, record_id_r) AS record_id_l,
@@ -348,3 +365,5 @@ def score_pairs(
         .to_arrow_table()
         .cast(PAIR_SCHEMA)
     )
+    # How many candidate pairs were compared (before the review threshold), for cost figures.
+    return pairs.replace_schema_metadata({"candidate_pairs": str(candidates)})
