@@ -26,8 +26,9 @@ import pyarrow as pa
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-from splink.blocking_rule_library import CustomRule
 from splink.internals.column_expression import ColumnExpression
+
+from activations.identity.blocking import add_blocking_keys, blocking_rules
 
 RECORD_COLUMNS = (
     "record_id",
@@ -64,6 +65,10 @@ class LinkageSettings:
     review_threshold: float = 0.80
     # Below this many records EM has too few matches to learn from: use the fixed priors.
     min_records_to_train: int = 2_000
+    # A blocking key shared by more records than this is not used for that key (see blocking.py).
+    max_block_size: int = 100
+    # Blocked pairs sampled for each EM pass (a common name can block millions at 1M records).
+    em_max_pairs: float = 1e6
     seed: int = 42
     # Random pairs sampled to estimate u (FEBRL figures hold from 1e6 up; time grows with it).
     u_max_pairs: float = 2e6
@@ -180,41 +185,6 @@ def comparisons() -> list[cl.CustomComparison]:
     ]
 
 
-def _prefix(column: str, length: int) -> ColumnExpression:
-    return ColumnExpression(column).substr(1, length)
-
-
-def blocking_rules() -> list:
-    """Candidate pairs: records sharing at least one of these keys get scored.
-
-    Every rule is an equi-join on a key selective enough at 1M records (no rule on a
-    city or a birth date alone), and together they tolerate a typo in any one field:
-    each field is left out by several rules.
-    """
-    return [
-        block_on("first_name", "last_name"),
-        CustomRule("l.first_name = r.last_name AND l.last_name = r.first_name"),
-        block_on("last_name", "birth_date"),
-        block_on("first_name", "birth_date"),
-        block_on("birth_date", "postcode"),
-        block_on("birth_date", "city"),
-        block_on("last_name", "postcode"),
-        block_on("first_name", "postcode"),
-        block_on("address", "postcode"),
-        block_on("address", "city"),
-        block_on("first_name", _prefix("last_name", 3)),
-        block_on("last_name", _prefix("first_name", 3)),
-        block_on("birth_date", _prefix("first_name", 1)),
-        block_on("birth_date", _prefix("last_name", 1)),
-        # The street number (and start of the street) with the birth date.
-        block_on("birth_date", _prefix("address", 3)),
-        block_on("address", ColumnExpression("birth_date").cast_to_string().substr(1, 4)),
-        block_on("email"),
-        block_on("phone"),
-        block_on(ColumnExpression("email").regex_extract("^[^@]+")),
-    ]
-
-
 def _settings_creator(n_records: int) -> SettingsCreator:
     # Prior λ (training re-estimates it): one duplicate pair per ten records, counted as if
     # there were at least 10,000, so that on a handful of records two people sharing a
@@ -230,8 +200,8 @@ def _settings_creator(n_records: int) -> SettingsCreator:
     )
 
 
-def _load_records(con: duckdb.DuckDBPyConnection, records, table: str) -> int:
-    """Copy the records' columns into a DuckDB table with the types the model expects."""
+def _load_records(con: duckdb.DuckDBPyConnection, records, table: str, max_block_size: int) -> int:
+    """Copy the records' columns into a DuckDB table with the types the model expects, plus blocking keys."""
     con.register("__records_input", records)
     cols = {row[0] for row in con.execute("DESCRIBE __records_input").fetchall()}
     missing = [c for c in RECORD_COLUMNS if c not in cols]
@@ -246,6 +216,7 @@ def _load_records(con: duckdb.DuckDBPyConnection, records, table: str) -> int:
     n, distinct = con.execute(f"SELECT count(*), count(DISTINCT record_id) FROM {table}").fetchall()[0]
     if n != distinct:
         raise ValueError(f"person records: record_id is not unique ({n - distinct} duplicate ids)")
+    add_blocking_keys(con, table, max_block_size)
     return n
 
 
@@ -266,7 +237,12 @@ def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
         max_pairs=settings.u_max_pairs, seed=settings.seed, num_chunks=chunks
     )
     for rule in (block_on("first_name", "last_name"), block_on("birth_date")):
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule,
+            max_pairs=settings.em_max_pairs,
+            # Splink counts the blocked pairs on a sample of records first: 5,000 of them is plenty.
+            record_sample_proportion=min(1.0, 5_000 / n_records),
+        )
 
 
 def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSettings) -> Linker:
@@ -277,7 +253,7 @@ def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSett
 def train_model(records, settings: LinkageSettings = LinkageSettings()) -> dict[str, Any]:
     """Fit the model's parameters on `records` (no labels needed); returns it as a JSON-able dict."""
     con = duckdb.connect()
-    n = _load_records(con, records, "person_records")
+    n = _load_records(con, records, "person_records", settings.max_block_size)
     linker = _linker(DuckDBAPI(con), "person_records", n, LinkageSettings(**{**_fields(settings), "model": None}))
     _train(linker, n, settings)
     return linker.misc.save_model_to_json()
@@ -328,7 +304,7 @@ def score_pairs(
     metadata b"candidate_pairs" says how many candidate pairs were compared.
     """
     con = duckdb.connect()
-    n = _load_records(con, records, "person_records")
+    n = _load_records(con, records, "person_records", settings.max_block_size)
     db_api = DuckDBAPI(con)
     linker = _linker(db_api, "person_records", n, settings)
     if settings.model is None:
