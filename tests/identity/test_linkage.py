@@ -108,7 +108,7 @@ def test_typo_in_the_email_still_links():
 
     typo = rows[("crm:1", "shop:4")]
     assert typo["match_probability"] >= settings.match_threshold
-    assert "email:local part jw>0.88" in typo["evidence"]
+    assert "email:local part jw>0.88, same domain" in typo["evidence"]
     # Same name, but another email and city: not merged.
     assert rows.get(("crm:1", "shop:5"), {"match_probability": 0})["match_probability"] < settings.match_threshold
 
