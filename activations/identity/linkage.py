@@ -88,6 +88,11 @@ def _level(creator, label: str, m: float, u: float):
     return creator.configure(label_for_charts=label, m_probability=m, u_probability=u)
 
 
+def _fixed(creator, label: str, m: float, u: float):
+    """A level whose m/u training leaves alone (its weight is a modelling decision)."""
+    return _level(creator, label, m, u).configure(fix_m_probability=True, fix_u_probability=True)
+
+
 def _custom(sql: str) -> cll.CustomLevel:
     return cll.CustomLevel(sql, base_dialect_str="duckdb")
 
@@ -163,14 +168,16 @@ def _email_comparison() -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel("email"),
             _level(cll.ExactMatchLevel("email"), "exact", 0.70, 0.00005),
-            _level(cll.ExactMatchLevel(local_part), "same local part, other domain", 0.08, 0.0002),
-            # A typo at the same provider. Across providers a merely similar local part is
-            # mostly the same name spelt into an address: the names already count that.
-            _level(
+            # A local part is often the names spelt into an address, so beside equal names
+            # it repeats their evidence; u from random pairs cannot see that (they rarely
+            # share names). These levels keep a fixed, modest weight (about 5 bits) rather
+            # than the ~11 their random-pair u would give.
+            _fixed(cll.ExactMatchLevel(local_part), "same local part, other domain", 0.08, 0.002),
+            _fixed(
                 cll.And(cll.JaroWinklerLevel(local_part, 0.88), cll.ExactMatchLevel(domain)),
                 "local part jw>0.88, same domain",
                 0.07,
-                0.0005,
+                0.002,
             ),
             _level(cll.ElseLevel(), "differs", 0.15, 0.99875),
         ],
