@@ -266,6 +266,20 @@ def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
             # Splink counts the blocked pairs on a sample of records first: 5,000 of them is plenty.
             record_sample_proportion=min(1.0, 5_000 / n_records),
         )
+    _floor_m(linker)
+
+
+# EM learns what the customer's data shows; where a level was (almost) never seen among
+# matches (nobody changed their email in this export) its m would veto every future pair
+# in it. A floor keeps a new email, phone or surname a strong but finite penalty (~-6.6 bits).
+MIN_M_PROBABILITY = 0.01
+
+
+def _floor_m(linker: Linker) -> None:
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if not level.is_null_level and level.m_probability < MIN_M_PROBABILITY:
+                level.m_probability = MIN_M_PROBABILITY
 
 
 def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSettings) -> Linker:

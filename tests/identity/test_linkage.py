@@ -186,3 +186,25 @@ def test_bad_input_is_refused_with_a_clear_message():
         score_pairs(_records(duplicate, duplicate))
     with pytest.raises(ValueError, match="review_threshold <= match_threshold"):
         LinkageSettings(match_threshold=0.5, review_threshold=0.9)
+
+
+def test_no_level_of_a_trained_model_is_a_veto(febrl_subset):
+    # An export where all but one duplicate kept its email: among matches EM sees "email
+    # differs" about once in 140 pairs. Unfloored, that m (0.007) all but forbids every
+    # future pair with a new email; floored, a new email costs at most about 6.6 bits.
+    records, links = febrl_subset
+    rows = records.to_pylist()
+    changed = sorted(links)[0][0]  # one record of one true pair gets a new address
+    for row in rows:
+        row["email"] = (
+            "new@example.org" if row["record_id"] == changed else row["record_id"].split("-")[1] + "@example.com"
+        )
+    model = train_model(
+        pa.Table.from_pylist(rows, schema=records.schema), LinkageSettings(min_records_to_train=100, u_max_pairs=1e5)
+    )
+
+    email = next(c for c in model["comparisons"] if c["output_column_name"] == "email")
+    differs = next(level for level in email["comparison_levels"] if level["label_for_charts"] == "differs")
+    assert differs["m_probability"] >= 0.01
+    levels = [level for comparison in model["comparisons"] for level in comparison["comparison_levels"]]
+    assert min(level["m_probability"] for level in levels if not level.get("is_null_level")) >= 0.01
