@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -291,13 +291,9 @@ def train_model(records, settings: LinkageSettings = LinkageSettings()) -> dict[
     """Fit the model's parameters on `records` (no labels needed); returns it as a JSON-able dict."""
     con = duckdb.connect()
     n = _load_records(con, records, "person_records", settings.max_block_size)
-    linker = _linker(DuckDBAPI(con), "person_records", n, LinkageSettings(**{**_fields(settings), "model": None}))
+    linker = _linker(DuckDBAPI(con), "person_records", n, replace(settings, model=None))
     _train(linker, n, settings)
     return linker.misc.save_model_to_json()
-
-
-def _fields(settings: LinkageSettings) -> dict[str, Any]:
-    return {f: getattr(settings, f) for f in settings.__dataclass_fields__}
 
 
 def save_model(model: dict[str, Any], path: str | Path) -> None:
