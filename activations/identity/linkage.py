@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.column_expression import ColumnExpression
+from splink.internals.exceptions import EMTrainingException
 
 from activations.identity.blocking import add_blocking_keys, blocking_rules
 
@@ -241,10 +243,13 @@ def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
     if n_records < settings.min_records_to_train:
         log.info("linkage: %d records < %d, using fixed priors", n_records, settings.min_records_to_train)
         return
+    prior = linker._settings_obj._probability_two_random_records_match
     linker.training.estimate_probability_two_random_records_match(
         [block_on("first_name", "last_name", "birth_date"), block_on("email"), block_on("phone")],
         recall=0.6,
     )
+    if not linker._settings_obj._probability_two_random_records_match > 0:
+        linker._settings_obj._probability_two_random_records_match = prior  # no pair agreed on any rule
     # Splink samples in chunks and stops early once every level is seen 100 times; that pays
     # off on large data but each chunk costs seconds of overhead, so small data uses one.
     chunks = 10 if n_records * (n_records - 1) / 2 > 1e6 else 1
@@ -260,12 +265,21 @@ def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
         block_on("first_name", "last_name", "postcode"),
     )
     for rule in em_rules:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule,
-            max_pairs=settings.em_max_pairs,
-            # Splink counts the blocked pairs on a sample of records first: 5,000 of them is plenty.
-            record_sample_proportion=min(1.0, 5_000 / n_records),
-        )
+        # A session that fails has already cut the linker's model down to the comparisons it
+        # would train (and set its own λ): keep a copy to put back.
+        before = deepcopy(linker._settings_obj.core_model_settings)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule,
+                max_pairs=settings.em_max_pairs,
+                # Splink counts the blocked pairs on a sample of records first: 5,000 of them is plenty.
+                record_sample_proportion=min(1.0, 5_000 / n_records),
+            )
+        except EMTrainingException as error:
+            # E.g. an export without birth dates: that pass has no pairs. The comparisons it
+            # would have trained keep what other passes learnt, or their priors.
+            linker._settings_obj.core_model_settings = before
+            log.warning("linkage: EM pass skipped: %s", str(error).split(".")[0])
     _floor_m(linker)
 
 

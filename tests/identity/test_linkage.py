@@ -208,3 +208,20 @@ def test_no_level_of_a_trained_model_is_a_veto(febrl_subset):
     assert differs["m_probability"] >= 0.01
     levels = [level for comparison in model["comparisons"] for level in comparison["comparison_levels"]]
     assert min(level["m_probability"] for level in levels if not level.get("is_null_level")) >= 0.01
+
+
+def test_an_export_without_birth_dates_trains_and_still_links(febrl_subset):
+    # Marketing data often has no birth date: the EM passes that block on it find no pairs.
+    records, truth = febrl_subset
+    no_dob = records.set_column(
+        records.schema.get_field_index("birth_date"), "birth_date", pa.nulls(records.num_rows, pa.date32())
+    )
+    model = train_model(no_dob, LinkageSettings(min_records_to_train=100, u_max_pairs=1e5))
+    assert 0 < model["probability_two_random_records_match"] < 0.01
+
+    settings = LinkageSettings(model=model)
+    precision, recall = _precision_recall(
+        _merged(score_pairs(no_dob, settings=settings), settings.match_threshold), truth
+    )
+    assert precision >= 0.99
+    assert recall >= 0.8
