@@ -1,0 +1,399 @@
+"""Probabilistic record linkage of person records (Splink on DuckDB).
+
+Scores pairs of person records the deterministic rules leave apart, with a Fellegi-Sunter
+model: each comparison (names, birth date, address, city, postcode, phone, email) puts a
+pair in one level, each level carries m (how often true matches land there) and u (how
+often non-matches do), and the pair's match weight is the sum of log2(m/u). A None value
+(missing, or set aside by the deterministic guards as placeholder/shared) lands in the
+null level, whose weight is 0: a veto'd identifier never supports a match.
+
+m/u come from the customer's own data without labels (u by random sampling, m by EM, both
+with fixed seeds); under `LinkageSettings.min_records_to_train` records they come from the
+fixed priors below. A trained model is a JSON-able dict (`train_model`, `save_model`,
+`load_model`); pass it as `LinkageSettings.model` so scoring does not retrain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.column_expression import ColumnExpression
+from splink.internals.exceptions import EMTrainingException
+
+from activations.identity.blocking import add_blocking_keys, blocking_rules
+
+RECORD_COLUMNS = (
+    "record_id",
+    "source",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "address",
+    "city",
+    "postcode",
+    "phone",
+    "email",
+)
+PAIR_SCHEMA = pa.schema(
+    [
+        ("record_id_l", pa.string()),
+        ("record_id_r", pa.string()),
+        ("match_weight", pa.float64()),
+        ("match_probability", pa.float64()),
+        ("evidence", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LinkageSettings:
+    """Thresholds and training knobs of probabilistic matching.
+
+    Pairs with match_probability >= match_threshold merge; pairs in
+    [review_threshold, match_threshold) go to human review; lower ones are dropped.
+    """
+
+    match_threshold: float = 0.99
+    review_threshold: float = 0.80
+    # Below this many records EM has too few matches to learn from: use the fixed priors.
+    min_records_to_train: int = 2_000
+    # A blocking key shared by more records than this is not used for that key (see blocking.py).
+    max_block_size: int = 100
+    # Blocked pairs sampled for each EM pass (a common name can block millions at 1M records).
+    em_max_pairs: float = 1e6
+    seed: int = 42
+    # Random pairs sampled to estimate u (FEBRL figures hold from 1e6 up; time grows with it).
+    u_max_pairs: float = 1e6
+    # A trained model (from train_model / load_model); None: train on the records scored.
+    model: dict[str, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.review_threshold <= self.match_threshold <= 1:
+            raise ValueError(
+                "LinkageSettings: need 0 < review_threshold <= match_threshold <= 1, got "
+                f"review_threshold={self.review_threshold}, match_threshold={self.match_threshold}"
+            )
+
+
+def _level(creator, label: str, m: float, u: float):
+    """A comparison level with a short evidence label and its fixed prior m/u."""
+    return creator.configure(label_for_charts=label, m_probability=m, u_probability=u)
+
+
+def _fixed(creator, label: str, m: float, u: float):
+    """A level whose m/u training leaves alone (its weight is a modelling decision)."""
+    return _level(creator, label, m, u).configure(fix_m_probability=True, fix_u_probability=True)
+
+
+def _custom(sql: str) -> cll.CustomLevel:
+    return cll.CustomLevel(sql, base_dialect_str="duckdb")
+
+
+def _name_comparison(column: str, other: str, exact_u: float) -> cl.CustomComparison:
+    # The swapped level catches first/last written in the other order (on either side).
+    swapped = f'"{column}_l" = "{other}_r" OR "{column}_r" = "{other}_l"'
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_levels=[
+            cll.NullLevel(column),
+            _level(cll.ExactMatchLevel(column), "exact", 0.85, exact_u),
+            _level(cll.JaroWinklerLevel(column, 0.92), "jw>0.92", 0.06, 0.003),
+            _level(_custom(swapped), "swapped", 0.02, 0.0003),
+            _level(cll.JaroWinklerLevel(column, 0.80), "jw>0.80", 0.03, 0.02),
+            _level(cll.ElseLevel(), "differs", 0.04, 0.97),
+        ],
+    )
+
+
+def _birth_date_comparison() -> cl.CustomComparison:
+    y = 'year("birth_date_l") = year("birth_date_r")'
+    m = 'month("birth_date_l") = month("birth_date_r")'
+    d = 'day("birth_date_l") = day("birth_date_r")'
+    transposed = f'{y} AND month("birth_date_l") = day("birth_date_r") AND day("birth_date_l") = month("birth_date_r")'
+    one_part = f"({y} AND {m}) OR ({y} AND {d}) OR ({m} AND {d})"
+    return cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            _level(cll.ExactMatchLevel("birth_date"), "exact", 0.85, 0.0001),
+            _level(_custom(transposed), "day-month transposed", 0.01, 0.00001),
+            _level(_custom(one_part), "one part differs", 0.10, 0.004),
+            _level(cll.ElseLevel(), "differs", 0.04, 0.9959),
+        ],
+    )
+
+
+def _text_comparison(column: str, exact: tuple[float, float], close) -> cl.CustomComparison:
+    """Exact / close (a fuzzy level given as (creator, label, m, u)) / differs."""
+    creator, label, m, u = close
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_levels=[
+            cll.NullLevel(column),
+            _level(cll.ExactMatchLevel(column), "exact", *exact),
+            _level(creator, label, m, u),
+            _level(cll.ElseLevel(), "differs", 1 - exact[0] - m, 1 - exact[1] - u),
+        ],
+    )
+
+
+def _phone_comparison() -> cl.CustomComparison:
+    last_digits = ColumnExpression("phone").regex_extract("[0-9]{7}$")
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_levels=[
+            cll.NullLevel("phone"),
+            _level(cll.ExactMatchLevel("phone"), "exact", 0.70, 0.0001),
+            _level(cll.ExactMatchLevel(last_digits), "last 7 digits", 0.05, 0.0002),
+            _level(cll.DamerauLevenshteinLevel("phone", 1), "one digit off", 0.08, 0.001),
+            # A new phone is common: "differs" must not sink a match on its own.
+            _level(cll.ElseLevel(), "differs", 0.17, 0.9987),
+        ],
+    )
+
+
+def _email_comparison() -> cl.CustomComparison:
+    local_part = ColumnExpression("email").regex_extract("^[^@]+")
+    domain = ColumnExpression("email").regex_extract("@[^@]+$")
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_levels=[
+            cll.NullLevel("email"),
+            _level(cll.ExactMatchLevel("email"), "exact", 0.70, 0.00005),
+            # A local part is often the names spelt into an address, so beside equal names
+            # it repeats their evidence; u from random pairs cannot see that (they rarely
+            # share names). These levels keep a fixed, modest weight (about 5 bits) rather
+            # than the ~11 their random-pair u would give.
+            _fixed(cll.ExactMatchLevel(local_part), "same local part, other domain", 0.08, 0.002),
+            _fixed(
+                cll.And(cll.JaroWinklerLevel(local_part, 0.88), cll.ExactMatchLevel(domain)),
+                "local part jw>0.88, same domain",
+                0.07,
+                0.002,
+            ),
+            _level(cll.ElseLevel(), "differs", 0.15, 0.99875),
+        ],
+    )
+
+
+def comparisons() -> list[cl.CustomComparison]:
+    """The comparisons of the model, in evidence order."""
+    return [
+        _name_comparison("first_name", "last_name", 0.005),
+        _name_comparison("last_name", "first_name", 0.002),
+        _birth_date_comparison(),
+        _text_comparison("address", (0.75, 0.0005), (cll.JaroWinklerLevel("address", 0.90), "jw>0.90", 0.15, 0.002)),
+        _text_comparison("city", (0.85, 0.02), (cll.JaroWinklerLevel("city", 0.90), "jw>0.90", 0.05, 0.005)),
+        _text_comparison(
+            "postcode", (0.85, 0.01), (cll.DamerauLevenshteinLevel("postcode", 1), "one char off", 0.08, 0.05)
+        ),
+        _phone_comparison(),
+        _email_comparison(),
+    ]
+
+
+def _settings_creator(n_records: int) -> SettingsCreator:
+    # Prior λ (training re-estimates it): one duplicate pair per ten records, counted as if
+    # there were at least 10,000, so that on a handful of records two people sharing a
+    # name alone (16 bits of evidence) are not taken for one.
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=blocking_rules(),
+        retain_matching_columns=True,  # keeps gamma_* for the evidence
+        retain_intermediate_calculation_columns=False,
+        probability_two_random_records_match=0.2 / max(n_records, 10_000),
+    )
+
+
+def _load_records(con: duckdb.DuckDBPyConnection, records, table: str, max_block_size: int) -> int:
+    """Copy the records' columns into a DuckDB table with the types the model expects, plus blocking keys."""
+    con.register("__records_input", records)
+    cols = {row[0] for row in con.execute("DESCRIBE __records_input").fetchall()}
+    missing = [c for c in RECORD_COLUMNS if c not in cols]
+    if missing:
+        raise ValueError(f"person records lack column(s) {', '.join(missing)}")
+    select = ", ".join(
+        "try_cast(birth_date AS DATE) AS birth_date" if c == "birth_date" else f"CAST({c} AS VARCHAR) AS {c}"
+        for c in RECORD_COLUMNS
+    )
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM __records_input")
+    con.unregister("__records_input")
+    n, distinct = con.execute(f"SELECT count(*), count(DISTINCT record_id) FROM {table}").fetchall()[0]
+    if n != distinct:
+        raise ValueError(f"person records: record_id is not unique ({n - distinct} duplicate ids)")
+    add_blocking_keys(con, table, max_block_size)
+    return n
+
+
+def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
+    """Estimate λ, u and m on the data itself; keep the priors when it is too small."""
+    log = logging.getLogger(__name__)
+    if n_records < settings.min_records_to_train:
+        log.info("linkage: %d records < %d, using fixed priors", n_records, settings.min_records_to_train)
+        return
+    prior = linker._settings_obj._probability_two_random_records_match
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("first_name", "last_name", "birth_date"), block_on("email"), block_on("phone")],
+        recall=0.6,
+    )
+    if not linker._settings_obj._probability_two_random_records_match > 0:
+        linker._settings_obj._probability_two_random_records_match = prior  # no pair agreed on any rule
+    # Splink samples in chunks and stops early once every level is seen 100 times; that pays
+    # off on large data but each chunk costs seconds of overhead, so small data uses one.
+    chunks = 10 if n_records * (n_records - 1) / 2 > 1e6 else 1
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=settings.u_max_pairs, seed=settings.seed, num_chunks=chunks
+    )
+    # EM needs blocks where true matches are common: on names alone (a common name, many
+    # people) it drifts to "same name" as the match class and learns a birth date that
+    # differs as normal. Each pass learns the comparisons its rule leaves out.
+    em_rules = (
+        block_on("first_name", "last_name", "birth_date"),
+        block_on("birth_date", "postcode"),
+        block_on("first_name", "last_name", "postcode"),
+    )
+    for rule in em_rules:
+        # A session that fails has already cut the linker's model down to the comparisons it
+        # would train (and set its own λ): keep a copy to put back.
+        before = deepcopy(linker._settings_obj.core_model_settings)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule,
+                max_pairs=settings.em_max_pairs,
+                # Splink counts the blocked pairs on a sample of records first: 5,000 of them is plenty.
+                record_sample_proportion=min(1.0, 5_000 / n_records),
+            )
+        except EMTrainingException as error:
+            # E.g. an export without birth dates: that pass has no pairs. The comparisons it
+            # would have trained keep what other passes learnt, or their priors.
+            linker._settings_obj.core_model_settings = before
+            log.warning("linkage: EM pass skipped: %s", str(error).split(".")[0])
+    _floor_m(linker)
+
+
+# EM learns what the customer's data shows; where a level was (almost) never seen among
+# matches (nobody changed their email in this export) its m would veto every future pair
+# in it. A floor keeps a new email, phone or surname a strong but finite penalty (~-6.6 bits).
+MIN_M_PROBABILITY = 0.01
+
+
+def _floor_m(linker: Linker) -> None:
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if not level.is_null_level and level.m_probability < MIN_M_PROBABILITY:
+                level.m_probability = MIN_M_PROBABILITY
+
+
+def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSettings) -> Linker:
+    model = settings.model if settings.model is not None else _settings_creator(n_records)
+    return Linker(db_api.register(table, dataset_display_name=table), model, log_level=None)
+
+
+def train_model(records, settings: LinkageSettings = LinkageSettings()) -> dict[str, Any]:
+    """Fit the model's parameters on `records` (no labels needed); returns it as a JSON-able dict."""
+    con = duckdb.connect()
+    n = _load_records(con, records, "person_records", settings.max_block_size)
+    linker = _linker(DuckDBAPI(con), "person_records", n, replace(settings, model=None))
+    _train(linker, n, settings)
+    return linker.misc.save_model_to_json()
+
+
+def save_model(model: dict[str, Any], path: str | Path) -> None:
+    """Write a trained model as JSON."""
+    Path(path).write_text(json.dumps(model, indent=2), encoding="utf-8")
+
+
+def load_model(path: str | Path) -> dict[str, Any]:
+    """Read a model written by save_model."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _evidence_sql(linker: Linker) -> str:
+    """SQL for the evidence column: 'first_name:exact, last_name:jw>0.92, ...'."""
+    parts = []
+    for comparison in linker._settings_obj.comparisons:
+        name = comparison.output_column_name
+        cases = " ".join(
+            f"WHEN {level.comparison_vector_value} THEN '{name}:"
+            + ("none" if level.is_null_level else level.label_for_charts.replace("'", "''"))
+            + "'"
+            for level in comparison.comparison_levels
+        )
+        parts.append(f'CASE "gamma_{name}" {cases} END')
+    return f"concat_ws(', ', {', '.join(parts)})"
+
+
+def score_pairs(
+    records,
+    *,
+    new_record_ids=None,
+    settings: LinkageSettings = LinkageSettings(),
+) -> pa.Table:
+    """Score candidate pairs of person records; return those at or above the review threshold.
+
+    `records`: a pyarrow.Table (or anything DuckDB can scan) with RECORD_COLUMNS.
+    `new_record_ids`: when given, only pairs with at least one new record are scored
+    (new against all), so an incremental run costs in proportion to the new records.
+    Returns record_id_l < record_id_r, match_weight (log2 Bayes factor), match_probability
+    and evidence (one 'comparison:level' per comparison), ordered by the two ids; the schema
+    metadata b"candidate_pairs" says how many candidate pairs were compared.
+    """
+    con = duckdb.connect()
+    n = _load_records(con, records, "person_records", settings.max_block_size)
+    db_api = DuckDBAPI(con)
+    linker = _linker(db_api, "person_records", n, settings)
+    if settings.model is None:
+        _train(linker, n, settings)
+
+    if new_record_ids is None:
+        predictions = linker.inference.predict(warning_mode="never")
+    else:
+        con.register("__new_ids", pa.table({"record_id": pa.array([str(i) for i in new_record_ids], pa.string())}))
+        con.execute(
+            "CREATE TABLE new_records AS SELECT * FROM person_records WHERE record_id IN (SELECT record_id FROM __new_ids)"
+        )
+        con.execute(
+            "CREATE TABLE old_records AS SELECT * FROM person_records WHERE record_id NOT IN (SELECT record_id FROM __new_ids)"
+        )
+        new = db_api.register("new_records", table_name="new_records_in")
+        old = db_api.register("old_records", table_name="old_records_in")
+        between = linker.inference.predict_between(old, new, warning_mode="never")
+        within = linker.inference.predict_within(new, warning_mode="never")
+        con.execute(
+            f"CREATE TABLE __predictions AS SELECT * FROM {between.physical_name} "
+            f"UNION ALL BY NAME SELECT * FROM {within.physical_name}"
+        )
+        predictions = None
+
+    source = predictions.physical_name if predictions is not None else "__predictions"
+    candidates = con.sql(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    pairs = (
+        con.sql(
+            f"""
+        SELECT least(record_id_l, record_id_r) AS record_id_l,
+               greatest(record_id_l, record_id_r) AS record_id_r,
+               CAST(match_weight AS DOUBLE) AS match_weight,
+               CAST(match_probability AS DOUBLE) AS match_probability,
+               {_evidence_sql(linker)} AS evidence
+        FROM {source}
+        WHERE match_probability >= {float(settings.review_threshold)!r}
+        ORDER BY record_id_l, record_id_r
+        """
+        )
+        .to_arrow_table()
+        .cast(PAIR_SCHEMA)
+    )
+    # How many candidate pairs were compared (before the review threshold), for cost figures.
+    return pairs.replace_schema_metadata({"candidate_pairs": str(candidates)})
