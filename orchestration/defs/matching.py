@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from activations.identity.matching import run_matching
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
 
 LINKS = dg.AssetKey(["matching", "links"])
@@ -27,6 +26,8 @@ class MatchingConfig(dg.Config):
                       "only records new or changed since the last run are scored (activations/identity/matching.py).")
 def matching_links(context: dg.AssetExecutionContext, warehouse: Warehouse, config: MatchingConfig) -> dg.MaterializeResult:
     """Score new and changed person records and write the links the identity models read."""
+    from activations.identity.matching import run_matching  # Splink: imported when the step runs, not at load
+
     with warehouse.connect() as con:
         result = run_matching(con, now=datetime.now(UTC).replace(tzinfo=None), rescore_all=config.rescore_all)
     context.log.info(str(result))
