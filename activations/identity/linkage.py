@@ -26,8 +26,9 @@ import pyarrow as pa
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-from splink.blocking_rule_library import CustomRule
 from splink.internals.column_expression import ColumnExpression
+
+from activations.identity.blocking import add_blocking_keys, blocking_rules
 
 RECORD_COLUMNS = (
     "record_id",
@@ -64,9 +65,13 @@ class LinkageSettings:
     review_threshold: float = 0.80
     # Below this many records EM has too few matches to learn from: use the fixed priors.
     min_records_to_train: int = 2_000
+    # A blocking key shared by more records than this is not used for that key (see blocking.py).
+    max_block_size: int = 100
+    # Blocked pairs sampled for each EM pass (a common name can block millions at 1M records).
+    em_max_pairs: float = 1e6
     seed: int = 42
     # Random pairs sampled to estimate u (FEBRL figures hold from 1e6 up; time grows with it).
-    u_max_pairs: float = 2e6
+    u_max_pairs: float = 1e6
     # A trained model (from train_model / load_model); None: train on the records scored.
     model: dict[str, Any] | None = field(default=None, compare=False)
 
@@ -81,6 +86,11 @@ class LinkageSettings:
 def _level(creator, label: str, m: float, u: float):
     """A comparison level with a short evidence label and its fixed prior m/u."""
     return creator.configure(label_for_charts=label, m_probability=m, u_probability=u)
+
+
+def _fixed(creator, label: str, m: float, u: float):
+    """A level whose m/u training leaves alone (its weight is a modelling decision)."""
+    return _level(creator, label, m, u).configure(fix_m_probability=True, fix_u_probability=True)
 
 
 def _custom(sql: str) -> cll.CustomLevel:
@@ -152,13 +162,23 @@ def _phone_comparison() -> cl.CustomComparison:
 
 def _email_comparison() -> cl.CustomComparison:
     local_part = ColumnExpression("email").regex_extract("^[^@]+")
+    domain = ColumnExpression("email").regex_extract("@[^@]+$")
     return cl.CustomComparison(
         output_column_name="email",
         comparison_levels=[
             cll.NullLevel("email"),
             _level(cll.ExactMatchLevel("email"), "exact", 0.70, 0.00005),
-            _level(cll.ExactMatchLevel(local_part), "same local part, other domain", 0.08, 0.0002),
-            _level(cll.JaroWinklerLevel(local_part, 0.88), "local part jw>0.88", 0.07, 0.001),
+            # A local part is often the names spelt into an address, so beside equal names
+            # it repeats their evidence; u from random pairs cannot see that (they rarely
+            # share names). These levels keep a fixed, modest weight (about 5 bits) rather
+            # than the ~11 their random-pair u would give.
+            _fixed(cll.ExactMatchLevel(local_part), "same local part, other domain", 0.08, 0.002),
+            _fixed(
+                cll.And(cll.JaroWinklerLevel(local_part, 0.88), cll.ExactMatchLevel(domain)),
+                "local part jw>0.88, same domain",
+                0.07,
+                0.002,
+            ),
             _level(cll.ElseLevel(), "differs", 0.15, 0.99875),
         ],
     )
@@ -180,41 +200,6 @@ def comparisons() -> list[cl.CustomComparison]:
     ]
 
 
-def _prefix(column: str, length: int) -> ColumnExpression:
-    return ColumnExpression(column).substr(1, length)
-
-
-def blocking_rules() -> list:
-    """Candidate pairs: records sharing at least one of these keys get scored.
-
-    Every rule is an equi-join on a key selective enough at 1M records (no rule on a
-    city or a birth date alone), and together they tolerate a typo in any one field:
-    each field is left out by several rules.
-    """
-    return [
-        block_on("first_name", "last_name"),
-        CustomRule("l.first_name = r.last_name AND l.last_name = r.first_name"),
-        block_on("last_name", "birth_date"),
-        block_on("first_name", "birth_date"),
-        block_on("birth_date", "postcode"),
-        block_on("birth_date", "city"),
-        block_on("last_name", "postcode"),
-        block_on("first_name", "postcode"),
-        block_on("address", "postcode"),
-        block_on("address", "city"),
-        block_on("first_name", _prefix("last_name", 3)),
-        block_on("last_name", _prefix("first_name", 3)),
-        block_on("birth_date", _prefix("first_name", 1)),
-        block_on("birth_date", _prefix("last_name", 1)),
-        # The street number (and start of the street) with the birth date.
-        block_on("birth_date", _prefix("address", 3)),
-        block_on("address", ColumnExpression("birth_date").cast_to_string().substr(1, 4)),
-        block_on("email"),
-        block_on("phone"),
-        block_on(ColumnExpression("email").regex_extract("^[^@]+")),
-    ]
-
-
 def _settings_creator(n_records: int) -> SettingsCreator:
     # Prior λ (training re-estimates it): one duplicate pair per ten records, counted as if
     # there were at least 10,000, so that on a handful of records two people sharing a
@@ -230,8 +215,8 @@ def _settings_creator(n_records: int) -> SettingsCreator:
     )
 
 
-def _load_records(con: duckdb.DuckDBPyConnection, records, table: str) -> int:
-    """Copy the records' columns into a DuckDB table with the types the model expects."""
+def _load_records(con: duckdb.DuckDBPyConnection, records, table: str, max_block_size: int) -> int:
+    """Copy the records' columns into a DuckDB table with the types the model expects, plus blocking keys."""
     con.register("__records_input", records)
     cols = {row[0] for row in con.execute("DESCRIBE __records_input").fetchall()}
     missing = [c for c in RECORD_COLUMNS if c not in cols]
@@ -246,6 +231,7 @@ def _load_records(con: duckdb.DuckDBPyConnection, records, table: str) -> int:
     n, distinct = con.execute(f"SELECT count(*), count(DISTINCT record_id) FROM {table}").fetchall()[0]
     if n != distinct:
         raise ValueError(f"person records: record_id is not unique ({n - distinct} duplicate ids)")
+    add_blocking_keys(con, table, max_block_size)
     return n
 
 
@@ -265,8 +251,21 @@ def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
     linker.training.estimate_u_using_random_sampling(
         max_pairs=settings.u_max_pairs, seed=settings.seed, num_chunks=chunks
     )
-    for rule in (block_on("first_name", "last_name"), block_on("birth_date")):
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    # EM needs blocks where true matches are common: on names alone (a common name, many
+    # people) it drifts to "same name" as the match class and learns a birth date that
+    # differs as normal. Each pass learns the comparisons its rule leaves out.
+    em_rules = (
+        block_on("first_name", "last_name", "birth_date"),
+        block_on("birth_date", "postcode"),
+        block_on("first_name", "last_name", "postcode"),
+    )
+    for rule in em_rules:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule,
+            max_pairs=settings.em_max_pairs,
+            # Splink counts the blocked pairs on a sample of records first: 5,000 of them is plenty.
+            record_sample_proportion=min(1.0, 5_000 / n_records),
+        )
 
 
 def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSettings) -> Linker:
@@ -277,7 +276,7 @@ def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSett
 def train_model(records, settings: LinkageSettings = LinkageSettings()) -> dict[str, Any]:
     """Fit the model's parameters on `records` (no labels needed); returns it as a JSON-able dict."""
     con = duckdb.connect()
-    n = _load_records(con, records, "person_records")
+    n = _load_records(con, records, "person_records", settings.max_block_size)
     linker = _linker(DuckDBAPI(con), "person_records", n, LinkageSettings(**{**_fields(settings), "model": None}))
     _train(linker, n, settings)
     return linker.misc.save_model_to_json()
@@ -328,7 +327,7 @@ def score_pairs(
     metadata b"candidate_pairs" says how many candidate pairs were compared.
     """
     con = duckdb.connect()
-    n = _load_records(con, records, "person_records")
+    n = _load_records(con, records, "person_records", settings.max_block_size)
     db_api = DuckDBAPI(con)
     linker = _linker(db_api, "person_records", n, settings)
     if settings.model is None:

@@ -108,7 +108,7 @@ def test_typo_in_the_email_still_links():
 
     typo = rows[("crm:1", "shop:4")]
     assert typo["match_probability"] >= settings.match_threshold
-    assert "email:local part jw>0.88" in typo["evidence"]
+    assert "email:local part jw>0.88, same domain" in typo["evidence"]
     # Same name, but another email and city: not merged.
     assert rows.get(("crm:1", "shop:5"), {"match_probability": 0})["match_probability"] < settings.match_threshold
 
@@ -161,11 +161,18 @@ def test_incremental_scoring_is_full_scoring_restricted_to_pairs_with_a_new_reco
     assert [r["match_weight"] for r in incremental] == pytest.approx([r["match_weight"] for r in expected], abs=1e-9)
 
 
+def _parameters(model: dict) -> list[float]:
+    levels = [level for comparison in model["comparisons"] for level in comparison["comparison_levels"]]
+    return [model["probability_two_random_records_match"]] + [
+        level.get(key, 0.0) for level in levels for key in ("m_probability", "u_probability")
+    ]
+
+
 def test_training_and_scoring_are_deterministic(febrl_subset, trained_model):
     records, _ = febrl_subset
     again = train_model(records, LinkageSettings(min_records_to_train=100, u_max_pairs=1e5))
-    assert again["comparisons"] == trained_model["comparisons"]
-    assert again["probability_two_random_records_match"] == trained_model["probability_two_random_records_match"]
+    # Same seeds, same parameters; DuckDB's parallel sums may differ in the last bit.
+    assert _parameters(again) == pytest.approx(_parameters(trained_model), rel=1e-12)
 
     settings = LinkageSettings(model=trained_model)
     assert score_pairs(records, settings=settings).equals(score_pairs(records, settings=settings))
