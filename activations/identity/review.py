@@ -16,13 +16,23 @@ class UnknownPair(LookupError):
     """A pair id that is not in matching.links."""
 
 
+OWNERS = ("intermediate", "int_identity__customer_nodes")
+
+
 def queue(con) -> list[dict]:
-    """The pairs waiting for a decision, most probable first."""
+    """The pairs waiting for a decision, most probable first; pairs the rules already made one customer
+    (at the last build) need no decision and are left out."""
     if not has_table(con, links.SCHEMA, "links"):
         return []
     columns = ("pair_id", "record_id_l", "record_id_r", "match_weight", "match_probability", "evidence", "scored_at")
-    rows = con.execute(f"select {', '.join(columns)} from {links.SCHEMA}.links where status = ? "
-                       f"order by match_probability desc, pair_id", [links.REVIEW]).fetchall()
+    already_one = ""
+    if has_table(con, *OWNERS):
+        owners = ".".join(OWNERS)
+        already_one = (f"and not exists (select 1 from {owners} as a inner join {owners} as b "
+                       f"on a.customer_id = b.customer_id where a.node = l.record_id_l and b.node = l.record_id_r)")
+    rows = con.execute(f"select {', '.join(f'l.{c}' for c in columns)} from {links.SCHEMA}.links as l "
+                       f"where l.status = ? {already_one} order by l.match_probability desc, l.pair_id",
+                       [links.REVIEW]).fetchall()
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 

@@ -30,3 +30,19 @@ def test_ensure_tables_leaves_existing_links_alone():
     con.execute("insert into matching.links (pair_id, status) values ('pair_1', 'review')")
     links.ensure_tables(con)
     assert con.execute("select pair_id from matching.review_queue").fetchall() == [("pair_1",)]
+
+
+def test_the_review_queue_leaves_out_pairs_the_rules_already_made_one_customer():
+    from activations.identity import review
+
+    con = duckdb.connect()
+    links.ensure_tables(con)
+    con.execute("""insert into matching.links (pair_id, record_id_l, record_id_r, match_weight, match_probability, status)
+                   values ('pair_apart', 'crm_contact_id:1', 'shop_customer_id:1', 4.0, 0.9, 'review'),
+                          ('pair_joined', 'crm_contact_id:2', 'shop_customer_id:2', 5.0, 0.95, 'review')""")
+    assert [p["pair_id"] for p in review.queue(con)] == ["pair_joined", "pair_apart"]  # no graph yet: both
+    con.execute("create schema intermediate")
+    con.execute("""create table intermediate.int_identity__customer_nodes as select * from (values
+                   ('crm_contact_id:1', 'cus_a'), ('shop_customer_id:1', 'cus_b'),
+                   ('crm_contact_id:2', 'cus_c'), ('shop_customer_id:2', 'cus_c')) as t(node, customer_id)""")
+    assert [p["pair_id"] for p in review.queue(con)] == ["pair_apart"]
