@@ -124,8 +124,8 @@ def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None
     """`dbt build` (seeds, models, tests) on the warehouse; returns what passed and failed.
 
     `target` is a dbt target of the profile (default: ATTIVA_DBT_TARGET, else duckdb). On
-    `spark` the raw tables are first copied from the DuckDB warehouse (activations/spark.py),
-    and matching does not run (its links table stays as it is: empty on a new warehouse).
+    `spark` the raw tables are first copied from the DuckDB warehouse (activations/spark.py), with
+    the links matching last wrote there: matching itself runs on DuckDB only.
     Without `select`, on DuckDB: staging, then matching, then the rest (see the module's doc);
     with `select`, the selection alone, no matching.
     """
@@ -136,6 +136,7 @@ def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None
 
         with spark.session() as session:
             spark.land_raw(session, warehouse)
+            spark.land_matching_links(session, warehouse)
     if select or target == "spark":
         args = dbt_command("build", as_of, select=select, full_refresh=full_refresh, target=target)
         return run_dbt(args, warehouse=warehouse, echo=echo)
