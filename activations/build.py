@@ -146,7 +146,7 @@ def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None
         return staging
     started = datetime.now()
     try:
-        matched = match_records(warehouse, rescore_all=full_refresh)
+        matched = match_records(warehouse)  # a dbt full refresh rebuilds from the links: no reason to rescore
     except Exception as exc:  # noqa: BLE001 - the build goes on with the links of the last run, and fails loudly
         matched = None
         failure = f"matching: {type(exc).__name__}: {exc} (the identity models used the links of the last run)"

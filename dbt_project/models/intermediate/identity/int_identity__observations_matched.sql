@@ -19,8 +19,10 @@ final as (
         case when status in ('merged', 'accepted') then record_id_r else record_id_l end as identifier_node,
         cast(null as {{ dbt.type_string() }}) as name_key,
         'probable_match' as source,
-        scored_at as first_seen_at,
-        scored_at as last_seen_at,
+        -- the link's last change of status, not its last scoring: a rescored link keeps its row as it was,
+        -- so an incremental build and a full rebuild read the same time
+        updated_at as first_seen_at,
+        updated_at as last_seen_at,
         updated_at as _ingested_at,
         updated_at
     from links
