@@ -3,6 +3,10 @@
 dbt runs in a subprocess so its global state and logs stay out of the caller (the CLI,
 a Dagster step, a test), and always with `as_of` passed explicitly, so every model of a
 run agrees on what "now" is.
+
+A full build is two dbt builds with probabilistic matching between them: seeds and staging
+first, then the matching step (activations/identity/matching.py) writes its links from the
+staging records, then everything else, whose identity models read those links.
 """
 
 from __future__ import annotations
@@ -26,12 +30,25 @@ class BuildResult:
     counts: dict[str, int] = field(default_factory=dict)  # status -> nodes
     failures: list[str] = field(default_factory=list)  # "node: message"
     output: str = ""
+    matching: str = ""  # what the matching step did, when it ran
+    matching_seconds: float = 0.0
+
+    def add(self, other: BuildResult) -> BuildResult:
+        """This build followed by `other`: one result, as if a single build."""
+        counts = dict(self.counts)
+        for status, n in other.counts.items():
+            counts[status] = counts.get(status, 0) + n
+        return BuildResult(ok=self.ok and other.ok, seconds=self.seconds + other.seconds, counts=counts,
+                           failures=self.failures + other.failures, output=self.output + other.output,
+                           matching=self.matching or other.matching)
 
     def __str__(self) -> str:
         status = "ok" if self.ok else "FAILED"
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         lines = [f"dbt build {status} in {self.seconds:.1f}s ({counts})"]
         lines += [f"  - {f}" for f in self.failures[:20]]
+        if self.matching:
+            lines.append(self.matching)
         return "\n".join(lines)
 
 
@@ -41,7 +58,8 @@ def dbt_vars(as_of: datetime, extra: dict | None = None) -> dict:
 
 
 def dbt_command(command: str, as_of: datetime, select: str | None = None, extra_vars: dict | None = None,
-                full_refresh: bool = False, target: str | None = None) -> list[str]:
+                full_refresh: bool = False, target: str | None = None, exclude: str | None = None,
+                indirect_selection: str | None = None) -> list[str]:
     """The dbt CLI arguments for `command` (build, run, test, seed) on Attiva's project."""
     project = settings.dbt_project_dir()
     args = [command, "--project-dir", str(project), "--profiles-dir", str(project),
@@ -50,6 +68,10 @@ def dbt_command(command: str, as_of: datetime, select: str | None = None, extra_
         args += ["--target", target]
     if select:
         args += ["--select", select]
+    if exclude:
+        args += ["--exclude", exclude]
+    if indirect_selection:
+        args += ["--indirect-selection", indirect_selection]
     if full_refresh:
         args.append("--full-refresh")
     return args
@@ -93,18 +115,58 @@ def run_dbt(args: list[str], warehouse: Path | None = None, echo: bool = False) 
     return result
 
 
+# What the matching step reads: built (with the tests on it alone) before matching runs.
+BEFORE_MATCHING = "resource_type:seed path:models/staging"
+
+
 def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None, select: str | None = None,
                     full_refresh: bool = False, echo: bool = False, target: str | None = None) -> BuildResult:
     """`dbt build` (seeds, models, tests) on the warehouse; returns what passed and failed.
 
     `target` is a dbt target of the profile (default: ATTIVA_DBT_TARGET, else duckdb). On
-    `spark` the raw tables are first copied from the DuckDB warehouse (activations/spark.py).
+    `spark` the raw tables are first copied from the DuckDB warehouse (activations/spark.py), with
+    the links matching last wrote there: matching itself runs on DuckDB only.
+    Without `select`, on DuckDB: staging, then matching, then the rest (see the module's doc);
+    with `select`, the selection alone, no matching.
     """
     target = target or os.environ.get("ATTIVA_DBT_TARGET")
+    as_of = as_of or settings.as_of()
     if target == "spark":
         from activations import spark
 
         with spark.session() as session:
             spark.land_raw(session, warehouse)
-    args = dbt_command("build", as_of or settings.as_of(), select=select, full_refresh=full_refresh, target=target)
-    return run_dbt(args, warehouse=warehouse, echo=echo)
+            spark.land_matching_links(session, warehouse)
+    if select or target == "spark":
+        args = dbt_command("build", as_of, select=select, full_refresh=full_refresh, target=target)
+        return run_dbt(args, warehouse=warehouse, echo=echo)
+    staging = run_dbt(dbt_command("build", as_of, select=BEFORE_MATCHING, full_refresh=full_refresh,
+                                  indirect_selection="cautious"), warehouse=warehouse, echo=echo)
+    if not staging.ok:
+        return staging
+    started = datetime.now()
+    try:
+        matched = match_records(warehouse)  # a dbt full refresh rebuilds from the links: no reason to rescore
+    except Exception as exc:  # noqa: BLE001 - the build goes on with the links of the last run, and fails loudly
+        matched = None
+        failure = f"matching: {type(exc).__name__}: {exc} (the identity models used the links of the last run)"
+    rest = run_dbt(dbt_command("build", as_of, exclude=BEFORE_MATCHING, full_refresh=full_refresh),
+                   warehouse=warehouse, echo=echo)
+    result = staging.add(rest)
+    result.matching_seconds = (datetime.now() - started).total_seconds() - rest.seconds
+    result.seconds += result.matching_seconds
+    if matched is None:
+        result.ok = False
+        result.failures.insert(0, failure)
+    else:
+        result.matching = str(matched)
+    return result
+
+
+def match_records(warehouse: Path | None = None, rescore_all: bool = False):
+    """The matching step on the DuckDB warehouse (activations/identity/matching.py); returns its MatchingResult."""
+    from activations.identity.matching import run_matching
+    from activations.warehouse import connect
+
+    with connect(warehouse) as con:
+        return run_matching(con, now=datetime.now(UTC).replace(tzinfo=None), rescore_all=rescore_all)

@@ -102,6 +102,32 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 3 if pending else 0
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    from activations.identity import review
+    from activations.warehouse import connect
+
+    decision = ("accepted", args.accept) if args.accept else ("rejected", args.reject) if args.reject else None
+    if not args.review and decision is None:
+        print("attiva identity: give --review, --accept PAIR_ID or --reject PAIR_ID", file=sys.stderr)
+        return 2
+    if not Path(args.warehouse).exists():
+        print(f"attiva identity: no warehouse at {args.warehouse}: run `attiva build` first", file=sys.stderr)
+        return 2
+    with connect(args.warehouse, read_only=decision is None) as con:
+        if decision is not None:
+            status, pair = decision
+            try:
+                before = review.decide(con, pair, status, datetime.now(UTC).replace(tzinfo=None))
+            except review.UnknownPair as exc:
+                print(f"attiva identity: {exc}", file=sys.stderr)
+                return 1
+            print(f"{pair}: {before['record_id_l']} ~ {before['record_id_r']} {status} (was {before['status']}); "
+                  f"the next `attiva build` {'links' if status == 'accepted' else 'keeps apart'} the two records")
+        if args.review:
+            print(review.format_queue(review.queue(con)))
+    return 0
+
+
 def cmd_messages(args: argparse.Namespace) -> int:
     from activations import warehouse
     from activations.messaging import status
@@ -603,6 +629,19 @@ def build_parser() -> argparse.ArgumentParser:
     msg_why.add_argument("customer", metavar="CUSTOMER", help="a customer id, or an email address")
     msg_why.add_argument("campaign", metavar="CAMPAIGN", nargs="?", help="only this campaign")
     msg_why.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
+
+    idn = sub.add_parser("identity", help="probable matches waiting for review; accept or reject one",
+                         description="`--review` lists the pairs of records probabilistic matching scored in the "
+                                     "review band (between the review and the match threshold); `--accept PAIR_ID` "
+                                     "links the two records at the next build, `--reject PAIR_ID` keeps them apart "
+                                     "for good (docs/identity-review.md). Exit 1 for an unknown pair.")
+    idn.add_argument("customer", nargs="?", help="a customer id (cus_...)")
+    idn.add_argument("--review", action="store_true", help="list the pairs waiting for a decision")
+    decide = idn.add_mutually_exclusive_group()
+    decide.add_argument("--accept", metavar="PAIR_ID", help="the two records are one person: link them")
+    decide.add_argument("--reject", metavar="PAIR_ID", help="the two records are different people: never link them")
+    idn.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    idn.set_defaults(handler=cmd_identity)
 
     fgt = sub.add_parser("forget", help="erase a person's personal data; never contact them again",
                          description="Erase a person (by email or customer id) from the warehouse: their addresses "

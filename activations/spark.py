@@ -117,3 +117,32 @@ def land_raw(spark, warehouse: Path | None = None, spark_dir: Path | None = None
             ddl = ", ".join(f"`{name}` {kind}" for name, kind in columns)
             spark.sql(f"create table {SCHEMA}.{source.name} ({ddl}) using parquet location '{folder}'")
     return landed
+
+
+def land_matching_links(spark, warehouse: Path | None = None, spark_dir: Path | None = None) -> int:
+    """Copy probabilistic matching's links (matching.links) from the DuckDB warehouse into Spark; returns rows.
+
+    Matching runs on DuckDB (`attiva build`); a Spark build reads the links it left, like the raw
+    tables, so both engines build the same identity graph. None yet: an empty table.
+    """
+    from activations.identity import links
+
+    warehouse = Path(warehouse or settings.warehouse_path())
+    columns = [c.strip().split() for c in links.TABLES["links"].split(",")]
+    folder = Path(spark_dir or settings.spark_dir()).resolve() / links.SCHEMA / "links"
+    spark.sql(f"create schema if not exists {links.SCHEMA}")
+    spark.sql(f"drop table if exists {links.SCHEMA}.links")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rows = 0
+    with connect(warehouse, read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+        if has_table(con, links.SCHEMA, "links"):
+            select = ", ".join(f'cast("{name}" as timestamptz) as "{name}"' if kind == "timestamp" else f'"{name}"'
+                               for name, kind in columns)
+            con.execute(f"copy (select {select} from {links.SCHEMA}.links) to '{folder / 'part-0.parquet'}' "
+                        f"(format parquet)")
+            rows = con.execute(f"select count(*) from {links.SCHEMA}.links").fetchall()[0][0]
+    ddl = ", ".join(f"`{name}` {kind}" for name, kind in columns)
+    spark.sql(f"create table {links.SCHEMA}.links ({ddl}) using parquet location '{folder}'")
+    return rows

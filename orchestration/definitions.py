@@ -1,6 +1,7 @@
 """The one entry point (`dagster dev` finds it through pyproject's [tool.dagster]).
 
-Lineage: landing files -> ingest_landing (raw/*) -> dbt_warehouse (staging, intermediate,
+Lineage: landing files -> ingest_landing (raw/*) -> dbt_staging (staging/*) -> matching/links
+(probabilistic matching) -> dbt_warehouse (intermediate,
 marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> syncs/* (one per
 audience x destination, declared in the audiences' YAML); dbt_audiences also builds the
 triggers (triggers/trg_*) -> messages/* (one per campaign, sent together by one step) ->
@@ -27,6 +28,7 @@ from orchestration.defs.dbt import DBT_ASSETS, dbt_resource
 from orchestration.defs.feedback import feedback_definitions
 from orchestration.defs.fresh_events import event_messages
 from orchestration.defs.ingest import ingest_landing
+from orchestration.defs.matching import matching_links
 from orchestration.defs.messages import message_definitions
 from orchestration.defs.report import report_assets
 from orchestration.defs.resources import Landing, Warehouse
@@ -46,7 +48,7 @@ MESSAGE_ASSETS, (DUE_MESSAGES, DUE_MESSAGES_SCHEDULE) = message_definitions()
 FEEDBACK_ASSET, FEEDBACK_JOB, FEEDBACK_SCHEDULE = feedback_definitions()
 
 defs = dg.Definitions(
-    assets=[ingest_landing, *DBT_ASSETS, *sync_assets(), *MESSAGE_ASSETS, FEEDBACK_ASSET, serving_store,
+    assets=[ingest_landing, *DBT_ASSETS, matching_links, *sync_assets(), *MESSAGE_ASSETS, FEEDBACK_ASSET, serving_store,
             *report_assets()],
     asset_checks=quality_gate_checks(),
     jobs=[landing_refresh, daily_full_refresh, record_run_alerts, DUE_MESSAGES, FEEDBACK_JOB,

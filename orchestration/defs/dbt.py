@@ -1,8 +1,10 @@
 """The dbt project as assets: every model a Dagster asset, every dbt test an asset check.
 
-Two `dbt build` steps instead of one, so a quality gate can stand between them: the
-warehouse (seeds, staging, intermediate, marts) first, then the audiences. The blocking
-gate on `marts/customers` (checks.py) runs after the first and stops the second.
+Three `dbt build` steps instead of one: seeds and staging first, so probabilistic matching
+(matching.py, the `matching/links` asset) reads the staged records before the identity models
+read its links; then the rest of the warehouse (intermediate, marts); then the audiences, so
+a quality gate can stand between them. The blocking gate on `marts/customers` (checks.py)
+runs after the warehouse step and stops the audiences.
 
 The manifest is prepared outside this module (`dbt parse`, see the Makefile; `dagster dev`
 re-parses through `prepare_if_dev`): importing it never runs dbt, so loading definitions
@@ -18,7 +20,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from activations import settings
-from activations.build import dbt_executable, dbt_vars
+from activations.build import BEFORE_MATCHING, dbt_executable, dbt_vars
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.lib.clock import run_as_of
 
@@ -74,6 +76,10 @@ TRANSLATOR = AttivaDbtTranslator(
     # Tests on raw sources become checks on the raw/<table> assets, next to ingestion's own.
     settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
 )
+# The staging step reads every raw table and runs their tests; the warehouse step must not own them too.
+AFTER_STAGING_TRANSLATOR = AttivaDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=False)
+)
 
 
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
@@ -86,11 +92,19 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     yield from invocation.stream()
 
 
-@dbt_assets(manifest=MANIFEST, project=DBT_PROJECT, exclude=AUDIENCES,
-            dagster_dbt_translator=TRANSLATOR, name="dbt_warehouse", pool=WAREHOUSE_POOL)
+@dbt_assets(manifest=MANIFEST, project=DBT_PROJECT, select=BEFORE_MATCHING,
+            dagster_dbt_translator=TRANSLATOR, name="dbt_staging", pool=WAREHOUSE_POOL)
+def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
+                config: DbtBuildConfig):
+    """Seeds and staging, with their tests: what probabilistic matching reads."""
+    yield from _dbt_build(context, dbt, warehouse, config)
+
+
+@dbt_assets(manifest=MANIFEST, project=DBT_PROJECT, exclude=f"{AUDIENCES} {BEFORE_MATCHING}",
+            dagster_dbt_translator=AFTER_STAGING_TRANSLATOR, name="dbt_warehouse", pool=WAREHOUSE_POOL)
 def dbt_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
                   config: DbtBuildConfig):
-    """Seeds, staging, intermediate (identity graph) and marts, with their tests."""
+    """Intermediate (identity graph, after matching) and marts, with their tests."""
     yield from _dbt_build(context, dbt, warehouse, config)
 
 
@@ -102,8 +116,8 @@ def dbt_audiences(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
     yield from _dbt_build(context, dbt, warehouse, config)
 
 
-DBT_ASSETS = [dbt_warehouse, dbt_audiences]
-DBT_OPS = ("dbt_warehouse", "dbt_audiences")
+DBT_ASSETS = [dbt_staging, dbt_warehouse, dbt_audiences]
+DBT_OPS = ("dbt_staging", "dbt_warehouse", "dbt_audiences")
 
 
 def dbt_resource() -> DbtCliResource:

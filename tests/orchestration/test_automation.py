@@ -169,12 +169,13 @@ def test_the_daily_schedule_fully_refreshes_everything(defs):
     job = defs.resolve_job_def(daily_schedule.job_name)
     graph = defs.resolve_asset_graph()
     assert set(job.asset_layer.selected_asset_keys) == set(graph.get_all_asset_keys())
-    assert {n.name for n in job.graph.nodes} >= {"ingest_landing", "dbt_warehouse", "dbt_audiences",
-                                                 "marts__customers_quality_gate"}
+    assert {n.name for n in job.graph.nodes} >= {"ingest_landing", "dbt_staging", "matching__links", "dbt_warehouse",
+                                                 "dbt_audiences", "marts__customers_quality_gate"}
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 21, 5, tzinfo=UTC))
     [request] = daily_schedule.evaluate_tick(context).run_requests
     assert not request.run_config  # the job's own config applies: dbt with --full-refresh
-    assert job.run_config == {"ops": {op: {"config": {"full_refresh": True}} for op in ("dbt_warehouse", "dbt_audiences")}}
+    assert job.run_config == {"ops": {op: {"config": {"full_refresh": True}} for op in ("dbt_staging", "dbt_warehouse",
+                                                                                     "dbt_audiences")}}
     assert job.tags.get("attiva/trigger") == "schedule"
 
 

@@ -70,7 +70,8 @@ def test_groups_are_layers_and_gates_block(defs):
     assert groups["intermediate/int_identity__edges"] == "intermediate"
     assert groups["marts/customers"] == "marts"
     assert groups["audiences/aud_champions"] == "audiences"
-    assert set(groups.values()) <= {"raw", "reference", "staging", "intermediate", "marts", "audiences", "syncs",
+    assert groups["matching/links"] == "matching"
+    assert set(groups.values()) <= {"raw", "reference", "staging", "matching", "intermediate", "marts", "audiences", "syncs",
                                     "triggers", "messages", "feedback", "activation", "measurement", "report"}
 
     gated = {k.asset_key.to_user_string(): graph.get(k) for k in graph.asset_check_keys if k.name == "quality_gate"}

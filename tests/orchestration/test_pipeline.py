@@ -46,6 +46,10 @@ def test_landing_files_to_audiences_end_to_end(defs, built, pinned_as_of):
     assert result.success
     every_asset = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert materialized(result) == every_asset
+    # matching ran between the staging and the warehouse dbt steps (it reads staging; identity reads its links)
+    started = [e.step_key for e in result.all_events if e.is_step_start]
+    assert started.index("dbt_staging") < started.index("matching__links") < started.index("dbt_warehouse")
+    assert rows(built.warehouse, "select records, new_records from matching.runs") == [(16, 16)]
     # dbt ran with the run's pinned "now", recorded on the run for later steps
     assert built.instance.get_run_by_id(result.run_id).tags["attiva/as_of"] == pinned_as_of.isoformat()
 

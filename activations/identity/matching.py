@@ -1,0 +1,268 @@
+"""The matching step: score person records the rules may leave apart, and record the links.
+
+Runs between staging and the identity models (`attiva build`, Dagster's `matching/links`
+asset): it reads the latest version of every CRM contact and shop account from staging, sets
+aside identifiers the identity graph found shared (the veto: a shared email or phone never
+supports a match; placeholders were already nulled by staging), scores the records that are new
+or changed since the last run against all records (activations/identity/linkage.py), and writes
+the pairs at or above the review threshold to `matching.links` (links.py). The identity models
+then turn merged and accepted links into observations (int_identity__observations_matched).
+
+A reviewer's decision (accepted, rejected) is kept across runs: a new score changes the pair's
+weight, never its decided status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from activations.engine.dialect import column_names, delete, has_table, row_hash, transaction
+from activations.identity import links
+from activations.identity.linkage import LinkageSettings, score_pairs, train_model
+
+RECORD_FIELDS = ("first_name", "last_name", "birth_date", "address", "city", "postcode", "phone", "email")
+# Where each kind of record lives in staging, its node prefix (as the identity graph names it), and
+# the staging column behind each field where the name differs.
+SOURCES = {
+    "crm": ("stg_crm__contacts", "crm_contact_id", "contact_id", {}),
+    "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"}),
+}
+SHARED_NODES = ("intermediate", "int_identity__nodes")
+THRESHOLD_VARIABLES = {"match_threshold": "ATTIVA_MATCH_THRESHOLD", "review_threshold": "ATTIVA_REVIEW_THRESHOLD"}
+
+
+def settings_from_env() -> LinkageSettings:
+    """The model's defaults, with the thresholds set in ATTIVA_MATCH_THRESHOLD / ATTIVA_REVIEW_THRESHOLD
+    (probabilities: a pair merges at or above the first, goes to review at or above the second)."""
+    overrides = {}
+    for name, variable in THRESHOLD_VARIABLES.items():
+        raw = os.environ.get(variable)
+        if raw:
+            try:
+                overrides[name] = float(raw)
+            except ValueError:
+                raise ValueError(f"{variable}={raw!r}: expected a probability such as 0.95") from None
+    return LinkageSettings(**overrides)
+
+
+@dataclass
+class MatchingResult:
+    records: int = 0
+    new_records: int = 0
+    pairs_scored: int = 0
+    links_written: int = 0
+    seconds: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)  # status -> links in the table after the run
+    scored: pa.Table | None = None  # what this run scored (record_id_l, record_id_r, match_weight, ...)
+
+    def __str__(self) -> str:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())) or "no links"
+        return (f"matching: {self.new_records:,} new or changed of {self.records:,} records, "
+                f"{self.pairs_scored:,} pairs scored, {self.links_written:,} links written in {self.seconds:.1f}s "
+                f"({statuses})")
+
+
+def _records_query(con) -> str:
+    """The latest version of every person record in staging, shared identifiers nulled (see read_records)."""
+    graph = has_table(con, *SHARED_NODES)
+    parts = []
+    for source, (table, prefix, key, renamed) in SOURCES.items():
+        if not has_table(con, "staging", table):
+            continue
+        available = column_names(con, "staging", table)
+        columns = ", ".join(
+            f"cast(r.{renamed.get(name, name)} as string) as {name}" if renamed.get(name, name) in available
+            else f"cast(null as string) as {name}" for name in RECORD_FIELDS)
+        parts.append(f"select '{prefix}:' || r.{key} as record_id, '{source}' as source, {columns} "
+                     f"from staging.{table} as r where r.is_latest_version")
+    if not parts:
+        raise RuntimeError("no person records in staging (stg_crm__contacts, stg_shop__customers): build staging first")
+    name = "coalesce(lower(first_name), '') || '|' || coalesce(lower(last_name), '')"
+    shared = {
+        field: f"select {field} as value from records where {field} is not null group by {field} "
+               f"having count(distinct {name}) > 1"
+               + (f" union select substr(node, {len(field) + 2}) from {'.'.join(SHARED_NODES)} "
+                  f"where is_shared and node like '{field}:%'" if graph else "")
+        for field in ("email", "phone")}
+    fields = ", ".join(
+        f"case when {f} in (select value from shared_{f}) then null else {f} end as {f}" if f in shared else f
+        for f in ("record_id", "source", *RECORD_FIELDS))
+    return (f"with records as ({' union all '.join(parts)}), "
+            + ", ".join(f"shared_{f} as ({q})" for f, q in shared.items())
+            + f" select {fields} from records")
+
+
+def read_records(con) -> pa.Table:
+    """The records to match, each with a fingerprint of its fields after the veto.
+
+    The veto: an email or phone the identity graph marks shared (int_identity__nodes, from the
+    last build), or that records of different names carry in this very batch (the first build
+    has no graph yet), is set to None, so it never supports a match. Placeholders never get
+    here: staging nulls them.
+    """
+    query = _records_query(con)
+    fingerprint = row_hash(con, list(RECORD_FIELDS))
+    return _arrow(con, f"select *, {fingerprint} as fingerprint from ({query}) as records order by record_id")
+
+
+def _arrow(con, query: str) -> pa.Table:
+    """A query's rows as Arrow, on DuckDB or the Spark warehouse."""
+    return con.sql(query).to_arrow_reader(1_000_000).read_all()
+
+
+def changed_record_ids(con, records: pa.Table) -> list[str] | None:
+    """Records new or changed since they were last scored; None when nothing was ever scored (score all)."""
+    previous = dict(con.execute(f"select record_id, fingerprint from {links.SCHEMA}.records").fetchall())
+    if not previous:
+        return None
+    ids, prints = records.column("record_id").to_pylist(), records.column("fingerprint").to_pylist()
+    return [i for i, f in zip(ids, prints, strict=True) if previous.get(i) != f]
+
+
+def status_of(probability: float, settings: LinkageSettings) -> str | None:
+    """merged at or above the match threshold, review in the band below it, None under the band."""
+    if probability >= settings.match_threshold:
+        return links.MERGED
+    if probability >= settings.review_threshold:
+        return links.REVIEW
+    return None
+
+
+def _evidence(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def merge_links(existing: list[dict], scored: pa.Table, settings: LinkageSettings, now: datetime) -> list[dict]:
+    """The new rows of the links touched by this run.
+
+    `existing`: the links table's rows for the records scored again (all of them on a full run). A decided pair keeps its status; an undecided pair takes its new
+    status, or `dropped` when it no longer reaches the band.
+    """
+    before = {row["pair_id"]: row for row in existing}
+    after: dict[str, dict] = {}
+    for pair in scored.to_pylist():
+        left, right = sorted((pair["record_id_l"], pair["record_id_r"]))
+        status = status_of(pair["match_probability"], settings)
+        key = links.pair_id(left, right)
+        old = before.get(key)
+        if status is None and old is None:
+            continue
+        if old is not None and old["status"] in links.DECIDED:
+            status = old["status"]
+        status = status or links.DROPPED
+        after[key] = {
+            "pair_id": key, "record_id_l": left, "record_id_r": right,
+            "match_weight": float(pair["match_weight"]), "match_probability": float(pair["match_probability"]),
+            "evidence": _evidence(pair.get("evidence")), "status": status, "scored_at": now,
+            "decided_at": old["decided_at"] if old else None,
+            "updated_at": old["updated_at"] if old and old["status"] == status else now,
+        }
+    for key, old in before.items():  # touched by the run, no longer scored as a candidate pair
+        if key not in after and old["status"] not in links.DECIDED and old["status"] != links.DROPPED:
+            after[key] = {**old, "status": links.DROPPED, "updated_at": now}
+    return list(after.values())
+
+
+LINK_SCHEMA = pa.schema([
+    ("pair_id", pa.string()), ("record_id_l", pa.string()), ("record_id_r", pa.string()),
+    ("match_weight", pa.float64()), ("match_probability", pa.float64()), ("evidence", pa.string()),
+    ("status", pa.string()), ("scored_at", pa.timestamp("us")), ("decided_at", pa.timestamp("us")),
+    ("updated_at", pa.timestamp("us")),
+])
+
+
+def _existing_links(con, rescored: list[str] | None) -> list[dict]:
+    columns = [f.name for f in LINK_SCHEMA]
+    query = f"select {', '.join(columns)} from {links.SCHEMA}.links"
+    if rescored is None:
+        rows = con.execute(query).fetchall()
+    else:
+        view = _register(con, pa.table({"record_id": pa.array(rescored, pa.string())}))
+        try:
+            rows = con.execute(f"{query} where record_id_l in (select record_id from {view}) "
+                               f"or record_id_r in (select record_id from {view})").fetchall()
+        finally:
+            con.unregister(view)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _register(con, table: pa.Table) -> str:
+    view = f"_attiva_matching_{uuid.uuid4().hex[:8]}"
+    con.register(view, table)
+    return view
+
+
+def _replace(con, table: str, key: str, rows: pa.Table) -> None:
+    """Delete the rows of `table` whose `key` is in `rows`, then insert `rows` (same columns)."""
+    if not rows.num_rows:
+        return
+    view = _register(con, rows)
+    try:
+        delete(con, table, f"{key} in (select {key} from {view})")
+        con.execute(f"insert into {table} ({', '.join(rows.column_names)}) "
+                    f"select {', '.join(rows.column_names)} from {view}")
+    finally:
+        con.unregister(view)
+
+
+def _stored_model(con) -> dict | None:
+    """The model the last full run trained, if any."""
+    found = con.execute(f"select model from {links.SCHEMA}.models order by trained_at desc limit 1").fetchall()
+    return json.loads(found[0][0]) if found else None
+
+
+def _store_model(con, model: dict, records: int, now: datetime) -> None:
+    delete(con, f"{links.SCHEMA}.models", "trained_at <= ?", [now])
+    con.execute(f"insert into {links.SCHEMA}.models values (?, ?, ?)", [now, records, json.dumps(model)])
+
+
+def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
+                 rescore_all: bool = False) -> MatchingResult:
+    """Score the records new or changed since the last run (all of them with `rescore_all` or on the first
+    run) against every record, and write the links; returns what it did.
+
+    A full run trains the model on all records and keeps it (matching.models); an incremental run
+    scores with the kept model, so its cost follows the new records, not the whole base.
+    """
+    settings = settings or settings_from_env()
+    started = time.monotonic()
+    links.ensure_tables(con)
+    records = read_records(con)
+    new_ids = None if rescore_all else changed_record_ids(con, records)
+    result = MatchingResult(records=records.num_rows, new_records=records.num_rows if new_ids is None else len(new_ids))
+    if new_ids == []:
+        scored = None
+    else:
+        people = records.drop_columns(["fingerprint"])
+        model = settings.model or (None if new_ids is None else _stored_model(con))
+        if model is None:  # a full run: train on everyone, keep it for the next runs
+            model = train_model(people, settings)
+            _store_model(con, model, records.num_rows, now)
+        scored = score_pairs(people, new_record_ids=new_ids, settings=replace(settings, model=model))
+    if scored is not None:
+        result.scored, result.pairs_scored = scored, scored.num_rows
+        rows = merge_links(_existing_links(con, new_ids), scored, settings, now)
+        result.links_written = len(rows)
+        fresh = records.select(["record_id", "fingerprint"])
+        if new_ids is not None:
+            fresh = fresh.filter(pc.is_in(fresh.column("record_id"), value_set=pa.array(new_ids, pa.string())))
+        fresh = fresh.append_column("scored_at", pa.array([now] * fresh.num_rows, pa.timestamp("us")))
+        with transaction(con):
+            _replace(con, f"{links.SCHEMA}.links", "pair_id", pa.Table.from_pylist(rows, schema=LINK_SCHEMA))
+            _replace(con, f"{links.SCHEMA}.records", "record_id", fresh)
+    result.seconds = time.monotonic() - started
+    con.execute(f"insert into {links.SCHEMA}.runs values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [uuid.uuid4().hex, now, now + timedelta(seconds=result.seconds), result.records, result.new_records, result.pairs_scored,
+                 result.links_written, result.seconds])
+    result.statuses = dict(con.execute(f"select status, count(*) from {links.SCHEMA}.links group by status").fetchall())
+    return result

@@ -1,0 +1,48 @@
+"""dbt creates the matching tables (on-run-start) with the matching step's own DDL: the copy in
+dbt_project/macros/matching.sql must not drift from activations/identity/links.py."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from activations import settings
+from activations.identity import links
+
+
+def _columns(ddl: str) -> list[str]:
+    return [" ".join(c.split()) for c in ddl.split(",")]
+
+
+def test_the_macro_ddl_is_the_matching_steps_ddl():
+    macro = (settings.dbt_project_dir() / "macros" / "matching.sql").read_text()
+    tables = macro.split("macro matching_tables", 1)[1].split("endmacro", 1)[0]
+    declared = dict(re.findall(r"'(\w+)': '([^']+)'", tables))
+    assert set(declared) == set(links.TABLES)
+    for name, ddl in links.TABLES.items():
+        assert _columns(declared[name]) == _columns(ddl), name
+
+
+def test_ensure_tables_leaves_existing_links_alone():
+    con = duckdb.connect()
+    links.ensure_tables(con)
+    con.execute("insert into matching.links (pair_id, status) values ('pair_1', 'review')")
+    links.ensure_tables(con)
+    assert con.execute("select pair_id from matching.review_queue").fetchall() == [("pair_1",)]
+
+
+def test_the_review_queue_leaves_out_pairs_the_rules_already_made_one_customer():
+    from activations.identity import review
+
+    con = duckdb.connect()
+    links.ensure_tables(con)
+    con.execute("""insert into matching.links (pair_id, record_id_l, record_id_r, match_weight, match_probability, status)
+                   values ('pair_apart', 'crm_contact_id:1', 'shop_customer_id:1', 4.0, 0.9, 'review'),
+                          ('pair_joined', 'crm_contact_id:2', 'shop_customer_id:2', 5.0, 0.95, 'review')""")
+    assert [p["pair_id"] for p in review.queue(con)] == ["pair_joined", "pair_apart"]  # no graph yet: both
+    con.execute("create schema intermediate")
+    con.execute("""create table intermediate.int_identity__customer_nodes as select * from (values
+                   ('crm_contact_id:1', 'cus_a'), ('shop_customer_id:1', 'cus_b'),
+                   ('crm_contact_id:2', 'cus_c'), ('shop_customer_id:2', 'cus_c')) as t(node, customer_id)""")
+    assert [p["pair_id"] for p in review.queue(con)] == ["pair_apart"]
