@@ -118,6 +118,24 @@ def cmd_messages(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    """`attiva identity CUSTOMER`: why that customer is who they are."""
+    if args.customer is None:
+        raise UsageError("name a customer: a customer id, or an email, phone, contact, account or device id")
+    return _explain_identity(args)
+
+
+def _explain_identity(args: argparse.Namespace) -> int:
+    from activations.identity import explain
+
+    if _target(args) == "duckdb" and not Path(args.warehouse).exists():
+        raise UsageError(f"no warehouse at {args.warehouse}: run `attiva demo` or ingest and build first")
+    with _open_warehouse(args) as con:
+        found = [explain.explain(con, customer) for customer in explain.find_customers(con, args.customer)]
+    print(explain.explanation_text(args.customer, found))
+    return EXIT_OK if found else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from activations import warehouse
     from activations.report import write_report
@@ -604,6 +622,15 @@ def build_parser() -> argparse.ArgumentParser:
     msg_why.add_argument("campaign", metavar="CAMPAIGN", nargs="?", help="only this campaign")
     msg_why.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
 
+    idn = sub.add_parser("identity", help="why a customer is who they are: records, edges, identifiers set aside",
+                         description="The records that make up CUSTOMER (a customer id, or an email, phone, CRM "
+                                     "contact, shop account or device id), the edges that joined them (source, first "
+                                     "and last seen) and the identifiers set aside: shared (how many people, the "
+                                     "limit) or placeholder. Exit 1 when no customer has it.")
+    idn.add_argument("customer", metavar="CUSTOMER", nargs="?", help="a customer id or any identifier value")
+    idn.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    idn.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
+    idn.set_defaults(handler=cmd_identity)
     fgt = sub.add_parser("forget", help="erase a person's personal data; never contact them again",
                          description="Erase a person (by email or customer id) from the warehouse: their addresses "
                                      "go on the suppression list (hashed), personal columns of their raw rows are "

@@ -1,0 +1,1 @@
+"""Identity resolution: explaining merges, probabilistic matching and its review queue."""
