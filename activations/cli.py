@@ -102,14 +102,11 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 3 if pending else 0
 
 
-def cmd_identity(args: argparse.Namespace) -> int:
+def _review_identity(args: argparse.Namespace) -> int:
     from activations.identity import review
     from activations.warehouse import connect
 
     decision = ("accepted", args.accept) if args.accept else ("rejected", args.reject) if args.reject else None
-    if not args.review and decision is None:
-        print("attiva identity: give --review, --accept PAIR_ID or --reject PAIR_ID", file=sys.stderr)
-        return 2
     if not Path(args.warehouse).exists():
         print(f"attiva identity: no warehouse at {args.warehouse}: run `attiva build` first", file=sys.stderr)
         return 2
@@ -142,6 +139,28 @@ def cmd_messages(args: argparse.Namespace) -> int:
             return 0 if rows else 1
         print(status.campaigns_table(status.campaigns(con)))
     return 0
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    """`attiva identity CUSTOMER`: why that customer is who they are; `--review`, `--accept`,
+    `--reject`: the probable matches waiting for a decision."""
+    if args.review or args.accept or args.reject:
+        return _review_identity(args)
+    if args.customer is None:
+        raise UsageError("name a customer (a customer id, or an email, phone, contact, account or device id), "
+                         "or give --review, --accept PAIR_ID or --reject PAIR_ID")
+    return _explain_identity(args)
+
+
+def _explain_identity(args: argparse.Namespace) -> int:
+    from activations.identity import explain
+
+    if _target(args) == "duckdb" and not Path(args.warehouse).exists():
+        raise UsageError(f"no warehouse at {args.warehouse}: run `attiva demo` or ingest and build first")
+    with _open_warehouse(args) as con:
+        found = [explain.explain(con, customer) for customer in explain.find_customers(con, args.customer)]
+    print(explain.explanation_text(args.customer, found))
+    return EXIT_OK if found else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -630,17 +649,22 @@ def build_parser() -> argparse.ArgumentParser:
     msg_why.add_argument("campaign", metavar="CAMPAIGN", nargs="?", help="only this campaign")
     msg_why.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
 
-    idn = sub.add_parser("identity", help="probable matches waiting for review; accept or reject one",
-                         description="`--review` lists the pairs of records probabilistic matching scored in the "
-                                     "review band (between the review and the match threshold); `--accept PAIR_ID` "
-                                     "links the two records at the next build, `--reject PAIR_ID` keeps them apart "
-                                     "for good (docs/identity-review.md). Exit 1 for an unknown pair.")
-    idn.add_argument("customer", nargs="?", help="a customer id (cus_...)")
+    idn = sub.add_parser("identity", help="why a customer is who they are; probable matches to review",
+                         description="`attiva identity CUSTOMER` (a customer id, or an email, phone, CRM contact, "
+                                     "shop account or device id) prints the records that make up the customer, the "
+                                     "edges that joined them (source, first and last seen) and the identifiers set "
+                                     "aside: shared (how many people, the limit) or placeholder. Exit 1 when no "
+                                     "customer has it. `--review` lists the pairs of records probabilistic matching "
+                                     "scored in the review band; `--accept PAIR_ID` links the two records at the next "
+                                     "build, `--reject PAIR_ID` keeps them apart for good (docs/identity-review.md). "
+                                     "Exit 1 for an unknown pair.")
+    idn.add_argument("customer", metavar="CUSTOMER", nargs="?", help="a customer id or any identifier value")
     idn.add_argument("--review", action="store_true", help="list the pairs waiting for a decision")
     decide = idn.add_mutually_exclusive_group()
     decide.add_argument("--accept", metavar="PAIR_ID", help="the two records are one person: link them")
     decide.add_argument("--reject", metavar="PAIR_ID", help="the two records are different people: never link them")
-    idn.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    idn.add_argument("--warehouse", type=Path, default=None, help=warehouse_help)
+    idn.add_argument("--target", default=None, choices=["duckdb", "spark"], help=target_help)
     idn.set_defaults(handler=cmd_identity)
 
     fgt = sub.add_parser("forget", help="erase a person's personal data; never contact them again",

@@ -4,7 +4,7 @@ import pytest
 
 from activations.cli import build_parser, main
 
-COMMANDS = ["generate", "ingest", "build", "summary", "contract", "sandbox", "demo"]
+COMMANDS = ["generate", "ingest", "build", "summary", "contract", "sandbox", "demo", "identity"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -11,6 +11,31 @@
     end
 {%- endmacro %}
 
+{# Why an email was set aside by normalize_email, for explaining merges without keeping the
+   value: 'placeholder' (a value that means "no email"), 'malformed', or null (kept or empty). #}
+{% macro email_set_aside(expr) -%}
+    {%- set email = 'lower(trim(' ~ expr ~ '))' -%}
+    case
+        when {{ expr }} is null or {{ email }} = '' then null
+        when {{ email }} in ({% for p in var('identity_placeholder_emails') %}'{{ p }}'{{ ',' if not loop.last }}{% endfor %}) then 'placeholder'
+        when {{ attiva.regex_matches(email, '^(test|noemail|no-email|nomail|none|null|noreply|no-reply|nobody|fake)@') }} then 'placeholder'
+        when {{ attiva.normalize_email(expr) }} is null then 'malformed'
+    end
+{%- endmacro %}
+
+{# Why a phone was set aside by normalize_phone: 'placeholder' (no digits, one repeated
+   digit, a listed placeholder), 'malformed', or null (kept or empty). #}
+{% macro phone_set_aside(expr) -%}
+    {%- set national = attiva.regex_replace_all('trim(' ~ expr ~ ')', '[^0-9]', '') -%}
+    case
+        when {{ expr }} is null or trim({{ expr }}) = '' then null
+        when {{ national }} = '' then 'placeholder'
+        when replace({{ national }}, substr({{ national }}, 1, 1), '') = '' then 'placeholder'
+        when {{ national }} in ({% for p in var('identity_placeholder_phones') %}'{{ p }}'{{ ',' if not loop.last }}{% endfor %}) then 'placeholder'
+        when {{ attiva.normalize_phone(expr) }} is null then 'malformed'
+    end
+{%- endmacro %}
+
 {# E.164 with a default country code: '+39 333 1234567', '0039 3331234567', '333-123-4567'
    and '3331234567' all become '+393331234567'. Too short, too long or one repeated digit
    ('0000000000') is not a phone number. #}

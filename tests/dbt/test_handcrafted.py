@@ -48,11 +48,11 @@ def owners(warehouse: Path) -> dict[str, set[str]]:
     return found
 
 
-def customer_of(warehouse: Path) -> dict[str, str]:
-    """person name -> the one customer id all their records resolved to."""
+def customer_of(warehouse: Path, people: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """person name -> the one customer id all their records resolved to (PEOPLE by default)."""
     held = owners(warehouse)
     result = {}
-    for person, records in PEOPLE.items():
+    for person, records in (people or PEOPLE).items():
         ids = set().union(*(held.get(r, set()) for r in records))
         assert len(ids) == 1, f"{person}'s records {records} resolved to {ids or 'no customer'}"
         result[person] = ids.pop()

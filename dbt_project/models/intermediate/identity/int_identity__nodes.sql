@@ -1,16 +1,57 @@
 -- Every identifier of the graph, numbered for label propagation, with the evidence of how
--- many different people use it. An email, phone or device that records attribute to more
--- than `identity_max_people_per_identifier` different people (a role mailbox such as
--- info@company.it, a family phone, a shared tablet) is shared: it stays an identifier
--- of each of them but never merges them.
--- Kept incrementally: a run re-derives only the identifiers of observations written since
--- its last run, from all of their observations. A node keeps its number for good (new
--- ones are numbered after the existing ones), so numbers are labels, not an order:
--- whatever depends on "oldest" uses first_seen_at.
+-- many different people use it. An email, phone or device is shared when it links more
+-- people than its type allows (`identity_max_people_per_email`, `_phone`, `_device_id`):
+-- a role mailbox such as info@company.it, a family phone, a family computer. A shared
+-- identifier stays an identifier of each of them but never merges them.
+--
+-- Who counts as a person (docs/identity.md): the CRM contacts, shop accounts, emails and
+-- phones seen with an identifier X are its neighbours (devices and guest orders are not
+-- people). A neighbour is somebody when it has another strong identifier (CRM contact,
+-- shop account, email, phone; never X itself); one without is nobody in particular (a
+-- duplicate contact with only X): it attaches to whoever else uses X. Neighbours that
+-- share another identifier or a name are one person (two rounds of min-label propagation
+-- among X's neighbours: two hops of joins, no graph search). `distinct_people` is the
+-- number of persons left, or the number of different names the records carry with X if
+-- that is more (named records with nothing but X).
+--
+-- Kept incrementally: a run re-derives the identifiers of observations written since its
+-- last run and their neighbours (whose people those observations may change), from all
+-- of their observations. A node keeps its number for good (new ones are numbered after
+-- the existing ones), so numbers are labels, not an order: whatever depends on "oldest"
+-- uses first_seen_at.
 {{ config(materialized=attiva.incremental_materialization(), unique_key='node', incremental_strategy=attiva.upsert_strategy()) }}
+
+{%- set strong = "('crm_contact_id', 'shop_customer_id', 'email', 'phone')" %}
+{%- set sharable = "('email', 'phone', 'device_id')" %}
+{%- set limits = {
+    'email': var('identity_max_people_per_email'),
+    'phone': var('identity_max_people_per_phone'),
+    'device_id': var('identity_max_people_per_device_id'),
+} %}
 
 with observations as (
     select * from {{ ref('int_identity__observations') }}
+),
+
+-- both directions of every observation between two different identifiers, with their types
+links as (
+    select
+        anchor_node as node,
+        identifier_node as neighbour,
+        name_key,
+        {{ dbt.split_part('anchor_node', "':'", 1) }} as node_type,
+        {{ dbt.split_part('identifier_node', "':'", 1) }} as neighbour_type
+    from observations
+    where anchor_node <> identifier_node
+    union all
+    select
+        identifier_node,
+        anchor_node,
+        name_key,
+        {{ dbt.split_part('identifier_node', "':'", 1) }},
+        {{ dbt.split_part('anchor_node', "':'", 1) }}
+    from observations
+    where anchor_node <> identifier_node
 ),
 
 {% if is_incremental() %}
@@ -23,27 +64,116 @@ changed as (
     union
     select identifier_node from changed_observations
 ),
+
+rederived as (
+    select node from changed
+    union
+    select l.neighbour from links as l inner join changed as c on l.node = c.node
+),
 {% endif %}
 
 ends as (
-    select anchor_node as node, anchor_node as other_node, name_key, first_seen_at, last_seen_at from observations
-    {% if is_incremental() %}where anchor_node in (select node from changed){% endif %}
+    select anchor_node as node, name_key, first_seen_at, last_seen_at from observations
+    {% if is_incremental() %}where anchor_node in (select node from rederived){% endif %}
     union all
-    select identifier_node, anchor_node, name_key, first_seen_at, last_seen_at from observations
-    {% if is_incremental() %}where identifier_node in (select node from changed){% endif %}
+    select identifier_node, name_key, first_seen_at, last_seen_at from observations
+    {% if is_incremental() %}where identifier_node in (select node from rederived){% endif %}
 ),
 
-evidence as (
+sightings as (
     select
         node,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at,
-        count(distinct name_key) as distinct_names,
-        -- a device's people are the accounts and emails that logged in on it
-        count(distinct case when other_node like 'shop_customer_id:%' then other_node end) as distinct_accounts,
-        count(distinct case when other_node like 'email:%' then other_node end) as distinct_emails
+        count(distinct case when {{ dbt.split_part('node', "':'", 1) }} in {{ sharable }} then name_key end)
+            as distinct_names
     from ends
     group by node
+),
+
+-- the identifiers that can be shared, and their neighbours that can be people: a device is
+-- not (the family computer is not one more person beside each of its users), nor is a
+-- guest order (one nameless purchase: it attaches to whoever else typed the same values)
+candidate_links as (
+    select distinct node, neighbour
+    from links
+    where node_type in {{ sharable }} and neighbour_type in {{ strong }}
+    {% if is_incremental() %}and node in (select node from rederived){% endif %}
+),
+
+-- what tells a neighbour apart: its other strong identifiers
+neighbour_identifiers as (
+    select node as neighbour, neighbour as person_key from links
+    where node_type in {{ strong }} and neighbour_type in {{ strong }}
+    {% if is_incremental() %}and node in (select neighbour from candidate_links){% endif %}
+),
+
+-- a neighbour with another strong identifier is somebody; one without is nobody in
+-- particular and attaches to whoever else uses X
+keyed as (
+    select distinct c.node, c.neighbour, k.person_key
+    from candidate_links as c
+    inner join neighbour_identifiers as k on c.neighbour = k.neighbour and k.person_key <> c.node
+),
+
+somebody as (
+    select distinct node, neighbour from keyed
+),
+
+-- identifiers with two somebodies or more: are they one person?
+crowded as (
+    select node from somebody group by node having count(*) > 1
+),
+
+-- the keys that make two neighbours one person: a shared identifier, the neighbour itself
+-- (a shop account and its email seen on one device), or the same name
+person_keys as (
+    select k.node, k.neighbour, k.person_key from keyed as k
+    inner join crowded as c on k.node = c.node
+    union
+    select s.node, s.neighbour, s.neighbour from somebody as s
+    inner join crowded as c on s.node = c.node
+    union
+    select s.node, s.neighbour, 'name:' || l.name_key
+    from somebody as s
+    inner join crowded as c on s.node = c.node
+    inner join links as l on s.neighbour = l.node
+    where l.name_key is not null
+),
+
+label_0 as (
+    select node, neighbour, min(person_key) as label from person_keys group by node, neighbour
+),
+{%- for i in range(1, 3) %}
+
+label_{{ i }} as (
+    select a.node, a.neighbour, min(l.label) as label
+    from person_keys as a
+    inner join person_keys as b on a.node = b.node and a.person_key = b.person_key
+    inner join label_{{ i - 1 }} as l on b.node = l.node and b.neighbour = l.neighbour
+    group by a.node, a.neighbour
+),
+{%- endfor %}
+
+people as (
+    select node, count(distinct label) as distinct_people from label_2 group by node
+    union all
+    select node, count(*) from somebody
+    where node not in (select node from crowded)
+    group by node
+),
+
+-- people told apart by their identifiers, or by the names the records carry with X,
+-- whichever is more (two named records that share only X are two people)
+evidence as (
+    select
+        s.node,
+        s.first_seen_at,
+        s.last_seen_at,
+        case when coalesce(p.distinct_people, 0) > s.distinct_names then p.distinct_people
+             else s.distinct_names end as distinct_people
+    from sightings as s
+    left join people as p on s.node = p.node
 ),
 
 numbered as (
@@ -63,7 +193,7 @@ numbered as (
     {% endif %}
 ),
 
-final as (
+typed as (
     select
         node_number,
         node,
@@ -71,19 +201,26 @@ final as (
         substr(node, length({{ dbt.split_part('node', "':'", 1) }}) + 2) as identifier_value,
         first_seen_at,
         last_seen_at,
-        distinct_names,
-        distinct_accounts,
-        distinct_emails,
-        case
-            when node like 'email:%' or node like 'phone:%'
-                then distinct_names > {{ var('identity_max_people_per_identifier') }}
-            when node like 'device_id:%'
-                then distinct_accounts > {{ var('identity_max_people_per_identifier') }}
-                  or distinct_emails > {{ var('identity_max_people_per_identifier') }}
+        distinct_people
+    from numbered
+),
+
+final as (
+    select
+        *,
+        case identifier_type
+            {%- for kind, limit in limits.items() %}
+            when '{{ kind }}' then {{ limit }}
+            {%- endfor %}
+        end as max_people,
+        case identifier_type
+            {%- for kind, limit in limits.items() %}
+            when '{{ kind }}' then distinct_people > {{ limit }}
+            {%- endfor %}
             else false
         end as is_shared,
         {{ attiva.run_at() }} as _run_at
-    from numbered
+    from typed
 )
 
 select * from final

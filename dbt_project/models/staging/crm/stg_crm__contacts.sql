@@ -16,6 +16,8 @@ final as (
         trim(contact_id) as contact_id,
         {{ attiva.normalize_email('email') }} as email,
         {{ attiva.normalize_phone('phone') }} as phone,
+        {{ attiva.email_set_aside('email') }} as email_set_aside,
+        {{ attiva.phone_set_aside('phone') }} as phone_set_aside,
         {{ attiva.clean_text('first_name') }} as first_name,
         {{ attiva.clean_text('last_name') }} as last_name,
         {{ attiva.clean_text('company') }} as company,

@@ -10,6 +10,8 @@ final as (
         nullif(trim(shop_customer_id), '') as shop_customer_id,
         {{ attiva.normalize_email('email') }} as email,
         {{ attiva.normalize_phone('phone') }} as phone,
+        {{ attiva.email_set_aside('email') }} as email_set_aside,
+        {{ attiva.phone_set_aside('phone') }} as phone_set_aside,
         ordered_at,
         lower(trim(status)) as status,
         cast(total_amount as {{ dbt.type_numeric() }}) as total_amount,
