@@ -20,7 +20,7 @@ class ReportData:
     uplift: Rows = field(default_factory=list)  # measurement.campaign_uplift
     variants: Rows = field(default_factory=list)  # measurement.campaign_variants (A/B tests)
     audience_sizes: Rows = field(default_factory=list)  # sync_name, destination, day, audience_rows
-    funnel_totals: Rows = field(default_factory=list)  # stage, people (every source and month)
+    funnel_totals: Rows = field(default_factory=list)  # stage, people, came_from_previous (every source and month)
     funnel: Rows = field(default_factory=list)  # measurement.lead_funnel aggregated per lead source
     sync_health: Rows = field(default_factory=list)  # latest run per sync, from measurement.sync_health
     sync_runs: int = 0
@@ -31,6 +31,11 @@ class ReportData:
 def _exists(con, schema: str, name: str) -> bool:
     return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
                             [schema, name]).fetchone()[0])
+
+
+def _columns(con, schema: str, name: str) -> set[str]:
+    return {r[0] for r in con.execute("select column_name from information_schema.columns "
+                                      "where table_schema = ? and table_name = ?", [schema, name]).fetchall()}
 
 
 def _rows(con, sql: str, params: list[Any] | None = None) -> Rows:
@@ -60,19 +65,32 @@ def load(con, generated_at: datetime | None = None) -> ReportData:
     if ("measurement", "campaign_variants") in present:
         data.variants = _rows(con, "select * from measurement.campaign_variants order by campaign, step, variant")
     if ("measurement", "lead_funnel") in present:
-        data.funnel = _rows(con, """
+        # A warehouse built before the funnel said who skipped a stage has none of these columns.
+        newer = _columns(con, "measurement", "lead_funnel") >= {"skipped_a_stage", "mqls_reaching_sql",
+                                                                 "sqls_reaching_customer"}
+        skipped = "sum(skipped_a_stage)" if newer else "null"
+        to_sql = "sum(mqls_reaching_sql)" if newer else "sum(sqls)"
+        to_customer = "sum(sqls_reaching_customer)" if newer else "sum(customers)"
+        data.funnel = _rows(con, f"""
             select lead_source, sum(leads) as leads, sum(mqls) as mqls, sum(sqls) as sqls, sum(customers) as customers,
+                   {to_sql} as mqls_reaching_sql, {to_customer} as sqls_reaching_customer, {skipped} as skipped,
                    -- the typical month's median (the model keeps the exact median per month)
                    median(median_days_lead_to_mql) as days_to_mql, median(median_days_mql_to_sql) as days_to_sql,
                    median(median_days_sql_to_customer) as days_to_customer
             from measurement.lead_funnel group by lead_source order by sum(leads) desc, lead_source""")
-        totals = _rows(con, """
-            select sum(leads) as leads, sum(mqls) as mqls, sum(sqls) as sqls, sum(customers) as customers
+        totals = _rows(con, f"""
+            select sum(leads) as leads, sum(mqls) as mqls, sum(sqls) as sqls, sum(customers) as customers,
+                   {to_sql} as mqls_reaching_sql, {to_customer} as sqls_reaching_customer
             from measurement.lead_funnel""")
         if totals and totals[0]["leads"]:
-            t = totals[0]
-            data.funnel_totals = [{"stage": s, "people": int(t[k] or 0)} for s, k in (
-                ("Leads", "leads"), ("MQL", "mqls"), ("SQL", "sqls"), ("Customers", "customers"))]
+            t = {k: int(v or 0) for k, v in totals[0].items()}
+            # people: who reached the stage; came_from_previous: of the previous stage's people, who went on to it
+            data.funnel_totals = [
+                {"stage": "Leads", "people": t["leads"], "came_from_previous": None},
+                {"stage": "MQL", "people": t["mqls"], "came_from_previous": t["mqls"]},
+                {"stage": "SQL", "people": t["sqls"], "came_from_previous": t["mqls_reaching_sql"]},
+                {"stage": "Customers", "people": t["customers"], "came_from_previous": t["sqls_reaching_customer"]},
+            ]
     if ("measurement", "sync_health") in present:
         data.sync_runs = con.execute("select count(*) from measurement.sync_health").fetchone()[0]
         # Every column (older warehouses' views lack what destinations report): html.py reads with .get().

@@ -290,23 +290,28 @@ def _short_count(value: float) -> str:
 
 def funnel_section(data: ReportData) -> str:
     lede = ("Leads from the CRM and forms, and how many went on to become marketing-qualified (MQL), sales-qualified "
-            "(SQL) and customers. A later stage reached counts for the earlier ones.")
+            "(SQL) and customers. A stage counts only when it was dated (for customers, the CRM's date or a first "
+            "order); people who reached a later stage without passing through an earlier one are counted as skipped, "
+            "not in the stage they skipped. A rate is the share of the earlier stage's people who went on.")
     if not data.funnel_totals:
         return _section("funnel", "Lead funnel", lede, _empty("no leads in the warehouse."))
     bars = []
     previous = None
     for row in data.funnel_totals:
-        note = "" if previous is None else f"({pct(row['people'] / previous if previous else None)} of previous)"
+        went_on = row["came_from_previous"]
+        note = "" if previous is None else f"({pct(went_on / previous if previous else None)} of previous went on)"
         bars.append((row["stage"], float(row["people"]), note))
         previous = row["people"]
     chart = svg.bar_chart("Lead funnel, every source and month", bars, x_label="People", y_label="Stage",
                           fmt=_short_count)
     rows = [[escape(r["lead_source"]), count(r["leads"]), count(r["mqls"]), count(r["sqls"]), count(r["customers"]),
-             pct(r["mqls"] / r["leads"] if r["leads"] else None), pct(r["sqls"] / r["mqls"] if r["mqls"] else None),
-             pct(r["customers"] / r["sqls"] if r["sqls"] else None), _days(r["days_to_mql"]),
+             "–" if r["skipped"] is None else count(r["skipped"]),
+             pct(r["mqls"] / r["leads"] if r["leads"] else None),
+             pct(r["mqls_reaching_sql"] / r["mqls"] if r["mqls"] else None),
+             pct(r["sqls_reaching_customer"] / r["sqls"] if r["sqls"] else None), _days(r["days_to_mql"]),
              _days(r["days_to_sql"]), _days(r["days_to_customer"])] for r in data.funnel]
-    table = _table(["Lead source", "Leads", "MQL", "SQL", "Customers", "Lead → MQL", "MQL → SQL", "SQL → customer",
-                    "Days to MQL", "Days MQL → SQL", "Days SQL → customer"], rows)
+    table = _table(["Lead source", "Leads", "MQL", "SQL", "Customers", "Skipped a stage", "Lead → MQL", "MQL → SQL",
+                    "SQL → customer", "Days to MQL", "Days MQL → SQL", "Days SQL → customer"], rows)
     return _section("funnel", "Lead funnel", lede, chart + table)
 
 

@@ -74,6 +74,10 @@ def test_an_empty_warehouse_says_no_data_yet_instead_of_drawing(handcrafted_ware
     for anchor in ("campaigns", "uplift", "audiences", "sync-health"):
         assert "No data yet" in sections[anchor] and "<svg" not in sections[anchor], anchor
     assert "<svg" in sections["funnel"]  # the handcrafted CRM has leads
+    # Mario: a paid-search lead the CRM made a customer with no MQL or SQL date: a customer who skipped
+    # a stage, not an MQL and SQL
+    assert re.search(r'<td class="text">paid_search</td><td>1</td><td>0</td><td>0</td><td>1</td><td>1</td>',
+                     sections["funnel"])
 
 
 def test_a_warehouse_without_measurement_still_gets_a_report(tmp_path):

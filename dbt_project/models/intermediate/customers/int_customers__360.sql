@@ -1,8 +1,10 @@
 -- Customer 360: one row per person, however many sources and spellings they appear under
 -- (the rows of the customers mart), from the per-customer building blocks (int_customers__*).
 -- Incremental: a run rewrites the affected customers (int_customers__affected) and every
--- buyer whose RFM quintiles or days since the last order moved: quintiles rank all buyers
--- at once, and the days (with churn risk and lifecycle stage) move with as_of.
+-- buyer whose RFM scores, days since the last order or lapsed state moved: scores rank all
+-- buyers at once, the typical repeat gap is the whole population's, and the days (with churn
+-- risk and lifecycle stage) move with as_of.
+-- RFM scheme, segments and the lapsed rule: docs/scores.md.
 {{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
           post_hook="{{ attiva.drop_placeholders() }}") }}
 {%- set w = var('lead_score_weights') %}
@@ -19,16 +21,47 @@ measured as (
     from purchase_history
 ),
 
-scored as (
+-- Worst first; tied buyers share a rank (the position of the first of them).
+ranked as (
     select
         *,
-        ntile(5) over (order by days_since_last_order desc, customer_id) as recency_score,
-        ntile(5) over (order by orders_count, customer_id) as frequency_score,
-        ntile(5) over (order by revenue, customer_id) as monetary_score
+        rank() over (order by days_since_last_order desc) as recency_rank,
+        rank() over (order by orders_count) as frequency_rank,
+        rank() over (order by revenue) as monetary_rank,
+        count(*) over () as buyers
     from measured
 ),
 
--- RFM and a rule-based churn risk: how overdue the next order is against the buyer's own rhythm
+scored as (
+    select
+        *,
+        {{ attiva.tied_quintile('recency_rank', 'buyers') }} as recency_score,
+        {{ attiva.tied_quintile('frequency_rank', 'buyers') }} as frequency_score,
+        {{ attiva.tied_quintile('monetary_rank', 'buyers') }} as monetary_score
+    from ranked
+),
+
+-- The typical repeat buyer's rhythm: the median of repeat buyers' own average gaps. It stands
+-- in for the rhythm of buyers who have none of their own (one order, or all on one day).
+population as (
+    select {{ attiva.median('avg_days_between_orders') }} as typical_gap_days
+    from purchase_history
+    where avg_days_between_orders > 0
+),
+
+-- Each buyer's rhythm and the days without an order after which they count as lapsed:
+-- lapsed_after_gaps x rhythm, within [lapsed_min_days, lapsed_after_days].
+rhythm as (
+    select
+        s.*,
+        case when s.avg_days_between_orders > 0 then s.avg_days_between_orders else p.typical_gap_days end
+            as rhythm_days
+    from scored as s
+    cross join population as p
+),
+
+-- RFM segments (a table of R and F ranges, docs/scores.md) and a rule-based churn risk: how
+-- overdue the next order is against the buyer's own rhythm
 purchases as (
     select
         *,
@@ -50,12 +83,17 @@ purchases as (
             when days_since_last_order <= 90 then 'low'
             when days_since_last_order <= 180 then 'medium'
             else 'high'
-        end as churn_risk
-    from scored
+        end as churn_risk,
+        days_since_last_order > coalesce(
+            least({{ var('lapsed_after_days') }},
+                  greatest({{ var('lapsed_min_days') }}, {{ var('lapsed_after_gaps') }} * rhythm_days)),
+            {{ var('lapsed_after_days') }}) as is_lapsed
+    from rhythm
 ),
 
 {% if is_incremental() %}
--- buyers whose scores moved (quintile boundaries shift as others buy; days grow with as_of)
+-- buyers whose scores or state moved (ranks shift as others buy, and so does the typical gap;
+-- days grow with as_of)
 rescored as (
     select s.customer_id
     from purchases as s
@@ -65,6 +103,7 @@ rescored as (
        or t.recency_score is distinct from s.recency_score
        or t.frequency_score is distinct from s.frequency_score
        or t.monetary_score is distinct from s.monetary_score
+       or (t.lifecycle_stage = 'lapsed') is distinct from s.is_lapsed
 ),
 
 affected_customers as (
@@ -130,6 +169,7 @@ joined as (
         pu.monetary_score,
         pu.rfm_segment,
         pu.churn_risk,
+        pu.is_lapsed,
         coalesce(a.form_submits, 0) as form_submits,
         coalesce(a.contact_sales_forms, 0) as contact_sales_forms,
         coalesce(a.product_views_30d, 0) as product_views_30d,
@@ -172,7 +212,7 @@ computed as (
         email_hard_bounced_at is not null as email_hard_bounced,
         email is not null and consent_email and email_hard_bounced_at is null as email_marketable,
         case
-            when orders_count > 0 and days_since_last_order > {{ var('lapsed_after_days') }} then 'lapsed'
+            when orders_count > 0 and is_lapsed then 'lapsed'
             when orders_count > 0 then 'customer'
             when crm_stage in ('sql', 'mql') then crm_stage
             else 'lead'
