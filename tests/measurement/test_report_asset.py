@@ -1,5 +1,6 @@
 """The Dagster side: `report/marketing_report` runs after the measurement models and every send,
-and links the report file in its metadata."""
+and links the report file in its metadata. (The report a whole Dagster run writes:
+tests/orchestration/test_report_run.py, beside the other tests reading that one run.)"""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.measurement.test_report import assert_no_empty_chart
-from tests.orchestration.conftest import built, dbt_manifest, defs, pinned_as_of, sandbox  # noqa: F401 - fixtures
+from tests.orchestration.conftest import dbt_manifest, defs  # noqa: F401 - fixtures
 
-pytestmark = pytest.mark.xdist_group("orchestration")
+# Beside the other tests reading the handcrafted warehouse (measured_warehouse copies it), which that
+# worker has built already; the definitions load in a few seconds.
+pytestmark = pytest.mark.xdist_group("handcrafted")
 
 
 def test_the_report_follows_measurement_and_every_send(defs):  # noqa: F811
@@ -49,26 +51,3 @@ def test_materializing_the_report_links_the_file(defs, measured_warehouse):  # n
     linked = Path(materialized["report/marketing_report"]["path"].value)
     assert linked == path.parent / "report" / "attiva-report.html" and linked.exists()
     assert '<section id="uplift">' in linked.read_text(encoding="utf-8")
-
-
-def test_one_run_sends_feeds_engagement_back_and_reports_it(built):  # noqa: F811
-    """The whole graph as one Dagster run (as `make demo`): what recipients did reaches the warehouse
-    with no command run, and the report the run writes shows it, every section there, no empty chart."""
-    import duckdb
-
-    materialized = {e.asset_key.to_user_string(): e.materialization.metadata
-                    for e in built.result.get_asset_materialization_events()}
-    feedback = materialized["feedback/engagement_events"]
-    assert feedback["events_delivered"].value > 0 and feedback["rows_loaded"].value == feedback["events"].value
-    with duckdb.connect(str(built.warehouse), read_only=True) as con:
-        emailed = {r[0] for r in con.execute("""select message_id from activation.message_ledger
-                                                where state = 'sent' and channel in ('email', 'esp')""").fetchall()}
-        reported = {r[0] for r in con.execute("""select message_id from measurement.message_outcomes
-                                                 where delivered or bounced""").fetchall()}
-        totals = con.execute("select sum(sent), sum(delivered), sum(opened) from measurement.campaign_performance"
-                             ).fetchone()
-    assert emailed and reported == emailed  # every email sent has its delivery (or bounce) reported
-    assert totals[1] > 0 and totals[2] > 0
-    page = Path(materialized["report/marketing_report"]["path"].value).read_text(encoding="utf-8")
-    sections = assert_no_empty_chart(page)
-    assert "What recipients did" in sections["campaigns"] and ", delivered, not opened: " in sections["campaigns"]
