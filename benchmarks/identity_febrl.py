@@ -64,8 +64,8 @@ def run(name: str, records: pa.Table, ssn: dict[str, str], truth: set, settings:
     seconds = time.perf_counter() - started
     candidates = int(scored.schema.metadata[b"candidate_pairs"])
     rows = scored.to_pylist()
-    merged = {(r["record_id_l"], r["record_id_r"]) for r in rows if r["match_probability"] >= settings.match_threshold}
-    review = [r for r in rows if r["match_probability"] < settings.match_threshold]
+    merged = {(r["record_id_l"], r["record_id_r"]) for r in rows if settings.merges(r)}
+    review = [r for r in rows if not settings.merges(r)]
     print(_row(f"probabilistic (p >= {settings.match_threshold})", merged, truth, f"{candidates:,}", seconds))
     in_review = {(r["record_id_l"], r["record_id_r"]) for r in review}
     print(

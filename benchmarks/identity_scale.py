@@ -102,7 +102,7 @@ def main() -> None:
         pairs = score_pairs(records, settings=settings)
         seconds = time.perf_counter() - started
         candidates = int(pairs.schema.metadata[b"candidate_pairs"])
-        merged = pairs.filter(pa.compute.greater_equal(pairs["match_probability"], settings.match_threshold))
+        merged = pairs.filter(pa.array([settings.merges(pair) for pair in pairs.to_pylist()], pa.bool_()))
         found = sum(
             1
             for left, right in zip(merged["record_id_l"].to_pylist(), merged["record_id_r"].to_pylist(), strict=True)

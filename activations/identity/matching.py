@@ -127,11 +127,12 @@ def changed_record_ids(con, records: pa.Table) -> list[str] | None:
     return [i for i, f in zip(ids, prints, strict=True) if previous.get(i) != f]
 
 
-def status_of(probability: float, settings: LinkageSettings) -> str | None:
-    """merged at or above the match threshold, review in the band below it, None under the band."""
-    if probability >= settings.match_threshold:
+def status_of(pair: dict, settings: LinkageSettings) -> str | None:
+    """merged when the pair merges (at or above the match threshold, corroborated by more than names
+    and place), review when it is at or above the review threshold otherwise, None under the band."""
+    if settings.merges(pair):
         return links.MERGED
-    if probability >= settings.review_threshold:
+    if pair["match_probability"] >= settings.review_threshold:
         return links.REVIEW
     return None
 
@@ -152,7 +153,7 @@ def merge_links(existing: list[dict], scored: pa.Table, settings: LinkageSetting
     after: dict[str, dict] = {}
     for pair in scored.to_pylist():
         left, right = sorted((pair["record_id_l"], pair["record_id_r"]))
-        status = status_of(pair["match_probability"], settings)
+        status = status_of(pair, settings)
         key = links.pair_id(left, right)
         old = before.get(key)
         if status is None and old is None:
