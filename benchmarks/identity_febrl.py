@@ -69,7 +69,7 @@ def run(name: str, records: pa.Table, ssn: dict[str, str], truth: set, settings:
     print(_row(f"probabilistic (p >= {settings.match_threshold})", merged, truth, f"{candidates:,}", seconds))
     in_review = {(r["record_id_l"], r["record_id_r"]) for r in review}
     print(
-        f"  {'':<34} review band [{settings.review_threshold}, {settings.match_threshold}): "
+        f"  {'':<34} review band [{settings.review_threshold}, {settings.match_threshold}) or uncorroborated: "
         f"{len(review)} pairs, {len(in_review & truth)} of them true"
     )
     sources = dict(zip(records["record_id"].to_pylist(), records["source"].to_pylist(), strict=True))

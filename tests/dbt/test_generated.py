@@ -28,11 +28,12 @@ def generated(tmp_path_factory) -> tuple[Path, Path, object]:
 def test_identity_resolution_is_precise_and_finds_most_people(generated):
     warehouse, truth, _ = generated
     score = score_identity(warehouse, truth)
-    # Deterministic rules alone: people whose records share no identifier (a work email in the
-    # CRM, a personal one in the shop, no phone; a typo'd email, a new phone: the generator's
-    # identity mess) stay apart, which caps recall. Probabilistic matching is what lifts it.
+    # People whose records share no identifier (a work email in the CRM, a personal one in the
+    # shop, no phone) and nothing but names and a city stay apart: matching merges only what
+    # more than names and place corroborate. Rules alone: precision 0.9926, recall 0.8088;
+    # with matching 0.9927 / 0.8221 (matching's namesake merges once took precision to 0.95).
     assert score.precision >= 0.99, str(score)
-    assert score.recall >= 0.75, str(score)
+    assert score.recall >= 0.815, str(score)
 
 
 def test_people_left_split_are_explained_by_the_mess_the_truth_records(generated):
