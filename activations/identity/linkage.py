@@ -68,11 +68,13 @@ CORROBORATING_LEVELS = {
 }
 # An email with one slip also corroborates: a letter swapped, dropped or doubled, in the local
 # part or the domain (gmai.com). Not a letter replaced (a.ferrari@ and f.ferrari@ are two
-# people) nor a digit (the numbers providers hand namesakes).
+# people), nor a digit or a separator: the numbers and the dots, dashes and underscores that
+# tell namesakes' addresses apart at one provider (anna.santoro@, annasantoro@, anna_santoro@:
+# at 20k generated people, 30 of 42 false merges were such pairs).
 ONE_SLIP_EMAIL = (
     '"email_l" <> "email_r" AND damerau_levenshtein("email_l", "email_r") = 1'
     ' AND NOT (length("email_l") = length("email_r") AND levenshtein("email_l", "email_r") = 1)'
-    " AND regexp_replace(\"email_l\", '[0-9]', '', 'g') <> regexp_replace(\"email_r\", '[0-9]', '', 'g')"
+    " AND regexp_replace(\"email_l\", '[0-9._+-]', '', 'g') <> regexp_replace(\"email_r\", '[0-9._+-]', '', 'g')"
 )
 
 
