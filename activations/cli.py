@@ -121,7 +121,7 @@ def _review_identity(args: argparse.Namespace) -> int:
             print(f"{pair}: {before['record_id_l']} ~ {before['record_id_r']} {status} (was {before['status']}); "
                   f"the next `attiva build` {'links' if status == 'accepted' else 'keeps apart'} the two records")
         if args.review:
-            print(review.format_queue(review.queue(con)))
+            print(review.format_queue(review.queue(con), limit=args.limit))
     return 0
 
 
@@ -660,6 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Exit 1 for an unknown pair.")
     idn.add_argument("customer", metavar="CUSTOMER", nargs="?", help="a customer id or any identifier value")
     idn.add_argument("--review", action="store_true", help="list the pairs waiting for a decision")
+    idn.add_argument("--limit", type=int, default=50, metavar="N",
+                     help="with --review: the N most probable pairs (default 50; 0 lists them all)")
     decide = idn.add_mutually_exclusive_group()
     decide.add_argument("--accept", metavar="PAIR_ID", help="the two records are one person: link them")
     decide.add_argument("--reject", metavar="PAIR_ID", help="the two records are different people: never link them")

@@ -36,16 +36,21 @@ def queue(con) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def format_queue(pairs: list[dict]) -> str:
-    """The queue as the CLI prints it: one pair a line, with what the decision commands need."""
+def format_queue(pairs: list[dict], limit: int | None = None) -> str:
+    """The queue as the CLI prints it: one pair a line, with what the decision commands need; the
+    `limit` most probable when given (a big base leaves tens of thousands of pairs for review)."""
     if not pairs:
         return "no pairs waiting for review"
-    lines = [f"{len(pairs)} pair(s) waiting for review (attiva identity --accept PAIR_ID / --reject PAIR_ID):"]
-    for p in pairs:
+    shown = pairs if not limit else pairs[:limit]
+    lines = [f"{len(pairs)} pair(s) waiting for review (attiva identity --accept PAIR_ID / --reject PAIR_ID)"
+             + (f", the {len(shown)} most probable:" if len(shown) < len(pairs) else ":")]
+    for p in shown:
         lines.append(f"  {p['pair_id']}  {p['record_id_l']}  ~  {p['record_id_r']}  "
                      f"weight {p['match_weight']:.2f}  probability {p['match_probability']:.3f}")
         if p["evidence"]:
             lines.append(f"      evidence: {p['evidence']}")
+    if len(shown) < len(pairs):
+        lines.append(f"  ... {len(pairs) - len(shown)} more (--limit 0 lists them all; matching.review_queue holds them)")
     return "\n".join(lines)
 
 

@@ -46,3 +46,15 @@ def test_the_review_queue_leaves_out_pairs_the_rules_already_made_one_customer()
                    ('crm_contact_id:1', 'cus_a'), ('shop_customer_id:1', 'cus_b'),
                    ('crm_contact_id:2', 'cus_c'), ('shop_customer_id:2', 'cus_c')) as t(node, customer_id)""")
     assert [p["pair_id"] for p in review.queue(con)] == ["pair_apart"]
+
+
+def test_the_review_listing_shows_the_most_probable_pairs_and_says_how_many_more():
+    from activations.identity import review
+
+    pairs = [{"pair_id": f"pair_{i}", "record_id_l": f"crm_contact_id:{i}", "record_id_r": f"shop_customer_id:{i}",
+              "match_weight": 9.0 - i, "match_probability": 0.98 - i / 100, "evidence": None} for i in range(5)]
+    listing = review.format_queue(pairs, limit=2)
+    assert listing.splitlines()[0].startswith("5 pair(s) waiting for review") and "2 most probable" in listing
+    assert "pair_0" in listing and "pair_1" in listing and "pair_2" not in listing
+    assert "3 more" in listing
+    assert "pair_4" in review.format_queue(pairs, limit=0)
