@@ -62,10 +62,11 @@
 {# Who a record names, for counting how many people share an identifier: the first
    letter of the first name and the letters of the last name, lower-case, accents dropped.
    'Mario Rossi', 'M. Rossi', 'mario  ROSSI' and 'Mrio Rossi' are one person; Elena and
-   Davide Russo are two. #}
+   Davide Russo are two. A last name alone names no one: 'Richard' beside 'Guillaume
+   Richard' would count as a second person and set their own email aside as shared. #}
 {% macro name_key(first_name, last_name) -%}
     {%- set accents = "'àáâäãèéêëìíîïòóôöõùúûüç', 'aaaaaeeeeiiiiooooouuuuc'" -%}
     {%- set first = attiva.regex_replace_all("translate(lower(coalesce(" ~ first_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
     {%- set last = attiva.regex_replace_all("translate(lower(coalesce(" ~ last_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
-    case when {{ last }} <> '' then substr({{ first }}, 1, 1) || {{ last }} end
+    case when {{ last }} <> '' and {{ first }} <> '' then substr({{ first }}, 1, 1) || {{ last }} end
 {%- endmacro %}

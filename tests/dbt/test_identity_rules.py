@@ -49,7 +49,8 @@ RULE_FILES = {
     + "S22,madre.conti@example.it,+39 351 0000022,Lucia,Conti,2025-04-02 10:00:00,2025-04-02 10:00:00\n"
     + "S23,marta.bruni@gmail.com,,Marta,Bruni,2025-04-03 10:00:00,2025-04-03 10:00:00\n"
     + "S24,gino.ricci@example.it,,Gino,Ricci,2025-04-04 10:00:00,2025-04-04 10:00:00\n"
-    + "S25,lia.ricci@example.it,,Lia,Ricci,2025-04-05 10:00:00,2025-04-05 10:00:00\n",
+    + "S25,lia.ricci@example.it,,Lia,Ricci,2025-04-05 10:00:00,2025-04-05 10:00:00\n"
+    + "S26,g.richard@example.fr,,Guillaume,Richard,2025-04-06 10:00:00,2025-04-06 10:00:00\n",
     "shop/orders/orders_rules.csv": ORDERS
     + "O31,S24,gino.ricci@example.it,+39 351 0000031,2026-10-01 10:00:00,completed,20.00,web\n"
     + "O32,S25,lia.ricci@example.it,+39 351 0000031,2026-10-02 10:00:00,completed,30.00,web\n",
@@ -64,6 +65,9 @@ RULE_FILES = {
         event("F6", "form_submit", "LAP1", email="marta@studiobruni.it", first_name="Marta", last_name="Bruni",
               form_name="newsletter"),
         event("F7", "identify", "LAP1", email="marta.bruni@gmail.com"),
+        # (e) Guillaume types his email into a form on his phone with his last name only: a last
+        # name alone is no second person, so his email is not shared and the phone is his
+        event("F8", "form_submit", "PH1", email="g.richard@example.fr", last_name="Richard", form_name="newsletter"),
     ]) + "\n",
 }
 
@@ -81,6 +85,7 @@ PEOPLE = {
     "ufficio": ["crm_contact_id:R8", "crm_contact_id:R9"],
     "gino": ["shop_customer_id:S24"],
     "lia": ["shop_customer_id:S25"],
+    "guillaume": ["shop_customer_id:S26", "email:g.richard@example.fr", "device_id:PH1"],
 }
 
 
@@ -214,3 +219,11 @@ def test_incremental_build_recounts_an_identifier_whose_neighbours_changed(rules
     held = owners(incremental)
     assert held["crm_contact_id:R8"] != held["crm_contact_id:R9"]
     assert held["email:ufficio@example.it"] == held["crm_contact_id:R8"] | held["crm_contact_id:R9"]
+
+
+def test_a_last_name_alone_is_no_second_person(rules_warehouse):
+    # Guillaume's form on his phone carried his last name only: his email stays his, not shared.
+    ids = customers_of(rules_warehouse)
+    assert owners(rules_warehouse)["email:g.richard@example.fr"] == {ids["guillaume"]}
+    assert query(rules_warehouse, "select distinct is_shared from marts.customer_identifiers "
+                                  "where identifier_value = 'g.richard@example.fr'") == [(False,)]
