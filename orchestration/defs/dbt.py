@@ -20,7 +20,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from activations import settings
-from activations.build import BEFORE_MATCHING, dbt_executable, dbt_vars
+from activations.build import BEFORE_MATCHING, WITHOUT_UNIT_TESTS, dbt_executable, dbt_vars
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
 from orchestration.lib.clock import run_as_of
 
@@ -42,7 +42,7 @@ def dbt_build_args(as_of: datetime, full_refresh: bool = False) -> list[str]:
 
     Project, profiles and the selection of the step's assets are added by DbtCliResource.
     """
-    args = ["build", "--vars", json.dumps(dbt_vars(as_of))]
+    args = ["build", "--vars", json.dumps(dbt_vars(as_of)), *WITHOUT_UNIT_TESTS]
     if full_refresh:
         args.append("--full-refresh")
     return args

@@ -88,3 +88,10 @@ def test_trigger_has_the_same_occurrences_as_on_duckdb(spark_handcrafted, trigge
         found = {(names[r["customer_id"]], r["trigger_key"], r.get("exit_reason"))
                  for r in (dict(zip(columns, row, strict=True)) for row in cur.fetchall())}
     assert found == {(p, key.format(id=ids[p]), exit_reason) for p, key, exit_reason in EXPECTED[trigger]}
+
+
+def test_every_sql_unit_test_passes_on_spark(spark_handcrafted):
+    # The portable macros (dates, regexes, medians) are pinned by unit tests that run on both engines.
+    ok, summary = (spark_handcrafted.parent / "unit_tests.txt").read_text().split("\n", 1)
+    assert ok == "True", summary
+    assert "pass" in summary and "error" not in summary and "fail" not in summary, summary
