@@ -36,6 +36,8 @@ SOURCES = {
     "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"}),
 }
 SHARED_NODES = ("intermediate", "int_identity__nodes")
+# The accents the dbt macro name_key folds (dbt_project/macros/normalize.sql); other letters drop out.
+ACCENTS = ("àáâäãèéêëìíîïòóôöõùúûüç", "aaaaaeeeeiiiiooooouuuuc")
 THRESHOLD_VARIABLES = {"match_threshold": "ATTIVA_MATCH_THRESHOLD", "review_threshold": "ATTIVA_REVIEW_THRESHOLD"}
 
 
@@ -85,7 +87,13 @@ def _records_query(con) -> str:
                      f"from staging.{table} as r where r.is_latest_version")
     if not parts:
         raise RuntimeError("no person records in staging (stg_crm__contacts, stg_shop__customers): build staging first")
-    name = "coalesce(lower(first_name), '') || '|' || coalesce(lower(last_name), '')"
+    # Different people by the identity rules' own name key (dbt macro name_key: first letter and
+    # last name, either way round; a nameless record names no one), so the batch vetoes no more
+    # than the next build's graph will: it covers records the last build's graph has not seen.
+    first, last = (f"regexp_replace(translate(lower({c}), '{ACCENTS[0]}', '{ACCENTS[1]}'), '[^a-z]', '', 'g')"
+                   for c in ("first_name", "last_name"))
+    name = (f"case when {first} <> '' and {last} <> '' "
+            f"then least(left({first}, 1) || {last}, left({last}, 1) || {first}) end")
     shared = {
         field: f"select {field} as value from records where {field} is not null group by {field} "
                f"having count(distinct {name}) > 1"
@@ -104,9 +112,9 @@ def read_records(con) -> pa.Table:
     """The records to match, each with a fingerprint of its fields after the veto.
 
     The veto: an email or phone the identity graph marks shared (int_identity__nodes, from the
-    last build), or that records of different names carry in this very batch (the first build
-    has no graph yet), is set to None, so it never supports a match. Placeholders never get
-    here: staging nulls them.
+    last build), or that records of different names carry in this very batch (records the graph
+    has not seen yet; the first build has no graph), is set to None, so it never supports a match.
+    Placeholders never get here: staging nulls them.
     """
     query = _records_query(con)
     fingerprint = row_hash(con, list(RECORD_FIELDS))

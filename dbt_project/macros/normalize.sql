@@ -63,10 +63,13 @@
    letter of the first name and the letters of the last name, lower-case, accents dropped.
    'Mario Rossi', 'M. Rossi', 'mario  ROSSI' and 'Mrio Rossi' are one person; Elena and
    Davide Russo are two. A last name alone names no one: 'Richard' beside 'Guillaume
-   Richard' would count as a second person and set their own email aside as shared. #}
+   Richard' would count as a second person and set their own email aside as shared.
+   Either way round, one key: forms that ask for the surname first get 'Rossi', 'Mario',
+   so of the two readings (mrossi, rmario) the key is the one that sorts first. #}
 {% macro name_key(first_name, last_name) -%}
     {%- set accents = "'àáâäãèéêëìíîïòóôöõùúûüç', 'aaaaaeeeeiiiiooooouuuuc'" -%}
     {%- set first = attiva.regex_replace_all("translate(lower(coalesce(" ~ first_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
     {%- set last = attiva.regex_replace_all("translate(lower(coalesce(" ~ last_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
-    case when {{ last }} <> '' and {{ first }} <> '' then substr({{ first }}, 1, 1) || {{ last }} end
+    case when {{ last }} <> '' and {{ first }} <> ''
+        then least(substr({{ first }}, 1, 1) || {{ last }}, substr({{ last }}, 1, 1) || {{ first }}) end
 {%- endmacro %}

@@ -41,7 +41,10 @@ RULE_FILES = {
     + "R6,doppio@example.it,,,,2025-03-06 10:00:00,2025-03-06 10:00:00\n"
     + "R7,Doppio@example.it,,,,2025-03-07 10:00:00,2025-03-07 10:00:00\n"
     + "R8,ufficio@example.it,,,,2025-03-08 10:00:00,2025-03-08 10:00:00\n"
-    + "R9,ufficio@example.it,,,,2025-03-09 10:00:00,2025-03-09 10:00:00\n",
+    + "R9,ufficio@example.it,,,,2025-03-09 10:00:00,2025-03-09 10:00:00\n"
+    # (f) Diego Caputo, once on a form that asks for the surname first
+    + "R10,diegocaputo@example.it,,Caputo,Diego,2025-03-10 10:00:00,2025-03-10 10:00:00\n"
+    + "R11,diegocaputo@example.it,,Diego,Caputo,2025-03-11 10:00:00,2025-03-11 10:00:00\n",
     # (b) the Contis' family computer's account holders; (c) Marta's shop account;
     # (d) the Riccis, two account holders who type one family phone at checkout
     "shop/customers/customers_rules.csv": ACCOUNTS
@@ -50,7 +53,8 @@ RULE_FILES = {
     + "S23,marta.bruni@gmail.com,,Marta,Bruni,2025-04-03 10:00:00,2025-04-03 10:00:00\n"
     + "S24,gino.ricci@example.it,,Gino,Ricci,2025-04-04 10:00:00,2025-04-04 10:00:00\n"
     + "S25,lia.ricci@example.it,,Lia,Ricci,2025-04-05 10:00:00,2025-04-05 10:00:00\n"
-    + "S26,g.richard@example.fr,,Guillaume,Richard,2025-04-06 10:00:00,2025-04-06 10:00:00\n",
+    + "S26,g.richard@example.fr,,Guillaume,Richard,2025-04-06 10:00:00,2025-04-06 10:00:00\n"
+    + "S27,DiegoCaputo@example.it,,Diego,Caputo,2025-04-07 10:00:00,2025-04-07 10:00:00\n",
     "shop/orders/orders_rules.csv": ORDERS
     + "O31,S24,gino.ricci@example.it,+39 351 0000031,2026-10-01 10:00:00,completed,20.00,web\n"
     + "O32,S25,lia.ricci@example.it,+39 351 0000031,2026-10-02 10:00:00,completed,30.00,web\n",
@@ -86,6 +90,7 @@ PEOPLE = {
     "gino": ["shop_customer_id:S24"],
     "lia": ["shop_customer_id:S25"],
     "guillaume": ["shop_customer_id:S26", "email:g.richard@example.fr", "device_id:PH1"],
+    "diego": ["crm_contact_id:R10", "crm_contact_id:R11", "shop_customer_id:S27", "email:diegocaputo@example.it"],
 }
 
 
@@ -227,3 +232,12 @@ def test_a_last_name_alone_is_no_second_person(rules_warehouse):
     assert owners(rules_warehouse)["email:g.richard@example.fr"] == {ids["guillaume"]}
     assert query(rules_warehouse, "select distinct is_shared from marts.customer_identifiers "
                                   "where identifier_value = 'g.richard@example.fr'") == [(False,)]
+
+
+def test_a_name_written_surname_first_names_the_same_person(rules_warehouse):
+    # "Caputo, Diego" beside "Diego Caputo" on one email is one person, not two: the email is
+    # not shared and his three records are one customer (it counted as two names before).
+    ids = customers_of(rules_warehouse)
+    assert owners(rules_warehouse)["email:diegocaputo@example.it"] == {ids["diego"]}
+    assert query(rules_warehouse, "select distinct is_shared from marts.customer_identifiers "
+                                  "where identifier_value = 'diegocaputo@example.it'") == [(False,)]
