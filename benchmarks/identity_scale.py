@@ -23,8 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from activations.identity.febrl import PERSON_SCHEMA
-from activations.identity.linkage import LinkageSettings, score_pairs, train_model
+from activations.identity.linkage import PERSON_SCHEMA, LinkageSettings, score_pairs, train_model
 
 AS_OF = 1748937600  # 2025-06-03, pinned so runs are comparable
 MESSES = ("name typo", "names swapped", "new phone", "email typo", "other email domain")

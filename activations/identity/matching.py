@@ -137,10 +137,11 @@ def changed_record_ids(con, records: pa.Table) -> list[str] | None:
 
 def status_of(pair: dict, settings: LinkageSettings) -> str | None:
     """merged when the pair merges (at or above the match threshold, corroborated by more than names
-    and place), review when it is at or above the review threshold otherwise, None under the band."""
+    and place), review when it is at or above the review threshold otherwise and not contradicted
+    (birth dates apart), None otherwise."""
     if settings.merges(pair):
         return links.MERGED
-    if pair["match_probability"] >= settings.review_threshold:
+    if settings.reviews(pair):
         return links.REVIEW
     return None
 

