@@ -17,6 +17,9 @@ import pytest
 
 from tests.conftest import FIXTURES, build_from_landing
 
+# One worker builds the module's warehouses once (without it each worker running one of these tests built them again).
+pytestmark = pytest.mark.xdist_group("matching_pipeline")
+
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CRM_HEADER = ("contact_id,email,phone,first_name,last_name,company,job_title,country,city,birth_date,"
               "lifecycle_stage,lead_source,became_lead_at,became_mql_at,became_sql_at,became_customer_at,"
