@@ -69,10 +69,17 @@ class IdentityBreakdown:
     split_people: int  # people whose records are in more than one customer (or in none)
     misses: pl.DataFrame  # kind, records (carrying it), left_apart (not in their person's main customer), people_split
     false_merges: pl.DataFrame  # cause, person_pairs (merged though different), record_pairs
+    # per source, the left-apart records by what they share with another record of their person
+    # (EVIDENCE, strongest first): what a resolver could go on
+    evidence: pl.DataFrame | None = None
 
     def __str__(self) -> str:
         lines = [f"people split: {self.split_people:,}", "  misses by kind of mess      records  left apart  people split"]
         lines += [f"    {k:<24} {r:>9,} {a:>11,} {p:>13,}" for k, r, a, p in self.misses.iter_rows()]
+        if self.evidence is not None:
+            lines.append("  left-apart records by what they share with another record of their person (strongest)")
+            lines.append("    " + f"{'source':<16}" + "".join(f"{label:>15}" for label in EVIDENCE))
+            lines += ["    " + f"{row[0]:<16}" + "".join(f"{n:>15,}" for n in row[1:]) for row in self.evidence.iter_rows()]
         lines.append("  false merges by cause       person pairs  record pairs")
         lines += [f"    {c:<24} {p:>12,} {r:>13,}" for c, p, r in self.false_merges.iter_rows()]
         if not self.false_merges.height:
@@ -130,9 +137,54 @@ def explain_identity(warehouse: Path, truth_dir: Path) -> IdentityBreakdown:
                             'other') as cause,
                    count(*) as person_pairs, sum(record_pairs)::bigint as record_pairs
             from pairs as p group by cause order by record_pairs desc""")
+        evidence = _frame(con, EVIDENCE_QUERY)
     finally:
         con.close()
-    return IdentityBreakdown(split_people=split_people, misses=misses, false_merges=false_merges)
+    return IdentityBreakdown(split_people=split_people, misses=misses, false_merges=false_merges, evidence=evidence)
+
+
+# What a left-apart record shares with another record of the same person, strongest first: the
+# same email or phone (the rules set it aside: shared, or two names), a birth date beside the
+# surname, an email two edits away, the names only (first and last, either order), or not even
+# those (a guest order with another email).
+EVIDENCE = ("email", "phone", "birth date", "near email", "same names", "less")
+EVIDENCE_QUERY = """
+    with fields as (
+        select p.person_id, p.record, p.left_apart, split_part(p.record, ':', 1) as source,
+               coalesce(c.email, s.email, o.email) as email, coalesce(c.phone, s.phone, o.phone) as phone,
+               lower(coalesce(c.first_name, s.first_name)) as first_name,
+               lower(coalesce(c.last_name, s.last_name)) as last_name,
+               coalesce(c.birth_date, s.birth_date) as birth_date
+        from placed as p
+        left join wh.staging.stg_crm__contacts as c
+          on p.record = 'crm_contacts:' || c.contact_id and c.is_latest_version
+        left join wh.staging.stg_shop__customers as s
+          on p.record = 'shop_customers:' || s.shop_customer_id and s.is_latest_version
+        left join wh.staging.stg_shop__orders as o on p.record = 'shop_orders:' || o.order_id
+    ),
+    shared as (
+        select a.source, a.record,
+               coalesce(bool_or(a.email = b.email), false) as email,
+               coalesce(bool_or(a.phone = b.phone), false) as phone,
+               coalesce(bool_or(a.birth_date = b.birth_date and a.last_name in (b.last_name, b.first_name)), false)
+                   as birth_date,
+               coalesce(bool_or(a.email <> b.email and levenshtein(a.email, b.email) <= 2), false) as near_email,
+               coalesce(bool_or(a.last_name in (b.last_name, b.first_name)
+                                and a.first_name in (b.first_name, b.last_name)), false) as names
+        from fields as a
+        inner join fields as b on a.person_id = b.person_id and a.record <> b.record
+        where a.left_apart
+        group by a.source, a.record
+    ),
+    strongest as (
+        select source, case when email then 'email' when phone then 'phone' when birth_date then 'birth date'
+                            when near_email then 'near email' when names then 'same names' else 'less' end as kind
+        from shared
+    )
+    select source,
+""" + ",\n".join(f"count(*) filter (where kind = '{k}') as \"{k}\"" for k in EVIDENCE) + """
+    from strongest group by source order by source
+"""
 
 
 MESS_COLUMNS = "person_id bigint, source varchar, record_id varchar, kind varchar"
