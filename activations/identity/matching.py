@@ -87,25 +87,39 @@ def _records_query(con) -> str:
                      f"from staging.{table} as r where r.is_latest_version")
     if not parts:
         raise RuntimeError("no person records in staging (stg_crm__contacts, stg_shop__customers): build staging first")
-    # Different people by the identity rules' own name key (dbt macro name_key: first letter and
-    # last name, either way round; a nameless record names no one), so the batch vetoes no more
-    # than the next build's graph will: it covers records the last build's graph has not seen.
+    # Different people by the identity rules' own names (dbt macros name_key and same_name; a
+    # nameless record names no one), so the batch vetoes no more than the next build's graph will:
+    # it covers records that graph has not seen.
     first, last = (f"regexp_replace(translate(lower({c}), '{ACCENTS[0]}', '{ACCENTS[1]}'), '[^a-z]', '', 'g')"
                    for c in ("first_name", "last_name"))
-    name = (f"case when {first} <> '' and {last} <> '' "
-            f"then least(left({first}, 1) || {last}, left({last}, 1) || {first}) end")
+    names = {field: f"select distinct {field} as value, {first} || ' ' || {last} as name_key, {first} as first_name, "
+                    f"{last} as last_name from records where {field} is not null and {first} <> '' and {last} <> ''"
+             for field in ("email", "phone")}
     shared = {
-        field: f"select {field} as value from records where {field} is not null group by {field} "
-               f"having count(distinct {name}) > 1"
+        field: f"select a.value from names_{field} as a left join names_{field} as b on a.value = b.value "
+               f"and b.name_key < a.name_key and {same_name('a', 'b')} "
+               f"where b.value is null group by a.value having count(*) > 1"
                + (f" union select substr(node, {len(field) + 2}) from {'.'.join(SHARED_NODES)} "
                   f"where is_shared and node like '{field}:%'" if graph else "")
-        for field in ("email", "phone")}
+        for field in names}
     fields = ", ".join(
         f"case when {f} in (select value from shared_{f}) then null else {f} end as {f}" if f in shared else f
         for f in ("record_id", "source", *RECORD_FIELDS))
     return (f"with records as ({' union all '.join(parts)}), "
-            + ", ".join(f"shared_{f} as ({q})" for f, q in shared.items())
+            + ", ".join(f"names_{f} as ({names[f]}), shared_{f} as ({q})" for f, q in shared.items())
             + f" select {fields} from records")
+
+
+def same_name(a: str, b: str) -> str:
+    """SQL: the names of rows `a` and `b` (first_name, last_name as name_key writes them) name one
+    person. The dbt macro same_name (dbt_project/macros/normalize.sql), written for DuckDB."""
+    def alike(x: str, y: str) -> str:
+        return (f"({x} = {y} or (left({x}, 1) = left({y}, 1) "
+                f"and (length({x}) = 1 or length({y}) = 1 or levenshtein({x}, {y}) <= 1)))")
+
+    fa, la, fb, lb = f"{a}.first_name", f"{a}.last_name", f"{b}.first_name", f"{b}.last_name"
+    return (f"(({la} = {lb} and {alike(fa, fb)}) or ({fa} = {lb} and {alike(la, fb)}) "
+            f"or ({la} = {fb} and {alike(fa, lb)}))")
 
 
 def read_records(con) -> pa.Table:

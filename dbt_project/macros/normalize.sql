@@ -59,17 +59,31 @@
     nullif(nullif(nullif(trim({{ attiva.regex_replace_all(expr, '\\s+', ' ') }}), ''), 'n/a'), 'N/A')
 {%- endmacro %}
 
-{# Who a record names, for counting how many people share an identifier: the first
-   letter of the first name and the letters of the last name, lower-case, accents dropped.
-   'Mario Rossi', 'M. Rossi', 'mario  ROSSI' and 'Mrio Rossi' are one person; Elena and
-   Davide Russo are two. A last name alone names no one: 'Richard' beside 'Guillaume
-   Richard' would count as a second person and set their own email aside as shared.
-   Either way round, one key: forms that ask for the surname first get 'Rossi', 'Mario',
-   so of the two readings (mrossi, rmario) the key is the one that sorts first. #}
+{# Who a record names, for counting how many people share an identifier: its first and last
+   name, lower-case, accents and anything but letters dropped ('mario rossi'). A last name
+   alone names no one: 'Richard' beside 'Guillaume Richard' would count as a second person
+   and set their own email aside as shared. Whether two keys name one person is
+   attiva.same_name. #}
 {% macro name_key(first_name, last_name) -%}
     {%- set accents = "'àáâäãèéêëìíîïòóôöõùúûüç', 'aaaaaeeeeiiiiooooouuuuc'" -%}
     {%- set first = attiva.regex_replace_all("translate(lower(coalesce(" ~ first_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
     {%- set last = attiva.regex_replace_all("translate(lower(coalesce(" ~ last_name ~ ", '')), " ~ accents ~ ")", '[^a-z]', '') -%}
-    case when {{ last }} <> '' and {{ first }} <> ''
-        then least(substr({{ first }}, 1, 1) || {{ last }}, substr({{ last }}, 1, 1) || {{ first }}) end
+    case when {{ last }} <> '' and {{ first }} <> '' then {{ first }} || ' ' || {{ last }} end
+{%- endmacro %}
+
+{# Two names (first and last, as name_key writes them) name one person: the same last name
+   and first names alike, or the same written the other way round ('rossi mario' on a form
+   that asks for the surname first). First names alike: equal, one an initial of the other
+   ('m' beside 'mario'), or one slip apart with the same first letter ('mrio', 'mario').
+   Maria and Marco Garcia are two. activations/identity/matching.py applies the same rule. #}
+{% macro same_name(first_a, last_a, first_b, last_b) -%}
+    (({{ last_a }} = {{ last_b }} and {{ attiva.first_names_alike(first_a, first_b) }})
+     or ({{ first_a }} = {{ last_b }} and {{ attiva.first_names_alike(last_a, first_b) }})
+     or ({{ last_a }} = {{ first_b }} and {{ attiva.first_names_alike(first_a, last_b) }}))
+{%- endmacro %}
+
+{% macro first_names_alike(a, b) -%}
+    ({{ a }} = {{ b }}
+     or (substr({{ a }}, 1, 1) = substr({{ b }}, 1, 1)
+         and (length({{ a }}) = 1 or length({{ b }}) = 1 or levenshtein({{ a }}, {{ b }}) <= 1)))
 {%- endmacro %}

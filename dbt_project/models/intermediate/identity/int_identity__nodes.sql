@@ -84,11 +84,32 @@ sightings as (
     select
         node,
         min(first_seen_at) as first_seen_at,
-        max(last_seen_at) as last_seen_at,
-        count(distinct case when {{ dbt.split_part('node', "':'", 1) }} in {{ sharable }} then name_key end)
-            as distinct_names
+        max(last_seen_at) as last_seen_at
     from ends
     group by node
+),
+
+-- the names seen with each identifier that can be shared (macro name_key: 'mario rossi')
+names_at as (
+    select distinct
+        node,
+        name_key,
+        {{ dbt.split_part('name_key', "' '", 1) }} as first_name,
+        {{ dbt.split_part('name_key', "' '", 2) }} as last_name
+    from ends
+    where name_key is not null and {{ dbt.split_part('node', "':'", 1) }} in {{ sharable }}
+),
+
+-- how many different names: a name counts unless another that sorts before it names the same
+-- person (macro same_name: 'M. Rossi', 'Mrio Rossi' and 'Rossi, Mario' beside 'Mario Rossi')
+name_counts as (
+    select a.node, count(*) as distinct_names
+    from names_at as a
+    left join names_at as b
+        on a.node = b.node and b.name_key < a.name_key
+        and {{ attiva.same_name('a.first_name', 'a.last_name', 'b.first_name', 'b.last_name') }}
+    where b.node is null
+    group by a.node
 ),
 
 -- the identifiers that can be shared, and their neighbours that can be people: a device is
@@ -125,8 +146,22 @@ crowded as (
     select node from somebody group by node having count(*) > 1
 ),
 
+-- the names the somebodies of crowded identifiers carry
+neighbour_names as (
+    select distinct
+        s.node,
+        s.neighbour,
+        {{ dbt.split_part('l.name_key', "' '", 1) }} as first_name,
+        {{ dbt.split_part('l.name_key', "' '", 2) }} as last_name
+    from somebody as s
+    inner join crowded as c on s.node = c.node
+    inner join links as l on s.neighbour = l.node
+    where l.name_key is not null
+),
+
 -- the keys that make two neighbours one person: a shared identifier, the neighbour itself
--- (a shop account and its email seen on one device), or the same name
+-- (a shop account and its email seen on one device), or names of one person (macro
+-- same_name), keyed by the first of the two neighbours
 person_keys as (
     select k.node, k.neighbour, k.person_key from keyed as k
     inner join crowded as c on k.node = c.node
@@ -134,11 +169,11 @@ person_keys as (
     select s.node, s.neighbour, s.neighbour from somebody as s
     inner join crowded as c on s.node = c.node
     union
-    select s.node, s.neighbour, 'name:' || l.name_key
-    from somebody as s
-    inner join crowded as c on s.node = c.node
-    inner join links as l on s.neighbour = l.node
-    where l.name_key is not null
+    select a.node, a.neighbour, 'name:' || case when a.neighbour < b.neighbour then a.neighbour else b.neighbour end
+    from neighbour_names as a
+    inner join neighbour_names as b
+        on a.node = b.node and a.neighbour <> b.neighbour
+        and {{ attiva.same_name('a.first_name', 'a.last_name', 'b.first_name', 'b.last_name') }}
 ),
 
 label_0 as (
@@ -170,10 +205,11 @@ evidence as (
         s.node,
         s.first_seen_at,
         s.last_seen_at,
-        case when coalesce(p.distinct_people, 0) > s.distinct_names then p.distinct_people
-             else s.distinct_names end as distinct_people
+        case when coalesce(p.distinct_people, 0) > coalesce(n.distinct_names, 0) then p.distinct_people
+             else coalesce(n.distinct_names, 0) end as distinct_people
     from sightings as s
     left join people as p on s.node = p.node
+    left join name_counts as n on s.node = n.node
 ),
 
 numbered as (
