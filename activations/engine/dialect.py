@@ -89,8 +89,9 @@ def has_table(con, schema: str, table: str) -> bool:
     """Whether the table exists: readers on a read-only connection must not create it to find out."""
     if hasattr(con, "has_table"):
         return con.has_table(schema, table)
+    # fetchall, not fetchone: DuckDB keeps a half-read result open and refuses the connection's next query
     return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
-                            "and table_name = ?", [schema, table]).fetchone()[0])
+                            "and table_name = ?", [schema, table]).fetchall()[0][0])
 
 
 def column_names(con, schema: str, table: str) -> set[str]:

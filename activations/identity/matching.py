@@ -36,6 +36,7 @@ SOURCES = {
     "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"}),
 }
 SHARED_NODES = ("intermediate", "int_identity__nodes")
+VARIANTS = ("reference", "first_name_variants")
 # The accents the dbt macro name_key folds (dbt_project/macros/normalize.sql); other letters drop out.
 ACCENTS = ("àáâäãèéêëìíîïòóôöõùúûüç", "aaaaaeeeeiiiiooooouuuuc")
 THRESHOLD_VARIABLES = {"match_threshold": "ATTIVA_MATCH_THRESHOLD", "review_threshold": "ATTIVA_REVIEW_THRESHOLD"}
@@ -92,8 +93,14 @@ def _records_query(con) -> str:
     # it covers records that graph has not seen.
     first, last = (f"regexp_replace(translate(lower({c}), '{ACCENTS[0]}', '{ACCENTS[1]}'), '[^a-z]', '', 'g')"
                    for c in ("first_name", "last_name"))
-    names = {field: f"select distinct {field} as value, {first} || ' ' || {last} as name_key, {first} as first_name, "
-                    f"{last} as last_name from records where {field} is not null and {first} <> '' and {last} <> ''"
+    # The given name each part stands for (seed first_name_variants, built with the seeds before matching).
+    variants = (f"select variant, given_name from {'.'.join(VARIANTS)}" if has_table(con, *VARIANTS)
+                else "select cast(null as string) as variant, cast(null as string) as given_name where false")
+    names = {field: f"select n.*, coalesce(f.given_name, n.first_name) as first_given, "
+                    f"coalesce(l.given_name, n.last_name) as last_given from ("
+                    f"select distinct {field} as value, {first} || ' ' || {last} as name_key, {first} as first_name, "
+                    f"{last} as last_name from records where {field} is not null and {first} <> '' and {last} <> '') as n "
+                    f"left join variants as f on n.first_name = f.variant left join variants as l on n.last_name = l.variant"
              for field in ("email", "phone")}
     shared = {
         field: f"select a.value from names_{field} as a left join names_{field} as b on a.value = b.value "
@@ -105,21 +112,23 @@ def _records_query(con) -> str:
     fields = ", ".join(
         f"case when {f} in (select value from shared_{f}) then null else {f} end as {f}" if f in shared else f
         for f in ("record_id", "source", *RECORD_FIELDS))
-    return (f"with records as ({' union all '.join(parts)}), "
+    return (f"with records as ({' union all '.join(parts)}), variants as ({variants}), "
             + ", ".join(f"names_{f} as ({names[f]}), shared_{f} as ({q})" for f, q in shared.items())
             + f" select {fields} from records")
 
 
 def same_name(a: str, b: str) -> str:
-    """SQL: the names of rows `a` and `b` (first_name, last_name as name_key writes them) name one
-    person. The dbt macro same_name (dbt_project/macros/normalize.sql), written for DuckDB."""
-    def alike(x: str, y: str) -> str:
-        return (f"({x} = {y} or (left({x}, 1) = left({y}, 1) "
-                f"and (length({x}) = 1 or length({y}) = 1 or levenshtein({x}, {y}) <= 1)))")
+    """SQL: the names of rows `a` and `b` (first_name, last_name as name_key writes them, and the
+    first_given / last_given they stand for) name one person. The dbt macro same_name
+    (dbt_project/macros/normalize.sql), written for DuckDB."""
+    def alike(x: str, y: str) -> str:  # a's part x ('first' or 'last') and b's part y as first names
+        ax, by = f"{a}.{x}_name", f"{b}.{y}_name"
+        return (f"({ax} = {by} or {a}.{x}_given = {b}.{y}_given or (left({ax}, 1) = left({by}, 1) "
+                f"and (length({ax}) = 1 or length({by}) = 1 or levenshtein({ax}, {by}) <= 1)))")
 
-    fa, la, fb, lb = f"{a}.first_name", f"{a}.last_name", f"{b}.first_name", f"{b}.last_name"
-    return (f"(({la} = {lb} and {alike(fa, fb)}) or ({fa} = {lb} and {alike(la, fb)}) "
-            f"or ({la} = {fb} and {alike(fa, lb)}))")
+    return (f"(({a}.last_name = {b}.last_name and {alike('first', 'first')}) "
+            f"or ({a}.first_name = {b}.last_name and {alike('last', 'first')}) "
+            f"or ({a}.last_name = {b}.first_name and {alike('first', 'last')}))")
 
 
 def read_records(con) -> pa.Table:

@@ -71,19 +71,25 @@
     case when {{ last }} <> '' and {{ first }} <> '' then {{ first }} || ' ' || {{ last }} end
 {%- endmacro %}
 
-{# Two names (first and last, as name_key writes them) name one person: the same last name
-   and first names alike, or the same written the other way round ('rossi mario' on a form
-   that asks for the surname first). First names alike: equal, one an initial of the other
-   ('m' beside 'mario'), or one slip apart with the same first letter ('mrio', 'mario').
-   Maria and Marco Garcia are two. activations/identity/matching.py applies the same rule. #}
-{% macro same_name(first_a, last_a, first_b, last_b) -%}
-    (({{ last_a }} = {{ last_b }} and {{ attiva.first_names_alike(first_a, first_b) }})
-     or ({{ first_a }} = {{ last_b }} and {{ attiva.first_names_alike(last_a, first_b) }})
-     or ({{ last_a }} = {{ first_b }} and {{ attiva.first_names_alike(first_a, last_b) }}))
+{# Two names name one person: rows `a` and `b` with first_name and last_name (as name_key writes
+   them) and first_given / last_given (the given name each stands for, seed
+   first_name_variants: 'beppe' -> 'giuseppe'; the name itself when it is no variant). The
+   same last name and first names alike, or the same written the other way round ('rossi
+   mario' on a form that asks for the surname first). First names alike: equal, standing for
+   one given name (Beppe, Giuseppe), one an initial of the other ('m' beside 'mario'), or one
+   slip apart with the same first letter ('mrio', 'mario'). Maria and Marco Garcia are two.
+   activations/identity/matching.py applies the same rule. #}
+{% macro same_name(a, b) -%}
+    (({{ a }}.last_name = {{ b }}.last_name
+      and {{ attiva.first_names_alike(a ~ '.first_name', a ~ '.first_given', b ~ '.first_name', b ~ '.first_given') }})
+     or ({{ a }}.first_name = {{ b }}.last_name
+      and {{ attiva.first_names_alike(a ~ '.last_name', a ~ '.last_given', b ~ '.first_name', b ~ '.first_given') }})
+     or ({{ a }}.last_name = {{ b }}.first_name
+      and {{ attiva.first_names_alike(a ~ '.first_name', a ~ '.first_given', b ~ '.last_name', b ~ '.last_given') }}))
 {%- endmacro %}
 
-{% macro first_names_alike(a, b) -%}
-    ({{ a }} = {{ b }}
+{% macro first_names_alike(a, a_given, b, b_given) -%}
+    ({{ a }} = {{ b }} or {{ a_given }} = {{ b_given }}
      or (substr({{ a }}, 1, 1) = substr({{ b }}, 1, 1)
          and (length({{ a }}) = 1 or length({{ b }}) = 1 or levenshtein({{ a }}, {{ b }}) <= 1)))
 {%- endmacro %}

@@ -33,6 +33,10 @@ with observations as (
     select * from {{ ref('int_identity__observations') }}
 ),
 
+variants as (
+    select variant, given_name from {{ ref('first_name_variants') }}
+),
+
 -- both directions of every observation between two different identifiers, with their types
 links as (
     select
@@ -90,7 +94,7 @@ sightings as (
 ),
 
 -- the names seen with each identifier that can be shared (macro name_key: 'mario rossi')
-names_at as (
+names_seen as (
     select distinct
         node,
         name_key,
@@ -100,6 +104,14 @@ names_at as (
     where name_key is not null and {{ dbt.split_part('node', "':'", 1) }} in {{ sharable }}
 ),
 
+-- ... with the given name each part stands for (seed first_name_variants), for macro same_name
+names_at as (
+    select n.*, coalesce(f.given_name, n.first_name) as first_given, coalesce(l.given_name, n.last_name) as last_given
+    from names_seen as n
+    left join variants as f on n.first_name = f.variant
+    left join variants as l on n.last_name = l.variant
+),
+
 -- how many different names: a name counts unless another that sorts before it names the same
 -- person (macro same_name: 'M. Rossi', 'Mrio Rossi' and 'Rossi, Mario' beside 'Mario Rossi')
 name_counts as (
@@ -107,7 +119,7 @@ name_counts as (
     from names_at as a
     left join names_at as b
         on a.node = b.node and b.name_key < a.name_key
-        and {{ attiva.same_name('a.first_name', 'a.last_name', 'b.first_name', 'b.last_name') }}
+        and {{ attiva.same_name('a', 'b') }}
     where b.node is null
     group by a.node
 ),
@@ -146,8 +158,8 @@ crowded as (
     select node from somebody group by node having count(*) > 1
 ),
 
--- the names the somebodies of crowded identifiers carry
-neighbour_names as (
+-- the names the somebodies of crowded identifiers carry, with their given names
+neighbour_names_seen as (
     select distinct
         s.node,
         s.neighbour,
@@ -157,6 +169,13 @@ neighbour_names as (
     inner join crowded as c on s.node = c.node
     inner join links as l on s.neighbour = l.node
     where l.name_key is not null
+),
+
+neighbour_names as (
+    select n.*, coalesce(f.given_name, n.first_name) as first_given, coalesce(l.given_name, n.last_name) as last_given
+    from neighbour_names_seen as n
+    left join variants as f on n.first_name = f.variant
+    left join variants as l on n.last_name = l.variant
 ),
 
 -- the keys that make two neighbours one person: a shared identifier, the neighbour itself
@@ -173,7 +192,7 @@ person_keys as (
     from neighbour_names as a
     inner join neighbour_names as b
         on a.node = b.node and a.neighbour <> b.neighbour
-        and {{ attiva.same_name('a.first_name', 'a.last_name', 'b.first_name', 'b.last_name') }}
+        and {{ attiva.same_name('a', 'b') }}
 ),
 
 label_0 as (
