@@ -21,8 +21,7 @@ import dagster as dg
 import requests
 
 from activations import settings, warehouse
-from activations.destinations import load_destinations
-from activations.destinations.config import DEFAULT_SANDBOX_PORT
+from activations.destinations.config import DEFAULT_SANDBOX_PORT, read_destinations
 from activations.messaging.ledger import counts as message_counts
 from activations.report import default_report_path
 from activations.sandbox.holdings import fetch_holdings
@@ -93,7 +92,8 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
         mail = requests.get(f"{base_url}/_sandbox/mail", params={"limit": 1}, timeout=10).json()
         print(f"  the sandbox's SMTP server holds {mail['total']:,} message(s): {base_url}/_sandbox/mail")
         print(f"  what recipients did, fed back by feedback/engagement_events: {engagement_summary()}")
-    types = sorted({c.type for c in load_destinations().values()} - {"file_export"})
+    # The usable instances only: a broken declaration stopped its own syncs (reported above), not this summary.
+    types = sorted({c.type for c in read_destinations().configs.values()} - {"file_export"})
     print(f"\n==> what each sandbox destination now holds ({base_url}/_sandbox/state)")
     for dest_type, counts in fetch_holdings(base_url, types).items():
         print(f"  {dest_type:<11} " + ", ".join(f"{label}: {n:,}" for label, n in counts.items()))
