@@ -7,7 +7,8 @@ then why people stay split (the kinds of identity mess their left-apart records 
 `_truth/record_mess.parquet`) and why different people were merged (the look-alike kind from
 `_truth/lookalikes.parquet`, else "other"). The build is the CLI's own, so whatever
 `attiva build` runs (rules, and probabilistic matching once it is a step of the build) is
-what gets scored. Goal (issue 16): precision >= 0.998, recall >= 0.98.
+what gets scored. Then builds again with no new data and counts the identifiers that changed
+customer (should be none). Goal (issue 16): precision >= 0.998, recall >= 0.98.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import duckdb
 
 from activations.cli import main as attiva
 from activations.generate import generate
@@ -61,6 +64,19 @@ def main() -> None:
     print(f"precision {score.precision:.4f}  recall {score.recall:.4f}  F1 {f1:.4f}  "
           f"(goal: precision >= 0.998, recall >= 0.98)")
     print(explain_identity(warehouse, landing / "_truth"))
+
+    # The same data built again: nothing new, so no identifier should change customer.
+    before = customers_by_node(warehouse)
+    step("rebuild", ["build", "--warehouse", str(warehouse), "--as-of", AS_OF.isoformat()])
+    after = customers_by_node(warehouse)
+    moved = sum(1 for node, customer in before.items() if after.get(node) != customer)
+    print(f"a second build with no new data: {moved:,} of {len(before):,} identifiers changed customer "
+          f"({len(set(before.values())):,} customers, then {len(set(after.values())):,})")
+
+
+def customers_by_node(warehouse: Path) -> dict[str, str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return dict(con.execute("select node, customer_id from intermediate.int_identity__customer_nodes").fetchall())
 
 
 if __name__ == "__main__":

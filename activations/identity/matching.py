@@ -88,24 +88,30 @@ def _records_query(con) -> str:
                      f"from staging.{table} as r where r.is_latest_version")
     if not parts:
         raise RuntimeError("no person records in staging (stg_crm__contacts, stg_shop__customers): build staging first")
-    # Different people by the identity rules' own names (dbt macros name_key and same_name; a
-    # nameless record names no one), so the batch vetoes no more than the next build's graph will:
-    # it covers records that graph has not seen.
+    # Different people by the identity rules' own names (dbt macros name_key and same_name, and a
+    # changed surname on records that share the other identifier too, as int_identity__nodes
+    # counts them; a nameless record names no one), so the batch vetoes no more than the next
+    # build's graph will: it covers records that graph has not seen.
     first, last = (f"regexp_replace(translate(lower({c}), '{ACCENTS[0]}', '{ACCENTS[1]}'), '[^a-z]', '', 'g')"
                    for c in ("first_name", "last_name"))
     # The given name each part stands for (seed first_name_variants, built with the seeds before matching).
     variants = (f"select variant, given_name from {'.'.join(VARIANTS)}" if has_table(con, *VARIANTS)
                 else "select cast(null as string) as variant, cast(null as string) as given_name where false")
+    # Per record: the value, the record's other identifier (its phone beside an email, its email
+    # beside a phone) and its name, so a changed surname counts as the rules count it.
+    other = {"email": "phone", "phone": "email"}
     names = {field: f"select n.*, coalesce(f.given_name, n.first_name) as first_given, "
                     f"coalesce(l.given_name, n.last_name) as last_given from ("
-                    f"select distinct {field} as value, {first} || ' ' || {last} as name_key, {first} as first_name, "
-                    f"{last} as last_name from records where {field} is not null and {first} <> '' and {last} <> '') as n "
+                    f"select record_id, {field} as value, {other[field]} as other, {first} || ' ' || {last} as name_key, "
+                    f"{first} as first_name, {last} as last_name "
+                    f"from records where {field} is not null and {first} <> '' and {last} <> '') as n "
                     f"left join variants as f on n.first_name = f.variant left join variants as l on n.last_name = l.variant"
              for field in ("email", "phone")}
     shared = {
         field: f"select a.value from names_{field} as a left join names_{field} as b on a.value = b.value "
-               f"and b.name_key < a.name_key and {same_name('a', 'b')} "
-               f"where b.value is null group by a.value having count(*) > 1"
+               f"and b.name_key < a.name_key and ({same_name('a', 'b')} "
+               f"or (a.other = b.other and {first_names_alike('a', 'first', 'b', 'first')})) "
+               f"where b.value is null group by a.value having count(distinct a.name_key) > 1"
                + (f" union select substr(node, {len(field) + 2}) from {'.'.join(SHARED_NODES)} "
                   f"where is_shared and node like '{field}:%'" if graph else "")
         for field in names}
@@ -121,14 +127,17 @@ def same_name(a: str, b: str) -> str:
     """SQL: the names of rows `a` and `b` (first_name, last_name as name_key writes them, and the
     first_given / last_given they stand for) name one person. The dbt macro same_name
     (dbt_project/macros/normalize.sql), written for DuckDB."""
-    def alike(x: str, y: str) -> str:  # a's part x ('first' or 'last') and b's part y as first names
-        ax, by = f"{a}.{x}_name", f"{b}.{y}_name"
-        return (f"({ax} = {by} or {a}.{x}_given = {b}.{y}_given or (left({ax}, 1) = left({by}, 1) "
-                f"and (length({ax}) = 1 or length({by}) = 1 or levenshtein({ax}, {by}) <= 1)))")
+    return (f"(({a}.last_name = {b}.last_name and {first_names_alike(a, 'first', b, 'first')}) "
+            f"or ({a}.first_name = {b}.last_name and {first_names_alike(a, 'last', b, 'first')}) "
+            f"or ({a}.last_name = {b}.first_name and {first_names_alike(a, 'first', b, 'last')}))")
 
-    return (f"(({a}.last_name = {b}.last_name and {alike('first', 'first')}) "
-            f"or ({a}.first_name = {b}.last_name and {alike('last', 'first')}) "
-            f"or ({a}.last_name = {b}.first_name and {alike('first', 'last')}))")
+
+def first_names_alike(a: str, x: str, b: str, y: str) -> str:
+    """SQL: row a's name part x ('first' or 'last') and row b's part y are alike as first names.
+    The dbt macro first_names_alike."""
+    ax, by = f"{a}.{x}_name", f"{b}.{y}_name"
+    return (f"({ax} = {by} or {a}.{x}_given = {b}.{y}_given or (left({ax}, 1) = left({by}, 1) "
+            f"and (length({ax}) = 1 or length({by}) = 1 or levenshtein({ax}, {by}) <= 1)))")
 
 
 def read_records(con) -> pa.Table:

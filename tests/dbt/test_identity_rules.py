@@ -44,7 +44,13 @@ RULE_FILES = {
     + "R9,ufficio@example.it,,,,2025-03-09 10:00:00,2025-03-09 10:00:00\n"
     # (f) Diego Caputo, once on a form that asks for the surname first
     + "R10,diegocaputo@example.it,,Caputo,Diego,2025-03-10 10:00:00,2025-03-10 10:00:00\n"
-    + "R11,diegocaputo@example.it,,Diego,Caputo,2025-03-11 10:00:00,2025-03-11 10:00:00\n",
+    + "R11,diegocaputo@example.it,,Diego,Caputo,2025-03-11 10:00:00,2025-03-11 10:00:00\n"
+    # (g) Anna's contact, and its new version after she married
+    + "R12,anna.rossi@example.it,,Anna,Rossi,2025-03-12 10:00:00,2025-03-12 10:00:00\n"
+    + "R12,anna.rossi@example.it,,Anna,Bianchi,2025-03-12 10:00:00,2026-06-01 10:00:00\n"
+    # (h) Nuria's two contacts (one typed in capitals)
+    + "R13,nuria.m@example.es,+34 600 000 013,Nuria,Martín,2025-03-13 10:00:00,2025-03-13 10:00:00\n"
+    + "R14,nuria.m@example.es,+34 600 000 013,NURIA,Martín,2025-03-14 10:00:00,2025-03-14 10:00:00\n",
     # (b) the Contis' family computer's account holders; (c) Marta's shop account;
     # (d) the Riccis, two account holders who type one family phone at checkout
     "shop/customers/customers_rules.csv": ACCOUNTS
@@ -54,7 +60,13 @@ RULE_FILES = {
     + "S24,gino.ricci@example.it,,Gino,Ricci,2025-04-04 10:00:00,2025-04-04 10:00:00\n"
     + "S25,lia.ricci@example.it,,Lia,Ricci,2025-04-05 10:00:00,2025-04-05 10:00:00\n"
     + "S26,g.richard@example.fr,,Guillaume,Richard,2025-04-06 10:00:00,2025-04-06 10:00:00\n"
-    + "S27,DiegoCaputo@example.it,,Diego,Caputo,2025-04-07 10:00:00,2025-04-07 10:00:00\n",
+    + "S27,DiegoCaputo@example.it,,Diego,Caputo,2025-04-07 10:00:00,2025-04-07 10:00:00\n"
+    # (g) Anna's shop account under her married name; (h) Nuria's under her other surname,
+    # with her email and phone; (i) the Neris, two people on one family email and phone
+    + "S28,anna.rossi@example.it,,Anna,Bianchi,2025-04-08 10:00:00,2025-04-08 10:00:00\n"
+    + "S29,nuria.m@example.es,+34 600 000 013,Nuria,Romero,2025-04-09 10:00:00,2025-04-09 10:00:00\n"
+    + "S30,famiglia.neri@example.it,+39 351 0000030,Paolo,Neri,2025-04-10 10:00:00,2025-04-10 10:00:00\n"
+    + "S31,famiglia.neri@example.it,+39 351 0000030,Sara,Neri,2025-04-11 10:00:00,2025-04-11 10:00:00\n",
     "shop/orders/orders_rules.csv": ORDERS
     + "O31,S24,gino.ricci@example.it,+39 351 0000031,2026-10-01 10:00:00,completed,20.00,web\n"
     + "O32,S25,lia.ricci@example.it,+39 351 0000031,2026-10-02 10:00:00,completed,30.00,web\n",
@@ -91,6 +103,11 @@ PEOPLE = {
     "lia": ["shop_customer_id:S25"],
     "guillaume": ["shop_customer_id:S26", "email:g.richard@example.fr", "device_id:PH1"],
     "diego": ["crm_contact_id:R10", "crm_contact_id:R11", "shop_customer_id:S27", "email:diegocaputo@example.it"],
+    "anna": ["crm_contact_id:R12", "shop_customer_id:S28", "email:anna.rossi@example.it"],
+    "nuria": ["crm_contact_id:R13", "crm_contact_id:R14", "shop_customer_id:S29", "email:nuria.m@example.es",
+              "phone:+34600000013"],
+    "paolo": ["shop_customer_id:S30"],
+    "sara": ["shop_customer_id:S31"],
 }
 
 
@@ -241,3 +258,26 @@ def test_a_name_written_surname_first_names_the_same_person(rules_warehouse):
     assert owners(rules_warehouse)["email:diegocaputo@example.it"] == {ids["diego"]}
     assert query(rules_warehouse, "select distinct is_shared from marts.customer_identifiers "
                                   "where identifier_value = 'diegocaputo@example.it'") == [(False,)]
+
+
+def test_a_new_surname_on_the_same_record_is_the_same_person(rules_warehouse):
+    # Anna's contact changed its last name; her shop account has the new one. Her email carries
+    # two names, but one record carried both: one person, the email is not shared.
+    ids = customers_of(rules_warehouse)
+    assert owners(rules_warehouse)["email:anna.rossi@example.it"] == {ids["anna"]}
+
+
+def test_a_shop_account_under_another_surname_with_her_email_and_phone_is_the_same_person(rules_warehouse):
+    # Two CRM contacts "Nuria Martín" and a shop account "Nuria Romero" share her email and her
+    # phone: the same first name on records with two identifiers in common is one person under
+    # another surname. Both identifiers were shared (two names), so not even the two identical
+    # contacts merged.
+    ids = customers_of(rules_warehouse)
+    held = owners(rules_warehouse)
+    assert held["email:nuria.m@example.es"] == held["phone:+34600000013"] == {ids["nuria"]}
+
+
+def test_two_first_names_on_one_family_email_and_phone_stay_two_people(rules_warehouse):
+    ids = customers_of(rules_warehouse)
+    held = owners(rules_warehouse)
+    assert held["email:famiglia.neri@example.it"] == held["phone:+393510000030"] == {ids["paolo"], ids["sara"]}

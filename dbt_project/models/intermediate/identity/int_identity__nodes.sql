@@ -112,15 +112,59 @@ names_at as (
     left join variants as l on n.last_name = l.variant
 ),
 
--- how many different names: a name counts unless another that sorts before it names the same
--- person (macro same_name: 'M. Rossi', 'Mrio Rossi' and 'Rossi, Mario' beside 'Mario Rossi')
+-- the records (CRM contacts, shop accounts, guest orders) that carry each email or phone
+-- with a name
+record_names as (
+    select distinct o.anchor_node as record, o.identifier_node as node, o.name_key
+    from observations as o
+    where o.name_key is not null
+        and {{ dbt.split_part('o.identifier_node', "':'", 1) }} in ('email', 'phone')
+        and {{ dbt.split_part('o.anchor_node', "':'", 1) }} in ('crm_contact_id', 'shop_customer_id', 'guest_order_id')
+),
+
+-- two names whose records say they are one person under a changed surname: one record
+-- carried both (a contact's new version after a marriage), or the two records share
+-- another email or phone besides this one (a shop account under a maiden name beside
+-- the CRM contact); their first names must still be alike (below)
+renamed as (
+    select x1.node, x1.name_key, x2.name_key as other_name_key
+    from record_names as x1
+    inner join record_names as x2
+        on x1.node = x2.node and x2.name_key < x1.name_key and x1.record = x2.record
+    where x1.node in (select node from names_seen)
+    union
+    select x1.node, x1.name_key, x2.name_key
+    from record_names as x1
+    inner join record_names as x2
+        on x1.node = x2.node and x2.name_key < x1.name_key and x1.record <> x2.record
+    inner join record_names as y1 on x1.record = y1.record and y1.node <> x1.node
+    inner join record_names as y2 on x2.record = y2.record and y1.node = y2.node
+    where x1.node in (select node from names_seen)
+),
+
+-- the names that count no further: another that sorts before it names the same person
+-- (macro same_name: 'M. Rossi', 'Mrio Rossi' and 'Rossi, Mario' beside 'Mario Rossi'), or
+-- is the same first name under a changed surname (renamed)
+same_person_names as (
+    select a.node, a.name_key
+    from names_at as a
+    inner join names_at as b
+        on a.node = b.node and b.name_key < a.name_key
+        and {{ attiva.same_name('a', 'b') }}
+    union
+    select a.node, a.name_key
+    from renamed as r
+    inner join names_at as a on r.node = a.node and r.name_key = a.name_key
+    inner join names_at as b on r.node = b.node and r.other_name_key = b.name_key
+    where {{ attiva.first_names_alike('a.first_name', 'a.first_given', 'b.first_name', 'b.first_given') }}
+),
+
+-- how many different names
 name_counts as (
     select a.node, count(*) as distinct_names
     from names_at as a
-    left join names_at as b
-        on a.node = b.node and b.name_key < a.name_key
-        and {{ attiva.same_name('a', 'b') }}
-    where b.node is null
+    left join same_person_names as s on a.node = s.node and a.name_key = s.name_key
+    where s.node is null
     group by a.node
 ),
 
