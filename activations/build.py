@@ -4,9 +4,10 @@ dbt runs in a subprocess so its global state and logs stay out of the caller (th
 a Dagster step, a test), and always with `as_of` passed explicitly, so every model of a
 run agrees on what "now" is.
 
-A full build is two dbt builds with probabilistic matching between them: seeds and staging
-first, then the matching step (activations/identity/matching.py) writes its links from the
-staging records, then everything else, whose identity models read those links.
+A full build is two dbt builds with probabilistic matching between them: seeds, staging and
+the identity graph's nodes first (which identifiers are shared, from the records alone), then
+the matching step (activations/identity/matching.py) writes its links from the staging
+records, then everything else, whose identity models read those links.
 """
 
 from __future__ import annotations
@@ -123,8 +124,10 @@ def run_dbt(args: list[str], warehouse: Path | None = None, echo: bool = False) 
     return result
 
 
-# What the matching step reads: built (with the tests on it alone) before matching runs.
-BEFORE_MATCHING = "resource_type:seed path:models/staging"
+# What the matching step reads: built (with the tests on it alone) before matching runs. The
+# staged records it scores, and the identity graph's nodes, whose shared identifiers it sets
+# aside (int_identity__nodes never counts matching's own links).
+BEFORE_MATCHING = "resource_type:seed path:models/staging +int_identity__nodes"
 
 
 def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None, select: str | None = None,

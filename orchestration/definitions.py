@@ -1,6 +1,6 @@
 """The one entry point (`dagster dev` finds it through pyproject's [tool.dagster]).
 
-Lineage: landing files -> ingest_landing (raw/*) -> dbt_staging (staging/*) -> matching/links
+Lineage: landing files -> ingest_landing (raw/*) -> dbt_staging (staging/*, identity nodes) -> matching/links
 (probabilistic matching) -> dbt_warehouse (intermediate,
 marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> syncs/* (one per
 audience x destination, declared in the audiences' YAML); dbt_audiences also builds the

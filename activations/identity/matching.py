@@ -1,9 +1,9 @@
 """The matching step: score person records the rules may leave apart, and record the links.
 
-Runs between staging and the identity models (`attiva build`, Dagster's `matching/links`
-asset): it reads the latest version of every CRM contact and shop account from staging, sets
-aside identifiers the identity graph found shared (the veto: a shared email or phone never
-supports a match; placeholders were already nulled by staging), scores the records that are new
+Runs between the identity graph's nodes and the rest of the identity models (`attiva build`,
+Dagster's `matching/links` asset): it reads the latest version of every CRM contact and shop
+account from staging, sets aside identifiers the nodes found shared (the veto: a shared email
+or phone never supports a match; placeholders were already nulled by staging), scores the records that are new
 or changed since the last run against all records (activations/identity/linkage.py), and writes
 the pairs at or above the review threshold to `matching.links` (links.py). The identity models
 then turn merged and accepted links into observations (int_identity__observations_matched).
@@ -35,10 +35,9 @@ SOURCES = {
     "crm": ("stg_crm__contacts", "crm_contact_id", "contact_id", {}),
     "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"}),
 }
+# The identity graph's nodes, built before matching from the records alone: which identifiers are shared.
 SHARED_NODES = ("intermediate", "int_identity__nodes")
-VARIANTS = ("reference", "first_name_variants")
-# The accents the dbt macro name_key folds (dbt_project/macros/normalize.sql); other letters drop out.
-ACCENTS = ("àáâäãèéêëìíîïòóôöõùúûüç", "aaaaaeeeeiiiiooooouuuuc")
+SHARED_FIELDS = ("email", "phone")
 THRESHOLD_VARIABLES = {"match_threshold": "ATTIVA_MATCH_THRESHOLD", "review_threshold": "ATTIVA_REVIEW_THRESHOLD"}
 
 
@@ -75,7 +74,9 @@ class MatchingResult:
 
 def _records_query(con) -> str:
     """The latest version of every person record in staging, shared identifiers nulled (see read_records)."""
-    graph = has_table(con, *SHARED_NODES)
+    if not has_table(con, *SHARED_NODES):
+        raise RuntimeError("no identity graph nodes (intermediate.int_identity__nodes): "
+                           "build them before matching (activations/build.py BEFORE_MATCHING)")
     parts = []
     for source, (table, prefix, key, renamed) in SOURCES.items():
         if not has_table(con, "staging", table):
@@ -88,65 +89,19 @@ def _records_query(con) -> str:
                      f"from staging.{table} as r where r.is_latest_version")
     if not parts:
         raise RuntimeError("no person records in staging (stg_crm__contacts, stg_shop__customers): build staging first")
-    # Different people by the identity rules' own names (dbt macros name_key and same_name, and a
-    # changed surname on records that share the other identifier too, as int_identity__nodes
-    # counts them; a nameless record names no one), so the batch vetoes no more than the next
-    # build's graph will: it covers records that graph has not seen.
-    first, last = (f"regexp_replace(translate(lower({c}), '{ACCENTS[0]}', '{ACCENTS[1]}'), '[^a-z]', '', 'g')"
-                   for c in ("first_name", "last_name"))
-    # The given name each part stands for (seed first_name_variants, built with the seeds before matching).
-    variants = (f"select variant, given_name from {'.'.join(VARIANTS)}" if has_table(con, *VARIANTS)
-                else "select cast(null as string) as variant, cast(null as string) as given_name where false")
-    # Per record: the value, the record's other identifier (its phone beside an email, its email
-    # beside a phone) and its name, so a changed surname counts as the rules count it.
-    other = {"email": "phone", "phone": "email"}
-    names = {field: f"select n.*, coalesce(f.given_name, n.first_name) as first_given, "
-                    f"coalesce(l.given_name, n.last_name) as last_given from ("
-                    f"select record_id, {field} as value, {other[field]} as other, {first} || ' ' || {last} as name_key, "
-                    f"{first} as first_name, {last} as last_name "
-                    f"from records where {field} is not null and {first} <> '' and {last} <> '') as n "
-                    f"left join variants as f on n.first_name = f.variant left join variants as l on n.last_name = l.variant"
-             for field in ("email", "phone")}
-    shared = {
-        field: f"select a.value from names_{field} as a left join names_{field} as b on a.value = b.value "
-               f"and b.name_key < a.name_key and ({same_name('a', 'b')} "
-               f"or (a.other = b.other and {first_names_alike('a', 'first', 'b', 'first')})) "
-               f"where b.value is null group by a.value having count(distinct a.name_key) > 1"
-               + (f" union select substr(node, {len(field) + 2}) from {'.'.join(SHARED_NODES)} "
-                  f"where is_shared and node like '{field}:%'" if graph else "")
-        for field in names}
     fields = ", ".join(
-        f"case when {f} in (select value from shared_{f}) then null else {f} end as {f}" if f in shared else f
+        f"case when {f} in (select substr(node, {len(f) + 2}) from {'.'.join(SHARED_NODES)} "
+        f"where is_shared and node like '{f}:%') then null else {f} end as {f}" if f in SHARED_FIELDS else f
         for f in ("record_id", "source", *RECORD_FIELDS))
-    return (f"with records as ({' union all '.join(parts)}), variants as ({variants}), "
-            + ", ".join(f"names_{f} as ({names[f]}), shared_{f} as ({q})" for f, q in shared.items())
-            + f" select {fields} from records")
-
-
-def same_name(a: str, b: str) -> str:
-    """SQL: the names of rows `a` and `b` (first_name, last_name as name_key writes them, and the
-    first_given / last_given they stand for) name one person. The dbt macro same_name
-    (dbt_project/macros/normalize.sql), written for DuckDB."""
-    return (f"(({a}.last_name = {b}.last_name and {first_names_alike(a, 'first', b, 'first')}) "
-            f"or ({a}.first_name = {b}.last_name and {first_names_alike(a, 'last', b, 'first')}) "
-            f"or ({a}.last_name = {b}.first_name and {first_names_alike(a, 'first', b, 'last')}))")
-
-
-def first_names_alike(a: str, x: str, b: str, y: str) -> str:
-    """SQL: row a's name part x ('first' or 'last') and row b's part y are alike as first names.
-    The dbt macro first_names_alike."""
-    ax, by = f"{a}.{x}_name", f"{b}.{y}_name"
-    return (f"({ax} = {by} or {a}.{x}_given = {b}.{y}_given or (left({ax}, 1) = left({by}, 1) "
-            f"and (length({ax}) = 1 or length({by}) = 1 or levenshtein({ax}, {by}) <= 1)))")
+    return f"with records as ({' union all '.join(parts)}) select {fields} from records"
 
 
 def read_records(con) -> pa.Table:
     """The records to match, each with a fingerprint of its fields after the veto.
 
-    The veto: an email or phone the identity graph marks shared (int_identity__nodes, from the
-    last build), or that records of different names carry in this very batch (records the graph
-    has not seen yet; the first build has no graph), is set to None, so it never supports a match.
-    Placeholders never get here: staging nulls them.
+    The veto: an email or phone the identity graph marks shared (int_identity__nodes, built in
+    this build before matching, from the records alone, never from matching's own links) is set
+    to None, so it never supports a match. Placeholders never get here: staging nulls them.
     """
     query = _records_query(con)
     fingerprint = row_hash(con, list(RECORD_FIELDS))

@@ -1,8 +1,8 @@
 """The dbt project as assets: every model a Dagster asset, every dbt test an asset check.
 
-Three `dbt build` steps instead of one: seeds and staging first, so probabilistic matching
-(matching.py, the `matching/links` asset) reads the staged records before the identity models
-read its links; then the rest of the warehouse (intermediate, marts); then the audiences, so
+Three `dbt build` steps instead of one: seeds, staging and the identity graph's nodes first,
+so probabilistic matching (matching.py, the `matching/links` asset) reads the staged records
+and this build's shared identifiers before the rest of the identity models read its links; then the rest of the warehouse (intermediate, marts); then the audiences, so
 a quality gate can stand between them. The blocking gate on `marts/customers` (checks.py)
 runs after the warehouse step and stops the audiences.
 
@@ -96,7 +96,7 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             dagster_dbt_translator=TRANSLATOR, name="dbt_staging", pool=WAREHOUSE_POOL)
 def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
                 config: DbtBuildConfig):
-    """Seeds and staging, with their tests: what probabilistic matching reads."""
+    """Seeds, staging and the identity graph's nodes, with their tests: what probabilistic matching reads."""
     yield from _dbt_build(context, dbt, warehouse, config)
 
 

@@ -2,7 +2,7 @@
 
 Its key, `matching/links`, is the key the dbt source `matching.links` maps to (dbt.py's
 translator), so the identity models that read the links wait for it, and it waits for the
-staged records it reads.
+staged records it reads and the identity graph's nodes (which identifiers are shared).
 
 If scoring fails, the links stay as the last run left them and the step says so with a failed
 `matching_ran` check (not blocking): the identity graph and everything after it still build,
@@ -17,7 +17,9 @@ import dagster as dg
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
 
 LINKS = dg.AssetKey(["matching", "links"])
-READS = [dg.AssetKey(["staging", "stg_crm__contacts"]), dg.AssetKey(["staging", "stg_shop__customers"])]
+# The staged records it scores, and the nodes whose shared identifiers it sets aside.
+READS = [dg.AssetKey(["staging", "stg_crm__contacts"]), dg.AssetKey(["staging", "stg_shop__customers"]),
+         dg.AssetKey(["intermediate", "int_identity__nodes"])]
 
 
 RAN = "matching_ran"

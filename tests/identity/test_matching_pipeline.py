@@ -29,6 +29,9 @@ SHOP_HEADER = "shop_customer_id,email,phone,first_name,last_name,birth_date,coun
 # M3: same name, birth date and city, other email: the model merges them; a reviewer rejects it.
 # M4: a family's email and phone on two different people: shared, it must not support a match.
 # M5: same name and city, other email: the review band; a reviewer accepts it.
+# M6: same name and email, but his wife typed that email into a form with her name: the rules
+# count the email shared, so it never supports a match, from the first build on (it once did on
+# the first build, which read only CRM and shop names, and stopped at the second).
 CRM = [
     "M1,francesca.esposito@gmail.com,+39 347 1112233,Francesca,Esposito,,,IT,Bologna,1988-03-14,customer,web_form,,,,,"
     "2025-01-10 10:00:00,2025-01-10 10:00:00",
@@ -38,6 +41,7 @@ CRM = [
     "2025-01-12 10:00:00,2025-01-12 10:00:00",
     "M5,mferrari@libero.it,+39 340 1234000,Marco,Ferrari,,,IT,Verona,,lead,web_form,,,,,"
     "2025-01-13 10:00:00,2025-01-13 10:00:00",
+    "M6,luca.verdi@gmail.com,,Luca,Verdi,,,IT,Torino,,lead,web_form,,,,,2025-01-14 10:00:00,2025-01-14 10:00:00",
 ]
 SHOP = [
     "M1,francesca.esposito@gmial.com,+39 348 9998877,Francesca,Esposito,1988-03-14,IT,Bologna,40121,"
@@ -46,7 +50,11 @@ SHOP = [
     "M4,famiglia.conti@gmail.com,+39 333 1110000,Sara,Conti,1972-09-09,IT,Parma,43121,"
     "2025-02-12 10:00:00,2025-02-12 10:00:00",
     "M5,marco.f@gmail.com,,Marco,Ferrari,,IT,Verona,,2025-02-13 10:00:00,2025-02-13 10:00:00",
+    "M6,luca.verdi@gmail.com,,Luca,Verdi,,IT,Torino,,2025-02-14 10:00:00,2025-02-14 10:00:00",
 ]
+EVENTS = ['{"event_id":"M6E1","event_type":"form_submit","occurred_at":"2026-11-10T10:00:00Z","anonymous_id":"M6DEV",'
+          '"platform":"web","email":"luca.verdi@gmail.com","first_name":"Anna","last_name":"Verdi",'
+          '"form_name":"newsletter"}']
 # The second delivery: a new version of one CRM contact (a new phone), nothing else.
 CRM_LATER = ["M3,chiara.romano@tiscali.it,+39 340 5550001,Chiara,Romano,,,IT,Padova,1993-02-02,lead,web_form,,,,,"
              "2025-01-11 10:00:00,2026-03-01 10:00:00"]
@@ -115,6 +123,7 @@ def used(tmp_path_factory, capsys_module, thresholds) -> Used:
     shutil.copytree(FIXTURES / "handcrafted", landing, ignore=shutil.ignore_patterns("README.md"))
     write_csv(landing / "crm" / "contacts" / "matching.csv", CRM_HEADER, CRM)
     write_csv(landing / "shop" / "customers" / "matching.csv", SHOP_HEADER, SHOP)
+    (landing / "events" / "matching.jsonl").write_text("\n".join(EVENTS) + "\n")
     build_from_landing(landing, warehouse, AS_OF)
     first = owners(warehouse)
     review_listing = capsys_module(["identity", "--review", "--warehouse", str(warehouse)])
@@ -169,6 +178,13 @@ def test_a_shared_identifier_never_supports_a_match(used):
         assert records[node]["email"] is None and records[node]["phone"] is None, records[node]
     assert link(used.warehouse, "M4") == (None, None, None)
     assert customer_of(used.warehouse, "crm_contact_id:M4") != customer_of(used.warehouse, "shop_customer_id:M4")
+
+
+def test_an_identifier_shared_through_an_event_is_set_aside_from_the_first_build(used):
+    # Luca's email carries his wife's name on a form (an event, not a person record): shared by
+    # the rules, so even the first build scores his two records without it and does not merge them.
+    assert link(used.warehouse, "M6")[1] != "merged"
+    assert customer_of(used.warehouse, "crm_contact_id:M6") != customer_of(used.warehouse, "shop_customer_id:M6")
 
 
 def test_a_pair_in_the_review_band_is_listed_and_links_nobody_until_accepted(used):

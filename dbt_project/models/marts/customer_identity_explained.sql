@@ -21,7 +21,7 @@ nodes as (
 
 observations as (
     select anchor_node, identifier_node, source, first_seen_at, last_seen_at
-    from {{ ref('int_identity__observations') }}
+    from {{ ref('int_identity__observations_with_matches') }}
 ),
 
 -- each observation with the customer on its unshared side (both sides are the same

@@ -7,6 +7,7 @@
 -- Kept incrementally: a run recomputes only the region the changes can reach, which is
 -- closed, so its components come out exactly as in a full rebuild:
 --   * the identifiers re-derived since the last run (int_identity__nodes),
+--   * the records of probable matches written since the last run,
 --   * plus every neighbour of one whose shared status flipped (its links appear or vanish),
 --   * plus every member of the components those belonged to (a component can split).
 -- Every identifier has a row (by number: no identifier values here); those with no link to
@@ -18,7 +19,7 @@ with nodes as (
 ),
 
 observations as (
-    select anchor_node, identifier_node from {{ ref('int_identity__observations') }}
+    select anchor_node, identifier_node from {{ ref('int_identity__observations_with_matches') }}
 ),
 
 {% if is_incremental() %}
@@ -31,8 +32,20 @@ flipped as (
     where c.is_shared <> t.is_shared
 ),
 
+-- the records of probable matches that joined or left the graph since the last run: the
+-- rules' nodes above never see them (int_identity__observations_with_matches)
+matched as (
+    select anchor_node as node from {{ ref('int_identity__observations_with_matches') }}
+    where source = 'probable_match' and _run_at > {{ attiva.last_run_at() }}
+    union
+    select identifier_node from {{ ref('int_identity__observations_with_matches') }}
+    where source = 'probable_match' and _run_at > {{ attiva.last_run_at() }}
+),
+
 seeds as (
     select node_number from changed
+    union
+    select node_number from nodes where node in (select node from matched)
     union
     select n.node_number from nodes as n
     where n.node in (

@@ -4,7 +4,7 @@
 {{ config(materialized='view') }}
 
 with observations as (
-    select * from {{ ref('int_identity__observations') }}
+    select * from {{ ref('int_identity__observations_with_matches') }}
 ),
 
 nodes as (

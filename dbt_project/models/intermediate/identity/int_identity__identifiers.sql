@@ -15,7 +15,7 @@ nodes as (
 ),
 
 observations as (
-    select * from {{ ref('int_identity__observations') }}
+    select * from {{ ref('int_identity__observations_with_matches') }}
 ),
 
 {% if is_incremental() %}

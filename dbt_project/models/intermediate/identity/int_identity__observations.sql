@@ -1,6 +1,9 @@
 -- Every time a source record shows two identifiers together: (anchor, identifier).
 -- The anchor is the record's own id (CRM contact, shop account, guest order, device);
--- each observation is an edge of the identity graph. Placeholders and malformed values
+-- each observation is an edge of the identity graph. What the records show, and nothing
+-- else: probabilistic matching reads the identifiers this says are shared (through
+-- int_identity__nodes, built before it), so its own links join the graph after it
+-- (int_identity__observations_with_matches), never in here. Placeholders and malformed values
 -- were already nulled by staging, so they never appear here and never link anyone.
 -- Kept incrementally: a run takes the observations the per-source models changed and
 -- re-derives the order observations of the anchors with new orders or a new account
@@ -97,11 +100,6 @@ source_rows as (
     union all
     select observation_key, anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from {{ ref('int_identity__observations_events') }}
-    {{ attiva.ingested_since_last_run() }}
-    union all
-    -- probable matches (activations/identity/matching.py): merged and accepted links
-    select observation_key, anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
-    from {{ ref('int_identity__observations_matched') }}
     {{ attiva.ingested_since_last_run() }}
 ),
 

@@ -4,8 +4,10 @@
 -- record observing itself, under the same key: the upsert replaces the linking row, and the
 -- graph recomputes the component both records were in at this build, which splits them again.
 -- Links that never linked (in review, rejected before any merge) have no row.
--- Kept incrementally: a run reads only the links updated since the last one.
-{{ config(materialized=attiva.incremental_materialization(), unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
+-- Kept incrementally: a run reads only the links updated since the last one, and stamps
+-- what it wrote (`_run_at`), which is how int_identity__components finds what changed.
+{{ config(materialized=attiva.incremental_materialization(), unique_key='observation_key', incremental_strategy=attiva.upsert_strategy(),
+          on_schema_change='append_new_columns') }}
 
 with links as (
     select * from {{ source('matching', 'links') }}
@@ -24,7 +26,8 @@ final as (
         updated_at as first_seen_at,
         updated_at as last_seen_at,
         updated_at as _ingested_at,
-        updated_at
+        updated_at,
+        {{ attiva.run_at() }} as _run_at
     from links
     where status in ('merged', 'accepted')
     {% if is_incremental() %}
