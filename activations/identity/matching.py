@@ -74,9 +74,6 @@ class MatchingResult:
 
 def _records_query(con) -> str:
     """The latest version of every person record in staging, shared identifiers nulled (see read_records)."""
-    if not has_table(con, *SHARED_NODES):
-        raise RuntimeError("no identity graph nodes (intermediate.int_identity__nodes): "
-                           "build them before matching (activations/build.py BEFORE_MATCHING)")
     parts = []
     for source, (table, prefix, key, renamed) in SOURCES.items():
         if not has_table(con, "staging", table):
@@ -89,6 +86,9 @@ def _records_query(con) -> str:
                      f"from staging.{table} as r where r.is_latest_version")
     if not parts:
         raise RuntimeError("no person records in staging (stg_crm__contacts, stg_shop__customers): build staging first")
+    if not has_table(con, *SHARED_NODES):
+        raise RuntimeError("no identity graph nodes (intermediate.int_identity__nodes): "
+                           "build them before matching (activations/build.py BEFORE_MATCHING)")
     fields = ", ".join(
         f"case when {f} in (select substr(node, {len(f) + 2}) from {'.'.join(SHARED_NODES)} "
         f"where is_shared and node like '{f}:%') then null else {f} end as {f}" if f in SHARED_FIELDS else f
