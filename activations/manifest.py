@@ -28,11 +28,10 @@ from typing import Any, TypeVar
 
 from activations import settings
 from activations.destinations import DestinationConfig
-from activations.destinations.base import DestinationConfigError
+from activations.destinations.base import MODES, DestinationConfigError
 from activations.destinations.config import DestinationsFile, destination_class
 
 T = TypeVar("T")
-MODES = ("upsert", "update", "insert", "mirror", "full_resync")
 DEFAULT_GUARDS = {"max_remove_share": 0.2, "max_shrink_share": 0.5}
 SYNC_NAME = re.compile(r"[A-Za-z0-9_\-]+")  # a sync's name is part of its asset key and its plan files
 ALLOWED_KEYS = {"destination", "mode", "identifiers", "fields", "consent", "guards", "key", "name", "schedule"}

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 import polars as pl
 
 Operation = Literal["upsert", "remove"]
 Mode = Literal["upsert", "update", "insert", "mirror", "full_resync"]
 
-MODES: frozenset[str] = frozenset({"upsert", "update", "insert", "mirror", "full_resync"})
+MODES: tuple[str, ...] = get_args(Mode)  # every sync mode, in this order
 IDENTIFIER_KINDS: tuple[str, ...] = (
     "email",
     "phone",
@@ -85,7 +85,6 @@ class Capabilities:
     modes: frozenset[str]
     identifiers: tuple[str, ...]  # identifier kinds accepted, in the order the client sends them
     hashing: Literal["sha256"] | None  # the engine hashes identifiers (except UNHASHED_KINDS) before send
-    needs_destination_id_for_remove: bool
     idempotent_writes: bool
     # How identifiers.prepare_identifiers normalizes before hashing: platforms disagree on both.
     email_normalization: Literal["trim", "strip_whitespace"] = "trim"
@@ -98,7 +97,7 @@ class Capabilities:
     keyed_by_identifiers: bool = True
 
     def __post_init__(self) -> None:
-        unknown_modes = set(self.modes) - MODES
+        unknown_modes = set(self.modes) - set(MODES)
         if unknown_modes:
             raise ValueError(f"unknown modes {sorted(unknown_modes)}")
         unknown_ids = set(self.identifiers) - set(IDENTIFIER_KINDS)

@@ -71,7 +71,6 @@ class BrevoDestination(HttpDestination):
             modes=frozenset({"upsert", "mirror", "full_resync"}),
             identifiers=("email",),
             hashing=None,
-            needs_destination_id_for_remove=False,
             idempotent_writes=True,
             accepts_fields=creates,  # attributes travel with the import
             required_identifiers=("email",),

@@ -72,7 +72,6 @@ class FileExportDestination:
             modes=frozenset({"upsert", "update", "insert", "mirror", "full_resync"}),
             identifiers=("email", "phone", "external_id"),
             hashing=config.get("hashing"),
-            needs_destination_id_for_remove=False,
             keyed_by_identifiers=False,  # rows travel with their key: the receiver knows them by it
             idempotent_writes=True,
         )

@@ -102,7 +102,6 @@ class GoogleDestination(HttpDestination):
             modes=frozenset({"upsert", "mirror", "full_resync"}),
             identifiers=("email", "phone"),
             hashing="sha256",
-            needs_destination_id_for_remove=False,
             idempotent_writes=True,
             email_normalization="strip_whitespace",
             phone_format="e164",

@@ -92,7 +92,6 @@ class HubSpotDestination(HttpDestination):
             modes=frozenset({"upsert", "full_resync", "mirror"} if with_list else {"upsert", "full_resync"}),
             identifiers=("email",),
             hashing=None,
-            needs_destination_id_for_remove=True,
             idempotent_writes=True,
             required_identifiers=("email",),
         )

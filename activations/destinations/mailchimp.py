@@ -74,7 +74,6 @@ class MailchimpDestination(HttpDestination):
             ),
             identifiers=("email",),
             hashing=None,
-            needs_destination_id_for_remove=False,
             idempotent_writes=True,
             required_identifiers=("email",),
         )

@@ -98,7 +98,6 @@ class MetaDestination(HttpDestination):
             modes=frozenset({"upsert", "mirror", "full_resync"}),
             identifiers=tuple(SCHEMA_KEYS),
             hashing="sha256",
-            needs_destination_id_for_remove=False,
             idempotent_writes=True,
             phone_format="digits",  # Meta: digits with country code, no "+"
             accepts_fields=False,

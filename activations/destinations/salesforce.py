@@ -80,7 +80,6 @@ class SalesforceDestination(HttpDestination):
             modes=frozenset({"upsert", "full_resync"}),
             identifiers=("external_id",),
             hashing=None,
-            needs_destination_id_for_remove=False,
             idempotent_writes=True,
             required_identifiers=("external_id",),
         )

@@ -102,7 +102,6 @@ class SendGridDestination(HttpDestination):
             modes=frozenset({"upsert", "mirror", "full_resync"}),
             identifiers=("email",),
             hashing=None,
-            needs_destination_id_for_remove=False,
             idempotent_writes=True,
             required_identifiers=("email",),
             remove_batch_size=MAX_SEARCH_EMAILS,  # removal looks ids up 100 emails at a time

@@ -71,7 +71,6 @@ class WebhookDestination(HttpDestination):
             modes=frozenset({"upsert", "update", "insert", "mirror", "full_resync"}),
             identifiers=("email", "phone", "external_id"),
             hashing=None,
-            needs_destination_id_for_remove=False,
             keyed_by_identifiers=False,  # rows travel with their key: the receiver knows them by it
             idempotent_writes=bool(config.get("idempotent", True)),
         )

@@ -3,7 +3,7 @@ the addresses that must not be written to again go on the suppression list.
 
 Two ways in, one format out. An ESP's export already follows the landing contract's
 `email_engagement` source; a SendGrid Event Webhook batch (the JSON array SendGrid posts, or
-the sandbox's, see activations/sandbox/engagement.py) is turned into the same columns by
+the sandbox's, see sandbox/engagement.py) is turned into the same columns by
 :func:`engagement_rows` and written by :func:`write_landing_file` into
 `<landing>/email_engagement/`, where ingestion loads it like any export.
 
@@ -34,6 +34,7 @@ import polars as pl
 import requests
 
 from activations import warehouse
+from activations.engine.dialect import has_table
 from activations.messaging import ledger
 
 ENGAGEMENT_FOLDER = "email_engagement"
@@ -56,17 +57,12 @@ def email_sha256(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
-def _has_table(con, schema: str, table: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
-                            "and table_name = ?", [schema, table]).fetchone()[0])
-
-
 def refresh_suppressions(con, now: datetime | None = None) -> int:
     """Add hard-bounced, unsubscribed and complaining addresses from `raw.email_engagement` to the
     suppression list; idempotent (an address already listed, for any reason, is left alone).
     Returns how many addresses were added."""
     ledger.ensure_ledger(con)
-    if not _has_table(con, "raw", "email_engagement"):
+    if not has_table(con, "raw", "email_engagement"):
         return 0
     rows = con.execute("""
         select lower(trim(email)) as email, lower(trim(event_type)) as event_type, min(occurred_at) as first_at

@@ -45,7 +45,6 @@ def capabilities(**changes) -> Capabilities:
         modes=frozenset({"upsert"}),
         identifiers=("email", "phone"),
         hashing=None,
-        needs_destination_id_for_remove=False,
         idempotent_writes=True,
     )
     return replace(base, **changes)
