@@ -33,7 +33,7 @@ $(INSTANCE):
 
 # The whole pipeline as one Dagster run: generate, ingest, dbt + gates, every sync to the sandbox.
 demo: $(MANIFEST) $(INSTANCE)
-	$(BIN)/python -m orchestration.demo
+	$(BIN)/python -m demo
 
 test: $(STAMP) $(MANIFEST)
 	$(BIN)/ruff check .

@@ -21,14 +21,6 @@ def _iso_datetime(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from activations.generate import generate
-
-    summary = generate(customers=args.customers, seed=args.seed, out=args.out, as_of=args.as_of or settings.as_of())
-    print(summary)
-    return 0
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from activations.ingest import load_landing
 
@@ -179,9 +171,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_feedback(args: argparse.Namespace) -> int:
     import json
-    import os
 
-    from activations.messaging.feedback import engagement_rows, write_landing_file
+    import requests
+
+    from activations.messaging.feedback import (
+        EVENTS_URL_ENV,
+        FeedbackError,
+        engagement_rows,
+        event_feed,
+        fetch_events,
+        write_landing_file,
+    )
 
     if args.events:
         events = json.loads(Path(args.events).read_text())
@@ -189,19 +189,22 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             print(f"attiva feedback: {args.events} is not a JSON array of events", file=sys.stderr)
             return 2
     else:
-        from activations.sandbox.config import default_state_dir
-        from activations.sandbox.engagement import new_events
-
-        events = new_events(args.sandbox_state or default_state_dir(os.environ), seed=args.seed)
+        feed = event_feed()
+        if not feed.url:
+            print(f"attiva feedback: no ESP event feed ({EVENTS_URL_ENV}=none): give --events", file=sys.stderr)
+            return 2
+        try:
+            events = fetch_events(feed.url)
+        except FeedbackError as exc:
+            print(f"attiva feedback: {exc}", file=sys.stderr)
+            return 1
+        except requests.RequestException as exc:
+            print(f"attiva feedback: the ESP event feed {feed.url} could not be reached ({type(exc).__name__})",
+                  file=sys.stderr)
+            return 1
     path = write_landing_file(engagement_rows(events), args.landing)
     print(path if path else "no new engagement events")
     return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from activations.demo import run_demo
-
-    return run_demo(customers=args.customers, seed=args.seed)
 
 
 # -- syncs ----------------------------------------------------------------------------------------
@@ -515,13 +518,6 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    gen = sub.add_parser("generate", help="write synthetic landing files of a fictional retailer")
-    gen.add_argument("--customers", type=int, default=10_000, help="number of real people (default 10000)")
-    gen.add_argument("--seed", type=int, default=42, help="random seed; the same seed writes the same files")
-    gen.add_argument("--out", type=Path, default=None, help="landing folder (default ATTIVA_LANDING or data/landing)")
-    gen.add_argument("--as-of", type=_iso_datetime, default=None, help="the 'now' the data is written around")
-    gen.set_defaults(handler=cmd_generate)
-
     ing = sub.add_parser("ingest", help="load new landing files into the warehouse's raw tables")
     ing.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
     ing.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
@@ -545,13 +541,6 @@ def build_parser() -> argparse.ArgumentParser:
     con = sub.add_parser("contract", help="print the landing contract (folders, formats, columns) as Markdown")
     con.set_defaults(handler=cmd_contract)
 
-    from activations.sandbox.command import add_arguments as sandbox_arguments  # not server.py: 0.14 s
-    from activations.sandbox.command import run_from_args as run_sandbox
-
-    box = sub.add_parser("sandbox", help="serve every destination's API on 127.0.0.1 (no account needed)")
-    sandbox_arguments(box)
-    box.set_defaults(handler=run_sandbox)
-
     rpt = sub.add_parser("report", help="write the marketer's HTML report (one self-contained file)",
                          description="Campaigns, uplift against the holdout, audience sizes over time, the lead funnel "
                                      "and sync health, from the measurement models; prints the file's path.")
@@ -560,22 +549,15 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
     rpt.set_defaults(handler=cmd_report)
 
-    fbk = sub.add_parser("feedback", help="land email engagement events (sandbox ESP or a SendGrid webhook batch)",
-                         description="Write the SendGrid Event Webhook events of the mail the sandbox received since "
-                                     "the last call (or of --events, a batch SendGrid posted) as one landing file in "
-                                     "<landing>/email_engagement/; the next ingestion loads it and the next messaging "
-                                     "pass suppresses hard bounces, unsubscribes and complaints.")
+    fbk = sub.add_parser("feedback", help="land email engagement events (the ESP's event feed or a SendGrid webhook batch)",
+                         description="Write the SendGrid Event Webhook events the ESP's event feed has since the last "
+                                     "call (ATTIVA_ESP_EVENTS_URL; unset, the local sandbox's), or of --events, a batch "
+                                     "SendGrid posted, as one landing file in <landing>/email_engagement/; the next "
+                                     "ingestion loads it and the next messaging pass suppresses hard bounces, "
+                                     "unsubscribes and complaints.")
     fbk.add_argument("--events", type=Path, default=None, help="a SendGrid Event Webhook batch (JSON array)")
-    fbk.add_argument("--sandbox-state", type=Path, default=None,
-                     help="the sandbox's state folder (default ATTIVA_SANDBOX_STATE or <ATTIVA_DATA>/sandbox)")
-    fbk.add_argument("--seed", type=int, default=1, help="seed of the simulated recipients")
     fbk.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
     fbk.set_defaults(handler=cmd_feedback)
-
-    demo = sub.add_parser("demo", help="generate data, ingest it, build the warehouse and print a summary")
-    demo.add_argument("--customers", type=int, default=100_000, help="people to generate on the first run")
-    demo.add_argument("--seed", type=int, default=42)
-    demo.set_defaults(handler=cmd_demo)
 
     warehouse_help = "DuckDB file (default ATTIVA_WAREHOUSE)"
     target_help = ("warehouse the engine works on: duckdb (the file) or spark (the local Spark target, "
@@ -692,13 +674,39 @@ def build_parser() -> argparse.ArgumentParser:
     serve_arguments(srv)
     srv.add_argument("--warehouse", type=Path, default=None, help="with --build: DuckDB file (default ATTIVA_WAREHOUSE)")
     srv.set_defaults(handler=run_serve)
+    add_plugin_commands(sub)
     return parser
+
+
+PLUGIN_COMMANDS = "attiva.commands"
+
+
+def add_plugin_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands other packages register under the `attiva.commands` entry point (`generate`, `demo`
+    and `sandbox` come with the generator, the demo and the sandbox; pyproject.toml): the product
+    names none of them, and a production install without them simply lacks those commands."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
+        try:
+            register = entry.load()
+        except Exception as exc:  # noqa: BLE001 - one broken package loses its command, not the CLI
+            broken = sub.add_parser(entry.name, help=f"(unavailable: {type(exc).__name__})")
+            broken.set_defaults(handler=_unavailable(entry.name, entry.value, exc))
+            continue
+        register(sub)
+
+
+def _unavailable(name: str, where: str, exc: Exception) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        print(f"attiva {name}: unavailable, {where} could not be loaded: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "generate" and args.out is None:  # other commands' --out has its own default
-        args.out = settings.landing_path()
     if getattr(args, "landing", "unset") is None:
         args.landing = settings.landing_path()
     if getattr(args, "warehouse", "unset") is None:

@@ -23,9 +23,9 @@ from pathlib import Path
 import duckdb
 
 from activations.build import build_warehouse
-from activations.generate import generate
-from activations.generate.evaluate import score_identity
 from activations.ingest import load_landing
+from generator import generate
+from generator.evaluate import score_identity
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/generate.py [--customers 1000000] [--seed 42] [--dir /tmp/attiva-gen] [--keep]
 
-Runs `activations.generate.generate` once into a temporary folder (removed afterwards
+Runs `generator.generate` once into a temporary folder (removed afterwards
 unless --keep) and prints wall seconds, rows per source, MB written and the process's
 peak resident memory. The target is 1,000,000 customers in 60 s or less on 2 cores.
 """
@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from activations.generate import generate
+from generator import generate
 
 AS_OF = datetime(2025, 6, 3, 8, 30, tzinfo=UTC)  # pinned, so runs are comparable
 

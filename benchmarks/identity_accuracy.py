@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 
 from activations.cli import main as attiva
-from activations.generate import generate
-from activations.generate.evaluate import explain_identity, score_identity
+from generator import generate
+from generator.evaluate import explain_identity, score_identity
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # pinned, so runs are comparable
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/identity_scale.py [--records 100000 1000000] [--new 1000]
 
-People come from the generator (`activations.generate.people`: its name, birth date, city,
+People come from the generator (`generator.people`: its name, birth date, city,
 postcode, phone and email distributions; no street address); 10 % of them get a second
 record with one mess each: a typo in a name, first/last swapped, a new phone, a typo in the
 email's local part, or another email domain. Prints, per size: training time (u sampling +
@@ -43,7 +43,7 @@ def _typo(values: pl.Series, rng: np.random.Generator) -> pl.Series:
 
 def synthetic_records(n: int, seed: int = 7) -> tuple[pa.Table, int]:
     """About n records: n/1.1 generated people plus a messed duplicate for 10 % of them."""
-    from activations.generate.people import people
+    from generator.people import people
 
     rng = np.random.default_rng(seed)
     base = people(rng, int(n / 1.1), AS_OF)

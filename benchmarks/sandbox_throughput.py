@@ -36,7 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from activations.sandbox import running_sandbox  # noqa: E402
+from sandbox import running_sandbox  # noqa: E402
 
 BATCH = 10_000
 WEBHOOK_SECRET = "sandbox-webhook-token"
@@ -70,7 +70,7 @@ def sandbox_process(state_dir: Path, smtp_port: int = 0, webhook_unsigned: bool 
     cmd = [
         sys.executable,
         "-m",
-        "activations.sandbox",
+        "sandbox",
         "--port",
         str(port),
         "--state",

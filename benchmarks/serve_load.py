@@ -50,8 +50,8 @@ AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 def real_warehouse(root: Path, customers: int) -> Path:
     """generate -> ingest -> dbt build of the marts and audiences (what the snapshot reads), once per --dir."""
     from activations.build import dbt_command, run_dbt
-    from activations.generate import generate
     from activations.ingest import load_landing
+    from generator import generate
 
     warehouse = root / "warehouse.duckdb"
     done = root / f"built-{customers}"

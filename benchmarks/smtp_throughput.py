@@ -1,6 +1,6 @@
 """Messages per second `SmtpChannel` delivers to the sandbox's SMTP server (target ≥ 500/s).
 
-The sandbox (`python -m activations.sandbox`, HTTP and SMTP) runs in its own process,
+The sandbox (`python -m sandbox`, HTTP and SMTP) runs in its own process,
 as `attiva sandbox` does. The client builds each multipart message (text + HTML, our
 ids in the headers) and sends it with a full SMTP transaction (MAIL, RCPT, DATA) from
 ``--threads`` threads over a pool of as many reused connections. The figure includes

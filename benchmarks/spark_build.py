@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from activations.build import build_warehouse
-from activations.generate import generate
 from activations.ingest import load_landing
+from generator import generate
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ then runs every asset (ingestion, dbt, quality gates, every sync) as one Dagster
 recorded in the instance `make dev` shows, and prints what each destination now holds.
 A second `make demo` ingests nothing new and sends only what changed.
 
-Usage: python -m orchestration.demo [--customers N] [--seed S]
+Usage: python -m demo [--customers N] [--seed S]
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from activations import settings, warehouse
 from activations.destinations.config import DEFAULT_SANDBOX_PORT, read_destinations
 from activations.messaging.ledger import counts as message_counts
 from activations.report import default_report_path
-from activations.sandbox.holdings import fetch_holdings
 from activations.summary import summarize
 from activations.syncs import last_runs
+from sandbox.holdings import fetch_holdings
 
 
 @contextlib.contextmanager
 def sandbox() -> Iterator[str]:
     """The sandbox on ATTIVA_SANDBOX_PORT: the one already running (`make dev`), else one started here."""
-    from activations.sandbox.server import running_sandbox
+    from sandbox.server import running_sandbox
 
     port = int(os.environ.get("ATTIVA_SANDBOX_PORT") or DEFAULT_SANDBOX_PORT)
     base = f"http://127.0.0.1:{port}"
@@ -49,7 +49,7 @@ def sandbox() -> Iterator[str]:
 
 
 def generate_if_empty(customers: int, seed: int) -> None:
-    from activations.generate import generate
+    from generator import generate
 
     landing = settings.landing_path()
     if landing.exists() and any(landing.rglob("*.*")):
@@ -129,7 +129,7 @@ def engagement_summary() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestration.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)

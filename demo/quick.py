@@ -14,9 +14,9 @@ from activations import settings
 def run_demo(customers: int = 100_000, seed: int = 42) -> int:
     """Generate (first run only), ingest, build, summarize. Returns a process exit code."""
     from activations.build import build_warehouse
-    from activations.generate import generate
     from activations.ingest import load_landing
     from activations.summary import summarize
+    from generator import generate
 
     landing, warehouse, as_of = settings.landing_path(), settings.warehouse_path(), settings.as_of()
     started = time.monotonic()

@@ -4,6 +4,6 @@
 contract (activations.ingest.contract) plus the ground truth under `_truth/`.
 """
 
-from activations.generate.run import GenerateSummary, generate
+from generator.run import GenerateSummary, generate
 
 __all__ = ["GenerateSummary", "generate"]

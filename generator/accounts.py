@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from activations.generate import mess
-from activations.generate.clock import DAY, MINUTE
-from activations.generate.streams import increasing_ids
+from generator import mess
+from generator.clock import DAY, MINUTE
+from generator.streams import increasing_ids
 
 OLDER_VERSION_SHARE = 0.04
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from activations.generate.clock import DAY
+from generator.clock import DAY
 
 WINDOW_DAYS = 90
 NEWSLETTER_TOPICS = ("novita_caffe", "guida_te", "nuova_collezione", "idee_regalo", "offerte_settimana",

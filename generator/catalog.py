@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from activations.generate.clock import DAY, HOUR, uniform_times
-from activations.generate.streams import pick, zipf_weights
+from generator.clock import DAY, HOUR, uniform_times
+from generator.streams import pick, zipf_weights
 
 COMPANIONS = 3
 

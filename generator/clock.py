@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from activations.generate.streams import pick
+from generator.streams import pick
 
 MINUTE = 60
 HOUR = 3_600

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from activations.generate import names, places
-from activations.generate.streams import pick, unique_by_suffix, zipf_weights
+from generator import names, places
+from generator.streams import pick, unique_by_suffix, zipf_weights
 
 ROLE_MAILBOX_SHARE = 0.45  # of companies with 3+ contacts
 LEGAL_SUFFIXES = (" s.r.l.", " s.p.a.", " s.n.c.", " s.a.s.", " gmbh", " sarl", " sas", " s.l.", " s.a.",

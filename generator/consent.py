@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from activations.generate import mess
-from activations.generate.clock import MINUTE
-from activations.generate.streams import increasing_ids
+from generator import mess
+from generator.clock import MINUTE
+from generator.streams import increasing_ids
 
 REVOKE_SHARE = 0.1
 REGRANT_SHARE = 0.25  # of revocations

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from activations.generate import mess
-from activations.generate.clock import DAY, HOUR, MINUTE
-from activations.generate.streams import increasing_ids, pick
+from generator import mess
+from generator.clock import DAY, HOUR, MINUTE
+from generator.streams import increasing_ids, pick
 
 STAGES = ("subscriber", "lead", "mql", "sql", "customer", "other")
 SUBSCRIBER, LEAD, MQL, SQL, CUSTOMER, OTHER = range(6)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from activations.generate import mess
-from activations.generate.campaigns import campaigns
-from activations.generate.clock import HOUR, MINUTE
-from activations.generate.consent import ConsentPlan
-from activations.generate.streams import hex_ids, pick
+from generator import mess
+from generator.campaigns import campaigns
+from generator.clock import HOUR, MINUTE
+from generator.consent import ConsentPlan
+from generator.streams import hex_ids, pick
 
 SITE = "https://www.emporionove.it"
 HARD_BOUNCE_RATE, SOFT_BOUNCE_RATE = 0.005, 0.012  # of messages sent

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from activations.generate import mess
-from activations.generate.catalog import Catalog
-from activations.generate.clock import DAY, MINUTE, Calendar, uniform_times
-from activations.generate.orders import Orders
-from activations.generate.streams import pick, uuids
+from generator import mess
+from generator.catalog import Catalog
+from generator.clock import DAY, MINUTE, Calendar, uniform_times
+from generator.orders import Orders
+from generator.streams import pick, uuids
 
 WINDOW_DAYS = 30
 SITE = "https://www.emporionove.it"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from activations.generate import mess, names
+from generator import mess, names
 
 KINDS = ("email_typo", "name_swapped", "nickname", "new_phone", "other_surname", "missing_email", "missing_phone")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from activations.generate.names import DOMAIN_TYPOS
-from activations.generate.streams import pick
 from activations.ingest.contract import Source
+from generator.names import DOMAIN_TYPOS
+from generator.streams import pick
 
 EMAIL_PLACEHOLDERS = ("", "n/a", "N/A", "test@test.com", "noemail@example.com", "none@none.it", "-")
 PHONE_PLACEHOLDERS = ("", "n/a", "N/A", "0000000000", "000", "-", "1234567890")

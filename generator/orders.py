@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from activations.generate import mess
-from activations.generate.campaigns import campaigns
-from activations.generate.catalog import Catalog
-from activations.generate.clock import DAY, OFFICE_HOURS, Calendar
-from activations.generate.streams import increasing_ids, pick
+from generator import mess
+from generator.campaigns import campaigns
+from generator.catalog import Catalog
+from generator.clock import DAY, OFFICE_HOURS, Calendar
+from generator.streams import increasing_ids, pick
 
 HISTORY_DAYS = 3 * 365
 GUEST_CHECKOUT_BY_ACCOUNT_HOLDERS = 0.04

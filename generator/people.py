@@ -10,10 +10,10 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from activations.generate import names, places
-from activations.generate.clock import DAY
-from activations.generate.companies import Companies, companies
-from activations.generate.streams import pick, unique_by_suffix, zipf_weights
+from generator import names, places
+from generator.clock import DAY
+from generator.companies import Companies, companies
+from generator.streams import pick, unique_by_suffix, zipf_weights
 
 B2B_SHARE = 0.12
 FAMILY_PHONE_SHARE = 0.015  # people sharing a phone with one relative

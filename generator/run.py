@@ -11,18 +11,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from activations.generate import exports, identity_mess, mess, truth, write
-from activations.generate.accounts import accounts
-from activations.generate.catalog import catalog
-from activations.generate.clock import epoch_seconds
-from activations.generate.consent import plan, records
-from activations.generate.crm import contacts
-from activations.generate.engagement import engagement
-from activations.generate.events import events
-from activations.generate.orders import orders
-from activations.generate.people import people
-from activations.generate.streams import stream
 from activations.ingest.contract import SOURCES_BY_NAME
+from generator import exports, identity_mess, mess, truth, write
+from generator.accounts import accounts
+from generator.catalog import catalog
+from generator.clock import epoch_seconds
+from generator.consent import plan, records
+from generator.crm import contacts
+from generator.engagement import engagement
+from generator.events import events
+from generator.orders import orders
+from generator.people import people
+from generator.streams import stream
 
 TRUTH_FOLDER = "_truth"
 

@@ -9,7 +9,7 @@ benchmarks can score identity resolution:
 - guest_email / the guest checkout email trimmed and lower-cased (placeholders left out). A shared
   role mailbox maps to every person who checked out with it.
 
-`record_mess` says which records carry which identity mess (activations.generate.identity_mess),
+`record_mess` says which records carry which identity mess (generator.identity_mess),
 `lookalikes` which pairs of different people look alike on purpose (family, namesake, colleagues
 on one role mailbox); `people` who everyone truly is. docs/generator-truth.md describes them.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from activations.generate.mess import EMAIL_PLACEHOLDERS
+from generator.mess import EMAIL_PLACEHOLDERS
 
 PEOPLE_COLUMNS = ("person_id", "first_name", "last_name", "email", "phone", "birth_date", "country", "is_b2b",
                   "city", "postal_code", "personal_email", "new_phone", "other_surname", "other_surname_email")

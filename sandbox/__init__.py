@@ -15,9 +15,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from activations.sandbox.config import DESTINATION_TYPES, SandboxConfig
-    from activations.sandbox.server import SandboxURL, create_app, run, running_sandbox
-    from activations.sandbox.smtp import running_smtp
+    from sandbox.config import DESTINATION_TYPES, SandboxConfig
+    from sandbox.server import SandboxURL, create_app, run, running_sandbox
+    from sandbox.smtp import running_smtp
 
 _HOMES = {
     "DESTINATION_TYPES": "config",

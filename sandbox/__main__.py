@@ -1,16 +1,16 @@
-"""``python -m activations.sandbox``: the same server ``attiva sandbox`` starts."""
+"""``python -m sandbox``: the same server ``attiva sandbox`` starts."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from activations.sandbox.command import add_arguments, run_from_args
+from sandbox.command import add_arguments, run_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m activations.sandbox", description="Serve every destination's API on loopback."
+        prog="python -m sandbox", description="Serve every destination's API on loopback."
     )
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))

@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from activations.sandbox.auth import same_secret
-from activations.sandbox.config import SandboxConfig
-from activations.sandbox.faults import FaultInjector, FaultSettings
-from activations.sandbox.limits import RollingWindow, WindowCheck
-from activations.sandbox.state import StateStore
-from activations.sandbox.wire import loads
+from sandbox.auth import same_secret
+from sandbox.config import SandboxConfig
+from sandbox.faults import FaultInjector, FaultSettings
+from sandbox.limits import RollingWindow, WindowCheck
+from sandbox.state import StateStore
+from sandbox.wire import loads
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -48,7 +48,7 @@ def trace_id() -> str:
     return uuid.uuid4().hex
 
 
-class Destination:
+class VendorApi:
     """One vendor API served under ``/<name>``, with its state, limits and faults."""
 
     name: ClassVar[str]

@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.base import Destination, Refusal, iso_now
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.identifiers import is_email
-from activations.sandbox.limits import WindowCheck, ceil_seconds
-from activations.sandbox.wire import JSONBody
+from sandbox.base import Refusal, VendorApi, iso_now
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.identifiers import is_email
+from sandbox.limits import WindowCheck, ceil_seconds
+from sandbox.wire import JSONBody
 
 MAX_LIST_EMAILS = 150
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
@@ -39,7 +39,7 @@ def error(status: int, code: str, message: str) -> JSONBody:
     return JSONBody({"code": code, "message": message}, status_code=status)
 
 
-class Brevo(Destination):
+class Brevo(VendorApi):
     name = "brevo"
 
     def reset_state(self) -> None:

@@ -1,4 +1,4 @@
-"""``attiva sandbox`` / ``python -m activations.sandbox``: the flags and turning them into a server.
+"""``attiva sandbox`` / ``python -m sandbox``: the flags and turning them into a server.
 
 Kept apart from server.py, and importing nothing heavy, so ``attiva`` builds its parser without
 loading the server (Starlette, uvicorn, aiosmtpd: about 0.14 s of every command's start-up).
@@ -13,9 +13,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from activations.sandbox.faults import FAULT_FIELDS
+from sandbox.faults import FAULT_FIELDS
 
 DEFAULT_SMTP_PORT = 8025
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """`attiva sandbox`, through the `attiva.commands` entry point (pyproject.toml)."""
+    box = sub.add_parser("sandbox", help="serve every destination's API on 127.0.0.1 (no account needed)")
+    add_arguments(box)
+    box.set_defaults(handler=run_from_args)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +78,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         options["sendgrid_import_seconds"] = args.sendgrid_import_seconds
     if getattr(args, "webhook_unsigned", False):
         options["webhook_require_signature"] = False
-    from activations.sandbox.server import run  # the server's modules load only when it starts
+    from sandbox.server import run  # the server's modules load only when it starts
 
     run(
         host=args.host,

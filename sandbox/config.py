@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from activations.sandbox.faults import FaultSettings
-from activations.sandbox.smtp import SmtpSettings
+from sandbox.faults import FaultSettings
+from sandbox.smtp import SmtpSettings
 
 DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
 

@@ -30,8 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from activations.sandbox.smtp import message_html
-from activations.sandbox.wire import dumps, loads
+from sandbox.smtp import message_html
+from sandbox.wire import dumps, loads
 
 CURSOR = "engagement_cursor.json"
 HARD_BOUNCE, SOFT_BOUNCE = 0.01, 0.01  # of messages

@@ -33,13 +33,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.audiences import MemberSet
-from activations.sandbox.auth import bearer_token
-from activations.sandbox.base import Destination, Refusal
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.identifiers import is_hex
-from activations.sandbox.limits import WindowCheck
-from activations.sandbox.wire import JSONBody
+from sandbox.audiences import MemberSet
+from sandbox.auth import bearer_token
+from sandbox.base import Refusal, VendorApi
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.identifiers import is_hex
+from sandbox.limits import WindowCheck
+from sandbox.wire import JSONBody
 
 MAX_MEMBERS = 10_000
 MAX_IDENTIFIERS = 10
@@ -122,7 +122,7 @@ def member_tokens(record: dict[str, list[Any]]) -> list[str]:
     return tokens
 
 
-class Google(Destination):
+class Google(VendorApi):
     name = "google"
 
     def reset_state(self) -> None:

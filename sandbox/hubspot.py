@@ -32,12 +32,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.auth import bearer_token
-from activations.sandbox.base import Destination, Refusal, iso_now, trace_id
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.identifiers import is_email
-from activations.sandbox.limits import DailyQuota, WindowCheck, ceil_seconds
-from activations.sandbox.wire import JSONBody
+from sandbox.auth import bearer_token
+from sandbox.base import Refusal, VendorApi, iso_now, trace_id
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.identifiers import is_email
+from sandbox.limits import DailyQuota, WindowCheck, ceil_seconds
+from sandbox.wire import JSONBody
 
 MAX_INPUTS = 100
 MAX_LIST_RECORD_IDS = 100_000
@@ -63,7 +63,7 @@ def _row_error(row_id: str, error: str, message: str) -> dict[str, Any]:
     }
 
 
-class HubSpot(Destination):
+class HubSpot(VendorApi):
     name = "hubspot"
 
     def reset_state(self) -> None:

@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.auth import basic_password, bearer_token
-from activations.sandbox.base import Destination, Refusal, iso_now, trace_id
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.identifiers import is_email, subscriber_hash
-from activations.sandbox.limits import ConnectionCap, WindowCheck
-from activations.sandbox.wire import JSONBody, ProblemJSON
+from sandbox.auth import basic_password, bearer_token
+from sandbox.base import Refusal, VendorApi, iso_now, trace_id
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.identifiers import is_email, subscriber_hash
+from sandbox.limits import ConnectionCap, WindowCheck
+from sandbox.wire import JSONBody, ProblemJSON
 
 MAX_BATCH = 500
 STATUSES = {"subscribed", "unsubscribed", "cleaned", "pending", "transactional"}
@@ -47,7 +47,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> ProblemJSON:
     return ProblemJSON(body, status_code=status)
 
 
-class Mailchimp(Destination):
+class Mailchimp(VendorApi):
     name = "mailchimp"
 
     def reset_state(self) -> None:

@@ -27,12 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.audiences import MemberSet
-from activations.sandbox.auth import bearer_token
-from activations.sandbox.base import Destination, Refusal, trace_id
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.limits import WindowCheck
-from activations.sandbox.wire import JSONBody, dumps, loads
+from sandbox.audiences import MemberSet
+from sandbox.auth import bearer_token
+from sandbox.base import Refusal, VendorApi, trace_id
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.limits import WindowCheck
+from sandbox.wire import JSONBody, dumps, loads
 
 MAX_ROWS = 10_000
 MAX_SAMPLES = 10
@@ -77,7 +77,7 @@ def _json_param(value: Any, name: str) -> Any:
     return value
 
 
-class Meta(Destination):
+class Meta(VendorApi):
     name = "meta"
 
     def reset_state(self) -> None:

@@ -28,12 +28,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.auth import bearer_token
-from activations.sandbox.base import Destination, Refusal, iso_now
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.identifiers import is_email
-from activations.sandbox.limits import WindowCheck
-from activations.sandbox.wire import JSONBody
+from sandbox.auth import bearer_token
+from sandbox.base import Refusal, VendorApi, iso_now
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.identifiers import is_email
+from sandbox.limits import WindowCheck
+from sandbox.wire import JSONBody
 
 MAX_RECORDS = 200
 _VERSION = re.compile(r"v\d+\.\d+")
@@ -56,7 +56,7 @@ def _failed(status_code: str, message: str, fields: list[str]) -> dict[str, Any]
     }
 
 
-class Salesforce(Destination):
+class Salesforce(VendorApi):
     name = "salesforce"
 
     def reset_state(self) -> None:

@@ -41,12 +41,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.auth import bearer_token
-from activations.sandbox.base import Destination, Refusal, iso_now, trace_id
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.identifiers import is_email
-from activations.sandbox.limits import WindowCheck
-from activations.sandbox.wire import JSONBody
+from sandbox.auth import bearer_token
+from sandbox.base import Refusal, VendorApi, iso_now, trace_id
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.identifiers import is_email
+from sandbox.limits import WindowCheck
+from sandbox.wire import JSONBody
 
 MAX_CONTACTS = 30_000
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -63,7 +63,7 @@ def errors(status: int, *items: tuple[str | None, str]) -> JSONBody:
     return JSONBody({"errors": [{"field": field, "message": message} for field, message in items]}, status_code=status)
 
 
-class SendGrid(Destination):
+class SendGrid(VendorApi):
     name = "sendgrid"
 
     def reset_state(self) -> None:

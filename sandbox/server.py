@@ -33,26 +33,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from activations.sandbox.base import Destination
-from activations.sandbox.brevo import Brevo
-from activations.sandbox.command import add_arguments, run_from_args, smtp_options  # noqa: F401 - also here
-from activations.sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, parse_fault_spec
-from activations.sandbox.engagement import new_events
-from activations.sandbox.google import Google
-from activations.sandbox.hubspot import HubSpot
-from activations.sandbox.mailchimp import Mailchimp
-from activations.sandbox.meta import Meta
-from activations.sandbox.salesforce import Salesforce
-from activations.sandbox.sendgrid import SendGrid
-from activations.sandbox.smtp import MailServer, MailStore, message_view
-from activations.sandbox.state import StateStore
-from activations.sandbox.webhook import Webhook
-from activations.sandbox.wire import JSONBody, loads
+from sandbox.base import VendorApi
+from sandbox.brevo import Brevo
+from sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, parse_fault_spec
+from sandbox.engagement import new_events
+from sandbox.google import Google
+from sandbox.hubspot import HubSpot
+from sandbox.mailchimp import Mailchimp
+from sandbox.meta import Meta
+from sandbox.salesforce import Salesforce
+from sandbox.sendgrid import SendGrid
+from sandbox.smtp import MailServer, MailStore, message_view
+from sandbox.state import StateStore
+from sandbox.webhook import Webhook
+from sandbox.wire import JSONBody, loads
 
-DESTINATION_CLASSES: dict[str, type[Destination]] = {
+VENDOR_APIS: dict[str, type[VendorApi]] = {
     cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook)
 }
-assert tuple(DESTINATION_CLASSES) == DESTINATION_TYPES
+assert tuple(VENDOR_APIS) == DESTINATION_TYPES
 
 
 class Sandbox:
@@ -63,8 +62,8 @@ class Sandbox:
         self._initial_faults = dict(config.faults)
         self._initial_rate_limits = copy.deepcopy(config.rate_limits)
         self.store = StateStore(config.state_dir, interval=config.persist_interval)
-        self.destinations: dict[str, Destination] = {}
-        for name, cls in DESTINATION_CLASSES.items():
+        self.destinations: dict[str, VendorApi] = {}
+        for name, cls in VENDOR_APIS.items():
             destination = cls(config, self.store)
             self.destinations[name] = destination
             self.store.register(destination)

@@ -41,7 +41,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from activations.sandbox.wire import dumps, loads
+from sandbox.wire import dumps, loads
 
 log = logging.getLogger(__name__)
 

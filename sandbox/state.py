@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from activations.sandbox.wire import dumps, loads
+from sandbox.wire import dumps, loads
 
 log = logging.getLogger(__name__)
 

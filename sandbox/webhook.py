@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from activations.sandbox.auth import signature_ok
-from activations.sandbox.base import Destination, Refusal
-from activations.sandbox.faults import REJECTION_MESSAGE
-from activations.sandbox.limits import WindowCheck, ceil_seconds
-from activations.sandbox.wire import JSONBody
+from sandbox.auth import signature_ok
+from sandbox.base import Refusal, VendorApi
+from sandbox.faults import REJECTION_MESSAGE
+from sandbox.limits import WindowCheck, ceil_seconds
+from sandbox.wire import JSONBody
 
 SIGNATURE_HEADER = "X-Attiva-Signature"
 _OK_RESULTS: list[dict[str, Any]] = []  # {"index": i, "ok": True, "error": None}, made once, only ever read
@@ -46,7 +46,7 @@ def _wants_minimal(request: Request) -> bool:
     return any(part.strip().lower() == "return=minimal" for part in prefer.split(","))
 
 
-class Webhook(Destination):
+class Webhook(VendorApi):
     name = "webhook"
 
     def reset_state(self) -> None:

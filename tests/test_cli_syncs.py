@@ -21,8 +21,8 @@ import pytest
 import requests
 
 from activations.cli import main
-from activations.sandbox.faults import FaultInjector, FaultSettings
-from activations.sandbox.server import running_sandbox
+from sandbox.faults import FaultInjector, FaultSettings
+from sandbox.server import running_sandbox
 
 pytestmark = pytest.mark.xdist_group("sandbox_cli")
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from activations.sandbox.server import running_sandbox
+from sandbox.server import running_sandbox
 
 TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
 TOKENS = {t: f"contract-{t}-Jq3Vx8Lp" for t in TYPES}

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from activations.generate import generate
-from activations.generate.evaluate import explain_identity, score_identity
 from activations.summary import summarize
+from generator import generate
+from generator.evaluate import explain_identity, score_identity
 from tests.conftest import build_from_landing
 
 pytestmark = pytest.mark.xdist_group("generated")

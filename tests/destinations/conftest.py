@@ -25,16 +25,16 @@ TOKENS = {t: f"tok-{t}-7Qx9Zr4Lm2Pw8Kd" for t in SANDBOX_TYPES}
 
 
 def sandbox_available() -> bool:
-    return importlib.util.find_spec("activations.sandbox") is not None and (
-        importlib.util.find_spec("activations.sandbox.server") is not None
+    return importlib.util.find_spec("sandbox") is not None and (
+        importlib.util.find_spec("sandbox.server") is not None
     )
 
 
 @pytest.fixture(scope="session")
 def sandbox_base(tmp_path_factory) -> Iterator[str]:
     if not sandbox_available():
-        pytest.skip("activations.sandbox.server is not there yet")
-    from activations.sandbox.server import running_sandbox
+        pytest.skip("sandbox.server is not there yet")
+    from sandbox.server import running_sandbox
 
     state_dir = tmp_path_factory.mktemp("sandbox-state")
     with running_sandbox(state_dir, tokens=TOKENS, sendgrid_import_seconds=0.05) as base:

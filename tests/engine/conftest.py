@@ -21,7 +21,7 @@ from .setups import TOKENS, create_audience, make_client
 
 @pytest.fixture(scope="session")
 def sandbox_base(tmp_path_factory) -> Iterator[str]:
-    from activations.sandbox.server import running_sandbox
+    from sandbox.server import running_sandbox
 
     state_dir = tmp_path_factory.mktemp("engine-sandbox")
     with running_sandbox(state_dir, tokens=TOKENS, sendgrid_import_seconds=0.05) as base:

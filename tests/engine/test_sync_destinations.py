@@ -25,7 +25,7 @@ from .setups import (
 pytestmark = pytest.mark.xdist_group("engine")
 
 # The sandbox's webhook receiver stores every posted row, whatever the batch's "operation": a mirror
-# removal reaches it but the row stays (activations/sandbox/webhook.py `receive`).
+# removal reaches it but the row stays (sandbox/webhook.py `receive`).
 DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook",
                      "file_export")
 

@@ -7,7 +7,7 @@ import pytest
 
 from activations.engine.deliver import RetryPolicy
 from activations.engine.run import run_sync
-from activations.sandbox.faults import REJECTION_MESSAGE, FaultInjector, FaultSettings
+from sandbox.faults import REJECTION_MESSAGE, FaultInjector, FaultSettings
 
 from .setups import AUDIENCE, FAST_POLICY, add_people, eligible, expected, held, make_sync, sandbox_state
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from activations.generate import GenerateSummary, generate
 from activations.ingest.contract import SOURCES, SOURCES_BY_NAME
+from generator import GenerateSummary, generate
 
 AS_OF = datetime(2025, 6, 3, 8, 30, tzinfo=UTC)
 CUSTOMERS = 2_000
@@ -229,7 +229,7 @@ def messy_records(root: Path) -> pl.DataFrame:
 
 def test_every_kind_of_identity_mess_is_planted_and_recorded(messy_records: pl.DataFrame) -> None:
     """Each kind the truth records is really in the landing file, in shares that look like real exports."""
-    from activations.generate.names import NICKNAMES
+    from generator.names import NICKNAMES
 
     def hit(kind: str) -> pl.DataFrame:
         return messy_records.filter(pl.col("kind").list.contains(kind))

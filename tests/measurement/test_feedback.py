@@ -15,8 +15,8 @@ from activations.messaging.feedback import engagement_rows, refresh_suppressions
 from activations.messaging.policy import Caps, Settings
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
-from activations.sandbox.engagement import new_events
-from activations.sandbox.smtp import MailStore
+from sandbox.engagement import new_events
+from sandbox.smtp import MailStore
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -151,8 +151,9 @@ def test_the_sandbox_reports_each_message_once(tmp_path):
     assert json.dumps(rows)  # plain JSON, as the landing file holds it
 
 
-def test_attiva_feedback_lands_a_webhook_batch_and_the_sandbox_events(tmp_path, capsys):
+def test_attiva_feedback_lands_a_webhook_batch_and_the_event_feed(tmp_path, capsys, monkeypatch):
     from activations.cli import main
+    from sandbox.server import running_sandbox
 
     batch = tmp_path / "batch.json"
     batch.write_text(json.dumps(SENDGRID_BATCH))
@@ -163,8 +164,13 @@ def test_attiva_feedback_lands_a_webhook_batch_and_the_sandbox_events(tmp_path, 
     store = MailStore(tmp_path / "sandbox" / "smtp")
     _store_message(store, "welcome.ccc.1@attiva", "complain.me@example.it")
     store.close()
-    assert main(["feedback", "--sandbox-state", str(tmp_path / "sandbox"), "--landing", str(landing)]) == 0
-    lines = Path(capsys.readouterr().out.strip()).read_text().splitlines()
-    assert {json.loads(line)["event_type"] for line in lines} >= {"delivered", "complaint"}
-    assert main(["feedback", "--sandbox-state", str(tmp_path / "sandbox"), "--landing", str(landing)]) == 0
-    assert capsys.readouterr().out.strip() == "no new engagement events"
+    with running_sandbox(tmp_path / "sandbox") as url:  # the ESP's event feed
+        monkeypatch.setenv("ATTIVA_ESP_EVENTS_URL", f"{url}/_sandbox/mail/events")
+        assert main(["feedback", "--landing", str(landing)]) == 0
+        lines = Path(capsys.readouterr().out.strip()).read_text().splitlines()
+        assert {json.loads(line)["event_type"] for line in lines} >= {"delivered", "complaint"}
+        assert main(["feedback", "--landing", str(landing)]) == 0
+        assert capsys.readouterr().out.strip() == "no new engagement events"
+    # the feed unreachable: said, and nothing landed
+    assert main(["feedback", "--landing", str(landing)]) == 1
+    assert f"the ESP event feed {url}/_sandbox/mail/events could not be reached" in capsys.readouterr().err

@@ -34,7 +34,7 @@ PEOPLE = {"c1": "bounce.me@example.it", "c2": "unsubscribe.me@example.it", "c3":
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    from activations.sandbox.server import running_sandbox
+    from sandbox.server import running_sandbox
 
     with running_sandbox(tmp_path_factory.mktemp("feedback-sandbox"), port=0, smtp_port=0) as url:
         yield url

@@ -10,7 +10,7 @@ import requests
 
 from activations.destinations.google import _match_range
 from activations.engine.run import run_sync
-from activations.sandbox.google import _matches, match_rate_range
+from sandbox.google import _matches, match_rate_range
 from tests.engine.conftest import con, sandbox, sandbox_base, warehouse_path  # noqa: F401 - fixtures
 from tests.engine.setups import AUDIENCE, FAST_POLICY, TOKENS, add_people, make_sync, sha256
 

@@ -20,7 +20,7 @@ from activations.messaging.policy import PolicyError, Step, triggers
 from activations.messaging.send import run_pass
 from activations.messaging.templates import TemplateError, Templates
 from activations.messaging.validate import validate_templates
-from activations.sandbox.smtp import running_smtp
+from sandbox.smtp import running_smtp
 from tests.messaging.test_send import NO_CAPS, NOW, add_customer, add_occurrence, create_tables, make_trigger
 
 pytestmark = pytest.mark.xdist_group("variants")

@@ -29,8 +29,8 @@ from activations.messaging.channels import (
     channel_from_config,
     load_channels,
 )
-from activations.sandbox import running_sandbox, running_smtp
-from activations.sandbox.smtp import MailStore
+from sandbox import running_sandbox, running_smtp
+from sandbox.smtp import MailStore
 
 pytestmark = pytest.mark.xdist_group("messaging_wire")
 

@@ -19,7 +19,7 @@ from activations.messaging.channels import (
     channel_from_config,
     load_channels,
 )
-from activations.sandbox import running_sandbox
+from sandbox import running_sandbox
 
 pytestmark = pytest.mark.xdist_group("messaging_wire")
 

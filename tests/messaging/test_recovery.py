@@ -20,7 +20,7 @@ from activations.messaging import journal
 from activations.messaging.channels import SendGridMailChannel
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
-from activations.sandbox.server import running_sandbox
+from sandbox.server import running_sandbox
 
 from .test_send import NO_CAPS, NOW, add_customer, add_occurrence, create_tables, make_trigger
 

@@ -20,7 +20,7 @@ from activations.messaging.ledger import ensure_ledger, in_holdout
 from activations.messaging.policy import Caps, Coupon, QuietHours, Settings, Step, Trigger
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
-from activations.sandbox.smtp import running_smtp
+from sandbox.smtp import running_smtp
 
 pytestmark = pytest.mark.xdist_group("messaging_send")
 

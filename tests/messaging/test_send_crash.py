@@ -25,8 +25,8 @@ from activations.destinations.base import Secret
 from activations.messaging.channels import SendGridMailChannel, SmtpChannel
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
-from activations.sandbox.server import running_sandbox
-from activations.sandbox.smtp import running_smtp
+from sandbox.server import running_sandbox
+from sandbox.smtp import running_smtp
 
 from .crash_send import CONCURRENCY
 from .test_send import NO_CAPS, NOW, add_customer, add_occurrence, create_tables, make_trigger

@@ -34,7 +34,7 @@ from activations.messaging.policy import Trigger, load_settings, triggers
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
 from activations.messaging.validate import validate_templates
-from activations.sandbox import running_sandbox
+from sandbox import running_sandbox
 from tests.conftest import HANDCRAFTED_AS_OF
 from tests.dbt.test_handcrafted import customer_of
 

@@ -64,7 +64,7 @@ def pinned_as_of():
 def sandbox(tmp_path_factory) -> str:
     """The destinations' sandbox the syncs send to (destinations.yml's defaults point at ATTIVA_SANDBOX_PORT) and
     its SMTP server the triggered email goes to (ATTIVA_SMTP_PORT); file exports go under a temporary ATTIVA_DATA."""
-    from activations.sandbox.server import running_sandbox
+    from sandbox.server import running_sandbox
 
     base = tmp_path_factory.mktemp("sandbox")
     with running_sandbox(base / "state", port=0, smtp_port=0) as url, pytest.MonkeyPatch.context() as patch:

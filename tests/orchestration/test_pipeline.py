@@ -20,7 +20,7 @@ def rows(warehouse: Path, sql: str) -> list[tuple]:
 
 
 def holdings(sandbox: str, dest_type: str) -> dict[str, int]:
-    from activations.sandbox.holdings import fetch_holdings
+    from sandbox.holdings import fetch_holdings
 
     return fetch_holdings(sandbox, [dest_type])[dest_type]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sandbox_helpers import TOKENS
 
-from activations.sandbox import running_sandbox
+from sandbox import running_sandbox
 
 
 @pytest.fixture(autouse=True)

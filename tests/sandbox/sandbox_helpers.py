@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from activations.sandbox import DESTINATION_TYPES
+from sandbox import DESTINATION_TYPES
 
 TOKENS = {t: f"test-{t}-secret" for t in DESTINATION_TYPES}
 

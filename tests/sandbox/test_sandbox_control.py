@@ -12,8 +12,8 @@ import pytest
 import requests
 from sandbox_helpers import TOKENS, auth, post_webhook, set_faults, sha, state
 
-from activations.sandbox import server
-from activations.sandbox.config import SandboxConfig
+from sandbox import command, server
+from sandbox.config import SandboxConfig
 
 
 def within(observed: int, n: int, p: float) -> bool:
@@ -207,12 +207,12 @@ def test_command_line_flags_become_run_arguments(monkeypatch: pytest.MonkeyPatch
     seen: dict = {}
     monkeypatch.setattr(server, "run", lambda **kwargs: seen.update(kwargs))
     parser = argparse.ArgumentParser()
-    server.add_arguments(parser)
+    command.add_arguments(parser)
     args = parser.parse_args(
         ["--port", "9999", "--state", "/tmp/x", "--fault-destination", "meta", "--error-rate", "0.1", "--seed", "5",
          "--rate-limits", '{"hubspot": {"requests": 3}}', "--sendgrid-import-seconds", "0.5"]
     )  # fmt: skip
-    assert server.run_from_args(args) == 0
+    assert command.run_from_args(args) == 0
     assert seen["port"] == 9999 and seen["state_dir"] == Path("/tmp/x")
     assert seen["faults"] == [{"destination": "meta", "error_rate": 0.1, "seed": 5}]
     assert seen["rate_limits"] == {"hubspot": {"requests": 3}}

@@ -7,7 +7,7 @@ import time
 import requests
 from sandbox_helpers import auth, set_faults, state
 
-from activations.sandbox.holdings import holdings
+from sandbox.holdings import holdings
 
 UPSERT = "/hubspot/crm/v3/objects/contacts/batch/upsert"
 LISTS = "/hubspot/crm/v3/lists"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from activations.sandbox import running_sandbox, running_smtp
-from activations.sandbox.server import add_arguments, smtp_options
-from activations.sandbox.smtp import MailStore
+from sandbox import running_sandbox, running_smtp
+from sandbox.command import add_arguments, smtp_options
+from sandbox.smtp import MailStore
 
 pytestmark = pytest.mark.xdist_group("messaging_wire")
 

@@ -68,7 +68,7 @@ def test_unsigned_posts_only_when_configured(start_sandbox, tmp_path) -> None:
 
 
 def test_require_signature_takes_only_a_bool(tmp_path) -> None:
-    from activations.sandbox.config import SandboxConfig
+    from sandbox.config import SandboxConfig
 
     assert SandboxConfig.build(tmp_path, env={}).webhook_require_signature is True
     assert SandboxConfig.build(tmp_path, env={}, webhook_require_signature=False).webhook_require_signature is False

@@ -19,10 +19,10 @@ import requests
 from activations import spark
 from activations.destinations import load_destinations
 from activations.engine.run import run_sync
-from activations.sandbox.faults import FaultInjector, FaultSettings
-from activations.sandbox.server import running_sandbox
 from activations.spark_warehouse import SparkWarehouse
 from activations.syncs import declared, run
+from sandbox.faults import FaultInjector, FaultSettings
+from sandbox.server import running_sandbox
 from tests.engine.setups import (
     AUDIENCE,
     FAST_POLICY,
