@@ -54,10 +54,12 @@ $(SPARK_STAMP): $(STAMP)
 test-spark: $(SPARK_STAMP) $(MANIFEST)
 	$(BIN)/python -m pytest -m spark tests/spark
 
-# The sandbox on 127.0.0.1:8765 and the Dagster UI on 127.0.0.1:3000, everything loaded; Ctrl-C stops both.
+# The sandbox on 127.0.0.1:$ATTIVA_SANDBOX_PORT (8765) and the Dagster UI on 127.0.0.1:$ATTIVA_DAGSTER_PORT
+# (3000), everything loaded; Ctrl-C stops both. The defaults live in activations/settings.py.
 dev: $(MANIFEST) $(INSTANCE)
 	$(BIN)/attiva sandbox & SANDBOX=$$!; trap 'kill $$SANDBOX 2>/dev/null' EXIT INT TERM; \
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 --port 3000
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 \
+	  --port $$($(BIN)/python -c "from activations import settings; print(settings.dagster_port())")
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

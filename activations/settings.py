@@ -7,6 +7,7 @@ deployment can point Attiva elsewhere without touching code.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,3 +69,38 @@ def sync_memory_limit() -> str:
 
 # A sync's write-ahead log may grow this far before it is checkpointed (see warehouse.connect).
 SYNC_CHECKPOINT_THRESHOLD = "1GB"
+
+
+# The local ports, one variable each: the sandbox (`attiva sandbox`, and the destinations.yml
+# defaults that point at it), its mail server, `attiva serve`, and the Dagster UI (`make dev`).
+SANDBOX_PORT, SMTP_PORT, SERVE_PORT, DAGSTER_PORT = 8765, 8025, 8766, 3000
+
+
+def sandbox_port(env: Mapping[str, str] | None = None) -> int:
+    """ATTIVA_SANDBOX_PORT, default 8765."""
+    return _port("ATTIVA_SANDBOX_PORT", SANDBOX_PORT, env)
+
+
+def smtp_port(env: Mapping[str, str] | None = None) -> int:
+    """ATTIVA_SMTP_PORT, default 8025 (the sandbox's mail server; 0 turns it off)."""
+    return _port("ATTIVA_SMTP_PORT", SMTP_PORT, env)
+
+
+def serve_port(env: Mapping[str, str] | None = None) -> int:
+    """ATTIVA_SERVE_PORT, default 8766."""
+    return _port("ATTIVA_SERVE_PORT", SERVE_PORT, env)
+
+
+def dagster_port(env: Mapping[str, str] | None = None) -> int:
+    """ATTIVA_DAGSTER_PORT, default 3000 (`make dev`'s Dagster UI)."""
+    return _port("ATTIVA_DAGSTER_PORT", DAGSTER_PORT, env)
+
+
+def _port(variable: str, default: int, env: Mapping[str, str] | None) -> int:
+    raw = (os.environ if env is None else env).get(variable)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r}: expected a port number such as {default}") from None

@@ -21,7 +21,7 @@ import dagster as dg
 import requests
 
 from activations import settings, warehouse
-from activations.destinations.config import DEFAULT_SANDBOX_PORT, read_destinations
+from activations.destinations.config import read_destinations
 from activations.messaging.ledger import counts as message_counts
 from activations.report import default_report_path
 from activations.summary import summarize
@@ -34,7 +34,7 @@ def sandbox() -> Iterator[str]:
     """The sandbox on ATTIVA_SANDBOX_PORT: the one already running (`make dev`), else one started here."""
     from sandbox.server import running_sandbox
 
-    port = int(os.environ.get("ATTIVA_SANDBOX_PORT") or DEFAULT_SANDBOX_PORT)
+    port = settings.sandbox_port()
     base = f"http://127.0.0.1:{port}"
     with contextlib.suppress(requests.RequestException):
         if requests.get(f"{base}/_sandbox/state/webhook", timeout=2).ok:
@@ -43,7 +43,7 @@ def sandbox() -> Iterator[str]:
             return
     state = settings.data_dir() / "sandbox"
     print(f"==> starting the sandbox on {base} (state in {state})")
-    smtp_port = int(os.environ.get("ATTIVA_SMTP_PORT") or 8025)
+    smtp_port = settings.smtp_port()
     with running_sandbox(state, port=port, smtp_port=smtp_port) as started:
         yield started
 
@@ -103,7 +103,7 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
     for event in failed:
         print(f"\nFAILED {event.step_key}: {event.message}", file=sys.stderr)
     print(f"\ndone in {seconds:.0f}s ({'ok' if result.success else 'with failures'}). Next: `make dev` opens "
-          "the Dagster UI on http://127.0.0.1:3000 (this run is under Runs); `.venv/bin/attiva syncs` lists syncs; "
+          f"the Dagster UI on http://127.0.0.1:{settings.dagster_port()} (this run is under Runs); `.venv/bin/attiva syncs` lists syncs; "
           f"the sandbox's state is at {base_url}/_sandbox/state.")
     # Last, so it is what the terminal shows: the report this run wrote, not one left by an earlier run.
     written = [e.materialization.metadata.get("path") for e in result.get_asset_materialization_events()

@@ -36,5 +36,5 @@ def run_demo(customers: int = 100_000, seed: int = 42) -> int:
     print("==> what the warehouse holds")
     print(summarize(warehouse))
     print(f"\ndone in {time.monotonic() - started:.0f}s. The warehouse is {warehouse} (schemas raw, staging, "
-          "intermediate, marts, audiences); `make dev` opens the Dagster UI on http://127.0.0.1:3000.")
+          f"intermediate, marts, audiences); `make dev` opens the Dagster UI on http://127.0.0.1:{settings.dagster_port()}.")
     return 0 if not report.failed_files else 1

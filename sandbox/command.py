@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from activations import settings
 from sandbox.faults import FAULT_FIELDS
-
-DEFAULT_SMTP_PORT = 8025
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``attiva sandbox`` flags; :func:`run_from_args` turns them into a :func:`run` call."""
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    default_port = int(os.environ.get("ATTIVA_SANDBOX_PORT") or 8765)
-    parser.add_argument("--port", type=int, default=default_port, help="port (default ATTIVA_SANDBOX_PORT or 8765)")
+    parser.add_argument("--port", type=int, default=settings.sandbox_port(),
+                        help=f"port (default ATTIVA_SANDBOX_PORT or {settings.SANDBOX_PORT})")
     parser.add_argument(
         "--state", type=Path, default=None, help="state folder (default ATTIVA_SANDBOX_STATE or data/sandbox)"
     )
@@ -48,9 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sendgrid-import-seconds", type=float, help="how long SendGrid import jobs stay pending")
     parser.add_argument("--webhook-unsigned", action="store_true",
                         help="let the webhook accept posts without a signature (tools that cannot sign)")
-    default_smtp = int(os.environ.get("ATTIVA_SMTP_PORT") or DEFAULT_SMTP_PORT)
-    parser.add_argument("--smtp-port", type=int, default=default_smtp,
-                        help=f"SMTP port (default ATTIVA_SMTP_PORT or {DEFAULT_SMTP_PORT}; 0: no mail server)")
+    parser.add_argument("--smtp-port", type=int, default=settings.smtp_port(),
+                        help=f"SMTP port (default ATTIVA_SMTP_PORT or {settings.SMTP_PORT}; 0: no mail server)")
     parser.add_argument("--smtp-tls-cert", type=Path, help="certificate (PEM) for STARTTLS; with --smtp-tls-key")
     parser.add_argument("--smtp-tls-key", type=Path, help="private key (PEM) for STARTTLS")
     parser.add_argument("--smtp-require-starttls", action="store_true", help="refuse mail before STARTTLS")

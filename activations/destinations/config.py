@@ -22,7 +22,6 @@ import yaml
 from activations import settings
 from activations.destinations.base import Capabilities, Destination, DestinationConfigError, Secret
 
-DEFAULT_SANDBOX_PORT = 8765
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # type -> "module:Class"; imported lazily so one broken or slow client never blocks the others.
@@ -142,8 +141,7 @@ def env_prefix(name: str) -> str:
 
 def sandbox_url(dest_type: str, env: Mapping[str, str]) -> str:
     """The local sandbox's base URL for a type: `http://127.0.0.1:${ATTIVA_SANDBOX_PORT:-8765}/<type>`."""
-    port = env.get("ATTIVA_SANDBOX_PORT") or str(DEFAULT_SANDBOX_PORT)
-    return f"http://127.0.0.1:{port}/{dest_type}"
+    return f"http://127.0.0.1:{settings.sandbox_port(env)}/{dest_type}"
 
 
 def destination_class(dest_type: str) -> type:

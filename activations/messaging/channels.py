@@ -41,7 +41,6 @@ from activations.destinations.config import LOOPBACK_HOSTS, env_prefix, sandbox_
 from activations.destinations.transport import HttpClient, dumps, response_json, response_text, retry_after_header
 from activations.destinations.webhook import SIGNATURE_HEADER, signature
 
-DEFAULT_SMTP_PORT = 8025
 MESSAGE_ID_ARG = "attiva_message_id"  # the custom arg carrying our message id (SendGrid)
 # How long an accepted message may take to show in SendGrid's Email Activity: one missing
 # sooner is not yet taken for "not accepted". 0 for the sandbox, whose feed is immediate.
@@ -758,7 +757,7 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
 
     if kind == "smtp":
         host = env.get(f"{prefix}_HOST") or str(entry.get("host") or "127.0.0.1")
-        raw_port = env.get(f"{prefix}_PORT") or entry.get("port") or env.get("ATTIVA_SMTP_PORT") or DEFAULT_SMTP_PORT
+        raw_port = env.get(f"{prefix}_PORT") or entry.get("port") or env.get("ATTIVA_SMTP_PORT") or settings.SMTP_PORT
         try:
             port = int(raw_port)
         except (TypeError, ValueError):

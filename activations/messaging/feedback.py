@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 import requests
 
-from activations import warehouse
+from activations import settings, warehouse
 from activations.engine.dialect import has_table
 from activations.messaging import ledger
 
@@ -183,7 +183,7 @@ def event_feed(env: Mapping[str, str] | None = None) -> EventFeed:
     if EVENTS_URL_ENV in env:
         value = env[EVENTS_URL_ENV].strip()
         return EventFeed(None if value.lower() in ("", "none") else value, True)
-    port = env.get("ATTIVA_SANDBOX_PORT") or "8765"
+    port = settings.sandbox_port(env)
     return EventFeed(f"http://127.0.0.1:{port}{SANDBOX_EVENTS_PATH}", False)
 
 

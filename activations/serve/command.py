@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from activations import settings
 
 DESCRIPTION = """\
 Serve the personalization API and event collection (and, with --demo, a storefront page at /).
@@ -36,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `attiva serve` flags."""
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("ATTIVA_SERVE_PORT") or 8766),
-                        help="port (default ATTIVA_SERVE_PORT or 8766)")
+    parser.add_argument("--port", type=int, default=settings.serve_port(),
+                        help=f"port (default ATTIVA_SERVE_PORT or {settings.SERVE_PORT})")
     parser.add_argument("--keys", type=Path, default=None,
                         help="API keys file (default ATTIVA_SERVE_KEYS or serve_keys.yml at the project root)")
     parser.add_argument("--serving", type=Path, default=None,
@@ -65,7 +66,6 @@ def _split(value: str | None) -> list[str] | None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Add a key, or build (optionally) and serve until interrupted."""
-    from activations import settings
     from activations.serve.keys import KeysFileError, add_key, keys_path, load_keys
 
     keys_file = Path(args.keys or keys_path())
