@@ -30,7 +30,7 @@ from email.message import EmailMessage
 from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import yaml
@@ -220,6 +220,8 @@ class SmtpChannel:
     A connection found closed when a transaction starts is replaced once; a failure after
     the body was sent is reported as transient with "outcome unknown" in the reason.
     """
+
+    dagster_kind: ClassVar[str] = "email"  # the kind Dagster shows on its campaigns' assets
 
     def __init__(
         self,
@@ -454,6 +456,8 @@ class SendGridMailChannel:
     asks) rather than retried blindly.
     """
 
+    dagster_kind: ClassVar[str] = "sendgrid"  # the kind Dagster shows on its campaigns' assets
+
     def __init__(self, base_url: str, token: Secret, *, timeout: float = 30.0, pool_size: int = 4,
                  from_email: str = "", from_name: str = "", activity_lag: float = ACTIVITY_LAG_SECONDS) -> None:
         self.base_url = base_url.rstrip("/")
@@ -539,6 +543,8 @@ def _query_string(value: str) -> str:
 class WebhookMessageChannel:
     """One message per signed POST, in Attiva's webhook contract: one row keyed by the message id."""
 
+    dagster_kind: ClassVar[str] = "webhook"  # the kind Dagster shows on its campaigns' assets
+
     def __init__(self, url: str, secret: Secret, *, timeout: float = 30.0, pool_size: int = 4,
                  from_email: str = "", from_name: str = "") -> None:
         self.url = url
@@ -600,6 +606,8 @@ class SalesforceTaskChannel:
     Salesforce yet (the sync has not run) the failure is transient and the next pass retries,
     until the step expires.
     """
+
+    dagster_kind: ClassVar[str] = "salesforce"  # the kind Dagster shows on its campaigns' assets
 
     resend_is_safe = True  # an upsert on the message id: a message of unknown outcome is simply sent again
 
@@ -669,6 +677,15 @@ class SalesforceTaskChannel:
 
 SECRET_FIELDS = ("password", "token", "secret", "api_key")
 COMMON_OPTIONS = {"type", "from", "timeout", "pool_size"}
+CHANNEL_CLASSES: dict[str, type] = {"smtp": SmtpChannel, "sendgrid_mail": SendGridMailChannel,
+                                    "webhook": WebhookMessageChannel, "salesforce_task": SalesforceTaskChannel}
+
+
+def dagster_kind(channel_type: str) -> str | None:
+    """The Dagster kind a channel of this type (channels.yml `type`) declares; None for an unknown type."""
+    cls = CHANNEL_CLASSES.get(channel_type)
+    return cls.dagster_kind if cls else None
+
 TYPE_OPTIONS: dict[str, set[str]] = {
     "smtp": {"host", "port", "starttls", "username"},
     "sendgrid_mail": {"activity_lag"},

@@ -22,7 +22,12 @@ import dagster as dg
 from activations import settings
 from activations.messaging import ledger, status
 from activations.messaging.campaigns import Campaigns, declared_campaigns
-from activations.messaging.channels import default_channels_path, load_channel_entries, load_usable_channels
+from activations.messaging.channels import (
+    dagster_kind,
+    default_channels_path,
+    load_channel_entries,
+    load_usable_channels,
+)
 from activations.messaging.policy import BrokenTrigger, Trigger, load_settings
 from activations.messaging.send import run_pass
 from activations.messaging.templates import Templates
@@ -57,13 +62,9 @@ def message_key(trigger: Trigger) -> dg.AssetKey:
     return dg.AssetKey(["messages", trigger.campaign])
 
 
-# The Dagster kind shown for a campaign, by its channel's type in channels.yml.
-KIND_OF_CHANNEL_TYPE = {"smtp": "email", "sendgrid_mail": "sendgrid", "webhook": "webhook",
-                        "salesforce_task": "salesforce"}
-
-
 def _kind(trigger: Trigger, channel_types: dict[str, str]) -> str:
-    return KIND_OF_CHANNEL_TYPE.get(channel_types.get(trigger.channel, ""), trigger.channel)
+    """The kind its channel's class declares (channels.py), else the channel's name."""
+    return dagster_kind(channel_types.get(trigger.channel, "")) or trigger.channel
 
 
 def _metadata(counts: dict[str, int], outcomes: dict[str, int], campaign: status.CampaignStatus | None = None) -> dict:
