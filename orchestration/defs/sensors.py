@@ -2,6 +2,7 @@
 failed run leaves an alert in the warehouse."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -58,13 +59,17 @@ def _hold_back(new_cursor: str, old_cursor: str | None, names: list[str]) -> str
 @dg.sensor(job=landing_refresh, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="One run per set of new or changed landing files (by name, size and mtime); "
                        f"event and engagement files alone at most {EVENTS_CATCH_UP_MINUTES} minutes after the last.")
-def landing_files(context: dg.SensorEvaluationContext, landing: Landing) -> dg.SensorResult | dg.SkipReason:
+def landing_files(context: dg.SensorEvaluationContext, landing: Landing,
+                  warehouse: Warehouse) -> dg.SensorResult | dg.SkipReason:
     folder = landing.folder()
     if not folder.is_dir():
         return dg.SkipReason(f"the landing folder {folder} does not exist")
     now = datetime.now(UTC)
     files_cursor, refreshed_at = _landing_cursor(context.cursor)
     changes = landing_watch.look(folder, files_cursor, now=now)
+    loaded_before = landing_watch.already_loaded(warehouse.file(), changes.changed, changes.cursor)
+    if loaded_before:  # new to this sensor, not to the warehouse (`make dev` after `make demo`)
+        changes = replace(changes, changed=[n for n in changes.changed if n not in loaded_before])
     settling = f"; {len(changes.settling)} still being written" if changes.settling else ""
 
     def cursor(files: str, at: float | None) -> str:

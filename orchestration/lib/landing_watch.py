@@ -64,3 +64,26 @@ def compare(files: Iterable[tuple[str, int, int]], cursor: str | None, now: date
     remembered = {**{n: seen[n] for n in settling if n in seen}, **current}
     return LandingChanges(changed=sorted(changed), settling=sorted(settling),
                           cursor=json.dumps(remembered, sort_keys=True, separators=(",", ":")))
+
+
+def already_loaded(warehouse_file: Path, names: list[str], cursor: str) -> set[str]:
+    """Of `names` (as the cursor has their stat), those the warehouse's ingestion ledger
+    (raw.landing_files) holds as loaded with that very size and mtime: ingestion would skip them,
+    so they are no reason for a run (the sensor's first tick after `make demo` loaded them all).
+    Empty when the warehouse cannot be read right now (missing, or a run holds it): then every
+    file counts as new, as it would without the ledger."""
+    import duckdb
+
+    from activations.ingest import ledger
+
+    if not names or not warehouse_file.exists():
+        return set()
+    try:  # never wait in line: a sensor tick must stay short
+        with duckdb.connect(str(warehouse_file), read_only=True) as con:
+            entries = ledger.read(con)
+    except duckdb.Error:
+        return set()
+    stats = json.loads(cursor)
+    return {name for name in names
+            if (entry := entries.get(name)) is not None and entry.status == ledger.LOADED and name in stats
+            and [entry.size_bytes, mtime_us(entry.modified_at)] == list(stats[name])}

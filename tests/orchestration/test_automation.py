@@ -23,12 +23,14 @@ def age(where: Path, seconds: float = 3600) -> None:
             os.utime(path, (then, then))
 
 
-def tick(sensor, landing: Path, cursor: str | None):
+def tick(sensor, landing: Path, cursor: str | None, warehouse: Path | None = None):
     import dagster as dg
 
-    from orchestration.defs.resources import Landing
+    from orchestration.defs.resources import Landing, Warehouse
 
-    context = dg.build_sensor_context(cursor=cursor, resources={"landing": Landing(path=str(landing))})
+    warehouse = warehouse or landing.parent / "no-warehouse.duckdb"
+    context = dg.build_sensor_context(cursor=cursor, resources={"landing": Landing(path=str(landing)),
+                                                                 "warehouse": Warehouse(path=str(warehouse))})
     return sensor(context)
 
 
@@ -77,6 +79,26 @@ def test_the_landing_sensor_requests_one_run_per_new_file_set(defs, handcrafted_
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert {"raw/shop_orders", "marts/customers", "audiences/aud_champions"} <= keys
     assert dg.AssetCheckKey(dg.AssetKey(["marts", "customers"]), "quality_gate") in job.asset_layer.asset_graph.asset_check_keys
+
+
+def test_files_the_warehouse_already_loaded_start_no_run(defs, handcrafted_landing, tmp_path):
+    # `make dev` right after `make demo`: the sensor has no cursor yet, but ingestion loaded every file.
+    from activations.ingest import load_landing
+    from orchestration.defs.sensors import landing_files
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    shutil.copytree(handcrafted_landing, landing)
+    age(landing)
+    load_landing(landing, warehouse)
+    first = tick(landing_files, landing, cursor=None, warehouse=warehouse)
+    assert not first.run_requests and "nothing new" in first.skip_reason.skip_message
+    assert tick(landing_files, landing, cursor=None).run_requests  # without the ledger: all of them
+
+    new = landing / "shop/orders/orders_2026-11-21.csv"
+    new.write_text((landing / "shop/orders/orders.csv").read_text())
+    age(new)
+    second = tick(landing_files, landing, cursor=first.cursor, warehouse=warehouse)
+    assert [r.tags["attiva/landing_files"] for r in second.run_requests] == ["1"]
 
 
 def test_the_landing_sensor_skips_a_missing_folder(defs, tmp_path):
