@@ -29,9 +29,11 @@ def age(path: Path, seconds: float = 3600) -> None:
 def tick(sensor, landing: Path, cursor: str | None, instance=None):
     import dagster as dg
 
-    from orchestration.defs.resources import Landing
+    from orchestration.defs.resources import Landing, Warehouse
 
-    context = dg.build_sensor_context(cursor=cursor, resources={"landing": Landing(path=str(landing))},
+    # no warehouse there: every landing file is new to the landing sensor
+    resources = {"landing": Landing(path=str(landing)), "warehouse": Warehouse(path=str(landing.parent / "none.duckdb"))}
+    context = dg.build_sensor_context(cursor=cursor, resources=resources,
                                       instance=instance or dg.DagsterInstance.ephemeral())
     return sensor(context)
 
