@@ -41,6 +41,13 @@ _TYPES = {
 }
 
 
+def holds_version(entry: Entry | None, size_bytes: int, modified_at: datetime) -> bool:
+    """Whether the ledger holds this version of the file (same size and mtime) as loaded: ingestion
+    skips it without reading it, and the landing sensor starts no run for it."""
+    return (entry is not None and entry.status == LOADED and entry.size_bytes == size_bytes
+            and entry.modified_at == modified_at)
+
+
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ledger table if missing."""
     body = ", ".join(f"{c} {_TYPES.get(c, 'VARCHAR')}" for c in _COLUMNS)

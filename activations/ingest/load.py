@@ -69,7 +69,7 @@ def load_landing(landing: Path, warehouse: Path | None = None, sources: Collecti
         _prepare(con)
         known = ledger.read(con)
         report = IngestReport(ingested_at=_load_time(con))
-        to_stage = [f for f in files if f.skip_reason is None and not _same_version_by_stat(f, known.get(f.name))]
+        to_stage = [f for f in files if f.skip_reason is None and not ledger.holds_version(known.get(f.name), f.size_bytes, f.modified_at)]
         with _Stager(con, to_stage, known) as stager:
             for file in files:
                 staged = stager.take(file)
@@ -125,15 +125,6 @@ def _load_time(con: duckdb.DuckDBPyConnection) -> datetime:
     now = datetime.now(UTC).replace(tzinfo=None)
     previous = ledger.last_ingested_at(con)
     return max(now, previous + timedelta(microseconds=1)) if previous else now
-
-
-def _same_version_by_stat(file: LandingFile, entry: ledger.Entry | None) -> bool:
-    return (
-        entry is not None
-        and entry.status == ledger.LOADED
-        and entry.size_bytes == file.size_bytes
-        and entry.modified_at == file.modified_at
-    )
 
 
 def _stage(con: duckdb.DuckDBPyConnection, file: LandingFile, entry: ledger.Entry | None, prefix: str) -> Staged:

@@ -84,6 +84,5 @@ def already_loaded(warehouse_file: Path, names: list[str], cursor: str) -> set[s
     except duckdb.Error:
         return set()
     stats = json.loads(cursor)
-    return {name for name in names
-            if (entry := entries.get(name)) is not None and entry.status == ledger.LOADED and name in stats
-            and [entry.size_bytes, mtime_us(entry.modified_at)] == list(stats[name])}
+    return {name for name in names if name in stats
+            and ledger.holds_version(entries.get(name), stats[name][0], _EPOCH + timedelta(microseconds=stats[name][1]))}
