@@ -16,11 +16,6 @@ from activations import settings
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _iso_datetime(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from activations.ingest import load_landing
 
@@ -525,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bld = sub.add_parser("build", help="run dbt build (models and tests) on the warehouse")
     bld.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
-    bld.add_argument("--as-of", type=_iso_datetime, default=None, help="the pipeline's 'now' (default ATTIVA_AS_OF)")
+    bld.add_argument("--as-of", type=settings.instant, default=None, help="the pipeline's 'now' (default ATTIVA_AS_OF)")
     bld.add_argument("--select", default=None, help="dbt selection, e.g. 'aud_champions+'")
     bld.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
     bld.add_argument("--verbose", action="store_true", help="show dbt's own output")

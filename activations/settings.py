@@ -51,10 +51,13 @@ def dbt_project_dir() -> Path:
 def as_of() -> datetime:
     """The one "now" of the pipeline: ATTIVA_AS_OF (ISO 8601, UTC if no offset), else the current time."""
     raw = os.environ.get("ATTIVA_AS_OF")
-    if not raw:
-        return datetime.now(UTC).replace(microsecond=0)
-    value = datetime.fromisoformat(raw)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return instant(raw) if raw else datetime.now(UTC).replace(microsecond=0)
+
+
+def instant(value: str) -> datetime:
+    """An ISO 8601 date-time, in UTC when it names no offset (ATTIVA_AS_OF, the CLI's --as-of)."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def messaging_path() -> Path:

@@ -4,13 +4,9 @@ product's CLI lists it when the generator is installed without importing it."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 
-
-def _iso_datetime(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+from activations import settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--customers", type=int, default=10_000, help="number of real people (default 10000)")
     gen.add_argument("--seed", type=int, default=42, help="random seed; the same seed writes the same files")
     gen.add_argument("--out", type=Path, default=None, help="landing folder (default ATTIVA_LANDING or data/landing)")
-    gen.add_argument("--as-of", type=_iso_datetime, default=None, help="the 'now' the data is written around")
+    gen.add_argument("--as-of", type=settings.instant, default=None, help="the 'now' the data is written around")
     gen.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from activations import settings
     from generator import generate
 
     out = args.out if args.out is not None else settings.landing_path()
