@@ -1,7 +1,7 @@
 """The landing contract: which files Attiva reads, and what each must contain.
 
 This is a public contract: users point their own exports at it, the generator
-writes it, ingestion enforces it and the README documents it (generated from
+writes it, ingestion enforces it and docs/landing.md documents it (generated from
 this module by `attiva contract`). One source = one folder under the landing
 root = one raw table in the warehouse (schema `raw`).
 """

@@ -1,4 +1,4 @@
-"""The landing contract as Markdown, for the README (`attiva contract`)."""
+"""The landing contract as Markdown, for docs/landing.md (`attiva contract`)."""
 
 from __future__ import annotations
 
