@@ -36,6 +36,7 @@ from activations.destinations.base import (
 )
 from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.transport import (
+    HttpClient,
     HttpDestination,
     present_fields,
     require_columns,
@@ -103,7 +104,7 @@ class SalesforceDestination(HttpDestination):
 
         response = self.http.request("PATCH", self.path, json_body={"allOrNone": False, "records": records})
         if response.status_code >= 400:
-            self._raise_for_error(response)
+            raise_for_error(self.http, response)
         body = response_json(response)
         if not isinstance(body, list) or len(body) != batch.height:
             # Results are positional: a count mismatch means none of them can be trusted.
@@ -125,7 +126,7 @@ class SalesforceDestination(HttpDestination):
             if response.status_code == 404:
                 results.append(RowResult(True, 404, "salesforce: no such record"))
             elif response.status_code >= 400:
-                self._raise_for_error(response)
+                raise_for_error(self.http, response)
             else:
                 results.append(RowResult(True, response.status_code))
         return results
@@ -142,18 +143,20 @@ class SalesforceDestination(HttpDestination):
         )
         return RowResult(False, status, self.http.redact(f"salesforce: {reason or 'failed'}")[:300], record_id)
 
-    def _raise_for_error(self, response: requests.Response) -> None:
-        body = response_json(response)
-        first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
-        code = first.get("errorCode")
-        message = f"{code}: {first.get('message', '')}" if code else None
-        if code == "REQUEST_LIMIT_EXCEEDED":
-            usage = API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
-            reason = self.http.reason(response, message)
-            if usage is None or int(usage.group(1)) >= int(usage.group(2)):
-                raise QuotaExhausted(reason, response.status_code)
-            # Allocation left: this is the concurrent long-running request limit, which clears quickly.
-            raise RetryableError(reason, response.status_code, retry_after_header(response) or CONCURRENT_RETRY_SECONDS)
-        if code in ("INVALID_SESSION_ID", "NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD"):
-            raise DestinationConfigError(self.http.reason(response, message), response.status_code)
-        self.http.raise_for_status(response, message=message)
+
+def raise_for_error(http: HttpClient, response: requests.Response) -> None:
+    """Salesforce's error codes read before the generic policy; shared by the sync and the Task channel."""
+    body = response_json(response)
+    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+    code = first.get("errorCode")
+    message = f"{code}: {first.get('message', '')}" if code else None
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        usage = API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
+        reason = http.reason(response, message)
+        if usage is None or int(usage.group(1)) >= int(usage.group(2)):
+            raise QuotaExhausted(reason, response.status_code)
+        # Allocation left: this is the concurrent long-running request limit, which clears quickly.
+        raise RetryableError(reason, response.status_code, retry_after_header(response) or CONCURRENT_RETRY_SECONDS)
+    if code in ("INVALID_SESSION_ID", "NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD"):
+        raise DestinationConfigError(http.reason(response, message), response.status_code)
+    http.raise_for_status(response, message=message)

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -43,11 +44,36 @@ from activations.destinations.config import DestinationConfig, Option
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; how long an answer may take is the read timeout
 DEFAULT_READ_TIMEOUT = 30.0
 MAX_REASON_CHARS = 300
-# A sync's connection that cannot be opened (refused, unknown host, connect timeout) is tried again
-# quickly, then the run fails: the request never left, so nothing can be doubled, and the engine's
-# back-off (a minute over 8 tries) would only delay the news that the destination is down or misaddressed.
-# (Other users of HttpClient, such as the messaging channels, retry on their own schedule: none here.)
+# A connection that cannot be opened (refused, unknown host, connect timeout) is tried again quickly,
+# then the sync's run fails or the send pass stops the channel (Verdict.STOP): the request never left,
+# so nothing can be doubled, and back-off would only delay the news that the receiver is down or misaddressed.
 CONNECT_RETRY_DELAYS = (0.2, 0.5)
+
+
+class Verdict(StrEnum):
+    """What a failed answer means, one rule for syncs and message sends alike.
+
+    RETRY   this request may succeed later (408, 425, 429, 5xx, a timeout): try it again, with back-off.
+    STOP    nothing will succeed until someone acts (401, 403, 404, a redirect, no connection): the wrong
+            token, URL or list, or the receiver down. Stop sending there, keep every row for the next
+            run, fail loudly; retrying each row would only repeat the refusal (and risk a lockout).
+    REFUSE  this request's content is refused (any other 4xx): record it against the rows, go on.
+    """
+
+    RETRY = "retry"
+    STOP = "stop"
+    REFUSE = "refuse"
+
+
+def http_verdict(status: int) -> Verdict | None:
+    """The verdict on an HTTP status; None for success (1xx, 2xx)."""
+    if status < 300:
+        return None
+    if status in (408, 425, 429) or status >= 500:
+        return Verdict.RETRY
+    if status in (401, 403, 404) or status < 400:  # 3xx: never followed (secrets would travel)
+        return Verdict.STOP
+    return Verdict.REFUSE
 
 
 class DestinationUnreachable(DestinationError):
@@ -169,16 +195,18 @@ class HttpClient:
         retry_after: float | None = None,
         rejected_rows: Mapping[int, str] | None = None,
     ) -> None:
-        """The generic policy: 429/5xx/408 retryable, 401/403/404 configuration, other 4xx refuse the batch."""
+        """The generic policy (`http_verdict`): retry as RetryableError, stop as DestinationConfigError,
+        refuse as BatchRefused."""
         status = response.status_code
-        if status < 400:
+        verdict = http_verdict(status) if status >= 400 else None
+        if verdict is None:
             return
         reason = self.reason(response, message)
-        if status in (408, 425, 429) or status >= 500:
+        if verdict is Verdict.RETRY:
             raise RetryableError(
                 reason, status, retry_after if retry_after is not None else retry_after_header(response)
             )
-        if status in (401, 403, 404):
+        if verdict is Verdict.STOP:
             raise DestinationConfigError(reason, status)
         raise BatchRefused(reason, status, rejected_rows)
 

@@ -2,10 +2,12 @@
 or as a Salesforce Task on the person's Contact for the sales team.
 
 A `Channel` sends one `OutgoingMessage` per call and answers a `Delivery`; it never
-raises for what the receiver says. Failures are `permanent` (SMTP 5xx, HTTP 4xx: a retry
-would be refused again) or transient (SMTP 4xx, HTTP 429/5xx, refused connections,
-timeouts). A transient failure after the message body left ("outcome unknown") says so
-in `reason`: the message may have been accepted.
+raises for what the receiver says. The verdict on a failure is the syncs' (transport.Verdict):
+`permanent` (SMTP 5xx, HTTP 4xx: this message would be refused again), transient (SMTP 4xx,
+HTTP 429/5xx, timeouts: this message may go later), or `stop` (refused credentials, a wrong
+URL, no connection: no message would go until someone acts, so the pass stops using the
+channel and keeps its messages for the next one). A transient failure after the message body
+left ("outcome unknown") says so in `reason`: the message may have been accepted.
 
 Instances are declared in the root `channels.yml`; secrets come only from the
 environment (`ATTIVA_<NAME>_PASSWORD`, `ATTIVA_<NAME>_TOKEN`), as for destinations.
@@ -36,9 +38,24 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from activations import settings
-from activations.destinations.base import DestinationError, Secret
+from activations.destinations.base import (
+    BatchRefused,
+    DestinationConfigError,
+    DestinationError,
+    QuotaExhausted,
+    RetryableError,
+    Secret,
+)
 from activations.destinations.config import LOOPBACK_HOSTS, env_prefix, sandbox_url
-from activations.destinations.transport import HttpClient, dumps, response_json, response_text, retry_after_header
+from activations.destinations.salesforce import raise_for_error
+from activations.destinations.transport import (
+    CONNECT_RETRY_DELAYS,
+    DestinationUnreachable,
+    HttpClient,
+    dumps,
+    response_json,
+    retry_after_header,
+)
 from activations.destinations.webhook import SIGNATURE_HEADER, signature
 
 MESSAGE_ID_ARG = "attiva_message_id"  # the custom arg carrying our message id (SendGrid)
@@ -91,7 +108,8 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What the receiver said: accepted (`provider_id` is its id), or failed permanently or transiently."""
+    """What the receiver said: accepted (`provider_id` is its id), or failed permanently, transiently,
+    or so that the channel must stop (`stop`: no message would go until someone fixes it)."""
 
     ok: bool
     permanent: bool
@@ -99,6 +117,7 @@ class Delivery:
     reason: str | None
     provider_id: str | None
     retry_after: float | None = None  # the receiver's own back-off signal, in seconds
+    stop: bool = False
 
 
 @runtime_checkable
@@ -149,6 +168,23 @@ def transient(reason: str, status: int | None = None, retry_after: float | None 
 
 def permanent(reason: str, status: int | None = None) -> Delivery:
     return Delivery(ok=False, permanent=True, status=status, reason=reason[:MAX_REASON_CHARS], provider_id=None)
+
+
+def stopped(reason: str, status: int | None = None) -> Delivery:
+    """The channel cannot send anything now (credentials, address, no connection): not this message's fault."""
+    return Delivery(ok=False, permanent=False, status=status, reason=reason[:MAX_REASON_CHARS], provider_id=None,
+                    stop=True)
+
+
+def failure(exc: DestinationError) -> Delivery:
+    """The syncs' verdict (transport.Verdict), raised as their errors, as a delivery: a spent quota, refused
+    credentials, a wrong address or no connection stop the channel; a refusal of this message is permanent;
+    the rest is transient."""
+    if isinstance(exc, QuotaExhausted | DestinationConfigError | DestinationUnreachable):
+        return stopped(str(exc.reason), exc.status)
+    if isinstance(exc, BatchRefused):
+        return permanent(str(exc.reason), exc.status)
+    return transient(str(exc.reason), exc.status, exc.retry_after if isinstance(exc, RetryableError) else None)
 
 
 # ---- SMTP ---------------------------------------------------------------------------------------
@@ -273,7 +309,7 @@ class SmtpChannel:
                 fresh = conn is None
                 try:
                     if conn is None:
-                        conn = self._connect()
+                        conn = self._connect_retrying()
                     delivery, reusable = self._transact(conn, message, payload)
                 except _Stale:
                     # Closed by the server while idle, before anything of this message was sent.
@@ -323,7 +359,7 @@ class SmtpChannel:
             conn.ehlo()
             if self.starttls:
                 if not conn.has_extn("starttls"):
-                    raise _Failed(transient("smtp: the server does not offer STARTTLS (not sending in clear)"))
+                    raise _Failed(stopped("smtp: the server does not offer STARTTLS (not sending in clear)"))
                 conn.starttls(context=self.ssl_context or ssl.create_default_context())
                 conn.ehlo()
             if self.username and self._password is not None:
@@ -333,20 +369,34 @@ class SmtpChannel:
             raise
         except smtplib.SMTPAuthenticationError as exc:
             _quietly_close(conn)
-            # Wrong credentials are the configuration's fault, not the message's: retry later.
-            raise _Failed(transient(self._reason(f"smtp {exc.smtp_code}: authentication refused"),
-                                    exc.smtp_code)) from None
+            # Wrong credentials are the configuration's fault, not the message's: every message would fail alike.
+            raise _Failed(stopped(self._reason(f"smtp {exc.smtp_code}: authentication refused"),
+                                  exc.smtp_code)) from None
         except smtplib.SMTPNotSupportedError as exc:
             _quietly_close(conn)
-            raise _Failed(transient(self._reason(f"smtp: {exc}"))) from None
-        except smtplib.SMTPResponseException as exc:
+            raise _Failed(stopped(self._reason(f"smtp: {exc}"))) from None
+        except smtplib.SMTPResponseException as exc:  # the greeting, EHLO or STARTTLS refused: the server, not the message
             _quietly_close(conn)
-            raise _Failed(_answer(exc.smtp_code, exc.smtp_error, self._reason)) from None
+            answer = _answer(exc.smtp_code, exc.smtp_error, self._reason)
+            raise _Failed(stopped(answer.reason or "", answer.status) if answer.permanent else answer) from None
         except (smtplib.SMTPException, OSError) as exc:
             _quietly_close(conn)
-            raise _Failed(transient(self._reason(f"smtp: cannot connect to {self.host}:{self.port} "
-                                                 f"({type(exc).__name__}: {exc})"))) from None
+            raise _NotConnected(self._reason(f"smtp: cannot connect to {self.host}:{self.port} "
+                                             f"({type(exc).__name__}: {exc})")) from None
         return conn
+
+    def _connect_retrying(self) -> smtplib.SMTP:
+        """A new connection, tried again quickly when none could be opened (as the syncs' HTTP clients do);
+        still none stops the channel."""
+        for delay in CONNECT_RETRY_DELAYS:
+            try:
+                return self._connect()
+            except _NotConnected:
+                time.sleep(delay)
+        try:
+            return self._connect()
+        except _NotConnected as failure:
+            raise _Failed(stopped(str(failure))) from None
 
     def _transact(self, conn: smtplib.SMTP, message: OutgoingMessage, payload: bytes) -> tuple[Delivery, bool]:
         """The delivery and whether the connection can be reused."""
@@ -359,8 +409,8 @@ class SmtpChannel:
         if code == 421:
             raise _Stale()
         try:
-            if code != 250:
-                return self._refused(conn, code, text)
+            if code != 250:  # the sender refused (an address not allowed, authentication required): every message alike
+                return self._refused(conn, code, text, sender=True)
             code, text = conn.rcpt(message.to_email)
             if code not in (250, 251):
                 return self._refused(conn, code, text)
@@ -380,9 +430,14 @@ class SmtpChannel:
         provider_id = found.group(1).decode("ascii", "replace") if found else None
         return accepted(code, provider_id), True
 
-    def _refused(self, conn: smtplib.SMTP, code: int, text: bytes) -> tuple[Delivery, bool]:
-        """A refusal inside the transaction: reset it so the connection can carry the next message."""
+    def _refused(self, conn: smtplib.SMTP, code: int, text: bytes, *, sender: bool = False) -> tuple[Delivery, bool]:
+        """A refusal inside the transaction: reset it so the connection can carry the next message.
+
+        A permanent refusal of the sender (MAIL FROM) or of unauthenticated use (530) stops the channel:
+        it is the configuration's, not this message's."""
         delivery = _answer(code, text, self._reason)
+        if delivery.permanent and (sender or code == 530):
+            delivery = stopped(delivery.reason or "", code)
         if code == 421:
             return delivery, False
         try:
@@ -394,6 +449,10 @@ class SmtpChannel:
 
 class _Stale(Exception):
     """The pooled connection was closed before this message's transaction started."""
+
+
+class _NotConnected(Exception):
+    """No connection could be opened to the SMTP server."""
 
 
 class _Failed(Exception):
@@ -424,17 +483,14 @@ def _quietly_close(conn: smtplib.SMTP | None) -> None:
 
 
 def _http_delivery(client: HttpClient, response: Any, provider_id: str | None) -> Delivery:
-    """The generic HTTP policy: 2xx ok; 408/425/429/5xx and refused credentials transient; other 4xx permanent."""
-    status = response.status_code
-    if status < 300:
-        return accepted(status, provider_id)
-    reason = client.reason(response, response_text(response))
-    if status in (408, 425, 429) or status >= 500:
-        return transient(reason, status, _retry_after(response))
-    if status in (401, 403):
-        # Refused credentials are the configuration's fault: every message would fail the same way.
-        return transient(reason, status)
-    return permanent(reason, status)
+    """2xx accepted; otherwise the syncs' verdict (`HttpClient.raise_for_status`) as a delivery."""
+    if response.status_code < 300:
+        return accepted(response.status_code, provider_id)
+    try:
+        client.raise_for_status(response, retry_after=_retry_after(response))
+    except DestinationError as exc:
+        return failure(exc)
+    return stopped(client.reason(response, "an answer that is neither success nor error"), response.status_code)
 
 
 def _retry_after(response: Any) -> float | None:
@@ -464,6 +520,7 @@ class SendGridMailChannel:
         self.from_email, self.from_name = from_email, from_name
         self.activity_lag = activity_lag
         self.http = HttpClient(self.base_url, token, platform="sendgrid", max_concurrency=pool_size,
+                               connect_retry_delays=CONNECT_RETRY_DELAYS,
                                read_timeout=timeout, headers={"Authorization": f"Bearer {token.reveal()}"})
 
     def __repr__(self) -> str:
@@ -505,7 +562,7 @@ class SendGridMailChannel:
         except DestinationError as exc:  # connection failures and timeouts
             if "ReadTimeout" in str(exc.reason):  # the request went out: it may have been accepted
                 return transient(f"sendgrid: outcome unknown, no answer in time ({exc.reason})")
-            return transient(str(exc.reason), exc.status)
+            return failure(exc)
         return _http_delivery(self.http, response, response.headers.get("X-Message-Id"))
 
     def accepted(self, message_ids: list[str]) -> dict[str, str | None]:
@@ -550,7 +607,8 @@ class WebhookMessageChannel:
         self.url = url
         self.secret = secret
         self.from_email, self.from_name = from_email, from_name
-        self.http = HttpClient(url, secret, platform="webhook", max_concurrency=pool_size, read_timeout=timeout)
+        self.http = HttpClient(url, secret, platform="webhook", max_concurrency=pool_size, read_timeout=timeout,
+                               connect_retry_delays=CONNECT_RETRY_DELAYS)
 
     def __repr__(self) -> str:
         return f"WebhookMessageChannel(url={self.url!r})"
@@ -579,7 +637,7 @@ class WebhookMessageChannel:
         try:
             response = self.http.request("POST", "", data=body, headers=headers)
         except DestinationError as exc:
-            return transient(str(exc.reason), exc.status)
+            return failure(exc)
         if response.status_code >= 300:
             return _http_delivery(self.http, response, None)
         answer = response_json(response)
@@ -622,6 +680,7 @@ class SalesforceTaskChannel:
         self.owner_id, self.priority, self.due_in_days = owner_id, priority, due_in_days
         self.from_email, self.from_name = from_email, from_name
         self.http = HttpClient(self.base_url, token, platform="salesforce", max_concurrency=pool_size,
+                               connect_retry_delays=CONNECT_RETRY_DELAYS,
                                read_timeout=timeout, headers={"Authorization": f"Bearer {token.reveal()}"})
 
     def __repr__(self) -> str:
@@ -657,7 +716,7 @@ class SalesforceTaskChannel:
         try:
             response = self.http.request("PATCH", path, json_body=body)
         except DestinationError as exc:  # timeouts too: the upsert makes the retry safe
-            return transient(str(exc.reason), exc.status)
+            return failure(exc)
         answer = response_json(response)
         if response.status_code < 300:
             task_id = answer.get("id") if isinstance(answer, dict) else None
@@ -667,6 +726,10 @@ class SalesforceTaskChannel:
             return transient(f"salesforce {response.status_code}: the Contact with {self.contact_field} = "
                              f"{message.customer_id} is not in Salesforce yet (the leads sync creates it)",
                              response.status_code)
+        try:  # Salesforce's own codes first: a spent 24 h allocation stops the channel, concurrency is transient
+            raise_for_error(self.http, response)
+        except DestinationError as exc:
+            return failure(exc)
         return _http_delivery(self.http, response, None)
 
     def close(self) -> None:

@@ -41,6 +41,8 @@ class PassReport:
     planned: dict[str, dict[str, int]] = field(default_factory=dict)  # campaign -> state -> rows planned
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # campaign -> sent/failed/suppressed/...
     recovered: recovery.Recovery = field(default_factory=recovery.Recovery)
+    # channel -> why it stopped (transport.Verdict.STOP): its messages stay planned for the next pass
+    stopped: dict[str, str] = field(default_factory=dict)
 
     def add(self, campaign: str, outcome: str, n: int = 1) -> None:
         bucket = self.outcomes.setdefault(campaign, {})
@@ -56,9 +58,16 @@ class PassReport:
             planned = ", ".join(f"{n} {s}" for s, n in sorted(self.planned.get(campaign, {}).items())) or "nothing new"
             done = ", ".join(f"{n} {s}" for s, n in sorted(self.outcomes.get(campaign, {}).items())) or "nothing due"
             lines.append(f"{campaign:<24} planned: {planned}; due now: {done}")
+        for channel, reason in sorted(self.stopped.items()):
+            lines.append(f"channel {channel} stopped, its messages stay planned: {reason}")
         if str(self.recovered):
             lines.append(str(self.recovered))
         return "\n".join(lines) or "no triggers"
+
+    def stopped_campaigns(self, triggers: list[Trigger]) -> dict[str, str]:
+        """campaign -> why it could not send: its channel stopped during the pass."""
+        return {t.campaign: f"channel {t.channel!r} stopped, its messages stay planned: {self.stopped[t.channel]}"
+                for t in triggers if t.channel in self.stopped}
 
 
 def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], templates: Templates,
@@ -276,6 +285,9 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
     coupon_codes: dict[str, str] = {}
     for row in rows:
         trigger = triggers[row["campaign"]]
+        if trigger.channel in report.stopped:  # left planned as it is: no coupon, no claim
+            report.add(row["campaign"], HELD)
+            continue
         step = trigger.steps[row["step"] - 1]
         coupon = None
         if step.coupon is not None:  # issued before sending, idempotently: a retry reuses the code
@@ -312,27 +324,35 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
                           for r, _ in messages], infer_schema_length=None)  # coupons: None for most rows
     ledger.update(con, claim, now)
 
-    def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> dict[str, Any]:
+    def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> tuple[dict[str, Any], str]:
         row, message = item
         key = {k: row[k] for k in ledger.KEY}
+        channel = triggers[row["campaign"]].channel
+        if channel in report.stopped:  # stopped by an earlier message of this pass: this one never leaves
+            held = {**key, "state": "planned", "reason": f"held: channel stopped: {report.stopped[channel]}",
+                    "sent_at": None, "provider_id": None, "sending_at": None, "attempts_add": 0}
+            sends.outcome(tuple(key.values()), "planned", held["reason"], None, clock())
+            return held, HELD
         started = clock()
         sends.sending(tuple(key.values()), started)
         try:
-            delivery = channels[triggers[row["campaign"]].channel].send(message)
+            delivery = channels[channel].send(message)
         except Exception as exc:  # a broken channel must not leave the row in flight
             delivery = Delivery(ok=False, permanent=False, status=None, reason=f"{type(exc).__name__}: {exc}",
                                 provider_id=None)
+        if delivery.stop:
+            report.stopped.setdefault(channel, delivery.reason or "stopped")
         outcome = {**key, **_outcome(delivery, clock), "sending_at": started, "attempts_add": 1}
         sends.outcome(tuple(key.values()), outcome["state"], outcome["reason"], outcome["provider_id"],
                       outcome["sent_at"] or started)
-        return outcome
+        return outcome, HELD if delivery.stop else REPORTED[outcome["state"]]
 
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[tuple[dict[str, Any], str]] = []
 
     def record() -> None:
-        ledger.update(con, pl.DataFrame(outcomes, schema=OUTCOME_SCHEMA), now)
-        for outcome in outcomes:
-            report.add(outcome["campaign"], REPORTED[outcome["state"]])
+        ledger.update(con, pl.DataFrame([o for o, _ in outcomes], schema=OUTCOME_SCHEMA), now)
+        for outcome, label in outcomes:
+            report.add(outcome["campaign"], label)
         outcomes.clear()
 
     for future in as_completed([pool.submit(deliver, item) for item in messages]):
@@ -345,6 +365,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
 
 
 REPORTED = {"sent": "sent", "failed": "failed", "planned": "retry later", "unknown": "unknown"}
+HELD = "held (channel stopped)"
 OUTCOME_SCHEMA = {"campaign": pl.String, "trigger_key": pl.String, "step": pl.Int32, "state": pl.String,
                   "reason": pl.String, "sent_at": pl.Datetime("us"), "provider_id": pl.String,
                   "sending_at": pl.Datetime("us"), "attempts_add": pl.Int32}
@@ -357,6 +378,8 @@ def _outcome(delivery: Delivery, clock: Callable[[], datetime]) -> dict[str, Any
     none = {"sent_at": None, "provider_id": None}
     if delivery.permanent:
         return {**none, "state": "failed", "reason": f"refused: {delivery.reason}"}
+    if delivery.stop:  # not the message's fault: it goes once the channel is fixed or back
+        return {**none, "state": "planned", "reason": f"channel stopped: {delivery.reason}"}
     if "outcome unknown" in (delivery.reason or ""):  # it may have gone out: asked about, or never resent
         return {**none, "state": "unknown", "reason": delivery.reason}
     # transient: planned again, retried by the next pass until the step expires

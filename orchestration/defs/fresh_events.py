@@ -68,7 +68,10 @@ def send_event_messages(context: dg.OpExecutionContext, warehouse: Warehouse, la
                          for k, n in sorted(outcomes.get(trigger.campaign, {}).items())})
         context.log_event(dg.AssetObservation(asset_key=message_key(trigger),
                                               metadata={**metadata, **timings, "path": "event"}))
-    if unsent := {t.campaign: channel_problem(t, channels, channel_errors) for t in EVENT_TRIGGERS if t not in ready}:
+    unsent = {t.campaign: channel_problem(t, channels, channel_errors) for t in EVENT_TRIGGERS if t not in ready}
+    if report.messages is not None:
+        unsent.update(report.messages.stopped_campaigns(ready))  # refused credentials, a wrong URL, no connection
+    if unsent:
         raise dg.Failure(description="; ".join(f"{campaign} not sent: {why}" for campaign, why in unsent.items()),
                          allow_retries=False)
 

@@ -90,7 +90,8 @@ def message_assets(found: list[Trigger]) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(specs=specs, name="send_messages", pool=WAREHOUSE_POOL, can_subset=True)
     def send_messages(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Plan new occurrences and send what is due, for the selected campaigns together; a campaign that
-        cannot be sent now (its model not built yet, its channel broken) fails alone, after the others."""
+        cannot be sent now (its model not built yet, its channel misconfigured or stopped during the pass)
+        fails alone, after the others."""
         selected = [t for t in found if message_key(t) in context.selected_asset_keys]
         channels, channel_errors = load_usable_channels()
         try:
@@ -105,7 +106,10 @@ def message_assets(found: list[Trigger]) -> list[dg.AssetsDefinition]:
             for channel in channels.values():
                 channel.close()
         context.log.info(f"messaging pass:\n{report}")
+        unable.update(report.stopped_campaigns(selected))  # refused credentials, a wrong URL, no connection
         for trigger in selected:
+            if trigger.campaign in unable:
+                continue
             yield dg.MaterializeResult(asset_key=message_key(trigger), metadata=_metadata(
                 counts.get(trigger.campaign, {}), report.outcomes.get(trigger.campaign, {}),
                 statuses.get(trigger.campaign)))

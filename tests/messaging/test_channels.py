@@ -140,10 +140,10 @@ def test_451_is_transient_550_permanent_and_the_connection_carries_on(tmp_path: 
     assert store.counters["connections"] == 2  # one pooled connection per server, reused after each refusal
 
 
-def test_unreachable_server_is_transient(tmp_path: Path) -> None:
+def test_unreachable_server_stops_the_channel(tmp_path: Path) -> None:
     channel = SmtpChannel("127.0.0.1", free_port(), timeout=2)
     delivery = channel.send(outgoing())
-    assert not delivery.ok and not delivery.permanent and "cannot connect" in delivery.reason
+    assert not delivery.ok and not delivery.permanent and delivery.stop and "cannot connect" in delivery.reason
 
 
 def test_a_connection_closed_by_a_restart_is_replaced(tmp_path: Path) -> None:
@@ -185,8 +185,9 @@ def test_auth_over_smtp_and_the_password_never_in_reasons_or_logs(tmp_path: Path
         anonymous = SmtpChannel(*address, timeout=10)
         refused = anonymous.send(outgoing(3))
         anonymous.close()
-    assert not delivery.ok and not delivery.permanent and delivery.status == 535
-    assert refused.status == 530 and refused.permanent
+    # Both are the configuration's fault, not the message's: the channel stops, the messages stay for later.
+    assert not delivery.ok and not delivery.permanent and delivery.stop and delivery.status == 535
+    assert refused.status == 530 and not refused.permanent and refused.stop
     assert password not in repr(good) and password not in str(delivery) and password not in caplog.text
     assert MailStore(tmp_path / "smtp").total == 1
 
@@ -240,7 +241,7 @@ def test_starttls_asked_for_but_not_offered_never_sends_in_clear(tmp_path: Path)
         channel = SmtpChannel(*address, starttls=True, timeout=10)
         delivery = channel.send(outgoing())
         channel.close()
-    assert not delivery.ok and not delivery.permanent and "STARTTLS" in delivery.reason
+    assert not delivery.ok and not delivery.permanent and delivery.stop and "STARTTLS" in delivery.reason
     assert MailStore(tmp_path / "smtp").total == 0
 
 
@@ -267,7 +268,7 @@ def test_sendgrid_transient_answers_and_secret_safety(sandbox, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = SendGridMailChannel(f"{sandbox}/sendgrid", Secret("wrong-token-123"), timeout=10)
     delivery = wrong.send(outgoing())
-    assert not delivery.ok and not delivery.permanent and delivery.status == 401
+    assert not delivery.ok and not delivery.permanent and delivery.stop and delivery.status == 401
     assert "wrong-token-123" not in str(delivery) and "wrong-token-123" not in repr(wrong)
     wrong.close()
     channel = SendGridMailChannel(f"{sandbox}/sendgrid", Secret(SENDGRID_TOKEN), timeout=10)
@@ -275,17 +276,18 @@ def test_sendgrid_transient_answers_and_secret_safety(sandbox, caplog) -> None:
         requests.post(f"{sandbox}/_sandbox/faults", json={"destination": "sendgrid", "rate_limit_rate": 1},
                       timeout=10).raise_for_status()
         limited = channel.send(outgoing())
-        assert not limited.ok and not limited.permanent and limited.status == 429
+        assert not limited.ok and not limited.permanent and not limited.stop and limited.status == 429
         assert limited.retry_after is not None and 0 <= limited.retry_after <= 61
         requests.post(f"{sandbox}/_sandbox/faults", json={"destination": "sendgrid", "rate_limit_rate": 0,
                                                           "error_rate": 1}, timeout=10).raise_for_status()
         failed = channel.send(outgoing())
-        assert not failed.ok and not failed.permanent and failed.status == 500
+        assert not failed.ok and not failed.permanent and not failed.stop and failed.status == 500
     finally:
         requests.delete(f"{sandbox}/_sandbox/faults", timeout=10)
         channel.close()
     down = SendGridMailChannel(f"http://127.0.0.1:{free_port()}/sendgrid", Secret(SENDGRID_TOKEN), timeout=2)
-    assert not down.send(outgoing()).permanent
+    unreachable = down.send(outgoing())
+    assert not unreachable.permanent and unreachable.stop and "cannot connect" in unreachable.reason
     down.close()
     assert SENDGRID_TOKEN not in caplog.text and "wrong-token-123" not in caplog.text
 
@@ -312,7 +314,7 @@ def test_webhook_message_is_signed_and_stored_by_the_sandbox(sandbox) -> None:
 
     unsigned = WebhookMessageChannel(f"{sandbox}/webhook/attiva/messages", Secret("not-the-secret"), timeout=10)
     refused = unsigned.send(message)
-    assert not refused.ok and not refused.permanent and refused.status == 401
+    assert not refused.ok and not refused.permanent and refused.stop and refused.status == 401
     assert "not-the-secret" not in str(refused)
     unsigned.close()
 

@@ -307,3 +307,39 @@ def test_a_message_of_unknown_outcome_counts_against_the_caps(warehouse, mailbox
     states = ledger(warehouse)
     assert states[("browse", "low")][0] == "suppressed" and "frequency cap" in states[("browse", "low")][1]
     assert len(received()) == 1
+
+
+def test_a_refused_login_stops_its_channel_keeps_every_message_and_the_rest_goes_on(warehouse, mailbox, tmp_path):
+    """Wrong credentials are the configuration's fault: the first refusal stops that channel for the pass
+    (no login attempt per message), every one of its messages stays planned, other channels send."""
+    import dataclasses
+
+    from activations.destinations.base import Secret
+
+    channel, received = mailbox
+    for i in range(12):
+        add_customer(warehouse, f"c{i}")
+        add_occurrence(warehouse, f"k{i}", f"c{i}")
+    warehouse.execute("create table triggers.trg_crm as select * from triggers.trg_test")
+    other = dataclasses.replace(make_trigger("welcome", relation="triggers.trg_crm"), channel="crm")
+    with running_smtp(tmp_path / "authed", username="aurora", password="right-pw") as (host, port):
+        wrong = SmtpChannel(host, port, username="aurora", password=Secret("wrong-pw"), pool_size=4,
+                             from_email="ciao@emporionove.it")
+        report = run_pass(warehouse, [make_trigger(), other], {"email": wrong, "crm": channel}, Templates(),
+                          NO_CAPS, NOW)
+        wrong.close()
+        assert set(report.stopped) == {"email"} and "535" in report.stopped["email"]
+        assert "wrong-pw" not in str(report)
+        assert set(report.stopped_campaigns([make_trigger(), other])) == {"favourite_on_promotion"}
+        rows = warehouse.execute("""select state, count(*), sum(attempts) from activation.message_ledger
+                                    where campaign = 'favourite_on_promotion' group by state""").fetchall()
+        # Only the messages already in flight (one per sending thread, 8) tried; none marked failed or sent.
+        assert rows == [("planned", 12, rows[0][2])] and 1 <= rows[0][2] <= 8
+        assert len(received()) == 12  # the other campaign's messages, on the working channel
+        # Fixed credentials: the next pass sends every held message, once.
+        right = SmtpChannel(host, port, username="aurora", password=Secret("right-pw"), from_email="ciao@emporionove.it")
+        again = run_pass(warehouse, [make_trigger(), other], {"email": right, "crm": channel}, Templates(),
+                         NO_CAPS, NOW + timedelta(minutes=5))
+        right.close()
+    assert again.stopped == {} and again.outcomes["favourite_on_promotion"] == {"sent": 12}
+    assert warehouse.execute("select count(*) from activation.message_ledger where state = 'sent'").fetchone()[0] == 24

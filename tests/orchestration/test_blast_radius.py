@@ -148,3 +148,36 @@ def test_a_campaign_whose_model_is_not_built_does_not_hold_back_the_others(defs,
     [alert] = _alerts(instance, result)
     assert alert.asset_key == f"messages/{TYPO_CAMPAIGN}"
     assert f"triggers.trg_{TYPO_CAMPAIGN} is not in the warehouse yet" in alert.error
+
+
+def test_a_mail_server_that_cannot_be_reached_fails_its_campaigns_and_keeps_their_messages(defs, built, sandbox,
+                                                                                         tmp_path, monkeypatch):
+    """No connection is the same verdict for a send as for a sync: stop, keep every message, fail loudly;
+    the campaigns on other channels are materialized."""
+    import dagster as dg
+
+    from orchestration.defs.messages import campaigns
+    from tests.messaging.test_channels import free_port
+
+    warehouse = built.copy(tmp_path / "copy")
+    monkeypatch.setenv("ATTIVA_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("ATTIVA_SMTP_PORT", str(free_port()))  # nothing listens there
+    with duckdb.connect(str(warehouse)) as con:  # the welcome email sent by the build, due again
+        con.execute("update activation.message_ledger set state = 'planned', sent_at = null, provider_id = null "
+                    "where campaign = 'welcome' and state = 'sent'")
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("due_messages").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    by_email = {t.campaign for t in campaigns().triggers if t.channel == "email"}
+    done = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    # Every campaign on the stopped channel fails, in one alert (one step); the sales team's tasks went on.
+    assert done == {"mql_handoff"} and "welcome" in by_email and "mql_handoff" not in by_email
+    [alert] = _alerts(instance, result)
+    assert {key.removeprefix("messages/") for key in alert.asset_key.split(", ")} == by_email
+    assert "welcome not sent: channel 'email' stopped, its messages stay planned: smtp: cannot connect" in alert.error
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        lost = con.execute("select count(*) from activation.message_ledger "
+                           "where reason like '%cannot connect%' and state <> 'planned'").fetchone()[0]
+        held = con.execute("select count(*) from activation.message_ledger "
+                           "where reason like '%cannot connect%' and state = 'planned'").fetchone()[0]
+    assert lost == 0 and held >= 1
