@@ -34,6 +34,7 @@ import polars as pl
 import requests
 
 from activations import settings, warehouse
+from activations.destinations.transport import Verdict, http_verdict
 from activations.engine.dialect import has_table
 from activations.messaging import ledger
 
@@ -192,9 +193,9 @@ def fetch_events(url: str, timeout: float = 60.0) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     while True:
         response = requests.post(url, params={"limit": BATCH_MESSAGES}, timeout=timeout)
-        if response.status_code != 200:
+        if response.status_code != 200:  # the syncs' verdict: only a retryable answer is worth a retry
             raise FeedbackError(f"the ESP event feed {url} answered HTTP {response.status_code}: "
-                                f"{response.text[:200]}")
+                                f"{response.text[:200]}", retry=http_verdict(response.status_code) is Verdict.RETRY)
         batch = response.json()
         if not isinstance(batch, list):
             raise FeedbackError(f"the ESP event feed {url} did not answer with a JSON array of events")
@@ -204,7 +205,12 @@ def fetch_events(url: str, timeout: float = 60.0) -> list[dict[str, Any]]:
 
 
 class FeedbackError(RuntimeError):
-    """The event feed could not be read (it names the URL and what it answered)."""
+    """The event feed could not be read (it names the URL and what it answered); `retry`: asking again
+    later may succeed (a timeout, 429, 5xx), as opposed to a wrong URL or token."""
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 @dataclass

@@ -41,7 +41,7 @@ def feedback_definitions() -> tuple:
         try:
             report = collect(landing.folder(), warehouse.file(), now=run_as_of(context))
         except FeedbackError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=True) from None
+            raise dg.Failure(description=str(exc), allow_retries=exc.retry) from None
         context.log.info(str(report))
         for problem in report.problems:
             context.log.error(f"engagement landing file could not be loaded: {problem}")
