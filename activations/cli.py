@@ -308,20 +308,22 @@ def cmd_syncs(args: argparse.Namespace) -> int:
 
         with _open_warehouse(args) as con:
             runs = last_runs(con)
+    # What the destination holds now and the totals over every run: a quiet run confirms 0 and is no outage.
     table = _table("sync", "audience", "destination", "mode", "consent", "last status", "last run (UTC)",
-                   "confirmed", "rejected", "pending rejects")
+                   "holds", "confirmed (last run)", "confirmed (all runs)", "pending rejects")
     for sync in all_syncs.syncs:
         run = runs.get(sync.name)
         if run is None:
             table.add_row(sync.name, sync.audience.name, sync.destination, sync.mode, sync.consent or "none",
-                          "never run", "", "", "", "")
+                          "never run", "", "", "", "", "")
             continue
         table.add_row(sync.name, sync.audience.name, sync.destination, sync.mode, sync.consent or "none",
-                      run["status"], _when(run["started_at"]), _count(run["confirmed"]), _count(run["rejected"]),
+                      run["status"], _when(run["started_at"]), _count(run["holds"]), _count(run["confirmed"]),
+                      f"{_count(run['confirmed_total'])} in {run['runs']} run{'s' if run['runs'] != 1 else ''}",
                       _count(run["pending_rejects"]))
     for broken in all_syncs.broken:
         table.add_row(broken.name, broken.audience, broken.destination or "", "", "", "broken declaration",
-                      "", "", "", "")
+                      "", "", "", "", "")
     if not all_syncs.syncs and not all_syncs.broken:
         print("no syncs declared: add meta.activations to an aud_* model's YAML and run `make dbt-parse` "
               "(docs/syncs.md)")

@@ -104,23 +104,33 @@ def erase_first(con, sync: Sync, destinations: dict[str, DestinationConfig]) -> 
 
 
 def last_runs(con) -> dict[str, dict]:
-    """The latest run of every sync that ran, with the rows still rejected (read-only is fine)."""
+    """The latest run of every sync that ran, with what the destination holds now and the totals over
+    every run (read-only is fine): a quiet run that confirms 0 rows is not an outage."""
     if not warehouse.has_table(con, "activation", "sync_runs"):
         return {}
-    # dbt creates sync_runs empty for the measurement models; sync_rejects comes with the first sync.
+    # dbt creates sync_runs empty for the measurement models; the other tables come with the first sync.
     rejects = ("select sync_name, count(*) as pending from activation.sync_rejects group by sync_name"
                if warehouse.has_table(con, "activation", "sync_rejects") else
                "select cast(null as string) as sync_name, 0 as pending where false")
+    holds = ("select sync_name, count(*) as rows_held from activation.sync_snapshots group by sync_name"
+             if warehouse.has_table(con, "activation", "sync_snapshots") else
+             "select cast(null as string) as sync_name, 0 as rows_held where false")
     rows = con.execute(f"""
         with ranked as (
-            select r.*, row_number() over (partition by sync_name order by started_at desc) as n
+            select r.*, row_number() over (partition by sync_name order by started_at desc) as n,
+                   count(*) over (partition by sync_name) as runs,
+                   sum(coalesce(confirmed, 0)) over (partition by sync_name) as confirmed_total
             from activation.sync_runs as r
         ),
-        rejects as ({rejects})
+        rejects as ({rejects}),
+        holds as ({holds})
         select ranked.sync_name, status, started_at, duration_seconds, audience_rows, planned, confirmed,
-               rejected, invalid, error, coalesce(rejects.pending, 0)
-        from ranked left join rejects on rejects.sync_name = ranked.sync_name
+               rejected, invalid, error, coalesce(rejects.pending, 0), coalesce(holds.rows_held, 0), runs,
+               confirmed_total
+        from ranked
+        left join rejects on rejects.sync_name = ranked.sync_name
+        left join holds on holds.sync_name = ranked.sync_name
         where n = 1""").fetchall()
     keys = ("sync_name", "status", "started_at", "seconds", "audience_rows", "planned", "confirmed", "rejected",
-            "invalid", "error", "pending_rejects")
+            "invalid", "error", "pending_rejects", "holds", "runs", "confirmed_total")
     return {row[0]: dict(zip(keys, row, strict=True)) for row in rows}

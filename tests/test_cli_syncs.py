@@ -297,6 +297,13 @@ def test_sync_prints_counts_and_status_and_syncs_show_the_run(env, capsys):
     code, out, _ = attiva(capsys, "syncs")
     assert code == 0 and "success" in out and "never run" in out  # the mirror has not run
 
+    # A quiet run confirms nothing new: the listing still says what the destination holds, and the totals.
+    code, out, _ = attiva(capsys, "sync", UPSERT)
+    assert code == 0 and "0 confirmed" in out
+    code, out, _ = attiva(capsys, "syncs")
+    row = next(line for line in out.splitlines() if UPSERT in line)
+    assert row.split()[-7:] == ["4", "0", "4", "in", "2", "runs", "0"], out  # holds, last run, all runs, rejects
+
 
 def test_sync_all_runs_every_declared_sync(env, capsys):
     code, out, _ = attiva(capsys, "sync", "--all")

@@ -17,6 +17,7 @@ from pydantic import Field
 from activations import manifest as declarations
 from activations.destinations.config import default_path, read_destinations
 from activations.engine.run import SyncFailed, SyncProgress, SyncRefused, SyncResult
+from activations.syncs import last_runs
 from activations.syncs import run as run_sync
 from orchestration.defs.dbt import MANIFEST
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
@@ -43,8 +44,11 @@ def sync_key(sync: declarations.Sync) -> dg.AssetKey:
     return dg.AssetKey(["syncs", sync.name])
 
 
-def _metadata(result: SyncResult) -> dict:
+def _metadata(result: SyncResult, totals: dict | None = None) -> dict:
+    """This run's counts, then what the destination holds now and the totals over every run
+    (`attiva syncs` shows the same): a quiet run that confirms 0 rows plots as the flat line it is."""
     plan = result.plan
+    totals = totals or {}
     return {
         "status": result.status,
         "audience_rows": plan.audience_rows if plan else 0,
@@ -61,7 +65,16 @@ def _metadata(result: SyncResult) -> dict:
         "paused_seconds": round(result.paused_seconds, 2),
         "duration_seconds": round(result.seconds, 2),
         "run_id": result.run_id,
+        "destination_holds": totals.get("holds", 0),
+        "confirmed_all_runs": totals.get("confirmed_total", 0),
+        "runs": totals.get("runs", 0),
+        "pending_rejects": totals.get("pending_rejects", 0),
     }
+
+
+def _totals(warehouse: Warehouse, sync_name: str) -> dict:
+    with warehouse.connect(read_only=True) as con:
+        return last_runs(con).get(sync_name, {})
 
 
 def _sync_asset(sync: declarations.Sync, destination_type: str) -> dg.AssetsDefinition:
@@ -96,11 +109,13 @@ def _sync_asset(sync: declarations.Sync, destination_type: str) -> dg.AssetsDefi
             result = run_sync(sync, warehouse_path=warehouse.file(), destinations=configs.configs,
                               force=config.force, full_resync=config.full_resync, on_progress=progress)
         except (SyncRefused, SyncFailed) as exc:
-            raise dg.Failure(description=str(exc), metadata=_metadata(exc.result), allow_retries=False) from None
+            raise dg.Failure(description=str(exc), metadata=_metadata(exc.result, _totals(warehouse, sync.name)),
+                             allow_retries=False) from None
         context.log.info(str(result))
+        metadata = _metadata(result, _totals(warehouse, sync.name))
         if result.status == "stopped":
-            raise dg.Failure(description=f"{sync.name} stopped: {result.error}", metadata=_metadata(result))
-        return dg.MaterializeResult(metadata=_metadata(result))
+            raise dg.Failure(description=f"{sync.name} stopped: {result.error}", metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata)
 
     return _sync
 

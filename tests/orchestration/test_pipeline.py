@@ -103,6 +103,30 @@ def test_every_sync_reached_its_destination_and_says_what_it_did(built):
     # Nothing is marked sent that the destination did not confirm: the snapshot is what they confirmed.
     assert rows(built.warehouse, "select count(*) from activation.sync_snapshots "
                                  "where sync_name = 'aud_champions__hubspot'") == [(marketable,)]
+    assert (hubspot["destination_holds"].value, hubspot["confirmed_all_runs"].value, hubspot["runs"].value) == \
+        (marketable, marketable, 1)
+
+
+def test_a_quiet_sync_run_says_what_the_destination_still_holds(built, sandbox, tmp_path):
+    """Nothing changed: the run confirms 0 rows, and its metadata (and `attiva syncs`) still show the
+    contacts HubSpot holds and every row confirmed so far, so the plot is no false outage."""
+    import dagster as dg
+
+    from activations.syncs import last_runs
+    from orchestration.defs.syncs import sync_assets
+
+    [asset] = [a for a in sync_assets() if a.key.path[-1] == "aud_champions__hubspot"]
+    warehouse = built.copy(tmp_path / "copy")
+    result = dg.materialize([asset], resources=resources_for(warehouse, built.landing),
+                            instance=dg.DagsterInstance.ephemeral())
+    [event] = result.get_asset_materialization_events()
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    [(marketable,)] = rows(warehouse, "select count(distinct email) from audiences.aud_champions where email_marketable")
+    assert meta["status"] == "success" and meta["confirmed"] == 0 and meta["planned"] == 0
+    assert (meta["destination_holds"], meta["confirmed_all_runs"], meta["runs"]) == (marketable, marketable, 2)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        shown = last_runs(con)["aud_champions__hubspot"]
+    assert (shown["confirmed"], shown["holds"], shown["confirmed_total"], shown["runs"]) == (0, marketable, marketable, 2)
 
 
 def test_a_broken_file_is_visible_and_the_good_files_still_flow(built):
