@@ -849,6 +849,7 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
         password = env.get(f"{prefix}_PASSWORD")
         if username and not password:
             raise fail(f"a username needs {prefix}_PASSWORD in the environment", "username")
+        _require_sender(entry, fail)
         return SmtpChannel(host, port, starttls=starttls, username=username,
                            password=Secret(password) if username and password else None, **common)
 
@@ -860,6 +861,7 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
         lag = entry.get("activity_lag", lag_default)
         if isinstance(lag, bool) or not isinstance(lag, int | float) or lag < 0:
             raise fail("expected seconds, 0 or more", "activity_lag")
+        _require_sender(entry, fail)
         return SendGridMailChannel(url, Secret(token), activity_lag=lag, **common)
 
     if kind == "salesforce_task":
@@ -870,6 +872,12 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
     url = base.rstrip("/") + (path if path.startswith("/") else f"/{path}")
     token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "webhook", prefix, fail)
     return WebhookMessageChannel(url, Secret(token), **common)
+
+
+def _require_sender(entry: Mapping[str, Any], fail) -> None:
+    """An email needs a sender; there is no default one (it would be someone else's brand)."""
+    if not entry.get("from"):
+        raise fail("required: who the messages come from, as 'Name <address@domain>'", "from")
 
 
 def _salesforce_task(entry: Mapping[str, Any], env: Mapping[str, str], prefix: str, common: dict[str, Any],

@@ -116,6 +116,9 @@ class Caps:
 class Settings:
     caps: Caps = field(default_factory=Caps)
     quiet_hours: QuietHours | None = QuietHours(time(21), time(8))
+    # The shop's page of a product, `{product_id}` filled in: the `url` of each recommendation a template
+    # shows. None: recommendations carry no url.
+    product_url: str | None = None
 
 
 def duration(value: Any, fail) -> timedelta:
@@ -164,9 +167,15 @@ def load_settings(path: Path | None = None) -> Settings:
     for name in ("per_day", "per_week"):
         if caps.get(name) is not None and (not isinstance(caps[name], int) or caps[name] < 0):
             raise fail("a cap is a whole number of messages, or null for none", f"caps.{name}")
+    product_url = raw.get("product_url")
+    if product_url is not None and (not isinstance(product_url, str) or "{product_id}" not in product_url
+                                    or not product_url.startswith(("https://", "http://"))):
+        raise fail("expected an http(s) URL with {product_id} in it, e.g. https://shop.example/p/{product_id}",
+                   "product_url")
     return Settings(caps=Caps(caps.get("per_day", 1), caps.get("per_week", 3)),
                     quiet_hours=quiet_hours(raw.get("quiet_hours", {"start": "21:00", "end": "08:00"}), None,
-                                            lambda r: fail(r, "quiet_hours")))
+                                            lambda r: fail(r, "quiet_hours")),
+                    product_url=product_url)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -33,7 +34,6 @@ from activations.messaging.validate import payload_name
 CUSTOMER_FIELDS = ("customer_id", "email", "first_name", "last_name", "city", "country", "timezone")
 BATCH = 400  # messages claimed (`queued`) together; the send journal says which of them left
 RECORD_EVERY = 100  # outcomes folded into the ledger together (each is in the journal as soon as it is known)
-SHOP_URL = "https://www.emporionove.it"
 
 
 @dataclass
@@ -96,7 +96,7 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
             for start in range(0, due.height, BATCH):
                 _send_batch(con, due.slice(start, BATCH), by_campaign, channels, templates, now, pool, report,
-                            clock, sends)
+                            clock, sends, settings.product_url)
                 if on_progress:
                     on_progress(min(start + BATCH, due.height))
     finally:
@@ -219,7 +219,7 @@ def _suppress(con, rows: pl.DataFrame, reason_column: str, now: datetime, report
 # -- rendering and sending -------------------------------------------------------------------------
 
 
-def _recommendations(con, customer_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _recommendations(con, customer_ids: list[str], product_url: str | None) -> dict[str, list[dict[str, Any]]]:
     if not customer_ids:
         return {}
     view = f"_attiva_rec_{uuid.uuid4().hex[:8]}"
@@ -238,7 +238,7 @@ def _recommendations(con, customer_ids: list[str]) -> dict[str, list[dict[str, A
     for customer_id, product_id, name, price in rows:
         found.setdefault(customer_id, []).append(
             {"product_id": product_id, "name": name, "price": float(price) if price is not None else None,
-             "url": f"{SHOP_URL}/p/{product_id}"})
+             "url": product_url.replace("{product_id}", quote(str(product_id), safe="")) if product_url else None})
     return found
 
 
@@ -276,10 +276,10 @@ def _pass_clock(now: datetime) -> Callable[[], datetime]:
 
 def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels: Mapping[str, Channel],
                 templates: Templates, now: datetime, pool: ThreadPoolExecutor, report: PassReport,
-                clock: Callable[[], datetime], sends: journal.SendJournal) -> None:
+                clock: Callable[[], datetime], sends: journal.SendJournal, product_url: str | None) -> None:
     naive_now = now.replace(tzinfo=None)
     rows = batch.to_dicts()
-    recommendations = _recommendations(con, sorted({r["customer_id"] for r in rows}))
+    recommendations = _recommendations(con, sorted({r["customer_id"] for r in rows}), product_url)
     messages: list[tuple[dict[str, Any], OutgoingMessage]] = []
     failed: list[dict[str, Any]] = []
     coupon_codes: dict[str, str] = {}
@@ -305,8 +305,8 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
         name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
         messages.append((row, OutgoingMessage(
             message_id=row["message_id"], to_email=row["c_email"], to_name=name,
-            from_email=getattr(channel, "from_email", "ciao@emporionove.it"),
-            from_name=getattr(channel, "from_name", "Emporio Nove"), subject=rendered.subject, html=rendered.html,
+            from_email=getattr(channel, "from_email", ""), from_name=getattr(channel, "from_name", ""),
+            subject=rendered.subject, html=rendered.html,
             text=rendered.text, campaign=trigger.campaign, customer_id=row["customer_id"],
             headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})))
     if failed:

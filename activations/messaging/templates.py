@@ -101,7 +101,7 @@ def message_context(*, customer: Mapping[str, Any], trigger: Mapping[str, Any], 
 def sample_context(*, campaign: str = "sample", step: int = 1, channel: str = "email",
                    coupon: bool = True) -> dict[str, Any]:
     """A context shaped like a real one, with every documented field, to validate templates with."""
-    site = "https://www.emporionove.it"
+    site = "https://shop.example"  # a made-up shop: validation needs the shape, not a brand
     return message_context(
         customer={"customer_id": "C-SAMPLE", "first_name": "Giulia", "last_name": "Rossi",
                   "email": "giulia.rossi@example.it", "city": "Bologna", "country": "IT",

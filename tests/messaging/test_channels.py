@@ -36,6 +36,7 @@ pytestmark = pytest.mark.xdist_group("messaging_wire")
 
 SENDGRID_TOKEN = "test-sendgrid-mail-token"
 WEBHOOK_SECRET = "test-webhook-message-secret"
+SENDER = "Caffè Aurora <ciao@caffe-aurora.example>"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -372,34 +373,40 @@ def test_the_root_channels_file_points_at_the_sandbox() -> None:
     finally:
         for channel in channels.values():
             channel.close()
-    default = channel_from_config("email", {"type": "smtp"}, {})
+    default = channel_from_config("email", {"type": "smtp", "from": SENDER}, {})
     assert default.port == 8025
 
 
 def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
     with pytest.raises(ChannelConfigError) as error:
-        channel_from_config("email", {"type": "smtp", "password": "hunter2"}, {}, source="channels.yml")
+        channel_from_config("email", {"type": "smtp", "from": SENDER, "password": "hunter2"}, {}, source="channels.yml")
     message = str(error.value)
     assert "channels.yml" in message and "'password'" in message and "ATTIVA_EMAIL_PASSWORD" in message
     assert "hunter2" not in message
     with pytest.raises(ChannelConfigError, match="'token'.*ATTIVA_ESP_TOKEN"):
-        channel_from_config("esp", {"type": "sendgrid_mail", "token": "t"}, {}, source="channels.yml")
+        channel_from_config("esp", {"type": "sendgrid_mail", "from": SENDER, "token": "t"}, {}, source="channels.yml")
     with pytest.raises(ChannelConfigError, match="ATTIVA_EMAIL_PASSWORD"):
-        channel_from_config("email", {"type": "smtp", "username": "u"}, {})
+        channel_from_config("email", {"type": "smtp", "from": SENDER, "username": "u"}, {})
     with pytest.raises(ChannelConfigError, match="ATTIVA_ESP_URL points away"):
-        channel_from_config("esp", {"type": "sendgrid_mail"}, {"ATTIVA_ESP_URL": "https://api.sendgrid.com"})
+        channel_from_config("esp", {"type": "sendgrid_mail", "from": SENDER}, {"ATTIVA_ESP_URL": "https://api.sendgrid.com"})
     with pytest.raises(ChannelConfigError, match="unknown type"):
         channel_from_config("x", {"type": "pigeon"}, {})
     with pytest.raises(ChannelConfigError, match="unknown option"):
-        channel_from_config("email", {"type": "smtp", "colour": "blue"}, {})
+        channel_from_config("email", {"type": "smtp", "from": SENDER, "colour": "blue"}, {})
 
-    esp = channel_from_config("esp", {"type": "sendgrid_mail"},
+    esp = channel_from_config("esp", {"type": "sendgrid_mail", "from": SENDER},
                               {"ATTIVA_ESP_URL": "https://api.sendgrid.com", "ATTIVA_ESP_TOKEN": "SG.real"})
     assert esp.base_url == "https://api.sendgrid.com" and "SG.real" not in repr(esp)
     esp.close()
-    email = channel_from_config("email", {"type": "smtp", "username": "u"}, {"ATTIVA_EMAIL_PASSWORD": "pw"})
+    email = channel_from_config("email", {"type": "smtp", "from": SENDER, "username": "u"}, {"ATTIVA_EMAIL_PASSWORD": "pw"})
     assert email.username == "u" and "pw" not in repr(email)
     email.close()
+
+    # An email channel names its sender: there is no default (it would be the demo shop's).
+    with pytest.raises(ChannelConfigError, match="channel 'email', field 'from': required"):
+        channel_from_config("email", {"type": "smtp"}, {})
+    with pytest.raises(ChannelConfigError, match="channel 'esp', field 'from': required"):
+        channel_from_config("esp", {"type": "sendgrid_mail"}, {})
 
     bad = tmp_path / "channels.yml"
     bad.write_text("channels:\n  email:\n    type: smtp\n    password: hunter2\n")
@@ -409,14 +416,14 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
 
 def test_the_activity_lag_is_the_sandboxs_zero_sendgrids_minutes_or_the_files_seconds() -> None:
     """How long a SendGrid channel waits before taking "not in Email Activity" for "not accepted"."""
-    sandbox = channel_from_config("esp", {"type": "sendgrid_mail"}, {"ATTIVA_SANDBOX_PORT": "9999"})
+    sandbox = channel_from_config("esp", {"type": "sendgrid_mail", "from": SENDER}, {"ATTIVA_SANDBOX_PORT": "9999"})
     real_env = {"ATTIVA_ESP_URL": "https://api.sendgrid.com", "ATTIVA_ESP_TOKEN": "SG.real"}
-    real = channel_from_config("esp", {"type": "sendgrid_mail"}, real_env)
-    tuned = channel_from_config("esp", {"type": "sendgrid_mail", "activity_lag": 90}, real_env)
+    real = channel_from_config("esp", {"type": "sendgrid_mail", "from": SENDER}, real_env)
+    tuned = channel_from_config("esp", {"type": "sendgrid_mail", "from": SENDER, "activity_lag": 90}, real_env)
     assert (sandbox.activity_lag, real.activity_lag, tuned.activity_lag) == (0, 600, 90)
     for channel in (sandbox, real, tuned):
         channel.close()
     with pytest.raises(ChannelConfigError, match="'activity_lag'.*seconds"):
-        channel_from_config("esp", {"type": "sendgrid_mail", "activity_lag": "soon"}, real_env, source="channels.yml")
+        channel_from_config("esp", {"type": "sendgrid_mail", "from": SENDER, "activity_lag": "soon"}, real_env, source="channels.yml")
     with pytest.raises(ChannelConfigError, match="unknown option"):
-        channel_from_config("email", {"type": "smtp", "activity_lag": 5}, {})
+        channel_from_config("email", {"type": "smtp", "from": SENDER, "activity_lag": 5}, {})

@@ -343,3 +343,31 @@ def test_a_refused_login_stops_its_channel_keeps_every_message_and_the_rest_goes
         right.close()
     assert again.stopped == {} and again.outcomes["favourite_on_promotion"] == {"sent": 12}
     assert warehouse.execute("select count(*) from activation.message_ledger where state = 'sent'").fetchone()[0] == 24
+
+
+def test_recommendation_links_come_from_the_configured_product_url(warehouse, mailbox, tmp_path):
+    """The shop's product page is configuration (messaging.yml product_url), not code; without it a
+    recommendation shows its name and price, and no link."""
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "templates"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", folder)
+    (folder / "recs").mkdir()
+    (folder / "recs" / "subject.txt.j2").write_text("Per te")
+    (folder / "recs" / "body.txt.j2").write_text('{% include "_layout/recommendations.txt.j2" %}\n'
+                                                  '{% include "_layout/footer.txt.j2" %}')
+    (folder / "recs" / "body.html.j2").write_text('{% extends "_layout/base.html.j2" %}{% block content %}'
+                                                   '{% include "_layout/recommendations.html.j2" %}{% endblock %}')
+    channel, received = mailbox
+    warehouse.execute("create table triggers.trg_other as select * from triggers.trg_test")
+    for key, customer, table in (("k1", "c1", "trg_test"), ("k2", "c2", "trg_other")):
+        add_customer(warehouse, customer)
+        add_occurrence(warehouse, key, customer, table=table)
+    linked = Settings(caps=Caps(None, None), quiet_hours=None, product_url="https://caffe.example/prodotti/{product_id}")
+    run_pass(warehouse, [make_trigger("with_link", "recs")], {"email": channel}, Templates(folder), linked, NOW)
+    run_pass(warehouse, [make_trigger("without", "recs", relation="triggers.trg_other")], {"email": channel},
+             Templates(folder), NO_CAPS, NOW)
+    with_link, without = (m.get_body(("plain",)).get_content() for m in received())
+    assert "Moka" in with_link and "https://caffe.example/prodotti/P2?utm_source=attiva" in with_link
+    assert "Moka" in without and "/P2" not in without and "None" not in without
