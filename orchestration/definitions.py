@@ -23,39 +23,28 @@ concurrent writers, or keeping warehouse steps in that pool with `granularity: o
 
 import dagster as dg
 
-from orchestration.defs.checks import quality_gate_checks
-from orchestration.defs.dbt import DBT_ASSETS, dbt_resource
-from orchestration.defs.feedback import feedback_definitions
-from orchestration.defs.fresh_events import event_messages
-from orchestration.defs.ingest import ingest_landing
-from orchestration.defs.matching import matching_links
-from orchestration.defs.messages import message_definitions
-from orchestration.defs.report import report_assets
-from orchestration.defs.resources import Landing, Warehouse
-from orchestration.defs.schedules import daily_full_refresh, daily_schedule
-from orchestration.defs.sensors import (
-    automation,
+from orchestration.defs import (
+    checks,
+    dbt,
+    feedback,
     fresh_events,
-    landing_files,
-    landing_refresh,
-    record_run_alerts,
-    run_failure_alerts,
+    ingest,
+    matching,
+    messages,
+    report,
+    resources,
+    schedules,
+    sensors,
+    serving,
+    syncs,
 )
-from orchestration.defs.serving import serving_store
-from orchestration.defs.syncs import Destinations, sync_assets
 
-MESSAGE_ASSETS, (DUE_MESSAGES, DUE_MESSAGES_SCHEDULE) = message_definitions()
-FEEDBACK_ASSET, FEEDBACK_JOB, FEEDBACK_SCHEDULE = feedback_definitions()
+# Each module declares what it owns (assets, checks, jobs, schedules, sensors, resources); this file only
+# merges them and sets what holds for all of them.
+MODULES = (resources, ingest, dbt, matching, checks, syncs, messages, feedback, fresh_events, serving, report,
+           schedules, sensors)
 
-defs = dg.Definitions(
-    assets=[ingest_landing, *DBT_ASSETS, matching_links, *sync_assets(), *MESSAGE_ASSETS, FEEDBACK_ASSET, serving_store,
-            *report_assets()],
-    asset_checks=quality_gate_checks(),
-    jobs=[landing_refresh, daily_full_refresh, record_run_alerts, DUE_MESSAGES, FEEDBACK_JOB,
-          event_messages],
-    schedules=[daily_schedule, DUE_MESSAGES_SCHEDULE, FEEDBACK_SCHEDULE],
-    sensors=[landing_files, fresh_events, run_failure_alerts, automation],
-    resources={"warehouse": Warehouse(), "landing": Landing(), "dbt": dbt_resource(),
-               "destinations": Destinations()},
-    executor=dg.in_process_executor,
+defs = dg.Definitions.merge(
+    *(module.definitions() for module in MODULES),
+    dg.Definitions(executor=dg.in_process_executor),
 )

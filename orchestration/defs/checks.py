@@ -102,3 +102,7 @@ def quality_gate_check(key: dg.AssetKey, gate: Gate) -> dg.AssetChecksDefinition
 def quality_gate_checks() -> list[dg.AssetChecksDefinition]:
     specs = _specs_by_key()
     return [quality_gate_check(key, gate_for(specs[key])) for key in gated_keys()]
+
+
+def definitions() -> dg.Definitions:
+    return dg.Definitions(asset_checks=quality_gate_checks())

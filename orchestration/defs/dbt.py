@@ -132,3 +132,8 @@ def audience_keys() -> list[dg.AssetKey]:
 
 def customers_key() -> dg.AssetKey:
     return dg.AssetKey(["marts", "customers"])
+
+
+def definitions() -> dg.Definitions:
+    """The dbt steps' assets, and the dbt CLI they run."""
+    return dg.Definitions(assets=DBT_ASSETS, resources={"dbt": dbt_resource()})

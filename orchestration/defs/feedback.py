@@ -29,7 +29,7 @@ def _campaign_keys() -> list[dg.AssetKey]:
     return [message_key(t) for t in declared_triggers()]  # a broken one's asset always fails
 
 
-def feedback_definitions() -> tuple:
+def definitions() -> dg.Definitions:
     """The feedback asset, and the job and schedule that collect engagement between sends."""
 
     @dg.asset(key=FEEDBACK_KEY, deps=_campaign_keys(), group_name=FEEDBACK_GROUP, kinds={"python", "duckdb"},
@@ -64,4 +64,4 @@ def feedback_definitions() -> tuple:
         tags={"attiva/trigger": "engagement_feedback"})
     schedule = dg.ScheduleDefinition(name="engagement_feedback_every_15_minutes", job=job,
                                       cron_schedule="*/15 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
-    return engagement_events, job, schedule
+    return dg.Definitions(assets=[engagement_events], jobs=[job], schedules=[schedule])

@@ -81,3 +81,7 @@ def send_event_messages(context: dg.OpExecutionContext, warehouse: Warehouse, la
         tags={"attiva/trigger": "events", "dagster/priority": PRIORITY})
 def event_messages():
     send_event_messages()
+
+
+def definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[event_messages])

@@ -118,3 +118,7 @@ def _readable_check(report: IngestReport) -> dg.AssetCheckResult:
                      if failed else "every landing file could be read"),
         metadata={"files_failed": len(failed), **({"failed_files": _file_list(failed)} if failed else {})},
     )
+
+
+def definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[ingest_landing])

@@ -53,3 +53,7 @@ def matching_links(context: dg.AssetExecutionContext, warehouse: Warehouse, conf
             **{f"links_{status}": n for status, n in sorted(result.statuses.items())},
         },
         check_results=[dg.AssetCheckResult(check_name=RAN, passed=True)])
+
+
+def definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[matching_links])

@@ -145,7 +145,7 @@ def _broken_assets(broken: list[BrokenTrigger]) -> list[dg.AssetsDefinition]:
                          deps=[dg.AssetKey(["triggers", b.name])]) for b in broken]
 
 
-def message_definitions() -> tuple[list[dg.AssetsDefinition], tuple]:
+def definitions() -> dg.Definitions:
     """The message assets (a broken campaign's fails with its error), plus the job and schedule that send due
     steps between data runs. The job leaves broken campaigns out: every 5 minutes it would only repeat
     their alert; the data runs (landing, daily) include them and fail on them."""
@@ -158,4 +158,4 @@ def message_definitions() -> tuple[list[dg.AssetsDefinition], tuple]:
                               tags={"attiva/trigger": "due_messages"})
     schedule = dg.ScheduleDefinition(name="due_messages_every_5_minutes", job=job, cron_schedule="*/5 * * * *",
                                       default_status=dg.DefaultScheduleStatus.RUNNING)
-    return assets, (job, schedule)
+    return dg.Definitions(assets=assets, jobs=[job], schedules=[schedule])

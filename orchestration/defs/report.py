@@ -79,3 +79,7 @@ def report_assets() -> list[dg.AssetsDefinition]:
                                               "bytes": dg.MetadataValue.int(path.stat().st_size)})
 
     return [activation_tables, marketing_report]
+
+
+def definitions() -> dg.Definitions:
+    return dg.Definitions(assets=report_assets())

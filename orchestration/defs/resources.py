@@ -68,3 +68,8 @@ class Landing(dg.ConfigurableResource):
 
     def folder(self) -> Path:
         return Path(self.path or settings.landing_path()).resolve()
+
+
+def definitions() -> dg.Definitions:
+    """The warehouse and the landing folder, for every asset, sensor and op that reads them."""
+    return dg.Definitions(resources={"warehouse": Warehouse(), "landing": Landing()})

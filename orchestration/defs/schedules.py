@@ -23,3 +23,7 @@ daily_schedule = dg.ScheduleDefinition(
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+
+
+def definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[daily_full_refresh], schedules=[daily_schedule])

@@ -180,3 +180,9 @@ def run_failure_alerts(context: dg.RunFailureSensorContext) -> dg.RunRequest | d
         ]}}}},
         tags={"attiva/alerts_for": run.run_id},
     )
+
+
+def definitions() -> dg.Definitions:
+    """The landing and event sensors, alerts on failed runs, and declarative automation."""
+    return dg.Definitions(jobs=[landing_refresh, record_run_alerts],
+                          sensors=[landing_files, fresh_events, run_failure_alerts, automation])

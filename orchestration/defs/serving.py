@@ -38,3 +38,7 @@ def serving_store(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
         "audiences": result.audiences,
         "build_seconds": round(result.seconds, 2),
     })
+
+
+def definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[serving_store])

@@ -134,3 +134,8 @@ def sync_assets() -> list[dg.AssetsDefinition]:
                      deps=[dg.AssetKey(["audiences", broken.audience])],
                      kinds={types[broken.destination]} if broken.destination in types else None)
         for broken in found.broken]
+
+
+def definitions() -> dg.Definitions:
+    """A sync asset per declaration, and destinations.yml they send to."""
+    return dg.Definitions(assets=sync_assets(), resources={"destinations": Destinations()})

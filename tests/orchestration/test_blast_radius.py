@@ -117,11 +117,10 @@ def test_a_sync_to_an_unknown_destination_fails_alone_with_an_alert(built, sandb
 def test_a_template_typo_fails_that_campaigns_asset_naming_file_and_line(dbt_manifest, tmp_path, monkeypatch):
     import dagster as dg
 
-    from orchestration.defs.messages import message_definitions
+    from orchestration.defs.messages import definitions
 
     monkeypatch.setenv("ATTIVA_TEMPLATES", str(templates_with_a_typo(tmp_path)))
-    assets, _ = message_definitions()
-    [broken] = [a for a in assets if a.keys == {dg.AssetKey(["messages", TYPO_CAMPAIGN])}]
+    [broken] = [a for a in definitions().assets if a.keys == {dg.AssetKey(["messages", TYPO_CAMPAIGN])}]
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize([broken], instance=instance, raise_on_error=False)
     assert not result.success
