@@ -27,13 +27,13 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # type -> "module:Class"; imported lazily so one broken or slow client never blocks the others.
 REGISTRY: dict[str, str] = {
     "hubspot": "activations.destinations.hubspot:HubSpotDestination",
-    "salesforce": "activations.destinations.salesforce:SalesforceDestination",
+    "salesforce": "activations.destinations.salesforce.contacts:SalesforceDestination",
     "meta": "activations.destinations.meta:MetaDestination",
     "google": "activations.destinations.google:GoogleDestination",
     "mailchimp": "activations.destinations.mailchimp:MailchimpDestination",
-    "sendgrid": "activations.destinations.sendgrid:SendGridDestination",
+    "sendgrid": "activations.destinations.sendgrid.contacts:SendGridDestination",
     "brevo": "activations.destinations.brevo:BrevoDestination",
-    "webhook": "activations.destinations.webhook:WebhookDestination",
+    "webhook": "activations.destinations.webhook.rows:WebhookDestination",
     "file_export": "activations.destinations.file_export:FileExportDestination",
 }
 

@@ -41,7 +41,7 @@ from typing import Any
 from activations import settings
 from activations.build import dbt_executable, dbt_vars
 from activations.ingest import IngestReport, load_landing
-from activations.messaging.channels import Channel
+from activations.messaging.delivery import Channel
 from activations.messaging.policy import Settings, Trigger
 from activations.messaging.send import PassReport, run_pass
 from activations.messaging.templates import Templates

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from activations.messaging import ledger
-from activations.messaging.channels import Channel, can_look_up
+from activations.messaging.delivery import Channel, can_look_up
 from activations.messaging.journal import SendJournal
 
 NEVER_LEFT = "the pass ended before sending it: sent again"

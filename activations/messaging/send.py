@@ -26,7 +26,7 @@ import polars as pl
 
 from activations.destinations.identifiers import sha256_hex
 from activations.messaging import coupons, feedback, journal, ledger, links, recovery
-from activations.messaging.channels import Channel, Delivery, OutgoingMessage
+from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
 from activations.messaging.templates import TemplateError, Templates, message_context
 from activations.messaging.validate import payload_name

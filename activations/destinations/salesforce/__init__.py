@@ -1,0 +1,2 @@
+"""Salesforce: its Contacts client (contacts.py, a sync destination) and its Task channel (tasks.py,
+a task for the sales team per message)."""
