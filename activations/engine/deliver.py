@@ -69,7 +69,8 @@ def deliver(
     long as the platform said, and does not count against `max_tries`; waiting longer than
     `longest_wait` in all stops the sync, so the rows stay planned for the next run rather than being
     recorded as refused. A failure handing back the step that failed (`RetryableError.resume`) has
-    that step retried, not the whole send. `on_pause(seconds)` hears of every rate-limit pause.
+    that step retried, not the whole send. A destination without idempotent writes never gets a batch
+    twice in a run: a 5xx or a timeout leaves its rows undelivered for the next run. `on_pause(seconds)` hears of every rate-limit pause.
     """
     rows = batch.height
     tries = failures = resent = 0
@@ -85,6 +86,12 @@ def deliver(
             raise SyncStopped(str(exc)) from None
         except RetryableError as exc:
             rate_limited = exc.retry_after is not None or exc.status == 429
+            if not rate_limited and not client.capabilities.idempotent_writes:
+                # A 5xx or a timeout may come after the destination wrote the batch: sent again, a receiver
+                # that does not dedupe would hold it twice. Left undelivered; the next run sends it again.
+                verdict = GaveUp(False, exc.status, f"not resent within the run ({exc}): the destination may "
+                                                    "have taken it, and its writes are not idempotent")
+                return Delivered([verdict] * rows, [tries] * rows, resent)
             failures += 0 if rate_limited else 1
             if failures >= policy.max_tries:
                 verdict = GaveUp(False, exc.status, f"gave up after {tries} tries: {exc}")

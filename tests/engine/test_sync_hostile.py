@@ -104,6 +104,24 @@ def test_server_errors_do_use_up_the_tries_and_the_rows_are_recorded_as_refused(
                        [sync.name]).fetchall() == [("undelivered",)]
 
 
+def test_a_receiver_that_does_not_dedupe_never_gets_a_batch_twice_in_a_run(sandbox, con):
+    """A webhook declared `idempotent: false`: a 5xx may come after the receiver wrote the batch, so the
+    engine does not resend it within the run (a 429 is a refusal and is still waited out)."""
+    sandbox.faults("webhook", error_rate=1.0, seed=5)
+    add_people(con, 20)
+    sync, client = make_sync("webhook", mode="upsert"), sandbox.client("webhook", idempotent=False)
+    policy = RetryPolicy(max_tries=3, base_delay=0.005, max_delay=0.02)
+
+    result = run_sync(con, sync, client, policy=policy)
+    assert (result.status, result.confirmed, result.rejected) == ("partial", 0, 20), result
+    assert sum(responses(sandbox, "webhook").values()) == 1  # one batch, one request: no resend
+    [(kind, reason)] = con.execute("select distinct kind, reason from activation.sync_rejects where sync_name = ?",
+                                   [sync.name]).fetchall()
+    assert kind == "undelivered" and reason.startswith("not resent within the run") and "not idempotent" in reason
+    sandbox.faults("webhook", error_rate=0.0)
+    assert run_sync(con, sync, client, policy=policy).confirmed == 20  # the next run sends them
+
+
 def test_a_destination_that_keeps_rate_limiting_stops_the_sync_and_refuses_no_row(sandbox, con):
     sandbox.faults("webhook", rate_limit_rate=1.0, seed=5)
     add_people(con, 20)
