@@ -58,6 +58,8 @@ test-spark: $(SPARK_STAMP) $(MANIFEST)
 # (3000), everything loaded; Ctrl-C stops both. The defaults live in activations/settings.py.
 dev: $(MANIFEST) $(INSTANCE)
 	$(BIN)/attiva sandbox & SANDBOX=$$!; trap 'kill $$SANDBOX 2>/dev/null' EXIT INT TERM; \
+	ATTIVA_ESP_EVENTS_URL="$${ATTIVA_ESP_EVENTS_URL-$$($(BIN)/python -c "from activations import settings; \
+	  from sandbox.server import events_url; print(events_url(f'http://127.0.0.1:{settings.sandbox_port()}'))")}" \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 \
 	  --port $$($(BIN)/python -c "from activations import settings; print(settings.dagster_port())")
 

@@ -186,7 +186,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     else:
         feed = event_feed()
         if not feed.url:
-            print(f"attiva feedback: no ESP event feed ({EVENTS_URL_ENV}=none): give --events", file=sys.stderr)
+            print(f"attiva feedback: no ESP event feed ({EVENTS_URL_ENV} is not set): give --events",
+                  file=sys.stderr)
             return 2
         try:
             events = fetch_events(feed.url)
@@ -549,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fbk = sub.add_parser("feedback", help="land email engagement events (the ESP's event feed or a SendGrid webhook batch)",
                          description="Write the SendGrid Event Webhook events the ESP's event feed has since the last "
-                                     "call (ATTIVA_ESP_EVENTS_URL; unset, the local sandbox's), or of --events, a batch "
+                                     "call (ATTIVA_ESP_EVENTS_URL), or of --events, a batch "
                                      "SendGrid posted, as one landing file in <landing>/email_engagement/; the next "
                                      "ingestion loads it and the next messaging pass suppresses hard bounces, "
                                      "unsubscribes and complaints.")

@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     generate_if_empty(args.customers, args.seed)
     with sandbox() as base:
         os.environ["ATTIVA_SANDBOX_PORT"] = base.rsplit(":", 1)[1]
+        from sandbox.server import events_url
+
+        os.environ.setdefault("ATTIVA_ESP_EVENTS_URL", events_url(base))  # what recipients did, from the sandbox
         print("==> one Dagster run: ingest -> dbt build + quality gates -> every sync and triggered message")
         result = run_everything()
         report(result, base, time.monotonic() - started)

@@ -284,6 +284,16 @@ class SandboxURL(str):
     def smtp_port(self) -> int | None:
         return self.smtp[1] if self.smtp else None
 
+    @property
+    def events_url(self) -> str:
+        """The ESP event feed the feedback step asks (ATTIVA_ESP_EVENTS_URL when running against the sandbox)."""
+        return events_url(self)
+
+
+def events_url(base: str) -> str:
+    """The event feed of the sandbox at `base`: its mail server's Event Webhook batches."""
+    return f"{base.rstrip('/')}/_sandbox/mail/events"
+
 
 @contextlib.contextmanager
 def running_sandbox(

@@ -15,7 +15,7 @@ def test_each_port_comes_from_its_variable_else_its_default():
     env = {"ATTIVA_SANDBOX_PORT": "9765", "ATTIVA_DAGSTER_PORT": "3100"}
     assert settings.sandbox_port(env) == 9765 and settings.dagster_port(env) == 3100
     assert sandbox_url("hubspot", env) == "http://127.0.0.1:9765/hubspot"
-    assert event_feed(env).url == "http://127.0.0.1:9765/_sandbox/mail/events"
+    assert event_feed(env).url is None  # no default feed: the product knows no ESP's address
 
 
 def test_a_port_that_is_no_number_names_its_variable():

@@ -8,8 +8,8 @@ the sandbox's, see sandbox/engagement.py) is turned into the same columns by
 `<landing>/email_engagement/`, where ingestion loads it like any export.
 
 :func:`collect` is the automatic loop (Dagster's `feedback/engagement_events`, after every
-send): it asks the ESP's event feed for what happened since the last call (ATTIVA_ESP_EVENTS_URL,
-by default the local sandbox's `POST /_sandbox/mail/events`), lands it, loads the engagement
+send): it asks the ESP's event feed for what happened since the last call (ATTIVA_ESP_EVENTS_URL:
+`make demo` and `make dev` point it at the sandbox's), lands it, loads the engagement
 landing files into `raw.email_engagement` and refreshes the suppression list, so the report and
 the next send see it without anyone running a command.
 
@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 import requests
 
-from activations import settings, warehouse
+from activations import warehouse
 from activations.destinations.transport import Verdict, http_verdict
 from activations.engine.dialect import has_table
 from activations.messaging import ledger
@@ -165,27 +165,23 @@ def write_landing_file(rows: list[dict[str, Any]], landing: Path | str, prefix: 
 # -- the automatic loop: event feed -> landing file -> raw table -> suppression list ----------------
 
 EVENTS_URL_ENV = "ATTIVA_ESP_EVENTS_URL"
-SANDBOX_EVENTS_PATH = "/_sandbox/mail/events"
 BATCH_MESSAGES = 20_000  # messages per request: a 100k-message send comes back in a few responses
 
 
 @dataclass(frozen=True)
 class EventFeed:
-    """Where new engagement events are asked for; `explicit` when configured (an error then fails the step)."""
+    """Where new engagement events are asked for; None: landing files only. A feed that cannot be read
+    fails the step, naming it."""
 
     url: str | None
-    explicit: bool
 
 
 def event_feed(env: Mapping[str, str] | None = None) -> EventFeed:
-    """ATTIVA_ESP_EVENTS_URL; `none` (or empty) when events only come as landing files (an ESP's export,
-    a webhook receiver writing them); unset, the local sandbox's event feed on ATTIVA_SANDBOX_PORT."""
+    """ATTIVA_ESP_EVENTS_URL; unset, `none` or empty: events only come as landing files (an ESP's export,
+    a webhook receiver writing them). There is no default feed: the product knows no ESP's address."""
     env = os.environ if env is None else env
-    if EVENTS_URL_ENV in env:
-        value = env[EVENTS_URL_ENV].strip()
-        return EventFeed(None if value.lower() in ("", "none") else value, True)
-    port = settings.sandbox_port(env)
-    return EventFeed(f"http://127.0.0.1:{port}{SANDBOX_EVENTS_PATH}", False)
+    value = env.get(EVENTS_URL_ENV, "").strip()
+    return EventFeed(None if value.lower() in ("", "none") else value)
 
 
 def fetch_events(url: str, timeout: float = 60.0) -> list[dict[str, Any]]:
@@ -242,16 +238,12 @@ def collect(landing: Path | str, warehouse_file: Path | str, *, feed: EventFeed 
     from activations.ingest.report import LOADED, REPLACED
 
     feed = feed or event_feed()
-    report = FeedbackReport(feed=feed.url or f"landing files only ({EVENTS_URL_ENV}=none)")
+    report = FeedbackReport(feed=feed.url or f"landing files only (no {EVENTS_URL_ENV})")
     if feed.url:
         try:
             events = fetch_events(feed.url)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if feed.explicit:
-                raise FeedbackError(f"the ESP event feed {feed.url} could not be reached: {exc}") from None
-            # The default points at the local sandbox: without one running, landing files are the only way in.
-            events = []
-            report.feed = f"landing files only (no sandbox at {feed.url})"
+            raise FeedbackError(f"the ESP event feed {feed.url} could not be reached: {exc}") from None
         rows = engagement_rows(events)
         for row in rows:
             report.events[row["event_type"]] = report.events.get(row["event_type"], 0) + 1

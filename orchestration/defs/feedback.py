@@ -1,8 +1,8 @@
 """Engagement feedback: what recipients did with the messages comes back into the warehouse by itself.
 
 `feedback/engagement_events` runs after the sends (every message asset is upstream of it) and
-before the report: it asks the ESP's event feed for what happened since the last call (the local
-sandbox's Event Webhook batches by default, ATTIVA_ESP_EVENTS_URL elsewhere), writes them as a
+before the report: it asks the ESP's event feed for what happened since the last call
+(ATTIVA_ESP_EVENTS_URL; the demo sets the sandbox's; unset, landing files only), writes them as a
 landing file in `email_engagement/`, loads that folder's new files (the feed's, and any ESP export
 dropped there) into `raw.email_engagement`, and adds hard bounces, unsubscribes and complaints to
 the suppression list. The measurement models are views over that table, so the report that follows

@@ -65,7 +65,7 @@ def send(warehouse: Path, sandbox, keys: dict[str, str]) -> dict[str, tuple[str,
 
 
 def feed(sandbox) -> EventFeed:
-    return EventFeed(f"{sandbox}/_sandbox/mail/events", explicit=True)
+    return EventFeed(f"{sandbox}/_sandbox/mail/events")
 
 
 def test_bounces_unsubscribes_and_complaints_come_back_and_stop_the_next_message(sandbox, warehouse, tmp_path):
@@ -108,17 +108,17 @@ def test_without_a_sandbox_engagement_comes_from_landing_files_only(warehouse, t
                "url": None}]
     write_landing_file(export, landing, prefix="esp-export")  # what an ESP's export or a webhook receiver drops
 
-    default = event_feed({"ATTIVA_SANDBOX_PORT": str(closed)})
-    assert not default.explicit
+    default = event_feed({"ATTIVA_SANDBOX_PORT": str(closed)})  # a sandbox port is no feed
+    assert default.url is None
     report = collect(landing, warehouse, feed=default, now=NOW)
-    assert "landing files only" in report.feed
+    assert report.feed == "landing files only (no ATTIVA_ESP_EVENTS_URL)"
     assert (report.files_loaded, report.rows_loaded, report.suppressed) == (1, 1, 1)
 
     # Configured explicitly, an unreachable feed is an error that names it.
     explicit = event_feed({"ATTIVA_ESP_EVENTS_URL": f"http://127.0.0.1:{closed}/events"})
     with pytest.raises(FeedbackError, match=f"127.0.0.1:{closed}/events"):
         collect(landing, warehouse, feed=explicit, now=NOW)
-    assert event_feed({"ATTIVA_ESP_EVENTS_URL": "none"}) == EventFeed(None, True)
+    assert event_feed({"ATTIVA_ESP_EVENTS_URL": "none"}) == EventFeed(None)
 
 
 def test_the_sandbox_feed_hands_out_large_sends_in_batches(sandbox):

@@ -70,6 +70,7 @@ def sandbox(tmp_path_factory) -> str:
     with running_sandbox(base / "state", port=0, smtp_port=0) as url, pytest.MonkeyPatch.context() as patch:
         patch.setenv("ATTIVA_SANDBOX_PORT", url.rsplit(":", 1)[1])
         patch.setenv("ATTIVA_SMTP_PORT", str(url.smtp_port))
+        patch.setenv("ATTIVA_ESP_EVENTS_URL", url.events_url)  # as make demo and make dev set it
         patch.setenv("ATTIVA_DATA", str(base / "data"))
         yield url
 
