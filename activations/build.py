@@ -140,7 +140,7 @@ def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None
     Without `select`, on DuckDB: staging, then matching, then the rest (see the module's doc);
     with `select`, the selection alone, no matching.
     """
-    target = target or os.environ.get("ATTIVA_DBT_TARGET")
+    target = target or settings.dbt_target()
     as_of = as_of or settings.as_of()
     if target == "spark":
         from activations import spark

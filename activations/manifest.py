@@ -19,7 +19,6 @@ Every mistake is reported with the model and the field, before anything is sent.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,17 +67,10 @@ class Sync:
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:
     """The manifest dbt wrote: `path`, else ATTIVA_MANIFEST, else dbt_project/target/manifest.json."""
-    path = path or manifest_path()
+    path = path or settings.manifest_path()
     if not path.exists():
         raise FileNotFoundError(f"no dbt manifest at {path}: run `make dbt-parse` (dbt parse) first")
     return json.loads(path.read_text())
-
-
-def manifest_path() -> Path:
-    """ATTIVA_MANIFEST, else the one `make dbt-parse` writes (dbt_project/target/manifest.json)."""
-    if env := os.environ.get("ATTIVA_MANIFEST"):
-        return Path(env)
-    return settings.dbt_project_dir() / "target" / "manifest.json"
 
 
 def audiences(manifest: dict[str, Any]) -> list[Audience]:

@@ -60,6 +60,38 @@ def instant(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def channels_path() -> Path:
+    """The message channels: ATTIVA_CHANNELS, default channels.yml at the project root."""
+    return Path(os.environ.get("ATTIVA_CHANNELS", project_root() / "channels.yml"))
+
+
+def destinations_path() -> Path:
+    """The destination instances: ATTIVA_DESTINATIONS, default destinations.yml at the project root."""
+    return Path(os.environ.get("ATTIVA_DESTINATIONS", project_root() / "destinations.yml"))
+
+
+def serve_keys_path() -> Path:
+    """The personalization API's keys: ATTIVA_SERVE_KEYS, default serve_keys.yml at the project root."""
+    return Path(os.environ.get("ATTIVA_SERVE_KEYS", project_root() / "serve_keys.yml"))
+
+
+def serving_dir() -> Path:
+    """The personalization API's serving store: ATTIVA_SERVING, default ATTIVA_DATA/serving."""
+    return Path(os.environ.get("ATTIVA_SERVING", data_dir() / "serving"))
+
+
+def manifest_path() -> Path:
+    """The dbt manifest: ATTIVA_MANIFEST, else the one `make dbt-parse` writes (dbt_project/target/manifest.json)."""
+    if env := os.environ.get("ATTIVA_MANIFEST"):
+        return Path(env)
+    return dbt_project_dir() / "target" / "manifest.json"
+
+
+def dbt_target() -> str | None:
+    """The warehouse dbt and the engine work on: ATTIVA_DBT_TARGET (duckdb or spark), None for the default."""
+    return os.environ.get("ATTIVA_DBT_TARGET") or None
+
+
 def messaging_path() -> Path:
     """Frequency caps and default quiet hours: ATTIVA_MESSAGING, default messaging.yml at the root."""
     return Path(os.environ.get("ATTIVA_MESSAGING", project_root() / "messaging.yml"))

@@ -7,7 +7,6 @@ destinations.yml, opens the warehouse, builds the client and runs the engine.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -42,7 +41,7 @@ def find(name: str, all_syncs: list[Sync]) -> Sync:
 
 def target_name(target: str | None = None) -> str:
     """The warehouse the engine works on: `target`, else ATTIVA_DBT_TARGET (as dbt), else duckdb."""
-    name = target or os.environ.get("ATTIVA_DBT_TARGET") or "duckdb"
+    name = target or settings.dbt_target() or "duckdb"
     if name not in ("duckdb", "spark"):
         raise ValueError(f"unknown target {name!r}: the engine runs on duckdb or spark")
     return name

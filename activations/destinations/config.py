@@ -150,11 +150,6 @@ def destination_class(dest_type: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def default_path() -> Path:
-    """ATTIVA_DESTINATIONS, else destinations.yml at the project root."""
-    return Path(os.environ.get("ATTIVA_DESTINATIONS", settings.project_root() / "destinations.yml"))
-
-
 @dataclass(frozen=True)
 class DestinationsFile:
     """destinations.yml as read: the usable instances, and why the others (or the whole file) cannot be used.
@@ -172,7 +167,7 @@ class DestinationsFile:
 
 def read_destinations(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> DestinationsFile:
     """Every destination instance in `path` (default: the root destinations.yml), each validated on its own."""
-    path = Path(path) if path is not None else default_path()
+    path = Path(path) if path is not None else settings.destinations_path()
     env = os.environ if env is None else env
     source = str(path)
     try:

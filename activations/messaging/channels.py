@@ -62,14 +62,9 @@ TASK_PRIORITIES = ("High", "Normal", "Low")
 _API_VERSION = re.compile(r"\d+\.\d")
 
 
-def default_channels_path() -> Path:
-    """ATTIVA_CHANNELS, else channels.yml at the project root."""
-    return Path(os.environ.get("ATTIVA_CHANNELS", settings.project_root() / "channels.yml"))
-
-
 def load_channel_entries(path: Path | str | None = None) -> dict[str, dict[str, Any]]:
     """The entries of channels.yml (not yet validated: `channel_from_config` does that)."""
-    path = Path(path) if path is not None else default_channels_path()
+    path = Path(path) if path is not None else settings.channels_path()
     source = str(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -97,7 +92,7 @@ def load_usable_channels(path: Path | str | None = None, env: Mapping[str, str] 
                          ) -> tuple[dict[str, Channel], dict[str, ChannelConfigError]]:
     """A client for every valid channel in channels.yml (close them when done), and the mistake of each
     other entry: a bad entry stops only the campaigns sent by it. An unreadable file raises."""
-    path = Path(path) if path is not None else default_channels_path()
+    path = Path(path) if path is not None else settings.channels_path()
     env = os.environ if env is None else env
     channels: dict[str, Channel] = {}
     errors: dict[str, ChannelConfigError] = {}

@@ -66,9 +66,9 @@ def _split(value: str | None) -> list[str] | None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Add a key, or build (optionally) and serve until interrupted."""
-    from activations.serve.keys import KeysFileError, add_key, keys_path, load_keys
+    from activations.serve.keys import KeysFileError, add_key, load_keys
 
-    keys_file = Path(args.keys or keys_path())
+    keys_file = Path(args.keys or settings.serve_keys_path())
     try:
         if args.add_key:
             key = add_key(keys_file, args.add_key, fields=_split(args.fields), endpoints=_split(args.endpoints),
@@ -87,9 +87,9 @@ def run_from_args(args: argparse.Namespace) -> int:
               f"({', '.join(LOOPBACK)}), not on {args.host}", file=sys.stderr)
         return 2
     from activations.serve.app import create_app, run
-    from activations.serve.store import build_serving_snapshot, serving_dir
+    from activations.serve.store import build_serving_snapshot
 
-    serving = Path(args.serving or serving_dir())
+    serving = Path(args.serving or settings.serving_dir())
     if args.build:
         warehouse = Path(args.warehouse or settings.warehouse_path())
         if not warehouse.exists():

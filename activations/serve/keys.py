@@ -62,11 +62,6 @@ class KeysFileError(ValueError):
     """The keys file is malformed; the message names the entry and the field."""
 
 
-def keys_path() -> Path:
-    """The keys file: ATTIVA_SERVE_KEYS, default serve_keys.yml at the project root."""
-    return Path(os.environ.get("ATTIVA_SERVE_KEYS", settings.project_root() / "serve_keys.yml"))
-
-
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -120,7 +115,7 @@ def _check_browser_fields(kind: str, fields: frozenset[str], where: str) -> None
 
 def load_keys(path: Path | str | None = None) -> KeysConfig:
     """Read the keys file; a missing file means no keys (every call answers 401)."""
-    path = Path(path or keys_path())
+    path = Path(path or settings.serve_keys_path())
     if not path.exists():
         return KeysConfig()
     raw = yaml.safe_load(path.read_text()) or {}

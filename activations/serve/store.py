@@ -63,11 +63,6 @@ PUBLIC_TRAITS = (
 LOOKUP_TYPES = ("email", "phone", "customer_id", "device_id", "shop_customer_id")
 
 
-def serving_dir() -> Path:
-    """The serving folder: ATTIVA_SERVING, default ATTIVA_DATA/serving."""
-    return Path(os.environ.get("ATTIVA_SERVING", settings.data_dir() / "serving"))
-
-
 @dataclass(frozen=True)
 class BuildResult:
     path: Path
@@ -177,7 +172,7 @@ def build_serving_store(warehouse_path: Path | str, out_dir: Path | str | None =
 def build_serving_snapshot(warehouse_path: Path | str, out_dir: Path | str | None = None) -> BuildResult:
     """As `build_serving_store`, with the counts and the build time (the Dagster asset's metadata)."""
     started = time.monotonic()
-    out = Path(out_dir or serving_dir())
+    out = Path(out_dir or settings.serving_dir())
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".building-*"):  # left by a build that was killed; a live one is younger
         if time.time() - stale.stat().st_mtime > STALE_BUILD_SECONDS:
@@ -257,7 +252,7 @@ def _publish(out: Path, staging: Path, version: str, keep_previous: int = KEEP_P
 def current_version(out_dir: Path | str | None = None) -> str | None:
     """The published version's name, or None before the first build."""
     try:
-        return (Path(out_dir or serving_dir()) / POINTER).read_text().strip() or None
+        return (Path(out_dir or settings.serving_dir()) / POINTER).read_text().strip() or None
     except FileNotFoundError:
         return None
 
@@ -265,7 +260,7 @@ def current_version(out_dir: Path | str | None = None) -> str | None:
 def current_store(out_dir: Path | str | None = None) -> Path | None:
     """The published snapshot's SQLite file, or None before the first build."""
     version = current_version(out_dir)
-    return Path(out_dir or serving_dir()) / version / STORE_FILE if version else None
+    return Path(out_dir or settings.serving_dir()) / version / STORE_FILE if version else None
 
 
 # ---- forgetting -------------------------------------------------------------------------------
@@ -310,7 +305,7 @@ def forget_from_serving(customer_ids: Iterable[str], out_dir: Path | str | None 
     are digests of identifiers, so a test warehouse must not erase the demo's people.
     """
     ids = sorted(set(customer_ids))
-    out = Path(out_dir or serving_dir())
+    out = Path(out_dir or settings.serving_dir())
     if not ids or not out.is_dir():
         return 0
     source = current_store(out)
@@ -385,7 +380,7 @@ class ServingStore:
     """Follows the `current` pointer: re-reads it at most every `check_seconds` and switches snapshots."""
 
     def __init__(self, out_dir: Path | str | None = None, check_seconds: float = 1.0):
-        self.out = Path(out_dir or serving_dir())
+        self.out = Path(out_dir or settings.serving_dir())
         self.check_seconds = check_seconds
         self._snapshot: Snapshot | None = None
         self._stamp: tuple[int, int] | None = None

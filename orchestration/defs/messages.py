@@ -24,7 +24,6 @@ from activations.messaging import ledger, status
 from activations.messaging.campaigns import Campaigns, declared_campaigns
 from activations.messaging.channels import (
     dagster_kind,
-    default_channels_path,
     load_channel_entries,
     load_usable_channels,
 )
@@ -43,7 +42,7 @@ MESSAGES_GROUP = "messages"
 def campaigns() -> Campaigns:
     """The declared campaigns, sendable and broken (policy, channel and templates checked now, not at
     send time). Checked once per set of files: the definitions' modules all ask (1 s of rendering)."""
-    return _campaigns(settings.templates_dir(), default_channels_path(), settings.messaging_path())
+    return _campaigns(settings.templates_dir(), settings.channels_path(), settings.messaging_path())
 
 
 @functools.cache

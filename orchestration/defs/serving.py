@@ -8,7 +8,8 @@ it carries the warehouse's audiences out to where they are used.
 
 import dagster as dg
 
-from activations.serve.store import build_serving_snapshot, serving_dir
+from activations import settings
+from activations.serve.store import build_serving_snapshot
 from orchestration.defs.dbt import audience_keys, customers_key
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
 
@@ -28,7 +29,7 @@ MARTS = [customers_key(), *(dg.AssetKey(["marts", m]) for m in ("customer_identi
     automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed(),
 )
 def serving_store(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    result = build_serving_snapshot(warehouse.file(), serving_dir())
+    result = build_serving_snapshot(warehouse.file(), settings.serving_dir())
     context.log.info(f"serving snapshot {result.version}: {result.customers:,} customers in {result.seconds:.1f} s")
     return dg.MaterializeResult(metadata={
         "snapshot_path": dg.MetadataValue.path(str(result.path)),

@@ -15,7 +15,8 @@ import dagster as dg
 from pydantic import Field
 
 from activations import manifest as declarations
-from activations.destinations.config import default_path, read_destinations
+from activations import settings
+from activations.destinations.config import read_destinations
 from activations.engine.run import SyncFailed, SyncProgress, SyncRefused, SyncResult
 from activations.syncs import last_runs
 from activations.syncs import run as run_sync
@@ -32,7 +33,7 @@ class Destinations(dg.ConfigurableResource):
     path: str = Field(default="", description="The destinations file; empty = ATTIVA_DESTINATIONS or destinations.yml.")
 
     def file(self) -> Path:
-        return Path(self.path) if self.path else default_path()
+        return Path(self.path) if self.path else settings.destinations_path()
 
 
 class SyncConfig(dg.Config):
