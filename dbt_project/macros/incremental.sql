@@ -24,7 +24,9 @@
    that can delete and replace rows in place (DuckDB; on Spark a Delta or Iceberg table). Plain
    Parquet tables on Spark can do neither, so there the model is a `table` rebuilt whole on every
    run: is_incremental() is false, every model takes its full-build branch, and the rows come
-   out the same; only the saving of incremental work is lost. #}
+   out the same; only the saving of incremental work is lost. dbt_project.yml, which cannot call
+   a macro, spells this out again for the per-customer models (intermediate: customers:), and
+   upsert_strategy below likewise: change both together. #}
 {% macro incremental_materialization() -%}
     {{ return(adapter.dispatch('incremental_materialization', 'attiva')()) }}
 {%- endmacro %}

@@ -5,8 +5,6 @@
 -- buyers at once, the typical repeat gap is the whole population's, and the days (with churn
 -- risk and lifecycle stage) move with as_of.
 -- RFM scheme, segments and the lapsed rule: docs/scores.md.
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 {%- set w = var('lead_score_weights') %}
 
 -- depends_on: {{ ref('int_customers__affected') }}

@@ -2,8 +2,6 @@
 -- given under. An unsubscribe or a spam complaint is a revocation of email consent.
 -- At equal times a revocation wins: when in doubt, no consent.
 -- Incremental: a run recomputes the affected customers (int_customers__affected).
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
 with

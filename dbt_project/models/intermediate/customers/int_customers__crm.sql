@@ -1,8 +1,6 @@
 -- The CRM's view of each customer: the furthest lifecycle stage any of their contacts
 -- reached, when they reached each stage, and how they first came in.
 -- Incremental: a run recomputes the affected customers (int_customers__affected).
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
 with

@@ -1,8 +1,6 @@
 -- Email engagement per customer: recent opens and clicks, and what makes an address
 -- unusable (hard bounce, complaint).
 -- Incremental: a run recomputes the affected customers (int_customers__affected).
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
 with

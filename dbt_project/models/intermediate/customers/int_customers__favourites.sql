@@ -1,8 +1,6 @@
 -- Each customer's favourite category and product: what they bought most (by quantity,
 -- then most recently), else what they looked at most in the last 30 days.
 -- Incremental: a run recomputes the affected customers (int_customers__affected).
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
 with

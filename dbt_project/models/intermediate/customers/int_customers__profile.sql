@@ -4,8 +4,6 @@
 -- many identifiers they have and when the first was seen, too.
 -- This is the list of customers. Incremental: a run recomputes the affected customers
 -- (int_customers__affected) and drops the ones that no longer exist.
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
 with

@@ -2,8 +2,6 @@
 -- What depends on the whole population or on as_of itself (RFM scores, days since the
 -- last order, churn risk) is computed by the customers mart on top of this.
 -- Incremental: a run recomputes the affected customers (int_customers__affected).
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
 with

@@ -3,8 +3,6 @@
 -- their favourite category. Only active products. (The rows of customer_recommendations.)
 -- Incremental: a run recomputes the affected customers (int_customers__affected), or
 -- everyone when orders, products or as_of changed, since every list depends on them.
-{{ config(materialized=attiva.incremental_materialization(), unique_key='customer_id', incremental_strategy=attiva.upsert_strategy(),
-          post_hook="{{ attiva.drop_placeholders() }}") }}
 
 -- depends_on: {{ ref('int_customers__affected') }}
 -- depends_on: {{ ref('int_orders') }}

@@ -1,5 +1,6 @@
 -- Every version of every CRM contact, identifiers normalized. Identity resolution uses all
 -- versions (an old phone still identifies the person); profiles use the latest.
+-- Versions are grouped by the id as the models read it, trimmed (ids load as written: ' 42' is 42).
 with source as (
     select * from {{ source('raw', 'crm_contacts') }}
 ),
@@ -7,7 +8,7 @@ with source as (
 latest as (
     select
         *,
-        row_number() over (partition by contact_id order by updated_at desc, _ingested_at desc, _line desc) as version_rank
+        row_number() over (partition by trim(contact_id) order by updated_at desc, _ingested_at desc, _line desc) as version_rank
     from source
 ),
 

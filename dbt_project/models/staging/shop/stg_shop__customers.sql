@@ -1,5 +1,6 @@
 -- Every version of every shop account, identifiers normalized. Identity resolution uses all
 -- versions (an old email still identifies the person); profiles use the latest.
+-- Versions are grouped by the id as the models read it, trimmed (ids load as written: ' 42' is 42).
 with source as (
     select * from {{ source('raw', 'shop_customers') }}
 ),
@@ -8,7 +9,7 @@ latest as (
     select
         *,
         row_number() over (
-            partition by shop_customer_id order by updated_at desc, _ingested_at desc, _line desc
+            partition by trim(shop_customer_id) order by updated_at desc, _ingested_at desc, _line desc
         ) as version_rank
     from source
 ),

@@ -1,3 +1,5 @@
+-- The latest version of each promotion, grouped by its id as the models read it, trimmed (ids load
+-- as written: ' 42' is 42).
 with source as (
     select * from {{ source('raw', 'shop_promotions') }}
 ),
@@ -5,7 +7,7 @@ with source as (
 latest as (
     select
         *,
-        row_number() over (partition by promotion_id order by _ingested_at desc, _line desc) as version_rank
+        row_number() over (partition by trim(promotion_id) order by _ingested_at desc, _line desc) as version_rank
     from source
 ),
 
