@@ -16,6 +16,8 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import requests
@@ -46,6 +48,25 @@ def sandbox() -> Iterator[str]:
     smtp_port = settings.smtp_port()
     with running_sandbox(state, port=port, smtp_port=smtp_port) as started:
         yield started
+
+
+def pin_daytime(zone: str = "Europe/Rome") -> None:
+    """Inside the quiet hours (in Rome, the demo shop's home) every message would wait for the morning
+    and the demo would show none sent: run as of an hour before they began instead. Earlier, not the
+    next morning: a later `make dev` then moves the clock forward, never back. ATTIVA_AS_OF wins."""
+    from activations.messaging.policy import load_settings
+
+    window = load_settings().quiet_hours
+    if os.environ.get("ATTIVA_AS_OF") or window is None:
+        return
+    local = datetime.now(UTC).astimezone(ZoneInfo(zone)).replace(microsecond=0)
+    if not window.contains(local.time()):
+        return
+    began = local.replace(hour=window.start.hour, minute=window.start.minute, second=0)
+    if began > local:  # a window across midnight, after it
+        began -= timedelta(days=1)
+    os.environ["ATTIVA_AS_OF"] = (began - timedelta(hours=1)).astimezone(UTC).isoformat()
+    print(f"==> quiet hours in Rome: the demo runs as of {os.environ['ATTIVA_AS_OF']}, before they began")
 
 
 def generate_if_empty(customers: int, seed: int) -> None:
@@ -134,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     started = time.monotonic()
+    pin_daytime()
     generate_if_empty(args.customers, args.seed)
     with sandbox() as base:
         os.environ["ATTIVA_SANDBOX_PORT"] = base.rsplit(":", 1)[1]

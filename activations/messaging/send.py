@@ -165,7 +165,7 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
 
 
 def _after_quiet_hours(window, timezone: str | None, now: datetime) -> datetime | None:
-    """The UTC time the quiet window ends, if the customer's local time is inside it now."""
+    """The UTC time (naive) the quiet window ends, if local time in `timezone` is inside it at `now`."""
     if window is None:
         return None
     try:
