@@ -14,14 +14,14 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -41,6 +41,7 @@ from activations.destinations.base import (
 )
 from activations.destinations.config import DestinationConfig, Option
 
+T = TypeVar("T")
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; how long an answer may take is the read timeout
 DEFAULT_READ_TIMEOUT = 30.0
 MAX_REASON_CHARS = 300
@@ -132,13 +133,9 @@ class HttpClient:
             body = dumps(json_body)
             send_headers.setdefault("Content-Type", "application/json")
         target = url or f"{self.base_url}{path}"
-        for delay in self.connect_retry_delays:
-            try:
-                return self._send(method, target, body, params, send_headers)
-            except _NotConnected:
-                time.sleep(delay)
         try:
-            return self._send(method, target, body, params, send_headers)
+            return retry_connecting(lambda: self._send(method, target, body, params, send_headers), _NotConnected,
+                                    self.connect_retry_delays)
         except _NotConnected as failure:
             tries = f" after {len(self.connect_retry_delays) + 1} tries" if self.connect_retry_delays else ""
             raise DestinationUnreachable(f"{self.platform}: cannot connect to {_host(target)} ({failure.why}){tries}; "
@@ -212,6 +209,17 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def retry_connecting(attempt: Callable[[], T], not_connected: type[Exception], delays: Sequence[float]) -> T:
+    """`attempt()`, tried again after each of `delays` while it raises `not_connected` (no connection could be
+    opened, so nothing was sent and a retry cannot double anything); the last failure propagates."""
+    for delay in delays:
+        try:
+            return attempt()
+        except not_connected:
+            time.sleep(delay)
+    return attempt()
 
 
 class _NotConnected(Exception):

@@ -7,7 +7,6 @@ import re
 import smtplib
 import ssl
 import threading
-import time
 import uuid
 from email.contentmanager import raw_data_manager
 from email.header import Header
@@ -17,7 +16,7 @@ from email.utils import formataddr, formatdate
 from typing import Any, ClassVar
 
 from activations.destinations.base import Secret
-from activations.destinations.transport import CONNECT_RETRY_DELAYS
+from activations.destinations.transport import CONNECT_RETRY_DELAYS, retry_connecting
 from activations.messaging.delivery import (
     RESERVED_HEADERS,
     Delivery,
@@ -245,13 +244,8 @@ class SmtpChannel:
     def _connect_retrying(self) -> smtplib.SMTP:
         """A new connection, tried again quickly when none could be opened (as the syncs' HTTP clients do);
         still none stops the channel."""
-        for delay in CONNECT_RETRY_DELAYS:
-            try:
-                return self._connect()
-            except _NotConnected:
-                time.sleep(delay)
         try:
-            return self._connect()
+            return retry_connecting(self._connect, _NotConnected, CONNECT_RETRY_DELAYS)
         except _NotConnected as failure:
             raise _Failed(stopped(str(failure))) from None
 
