@@ -668,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     from activations.serve.command import add_arguments as serve_arguments
     from activations.serve.command import run_from_args as run_serve
 
-    srv = sub.add_parser("serve", help="serve the personalization API and event collection (127.0.0.1:8766)",
+    srv = sub.add_parser("serve", help=f"serve the personalization API and event collection (127.0.0.1:{settings.serve_port()})",
                          description=SERVE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     serve_arguments(srv)
     srv.add_argument("--warehouse", type=Path, default=None, help="with --build: DuckDB file (default ATTIVA_WAREHOUSE)")

@@ -73,6 +73,12 @@ def load_manifest(path: Path | None = None) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def declared_in(node: dict[str, Any]) -> str | None:
+    """The YAML file declaring a model's config (`dbt_project/models/.../_x.yml`), for error messages."""
+    patch = node.get("patch_path") or ""
+    return f"dbt_project/{patch.split('://', 1)[-1]}" if patch else node.get("original_file_path")
+
+
 def audiences(manifest: dict[str, Any]) -> list[Audience]:
     """Every `aud_*` model, with the columns its YAML declares."""
     found = []

@@ -7,6 +7,7 @@ deployment can point Attiva elsewhere without touching code.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,11 @@ def as_of() -> datetime:
     """The one "now" of the pipeline: ATTIVA_AS_OF (ISO 8601, UTC if no offset), else the current time."""
     raw = os.environ.get("ATTIVA_AS_OF")
     return instant(raw) if raw else datetime.now(UTC).replace(microsecond=0)
+
+
+def as_of_pinned() -> bool:
+    """Whether ATTIVA_AS_OF fixes "now" (a replay, the demo) rather than the clock."""
+    return bool(os.environ.get("ATTIVA_AS_OF"))
 
 
 def instant(value: str) -> datetime:
@@ -100,6 +106,64 @@ def messaging_path() -> Path:
 def sync_memory_limit() -> str:
     """DuckDB's memory cap while a sync runs: ATTIVA_SYNC_MEMORY_LIMIT, default 1GB (it spills past it)."""
     return os.environ.get("ATTIVA_SYNC_MEMORY_LIMIT", "1GB")
+
+
+def warehouse_wait() -> float:
+    """Seconds to wait for a warehouse another process holds: ATTIVA_WAREHOUSE_WAIT, default 600 (longer
+    than a demo-sized dbt build or sync holds the file)."""
+    return max(_number("ATTIVA_WAREHOUSE_WAIT", 600.0, "a number of seconds"), 0.0)
+
+
+def match_thresholds() -> dict[str, float]:
+    """Probabilistic matching's thresholds set in the environment: ATTIVA_MATCH_THRESHOLD (a pair merges at
+    or above it) and ATTIVA_REVIEW_THRESHOLD (goes to review at or above it); unset ones are left out."""
+    found = {}
+    for name, variable in (("match_threshold", "ATTIVA_MATCH_THRESHOLD"),
+                           ("review_threshold", "ATTIVA_REVIEW_THRESHOLD")):
+        if os.environ.get(variable):
+            found[name] = _number(variable, 0.0, "a probability such as 0.95")
+    return found
+
+
+def unsubscribe_secret() -> str | None:
+    """ATTIVA_UNSUBSCRIBE_SECRET: signs unsubscribe links (messaging and `attiva serve` share it)."""
+    return os.environ.get("ATTIVA_UNSUBSCRIBE_SECRET") or None
+
+
+def unsubscribe_base_url() -> str | None:
+    """ATTIVA_UNSUBSCRIBE_BASE_URL: where unsubscribe links point (unset: `attiva serve` on this machine)."""
+    return os.environ.get("ATTIVA_UNSUBSCRIBE_BASE_URL") or None
+
+
+def identity_secret() -> str | None:
+    """ATTIVA_IDENTITY_SECRET: signs the identity tokens a shop's backend gives the browser."""
+    return os.environ.get("ATTIVA_IDENTITY_SECRET") or None
+
+
+def esp_events_url(env: Mapping[str, str] | None = None) -> str | None:
+    """ATTIVA_ESP_EVENTS_URL: the ESP's engagement event feed; unset, empty or `none`: landing files only."""
+    value = (os.environ if env is None else env).get("ATTIVA_ESP_EVENTS_URL", "").strip()
+    return None if value.lower() in ("", "none") else value
+
+
+def instance_prefix(name: str) -> str:
+    """`ATTIVA_<NAME>`: a destination's or channel's name upper-cased, every non-alphanumeric as `_`."""
+    return "ATTIVA_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def instance_setting(name: str, suffix: str, env: Mapping[str, str] | None = None) -> str | None:
+    """`ATTIVA_<NAME>_<SUFFIX>` of a destination or channel instance (its URL, TOKEN, PASSWORD, ...)."""
+    return (os.environ if env is None else env).get(f"{instance_prefix(name)}_{suffix}") or None
+
+
+def _number(variable: str, default: float, expected: str) -> float:
+    raw = os.environ.get(variable)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r}: expected {expected}") from None
 
 
 # A sync's write-ahead log may grow this far before it is checkpointed (see warehouse.connect).

@@ -10,7 +10,6 @@ behind this choice (against DuckLake, which lets several processes write).
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -24,7 +23,6 @@ from activations import settings
 from activations.engine.dialect import has_table  # noqa: F401 - the one check, for DuckDB and Spark
 
 WAIT_VARIABLE = "ATTIVA_WAREHOUSE_WAIT"
-DEFAULT_WAIT_SECONDS = 600.0  # longer than a demo-sized dbt build or sync holds the file
 FIRST_RETRY, LONGEST_RETRY = 0.02, 0.25  # seconds between tries: a failed try costs ~1 ms, a late one a turn
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
@@ -34,14 +32,8 @@ class WarehouseBusy(RuntimeError):
 
 
 def wait_seconds() -> float:
-    """How long to wait for a warehouse another process holds: ATTIVA_WAREHOUSE_WAIT, default 600."""
-    raw = os.environ.get(WAIT_VARIABLE)
-    if not raw:
-        return DEFAULT_WAIT_SECONDS
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        raise ValueError(f"{WAIT_VARIABLE}={raw!r}: expected a number of seconds") from None
+    """How long to wait for a warehouse another process holds (settings.warehouse_wait)."""
+    return settings.warehouse_wait()
 
 
 def is_lock_conflict(exc: BaseException) -> bool:

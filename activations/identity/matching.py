@@ -15,7 +15,6 @@ weight, never its decided status.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -27,6 +26,7 @@ import pyarrow.compute as pc
 from activations.engine.dialect import column_names, delete, has_table, row_hash, transaction
 from activations.identity import links
 from activations.identity.linkage import LinkageSettings, score_pairs, train_model
+from activations.settings import match_thresholds
 
 RECORD_FIELDS = ("first_name", "last_name", "birth_date", "address", "city", "postcode", "phone", "email")
 # Where each kind of record lives in staging, its node prefix (as the identity graph names it), and
@@ -38,21 +38,11 @@ SOURCES = {
 # The identity graph's nodes, built before matching from the records alone: which identifiers are shared.
 SHARED_NODES = ("intermediate", "int_identity__nodes")
 SHARED_FIELDS = ("email", "phone")
-THRESHOLD_VARIABLES = {"match_threshold": "ATTIVA_MATCH_THRESHOLD", "review_threshold": "ATTIVA_REVIEW_THRESHOLD"}
 
 
 def settings_from_env() -> LinkageSettings:
-    """The model's defaults, with the thresholds set in ATTIVA_MATCH_THRESHOLD / ATTIVA_REVIEW_THRESHOLD
-    (probabilities: a pair merges at or above the first, goes to review at or above the second)."""
-    overrides = {}
-    for name, variable in THRESHOLD_VARIABLES.items():
-        raw = os.environ.get(variable)
-        if raw:
-            try:
-                overrides[name] = float(raw)
-            except ValueError:
-                raise ValueError(f"{variable}={raw!r}: expected a probability such as 0.95") from None
-    return LinkageSettings(**overrides)
+    """The model's defaults, with the thresholds set in the environment (settings.match_thresholds)."""
+    return LinkageSettings(**match_thresholds())
 
 
 @dataclass

@@ -12,12 +12,15 @@ import re
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from activations import settings
+from activations.config.errors import ConfigError, first_problem
 from activations.destinations.base import Secret
 from activations.destinations.config import LOOPBACK_HOSTS, env_prefix, sandbox_url
 from activations.destinations.salesforce.tasks import SalesforceTaskChannel
@@ -27,21 +30,15 @@ from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
 from activations.messaging.smtp import SmtpChannel, build_email
 
 
-class ChannelConfigError(ValueError):
+class ChannelConfigError(ConfigError):
     """channels.yml is wrong, or a secret is missing; names the file, the channel and the field."""
 
     def __init__(self, reason: str, *, file: str | None = None, channel: str | None = None,
                  field: str | None = None) -> None:
-        where = ", ".join(
-            part for part in (f"file {file}" if file else "", f"channel {channel!r}" if channel else "",
-                              f"field {field!r}" if field else "") if part
-        )
-        super().__init__(f"{where}: {reason}" if where else reason)
-        self.file, self.channel, self.field = file, channel, field
+        super().__init__(reason, file=file, entry=channel, entry_kind="channel", field=field)
+        self.channel = channel
 
 
-SECRET_FIELDS = ("password", "token", "secret", "api_key")
-COMMON_OPTIONS = {"type", "from", "timeout", "pool_size"}
 CHANNEL_CLASSES: dict[str, type] = {"smtp": SmtpChannel, "sendgrid_mail": SendGridMailChannel,
                                     "webhook": WebhookMessageChannel, "salesforce_task": SalesforceTaskChannel}
 
@@ -51,15 +48,115 @@ def dagster_kind(channel_type: str) -> str | None:
     cls = CHANNEL_CLASSES.get(channel_type)
     return cls.dagster_kind if cls else None
 
-TYPE_OPTIONS: dict[str, set[str]] = {
-    "smtp": {"host", "port", "starttls", "username"},
-    "sendgrid_mail": {"activity_lag"},
-    "webhook": {"path"},
-    "salesforce_task": {"api_version", "contact_external_id_field", "task_external_id_field", "owner_id",
-                        "priority", "due_in_days"},
-}
-TASK_PRIORITIES = ("High", "Normal", "Low")
+
+class ChannelEntry(BaseModel):
+    """What every channels.yml entry may set. Secrets are refused: they come from the environment."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    type: str
+    password: SkipJsonSchema[Any] = None
+    token: SkipJsonSchema[Any] = None
+    secret: SkipJsonSchema[Any] = None
+    api_key: SkipJsonSchema[Any] = None
+    sender: str | None = Field(None, alias="from", description="who the messages come from: 'Name <address@domain>'")
+    timeout: float = Field(30.0, gt=0, description="seconds to wait for the server's answer")
+    pool_size: int = Field(4, gt=0, description="messages in flight at once")
+
+    @field_validator("password", "token", "secret", "api_key")
+    @classmethod
+    def _no_secrets(cls, value: Any, info: ValidationInfo) -> Any:
+        suffix = "PASSWORD" if info.data.get("type") == "smtp" else "TOKEN"
+        raise ValueError(f"secrets do not go in the file: set {info.context['prefix']}_{suffix} in the environment")
+
+    @field_validator("sender")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value and "@" not in parseaddr(value)[1]:
+            raise ValueError("expected 'Name <address@domain>'")
+        return value
+
+    @classmethod
+    def options(cls) -> list[str]:
+        """The option names an entry of this type may set, as written in the file."""
+        return [f.alias or name for name, f in cls.model_fields.items()
+                if name not in ("password", "token", "secret", "api_key")]
+
+
+class _EmailEntry(ChannelEntry):
+    sender: str | None = Field(None, alias="from", validate_default=True,
+                               description="who the messages come from: 'Name <address@domain>' (required)")
+
+    @field_validator("sender")
+    @classmethod
+    def _required(cls, value: str | None) -> str | None:
+        # There is no default sender: it would be someone else's brand.
+        if not value:
+            raise ValueError("required: who the messages come from, as 'Name <address@domain>'")
+        return value
+
+
+class SmtpEntry(_EmailEntry):
+    type: Literal["smtp"]
+    host: str | None = Field(None, description="the mail server (ATTIVA_<NAME>_HOST wins); default 127.0.0.1")
+    port: Annotated[int, Field(strict=False, gt=0)] | None = Field(
+        None, description="ATTIVA_<NAME>_PORT wins; default the sandbox's ATTIVA_SMTP_PORT")
+    starttls: bool = Field(False, description="upgrade the connection before logging in")
+    username: str | None = Field(None, description="log in as (ATTIVA_<NAME>_USERNAME wins); needs _PASSWORD")
+
+
+class SendGridMailEntry(_EmailEntry):
+    type: Literal["sendgrid_mail"]
+    activity_lag: float | None = Field(None, ge=0, description="seconds SendGrid's activity feed may lag")
+
+    @field_validator("activity_lag", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise ValueError("expected seconds, 0 or more")
+        return value
+
+
+class WebhookEntry(ChannelEntry):
+    type: Literal["webhook"]
+    path: str = Field("/attiva/messages", description="appended to ATTIVA_<NAME>_URL")
+
+
+class SalesforceTaskEntry(ChannelEntry):
+    type: Literal["salesforce_task"]
+    api_version: Annotated[str, Field(strict=False)] = "62.0"
+    contact_external_id_field: str = "Attiva_Customer_Id__c"
+    task_external_id_field: str = "Attiva_Message_Id__c"
+    owner_id: str | None = None
+    priority: Literal["High", "Normal", "Low"] = "Normal"
+    due_in_days: int = Field(2, ge=0, description="days from the message to the task's due date")
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> str:
+        version = str(value).removeprefix("v")
+        if not _API_VERSION.fullmatch(version):
+            raise ValueError(f"expected a version like \"62.0\", got {value!r}")
+        return version
+
+    @field_validator("contact_external_id_field", "task_external_id_field")
+    @classmethod
+    def _api_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
+            raise ValueError("expected a field's API name, e.g. Attiva_Customer_Id__c")
+        return value
+
+
 _API_VERSION = re.compile(r"\d+\.\d")
+ENTRIES: dict[str, type[ChannelEntry]] = {"smtp": SmtpEntry, "sendgrid_mail": SendGridMailEntry,
+                                          "webhook": WebhookEntry, "salesforce_task": SalesforceTaskEntry}
+
+
+class ChannelsFile(BaseModel):
+    """channels.yml: message channels by name (for the JSON schema; entries are read one by one)."""
+
+    channels: dict[str, Annotated[SmtpEntry | SendGridMailEntry | WebhookEntry | SalesforceTaskEntry,
+                                  Field(discriminator="type")]]
 
 
 def load_channel_entries(path: Path | str | None = None) -> dict[str, dict[str, Any]]:
@@ -114,91 +211,57 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
     if not isinstance(entry, Mapping):
         raise fail("expected a mapping with at least 'type'")
     kind = entry.get("type")
-    if kind not in TYPE_OPTIONS:
-        raise fail(f"unknown type {kind!r}; known: {', '.join(sorted(TYPE_OPTIONS))}", "type")
+    if kind not in ENTRIES:
+        raise fail(f"unknown type {kind!r}; known: {', '.join(sorted(ENTRIES))}", "type")
     prefix = env_prefix(name)
-    for key in entry:
-        if key in SECRET_FIELDS:
-            variable = f"{prefix}_PASSWORD" if kind == "smtp" else f"{prefix}_TOKEN"
-            raise fail(f"secrets do not go in the file: set {variable} in the environment", key)
-        if key not in COMMON_OPTIONS | TYPE_OPTIONS[kind]:
-            raise fail(f"unknown option; {kind} accepts: {', '.join(sorted(COMMON_OPTIONS | TYPE_OPTIONS[kind]))}",
-                       key)
+    try:
+        options = ENTRIES[kind].model_validate(dict(entry), context={"prefix": prefix})
+    except ValidationError as exc:
+        raise fail(*reversed(first_problem(exc, ENTRIES[kind], ENTRIES[kind].options(), kind))) from None
 
-    from_name, from_email = parseaddr(str(entry.get("from") or ""))
-    if entry.get("from") and "@" not in from_email:
-        raise fail("expected 'Name <address@domain>'", "from")
-    timeout = _number(entry, "timeout", 30.0, float, fail)
-    pool_size = int(_number(entry, "pool_size", 4, int, fail))
-    common = {"timeout": timeout, "pool_size": pool_size, "from_email": from_email, "from_name": from_name}
+    from_name, from_email = parseaddr(options.sender or "")
+    common = {"timeout": options.timeout, "pool_size": options.pool_size, "from_email": from_email,
+              "from_name": from_name}
 
-    if kind == "smtp":
-        host = env.get(f"{prefix}_HOST") or str(entry.get("host") or "127.0.0.1")
-        raw_port = env.get(f"{prefix}_PORT") or entry.get("port") or env.get("ATTIVA_SMTP_PORT") or settings.SMTP_PORT
+    def variable(suffix: str) -> str | None:
+        return settings.instance_setting(name, suffix, env)
+
+    if isinstance(options, SmtpEntry):
+        raw_port = variable("PORT") or options.port
         try:
-            port = int(raw_port)
-        except (TypeError, ValueError):
-            raise fail(f"expected a port number, got {raw_port!r}", "port") from None
-        starttls = entry.get("starttls", False)
-        if not isinstance(starttls, bool):
-            raise fail("expected true or false", "starttls")
-        username = env.get(f"{prefix}_USERNAME") or entry.get("username") or None
-        password = env.get(f"{prefix}_PASSWORD")
+            port = int(raw_port) if raw_port else settings.smtp_port(env)
+        except ValueError:
+            raise fail(f"expected a port number, got {raw_port or env.get('ATTIVA_SMTP_PORT')!r}", "port") from None
+        username = variable("USERNAME") or options.username or None
+        password = variable("PASSWORD")
         if username and not password:
             raise fail(f"a username needs {prefix}_PASSWORD in the environment", "username")
-        _require_sender(entry, fail)
-        return SmtpChannel(host, port, starttls=starttls, username=username,
-                           password=Secret(password) if username and password else None, **common)
+        return SmtpChannel(variable("HOST") or options.host or "127.0.0.1", port, starttls=options.starttls,
+                           username=username, password=Secret(password) if username and password else None,
+                           **common)
 
-    if kind == "sendgrid_mail":
-        url = env.get(f"{prefix}_URL") or sandbox_url("sendgrid", env)
-        token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "sendgrid", prefix, fail)
+    if isinstance(options, SendGridMailEntry):
+        url = variable("URL") or sandbox_url("sendgrid", env)
+        token = variable("TOKEN") or _sandbox_token(url, "sendgrid", prefix, fail)
         # The sandbox's activity feed is immediate; SendGrid's may take minutes.
         lag_default = 0.0 if (urlsplit(url).hostname or "") in LOOPBACK_HOSTS else ACTIVITY_LAG_SECONDS
-        lag = entry.get("activity_lag", lag_default)
-        if isinstance(lag, bool) or not isinstance(lag, int | float) or lag < 0:
-            raise fail("expected seconds, 0 or more", "activity_lag")
-        _require_sender(entry, fail)
+        lag = options.activity_lag if options.activity_lag is not None else lag_default
         return SendGridMailChannel(url, Secret(token), activity_lag=lag, **common)
 
-    if kind == "salesforce_task":
-        return _salesforce_task(entry, env, prefix, common, fail)
+    if isinstance(options, SalesforceTaskEntry):
+        url = variable("URL") or sandbox_url("salesforce", env)
+        token = variable("TOKEN") or _sandbox_token(url, "salesforce", prefix, fail)
+        return SalesforceTaskChannel(
+            url, Secret(token), api_version=options.api_version, owner_id=options.owner_id or None,
+            priority=options.priority, due_in_days=options.due_in_days,
+            contact_external_id_field=options.contact_external_id_field,
+            task_external_id_field=options.task_external_id_field, **common)
 
-    path = str(entry.get("path") or "/attiva/messages")
-    base = env.get(f"{prefix}_URL") or sandbox_url("webhook", env)
+    path = options.path or "/attiva/messages"
+    base = variable("URL") or sandbox_url("webhook", env)
     url = base.rstrip("/") + (path if path.startswith("/") else f"/{path}")
-    token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "webhook", prefix, fail)
+    token = variable("TOKEN") or _sandbox_token(url, "webhook", prefix, fail)
     return WebhookMessageChannel(url, Secret(token), **common)
-
-
-def _require_sender(entry: Mapping[str, Any], fail) -> None:
-    """An email needs a sender; there is no default one (it would be someone else's brand)."""
-    if not entry.get("from"):
-        raise fail("required: who the messages come from, as 'Name <address@domain>'", "from")
-
-
-def _salesforce_task(entry: Mapping[str, Any], env: Mapping[str, str], prefix: str, common: dict[str, Any],
-                     fail) -> SalesforceTaskChannel:
-    version = str(entry.get("api_version") or "62.0").removeprefix("v")
-    if not _API_VERSION.fullmatch(version):
-        raise fail(f"expected a version like \"62.0\", got {entry.get('api_version')!r}", "api_version")
-    priority = entry.get("priority", "Normal")
-    if priority not in TASK_PRIORITIES:
-        raise fail(f"expected one of {', '.join(TASK_PRIORITIES)}", "priority")
-    due_in_days = entry.get("due_in_days", 2)
-    if isinstance(due_in_days, bool) or not isinstance(due_in_days, int) or due_in_days < 0:
-        raise fail("expected a whole number of days, 0 or more", "due_in_days")
-    fields = {}
-    for option, default in (("contact_external_id_field", "Attiva_Customer_Id__c"),
-                            ("task_external_id_field", "Attiva_Message_Id__c")):
-        value = str(entry.get(option) or default)
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", value):
-            raise fail("expected a field's API name, e.g. Attiva_Customer_Id__c", option)
-        fields[option] = value
-    url = env.get(f"{prefix}_URL") or sandbox_url("salesforce", env)
-    token = env.get(f"{prefix}_TOKEN") or _sandbox_token(url, "salesforce", prefix, fail)
-    return SalesforceTaskChannel(url, Secret(token), api_version=version, owner_id=entry.get("owner_id") or None,
-                                 priority=priority, due_in_days=due_in_days, **fields, **common)
 
 
 def _sandbox_token(url: str, sandbox_type: str, prefix: str, fail) -> str:
@@ -206,17 +269,6 @@ def _sandbox_token(url: str, sandbox_type: str, prefix: str, fail) -> str:
         # Never send the sandbox's well-known token to a real platform.
         raise fail(f"{prefix}_URL points away from this machine: set {prefix}_TOKEN too", "token")
     return f"sandbox-{sandbox_type}-token"
-
-
-def _number(entry: Mapping[str, Any], key: str, default: float, kind: type, fail) -> float:
-    value = entry.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
-        raise fail(f"expected {'an integer' if kind is int else 'a number'}", key)
-    if value <= 0:
-        raise fail("must be positive", key)
-    return value
 
 
 __all__ = [

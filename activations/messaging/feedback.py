@@ -33,7 +33,7 @@ from typing import Any
 import polars as pl
 import requests
 
-from activations import warehouse
+from activations import settings, warehouse
 from activations.destinations.transport import Verdict, http_verdict
 from activations.engine.dialect import has_table
 from activations.messaging import ledger
@@ -179,9 +179,7 @@ class EventFeed:
 def event_feed(env: Mapping[str, str] | None = None) -> EventFeed:
     """ATTIVA_ESP_EVENTS_URL; unset, `none` or empty: events only come as landing files (an ESP's export,
     a webhook receiver writing them). There is no default feed: the product knows no ESP's address."""
-    env = os.environ if env is None else env
-    value = env.get(EVENTS_URL_ENV, "").strip()
-    return EventFeed(None if value.lower() in ("", "none") else value)
+    return EventFeed(settings.esp_events_url(env))
 
 
 def fetch_events(url: str, timeout: float = 60.0) -> list[dict[str, Any]]:

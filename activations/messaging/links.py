@@ -13,14 +13,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import time
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from activations import settings
+
 # Only for a laptop: production sets ATTIVA_UNSUBSCRIBE_SECRET (see .env.example).
 DEV_UNSUBSCRIBE_SECRET = "attiva-dev-unsubscribe-secret"
-DEFAULT_UNSUBSCRIBE_BASE_URL = "http://127.0.0.1:8766/unsubscribe"  # `attiva serve` on this machine
 TOKEN_VERSION = "v2"
 LEGACY_VERSION = "v1"  # no expiry: still honoured, so links already in inboxes keep unsubscribing
 TOKEN_LIFETIME = 90 * 86400  # seconds a link works: well past the 30 days the law asks links to work
@@ -35,7 +35,7 @@ class MissingUnsubscribeSecret(RuntimeError):
 def unsubscribe_secret() -> str:
     """The signing secret: ATTIVA_UNSUBSCRIBE_SECRET; the public development value only while links point
     at this machine (the sandbox); otherwise MissingUnsubscribeSecret, with what to do."""
-    secret = os.environ.get("ATTIVA_UNSUBSCRIBE_SECRET")
+    secret = settings.unsubscribe_secret()
     if secret:
         return secret
     base_url = unsubscribe_base_url()
@@ -49,7 +49,7 @@ def unsubscribe_secret() -> str:
 
 def unsubscribe_base_url() -> str:
     """Where unsubscribe links point: ATTIVA_UNSUBSCRIBE_BASE_URL, else `attiva serve` on this machine."""
-    return os.environ.get("ATTIVA_UNSUBSCRIBE_BASE_URL") or DEFAULT_UNSUBSCRIBE_BASE_URL
+    return settings.unsubscribe_base_url() or f"http://127.0.0.1:{settings.serve_port()}/unsubscribe"
 
 
 def _b64(raw: bytes) -> str:

@@ -33,22 +33,22 @@ import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from activations import settings
-from activations.manifest import one_per_key
+from activations.config.errors import ConfigError, first_problem
+from activations.manifest import declared_in, one_per_key
 
 REQUIRED_COLUMNS = ("trigger_key", "customer_id", "occurred_at")
-ALLOWED_KEYS = {"campaign", "channel", "consent", "marketing", "priority", "holdout", "expires_after",
-                "quiet_hours", "steps"}
 CAMPAIGN = re.compile(r"[A-Za-z0-9_\-]+")  # a campaign's name is part of its asset key
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d)\s*$")
 
 
-class PolicyError(ValueError):
-    """A trigger policy that cannot work, naming the model (or file) and the field."""
+class PolicyError(ConfigError):
+    """A trigger policy (or messaging.yml) that cannot work, naming the file, the model and the field."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,41 @@ def quiet_hours(value: Any, default: QuietHours | None, fail) -> QuietHours | No
     return QuietHours(_clock(value["start"], fail), _clock(value["end"], fail))
 
 
+class CapsEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    per_day: int | None = Field(1, ge=0, description="marketing messages a customer may get per day; null: no cap")
+    per_week: int | None = Field(3, ge=0, description="per rolling 7 days; null: no cap")
+
+
+class WindowEntry(BaseModel):
+    """A quiet-hours window in the customer's local time: {start: "21:00", end: "08:00"} (may wrap midnight)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(pattern=r"^\d{1,2}:\d{2}$")
+    end: str = Field(pattern=r"^\d{1,2}:\d{2}$")
+
+
+class MessagingFile(BaseModel):
+    """messaging.yml: the rules every campaign shares."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    caps: CapsEntry = Field(default_factory=CapsEntry)
+    quiet_hours: Literal["none"] | WindowEntry | None = Field(
+        default_factory=lambda: WindowEntry(start="21:00", end="08:00"),
+        description="the default window of every campaign, or `none`")
+    product_url: str | None = Field(None, description="the shop's page of a product, with {product_id} in it")
+
+    @field_validator("product_url")
+    @classmethod
+    def _product_url(cls, value: str | None) -> str | None:
+        if value is not None and ("{product_id}" not in value or not value.startswith(("https://", "http://"))):
+            raise ValueError("expected an http(s) URL with {product_id} in it, e.g. https://shop.example/p/{product_id}")
+        return value
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """messaging.yml at the project root (ATTIVA_MESSAGING): caps and the default quiet hours."""
     path = path or settings.messaging_path()
@@ -156,26 +191,59 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings()
     where = str(path)
 
-    def fail(reason: str, field_name: str = "") -> PolicyError:
-        return PolicyError(f"{where}: {field_name}: {reason}" if field_name else f"{where}: {reason}")
+    def fail(reason: str, field_name: str | None = None) -> PolicyError:
+        return PolicyError(reason, file=where, field=field_name)
 
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise fail(f"not valid YAML: {exc}") from None
-    caps = raw.get("caps") or {}
-    for name in ("per_day", "per_week"):
-        if caps.get(name) is not None and (not isinstance(caps[name], int) or caps[name] < 0):
-            raise fail("a cap is a whole number of messages, or null for none", f"caps.{name}")
-    product_url = raw.get("product_url")
-    if product_url is not None and (not isinstance(product_url, str) or "{product_id}" not in product_url
-                                    or not product_url.startswith(("https://", "http://"))):
-        raise fail("expected an http(s) URL with {product_id} in it, e.g. https://shop.example/p/{product_id}",
-                   "product_url")
-    return Settings(caps=Caps(caps.get("per_day", 1), caps.get("per_week", 3)),
+    if not isinstance(raw, dict):
+        raise fail("expected a mapping with caps, quiet_hours, product_url")
+    try:
+        parsed = MessagingFile.model_validate(raw)
+    except ValidationError as exc:
+        field_name, reason = first_problem(exc, MessagingFile, list(MessagingFile.model_fields))
+        raise fail(reason, field_name) from None
+    return Settings(caps=Caps(parsed.caps.per_day, parsed.caps.per_week),
                     quiet_hours=quiet_hours(raw.get("quiet_hours", {"start": "21:00", "end": "08:00"}), None,
                                             lambda r: fail(r, "quiet_hours")),
-                    product_url=product_url)
+                    product_url=parsed.product_url)
+
+
+class CouponEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    discount_pct: float = Field(gt=0, le=100, description="the discount, 1-100 %")
+    valid_days: int = Field(14, gt=0, description="days the coupon stays valid")
+
+
+class StepEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    template: Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+                        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+                        ] = Field(min_length=1, description="a folder in templates/, or a list of them for an A/B test")
+    delay: str | int | float = Field(0, description="after the occurrence: 30m, 2h, 5d")
+    coupon: CouponEntry | None = None
+
+
+class MessagingPolicy(BaseModel):
+    """meta.messaging of a trg_* model: how its occurrences become messages."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    campaign: str | None = Field(None, pattern=CAMPAIGN.pattern, description="letters, digits, '_' and '-'")
+    channel: str = Field(description="an instance in channels.yml")
+    consent: str | None = Field(description="the marts.customers column a customer needs (e.g. email_marketable), "
+                                            "or `none`")
+    marketing: bool = Field(True, description="counts towards the frequency caps (false: transactional)")
+    priority: int = Field(0, description="a whole number; higher wins when a cap allows one message")
+    holdout: float = Field(0.0, ge=0, lt=1, description="a share from 0 (nobody held out) to below 1")
+    expires_after: str | int = Field("7d", description="a step not sent by then is dropped: 24h, 7d")
+    quiet_hours: Literal["default", "none"] | WindowEntry | None = Field(
+        None, description="messaging.yml's window (`default`), `none`, or {start: \"21:00\", end: \"08:00\"}")
+    steps: list[StepEntry] = Field(min_length=1, description="a list of at least one {template, delay}")
 
 
 @dataclass(frozen=True)
@@ -202,7 +270,8 @@ def read_triggers(manifest: dict[str, Any], channels: set[str], customer_columns
         except PolicyError as exc:
             found.append(BrokenTrigger(node["name"], campaign_name(node), exc))
     kept = one_per_key(found, lambda t: t.campaign, lambda t: BrokenTrigger(t.name, t.campaign, PolicyError(
-        f"two triggers declare campaign {t.campaign!r}: campaigns must be unique")))
+        f"two triggers declare campaign {t.campaign!r}: campaigns must be unique", entry=t.name,
+        entry_kind="model", field="meta.messaging.campaign")))
     return ([t for t in kept if isinstance(t, Trigger)], [t for t in kept if isinstance(t, BrokenTrigger)])
 
 
@@ -235,62 +304,42 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
     name = node["name"]
     policy = (node.get("config", {}).get("meta", {}) or {}).get("messaging")
 
-    def fail(field_name: str, reason: str) -> PolicyError:
-        return PolicyError(f"{name}: meta.messaging.{field_name}: {reason}")
+    def fail(field_name: str | None, reason: str) -> PolicyError:
+        return PolicyError(reason, file=declared_in(node), entry=name, entry_kind="model",
+                           field=f"meta.messaging.{field_name}" if field_name else "meta.messaging")
 
     if not isinstance(policy, dict):
-        raise PolicyError(f"{name}: declare meta.messaging (channel, consent, steps) in its YAML")
-    if unknown := sorted(set(policy) - ALLOWED_KEYS):
-        raise fail(unknown[0], f"unknown setting (allowed: {', '.join(sorted(ALLOWED_KEYS))})")
-    if policy.get("campaign") is not None and not CAMPAIGN.fullmatch(str(policy["campaign"])):
-        raise fail("campaign", f"{policy['campaign']!r}: a campaign's name holds only letters, digits, '_' and '-'")
+        raise fail(None, "declare meta.messaging (channel, consent, steps) in its YAML")
+    try:
+        parsed = MessagingPolicy.model_validate(policy)
+    except ValidationError as exc:
+        raise fail(*first_problem(exc, MessagingPolicy, list(MessagingPolicy.model_fields))) from None
     columns = tuple(node.get("columns", {}))
     if missing := [c for c in REQUIRED_COLUMNS if c not in columns]:
-        raise PolicyError(f"{name}: the model's YAML must document the columns {', '.join(missing)}")
-    channel = policy.get("channel")
-    if channel not in channels:
-        raise fail("channel", f"{channel!r} is not in channels.yml ({', '.join(sorted(channels))})")
-    if "consent" not in policy:
-        raise fail("consent", "declare the marts.customers column a customer needs (e.g. email_marketable), or `none`")
-    consent = None if policy["consent"] in (None, "none") else policy["consent"]
+        raise PolicyError(f"the model's YAML must document the columns {', '.join(missing)}",
+                          file=declared_in(node), entry=name, entry_kind="model", field="columns")
+    if parsed.channel not in channels:
+        raise fail("channel", f"{parsed.channel!r} is not in channels.yml ({', '.join(sorted(channels))})")
+    consent = None if parsed.consent in (None, "none") else parsed.consent
     if consent is not None and customer_columns is not None and consent not in customer_columns:
         raise fail("consent", f"{consent!r} is not a column of marts.customers")
-    holdout = policy.get("holdout", 0.0)
-    if not isinstance(holdout, int | float) or not 0 <= holdout < 1:
-        raise fail("holdout", "a share from 0 (nobody held out) to below 1")
-    priority = policy.get("priority", 0)
-    if not isinstance(priority, int):
-        raise fail("priority", "a whole number; higher wins")
-    steps_raw = policy.get("steps")
-    if not isinstance(steps_raw, list) or not steps_raw:
-        raise fail("steps", "a list of at least one {template, delay}")
     steps = []
-    for i, raw in enumerate(steps_raw, start=1):
+    for i, raw in enumerate(parsed.steps, start=1):
         where = f"steps[{i - 1}]"
-        names = raw.get("template") if isinstance(raw, dict) else None
-        names = [names] if isinstance(names, str) else names
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-            raise fail(where, "each step has a template (a folder in templates/, or a list of them for an A/B "
-                              "test) and a delay")
+        names = raw.template
+        if not all(names):
+            raise fail(f"{where}.template", "a template is a folder in templates/")
         if len(set(names)) != len(names):
             raise fail(f"{where}.template", "an A/B test lists each template once")
-        if unknown := sorted(set(raw) - {"template", "delay", "coupon"}):
-            raise fail(f"{where}.{unknown[0]}", "unknown setting (allowed: template, delay, coupon)")
-        coupon = None
-        if raw.get("coupon") is not None:
-            c = raw["coupon"]
-            if not isinstance(c, dict) or not isinstance(c.get("discount_pct"), int | float) or not 0 < c[
-                    "discount_pct"] <= 100 or not isinstance(c.get("valid_days", 14), int):
-                raise fail(f"{where}.coupon", "{discount_pct: 1-100, valid_days: N}")
-            coupon = Coupon(float(c["discount_pct"]), int(c.get("valid_days", 14)))
-        steps.append(Step(i, names[0], duration(raw.get("delay", 0), lambda r, w=where: fail(f"{w}.delay", r)),
+        coupon = Coupon(raw.coupon.discount_pct, raw.coupon.valid_days) if raw.coupon else None
+        steps.append(Step(i, names[0], duration(raw.delay, lambda r, w=where: fail(f"{w}.delay", r)),
                           coupon, tuple(names[1:])))
     if [s.delay for s in steps] != sorted(s.delay for s in steps):
         raise fail("steps", "steps must come in order of their delay")
     return Trigger(
         name=name, relation=f"{node['schema']}.{node.get('alias') or name}",
-        campaign=campaign_name(node), channel=channel, consent=consent,
-        marketing=bool(policy.get("marketing", True)), priority=priority, holdout=float(holdout),
-        expires_after=duration(policy.get("expires_after", "7d"), lambda r: fail("expires_after", r)),
+        campaign=campaign_name(node), channel=parsed.channel, consent=consent,
+        marketing=parsed.marketing, priority=parsed.priority, holdout=float(parsed.holdout),
+        expires_after=duration(parsed.expires_after, lambda r: fail("expires_after", r)),
         quiet_hours=quiet_hours(policy.get("quiet_hours"), defaults.quiet_hours, lambda r: fail("quiet_hours", r)),
         steps=tuple(steps), columns=columns)

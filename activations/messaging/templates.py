@@ -124,7 +124,7 @@ def sample_context(*, campaign: str = "sample", step: int = 1, channel: str = "e
         ],
         coupon={"code": "SAMPLE-7KQ2-XM9P", "discount_pct": 15.0, "expires_at": datetime(2026, 12, 31, 23, 59)}
         if coupon else None,
-        unsubscribe_url="http://127.0.0.1:8766/unsubscribe?token=sample",
+        unsubscribe_url=f"http://127.0.0.1:{settings.SERVE_PORT}/unsubscribe?token=sample",
     )
 
 

@@ -432,7 +432,7 @@ def _server(app: FastPath, host: str, port: int, log_level: str = "info"):
                                          timeout_graceful_shutdown=1))
 
 
-def run(app: FastPath, host: str = "127.0.0.1", port: int = 8766) -> None:
+def run(app: FastPath, host: str = "127.0.0.1", port: int = settings.SERVE_PORT) -> None:
     """Serve until interrupted."""
     # What exists now (modules, the snapshot's products) lives as long as the server: frozen, it is
     # skipped by the full collections that would otherwise walk it in the middle of requests.

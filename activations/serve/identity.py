@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 
-SECRET_ENV = "ATTIVA_IDENTITY_SECRET"
+from activations import settings
+
 HEADER = "x-attiva-identity"
 TYPES = ("email", "phone", "shop_customer_id")  # what a shop backend knows of its logged-in customer
 MAX_LIFETIME = 24 * 3600  # seconds: a token is a session's, not a permanent credential
@@ -28,7 +28,7 @@ MAX_TOKEN = 600  # characters: an identifier (at most 320) and the rest
 
 def identity_secret() -> str | None:
     """The per-deployment signing secret, or None: then no token is accepted."""
-    return os.environ.get(SECRET_ENV) or None
+    return settings.identity_secret()
 
 
 def _signature(payload: str, secret: str) -> str:

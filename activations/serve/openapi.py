@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from activations import settings
 from activations.serve.events import EVENT_TYPES, EVENTS, MAX_BATCH
 from activations.serve.keys import ALL_FIELDS
 from activations.serve.store import LOOKUP_TYPES
@@ -65,7 +66,7 @@ def openapi_document() -> dict:
                                 "up; browser keys (public, in web pages) only the visitor itself, by device_id or by "
                                 "/me with a signed identity token, and their unsigned events are untrusted "
                                 "(docs/security.md)."},
-        "servers": [{"url": "http://127.0.0.1:8766"}],
+        "servers": [{"url": f"http://127.0.0.1:{settings.SERVE_PORT}"}],
         "security": [{"bearer": []}, {"apiKey": []}],
         "paths": {
             "/v1/profiles/{id_type}/{value}": {"get": {

@@ -14,10 +14,10 @@ Event runs carry `dagster/priority`, so the run queue starts them before waiting
 like every warehouse writer they still wait for a run already holding the warehouse.
 """
 
-import os
 
 import dagster as dg
 
+from activations import settings
 from activations.messaging import fresh_events, ledger
 from activations.messaging.channels import load_usable_channels
 from activations.messaging.policy import load_settings
@@ -35,7 +35,7 @@ PRIORITY = "10"  # above the default 0 of every other run
 def _pinned(context: dg.OpExecutionContext) -> bool:
     """Whether this run's as_of was chosen (a tag at launch, or ATTIVA_AS_OF) rather than "now"."""
     run = context.instance.get_run_by_id(context.run.run_id) or context.run
-    return AS_OF_TAG in run.tags or bool(os.environ.get("ATTIVA_AS_OF"))
+    return AS_OF_TAG in run.tags or settings.as_of_pinned()
 
 
 @dg.op(pool=WAREHOUSE_POOL)

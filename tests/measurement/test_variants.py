@@ -40,8 +40,9 @@ def test_a_step_with_a_list_of_templates_is_an_ab_test():
                          {"email"})
     assert trigger.steps[0].templates == AB and trigger.steps[0].template == AB[0]
     assert trigger.steps[1].templates == ("welcome_2",)
-    for bad, field in (([], "steps[0]"), ([AB[0], AB[0]], "steps[0].template"), ([AB[0], 3], "steps[0]")):
-        with pytest.raises(PolicyError, match=re.escape(f"trg_promo: meta.messaging.{field}: ")):
+    for bad, field in (([], "steps[0].template"), ([AB[0], AB[0]], "steps[0].template"),
+                       ([AB[0], 3], "steps[0].template[1]")):
+        with pytest.raises(PolicyError, match=re.escape(f"model 'trg_promo', field 'meta.messaging.{field}': ")):
             triggers(manifest([{"template": bad, "delay": "1h"}]), {"email"})
 
 

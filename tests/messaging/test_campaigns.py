@@ -32,7 +32,7 @@ def test_every_declared_campaign_can_be_sent(manifest):
 def test_an_unknown_channel_breaks_only_that_campaign(manifest):
     found = declared_campaigns(with_policy(manifest, "trg_win_back", channel="pigeon"))
     assert [(b.campaign, b.name) for b in found.broken] == [("win_back", "trg_win_back")]
-    assert "trg_win_back: meta.messaging.channel: 'pigeon' is not in channels.yml" in found.broken[0].reason
+    assert "model 'trg_win_back', field 'meta.messaging.channel': 'pigeon' is not in channels.yml" in found.broken[0].reason
     assert len(found.triggers) == 8
     with pytest.raises(PolicyError, match="'pigeon'"):  # the strict reader still raises
         triggers(with_policy(manifest, "trg_win_back", channel="pigeon"), {"email", "sales_task"})
