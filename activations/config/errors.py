@@ -41,41 +41,48 @@ def field_path(loc: Iterable[Any]) -> str:
     return path
 
 
-def first_problem(exc: ValidationError, model: type[BaseModel] | None = None, allowed: Sequence[str] = (),
-                  subject: str = "") -> tuple[str, str]:
-    """(field, reason) of the first mistake pydantic found, in the words of today's messages.
-
-    `model`: the model validated, to name its fields as the file does (`from`, not `sender`).
-    `allowed`: the option names the entry accepts, listed when an unknown one is given, as what
-    `subject` (e.g. the entry's type) accepts."""
+def first_problem(exc: ValidationError, model: type[BaseModel], subject: str = "") -> tuple[str, str]:
+    """(field, reason) of the first mistake pydantic found in `model`, in the words of today's messages:
+    the field as the file writes it (`from`, not `sender`; `steps[0].delay`), the reason with what is
+    allowed (the field's description, or the options an entry accepts, as what `subject` accepts)."""
     errors = exc.errors(include_url=False)
     # An unknown option first: a misspelled one also reads as the real one missing.
     error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc, described = _as_written(error["loc"], model)
-    reason = reason_for(error, allowed, subject)
+    loc, described, container = _as_written(error["loc"], model)
+    reason = reason_for(error, options(container), subject)
     if described and error["type"] not in ("value_error", "extra_forbidden"):
         reason = f"{reason}: {described}" if error["type"] == "missing" else f"{reason} ({described})"
     return field_path(loc), reason
 
 
-def _as_written(loc: Iterable[Any], model: type[BaseModel] | None) -> tuple[list[Any], str | None]:
-    """The location as the file writes it (fields by alias, without the union members pydantic tried) and the
-    last field's description."""
+def options(model: type[BaseModel] | None) -> list[str]:
+    """The option names `model` accepts, as written in the file (fields marked `exclude` are refused ones)."""
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items() if not f.exclude]
+
+
+def _as_written(loc: Iterable[Any], model: type[BaseModel] | None
+                ) -> tuple[list[Any], str | None, type[BaseModel] | None]:
+    """The location as the file writes it (fields by alias, without the union members pydantic tried), the
+    last field's description, and the model its last part was looked up in."""
     written: list[Any] = []
-    description, keyed = None, False
+    description, keyed, container = None, False, model
     for part in loc:
         found = model.model_fields.get(str(part)) if model is not None and isinstance(part, str) else None
+        if model is not None and isinstance(part, str):
+            container = model
         if found is not None:
             written.append(found.alias or part)
             description = found.description
             types = _types(found.annotation)
-            keyed = getattr(found.annotation, "__origin__", None) is dict or dict in types
+            keyed = dict in types
             model = next((t for t in types if isinstance(t, type) and issubclass(t, BaseModel)), None)
-        elif isinstance(part, int) or keyed:
-            written.append(part)  # a list index, or a key of a mapping the user wrote
+        elif isinstance(part, int) or keyed or (model is not None and part not in model.model_fields):
+            written.append(part)  # a list index, a key of a mapping the user wrote, or an unknown option
             keyed = False
         # else: the union member pydantic tried (`str`, `WindowEntry`): not something the user wrote
-    return written, description
+    return written, description, container
 
 
 def _types(annotation: Any) -> list[Any]:

@@ -55,10 +55,10 @@ class ChannelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
     type: str
-    password: SkipJsonSchema[Any] = None
-    token: SkipJsonSchema[Any] = None
-    secret: SkipJsonSchema[Any] = None
-    api_key: SkipJsonSchema[Any] = None
+    password: SkipJsonSchema[Any] = Field(None, exclude=True)
+    token: SkipJsonSchema[Any] = Field(None, exclude=True)
+    secret: SkipJsonSchema[Any] = Field(None, exclude=True)
+    api_key: SkipJsonSchema[Any] = Field(None, exclude=True)
     sender: str | None = Field(None, alias="from", description="who the messages come from: 'Name <address@domain>'")
     timeout: float = Field(30.0, gt=0, description="seconds to wait for the server's answer")
     pool_size: int = Field(4, gt=0, description="messages in flight at once")
@@ -75,12 +75,6 @@ class ChannelEntry(BaseModel):
         if value and "@" not in parseaddr(value)[1]:
             raise ValueError("expected 'Name <address@domain>'")
         return value
-
-    @classmethod
-    def options(cls) -> list[str]:
-        """The option names an entry of this type may set, as written in the file."""
-        return [f.alias or name for name, f in cls.model_fields.items()
-                if name not in ("password", "token", "secret", "api_key")]
 
 
 class _EmailEntry(ChannelEntry):
@@ -217,7 +211,7 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
     try:
         options = ENTRIES[kind].model_validate(dict(entry), context={"prefix": prefix})
     except ValidationError as exc:
-        raise fail(*reversed(first_problem(exc, ENTRIES[kind], ENTRIES[kind].options(), kind))) from None
+        raise fail(*reversed(first_problem(exc, ENTRIES[kind], kind))) from None
 
     from_name, from_email = parseaddr(options.sender or "")
     common = {"timeout": options.timeout, "pool_size": options.pool_size, "from_email": from_email,

@@ -203,7 +203,7 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         parsed = MessagingFile.model_validate(raw)
     except ValidationError as exc:
-        field_name, reason = first_problem(exc, MessagingFile, list(MessagingFile.model_fields))
+        field_name, reason = first_problem(exc, MessagingFile)
         raise fail(reason, field_name) from None
     return Settings(caps=Caps(parsed.caps.per_day, parsed.caps.per_week),
                     quiet_hours=quiet_hours(raw.get("quiet_hours", {"start": "21:00", "end": "08:00"}), None,
@@ -313,7 +313,7 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
     try:
         parsed = MessagingPolicy.model_validate(policy)
     except ValidationError as exc:
-        raise fail(*first_problem(exc, MessagingPolicy, list(MessagingPolicy.model_fields))) from None
+        raise fail(*first_problem(exc, MessagingPolicy)) from None
     columns = tuple(node.get("columns", {}))
     if missing := [c for c in REQUIRED_COLUMNS if c not in columns]:
         raise PolicyError(f"the model's YAML must document the columns {', '.join(missing)}",

@@ -24,16 +24,20 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from activations import settings
+from activations.config.errors import ConfigError, first_problem
 from activations.serve.store import PUBLIC_TRAITS
 
 ENDPOINTS = ("profiles", "audiences", "events")
@@ -58,8 +62,48 @@ HEADER = """\
 """
 
 
-class KeysFileError(ValueError):
-    """The keys file is malformed; the message names the entry and the field."""
+class KeysFileError(ConfigError):
+    """The keys file is malformed; the message names the file, the key and the field."""
+
+    def __init__(self, reason: str, *, file: str | None = None, key: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(reason, file=file, entry=key, entry_kind="key", field=field)
+
+
+def _names_schema(allowed: tuple[str, ...]) -> dict:
+    return {"anyOf": [{"const": "*"}, {"type": "array", "items": {"enum": [*allowed, "*"]}}]}
+
+
+class RateEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    per_second: float = Field(DEFAULT_RATE["per_second"], gt=0, description="requests per second, sustained")
+    burst: int = Field(DEFAULT_RATE["burst"], gt=0, description="requests at once")
+
+
+class KeyEntry(BaseModel):
+    """One API key of `attiva serve`: only its sha256 is stored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1)
+    kind: Literal["server", "browser"] = Field(
+        description="server (kept on your servers: looks anyone up) or browser (embedded in web pages: only the "
+                    "visitor itself); see docs/security.md")
+    sha256: str = Field(pattern="^[0-9a-fA-F]{64}$",
+                        description="the 64-hex sha256 of the key (never the key itself)")
+    endpoints: Annotated[Any, WithJsonSchema(_names_schema(ENDPOINTS))] = "*"
+    fields: Annotated[Any, WithJsonSchema(_names_schema(ALL_FIELDS))] = None
+    rate_limit: RateEntry = Field(default_factory=RateEntry)
+
+
+class KeysFile(BaseModel):
+    """serve_keys.yml: who may call `attiva serve`, see what, how often."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    cors_origins: list[str] = Field(default_factory=list, description="web origins allowed to call from a browser")
+    keys: list[KeyEntry] = Field(default_factory=list)
 
 
 def hash_key(key: str) -> str:
@@ -95,22 +139,22 @@ class KeysConfig:
         return {k.sha256: k for k in self.keys}
 
 
-def _names(value, allowed: tuple[str, ...], where: str) -> frozenset[str]:
+def _names(value, allowed: tuple[str, ...], fail) -> frozenset[str]:
     if value in ("*", ["*"]):
         return frozenset(allowed)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise KeysFileError(f"{where}: expected a list of names or '*'")
+        raise fail("expected a list of names or '*'")
     unknown = sorted(set(value) - set(allowed))
     if unknown:
-        raise KeysFileError(f"{where}: unknown {', '.join(unknown)} (known: {', '.join(allowed)})")
+        raise fail(f"unknown {', '.join(unknown)} (known: {', '.join(allowed)})")
     return frozenset(value)
 
 
-def _check_browser_fields(kind: str, fields: frozenset[str], where: str) -> None:
+def _check_browser_fields(kind: str, fields: frozenset[str], fail) -> None:
     extra = sorted(fields - set(BROWSER_FIELDS)) if kind == "browser" else []
     if extra:
-        raise KeysFileError(f"{where}: a browser key is public and may see only {', '.join(BROWSER_FIELDS)}, "
-                            f"not {', '.join(extra)} (use a server key on your backend)")
+        raise fail(f"a browser key is public and may see only {', '.join(BROWSER_FIELDS)}, "
+                   f"not {', '.join(extra)} (use a server key on your backend)")
 
 
 def load_keys(path: Path | str | None = None) -> KeysConfig:
@@ -120,31 +164,35 @@ def load_keys(path: Path | str | None = None) -> KeysConfig:
         return KeysConfig()
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
-        raise KeysFileError(f"{path}: expected a mapping with `keys` and `cors_origins`")
+        raise KeysFileError("expected a mapping with `keys` and `cors_origins`", file=str(path))
+    try:
+        parsed = KeysFile.model_validate(raw)
+    except ValidationError as exc:
+        raise _file_error(exc, raw, str(path)) from None
     keys = []
-    for i, entry in enumerate(raw.get("keys") or []):
-        where = f"{path}: keys[{i}]"
-        if not isinstance(entry, dict) or not entry.get("name"):
-            raise KeysFileError(f"{where}: each key needs a name")
-        where = f"{path}: key {entry['name']!r}"
-        digest = str(entry.get("sha256", "")).lower()
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise KeysFileError(f"{where}: sha256 must be the 64-hex sha256 of the key (never the key itself)")
-        kind = entry.get("kind")
-        if kind not in KINDS:
-            raise KeysFileError(f"{where}: kind must be server (kept on your servers: looks anyone up) or browser "
-                                "(embedded in web pages: only the visitor itself); see docs/security.md")
-        rate = entry.get("rate_limit") or {}
-        fields = _names(entry.get("fields", list(BROWSER_FIELDS if kind == "browser" else ALL_FIELDS)), ALL_FIELDS,
-                        f"{where} fields")
-        _check_browser_fields(kind, fields, f"{where} fields")
-        keys.append(ApiKey(entry["name"], digest, _names(entry.get("endpoints", "*"), ENDPOINTS, f"{where} endpoints"),
-                           fields, float(rate.get("per_second", DEFAULT_RATE["per_second"])),
-                           int(rate.get("burst", DEFAULT_RATE["burst"])), kind))
-    origins = raw.get("cors_origins") or []
-    if not isinstance(origins, list):
-        raise KeysFileError(f"{path}: cors_origins must be a list of origins")
-    return KeysConfig(keys, [str(o) for o in origins])
+    for entry in parsed.keys:
+        def fail(reason: str, field: str, name: str = entry.name) -> KeysFileError:
+            return KeysFileError(reason, file=str(path), key=name, field=field)
+
+        fields = _names(entry.fields if entry.fields is not None
+                        else list(BROWSER_FIELDS if entry.kind == "browser" else ALL_FIELDS), ALL_FIELDS,
+                        lambda reason: fail(reason, "fields"))
+        _check_browser_fields(entry.kind, fields, lambda reason: fail(reason, "fields"))
+        keys.append(ApiKey(entry.name, entry.sha256.lower(),
+                           _names(entry.endpoints, ENDPOINTS, lambda reason: fail(reason, "endpoints")),
+                           fields, entry.rate_limit.per_second, entry.rate_limit.burst, entry.kind))
+    return KeysConfig(keys, parsed.cors_origins)
+
+
+def _file_error(exc: ValidationError, raw: dict, path: str) -> KeysFileError:
+    """The first mistake, naming the key by its name when it has one (keys[2] otherwise)."""
+    field, reason = first_problem(exc, KeysFile)
+    if match := re.fullmatch(r"keys\[(\d+)\]\.?(.*)", field):
+        entry = raw["keys"][int(match.group(1))]
+        name = entry.get("name") if isinstance(entry, dict) else None
+        return KeysFileError(reason, file=path, key=str(name) if name else f"keys[{match.group(1)}]",
+                             field=match.group(2) or None)
+    return KeysFileError(reason, file=path, field=field)
 
 
 def new_key() -> str:
@@ -158,12 +206,17 @@ def add_key(path: Path | str, name: str, *, fields: list[str] | None = None, end
     path = Path(path)
     config = load_keys(path)
     if any(k.name == name for k in config.keys):
-        raise KeysFileError(f"{path}: a key named {name!r} exists already")
-    chosen = _names(fields, ALL_FIELDS, "--fields") if fields else frozenset(BROWSER_FIELDS if browser else ALL_FIELDS)
+        raise KeysFileError("a key of this name exists already", file=str(path), key=name)
+
+    def option(flag: str):
+        return lambda reason: KeysFileError(f"{flag}: {reason}")
+
+    chosen = _names(fields, ALL_FIELDS, option("--fields")) if fields else frozenset(
+        BROWSER_FIELDS if browser else ALL_FIELDS)
     kind = "browser" if browser else "server"
-    _check_browser_fields(kind, chosen, "--fields")
+    _check_browser_fields(kind, chosen, option("--fields"))
     key = new_key()
-    config.keys.append(ApiKey(name, hash_key(key), _names(endpoints or "*", ENDPOINTS, "--endpoints"), chosen,
+    config.keys.append(ApiKey(name, hash_key(key), _names(endpoints or "*", ENDPOINTS, option("--endpoints")), chosen,
                               per_second or DEFAULT_RATE["per_second"], burst or DEFAULT_RATE["burst"], kind))
     body = {"cors_origins": config.cors_origins, "keys": [k.as_yaml() for k in config.keys]}
     tmp = path.with_name(f".{path.name}.tmp")
