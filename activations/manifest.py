@@ -23,9 +23,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from activations import settings
+from activations.config.errors import ConfigError, first_problem
 from activations.destinations import DestinationConfig
 from activations.destinations.base import MODES, DestinationConfigError
 from activations.destinations.config import DestinationsFile, destination_class
@@ -33,11 +36,42 @@ from activations.destinations.config import DestinationsFile, destination_class
 T = TypeVar("T")
 DEFAULT_GUARDS = {"max_remove_share": 0.2, "max_shrink_share": 0.5}
 SYNC_NAME = re.compile(r"[A-Za-z0-9_\-]+")  # a sync's name is part of its asset key and its plan files
-ALLOWED_KEYS = {"destination", "mode", "identifiers", "fields", "consent", "guards", "key", "name", "schedule"}
 
 
-class SyncDeclarationError(ValueError):
-    """A sync declaration that cannot work, naming the model and the field."""
+class SyncDeclarationError(ConfigError):
+    """A sync declaration that cannot work, naming the file, the model and the field."""
+
+    def __init__(self, reason: str, *, file: str | None = None, model: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(reason, file=file, entry=model, entry_kind="model", field=field)
+
+
+class GuardsEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    max_remove_share: float = Field(DEFAULT_GUARDS["max_remove_share"], ge=0, le=1,
+                                    description="a mirror run stops before removing more than this share")
+    max_shrink_share: float = Field(DEFAULT_GUARDS["max_shrink_share"], ge=0, le=1,
+                                    description="a run stops before the audience shrinks by more than this share")
+
+
+class SyncDeclaration(BaseModel):
+    """One entry of an aud_* model's meta.activations: an audience kept in sync with a destination.
+
+    A destination type may take options of its own per sync (HubSpot's `list`); they are checked
+    against that type (destinations/config.per_sync_model)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    destination: str = Field(description="an instance in destinations.yml")
+    mode: Literal[MODES] = Field("upsert", description="how the destination is kept: docs/syncs.md")  # type: ignore[valid-type]
+    identifiers: dict[str, str] = Field(min_length=1, description="identifier kind -> audience column, e.g. {email: email}")
+    fields: dict[str, str] = Field(default_factory=dict, description="destination field -> audience column")
+    consent: str | None = Field(description="the boolean column a row needs to be sent (e.g. consent_ads), or `none`")
+    guards: GuardsEntry = Field(default_factory=GuardsEntry)
+    key: str = Field("customer_id", description="the audience column identifying a row across runs")
+    name: str | None = Field(None, pattern=SYNC_NAME.pattern, description="letters, digits, '_' and '-'")
+    schedule: str | None = Field(None, description="a cron expression for this sync's own schedule")
 
 
 @dataclass(frozen=True)
@@ -47,6 +81,7 @@ class Audience:
     description: str
     columns: tuple[str, ...]
     unique_columns: tuple[str, ...] = ()  # columns a dbt `unique` test guarantees
+    file: str | None = None  # the YAML declaring it, for error messages
 
 
 @dataclass(frozen=True)
@@ -91,7 +126,8 @@ def audiences(manifest: dict[str, Any]) -> list[Audience]:
         if node.get("resource_type") == "model" and node["name"].startswith("aud_"):
             found.append(Audience(name=node["name"], relation=f"{node['schema']}.{node.get('alias') or node['name']}",
                                   description=node.get("description", ""), columns=tuple(node.get("columns", {})),
-                                  unique_columns=tuple(sorted(unique.get(node.get("unique_id", ""), ())))))
+                                  unique_columns=tuple(sorted(unique.get(node.get("unique_id", ""), ()))),
+                                  file=declared_in(node)))
     return sorted(found, key=lambda a: a.name)
 
 
@@ -129,13 +165,14 @@ def declared_syncs(manifest: dict[str, Any], destinations: DestinationsFile) -> 
         entries = (nodes[audience.name].get("config", {}).get("meta", {}) or {}).get("activations") or []
         if not isinstance(entries, list):
             found.append(BrokenSync(f"{audience.name}__activations", audience.name, None, SyncDeclarationError(
-                f"{audience.name}: meta.activations must be a list of syncs")))
+                "must be a list of syncs", file=audience.file, model=audience.name, field="meta.activations")))
             continue
         for index, entry in enumerate(entries):
             found.append(_declared(audience, index, entry, destinations))
     kept = one_per_key(found, lambda s: s.name, lambda s: BrokenSync(
         s.name, s.audience if isinstance(s, BrokenSync) else s.audience.name, s.destination,
-        SyncDeclarationError(f"two syncs are named {s.name!r}: give one of them a `name`")))
+        SyncDeclarationError(f"two syncs are named {s.name!r}: give one of them a `name`",
+                             model=s.audience if isinstance(s, BrokenSync) else s.audience.name)))
     kept = _one_option_owner(kept)
     return Declarations([s for s in kept if isinstance(s, Sync)], [s for s in kept if isinstance(s, BrokenSync)])
 
@@ -151,8 +188,9 @@ def _one_option_owner(found: list[Sync | BrokenSync]) -> list[Sync | BrokenSync]
             for key, value in sync.destination_options.items():
                 owner = owners.setdefault((sync.destination, key, str(value).strip().lower()), sync.name)
                 if owner != sync.name:
-                    clash = SyncDeclarationError(f"{sync.audience.name}: sync {sync.name!r}.{key}: {value!r} already "
-                                                 f"belongs to sync {owner!r} on {sync.destination}; give each its own")
+                    clash = SyncDeclarationError(
+                        f"{value!r} already belongs to sync {owner!r} on {sync.destination}; give sync "
+                        f"{sync.name!r} its own", file=sync.audience.file, model=sync.audience.name, field=key)
         kept.append(BrokenSync(sync.name, sync.audience.name, sync.destination, clash) if clash else sync)
     return kept
 
@@ -196,65 +234,58 @@ def _declared(audience: Audience, index: int, entry: Any, destinations: Destinat
 
 
 def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, DestinationConfig]) -> Sync:
-    where = f"{audience.name}: meta.activations[{index}]"
+    where, file = f"meta.activations[{index}]", audience.file
 
     def fail(field_name: str, reason: str) -> SyncDeclarationError:
-        return SyncDeclarationError(f"{where}.{field_name}: {reason}")
+        return SyncDeclarationError(reason, file=file, model=audience.name, field=f"{where}.{field_name}")
 
     if not isinstance(entry, dict):
-        raise SyncDeclarationError(f"{where}: a sync is a mapping with destination, mode, identifiers, consent")
+        raise SyncDeclarationError("a sync is a mapping with destination, mode, identifiers, consent", file=file,
+                                   model=audience.name, field=where)
     destination = entry.get("destination")
     if destination not in destinations:
         raise fail("destination", f"{destination!r} is not in destinations.yml ({', '.join(sorted(destinations))})")
     per_sync = {key: option for key, option in destination_class(destinations[destination].type).options.items()
                 if option.per_sync}
-    if unknown := sorted(set(entry) - ALLOWED_KEYS - set(per_sync)):
-        raise fail(unknown[0], f"unknown setting (allowed: {', '.join(sorted(ALLOWED_KEYS | set(per_sync)))})")
+    try:
+        declared = SyncDeclaration.model_validate({k: v for k, v in entry.items() if k not in per_sync})
+    except ValidationError as exc:
+        field_name, reason = first_problem(exc, SyncDeclaration, "a sync")
+        if reason.startswith("unknown option;") and per_sync:
+            reason += f"; {destinations[destination].type} also: {', '.join(sorted(per_sync))}"
+        raise fail(field_name, reason) from None
     options = {key: entry[key] for key in per_sync if entry.get(key) is not None}
     config = destinations[destination].for_sync(options, fail)
     capabilities = config.limited(destination_class(config.type).platform_capabilities(config))
     columns = set(audience.columns)
 
-    def column(field_name: str, value: Any) -> str:
-        if not isinstance(value, str) or value not in columns:
+    def column(field_name: str, value: str) -> str:
+        if value not in columns:
             raise fail(field_name, f"{value!r} is not a column of {audience.name} ({', '.join(audience.columns)})")
         return value
 
-    mode = entry.get("mode", "upsert")
-    if mode not in MODES:
-        raise fail("mode", f"{mode!r} is not one of {', '.join(MODES)}")
+    mode = declared.mode
     if mode not in capabilities.modes:
         hints = "".join(f"; `{key}:` {option.help}" for key, option in per_sync.items() if key not in options)
         raise fail("mode", f"{destination} ({config.type}) cannot do {mode}; it can do "
                            f"{', '.join(sorted(capabilities.modes))}{hints}")
-    identifiers = entry.get("identifiers") or {}
-    if not isinstance(identifiers, dict) or not identifiers:
-        raise fail("identifiers", "map at least one identifier kind to a column, e.g. {email: email}")
+    identifiers = declared.identifiers
     for kind, col in identifiers.items():
         if kind not in capabilities.identifiers:
             raise fail(f"identifiers.{kind}", f"{config.type} accepts {', '.join(capabilities.identifiers)}")
         column(f"identifiers.{kind}", col)
     if missing := [k for k in capabilities.required_identifiers if k not in identifiers]:
         raise fail("identifiers", f"{config.type} needs {', '.join(missing)}")
-    fields = entry.get("fields") or {}
+    fields = declared.fields
     if fields and not capabilities.accepts_fields:
         raise fail("fields", f"{config.type} takes identifiers only; remove fields")
     for name, col in fields.items():
-        if not isinstance(name, str) or name.startswith("_") or name in identifiers:
+        if name.startswith("_") or name in identifiers:
             raise fail(f"fields.{name}", "a destination field name must not start with '_' or repeat an identifier kind")
         column(f"fields.{name}", col)
-    if "consent" not in entry:
-        raise fail("consent", "declare the boolean column a row needs to be sent (e.g. consent_ads), or `none`")
-    consent = None if entry["consent"] in (None, "none") else column("consent", entry["consent"])
-    guards = {**DEFAULT_GUARDS, **(entry.get("guards") or {})}
-    for name, share in guards.items():
-        if name not in DEFAULT_GUARDS or not isinstance(share, int | float) or not 0 <= share <= 1:
-            raise fail(f"guards.{name}", f"known guards are {', '.join(DEFAULT_GUARDS)}, each a share from 0 to 1")
-    name = entry.get("name") or f"{audience.name}__{destination}"
-    if not isinstance(name, str) or not SYNC_NAME.fullmatch(name):
-        raise fail("name", f"{name!r}: a sync's name holds only letters, digits, '_' and '-'")
-    return Sync(name=name, audience=audience,
-                destination=destination, mode=mode, key=column("key", entry.get("key", "customer_id")),
-                identifiers=dict(identifiers), fields=dict(fields), consent=consent, guards=guards,
-                schedule=entry.get("schedule"),
+    consent = None if declared.consent in (None, "none") else column("consent", declared.consent)
+    return Sync(name=declared.name or f"{audience.name}__{destination}", audience=audience,
+                destination=destination, mode=mode, key=column("key", declared.key),
+                identifiers=dict(identifiers), fields=dict(fields), consent=consent,
+                guards=declared.guards.model_dump(), schedule=declared.schedule,
                 destination_options={key: config.options[key] for key in options})

@@ -29,7 +29,7 @@ def test_a_sync_to_an_unknown_destination_fails_alone(one_broken, capsys):
 
     code, _, err = attiva(capsys, "sync", BROKEN)
     assert code == 2
-    assert "aud_test: meta.activations[1].destination: 'nowhere' is not in destinations.yml" in err
+    assert "model 'aud_test', field 'meta.activations[1].destination': 'nowhere' is not in destinations.yml" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -66,7 +66,7 @@ def test_keys_dbt_tests_unique_are_known(manifest):
 
 def test_a_field_cannot_pose_as_an_identifier(manifest):
     entry = {**HUBSPOT, "fields": {"email": "first_name"}}
-    with pytest.raises(SyncDeclarationError, match="fields.email: a destination field name must not"):
+    with pytest.raises(SyncDeclarationError, match="fields.email': a destination field name must not"):
         syncs(declare(manifest, "aud_champions", entry), load_destinations())
 
 
@@ -81,16 +81,18 @@ def test_a_valid_declaration_becomes_a_sync(manifest):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"destination": "hubspott"}, "aud_champions: meta.activations[0].destination: 'hubspott' is not in destinations.yml"),
-    ({"fields": {"firstname": "nickname"}}, "meta.activations[0].fields.firstname: 'nickname' is not a column"),
-    ({"identifiers": {"phone": "phone"}}, "identifiers.phone: hubspot accepts email"),
-    ({"mode": "insert"}, "mode: hubspot (hubspot) cannot do insert"),
-    ({"mode": "sometimes"}, "mode: 'sometimes' is not one of"),
-    ({"consent": "consent_fax"}, "consent: 'consent_fax' is not a column"),
-    ({"guards": {"max_remove_share": 2}}, "guards.max_remove_share"),
-    ({"colour": "blue"}, "colour: unknown setting"),
-    ({"list": None}, "mode: hubspot (hubspot) cannot do mirror; it can do full_resync, upsert; `list:` name of"),
-    ({"list": ["a"]}, "meta.activations[0].list: expected a string"),
+    ({"destination": "hubspott"},
+     "model 'aud_champions', field 'meta.activations[0].destination': 'hubspott' is not in destinations.yml"),
+    ({"fields": {"firstname": "nickname"}}, "'meta.activations[0].fields.firstname': 'nickname' is not a column"),
+    ({"identifiers": {"phone": "phone"}}, "identifiers.phone': hubspot accepts email"),
+    ({"mode": "insert"}, "mode': hubspot (hubspot) cannot do insert"),
+    ({"mode": "sometimes"}, "mode': expected one of upsert, update, insert, mirror or full_resync"),
+    ({"consent": "consent_fax"}, "consent': 'consent_fax' is not a column"),
+    ({"guards": {"max_remove_share": 2}}, "guards.max_remove_share': must be at most 1"),
+    ({"colour": "blue"}, "colour': unknown option; a sync accepts: consent, destination, fields, guards, "
+                         "identifiers, key, mode, name, schedule; hubspot also: list"),
+    ({"list": None}, "mode': hubspot (hubspot) cannot do mirror; it can do full_resync, upsert; `list:` name of"),
+    ({"list": ["a"]}, "'meta.activations[0].list': expected a string"),
 ])
 def test_mistakes_name_the_model_and_field(manifest, change, message):
     with pytest.raises(SyncDeclarationError, match=re.escape(message)):
@@ -99,7 +101,7 @@ def test_mistakes_name_the_model_and_field(manifest, change, message):
 
 def test_consent_must_be_declared(manifest):
     entry = {k: v for k, v in HUBSPOT.items() if k != "consent"}
-    with pytest.raises(SyncDeclarationError, match="consent: declare the boolean column"):
+    with pytest.raises(SyncDeclarationError, match="consent': missing required option: the boolean column"):
         syncs(declare(manifest, "aud_champions", entry), load_destinations())
     explicit_none = syncs(declare(manifest, "aud_champions", {**HUBSPOT, "consent": "none"}), load_destinations())
     assert explicit_none[0].consent is None
@@ -120,13 +122,13 @@ def test_two_syncs_with_one_name_are_refused(manifest):
 def test_one_hubspot_list_belongs_to_one_sync(manifest):
     # A mirror sync takes out of its list whoever left its audience: another sync's contacts, if shared.
     other = {**HUBSPOT, "name": "champions_again", "list": "ATTIVA CHAMPIONS "}
-    with pytest.raises(SyncDeclarationError, match="list: 'ATTIVA CHAMPIONS ' already belongs to sync"):
+    with pytest.raises(SyncDeclarationError, match="list': 'ATTIVA CHAMPIONS ' already belongs to sync"):
         syncs(declare(manifest, "aud_champions", HUBSPOT, other), load_destinations())
     apart = syncs(declare(manifest, "aud_champions", HUBSPOT, {**other, "list": "Champions, sales copy"}),
                   load_destinations())
     assert [s.destination_options["list"] for s in apart] == ["Attiva champions", "Champions, sales copy"]
     meta_with_list = {"destination": "meta", "identifiers": {"email": "email"}, "consent": "consent_ads", "list": "x"}
-    with pytest.raises(SyncDeclarationError, match="list: unknown setting"):
+    with pytest.raises(SyncDeclarationError, match="list': unknown option"):
         syncs(declare(manifest, "aud_champions", meta_with_list), load_destinations())
 
 
@@ -139,7 +141,7 @@ def test_one_broken_declaration_leaves_the_other_syncs_runnable(manifest):
     node["config"]["meta"]["activations"].append({**HUBSPOT, "destination": "nowhere"})
     found = declared_syncs(changed, read_destinations())
     assert [b.name for b in found.broken] == ["aud_champions__nowhere"]
-    assert "aud_champions: meta.activations" in found.broken[0].reason and "'nowhere'" in found.broken[0].reason
+    assert "model 'aud_champions', field 'meta.activations" in found.broken[0].reason and "'nowhere'" in found.broken[0].reason
     assert {s.name for s in found.syncs} == {s.name for s in syncs(manifest, load_destinations())}
     with pytest.raises(SyncDeclarationError, match="'nowhere' is not in destinations.yml"):
         syncs(changed, load_destinations())

@@ -100,7 +100,7 @@ def reason_for(error: dict[str, Any], allowed: Sequence[str] = (), subject: str 
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
     if kind == "missing":
-        return "required"
+        return "missing required option"
     if kind == "extra_forbidden":
         if not allowed:
             return "unknown option"

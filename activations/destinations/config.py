@@ -8,18 +8,32 @@ local sandbox, so nothing leaves the machine until a user sets them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from activations import settings
+from activations.config.errors import first_problem
 from activations.destinations.base import Capabilities, Destination, DestinationConfigError, Secret
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -97,13 +111,12 @@ class DestinationConfig:
         fail = fail or (lambda key, reason: self.error(reason, key))
         if not options:
             return self
-        spec = destination_class(self.type).options
-        chosen: dict[str, Any] = {}
-        for key, value in options.items():
-            option = spec.get(key)
-            if option is None or not option.per_sync:
-                raise fail(key, f"{self.type} takes no per-sync {key!r}")
-            chosen[key] = _coerce(value, option, lambda reason, key=key: fail(key, reason))
+        model = per_sync_model(self.type)
+        try:
+            chosen = model.model_validate(dict(options)).model_dump(exclude_none=True)
+        except ValidationError as exc:
+            key, reason = first_problem(exc, model, f"{self.type} per sync")
+            raise fail(key, reason if key in model.model_fields else f"{self.type} takes no per-sync {key!r}") from None
         return replace(self, options={**self.options, **chosen})
 
     def limited(self, platform: Capabilities) -> Capabilities:
@@ -136,7 +149,7 @@ class DestinationConfig:
 
 def env_prefix(name: str) -> str:
     """`ATTIVA_<NAME>`: the instance name upper-cased, every non-alphanumeric as `_`."""
-    return "ATTIVA_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return settings.instance_prefix(name)
 
 
 def sandbox_url(dest_type: str, env: Mapping[str, str]) -> str:
@@ -218,32 +231,17 @@ def parse_destination(
         raise fail("missing required option", "type")
     if dest_type not in REGISTRY:
         raise fail(f"unknown type {dest_type!r}; known: {', '.join(sorted(REGISTRY))}", "type")
-    if "token" in entry or "secret" in entry:
-        raise fail(f"secrets do not go in the file: set {env_prefix(name)}_TOKEN", "token")
 
-    cls = destination_class(dest_type)
-    spec = {key: option for key, option in {**COMMON_OPTIONS, **cls.options}.items() if not option.per_sync}
-    options: dict[str, Any] = {}
-    for key, value in entry.items():
-        if key == "type":
-            continue
-        if key in getattr(cls, "retired_options", {}):
-            raise fail(cls.retired_options[key], key)
-        if key in cls.options and cls.options[key].per_sync:
-            raise fail(f"set per sync: `{key}:` in the sync's declaration (meta.activations)", key)
-        if key not in spec:
-            raise fail(f"unknown option; {dest_type} accepts: {', '.join(sorted(spec))}", key)
-        options[key] = _coerce(value, spec[key], lambda reason, key=key: fail(reason, key))
-    for key, option in spec.items():
-        if options.get(key) is None:
-            if option.required:
-                raise fail("missing required option", key)
-            if option.default is not None:
-                options[key] = option.default
+    model = entry_model(dest_type)
+    try:
+        options = model.model_validate(dict(entry), context={"name": name}).model_dump(exclude={"type"})
+    except ValidationError as exc:
+        raise fail(*reversed(first_problem(exc, model, dest_type))) from None
+    options = {key: value for key, value in options.items() if key in model.model_fields and value is not None}
 
     prefix = env_prefix(name)
-    url = env.get(f"{prefix}_URL") or sandbox_url(dest_type, env)
-    token = env.get(f"{prefix}_TOKEN")
+    url = settings.instance_setting(name, "URL", env) or sandbox_url(dest_type, env)
+    token = settings.instance_setting(name, "TOKEN", env)
     if not token:
         if (urlsplit(url).hostname or "") not in LOOPBACK_HOSTS and dest_type != "file_export":
             # Never send the sandbox's well-known token to a real platform.
@@ -259,25 +257,52 @@ def build_client(config: DestinationConfig) -> Destination:
     return destination_class(config.type)(config)
 
 
-def _coerce(value: Any, option: Option, fail) -> Any:
-    if value is None:
-        return None
-    kind = option.kind
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise fail("expected true or false")
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail("expected an integer")
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise fail("expected a number")
-        value = float(value)
-    elif kind is str:
-        # YAML reads `list_id: 1234` as an int; ids are strings to every platform.
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise fail("expected a string")
-        value = str(value)
-    if option.choices and value not in option.choices:
-        raise fail(f"expected one of {', '.join(map(str, option.choices))}")
-    return value
+@functools.cache
+def entry_model(dest_type: str) -> type[BaseModel]:
+    """The typed model of a destinations.yml entry of this type, from the options its client declares."""
+    cls = destination_class(dest_type)
+    fields: dict[str, Any] = {"type": (Literal[dest_type], Field(description="the platform"))}
+    refused: dict[str, str] = dict(getattr(cls, "retired_options", {}))
+    for key, option in {**COMMON_OPTIONS, **cls.options}.items():
+        if option.per_sync:
+            refused[key] = f"set per sync: `{key}:` in the sync's declaration (meta.activations)"
+        else:
+            fields[key] = _field(option)
+    for key in (*refused, "token", "secret"):
+        fields[key] = (SkipJsonSchema[Any], Field(None, exclude=True))
+
+    def refuse(value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in refused:
+            raise ValueError(refused[info.field_name])
+        raise ValueError(f"secrets do not go in the file: set {env_prefix(info.context['name'])}_TOKEN")
+
+    return create_model(f"{cls.__name__}Entry", __config__=ConfigDict(extra="forbid", strict=True),
+                        __doc__=cls.__doc__,
+                        __validators__={"refuse": field_validator(*refused, "token", "secret")(refuse)}, **fields)
+
+
+@functools.cache
+def per_sync_model(dest_type: str) -> type[BaseModel]:
+    """The options of this type a sync's declaration may set (HubSpot's `list`)."""
+    options = destination_class(dest_type).options
+    return create_model(f"{dest_type}_per_sync", __config__=ConfigDict(extra="forbid", strict=True),
+                        **{key: _field(option) for key, option in options.items() if option.per_sync})
+
+
+def _field(option: Option) -> tuple[Any, Any]:
+    """An Option as a pydantic field: its type (ids given as numbers read as strings), choices, default."""
+    kind: Any = {str: _Id, int: int, float: float, bool: bool}[option.kind]
+    if option.choices:
+        kind = Literal[option.choices]
+    described = option.help or (f"one of {', '.join(map(str, option.choices))}" if option.choices else None)
+    if option.required:
+        return kind, Field(description=described)
+    return kind | None, Field(option.default, description=described)
+
+
+def _id(value: Any) -> Any:
+    # YAML reads `list_id: 1234` as an int; ids are strings to every platform.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_Id = Annotated[str, BeforeValidator(_id), WithJsonSchema({"type": ["string", "integer"]})]

@@ -111,7 +111,7 @@ def test_a_sync_to_an_unknown_destination_fails_alone_with_an_alert(built, sandb
     assert done == {"aud_champions__meta"}
     [alert] = _alerts(instance, result)
     assert alert.asset_key == f"syncs/{BROKEN_SYNC}"
-    assert "aud_champions: meta.activations" in alert.error and "'hubspot' is not in destinations.yml" in alert.error
+    assert "model 'aud_champions', field 'meta.activations" in alert.error and "'hubspot' is not in destinations.yml" in alert.error
 
 
 def test_a_template_typo_fails_that_campaigns_asset_naming_file_and_line(dbt_manifest, tmp_path, monkeypatch):

@@ -71,7 +71,7 @@ def test_every_key_declares_its_kind_and_a_browser_key_sees_only_what_a_storefro
     keys_file = tmp_path / "serve_keys.yml"
     entry = {"name": "old", "sha256": "a" * 64}
     keys_file.write_text(yaml.safe_dump({"keys": [entry]}))
-    with pytest.raises(KeysFileError, match="key 'old', field 'kind': required: server .* or browser"):
+    with pytest.raises(KeysFileError, match="key 'old', field 'kind': missing required option: server .* or browser"):
         load_keys(keys_file)  # a key written before kinds: refused, not silently read as either
     keys_file.write_text(yaml.safe_dump({"keys": [{**entry, "kind": "browser", "fields": ["first_name", "lead_score"]}]}))
     with pytest.raises(KeysFileError, match="browser key is public and may see only .* not lead_score"):
