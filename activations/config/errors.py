@@ -127,5 +127,6 @@ def reason_for(error: dict[str, Any], allowed: Sequence[str] = (), subject: str 
         words = {"greater_than": "above", "greater_than_equal": "at least", "less_than": "below",
                  "less_than_equal": "at most"}
         bound = next(iter(ctx.values()), "")
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
         return "must be positive" if (kind, bound) == ("greater_than", 0) else f"must be {words[kind]} {bound}"
     return error["msg"]

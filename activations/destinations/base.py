@@ -15,6 +15,8 @@ from typing import Literal, Protocol, get_args, runtime_checkable
 
 import polars as pl
 
+from activations.config.errors import ConfigError
+
 Operation = Literal["upsert", "remove"]
 Mode = Literal["upsert", "update", "insert", "mirror", "full_resync"]
 
@@ -206,7 +208,7 @@ class QuotaExhausted(BatchRefused):
     """
 
 
-class DestinationConfigError(DestinationError):
+class DestinationConfigError(DestinationError, ConfigError):
     """The destination is misconfigured: a bad destinations file, or credentials/ids the platform rejects."""
 
     def __init__(
@@ -218,19 +220,9 @@ class DestinationConfigError(DestinationError):
         destination: str | None = None,
         field: str | None = None,
     ) -> None:
-        where = ", ".join(
-            part
-            for part in (
-                f"file {file}" if file else "",
-                f"destination {destination!r}" if destination else "",
-                f"field {field!r}" if field else "",
-            )
-            if part
-        )
-        super().__init__(f"{where}: {reason}" if where else reason, status)
-        self.file = file
+        ConfigError.__init__(self, reason, file=file, entry=destination, entry_kind="destination", field=field)
+        self.status = status
         self.destination = destination
-        self.field = field
 
 
 def can_erase(client: object) -> bool:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from activations import settings
@@ -93,7 +93,8 @@ class _EmailEntry(ChannelEntry):
 class SmtpEntry(_EmailEntry):
     type: Literal["smtp"]
     host: str | None = Field(None, description="the mail server (ATTIVA_<NAME>_HOST wins); default 127.0.0.1")
-    port: Annotated[int, Field(strict=False, gt=0)] | None = Field(
+    port: Annotated[int, BeforeValidator(lambda v: int(v) if isinstance(v, str) and v.strip().isdigit() else v),
+                    Field(gt=0)] | None = Field(
         None, description="ATTIVA_<NAME>_PORT wins; default the sandbox's ATTIVA_SMTP_PORT")
     starttls: bool = Field(False, description="upgrade the connection before logging in")
     username: str | None = Field(None, description="log in as (ATTIVA_<NAME>_USERNAME wins); needs _PASSWORD")
@@ -224,8 +225,8 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
         raw_port = variable("PORT") or options.port
         try:
             port = int(raw_port) if raw_port else settings.smtp_port(env)
-        except ValueError:
-            raise fail(f"expected a port number, got {raw_port or env.get('ATTIVA_SMTP_PORT')!r}", "port") from None
+        except ValueError as exc:
+            raise fail(f"expected a port number, got {raw_port!r}" if raw_port else str(exc), "port") from None
         username = variable("USERNAME") or options.username or None
         password = variable("PASSWORD")
         if username and not password:

@@ -52,6 +52,7 @@ FAILURE_RATE = {"per_second": 1.0, "burst": 20}
 RATE_BUCKETS = 100_000  # (key, address) buckets kept; the idlest are dropped beyond it
 
 HEADER = """\
+# yaml-language-server: $schema=schemas/serve_keys.schema.json
 # API keys of `attiva serve`. Only each key's sha256 is stored here; the key itself is printed
 # once by `attiva serve --add-key NAME [--fields ...] [--endpoints ...] [--browser]`.
 # kind: server (on your servers: any lookup, trusted events) or browser (in a web page: only the
