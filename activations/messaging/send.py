@@ -58,16 +58,17 @@ class PassReport:
             planned = ", ".join(f"{n} {s}" for s, n in sorted(self.planned.get(campaign, {}).items())) or "nothing new"
             done = ", ".join(f"{n} {s}" for s, n in sorted(self.outcomes.get(campaign, {}).items())) or "nothing due"
             lines.append(f"{campaign:<24} planned: {planned}; due now: {done}")
-        for channel, reason in sorted(self.stopped.items()):
-            lines.append(f"channel {channel} stopped, its messages stay planned: {reason}")
+        lines += [self.why_stopped(channel) for channel in sorted(self.stopped)]
         if str(self.recovered):
             lines.append(str(self.recovered))
         return "\n".join(lines) or "no triggers"
 
     def stopped_campaigns(self, triggers: list[Trigger]) -> dict[str, str]:
         """campaign -> why it could not send: its channel stopped during the pass."""
-        return {t.campaign: f"channel {t.channel!r} stopped, its messages stay planned: {self.stopped[t.channel]}"
-                for t in triggers if t.channel in self.stopped}
+        return {t.campaign: self.why_stopped(t.channel) for t in triggers if t.channel in self.stopped}
+
+    def why_stopped(self, channel: str) -> str:
+        return f"channel {channel!r} stopped, its messages stay planned: {self.stopped[channel]}"
 
 
 def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], templates: Templates,
