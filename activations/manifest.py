@@ -168,7 +168,7 @@ def declared_syncs(manifest: dict[str, Any], destinations: DestinationsFile) -> 
                 "must be a list of syncs", file=audience.file, model=audience.name, field="meta.activations")))
             continue
         for index, entry in enumerate(entries):
-            found.append(_declared(audience, index, entry, destinations))
+            found.append(_one_sync(audience, index, entry, destinations))
     kept = one_per_key(found, lambda s: s.name, lambda s: BrokenSync(
         s.name, s.audience if isinstance(s, BrokenSync) else s.audience.name, s.destination,
         SyncDeclarationError(f"two syncs are named {s.name!r}: give one of them a `name`",
@@ -217,7 +217,7 @@ def syncs(manifest: dict[str, Any], destinations: dict[str, DestinationConfig]) 
     return found.syncs
 
 
-def _declared(audience: Audience, index: int, entry: Any, destinations: DestinationsFile) -> Sync | BrokenSync:
+def _one_sync(audience: Audience, index: int, entry: Any, destinations: DestinationsFile) -> Sync | BrokenSync:
     """One entry of meta.activations: its Sync, or a BrokenSync saying what is wrong."""
     destination = entry.get("destination") if isinstance(entry, dict) else None
     destination = destination if isinstance(destination, str) else None
