@@ -4,29 +4,10 @@ little data, and its quality check refuses a model that predicts the holdout bad
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from activations.predict import clv
-
-
-def cdnow_file(name: str) -> Path:
-    spec = importlib.util.find_spec("lifetimes")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the lifetimes package (which ships CDNOW) is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / name
-
-
-@pytest.fixture(scope="module")
-def cdnow() -> clv.Summary:
-    """x repeat purchases, t_x recency and T in weeks, zbar the average value of the repeat purchases."""
-    with cdnow_file("cdnow_customers_summary_with_transactions.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    return clv.Summary.of(*([row[c] for row in rows] for c in ("x", "t_x", "T", "zbar")))
 
 
 def three_digits(value: float) -> float:

@@ -5,35 +5,13 @@ or too little data, leaves the published table as it was and says why in predict
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 from activations.engine.dialect import has_table
 from activations.predict import clv_warehouse
-from tests.predict.test_clv import cdnow_file
-
-AS_OF = datetime(1997, 10, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def warehouse(tmp_path) -> Path:
-    """marts.orders holding CDNOW_sample.txt (id, sample index, YYYYMMDD, quantity, amount), every order completed."""
-    rows = [line.split() for line in cdnow_file("CDNOW_sample.txt").read_text().splitlines() if line.strip()]
-    orders = pa.table({
-        "customer_id": [r[0] for r in rows],
-        "ordered_at": [datetime.strptime(r[2], "%Y%m%d").replace(hour=12) for r in rows],
-        "is_completed": [True] * len(rows),
-        "total_amount": [float(r[4]) for r in rows],
-    })
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("create schema marts")
-        con.register("cdnow", orders)
-        con.execute("create table marts.orders as select * from cdnow")
-    return path
+from tests.predict.conftest import AS_OF
 
 
 def test_the_summary_is_the_papers(warehouse):
