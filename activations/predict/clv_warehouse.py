@@ -15,7 +15,7 @@ parameters, holdout figures and the reason it was refused.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -155,12 +155,14 @@ def train_and_publish(con, as_of: datetime, *, holdout_days: int = HOLDOUT_DAYS,
         result = ClvResult("too_little_data", version, str(exc), seconds=time.monotonic() - started)
         _record(con, result, trained_at, as_of, holdout_days)
         return result
-    quality = clv.check_quality(purchases, spend, predicted, actual, tolerance)
-    result = ClvResult("published" if quality.passed else "refused", version, "; ".join(quality.problems),
+    problems = clv.check_quality(purchases, spend, predicted, actual, tolerance).problems
+    scores = _scores(customers, purchases, spend, version, trained_at, as_of) if not problems else None
+    if scores is not None and (bad := _not_finite(scores)):
+        problems, scores = [f"scores not finite for {bad:,} customers"], None
+    result = ClvResult("refused" if problems else "published", version, "; ".join(problems),
                        customers=len(customers.summary.frequency), repeat_buyers=customers.summary.repeat_buyers,
-                       purchases=purchases, spend=spend, holdout_predicted=predicted, holdout_actual=actual)
-    scores = _scores(customers, purchases, spend, version, trained_at, as_of) if quality.passed else None
-    result = replace(result, seconds=time.monotonic() - started)
+                       purchases=purchases, spend=spend, holdout_predicted=predicted, holdout_actual=actual,
+                       seconds=time.monotonic() - started)
     with transaction(con):
         if scores is not None:
             con.register("_attiva_clv_scores", scores)
@@ -189,6 +191,14 @@ def _scores(customers: Customers, purchases: clv.PurchaseModel, spend: clv.Spend
         "as_of": pa.array([_naive_utc(as_of)] * n, pa.timestamp("us")),
         "trained_at": pa.array([trained_at] * n, pa.timestamp("us")),
     })
+
+
+def _not_finite(scores: pa.Table) -> int:
+    """How many customers have a score that is NaN or infinite (a numerically broken fit)."""
+    finite = np.ones(scores.num_rows, dtype=bool)
+    for name in ("probability_alive", "expected_purchases_90d", "expected_value_365d"):
+        finite &= np.isfinite(scores.column(name).to_numpy())
+    return int(np.count_nonzero(~finite))
 
 
 def _record(con, result: ClvResult, trained_at: datetime, as_of: datetime, holdout_days: int) -> None:

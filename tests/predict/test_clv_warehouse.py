@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import duckdb
+import numpy as np
 import pytest
 
 from activations.engine.dialect import has_table
@@ -58,3 +59,11 @@ def test_too_little_data_says_so_and_publishes_nothing(warehouse):
         assert not has_table(con, "predictions", "customer_clv")
         assert con.execute(f"select status, reason from {clv_warehouse.MODELS}").fetchall() == [
             ("too_little_data", result.reason)]
+
+
+def test_scores_that_are_not_numbers_are_not_published(warehouse, monkeypatch):
+    monkeypatch.setattr(clv_warehouse.clv, "expected_value", lambda *args, **kwargs: np.full(2357, np.nan))
+    with duckdb.connect(str(warehouse)) as con:
+        result = clv_warehouse.train_and_publish(con, AS_OF)
+        assert result.status == "refused" and result.reason == "scores not finite for 2,357 customers"
+        assert not has_table(con, "predictions", "customer_clv")
