@@ -148,6 +148,21 @@ def test_forgetting_nobody_still_suppresses_the_address(handcrafted_warehouse, t
             (sha256("stranger@example.com"),)]
 
 
+def test_forget_deletes_the_persons_predicted_scores(handcrafted_warehouse, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(handcrafted_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        [(mario,)] = con.execute("select customer_id from marts.customers where email = ?", [MARIO]).fetchall()
+        con.execute("create schema predictions")
+        con.execute("create table predictions.customer_clv as select customer_id, 0.5 as probability_alive "
+                    "from marts.customers")
+        others = con.execute("select count(*) - 1 from predictions.customer_clv").fetchone()[0]
+        report = forget(con, MARIO, destinations={})
+        assert report.derived_rows_deleted["predictions.customer_clv"] == 1
+        assert con.execute("select count(*) from predictions.customer_clv where customer_id = ?", [mario]).fetchone() == (0,)
+        assert con.execute("select count(*) from predictions.customer_clv").fetchone() == (others,)
+
+
 def test_a_late_file_cannot_resend_a_forgotten_address_even_to_a_client_built_before(mario_everywhere, sandbox):
     con, configs, syncs, mario = mario_everywhere
     client = make_client(sandbox.base, "webhook")

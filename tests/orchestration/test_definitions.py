@@ -23,7 +23,8 @@ from orchestration.definitions import defs
 dg.Definitions.validate_loadable(defs)
 repo = defs.get_repository_def()
 print(json.dumps({"seconds": time.monotonic() - started, "jobs": sorted(j.name for j in repo.get_all_jobs()),
-                  "great_expectations_imported": "great_expectations" in sys.modules}))
+                  "great_expectations_imported": "great_expectations" in sys.modules,
+                  "scipy_imported": "scipy" in sys.modules}))
 """
 
 
@@ -36,6 +37,7 @@ def test_definitions_load_fast_and_never_touch_the_warehouse(dbt_manifest, tmp_p
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not nowhere.exists(), "loading the definitions created the warehouse folder"
     assert not loaded["great_expectations_imported"], "great_expectations must be imported inside the gates"
+    assert not loaded["scipy_imported"], "scipy must be imported inside the customer_clv step"
     assert {"landing_refresh", "daily_full_refresh", "record_run_alerts"} <= set(loaded["jobs"])
     assert loaded["seconds"] < 15, f"definitions took {loaded['seconds']:.1f}s to load"
     print(f"definitions load in {loaded['seconds']:.1f}s")
@@ -72,7 +74,8 @@ def test_groups_are_layers_and_gates_block(defs):
     assert groups["audiences/aud_champions"] == "audiences"
     assert groups["matching/links"] == "matching"
     assert set(groups.values()) <= {"raw", "reference", "staging", "matching", "intermediate", "marts", "audiences", "syncs",
-                                    "triggers", "messages", "feedback", "activation", "measurement", "report"}
+                                    "triggers", "messages", "feedback", "activation", "measurement", "report",
+                                    "predictions"}
 
     gated = {k.asset_key.to_user_string(): graph.get(k) for k in graph.asset_check_keys if k.name == "quality_gate"}
     audiences = {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "audiences"}
@@ -140,6 +143,20 @@ def test_one_message_asset_per_trigger_after_the_customers_gate(defs):
     # due steps go out every 5 minutes without new data
     schedule = defs.resolve_schedule_def("due_messages_every_5_minutes")
     assert schedule.cron_schedule == "*/5 * * * *" and schedule.job_name == "due_messages"
+
+
+def test_customer_lifetime_value_follows_the_orders_and_retrains_weekly(defs):
+    import dagster as dg
+
+    graph = defs.resolve_asset_graph()
+    clv = graph.get(dg.AssetKey(["predictions", "customer_clv"]))
+    assert clv.parent_keys == {dg.AssetKey(["marts", "orders"])} and graph.get(dg.AssetKey(["marts", "orders"]))
+    assert clv.automation_condition is None  # only its schedule retrains it
+    [check] = [k for k in graph.asset_check_keys if k.asset_key == clv.key]
+    assert check.name == "clv_quality" and graph.get(check).blocking  # a refused model fails the run: an alert
+    schedule = defs.get_schedule_def("weekly_clv_schedule")
+    assert schedule.cron_schedule == "0 4 * * 1" and schedule.execution_timezone == "Europe/Rome"
+    assert set(defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys) == {clv.key}
 
 
 def test_dbt_build_args_pin_as_of(dbt_manifest):

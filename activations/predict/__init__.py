@@ -1,0 +1,1 @@
+"""Predictive traits trained on the warehouse: customer lifetime value (clv.py, clv_warehouse.py)."""
