@@ -1,0 +1,1 @@
+"""Predictions trained on the warehouse and written back into it (schema `predictions`)."""
