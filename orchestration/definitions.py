@@ -6,7 +6,8 @@ marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> syn
 audience x destination, declared in the audiences' YAML); dbt_audiences also builds the
 triggers (triggers/trg_*) -> messages/* (one per campaign, sent together by one step) ->
 feedback/engagement_events (what recipients did, back into raw.email_engagement) ->
-report/marketing_report (after every sync and send too).
+report/marketing_report (after every sync and send too). The marts also feed
+predictions/customer_propensity (churn, purchase and lead-conversion models, retrained weekly on their own).
 
 Loading reads the dbt manifest and nothing else: no dbt parse, no warehouse, no
 great_expectations import (each gate imports it when it runs).
@@ -31,6 +32,7 @@ from orchestration.defs import (
     ingest,
     matching,
     messages,
+    propensity,
     report,
     resources,
     schedules,
@@ -42,7 +44,7 @@ from orchestration.defs import (
 # Each module declares what it owns (assets, checks, jobs, schedules, sensors, resources); this file only
 # merges them and sets what holds for all of them.
 MODULES = (resources, ingest, dbt, matching, checks, syncs, messages, feedback, fresh_events, serving, report,
-           schedules, sensors)
+           propensity, schedules, sensors)
 
 defs = dg.Definitions.merge(
     *(module.definitions() for module in MODULES),

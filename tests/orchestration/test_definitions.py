@@ -72,7 +72,8 @@ def test_groups_are_layers_and_gates_block(defs):
     assert groups["audiences/aud_champions"] == "audiences"
     assert groups["matching/links"] == "matching"
     assert set(groups.values()) <= {"raw", "reference", "staging", "matching", "intermediate", "marts", "audiences", "syncs",
-                                    "triggers", "messages", "feedback", "activation", "measurement", "report"}
+                                    "triggers", "messages", "feedback", "activation", "measurement", "report",
+                                    "predictions"}
 
     gated = {k.asset_key.to_user_string(): graph.get(k) for k in graph.asset_check_keys if k.name == "quality_gate"}
     audiences = {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "audiences"}
