@@ -3,15 +3,18 @@ judged against the rule-based scores on the same holdout, published only when th
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from activations.predict import propensity_features as pf
 from activations.predict.propensity import BY_NAME, NotEnoughData, Snapshots, train, train_all
 from activations.predict.propensity_tables import MODELS, SCORES, train_and_publish
+from tests.conftest import HANDCRAFTED_AS_OF
 from tests.dbt.test_cdnow import read_log
 
 # The log runs to 30 June 1998: churn (90 days) trains at 1 January 1998, is judged at 1 April.
@@ -88,3 +91,46 @@ def test_features_never_see_past_the_cutoff():
     f, y = pf.features(con, cutoff), pf.labels(con, cutoff, 30)
     assert (f["orders_count"][0], f["revenue"][0], f["days_since_last_order"][0]) == (1, 10.0, 22)
     assert y["ordered"][0] == 1 and pf.labels(con, cutoff, 5)["ordered"][0] == 0
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(handcrafted_warehouse, tmp_path_factory):
+    """A copy of the handcrafted warehouse (the session's, built once): these tests write into it."""
+    copy = tmp_path_factory.mktemp("propensity") / "warehouse.duckdb"
+    shutil.copy(handcrafted_warehouse, copy)
+    return copy
+
+
+def test_the_rules_recomputed_at_a_cutoff_are_the_360s(built_warehouse):
+    """The baseline the models must beat is the rule the customers mart applies, not a look-alike."""
+    with duckdb.connect(str(built_warehouse)) as con:
+        pf.use_warehouse(con)
+        f = pf.features(con, HANDCRAFTED_AS_OF)
+        mart = {c: (risk, score) for c, risk, score in
+                con.execute("select customer_id, churn_risk, lead_score from marts.customers").fetchall()}
+    assert set(f["customer_id"]) == set(mart)
+    risk = {None: None, **pf.CHURN_RISK_ORDER}
+    for n, customer in enumerate(f["customer_id"]):
+        churn_risk, lead_score = mart[customer]
+        python_risk = None if np.isnan(f["churn_risk"][n]) else int(f["churn_risk"][n])
+        assert (python_risk, int(f["lead_score"][n])) == (risk[churn_risk], lead_score), customer
+    assert np.nansum(f["lead_score"]) > 0 and np.nanmax(f["churn_risk"]) > 0, "the fixture exercises both rules"
+
+
+def test_the_weekly_asset_says_too_little_data_and_publishes_nothing(built_warehouse):
+    import dagster as dg
+
+    from orchestration.defs.propensity import PUBLISHED, customer_propensity
+    from orchestration.defs.resources import Warehouse
+    from orchestration.lib.clock import AS_OF_TAG
+
+    result = dg.materialize([customer_propensity], resources={"warehouse": Warehouse(path=str(built_warehouse))},
+                            tags={AS_OF_TAG: HANDCRAFTED_AS_OF.isoformat()})
+    assert result.success
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == PUBLISHED and not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "not enough data" in check.description
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        assert con.execute(f"select count(*) from {SCORES}").fetchone()[0] == 0
+        history = con.execute(f"select model, published, reason from {MODELS} order by model").fetchall()
+    assert [(m, p) for m, p, _ in history] == [("churn", False), ("lead_conversion", False), ("purchase_30d", False)]
