@@ -18,6 +18,7 @@ SCRIPTS = [
     ["identity_accuracy.py", "--customers", "20000"],
     ["build.py", "--customers", "1000000"],
     ["sandbox_throughput.py"],
+    ["propensity_scale.py", "--customers", "1000000"],
 ]
 
 

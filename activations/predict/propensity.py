@@ -27,7 +27,6 @@ from activations.predict import propensity_features as pf
 MIN_EACH_CLASS = 50  # positives and negatives, in training and in holdout: fewer and the AUC is noise
 AUC_FLOOR = 0.6  # below this a model ranks customers barely better than chance
 MAX_TRAINING_ROWS = 300_000  # a random sample past this: the AUC no longer moves, the time does
-SMALL_DATA = 100_000  # rows below which one thread is faster than two
 
 
 class NotEnoughData(ValueError):
@@ -159,20 +158,25 @@ def new_model(seed: int = 0):
 
 
 def _fit(x: np.ndarray, y: np.ndarray, max_rows: int):
-    """A model fitted on at most `max_rows` customers. Small data on one thread: OpenMP's threads spin-wait
-    for each other, and on a busy 2-core machine 2,000 customers took 11 s on two threads, 0.7 s on one."""
-    from threadpoolctl import threadpool_limits
-
+    """A model fitted on at most `max_rows` customers, on one thread (`_one_thread`)."""
     x, y = _sample(x, y, max_rows)
-    with threadpool_limits(limits=1 if len(y) < SMALL_DATA else None):
+    with _one_thread():
         return new_model().fit(x, y)
 
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
+    with _one_thread():
+        return model.predict_proba(x)[:, 1]
+
+
+def _one_thread():
+    """OpenMP's threads spin-wait for each other, so on a 2-core machine shared with other work two threads
+    can be many times slower than one: 2,000 customers took 11 s on two, 0.7 s on one; the 1M benchmark's
+    churn model 194 s on two under load. One thread costs 1.6x at 300,000 rows on an idle machine (10.8 s
+    against 6.7 s a fit) and never more; the other core stays for DuckDB and the rest of the pipeline."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1 if len(x) < SMALL_DATA else None):
-        return model.predict_proba(x)[:, 1]
+    return threadpool_limits(limits=1)
 
 
 def _sample(x: np.ndarray, y: np.ndarray, limit: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -239,11 +243,17 @@ def gate(model_auc: float | None, rule_auc: float | None, floor: float = AUC_FLO
     return True, f"holdout AUC {model_auc:.3f} >= floor {floor:.2f} and rule {_fmt(rule_auc)}"
 
 
+def cutoffs(now: datetime, targets: tuple[Target, ...] = TARGETS) -> list[tuple[datetime, int]]:
+    """(cut-off, horizon) of every window the targets read: training, holdout, and now (horizon 0)."""
+    windows = {(now - timedelta(days=k * t.horizon_days), t.horizon_days) for t in targets for k in (1, 2)}
+    return sorted(windows | {(now, 0)})
+
+
 def train_all(con, now: datetime, targets: tuple[Target, ...] = TARGETS, auc_floor: float = AUC_FLOOR,
-              max_rows: int = MAX_TRAINING_ROWS) -> list[Training]:
+              max_rows: int = MAX_TRAINING_ROWS, snapshots: Snapshots | None = None) -> list[Training]:
     """Every target on the views `con` points at (propensity_features.use_warehouse / use_frames); a target
     with too little data comes back unpublished, saying so, and the others still train."""
-    snapshots = Snapshots(con)
+    snapshots = snapshots or Snapshots(con)
     runs = []
     for target in targets:
         try:
