@@ -134,3 +134,19 @@ def test_the_weekly_asset_says_too_little_data_and_publishes_nothing(built_wareh
         assert con.execute(f"select count(*) from {SCORES}").fetchone()[0] == 0
         history = con.execute(f"select model, published, reason from {MODELS} order by model").fetchall()
     assert [(m, p) for m, p, _ in history] == [("churn", False), ("lead_conversion", False), ("purchase_30d", False)]
+
+
+def test_the_personalization_api_serves_the_probabilities(built_warehouse, tmp_path):
+    from activations.predict.propensity_tables import ensure_tables
+    from activations.serve.store import STORE_FILE, Snapshot, build_serving_snapshot
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_tables(con)
+        customer = con.execute("select min(customer_id) from marts.customers").fetchone()[0]
+        con.execute(f"insert into {SCORES} (customer_id, churn_probability, churn_model, scored_at) "
+                    "values (?, 0.25, 'churn@2026-11-20T12:00:00', now())", [customer])
+    built = build_serving_snapshot(warehouse, tmp_path / "serving")
+    traits = Snapshot(built.path / STORE_FILE, built.version).profile(customer)["traits"]
+    assert traits["churn_probability"] == 0.25 and traits["lead_conversion_probability"] is None
