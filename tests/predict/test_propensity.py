@@ -150,3 +150,14 @@ def test_the_personalization_api_serves_the_probabilities(built_warehouse, tmp_p
     built = build_serving_snapshot(warehouse, tmp_path / "serving")
     traits = Snapshot(built.path / STORE_FILE, built.version).profile(customer)["traits"]
     assert traits["churn_probability"] == 0.25 and traits["lead_conversion_probability"] is None
+
+
+def test_the_report_shows_each_models_auc_against_its_rule(cdnow_frames, tmp_path):
+    from activations.report import write_report
+
+    con = on_frames(**cdnow_frames)
+    [run] = train_and_publish(con, END, targets=(CHURN,))
+    page = write_report(con, tmp_path / "report.html").read_text(encoding="utf-8")
+    section = page.split('<section id="predictions">', 1)[1].split("</section>", 1)[0]
+    assert f"<td>{run.auc:.3f}</td><td>{run.rule_auc:.3f}</td>" in section
+    assert "churn_risk (low &lt; medium &lt; high)" in section and "<td class=\"text\">yes</td>" in section
