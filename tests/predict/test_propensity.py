@@ -17,6 +17,9 @@ from activations.predict.propensity_tables import MODELS, SCORES, train_and_publ
 from tests.conftest import HANDCRAFTED_AS_OF
 from tests.dbt.test_cdnow import read_log
 
+# Beside the other users of the handcrafted warehouse: one build of it per xdist worker.
+pytestmark = pytest.mark.xdist_group("handcrafted")
+
 # The log runs to 30 June 1998: churn (90 days) trains at 1 January 1998, is judged at 1 April.
 END = datetime(1998, 6, 30, tzinfo=UTC)
 CHURN = BY_NAME["churn"]
