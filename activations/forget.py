@@ -36,7 +36,7 @@ PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "
 SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
                      "device_id": "anonymous_id", "guest_order_id": "order_id"}
 ERASED = "erased"  # what an erased email column reads in raw tables (not an address: staging nulls it)
-# `predictions`: the scores models publish per customer (predictions.customer_clv).
+# `predictions`: the scores models publish per customer (customer_clv, customer_propensity).
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "audiences", "triggers", "predictions")
 
 

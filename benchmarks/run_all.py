@@ -19,6 +19,7 @@ SCRIPTS = [
     ["build.py", "--customers", "1000000"],
     ["sandbox_throughput.py"],
     ["clv_scale.py", "--customers", "1000000"],
+    ["propensity_scale.py", "--customers", "1000000"],
 ]
 
 

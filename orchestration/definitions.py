@@ -7,7 +7,8 @@ audience x destination, declared in the audiences' YAML); dbt_audiences also bui
 triggers (triggers/trg_*) -> messages/* (one per campaign, sent together by one step) ->
 feedback/engagement_events (what recipients did, back into raw.email_engagement) ->
 report/marketing_report (after every sync and send too). marts/orders -> predictions/customer_clv
-(customer lifetime value, retrained weekly by its own schedule).
+(customer lifetime value) and the marts feed predictions/customer_propensity (churn, purchase and
+lead-conversion models), each retrained weekly by its own schedule.
 
 Loading reads the dbt manifest and nothing else: no dbt parse, no warehouse, no
 great_expectations import (each gate imports it when it runs).
@@ -33,6 +34,7 @@ from orchestration.defs import (
     ingest,
     matching,
     messages,
+    propensity,
     report,
     resources,
     schedules,
@@ -44,7 +46,7 @@ from orchestration.defs import (
 # Each module declares what it owns (assets, checks, jobs, schedules, sensors, resources); this file only
 # merges them and sets what holds for all of them.
 MODULES = (resources, ingest, dbt, matching, checks, syncs, messages, feedback, fresh_events, serving, report, clv,
-           schedules, sensors)
+           propensity, schedules, sensors)
 
 defs = dg.Definitions.merge(
     *(module.definitions() for module in MODULES),

@@ -23,6 +23,7 @@ class ReportData:
     funnel_totals: Rows = field(default_factory=list)  # stage, people, came_from_previous (every source and month)
     funnel: Rows = field(default_factory=list)  # measurement.lead_funnel aggregated per lead source
     sync_health: Rows = field(default_factory=list)  # latest run per sync, from measurement.sync_health
+    propensity_models: Rows = field(default_factory=list)  # the latest training per model (predictions schema)
     sync_runs: int = 0
     generated_at: datetime | None = None
     missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
@@ -100,6 +101,14 @@ def load(con, generated_at: datetime | None = None) -> ReportData:
                   from measurement.sync_health as h) as ranked
             where recency = 1
             order by sync_name""")
+    if _exists(con, "predictions", "propensity_models"):
+        # The latest training of each model, and the last one published (what the scores come from).
+        data.propensity_models = _rows(con, """
+            select model, trained_at, holdout_rows, holdout_positives, auc, rule_auc, rule, brier, published, reason,
+                   max(trained_at) filter (where published) over (partition by model) as published_at
+            from predictions.propensity_models
+            qualify row_number() over (partition by model order by trained_at desc) = 1
+            order by model""")
     if _exists(con, "activation", "sync_runs"):
         # The audience each run saw, the last run of each day per sync.
         data.audience_sizes = _rows(con, """

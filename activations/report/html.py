@@ -15,7 +15,7 @@ from typing import Any
 from activations.report import svg
 from activations.report.data import ReportData
 
-SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "sync-health")
+SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "predictions", "sync-health")
 
 CSS = """
 :root { color-scheme: light; }
@@ -319,6 +319,26 @@ def _days(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def predictions_section(data: ReportData) -> str:
+    lede = ("The churn, purchase and lead-conversion models retrained every week (docs/propensity.md): how well each "
+            "ranked customers on days it never saw (AUC: 0.5 is chance, 1 perfect) against the rule-based score on "
+            "the same customers, and whether it was published. A model that was not keeps the last published "
+            "scores.")
+    if not data.propensity_models:
+        return _section("predictions", "Predicted scores", lede, _empty("no model has been trained yet."))
+
+    def auc(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    rows = [[escape(r["model"]), escape(f"{r['trained_at']:%Y-%m-%d}"), count(r["holdout_rows"]), auc(r["auc"]),
+             auc(r["rule_auc"]), escape(r["rule"] or ""), "–" if r["brier"] is None else f"{r['brier']:.3f}",
+             "yes" if r["published"] else "no", escape(r["reason"] or ""),
+             escape(f"{r['published_at']:%Y-%m-%d}") if r["published_at"] else "never"] for r in data.propensity_models]
+    table = _table(["Model", "Trained", "Holdout customers", "AUC", "Rule AUC", "Rule", "Brier", "Published", "Why",
+                    "Scores from"], rows, text_columns=(0, 1, 5, 7, 8, 9))
+    return _section("predictions", "Predicted scores", lede, table)
+
+
 def sync_health_section(data: ReportData) -> str:
     lede = ("The last run of each sync: rows the destination confirmed, rejected, or that were set aside as invalid "
             "(bad identifiers) before sending; then what the destination itself reported, where it does: rows it "
@@ -370,7 +390,8 @@ def _tiles(data: ReportData) -> str:
 
 BUILDERS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
     ("Campaigns", campaigns_section), ("Uplift", uplift_section), ("A/B tests", variants_section),
-    ("Audiences", audiences_section), ("Lead funnel", funnel_section), ("Sync health", sync_health_section))
+    ("Audiences", audiences_section), ("Lead funnel", funnel_section), ("Predicted scores", predictions_section),
+    ("Sync health", sync_health_section))
 
 
 def render(data: ReportData, *, title: str = "Attiva — marketing report") -> str:

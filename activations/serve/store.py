@@ -44,7 +44,7 @@ from pathlib import Path
 import duckdb
 
 from activations import settings
-from activations.warehouse import open_when_free
+from activations.warehouse import has_table, open_when_free
 
 STORE_FILE = "store.sqlite"
 POINTER = "current"
@@ -58,7 +58,10 @@ PUBLIC_TRAITS = (
     "customer_id", "email", "phone", "first_name", "last_name", "city", "country", "timezone", "is_b2b",
     "company", "lifecycle_stage", "lead_score", "rfm_segment", "churn_risk", "orders_count", "favourite_category",
     "favourite_product_id", "email_marketable", "consent_email", "consent_sms", "consent_ads", "consent_profiling",
+    "churn_probability", "purchase_probability_30d", "lead_conversion_probability",
 )
+# From predictions.customer_propensity (docs/propensity.md), null until the weekly models first published.
+PROPENSITY_TRAITS = ("churn_probability", "purchase_probability_30d", "lead_conversion_probability")
 # Identifier types a visitor can be looked up by (customer_id is the customer's own id).
 LOOKUP_TYPES = ("email", "phone", "customer_id", "device_id", "shop_customer_id")
 
@@ -106,12 +109,18 @@ def _audience_relations(con) -> list[tuple[str, str]]:
     return [(name.removeprefix("aud_"), f'audiences."{name}"') for (name,) in rows]
 
 
-def _profiles_sql(audiences: list[tuple[str, str]]) -> str:
+def _profiles_sql(audiences: list[tuple[str, str]], propensity: bool = False) -> str:
+    """The profiles' rows; `propensity`: whether predictions.customer_propensity exists to join."""
     members = " union all ".join(f"select distinct customer_id, '{name}' as audience from {relation}"
                                  for name, relation in audiences) or \
         "select cast(null as varchar) as customer_id, cast(null as varchar) as audience where false"
-    traits = ", ".join(f"cast(c.{t} as bigint)" if t in {"lead_score", "orders_count"} else f"c.{t}"
-                       for t in PUBLIC_TRAITS)
+    def trait(t: str) -> str:
+        if t in PROPENSITY_TRAITS:
+            return f"p.{t}" if propensity else f"cast(null as double) as {t}"
+        return f"cast(c.{t} as bigint)" if t in {"lead_score", "orders_count"} else f"c.{t}"
+
+    traits = ", ".join(trait(t) for t in PUBLIC_TRAITS)
+    scores = "left join predictions.customer_propensity as p on p.customer_id = c.customer_id" if propensity else ""
     return f"""
         with members as ({members}),
         memberships as (
@@ -130,6 +139,7 @@ def _profiles_sql(audiences: list[tuple[str, str]]) -> str:
         from marts.customers as c
         left join memberships as m on m.customer_id = c.customer_id
         left join recommendations as r on r.customer_id = c.customer_id
+        {scores}
     """
 
 
@@ -188,7 +198,8 @@ def build_serving_snapshot(warehouse_path: Path | str, out_dir: Path | str | Non
             audiences = _audience_relations(con)
             db.executemany("insert into audiences values (?, ?)", audiences)
             marks = ", ".join("?" for _ in range(len(PUBLIC_TRAITS) + 2))
-            customers = _copy(con, _profiles_sql(audiences), db, f"insert into profiles values ({marks})")
+            profiles = _profiles_sql(audiences, propensity=has_table(con, "predictions", "customer_propensity"))
+            customers = _copy(con, profiles, db, f"insert into profiles values ({marks})")
             _copy(con, _PRODUCTS_SQL, db, f"insert into products values ({', '.join('?' for _ in PRODUCT_FIELDS)})")
             identifiers = _copy(con, _IDENTIFIERS_SQL, db, "insert into identifiers values (?, ?, ?, ?)")
         db.executemany("insert into meta values (?, ?)", [

@@ -10,6 +10,7 @@ import dagster as dg
 from activations.ingest.contract import SOURCES
 from orchestration.defs.fresh_events import event_messages
 from orchestration.defs.ingest import ingest_landing
+from orchestration.defs.propensity import PROPENSITY_KEY
 from orchestration.defs.resources import WAREHOUSE_POOL, Landing, Warehouse
 from orchestration.lib import alerts, event_watch, landing_watch
 
@@ -27,9 +28,11 @@ def _loaded_on_its_own(name: str) -> bool:
 
 # Ingestion, everything downstream of it (dbt, the gates, later the syncs), and what those
 # read besides the raw tables (dbt seeds): a first run on an empty warehouse must build them too.
+# Not the propensity models: they retrain weekly on their own (propensity.py).
 landing_refresh = dg.define_asset_job(
     "landing_refresh",
-    selection=dg.AssetSelection.assets(ingest_landing).downstream().upstream(),
+    selection=(dg.AssetSelection.assets(ingest_landing).downstream()
+               - dg.AssetSelection.assets(PROPENSITY_KEY)).upstream(),
     description="Load new landing files, rebuild what depends on them, run the gates.",
     tags={"attiva/trigger": "landing"},
 )

@@ -78,6 +78,7 @@ def test_the_landing_sensor_requests_one_run_per_new_file_set(defs, handcrafted_
     job = defs.resolve_job_def(landing_files.job_name)
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert {"raw/shop_orders", "marts/customers", "audiences/aud_champions"} <= keys
+    assert "predictions/customer_propensity" not in keys  # retrained weekly, not at every file
     assert dg.AssetCheckKey(dg.AssetKey(["marts", "customers"]), "quality_gate") in job.asset_layer.asset_graph.asset_check_keys
 
 
@@ -190,9 +191,9 @@ def test_the_daily_schedule_fully_refreshes_everything(defs):
     assert daily_schedule.cron_schedule == "0 5 * * *" and daily_schedule.execution_timezone == "Europe/Rome"
     job = defs.resolve_job_def(daily_schedule.job_name)
     graph = defs.resolve_asset_graph()
-    # everything but the predictive models, which retrain weekly (orchestration/defs/clv.py)
+    # everything but the predictive models, which retrain weekly (clv.py, propensity.py)
     predictions = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "predictions"}
-    assert dg.AssetKey(["predictions", "customer_clv"]) in predictions
+    assert {dg.AssetKey(["predictions", "customer_clv"]), dg.AssetKey(["predictions", "customer_propensity"])} <= predictions
     assert set(job.asset_layer.selected_asset_keys) == set(graph.get_all_asset_keys()) - predictions
     assert {n.name for n in job.graph.nodes} >= {"ingest_landing", "dbt_staging", "matching__links", "dbt_warehouse",
                                                  "dbt_audiences", "marts__customers_quality_gate"}

@@ -73,7 +73,7 @@ def test_the_code_location_loads_with_a_bad_declaration_and_a_template_typo(dbt_
     typo = assets[f"messages/{TYPO_CAMPAIGN}"]
     assert typo.startswith("Cannot run: ") and "subject.txt.j2" in typo and "line" in typo
     assert not assets["messages/birthday"].startswith("Cannot run")
-    assert "due_messages_every_5_minutes" in loaded["schedules"] and len(loaded["schedules"]) == 4
+    assert "due_messages_every_5_minutes" in loaded["schedules"] and len(loaded["schedules"]) == 5
     assert {"landing_files", "fresh_events", "run_failure_alerts"} <= set(loaded["sensors"])
     # Every 5 minutes the broken campaign would only fail again: the data runs carry its alert.
     assert "messages/birthday" in loaded["due_messages"] and f"messages/{TYPO_CAMPAIGN}" not in loaded["due_messages"]
