@@ -36,6 +36,11 @@ MODEL_COLUMNS = (
     "log_likelihood double, p double, q double, v double, spend_log_likelihood double, holdout_days integer, "
     "holdout_predicted double, holdout_actual double, holdout_error double, seconds double")
 
+SCORE_COLUMNS = (
+    "customer_id string, repeat_purchases bigint, recency_weeks double, tenure_weeks double, "
+    "avg_repeat_value double, probability_alive double, expected_purchases_90d double, expected_value_365d double, "
+    "model_version string, as_of timestamp, trained_at timestamp")
+
 # One row per customer and purchase day before :until; amounts of a day's completed orders summed.
 PURCHASE_DAYS = """
     select customer_id, cast(ordered_at as date) as day, sum(total_amount) as amount
@@ -129,8 +134,10 @@ def holdout_purchases(con, start: datetime, until: datetime) -> int:
 
 
 def ensure_tables(con) -> None:
-    """The schema and the model history (the scores table is created when a model is first published)."""
+    """The schema, the model history and the scores table (empty until a model is first published: dbt's
+    on-run-start creates it the same way, macros/predictions.sql, so audiences can read it on a new warehouse)."""
     con.execute(f"create schema if not exists {SCHEMA}")
+    create_table(con, SCORES, SCORE_COLUMNS)
     create_table(con, MODELS, MODEL_COLUMNS)
 
 
@@ -167,7 +174,8 @@ def train_and_publish(con, as_of: datetime, *, holdout_days: int = HOLDOUT_DAYS,
         if scores is not None:
             con.register("_attiva_clv_scores", scores)
             try:
-                con.execute(f"create or replace table {SCORES} as select * from _attiva_clv_scores")
+                con.execute(f"delete from {SCORES}")
+                con.execute(f"insert into {SCORES} by name select * from _attiva_clv_scores")
             finally:
                 con.unregister("_attiva_clv_scores")
         _record(con, result, trained_at, as_of, holdout_days)

@@ -58,10 +58,16 @@ PUBLIC_TRAITS = (
     "customer_id", "email", "phone", "first_name", "last_name", "city", "country", "timezone", "is_b2b",
     "company", "lifecycle_stage", "lead_score", "rfm_segment", "churn_risk", "orders_count", "favourite_category",
     "favourite_product_id", "email_marketable", "consent_email", "consent_sms", "consent_ads", "consent_profiling",
-    "churn_probability", "purchase_probability_30d", "lead_conversion_probability",
+    "churn_probability", "purchase_probability_30d", "lead_conversion_probability", "expected_value_365d",
+    "probability_alive",
 )
-# From predictions.customer_propensity (docs/propensity.md), null until the weekly models first published.
-PROPENSITY_TRAITS = ("churn_probability", "purchase_probability_30d", "lead_conversion_probability")
+# Predicted traits: the table the weekly models publish them in (docs/propensity.md,
+# docs/predictive-traits.md); null until a model first published.
+PREDICTED_TRAITS = {
+    "churn_probability": "customer_propensity", "purchase_probability_30d": "customer_propensity",
+    "lead_conversion_probability": "customer_propensity",
+    "expected_value_365d": "customer_clv", "probability_alive": "customer_clv",
+}
 # Identifier types a visitor can be looked up by (customer_id is the customer's own id).
 LOOKUP_TYPES = ("email", "phone", "customer_id", "device_id", "shop_customer_id")
 
@@ -109,18 +115,21 @@ def _audience_relations(con) -> list[tuple[str, str]]:
     return [(name.removeprefix("aud_"), f'audiences."{name}"') for (name,) in rows]
 
 
-def _profiles_sql(audiences: list[tuple[str, str]], propensity: bool = False) -> str:
-    """The profiles' rows; `propensity`: whether predictions.customer_propensity exists to join."""
+def _profiles_sql(audiences: list[tuple[str, str]], predictions: frozenset[str] = frozenset()) -> str:
+    """The profiles' rows; `predictions`: the tables of the `predictions` schema there are to join."""
     members = " union all ".join(f"select distinct customer_id, '{name}' as audience from {relation}"
                                  for name, relation in audiences) or \
         "select cast(null as varchar) as customer_id, cast(null as varchar) as audience where false"
+
     def trait(t: str) -> str:
-        if t in PROPENSITY_TRAITS:
-            return f"p.{t}" if propensity else f"cast(null as double) as {t}"
+        if t in PREDICTED_TRAITS:
+            table = PREDICTED_TRAITS[t]
+            return f"{table}.{t}" if table in predictions else f"cast(null as double) as {t}"
         return f"cast(c.{t} as bigint)" if t in {"lead_score", "orders_count"} else f"c.{t}"
 
     traits = ", ".join(trait(t) for t in PUBLIC_TRAITS)
-    scores = "left join predictions.customer_propensity as p on p.customer_id = c.customer_id" if propensity else ""
+    scores = "".join(f" left join predictions.{table} as {table} on {table}.customer_id = c.customer_id"
+                     for table in sorted(predictions))
     return f"""
         with members as ({members}),
         memberships as (
@@ -198,7 +207,8 @@ def build_serving_snapshot(warehouse_path: Path | str, out_dir: Path | str | Non
             audiences = _audience_relations(con)
             db.executemany("insert into audiences values (?, ?)", audiences)
             marks = ", ".join("?" for _ in range(len(PUBLIC_TRAITS) + 2))
-            profiles = _profiles_sql(audiences, propensity=has_table(con, "predictions", "customer_propensity"))
+            published = frozenset(t for t in set(PREDICTED_TRAITS.values()) if has_table(con, "predictions", t))
+            profiles = _profiles_sql(audiences, published)
             customers = _copy(con, profiles, db, f"insert into profiles values ({marks})")
             _copy(con, _PRODUCTS_SQL, db, f"insert into products values ({', '.join('?' for _ in PRODUCT_FIELDS)})")
             identifiers = _copy(con, _IDENTIFIERS_SQL, db, "insert into identifiers values (?, ?, ?, ?)")

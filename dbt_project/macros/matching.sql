@@ -15,10 +15,7 @@
 
 {% macro ensure_matching_tables() -%}
     {%- if execute -%}
-        {%- do run_query('create schema if not exists matching') -%}
-        {%- for name, columns in attiva.matching_tables().items() -%}
-            {%- do run_query('create table if not exists matching.' ~ name ~ ' (' ~ columns ~ ')') -%}
-        {%- endfor -%}
+        {%- do attiva.create_missing_tables('matching', attiva.matching_tables()) -%}
     {%- endif -%}
     select 1
 {%- endmacro %}

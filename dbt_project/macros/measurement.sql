@@ -22,10 +22,7 @@
 
 {% macro ensure_activation_tables() -%}
     {%- if execute -%}
-        {%- do run_query('create schema if not exists activation') -%}
-        {%- for name, columns in attiva.activation_tables().items() -%}
-            {%- do run_query('create table if not exists activation.' ~ name ~ ' (' ~ columns ~ ')') -%}
-        {%- endfor -%}
+        {%- do attiva.create_missing_tables('activation', attiva.activation_tables()) -%}
         {%- for name, columns in attiva.activation_added_columns().items() -%}
             {%- for column in columns.split(',') -%}
                 {%- set sql = attiva.add_column_if_missing('activation.' ~ name, column.strip()) -%}

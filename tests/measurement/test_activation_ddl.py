@@ -8,21 +8,13 @@ import re
 from activations import settings
 from activations.engine import state
 from activations.messaging import ledger
-
-
-def _columns(ddl: str) -> list[str]:
-    return [" ".join(c.split()) for c in ddl.split(",")]
+from tests.ddl import columns, declared
 
 
 def test_the_macro_ddl_is_the_engine_ddl():
-    macro = (settings.dbt_project_dir() / "macros" / "measurement.sql").read_text()
-    tables = macro.split("macro activation_tables", 1)[1].split("endmacro", 1)[0]
-    declared = dict(re.findall(r"'(\w+)': '([^']+)'", tables))
     python = {**{name: ledger.TABLES[name] for name in ("message_ledger", "suppression_list")},
               "sync_runs": state.TABLES["sync_runs"]}
-    assert set(declared) == set(python)
-    for name, ddl in python.items():
-        assert _columns(declared[name]) == _columns(ddl), name
+    assert declared("measurement.sql", "activation_tables") == {name: columns(ddl) for name, ddl in python.items()}
 
 
 def test_columns_added_later_reach_older_warehouses_through_dbt_too():
