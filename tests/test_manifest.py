@@ -42,7 +42,7 @@ HUBSPOT = {"destination": "hubspot", "mode": "mirror", "identifiers": {"email": 
 
 def test_every_audience_is_found_with_its_columns(manifest):
     found = {a.name: a for a in audiences(manifest)}
-    assert len(found) == 8 and found["aud_champions"].relation == "audiences.aud_champions"
+    assert len(found) == 9 and found["aud_champions"].relation == "audiences.aud_champions"
     assert {"customer_id", "email", "consent_ads"} <= set(found["aud_champions"].columns)
 
 

@@ -24,6 +24,8 @@ class ReportData:
     funnel: Rows = field(default_factory=list)  # measurement.lead_funnel aggregated per lead source
     sync_health: Rows = field(default_factory=list)  # latest run per sync, from measurement.sync_health
     propensity_models: Rows = field(default_factory=list)  # the latest training per model (predictions schema)
+    clv_model: Rows = field(default_factory=list)  # the latest lifetime-value training, and when one last published
+    clv_values: Rows = field(default_factory=list)  # scored buyers per band of predicted 365-day value
     sync_runs: int = 0
     generated_at: datetime | None = None
     missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
@@ -109,6 +111,27 @@ def load(con, generated_at: datetime | None = None) -> ReportData:
             from predictions.propensity_models
             qualify row_number() over (partition by model order by trained_at desc) = 1
             order by model""")
+    if _exists(con, "predictions", "clv_models"):
+        data.clv_model = _rows(con, """
+            select status, trained_at, reason, customers, repeat_buyers, holdout_predicted, holdout_actual,
+                   holdout_error, r, alpha, a, b,
+                   max(trained_at) filter (where published) over () as published_at
+            from predictions.clv_models
+            qualify row_number() over (order by trained_at desc) = 1""")
+    if _exists(con, "predictions", "customer_clv"):
+        # Bands of predicted value: what the published model expects the buyers to be worth.
+        data.clv_values = _rows(con, """
+            select band, count(*) as buyers
+            from (select case when expected_value_365d < 10 then 'under €10'
+                              when expected_value_365d < 50 then '€10–50'
+                              when expected_value_365d < 200 then '€50–200'
+                              when expected_value_365d < 1000 then '€200–1,000'
+                              else '€1,000 and more' end as band,
+                         case when expected_value_365d < 10 then 1 when expected_value_365d < 50 then 2
+                              when expected_value_365d < 200 then 3 when expected_value_365d < 1000 then 4
+                              else 5 end as band_order
+                  from predictions.customer_clv where expected_value_365d is not null)
+            group by band, band_order order by band_order""")
     if _exists(con, "activation", "sync_runs"):
         # The audience each run saw, the last run of each day per sync.
         data.audience_sizes = _rows(con, """

@@ -320,23 +320,54 @@ def _days(value: float | None) -> str:
 
 
 def predictions_section(data: ReportData) -> str:
-    lede = ("The churn, purchase and lead-conversion models retrained every week (docs/propensity.md): how well each "
-            "ranked customers on days it never saw (AUC: 0.5 is chance, 1 perfect) against the rule-based score on "
-            "the same customers, and whether it was published. A model that was not keeps the last published "
-            "scores.")
-    if not data.propensity_models:
+    lede = ("What the system learned this week. The churn, purchase and lead-conversion models (docs/propensity.md): "
+            "how well each ranked customers on days it never saw (AUC: 0.5 is chance, 1 perfect) against the "
+            "rule-based score on the same customers, and whether it was published. Customer lifetime value "
+            "(docs/predictive-traits.md): how close the model came on a held-out 90 days, and what it expects "
+            "buyers to be worth over the next year. A model that fails its check keeps the last published scores.")
+    if not data.propensity_models and not data.clv_model:
         return _section("predictions", "Predicted scores", lede, _empty("no model has been trained yet."))
+    parts = []
+    if not any(r["published_at"] for r in [*data.propensity_models, *data.clv_model]):
+        parts.append(_not_yet("no model has passed its check yet; each training's reason is below."))
 
     def auc(value: float | None) -> str:
         return "–" if value is None else f"{value:.3f}"
 
-    rows = [[escape(r["model"]), escape(f"{r['trained_at']:%Y-%m-%d}"), count(r["holdout_rows"]), auc(r["auc"]),
-             auc(r["rule_auc"]), escape(r["rule"] or ""), "–" if r["brier"] is None else f"{r['brier']:.3f}",
-             "yes" if r["published"] else "no", escape(r["reason"] or ""),
-             escape(f"{r['published_at']:%Y-%m-%d}") if r["published_at"] else "never"] for r in data.propensity_models]
-    table = _table(["Model", "Trained", "Holdout customers", "AUC", "Rule AUC", "Rule", "Brier", "Published", "Why",
-                    "Scores from"], rows, text_columns=(0, 1, 5, 7, 8, 9))
-    return _section("predictions", "Predicted scores", lede, table)
+    judged = [r for r in data.propensity_models if r["auc"] is not None]
+    if judged:
+        parts.append(svg.bar_chart(
+            "Holdout AUC of each model, against its rule-based score",
+            [(label, float(value), note) for r in judged
+             for label, value, note in ((r["model"], r["auc"], "model"), (f"{r['model']} (rule)", r["rule_auc"] or 0,
+                                                                            r["rule"] or "rule"))],
+            x_label="AUC on customers the model never saw (0.5 = chance)", y_label="Model", fmt=lambda v: f"{v:.2f}"))
+    if data.propensity_models:
+        rows = [[escape(r["model"]), escape(f"{r['trained_at']:%Y-%m-%d}"), count(r["holdout_rows"]), auc(r["auc"]),
+                 auc(r["rule_auc"]), escape(r["rule"] or ""), "–" if r["brier"] is None else f"{r['brier']:.3f}",
+                 "yes" if r["published"] else "no", escape(r["reason"] or ""),
+                 escape(f"{r['published_at']:%Y-%m-%d}") if r["published_at"] else "never"]
+                for r in data.propensity_models]
+        parts.append(_table(["Model", "Trained", "Holdout customers", "AUC", "Rule AUC", "Rule", "Brier", "Published",
+                             "Why", "Scores from"], rows, text_columns=(0, 1, 5, 7, 8, 9)))
+    if data.clv_values:
+        parts.append(svg.bar_chart(
+            "Buyers by predicted value over the next 365 days (lifetime value model)",
+            [(r["band"], float(r["buyers"]), "") for r in data.clv_values],
+            x_label="Buyers", y_label="Predicted value", fmt=_short_count))
+    for r in data.clv_model:
+        def num(value: float | None, digits: int = 3) -> str:
+            return "–" if value is None else f"{value:.{digits}f}"
+
+        parts.append(_table(
+            ["Lifetime value", "Trained", "Buyers", "Repeat buyers", "Holdout predicted", "Holdout actual", "Error",
+             "r, α, a, b", "Why", "Scores from"],
+            [[escape(r["status"]), escape(f"{r['trained_at']:%Y-%m-%d}"), count(r["customers"]),
+              count(r["repeat_buyers"]), num(r["holdout_predicted"], 0), num(r["holdout_actual"], 0),
+              pct(r["holdout_error"]), ", ".join(num(r[k]) for k in ("r", "alpha", "a", "b")), escape(r["reason"] or ""),
+              escape(f"{r['published_at']:%Y-%m-%d}") if r["published_at"] else "never"]],
+            text_columns=(0, 1, 7, 8, 9)))
+    return _section("predictions", "Predicted scores", lede, "".join(parts))
 
 
 def sync_health_section(data: ReportData) -> str:

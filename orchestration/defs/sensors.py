@@ -10,8 +10,8 @@ import dagster as dg
 from activations.ingest.contract import SOURCES
 from orchestration.defs.fresh_events import event_messages
 from orchestration.defs.ingest import ingest_landing
-from orchestration.defs.propensity import PROPENSITY_KEY
 from orchestration.defs.resources import WAREHOUSE_POOL, Landing, Warehouse
+from orchestration.defs.schedules import PREDICTIONS_GROUP
 from orchestration.lib import alerts, event_watch, landing_watch
 
 # Files that a faster path loads itself start a refresh of the whole graph at most this long after
@@ -28,11 +28,12 @@ def _loaded_on_its_own(name: str) -> bool:
 
 # Ingestion, everything downstream of it (dbt, the gates, later the syncs), and what those
 # read besides the raw tables (dbt seeds): a first run on an empty warehouse must build them too.
-# Not the propensity models: they retrain weekly on their own (propensity.py).
+# Not the predictive models: they retrain weekly on their own (clv.py, propensity.py), and the audiences
+# that read their scores read the last published ones.
 landing_refresh = dg.define_asset_job(
     "landing_refresh",
-    selection=(dg.AssetSelection.assets(ingest_landing).downstream()
-               - dg.AssetSelection.assets(PROPENSITY_KEY)).upstream(),
+    selection=dg.AssetSelection.assets(ingest_landing).downstream().upstream()
+    - dg.AssetSelection.groups(PREDICTIONS_GROUP),
     description="Load new landing files, rebuild what depends on them, run the gates.",
     tags={"attiva/trigger": "landing"},
 )

@@ -62,13 +62,42 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(generated):
     assert reasons[0] == report.rows_quarantined and reasons[1] == 9
 
 
+# Audiences of predicted traits: empty until the weekly models publish (test below).
+PREDICTED = {"aud_valuable_at_risk"}
+
+
 def test_every_audience_has_members_around_as_of(generated):
     warehouse, _, _ = generated
     summary = summarize(warehouse)
-    assert len(summary.audiences) == 8
-    empty = [name for name, size in summary.audiences.items() if size == 0]
+    assert len(summary.audiences) == 9
+    empty = [name for name, size in summary.audiences.items() if size == 0 and name not in PREDICTED]
     assert not empty, f"empty audiences on generated data: {empty}"
     assert summary.records_merged > 0 and summary.shared_identifiers > 0
+
+
+def test_once_the_models_publish_the_predicted_audience_has_members(generated, tmp_path):
+    """Train both weekly models on the generated shop, as their Dagster assets do, then rebuild the audience."""
+    import shutil
+
+    from activations.build import dbt_command, run_dbt
+    from activations.predict.clv_warehouse import train_and_publish
+    from activations.predict.propensity_tables import retrain
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(generated[0], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        clv = train_and_publish(con, AS_OF)
+        churn = next(r for r in retrain(con, now=AS_OF) if r.target.name == "churn")
+    assert clv.status == "published", str(clv)
+    assert churn.published, str(churn)
+    result = run_dbt(dbt_command("build", AS_OF, select="aud_valuable_at_risk"), warehouse=warehouse)
+    assert result.ok, str(result)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        members, scored = con.execute("""
+            select (select count(*) from audiences.aud_valuable_at_risk),
+                   (select count(*) from predictions.customer_clv)""").fetchone()
+    print(f"lifetime value: {clv}; churn: {churn}; aud_valuable_at_risk: {members} of {scored} scored buyers")
+    assert 0 < members < scored / 4  # predicted churners, within the top quarter by predicted value
 
 
 def test_the_engine_normalizes_identifiers_exactly_like_dbt(generated):

@@ -153,8 +153,8 @@ def test_forget_deletes_the_persons_predicted_scores(handcrafted_warehouse, tmp_
     shutil.copy(handcrafted_warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as con:
         [(mario,)] = con.execute("select customer_id from marts.customers where email = ?", [MARIO]).fetchall()
-        con.execute("create schema predictions")
-        con.execute("create table predictions.customer_clv as select customer_id, 0.5 as probability_alive "
+        con.execute("create schema if not exists predictions")
+        con.execute("create or replace table predictions.customer_clv as select customer_id, 0.5 as probability_alive "
                     "from marts.customers")
         others = con.execute("select count(*) - 1 from predictions.customer_clv").fetchone()[0]
         report = forget(con, MARIO, destinations={})

@@ -61,9 +61,12 @@ def test_landing_files_to_audiences_end_to_end(defs, built, pinned_as_of):
     # every dbt test passed as a check, and so did every gate
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()
               if not e.passed]
-    # 14 customers are too little data for customer lifetime value: a warning, nothing published
-    assert sorted(failed) == [("predictions/customer_clv", "clv_quality"), ("raw/landing_files", "landing_files_readable")]
+    # 14 customers are too little data for the predictive models: warnings, nothing published
+    assert sorted(failed) == [("predictions/customer_clv", "clv_quality"),
+                              ("predictions/customer_propensity", "models_published"),
+                              ("raw/landing_files", "landing_files_readable")]
     assert rows(built.warehouse, "select status from predictions.clv_models") == [("too_little_data",)]
+    assert rows(built.warehouse, "select count(*) from predictions.propensity_models where published") == [(0,)]
     assert {r for (r,) in rows(built.warehouse, "select asset from activation.quality_gate_counts where passed")} == {
         "marts/customers", *(f"audiences/{a}" for a in audiences)}
 
