@@ -645,7 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Per campaign: sent, suppressed (by reason), held out, failed, unknown (a pass "
                                      "ended while they were in flight), waiting. `attiva messages why CUSTOMER "
                                      "[CAMPAIGN]` lists every ledger row of that person (a customer id or an email) "
-                                     "with its reason. Exit 1 from `why` when the person has none.")
+                                     "with its reason. Exit 1 from `why` when the person has none. `attiva messages "
+                                     "variants CAMPAIGN`: its A/B tests, each variant's rate, allocation and "
+                                     "what it would earn if sent to all.")
     msg.add_argument("--warehouse", default=str(settings.warehouse_path()), help="the DuckDB file")
     msg.set_defaults(handler=cmd_messages, action=None)
     msg_sub = msg.add_subparsers(dest="action", metavar="why|variants")

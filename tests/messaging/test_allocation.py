@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from activations.cli import main
 from activations.messaging import allocation, ledger, offpolicy
 from activations.messaging.policy import PolicyError, Step, triggers
 from tests.messaging.test_send import NOW, create_tables, make_trigger
@@ -164,3 +165,18 @@ def test_an_older_ledger_gains_the_probability_column(tmp_path):
         ledger.ensure_ledger(con)
         ledger.ensure_ledger(con)  # once only
         assert "variant_probability" in {r[0] for r in con.execute("describe activation.message_ledger").fetchall()}
+
+
+def test_the_variants_command_shows_rates_allocation_and_what_each_variant_would_earn(warehouse, tmp_path, capsys):
+    add_sent(warehouse, AB[0], 300, 12, probability=0.5)
+    add_sent(warehouse, AB[1], 300, 24, probability=0.5)
+    add_occurrences(warehouse, [f"c{i}" for i in range(50)])
+    ledger.plan_new(warehouse, bandit(), NOW)
+    warehouse.close()
+    assert main(["messages", "variants", CAMPAIGN, "--warehouse", str(tmp_path / "warehouse.duckdb")]) == 0
+    lines = {line.split()[1]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    # observed rate, then the share its latest planned message had (Thompson's), then IPS = observed here
+    assert lines[AB[0]][2:4] == ["300", "4.00%"] and lines[AB[1]][2:4] == ["300", "8.00%"]
+    assert float(lines[AB[1]][4].rstrip("%")) > 90 and lines[AB[1]][5] == "8.00%"
+    assert lines["(even"][3:5] == ["600", "6.00%"]  # (even split): 600 messages, IPS 6 %
+    assert main(["messages", "variants", "nothing", "--warehouse", str(tmp_path / "warehouse.duckdb")]) == 1
