@@ -124,8 +124,32 @@ def cmd_messages(args: argparse.Namespace) -> int:
             ids, rows = status.why(con, args.customer, args.campaign)
             print(status.why_text(args.customer, ids, rows, args.campaign))
             return 0 if rows else 1
+        if args.action == "variants":
+            return _print_variants(con, args.campaign, args.reward)
         print(status.campaigns_table(status.campaigns(con)))
     return 0
+
+
+def _print_variants(con, campaign: str, reward: str) -> int:
+    from activations.messaging import offpolicy
+
+    found = offpolicy.compare(con, campaign, reward, datetime.now(UTC))
+    if not found:
+        print(f"attiva messages variants: {campaign} has no step with two variants in the ledger", file=sys.stderr)
+        return 1
+    table = _table("step", "variant", "settled", f"{reward} rate", "allocated now", f"IPS: {reward} if sent to all",
+                   "95 % interval")
+    for row in found:
+        interval = row.always.interval
+        table.add_row(str(row.step), row.variant, _count(row.messages), _share(row.observed), _share(row.allocated),
+                      _share(row.always.rate),
+                      f"{_share(max(interval[0], 0))} to {_share(min(interval[1], 1))}" if interval else "")
+    _stdout().print(table)
+    return 0
+
+
+def _share(value: float | None) -> str:
+    return f"{value:.2%}" if value is not None else ""
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
@@ -621,14 +645,26 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Per campaign: sent, suppressed (by reason), held out, failed, unknown (a pass "
                                      "ended while they were in flight), waiting. `attiva messages why CUSTOMER "
                                      "[CAMPAIGN]` lists every ledger row of that person (a customer id or an email) "
-                                     "with its reason. Exit 1 from `why` when the person has none.")
+                                     "with its reason. Exit 1 from `why` when the person has none. `attiva messages "
+                                     "variants CAMPAIGN`: its A/B tests, each variant's rate, allocation and "
+                                     "what it would earn if sent to all.")
     msg.add_argument("--warehouse", default=str(settings.warehouse_path()), help="the DuckDB file")
     msg.set_defaults(handler=cmd_messages, action=None)
-    msg_sub = msg.add_subparsers(dest="action", metavar="why")
+    msg_sub = msg.add_subparsers(dest="action", metavar="why|variants")
     msg_why = msg_sub.add_parser("why", help="every ledger row of one person, with its reason")
     msg_why.add_argument("customer", metavar="CUSTOMER", help="a customer id, or an email address")
     msg_why.add_argument("campaign", metavar="CAMPAIGN", nargs="?", help="only this campaign")
     msg_why.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
+    msg_var = msg_sub.add_parser(
+        "variants", help="an A/B test's variants: observed rate, allocation, what sending one to all would earn",
+        description="Per A/B step of CAMPAIGN and variant: messages sent long enough ago to count, their reward "
+                    "rate, the allocation its latest planned message had, and the inverse-propensity estimate "
+                    "(from the ledger's logged probabilities) of the rate if every customer got that variant; "
+                    "then the even split's. Exit 1 when the campaign has no A/B step in the ledger.")
+    msg_var.add_argument("campaign", metavar="CAMPAIGN")
+    msg_var.add_argument("--reward", default="clicked", choices=["clicked", "converted"],
+                         help="a click on the message (default), or an order attributed to it")
+    msg_var.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
 
     idn = sub.add_parser("identity", help="why a customer is who they are; probable matches to review",
                          description="`attiva identity CUSTOMER` (a customer id, or an email, phone, CRM contact, "

@@ -20,6 +20,7 @@ SCRIPTS = [
     ["sandbox_throughput.py"],
     ["clv_scale.py", "--customers", "1000000"],
     ["propensity_scale.py", "--customers", "1000000"],
+    ["bandit_regret.py"],
 ]
 
 

@@ -20,24 +20,35 @@ from datetime import datetime
 import polars as pl
 
 from activations import warehouse
-from activations.messaging.policy import Trigger
+from activations.engine.dialect import column_names
+from activations.messaging import allocation
+from activations.messaging.policy import Step, Trigger
 
 TABLES = {
     "message_ledger": """
         campaign string, trigger_key string, step integer, customer_id string, channel string, template string,
         state string, reason string, priority integer, marketing boolean, occurred_at timestamp,
         due_at timestamp, expires_at timestamp, message_id string, provider_id string, coupon_code string,
-        attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp""",
+        attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp,
+        variant_probability double""",
     # Hashed emails nobody may write to again (`attiva forget`, complaints, a global list).
     "suppression_list": "email_sha256 string, reason string, added_at timestamp",
 }
 KEY = ("campaign", "trigger_key", "step")
+# Columns added after a table first shipped: ledgers written by an older version gain them (null in old rows).
+# variant_probability: the chance an A/B step's allocation gave the template chosen (null: one template).
+ADDED_COLUMNS = {"message_ledger": {"variant_probability": "double"}}
 
 
 def ensure_ledger(con) -> None:
     con.execute("create schema if not exists activation")
     for name, columns in TABLES.items():
         con.execute(f"create table if not exists activation.{name} ({columns})")
+    for name, added in ADDED_COLUMNS.items():
+        present = column_names(con, "activation", name)
+        for column, column_type in added.items():
+            if column not in present:
+                con.execute(f"alter table activation.{name} add column {column} {column_type}")
 
 
 def message_id(campaign: str, trigger_key: str, step: int) -> str:
@@ -62,6 +73,19 @@ def variant(campaign: str, customer_ids: pl.Series, templates: tuple[str, ...]) 
         return pl.Series([templates[0]] * len(customer_ids), dtype=pl.String)
     return pl.Series([templates[int(hashlib.sha256(f"{campaign}\x1f{c}\x1fvariant".encode()).hexdigest()[:8], 16)
                                 % len(templates)] for c in customer_ids.to_list()], dtype=pl.String)
+
+
+def _variants(con, campaign: str, step: Step, customer_ids: pl.Series, now: datetime) -> tuple[pl.Series, ...]:
+    """The step's template per customer (held out too: their would-be variant) and the probability it had."""
+    k = len(step.templates)
+    if k == 1:
+        templates, probability = variant(campaign, customer_ids, step.templates), pl.Series([None] * len(customer_ids))
+    elif step.allocation == "thompson":
+        shares = allocation.shares(con, campaign, step.number, step.templates, step.reward, now)
+        templates, probability = allocation.choose(campaign, step.number, customer_ids, step.templates, shares)
+    else:
+        templates, probability = variant(campaign, customer_ids, step.templates), pl.Series([1 / k] * len(customer_ids))
+    return templates.alias("template"), probability.cast(pl.Float64).alias("variant_probability")
 
 
 def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
@@ -90,7 +114,7 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
     rows = pl.concat([
         fresh.with_columns(
             pl.lit(step.number, pl.Int32).alias("step"),
-            variant(trigger.campaign, fresh["customer_id"], step.templates).alias("template"),
+            *_variants(con, trigger.campaign, step, fresh["customer_id"], now),
             (pl.col("occurred_at") + step.delay).alias("due_at"),
             (pl.col("occurred_at") + step.delay + trigger.expires_after).alias("expires_at"),
         ) for step in trigger.steps])
@@ -107,9 +131,9 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
         con.execute(f"""
             insert into activation.message_ledger
                 (campaign, trigger_key, step, customer_id, channel, template, state, reason, priority, marketing,
-                 occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at)
+                 occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at, variant_probability)
             select ?, trigger_key, step, customer_id, ?, template, state, reason, ?, ?, occurred_at, due_at,
-                   expires_at, message_id, 0, ?, ?
+                   expires_at, message_id, 0, ?, ?, variant_probability
             from {view}""", [trigger.campaign, trigger.channel, trigger.priority, trigger.marketing, now_naive,
                               now_naive])
     finally:

@@ -19,10 +19,13 @@ declared beside the SQL, in the model's YAML:
             - {template: abandoned_cart, delay: 2h}
             - {template: birthday, delay: 0h, coupon: {discount_pct: 15, valid_days: 14}}
             - {template: [promo_a, promo_b], delay: 1d}   # an A/B test: each customer gets one variant
+            - {template: [promo_c, promo_d], allocation: thompson, reward: clicked}   # a bandit picks the split
 
 A step with a list of templates is an A/B test: each customer is given one of them by a hash
 of campaign and customer (the same one every time, independent of the holdout), and the ledger
-records which (its `template` column), so measurement can compare the variants.
+records which (its `template` column), so measurement can compare the variants. With
+`allocation: thompson` the split follows the variants' rewards so far (allocation.py); the ledger
+logs the probability each variant had (`variant_probability`), whichever the allocation.
 
 Every mistake names the model and the field, before anything is sent.
 """
@@ -64,6 +67,8 @@ class Step:
     delay: timedelta  # after the occurrence
     coupon: Coupon | None = None
     variants: tuple[str, ...] = ()  # the other templates of an A/B test
+    allocation: str = "even"  # how an A/B test shares out its variants: `even` or `thompson`
+    reward: str = "clicked"  # what Thompson sampling learns from: `clicked` or `converted`
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -226,6 +231,11 @@ class StepEntry(BaseModel):
                         ] = Field(min_length=1, description="a folder in templates/, or a list of them for an A/B test")
     delay: str | int | float = Field(0, description="after the occurrence: 30m, 2h, 5d")
     coupon: CouponEntry | None = None
+    allocation: Literal["even", "thompson"] = Field(
+        "even", description="an A/B test's split: `even`, or `thompson` (more customers to the variant that "
+                            "earns more of the reward)")
+    reward: Literal["clicked", "converted"] = Field(
+        "clicked", description="what `thompson` learns from: a click on the message, or an order attributed to it")
 
 
 class MessagingPolicy(BaseModel):
@@ -331,9 +341,11 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
             raise fail(f"{where}.template", "a template is a folder in templates/")
         if len(set(names)) != len(names):
             raise fail(f"{where}.template", "an A/B test lists each template once")
+        if raw.allocation != "even" and len(names) < 2:
+            raise fail(f"{where}.allocation", f"{raw.allocation} shares out an A/B test: list two templates or more")
         coupon = Coupon(raw.coupon.discount_pct, raw.coupon.valid_days) if raw.coupon else None
         steps.append(Step(i, names[0], duration(raw.delay, lambda r, w=where: fail(f"{w}.delay", r)),
-                          coupon, tuple(names[1:])))
+                          coupon, tuple(names[1:]), raw.allocation, raw.reward))
     if [s.delay for s in steps] != sorted(s.delay for s in steps):
         raise fail("steps", "steps must come in order of their delay")
     return Trigger(
