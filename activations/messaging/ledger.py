@@ -20,6 +20,8 @@ from datetime import datetime
 import polars as pl
 
 from activations import warehouse
+from activations.engine.dialect import add_missing_columns
+from activations.messaging import send_time
 from activations.messaging.policy import Trigger
 
 TABLES = {
@@ -27,17 +29,23 @@ TABLES = {
         campaign string, trigger_key string, step integer, customer_id string, channel string, template string,
         state string, reason string, priority integer, marketing boolean, occurred_at timestamp,
         due_at timestamp, expires_at timestamp, message_id string, provider_id string, coupon_code string,
-        attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp""",
+        attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp,
+        timed_by string""",
     # Hashed emails nobody may write to again (`attiva forget`, complaints, a global list).
     "suppression_list": "email_sha256 string, reason string, added_at timestamp",
 }
 KEY = ("campaign", "trigger_key", "step")
+# Columns added after the ledger first shipped (older warehouses gain them). `timed_by`: what set due_at,
+# as_soon_as_due, best_hour or segment_hour (send_time.py).
+ADDED_COLUMNS = {"message_ledger": {"timed_by": "string"}}
 
 
 def ensure_ledger(con) -> None:
     con.execute("create schema if not exists activation")
     for name, columns in TABLES.items():
         con.execute(f"create table if not exists activation.{name} ({columns})")
+    for name, added in ADDED_COLUMNS.items():
+        add_missing_columns(con, f"activation.{name}", added)
 
 
 def message_id(campaign: str, trigger_key: str, step: int) -> str:
@@ -94,6 +102,7 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
             (pl.col("occurred_at") + step.delay).alias("due_at"),
             (pl.col("occurred_at") + step.delay + trigger.expires_after).alias("expires_at"),
         ) for step in trigger.steps])
+    rows = send_time.retime(con, rows, trigger, now)
     rows = rows.with_columns(
         pl.when(pl.col("held_out")).then(pl.lit("held_out")).otherwise(pl.lit("planned")).alias("state"),
         pl.when(pl.col("held_out")).then(pl.lit(f"holdout ({trigger.holdout:.0%} of customers)")).alias("reason"),
@@ -107,9 +116,9 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
         con.execute(f"""
             insert into activation.message_ledger
                 (campaign, trigger_key, step, customer_id, channel, template, state, reason, priority, marketing,
-                 occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at)
+                 occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at, timed_by)
             select ?, trigger_key, step, customer_id, ?, template, state, reason, ?, ?, occurred_at, due_at,
-                   expires_at, message_id, 0, ?, ?
+                   expires_at, message_id, 0, ?, ?, timed_by
             from {view}""", [trigger.campaign, trigger.channel, trigger.priority, trigger.marketing, now_naive,
                               now_naive])
     finally:
