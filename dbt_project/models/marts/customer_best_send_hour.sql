@@ -39,14 +39,17 @@ local_hours as (
     inner join customers as c on c.customer_id = g.customer_id
 ),
 
-customer_hours as (
-    select
-        customer_id,
-        local_hour,
-        count(*) as engagements,
-        row_number() over (partition by customer_id order by count(*) desc, local_hour) as hour_rank
+customer_hour_counts as (
+    select customer_id, local_hour, count(*) as engagements
     from local_hours
     group by customer_id, local_hour
+),
+
+customer_hours as (
+    select
+        *,
+        row_number() over (partition by customer_id order by engagements desc, local_hour) as hour_rank
+    from customer_hour_counts
 ),
 
 customer_totals as (
@@ -55,15 +58,18 @@ customer_totals as (
     group by customer_id
 ),
 
-segment_hours as (
-    select
-        segment,
-        local_hour,
-        count(*) as engagements,
-        row_number() over (partition by segment order by count(*) desc, local_hour) as hour_rank
+segment_hour_counts as (
+    select segment, local_hour, count(*) as engagements
     from local_hours
     where segment is not null
     group by segment, local_hour
+),
+
+segment_hours as (
+    select
+        *,
+        row_number() over (partition by segment order by engagements desc, local_hour) as hour_rank
+    from segment_hour_counts
 ),
 
 own_best as (
