@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from activations.manifest import load_manifest
-from activations.messaging import ledger
+from activations.messaging import ledger, status
 from activations.messaging.policy import PolicyError, QuietHours, Step, triggers
 from activations.messaging.send_time import next_best_hour
 from tests.messaging.test_send import NOW, add_customer, add_occurrence, make_trigger, warehouse  # noqa: F401
@@ -56,6 +56,8 @@ def test_a_customer_who_opens_at_19_in_rome_gets_the_message_at_19_local_after_t
     # Due at 13:00 UTC (14:00 Rome, 08:00 New York): moved to 19:00 Rome (18:00 UTC), 09:00 New York (14:00 UTC).
     assert planned(warehouse) == {("k-evening", 1): (utc(20, 18), "best_hour"),
                                   ("k-ny", 1): (utc(20, 14), "best_hour")}
+    _, [row] = status.why(warehouse, "evening")
+    assert row["explanation"] == "waiting: due 2026-11-20 18:00 UTC, the customer's best hour"
 
 
 def test_a_customer_without_history_takes_the_segment_hour_and_one_without_either_goes_as_due(warehouse):  # noqa: F811
