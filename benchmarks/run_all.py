@@ -16,6 +16,7 @@ SCRIPTS = [
     ["ingest.py"],
     ["build.py", "--customers", "100000"],
     ["identity_accuracy.py", "--customers", "20000"],
+    ["send_time_lift.py"],
     ["build.py", "--customers", "1000000"],
     ["sandbox_throughput.py"],
     ["clv_scale.py", "--customers", "1000000"],

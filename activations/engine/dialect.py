@@ -85,6 +85,15 @@ def create_table(con, name: str, columns: str) -> None:
         con.execute(f"create table if not exists {name} ({columns})")
 
 
+def add_missing_columns(con, table: str, columns: dict[str, str]) -> None:
+    """Columns added after `table` (schema.name) first shipped: a warehouse built by an older version gains them."""
+    schema, name = table.split(".")
+    present = column_names(con, schema, name)
+    for column, column_type in columns.items():
+        if column not in present:
+            con.execute(f"alter table {table} add column {column} {column_type}")
+
+
 def has_table(con, schema: str, table: str) -> bool:
     """Whether the table exists: readers on a read-only connection must not create it to find out."""
     if hasattr(con, "has_table"):

@@ -5,7 +5,7 @@ Portable DDL (no constraints, plain types; Spark stores them as Parquet) so the 
 
 from __future__ import annotations
 
-from activations.engine.dialect import column_names, create_table
+from activations.engine.dialect import add_missing_columns, create_table
 
 TABLES = {
     # What each destination confirmed holding, per sync: the only basis for the next diff.
@@ -80,7 +80,4 @@ def ensure_state(con) -> None:
     for name, columns in TABLES.items():
         create_table(con, f"activation.{name}", columns)
     for name, added in ADDED_COLUMNS.items():
-        present = column_names(con, "activation", name)
-        for column, column_type in added.items():
-            if column not in present:
-                con.execute(f"alter table activation.{name} add column {column} {column_type}")
+        add_missing_columns(con, f"activation.{name}", added)

@@ -20,8 +20,8 @@ from datetime import datetime
 import polars as pl
 
 from activations import warehouse
-from activations.engine.dialect import column_names
-from activations.messaging import allocation
+from activations.engine.dialect import add_missing_columns
+from activations.messaging import allocation, send_time
 from activations.messaging.policy import Step, Trigger
 
 TABLES = {
@@ -30,14 +30,16 @@ TABLES = {
         state string, reason string, priority integer, marketing boolean, occurred_at timestamp,
         due_at timestamp, expires_at timestamp, message_id string, provider_id string, coupon_code string,
         attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp,
-        variant_probability double""",
+        variant_probability double,
+        timed_by string""",
     # Hashed emails nobody may write to again (`attiva forget`, complaints, a global list).
     "suppression_list": "email_sha256 string, reason string, added_at timestamp",
 }
 KEY = ("campaign", "trigger_key", "step")
-# Columns added after a table first shipped: ledgers written by an older version gain them (null in old rows).
-# variant_probability: the chance an A/B step's allocation gave the template chosen (null: one template).
-ADDED_COLUMNS = {"message_ledger": {"variant_probability": "double"}}
+# Columns added after the ledger first shipped: ledgers written by an older version gain them (null in old
+# rows). variant_probability: the chance an A/B step's allocation gave the template chosen (null: one
+# template). timed_by: what set due_at, as_soon_as_due, best_hour or segment_hour (send_time.py).
+ADDED_COLUMNS = {"message_ledger": {"variant_probability": "double", "timed_by": "string"}}
 
 
 def ensure_ledger(con) -> None:
@@ -45,10 +47,7 @@ def ensure_ledger(con) -> None:
     for name, columns in TABLES.items():
         con.execute(f"create table if not exists activation.{name} ({columns})")
     for name, added in ADDED_COLUMNS.items():
-        present = column_names(con, "activation", name)
-        for column, column_type in added.items():
-            if column not in present:
-                con.execute(f"alter table activation.{name} add column {column} {column_type}")
+        add_missing_columns(con, f"activation.{name}", added)
 
 
 def message_id(campaign: str, trigger_key: str, step: int) -> str:
@@ -118,6 +117,7 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
             (pl.col("occurred_at") + step.delay).alias("due_at"),
             (pl.col("occurred_at") + step.delay + trigger.expires_after).alias("expires_at"),
         ) for step in trigger.steps])
+    rows = send_time.retime(con, rows, trigger, now)
     rows = rows.with_columns(
         pl.when(pl.col("held_out")).then(pl.lit("held_out")).otherwise(pl.lit("planned")).alias("state"),
         pl.when(pl.col("held_out")).then(pl.lit(f"holdout ({trigger.holdout:.0%} of customers)")).alias("reason"),
@@ -131,9 +131,10 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
         con.execute(f"""
             insert into activation.message_ledger
                 (campaign, trigger_key, step, customer_id, channel, template, state, reason, priority, marketing,
-                 occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at, variant_probability)
+                 occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at, variant_probability,
+                 timed_by)
             select ?, trigger_key, step, customer_id, ?, template, state, reason, ?, ?, occurred_at, due_at,
-                   expires_at, message_id, 0, ?, ?, variant_probability
+                   expires_at, message_id, 0, ?, ?, variant_probability, timed_by
             from {view}""", [trigger.campaign, trigger.channel, trigger.priority, trigger.marketing, now_naive,
                               now_naive])
     finally:

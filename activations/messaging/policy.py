@@ -15,6 +15,7 @@ declared beside the SQL, in the model's YAML:
           holdout: 0.1                    # share of customers kept out, per campaign, to measure uplift
           expires_after: 24h              # a step not sent by then is dropped, with the reason
           quiet_hours: default            # messaging.yml's window, `none`, or {start: "21:00", end: "08:00"}
+          send_time: best_hour            # at the customer's best hour (send_time.py); default as_soon_as_due
           steps:
             - {template: abandoned_cart, delay: 2h}
             - {template: birthday, delay: 0h, coupon: {discount_pct: 15, valid_days: 14}}
@@ -103,6 +104,7 @@ class Trigger:
     quiet_hours: QuietHours | None
     steps: tuple[Step, ...]
     columns: tuple[str, ...] = ()
+    send_time: str = "as_soon_as_due"  # or best_hour: each step moved to the customer's best hour (send_time.py)
 
     @property
     def payload_columns(self) -> tuple[str, ...]:
@@ -254,6 +256,10 @@ class MessagingPolicy(BaseModel):
     quiet_hours: Literal["default", "none"] | WindowEntry | None = Field(
         None, description="messaging.yml's window (`default`), `none`, or {start: \"21:00\", end: \"08:00\"}")
     steps: list[StepEntry] = Field(min_length=1, description="a list of at least one {template, delay}")
+    send_time: Literal["as_soon_as_due", "best_hour"] = Field(
+        "as_soon_as_due", description="as_soon_as_due: at occurrence + delay; best_hour: moved to the customer's "
+                                      "best hour of day (marts.customer_best_send_hour) when that is before expiry "
+                                      "and outside quiet hours")
 
 
 @dataclass(frozen=True)
@@ -354,4 +360,4 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         marketing=parsed.marketing, priority=parsed.priority, holdout=float(parsed.holdout),
         expires_after=duration(parsed.expires_after, lambda r: fail("expires_after", r)),
         quiet_hours=quiet_hours(policy.get("quiet_hours"), defaults.quiet_hours, lambda r: fail("quiet_hours", r)),
-        steps=tuple(steps), columns=columns)
+        steps=tuple(steps), columns=columns, send_time=parsed.send_time)

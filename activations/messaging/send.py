@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -28,6 +27,7 @@ from activations.destinations.identifiers import sha256_hex
 from activations.messaging import coupons, feedback, journal, ledger, links, recovery
 from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
+from activations.messaging.send_time import local_zone
 from activations.messaging.templates import TemplateError, Templates, message_context
 from activations.messaging.validate import payload_name
 
@@ -169,11 +169,7 @@ def _after_quiet_hours(window, timezone: str | None, now: datetime) -> datetime 
     """The UTC time (naive) the quiet window ends, if local time in `timezone` is inside it at `now`."""
     if window is None:
         return None
-    try:
-        zone = ZoneInfo(timezone or "Europe/Rome")
-    except (KeyError, ValueError):
-        zone = ZoneInfo("Europe/Rome")
-    local = now.replace(tzinfo=UTC).astimezone(zone)
+    local = now.replace(tzinfo=UTC).astimezone(local_zone(timezone))
     if not window.contains(local.time()):
         return None
     end = local.replace(hour=window.end.hour, minute=window.end.minute, second=0, microsecond=0)

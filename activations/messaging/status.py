@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from activations import warehouse
+from activations.engine.dialect import column_names
 
 # The statuses shown, in this order; planned and queued are the ones not settled yet.
 STATUSES = ("sent", "suppressed", "held_out", "failed", "unknown", "planned", "queued")
@@ -100,6 +101,8 @@ def why(con, who: str, campaign: str | None = None) -> tuple[list[str], list[dic
     where = f"customer_id in ({marks})" + (" and campaign = ?" if campaign else "")
     columns = ("campaign", "trigger_key", "step", "template", "channel", "state", "reason", "occurred_at", "due_at",
                "sent_at", "provider_id", "attempts")
+    # A ledger older than send-time optimization has no timed_by, and a read-only reader cannot add it.
+    columns += tuple(c for c in ("timed_by",) if c in column_names(con, "activation", "message_ledger"))
     rows = con.execute(f"select {', '.join(columns)} from activation.message_ledger where {where} "
                        "order by occurred_at, campaign, step", [*ids, *([campaign] if campaign else [])]).fetchall()
     found = []
@@ -118,7 +121,8 @@ def explain(row: dict[str, Any]) -> str:
         said += f" (id {row['provider_id']})" if row.get("provider_id") else ""
         return said + (f"; {reason}" if reason else "")
     if state == "planned":
-        return f"waiting: due {_at(row.get('due_at'))}" + (f"; {reason}" if reason else "")
+        return (f"waiting: due {_at(row.get('due_at'))}{TIMED_BY.get(row.get('timed_by'), '')}"
+                + (f"; {reason}" if reason else ""))
     if state == "queued":
         return "being sent by a pass now (if that pass was killed, the next one settles it)"
     if state == "held_out":
@@ -126,6 +130,10 @@ def explain(row: dict[str, Any]) -> str:
     if state in ("unknown", "sending"):
         return reason or "outcome unknown: a pass ended while it was in flight"
     return f"{state.replace('_', ' ')}: {reason or 'no reason recorded'}"
+
+
+# How a due time was chosen (ledger.timed_by, send_time.py), where it was not simply occurrence + delay.
+TIMED_BY = {"best_hour": ", the customer's best hour", "segment_hour": ", their segment's best hour"}
 
 
 def _at(value: datetime | None) -> str:

@@ -8,7 +8,7 @@
 
 {% macro activation_tables() -%}
     {{ return({
-        'message_ledger': 'campaign string, trigger_key string, step integer, customer_id string, channel string, template string, state string, reason string, priority integer, marketing boolean, occurred_at timestamp, due_at timestamp, expires_at timestamp, message_id string, provider_id string, coupon_code string, attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp, variant_probability double',
+        'message_ledger': 'campaign string, trigger_key string, step integer, customer_id string, channel string, template string, state string, reason string, priority integer, marketing boolean, occurred_at timestamp, due_at timestamp, expires_at timestamp, message_id string, provider_id string, coupon_code string, attempts integer, planned_at timestamp, sending_at timestamp, sent_at timestamp, updated_at timestamp, variant_probability double, timed_by string',
         'suppression_list': 'email_sha256 string, reason string, added_at timestamp',
         'sync_runs': 'run_id string, sync_name string, destination string, mode string, plan_id string, status string, started_at timestamp, finished_at timestamp, duration_seconds double, audience_rows bigint, planned bigint, sent bigint, confirmed bigint, rejected bigint, invalid bigint, error string, reported_received bigint, reported_invalid bigint, match_rate_low double, match_rate_high double, resent bigint, paused_seconds double',
     }) }}
@@ -16,7 +16,7 @@
 
 {% macro activation_added_columns() -%}
     {{ return({
-        'message_ledger': 'variant_probability double',
+        'message_ledger': 'variant_probability double, timed_by string',
         'sync_runs': 'reported_received bigint, reported_invalid bigint, match_rate_low double, match_rate_high double, resent bigint, paused_seconds double',
     }) }}
 {%- endmacro %}

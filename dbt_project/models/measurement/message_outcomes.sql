@@ -19,7 +19,9 @@ with ledger as (
         -- The holdout never gets a send time: it is exposed when the message would have been sent,
         -- at its due time or, when it was already due when first planned, by that pass.
         coalesce(sent_at, case when planned_at > due_at then planned_at else due_at end) as exposed_at,
-        coupon_code
+        coupon_code,
+        -- what set the due time: as_soon_as_due, best_hour or segment_hour (null: planned before it was recorded)
+        timed_by
     from {{ source('activation', 'message_ledger') }}
     where state in ('sent', 'held_out')
 ),
@@ -129,6 +131,7 @@ final as (
         m.sent_at,
         m.exposed_at,
         m.coupon_code,
+        m.timed_by,
         -- An open or a click proves delivery even when the ESP sent no "delivered" event.
         coalesce(p.delivered_events + p.open_events + p.click_events, 0) > 0
             and coalesce(p.bounce_events, 0) = 0 as delivered,
