@@ -157,11 +157,16 @@ def instance_setting(name: str, suffix: str, env: Mapping[str, str] | None = Non
 
 
 def _number(variable: str, default: float, expected: str) -> float:
-    raw = os.environ.get(variable)
+    return _parsed(variable, default, float, expected, None)
+
+
+def _parsed(variable: str, default, parse, expected: str, env: Mapping[str, str] | None):
+    """`variable` read by `parse`, `default` when unset; a ValueError naming it and what it expects."""
+    raw = (os.environ if env is None else env).get(variable)
     if not raw:
         return default
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError:
         raise ValueError(f"{variable}={raw!r}: expected {expected}") from None
 
@@ -196,10 +201,4 @@ def dagster_port(env: Mapping[str, str] | None = None) -> int:
 
 
 def _port(variable: str, default: int, env: Mapping[str, str] | None) -> int:
-    raw = (os.environ if env is None else env).get(variable)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{variable}={raw!r}: expected a port number such as {default}") from None
+    return _parsed(variable, default, int, f"a port number such as {default}", env)
