@@ -179,7 +179,8 @@ def uplift_section(data: ReportData) -> str:
             "consent or a frequency cap then stopped) against its holdout (customers deliberately not sent it): the "
             "share who ordered and the revenue per customer within the attribution window. Bars are 95 % "
             "intervals; an interval that crosses zero means the campaign may have made no difference. Grey rows are "
-            "too small to say anything yet.")
+            "too small to say anything yet. A customer counts once their attribution window has closed; "
+            "Waiting are those messaged (or held out) too recently to tell.")
     if not data.uplift:
         return _section("uplift", "Uplift against the holdout", lede,
                         _empty("no campaign has both sent and held-out customers."))
@@ -205,14 +206,14 @@ def uplift_section(data: ReportData) -> str:
     else:
         conversion, revenue = _empty("no campaign has both customers sent it and customers held out."), ""
     rows = [[escape(r["campaign"]), count(r["treated_customers"]), count(r["holdout_customers"]),
-             pct(r["treated_conversion_rate"]), pct(r["holdout_conversion_rate"]), points(r["conversion_uplift"]),
+             count(r.get("customers_waiting") or 0), pct(r["treated_conversion_rate"]), pct(r["holdout_conversion_rate"]), points(r["conversion_uplift"]),
              f"{points(r['conversion_uplift_ci_low'])} to {points(r['conversion_uplift_ci_high'])}",
              pct(r["conversion_uplift_relative"], 0), signed_euro(r["revenue_uplift"]),
              f"{signed_euro(r['revenue_uplift_ci_low'])} to {signed_euro(r['revenue_uplift_ci_high'])}",
              _verdict(r["conversion_uplift_ci_low"], r["conversion_uplift_ci_high"], bool(r["too_small_to_say"]),
                       int(r["holdout_customers"] or 0))]
             for r in data.uplift]
-    table = _table(["Campaign", "Treated", "Holdout", "Treated conv.", "Holdout conv.", "Uplift", "95 % interval",
+    table = _table(["Campaign", "Treated", "Holdout", "Waiting", "Treated conv.", "Holdout conv.", "Uplift", "95 % interval",
                     "Relative", "Revenue / customer", "95 % interval", "Verdict"], rows)
     return _section("uplift", "Uplift against the holdout", lede, conversion + revenue + table)
 

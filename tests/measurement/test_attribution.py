@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from datetime import timedelta
+
 import duckdb
 import pytest
 
@@ -56,16 +59,38 @@ def test_campaign_performance_per_step(con):
     assert per == pytest.approx(5.0)
 
 
-def test_uplift_counts_every_order_in_the_window_for_both_groups(con):
+def test_uplift_waits_for_the_attribution_window_to_close(con):
+    """At as_of the cart emails went out days ago: their 7-day windows are open, so the customers
+    wait, measured in neither group (an early count would pull the uplift towards zero)."""
     row = con.execute("""
-        select treated_customers, holdout_customers, treated_converted, holdout_converted, treated_conversion_rate,
-               holdout_conversion_rate, treated_revenue_per_customer, holdout_revenue_per_customer, too_small_to_say
+        select treated_customers, holdout_customers, customers_waiting
         from measurement.campaign_uplift where campaign = 'abandoned_cart'""").fetchone()
+    assert row[0] + row[1] < 4 and row[0] + row[1] + row[2] == 4
+
+
+def test_uplift_counts_every_order_in_the_window_for_both_groups(measured_warehouse, tmp_path):
+    """Two weeks later every window has closed and every customer is measured."""
+    from activations.build import dbt_command, run_dbt
+    from tests.conftest import HANDCRAFTED_AS_OF
+
+    path, _ = measured_warehouse
+    later = tmp_path / "two_weeks_later" / "warehouse.duckdb"
+    later.parent.mkdir()
+    shutil.copy(path, later)
+    result = run_dbt(dbt_command("run", HANDCRAFTED_AS_OF + timedelta(days=14), select="campaign_uplift"),
+                     warehouse=later)
+    assert result.ok, str(result)
+    with duckdb.connect(str(later), read_only=True) as con:
+        row = con.execute("""
+            select treated_customers, holdout_customers, treated_converted, holdout_converted,
+                   treated_conversion_rate, holdout_conversion_rate, treated_revenue_per_customer,
+                   holdout_revenue_per_customer, too_small_to_say, customers_waiting
+            from measurement.campaign_uplift where campaign = 'abandoned_cart'""").fetchone()
     # treated: mario (O1 3 days after the cart email, though attributed to welcome), giulia (O6), franco (cancelled)
     assert row[:4] == (3, 1, 2, 1)
     assert row[4] == pytest.approx(round(2 / 3, 6)) and row[5] == pytest.approx(1.0)
     assert row[6] == pytest.approx(round((25.80 + 15.00) / 3, 6)) and row[7] == pytest.approx(7.50)
-    assert row[8] is True
+    assert row[8] is True and row[9] == 0
 
 
 def test_the_attribution_window_is_a_variable(measured_warehouse):

@@ -32,6 +32,7 @@ def _at(text: str) -> datetime:
 def test_campaign_uplift_expected_values_follow_from_the_inputs():
     test = _unit_test("campaign_uplift_matches_the_hand_computation")
     window = timedelta(days=test["overrides"]["vars"]["attribution_window_days"])
+    as_of = _at(test["overrides"]["vars"]["as_of"])
     exposures, orders = (g["rows"] for g in test["given"])
     expected = {r["campaign"]: r for r in test["expect"]["rows"]}
     row = expected["cart"]
@@ -41,6 +42,9 @@ def test_campaign_uplift_expected_values_follow_from_the_inputs():
         if e["campaign"] == "cart":
             p = people.setdefault(e["customer_id"], {"holdout": e["is_holdout"], "times": []})
             p["times"].append(_at(e["exposed_at"]))
+    waiting = [who for who, p in people.items() if max(p["times"]) + window > as_of]
+    assert waiting == ["w1"] and expected["cart"]["customers_waiting"] == 1
+    people = {who: p for who, p in people.items() if who not in waiting}  # not measured yet
     revenue = {}
     for who, p in people.items():
         start, end = min(p["times"]), max(p["times"]) + window

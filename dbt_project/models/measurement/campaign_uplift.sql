@@ -10,6 +10,10 @@
 -- for revenue per customer. too_small_to_say when either group has fewer than
 -- uplift_min_group_size customers or both together fewer than uplift_min_conversions
 -- conversions: the normal approximation does not hold there.
+--
+-- A customer is measured once their window has closed (attribution_window_days after their last
+-- exposure, by as_of): counting one messaged yesterday would add a customer who had no time to buy
+-- in either group and pull the uplift towards zero. customers_waiting counts those not measured yet.
 
 {% set window_days = var('attribution_window_days', 7) %}
 {% set min_group = var('uplift_min_group_size', 30) %}
@@ -27,6 +31,14 @@ with exposures as (
     group by campaign, customer_id
 ),
 
+windows as (
+    select
+        *,
+        case when {{ dbt.dateadd('day', window_days, 'last_exposed_at') }} <= {{ attiva.as_of() }} then 1 else 0 end
+            as window_closed
+    from exposures
+),
+
 orders as (
     select customer_id, ordered_at, cast(total_amount as double) as total_amount
     from {{ ref('orders') }}
@@ -40,29 +52,45 @@ per_customer as (
         e.customer_id,
         e.is_holdout,
         e.was_sent,
+        e.window_closed,
         case when count(o.ordered_at) > 0 then 1 else 0 end as converted,
         coalesce(sum(o.total_amount), 0) as revenue
-    from exposures as e
+    from windows as e
     left join orders as o
         on o.customer_id = e.customer_id
         and o.ordered_at >= e.first_exposed_at
         and o.ordered_at < {{ dbt.dateadd('day', window_days, 'e.last_exposed_at') }}
-    group by e.campaign, e.customer_id, e.is_holdout, e.was_sent
+    group by e.campaign, e.customer_id, e.is_holdout, e.was_sent, e.window_closed
+),
+
+measured as (
+    -- Only customers whose window has closed count; the others are only counted as waiting.
+    select
+        campaign,
+        customer_id,
+        is_holdout * window_closed as is_holdout,
+        (1 - is_holdout) * window_closed as is_treated,
+        was_sent * window_closed as was_sent,
+        converted * window_closed as converted,
+        revenue * window_closed as revenue,
+        1 - window_closed as is_waiting
+    from per_customer
 ),
 
 groups as (
     select
         campaign,
-        sum(1 - is_holdout) as n_t,
+        sum(is_treated) as n_t,
         sum(is_holdout) as n_h,
-        sum(case when is_holdout = 0 then was_sent else 0 end) as sent_t,
-        sum(case when is_holdout = 0 then converted else 0 end) as x_t,
-        sum(case when is_holdout = 1 then converted else 0 end) as x_h,
-        sum(case when is_holdout = 0 then revenue else 0 end) as rev_t,
-        sum(case when is_holdout = 1 then revenue else 0 end) as rev_h,
-        sum(case when is_holdout = 0 then revenue * revenue else 0 end) as sq_t,
-        sum(case when is_holdout = 1 then revenue * revenue else 0 end) as sq_h
-    from per_customer
+        sum(is_waiting) as waiting,
+        sum(is_treated * was_sent) as sent_t,
+        sum(is_treated * converted) as x_t,
+        sum(is_holdout * converted) as x_h,
+        sum(is_treated * revenue) as rev_t,
+        sum(is_holdout * revenue) as rev_h,
+        sum(is_treated * revenue * revenue) as sq_t,
+        sum(is_holdout * revenue * revenue) as sq_h
+    from measured
     group by campaign
 ),
 
@@ -71,6 +99,7 @@ rates as (
         campaign,
         n_t,
         n_h,
+        waiting,
         sent_t,
         x_t,
         x_h,
@@ -118,6 +147,7 @@ final as (
         sent_t as treated_sent_customers,
         x_t as treated_converted,
         x_h as holdout_converted,
+        waiting as customers_waiting,
         {{ attiva.round_stat('p_t') }} as treated_conversion_rate,
         {{ attiva.round_stat('p_h') }} as holdout_conversion_rate,
         {{ attiva.round_stat('conversion_uplift') }} as conversion_uplift,
