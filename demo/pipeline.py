@@ -50,6 +50,17 @@ def sandbox() -> Iterator[str]:
         yield started
 
 
+@contextlib.contextmanager
+def pipeline_sandbox() -> Iterator[str]:
+    """The sandbox, with what the pipeline needs to reach it: its port and the ESP's event feed."""
+    with sandbox() as base:
+        os.environ["ATTIVA_SANDBOX_PORT"] = base.rsplit(":", 1)[1]
+        from sandbox.server import events_url
+
+        os.environ.setdefault("ATTIVA_ESP_EVENTS_URL", events_url(base))  # what recipients did, from the sandbox
+        yield base
+
+
 def pin_daytime(zone: str = "Europe/Rome") -> None:
     """Inside the quiet hours (in Rome, the demo shop's home) every message would wait for the morning
     and the demo would show none sent: run as of an hour before they began instead. Earlier, not the
@@ -161,11 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     pin_daytime()
     generate_if_empty(args.customers, args.seed)
-    with sandbox() as base:
-        os.environ["ATTIVA_SANDBOX_PORT"] = base.rsplit(":", 1)[1]
-        from sandbox.server import events_url
-
-        os.environ.setdefault("ATTIVA_ESP_EVENTS_URL", events_url(base))  # what recipients did, from the sandbox
+    with pipeline_sandbox() as base:
         print("==> one Dagster run: ingest -> dbt build + quality gates -> every sync and triggered message")
         result = run_everything()
         report(result, base, time.monotonic() - started)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("activations", "orchestration")
-OUTSIDE = {"sandbox", "generator", "demo", "aiosmtpd"}
+OUTSIDE = {"sandbox", "generator", "demo", "simulator", "aiosmtpd"}
 
 
 def imported_packages(path: Path) -> set[tuple[int, str]]:
@@ -43,7 +43,7 @@ def test_the_cli_lists_the_commands_the_packages_register_and_survives_a_broken_
     from activations.cli import PLUGIN_COMMANDS, main
 
     registered = importlib.metadata.entry_points(group=PLUGIN_COMMANDS)
-    assert {entry.name for entry in registered} == {"generate", "demo", "sandbox"}
+    assert {entry.name for entry in registered} == {"generate", "demo", "sandbox", "simulate"}
     broken = importlib.metadata.EntryPoint("mailer", "no_such_package.command:register", PLUGIN_COMMANDS)
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [*registered, broken])
     assert main(["mailer"]) == 2

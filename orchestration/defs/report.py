@@ -2,8 +2,11 @@
 
 Lineage: activation/message_ledger, activation/sync_runs (the engine's tables, dbt sources of
 the measurement models) -> measurement/* (dbt views, built by the dbt_warehouse step) ->
-report/marketing_report, which also waits for every message and sync asset of the run and for
+report/marketing_report, which also waits for every message asset of the run and for
 feedback/engagement_events (the engagement those messages caused, loaded after the sends).
+Not for the syncs: a sync its audience's quality gate held back, or one a guard refused, would
+hold back the whole report (Dagster runs nothing downstream of a failed step); the report's sync
+health reads the sync run log as it stands, each row dated.
 
 Why views, and why the report waits for the sends: the measurement models are built in the
 first dbt step, before messages and syncs go out, but as views they hold no rows of their own;
@@ -25,7 +28,6 @@ from orchestration.defs.dbt import dbt_warehouse
 from orchestration.defs.feedback import FEEDBACK_KEY
 from orchestration.defs.messages import declared_triggers, message_key
 from orchestration.defs.resources import WAREHOUSE_POOL, Warehouse
-from orchestration.defs.syncs import declared_syncs, sync_key
 from orchestration.lib.clock import run_as_of
 
 LEDGER_KEY = dg.AssetKey(["activation", "message_ledger"])
@@ -39,10 +41,8 @@ def measurement_keys() -> list[dg.AssetKey]:
 
 
 def sends_keys() -> list[dg.AssetKey]:
-    """Every message and sync asset that can run: the report runs after them (not after a broken
-    declaration's asset, which always fails and would hold the report back)."""
-    return [message_key(t) for t in declared_triggers()] + [
-        sync_key(s) for s in declared_syncs().syncs]
+    """Every message asset: the report runs after them, so it shows this run's messages."""
+    return [message_key(t) for t in declared_triggers()]
 
 
 @dg.multi_asset(

@@ -15,7 +15,7 @@ from tests.orchestration.conftest import dbt_manifest, defs  # noqa: F401 - fixt
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
 
-def test_the_report_follows_measurement_and_every_send(defs):  # noqa: F811
+def test_the_report_follows_measurement_and_every_message_not_the_syncs(defs):  # noqa: F811
     import dagster as dg
 
     graph = defs.resolve_asset_graph()
@@ -24,7 +24,8 @@ def test_the_report_follows_measurement_and_every_send(defs):  # noqa: F811
     measurement = {k for k in graph.get_all_asset_keys() if k.path[0] == "measurement"}
     assert {"campaign_performance", "campaign_uplift", "lead_funnel", "sync_health"} <= {k.path[1] for k in measurement}
     assert measurement <= parents
-    assert any(k.path[0] == "messages" for k in parents) and any(k.path[0] == "syncs" for k in parents)
+    # Not the syncs: one held back by its gate or failed would skip the report (tests/orchestration/test_blast_radius)
+    assert any(k.path[0] == "messages" for k in parents) and not any(k.path[0] == "syncs" for k in parents)
     # Engagement comes back after every send, before the report.
     feedback = dg.AssetKey(["feedback", "engagement_events"])
     assert feedback in parents

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.xdist_group("orchestration")
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN_SYNC = "aud_champions__hubspot"
 TYPO_CAMPAIGN = "win_back"
+REFUSED_SYNC = "aud_favourite_on_promotion__file_export"
 LOAD = """
 import json
 import dagster as dg
@@ -180,3 +181,28 @@ def test_a_mail_server_that_cannot_be_reached_fails_its_campaigns_and_keeps_thei
         held = con.execute("select count(*) from activation.message_ledger "
                            "where reason like '%cannot connect%' and state = 'planned'").fetchone()[0]
     assert lost == 0 and held >= 1
+
+
+def test_a_sync_that_fails_at_run_time_does_not_hold_the_report_back(built, sandbox, tmp_path):
+    """Half of aud_favourite_on_promotion vanished: its file export's guard refuses the removals and fails the step, and the
+    marketer's report is still written (showing the refusal in sync health) instead of being skipped as
+    downstream of a failed step."""
+    import dagster as dg
+
+    from orchestration.defs.report import REPORT_KEY, report_assets
+    from orchestration.defs.syncs import sync_assets
+
+    warehouse = built.copy(tmp_path / "copy")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from audiences.aud_favourite_on_promotion where hash(customer_id) % 2 = 0")
+    syncs = [a for a in sync_assets() if a.key.path[-1] == REFUSED_SYNC]
+    report = [a for a in report_assets() if REPORT_KEY in a.keys]
+    result = dg.materialize([*syncs, *report], resources=resources_for(warehouse, built.landing),
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == f"syncs__{REFUSED_SYNC}" and "refusing to remove" in str(failure.event_specific_data)
+    done = [e for e in result.get_asset_materialization_events()]
+    assert [e.asset_key for e in done] == [REPORT_KEY]
+    page = Path(done[0].materialization.metadata["path"].value).read_text(encoding="utf-8")
+    assert REFUSED_SYNC in page

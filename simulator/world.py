@@ -1,0 +1,133 @@
+"""The simulated customers: who they are, how often they buy on their own, how they answer a message.
+
+The people are the generator's (its ground truth in `<landing>/_truth/people.parquet` and
+`person_map.parquet`), so the warehouse already knows them from the landing files. Each person
+gets latent traits, drawn from the seed:
+
+- an organic purchase rate per day, Gamma-distributed (shape 0.6, mean 1/180: most people buy a
+  couple of times a year, a few every week), whatever Attiva does;
+- a browsing rate per day (Gamma, mean 1/20): a visit views a few products and, one time in three,
+  puts one in the cart; most carts are left, which is what the abandoned-cart journey answers;
+- a responsiveness, Gamma(2, 0.5) (mean 1), that scales every campaign's planted effect.
+
+A received message makes a purchase that would not have happened: with probability
+`uplift[campaign] x responsiveness` (capped at 0.95) the person buys once, after an exponential
+delay (mean one day) that falls inside the attribution window. Those probabilities are the planted
+truth the measurement is checked against: `expected_uplift` gives what a holdout comparison
+should find for a set of recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from generator.streams import stream
+
+DAY = 86_400
+# Planted: the chance a received message causes a purchase within the window, for an average person.
+UPLIFT: Mapping[str, float] = {
+    "abandoned_cart": 0.12, "browse_abandonment": 0.06, "welcome": 0.05, "favourite_on_promotion": 0.04,
+    "birthday": 0.05, "cross_sell": 0.03, "win_back": 0.03, "lead_nurture": 0.02,
+}
+DEFAULT_UPLIFT = 0.02  # a campaign the world was not told about still moves people a little
+ORGANIC_SHAPE, ORGANIC_MEAN = 0.6, 1 / 180  # purchases per day
+VISIT_SHAPE, VISIT_MEAN = 0.5, 1 / 20  # visits to the shop per day
+CART_SHARE = 1 / 3  # of visits
+RESPONSE_DELAY_MEAN = DAY  # seconds from receiving a message to the purchase it causes
+WINDOW_DAYS = 7  # the attribution window the responses fall within (dbt var attribution_window_days)
+
+
+@dataclass(frozen=True)
+class Customers:
+    """Per person (row i = person_ids[i]): identifiers to buy with and latent traits."""
+
+    person_ids: np.ndarray
+    shop_customer_id: list[str | None]
+    email: list[str | None]
+    organic_rate: np.ndarray  # purchases per day
+    visit_rate: np.ndarray  # visits per day
+    responsiveness: np.ndarray
+    by_email: dict[str, int]  # any address a person is known by -> row
+
+    def response_probability(self, rows: np.ndarray, campaigns: list[str]) -> np.ndarray:
+        planted = np.array([UPLIFT.get(c, DEFAULT_UPLIFT) for c in campaigns])
+        return np.minimum(planted * self.responsiveness[rows], 0.95)
+
+    def organic_probability(self, rows: np.ndarray, days: float) -> np.ndarray:
+        """The chance of at least one organic purchase in `days` days."""
+        return 1 - np.exp(-self.organic_rate[rows] * days)
+
+
+def load(landing: Path, seed: int) -> Customers:
+    """The generator's people with traits drawn from `seed` (same seed, same world)."""
+    truth = Path(landing) / "_truth"
+    people = pl.read_parquet(truth / "people.parquet").sort("person_id")
+    records = pl.read_parquet(truth / "person_map.parquet")
+    n = people.height
+    row_of = {int(p): i for i, p in enumerate(people["person_id"].to_list())}
+
+    accounts = _shop_accounts(Path(landing), records)
+    shop_id: list[str | None] = [None] * n
+    account_email: list[str | None] = [None] * n
+    for person, account, address in accounts.iter_rows():
+        i = row_of.get(person)
+        if i is not None and shop_id[i] is None:
+            shop_id[i], account_email[i] = account, address
+
+    by_email: dict[str, int] = {}
+    for column in ("email", "personal_email", "other_surname_email"):
+        for i, address in enumerate(people[column].to_list()):
+            if address:
+                by_email.setdefault(address.strip().lower(), i)
+    for i, address in enumerate(account_email):
+        if address:
+            by_email.setdefault(address.strip().lower(), i)
+    for address, person in _crm_emails(Path(landing), records):
+        if person in row_of:
+            by_email.setdefault(address, row_of[person])
+
+    emails = [e or a for e, a in zip(people["email"].to_list(), account_email, strict=True)]
+    rng = stream(seed, "simulator/traits")
+    return Customers(
+        person_ids=people["person_id"].to_numpy(),
+        shop_customer_id=shop_id,
+        email=emails,
+        organic_rate=rng.gamma(ORGANIC_SHAPE, ORGANIC_MEAN / ORGANIC_SHAPE, n),
+        visit_rate=rng.gamma(VISIT_SHAPE, VISIT_MEAN / VISIT_SHAPE, n),
+        responsiveness=rng.gamma(2.0, 0.5, n),
+        by_email=by_email,
+    )
+
+
+def _shop_accounts(landing: Path, records: pl.DataFrame) -> pl.DataFrame:
+    """person_id, shop_customer_id, the account's email: from the shop's customer exports."""
+    files = sorted((landing / "shop" / "customers").glob("*.csv"))
+    accounts = (pl.concat([pl.read_csv(f, columns=["shop_customer_id", "email"], infer_schema=False,
+                                       truncate_ragged_lines=True) for f in files])
+                if files else pl.DataFrame(schema={"shop_customer_id": pl.String, "email": pl.String}))
+    mapped = records.filter(pl.col("source") == "shop_customers").select("person_id",
+                                                                        pl.col("record_id").alias("shop_customer_id"))
+    return mapped.join(accounts.unique("shop_customer_id"), on="shop_customer_id", how="left").select(
+        "person_id", "shop_customer_id", "email")
+
+
+def _crm_emails(landing: Path, records: pl.DataFrame) -> list[tuple[str, int]]:
+    files = sorted((landing / "crm" / "contacts").glob("*.csv"))
+    if not files:
+        return []
+    contacts = pl.concat([pl.read_csv(f, columns=["contact_id", "email"], infer_schema=False,
+                                      truncate_ragged_lines=True) for f in files])
+    mapped = records.filter(pl.col("source") == "crm_contacts").join(
+        contacts, left_on="record_id", right_on="contact_id").drop_nulls("email")
+    return [(e.strip().lower(), int(p)) for e, p in mapped.select("email", "person_id").iter_rows()]
+
+
+def expected_uplift(p_respond: np.ndarray, p_organic: np.ndarray) -> float:
+    """What a holdout comparison should find among recipients: the purchases the message added, on
+    top of the ones that would have happened anyway (someone who buys on their own still converts once)."""
+    return float(np.mean(p_respond * (1 - p_organic))) if len(p_respond) else 0.0
