@@ -5,8 +5,8 @@ translator), so the identity models that read the links wait for it, and it wait
 staged records it reads and the identity graph's nodes (which identifiers are shared).
 
 If scoring fails, the links stay as the last run left them and the step says so with a failed
-`matching_ran` check (not blocking): the identity graph and everything after it still build,
-from the rules and the links already decided.
+`matching_ran` check (not blocking; severity ERROR, so the failed-check sensor records an alert):
+the identity graph and everything after it still build, from the rules and the links already decided.
 """
 
 

@@ -1,5 +1,6 @@
 """Sensors: new landing files start a refresh; new event files start the event path at once; a
-failed run leaves an alert in the warehouse."""
+failed run, or a run that succeeded with a failed check of severity ERROR (a predictive model
+refused by its quality gate), leaves an alert in the warehouse."""
 
 import json
 from dataclasses import replace
@@ -159,21 +160,15 @@ def record_alerts(context: dg.OpExecutionContext, config: RecordAlertsConfig, wa
 
 # Alerts are written by a run of their own rather than by the sensor: the run queues for the
 # warehouse pool like every other writer, so it never meets a dbt build holding DuckDB's lock.
-@dg.job(description="Record the alerts of a failed run in activation.alerts (requested by run_failure_alerts).")
+@dg.job(description="Record the alerts of a run in activation.alerts (requested by run_failure_alerts and "
+                    "failed_check_alerts).")
 def record_run_alerts():
     record_alerts()
 
 
-@dg.run_failure_sensor(request_job=record_run_alerts, minimum_interval_seconds=30,
-                       default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="Log and record in activation.alerts what failed in a failed run.")
-def run_failure_alerts(context: dg.RunFailureSensorContext) -> dg.RunRequest | dg.SkipReason:
+def _record_request(context: dg.RunStatusSensorContext, found: list[alerts.Alert]) -> dg.RunRequest:
+    """Log the alerts and request the run that records them (one per run, whatever sensor saw it)."""
     run = context.dagster_run
-    if run.job_name == record_run_alerts.name:
-        # Requesting another alert run could loop; the failure is in the Dagster UI and this log.
-        context.log.error(f"recording alerts failed in run {run.run_id}: {context.failure_event.message}")
-        return dg.SkipReason("an alert-recording run failed; not recording that failure in the warehouse")
-    found = alerts.alerts_for_run(context.instance, run)
     for alert in found:
         context.log.error(f"ALERT {alert}")
     return dg.RunRequest(
@@ -186,7 +181,36 @@ def run_failure_alerts(context: dg.RunFailureSensorContext) -> dg.RunRequest | d
     )
 
 
+@dg.run_failure_sensor(request_job=record_run_alerts, minimum_interval_seconds=30,
+                       default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Log and record in activation.alerts what failed in a failed run.")
+def run_failure_alerts(context: dg.RunFailureSensorContext) -> dg.RunRequest | dg.SkipReason:
+    run = context.dagster_run
+    if run.job_name == record_run_alerts.name:
+        # Requesting another alert run could loop; the failure is in the Dagster UI and this log.
+        context.log.error(f"recording alerts failed in run {run.run_id}: {context.failure_event.message}")
+        return dg.SkipReason("an alert-recording run failed; not recording that failure in the warehouse")
+    return _record_request(context, alerts.alerts_for_run(context.instance, run))
+
+
+# A check that fails with severity ERROR without blocking (a predictive model refused by its gate,
+# matching that did not run) lets its step and the run succeed, so that what is downstream still
+# runs: the alert comes from the run's success instead of its failure.
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, request_job=record_run_alerts,
+                      minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+                      description="Log and record in activation.alerts the checks that failed with severity ERROR "
+                                  "in a run that succeeded (a refused predictive model).")
+def failed_check_alerts(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    run = context.dagster_run
+    if run.job_name == record_run_alerts.name:
+        return dg.SkipReason("an alert-recording run checks nothing")
+    found = alerts.alerts_for_run(context.instance, run)
+    if not found:
+        return dg.SkipReason(f"run {run.run_id} of {run.job_name}: no check failed with severity ERROR")
+    return _record_request(context, found)
+
+
 def definitions() -> dg.Definitions:
-    """The landing and event sensors, alerts on failed runs, and declarative automation."""
+    """The landing and event sensors, alerts on failed runs and failed checks, and declarative automation."""
     return dg.Definitions(jobs=[landing_refresh, record_run_alerts],
-                          sensors=[landing_files, fresh_events, run_failure_alerts, automation])
+                          sensors=[landing_files, fresh_events, run_failure_alerts, failed_check_alerts, automation])

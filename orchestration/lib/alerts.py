@@ -1,8 +1,10 @@
-"""Alerts: why a run failed, in the warehouse table `activation.alerts`, one row per cause.
+"""Alerts: what went wrong in a run, in the warehouse table `activation.alerts`, one row per cause.
 
-A cause is a failed blocking check (a quality gate, a dbt test: the asset and what failed),
-or a failed step that no failed check explains (the assets it did not materialize and its
-error), or, when no step failed, the run's own failure (a crash, a cancelled run).
+A cause is a check that failed with severity ERROR (a quality gate, a dbt test, a predictive
+model refused by its gate: the asset and what failed), or a failed step that no failed check
+explains (the assets it did not materialize and its error), or, when no step failed, the run's
+own failure (a crash, a cancelled run). A run that succeeded can have causes too: a check that
+does not block (the predictive models') fails without failing its step.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _check_error(evaluation: dg.AssetCheckEvaluation) -> str:
 
 
 def alerts_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[Alert]:
-    """The causes of a failed run, read from its event log."""
+    """What went wrong in a run, failed or not, read from its event log (none for a clean run)."""
     kinds = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_CHECK_EVALUATION,
              dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION,
              dg.DagsterEventType.RUN_FAILURE}

@@ -153,7 +153,11 @@ def test_customer_lifetime_value_follows_the_orders_and_retrains_weekly(defs):
     assert clv.parent_keys == {dg.AssetKey(["marts", "orders"])} and graph.get(dg.AssetKey(["marts", "orders"]))
     assert clv.automation_condition is None  # only its schedule retrains it
     [check] = [k for k in graph.asset_check_keys if k.asset_key == clv.key]
-    assert check.name == "clv_quality" and graph.get(check).blocking  # a refused model fails the run: an alert
+    # A refused model stops only itself: the audiences reading its scores still run, and the failed check
+    # (severity ERROR) is alerted by a sensor on successful runs.
+    assert check.name == "clv_quality" and not graph.get(check).blocking
+    assert clv.key in graph.get(dg.AssetKey(["audiences", "aud_valuable_at_risk"])).parent_keys
+    assert defs.get_sensor_def("failed_check_alerts")
     schedule = defs.get_schedule_def("weekly_clv_schedule")
     assert schedule.cron_schedule == "0 4 * * 1" and schedule.execution_timezone == "Europe/Rome"
     assert set(defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys) == {clv.key}

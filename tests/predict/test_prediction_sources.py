@@ -33,21 +33,31 @@ def test_a_new_warehouse_has_empty_score_tables_and_an_empty_audience(handcrafte
     assert counts == [0, 0, 0]
 
 
-def test_predicted_churners_with_a_high_predicted_value_make_the_audience(handcrafted_warehouse: Path,
-                                                                           tmp_path: Path):
-    path = copy_warehouse(handcrafted_warehouse, tmp_path)
+# mario: valuable and likely to churn; anna: likely to churn, low value; laura: valuable, staying;
+# paola, franco, giulia: the rest of the scored buyers (the value cut is the top quarter of them)
+SCORES = {"mario": (0.8, 900.0), "anna": (0.9, 20.0), "laura": (0.2, 800.0),
+          "paola": (0.6, 50.0), "franco": (0.7, 40.0), "giulia": (0.1, 30.0)}
+CLV_VERSION = "clv-test"
+
+
+def publish_scores(path: Path) -> dict[str, str]:
+    """SCORES (churn probability, expected value) as the published models' tables; person name -> customer id.
+    On the default value cut, mario alone makes aud_valuable_at_risk."""
     ids = customer_of(path)
-    # mario: valuable and likely to churn; anna: likely to churn, low value; laura: valuable, staying;
-    # paola, franco, giulia: the rest of the scored buyers (the value cut is the top quarter of them)
-    scores = {"mario": (0.8, 900.0), "anna": (0.9, 20.0), "laura": (0.2, 800.0),
-              "paola": (0.6, 50.0), "franco": (0.7, 40.0), "giulia": (0.1, 30.0)}
     scored = datetime(2026, 11, 30)
     with duckdb.connect(str(path)) as con:
-        for person, (churn, value) in scores.items():
+        for person, (churn, value) in SCORES.items():
             con.execute("insert into predictions.customer_propensity (customer_id, churn_probability, churn_model, "
                         "scored_at) values (?, ?, 'churn-test', ?)", [ids[person], churn, scored])
             con.execute("insert into predictions.customer_clv (customer_id, probability_alive, expected_value_365d, "
-                        "model_version, trained_at) values (?, 0.5, ?, 'clv-test', ?)", [ids[person], value, scored])
+                        "model_version, trained_at) values (?, 0.5, ?, ?, ?)", [ids[person], value, CLV_VERSION, scored])
+    return ids
+
+
+def test_predicted_churners_with_a_high_predicted_value_make_the_audience(handcrafted_warehouse: Path,
+                                                                           tmp_path: Path):
+    path = copy_warehouse(handcrafted_warehouse, tmp_path)
+    ids = publish_scores(path)
     result = run_dbt(dbt_command("build", HANDCRAFTED_AS_OF, select="aud_valuable_at_risk"), warehouse=path)
     assert result.ok, str(result)
     with duckdb.connect(str(path), read_only=True) as con:

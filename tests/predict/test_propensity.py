@@ -139,6 +139,66 @@ def test_the_weekly_asset_says_too_little_data_and_publishes_nothing(built_wareh
     assert [(m, p) for m, p, _ in history] == [("churn", False), ("lead_conversion", False), ("purchase_30d", False)]
 
 
+def cdnow_warehouse(frames: dict[str, pd.DataFrame], folder) -> str:
+    """A warehouse file holding the CDNOW log as the marts the propensity views read: every buyer a customer
+    since their first order, no leads, events, emails or consent."""
+    path = str(folder / "warehouse.duckdb")
+    with duckdb.connect(path) as con:
+        con.register("people", frames["people"])
+        con.register("orders", frames["orders"])
+        con.execute("create schema marts")
+        con.execute("create schema staging")
+        con.execute("create table marts.customers as select customer_id, first_seen_at, "
+                    "cast(null as timestamp) as became_lead_at, first_seen_at as became_customer_at, "
+                    "cast(null as varchar) as company, cast(null as varchar) as job_title from people")
+        con.execute("create table marts.orders as select customer_id, ordered_at, amount as total_amount, "
+                    "true as is_completed from orders")
+        con.execute("create table marts.events (customer_id varchar, occurred_at timestamp, event_type varchar, "
+                    "form_name varchar)")
+        con.execute("create table marts.customer_identifiers (customer_id varchar, identifier_type varchar, "
+                    "identifier_value varchar)")
+        con.execute("create table staging.stg_email__engagement (email varchar, engagement_id varchar, "
+                    "occurred_at timestamp, event_type varchar, bounce_type varchar)")
+        con.execute("create table staging.stg_consent__records (consent_id varchar, channel varchar, status varchar, "
+                    "recorded_at timestamp, email varchar, phone varchar, shop_customer_id varchar)")
+    return path
+
+
+def test_the_weekly_asset_keeps_the_previous_scores_of_a_refused_model_and_the_run_goes_on(cdnow_frames, tmp_path):
+    """A refused model is an ERROR check (an alert), not a failed step: the check does not block, so what reads
+    the scores in the same run builds on the previous ones (tests/orchestration/test_refused_model.py)."""
+    import dagster as dg
+
+    from orchestration.defs.propensity import PUBLISHED, customer_propensity
+    from orchestration.defs.resources import Warehouse
+    from orchestration.lib.clock import AS_OF_TAG
+
+    path = cdnow_warehouse(cdnow_frames, tmp_path)
+
+    def retrain(**config) -> dg.ExecuteInProcessResult:
+        return dg.materialize([customer_propensity], resources={"warehouse": Warehouse(path=path)},
+                              tags={AS_OF_TAG: END.isoformat()}, raise_on_error=False,
+                              run_config={"ops": {"predictions__customer_propensity": {"config": config}}})
+
+    first = retrain()
+    [check] = first.get_asset_check_evaluations()
+    assert first.success and check.severity == dg.AssetCheckSeverity.WARN  # no leads: lead conversion untrained
+    with duckdb.connect(path, read_only=True) as con:
+        before = con.execute(f"select * from {SCORES} order by customer_id").fetchall()
+    assert len(before) == 2357 and all(row[1] is not None for row in before)  # churn published
+
+    second = retrain(auc_floor=0.99)
+    assert second.success and not second.get_step_failure_events()
+    [check] = second.get_asset_check_evaluations()
+    assert check.check_name == PUBLISHED and not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "below the floor 0.99" in check.description
+    assert not any(spec.blocking for spec in customer_propensity.check_specs)
+    with duckdb.connect(path, read_only=True) as con:
+        assert con.execute(f"select * from {SCORES} order by customer_id").fetchall() == before
+        history = con.execute(f"select model, published from {MODELS} where model = 'churn' order by trained_at")
+        assert history.fetchall() == [("churn", True), ("churn", False)]
+
+
 def test_the_personalization_api_serves_the_probabilities(built_warehouse, tmp_path):
     from activations.predict.propensity_tables import ensure_tables
     from activations.serve.store import STORE_FILE, Snapshot, build_serving_snapshot
