@@ -24,5 +24,4 @@ def run(args: argparse.Namespace) -> int:
     if args.days < 1 or args.every < 1:
         print("attiva simulate: --days and --every must be at least 1")
         return 2
-    simulate(days=args.days, every=args.every, customers=args.customers, seed=args.seed)
-    return 0
+    return 0 if simulate(days=args.days, every=args.every, customers=args.customers, seed=args.seed).ok else 1

@@ -46,8 +46,18 @@ class CampaignCheck:
         return self.low <= self.expected <= self.high
 
 
+@dataclass(frozen=True)
+class Simulation:
+    checks: list[CampaignCheck]
+    failed_steps: list[str]  # over every pipeline run of the simulation
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_steps
+
+
 def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
-             start: datetime | None = None) -> list[CampaignCheck]:
+             start: datetime | None = None) -> Simulation:
     """Run `days` simulated days; the pipeline every `every` days and on the last one."""
     from demo.pipeline import generate_if_empty, pipeline_sandbox, run_everything
 
@@ -62,11 +72,12 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     fresh = state is None
     state = state or world_days.State(clock=epoch_seconds(clock))
     mailbox = settings.data_dir() / "sandbox" / "smtp" / "messages.jsonl"
+    failed: list[str] = []
     world_days.keep_promotions_running(landing, state.clock, state.clock + (days + WINDOW_DAYS) * world_days.DAY)
     with pipeline_sandbox():
         if fresh and not _has_run():
             print(f"==> day 0, {clock:%Y-%m-%d %H:%M} UTC: the first pipeline run")
-            _check(run_everything())
+            failed += _check(run_everything())
         for day in range(1, days + 1):
             started = time.monotonic()
             read, caused = world_days.receive(landing, world, state, mailbox, seed)
@@ -78,13 +89,13 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
             if day % every == 0 or day == days:
                 os.environ["ATTIVA_AS_OF"] = until.isoformat()
                 print(line + "; running the pipeline", flush=True)
-                _check(run_everything())
+                failed += _check(run_everything())
                 print(f"    day {day} took {time.monotonic() - started:.0f} s")
             else:
                 print(line)
     checks = compare(landing)
     print(describe(checks))
-    return checks
+    return Simulation(checks, failed)
 
 
 def _has_run() -> bool:
@@ -96,10 +107,11 @@ def _has_run() -> bool:
         return warehouse.has_table(con, "activation", "message_ledger")
 
 
-def _check(result) -> None:
+def _check(result) -> list[str]:
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
     if failed:
         print(f"    steps failed (their assets are stale, everything else ran): {', '.join(failed)}")
+    return failed
 
 
 def compare(landing) -> list[CampaignCheck]:
