@@ -26,6 +26,8 @@ class ReportData:
     propensity_models: Rows = field(default_factory=list)  # the latest training per model (predictions schema)
     clv_model: Rows = field(default_factory=list)  # the latest lifetime-value training, and when one last published
     clv_values: Rows = field(default_factory=list)  # scored buyers per band of predicted 365-day value
+    allocations: Rows = field(default_factory=list)  # campaign, step, day, variant, messages: A/B steps' choices
+    send_times: Rows = field(default_factory=list)  # timed_by, delivered, opened: what set each sent message's hour
     sync_runs: int = 0
     generated_at: datetime | None = None
     missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
@@ -132,6 +134,25 @@ def load(con, generated_at: datetime | None = None) -> ReportData:
                               else 5 end as band_order
                   from predictions.customer_clv where expected_value_365d is not null)
             group by band, band_order order by band_order""")
+    if _exists(con, "activation", "message_ledger") and {"variant_probability", "timed_by"} <= _columns(
+            con, "activation", "message_ledger"):
+        # Which variant each A/B step chose, per day it planned (a bandit's shares move; an even split's do not).
+        data.allocations = _rows(con, """
+            select campaign, step, cast(planned_at as date) as day, template as variant, count(*) as messages
+            from activation.message_ledger
+            where variant_probability is not null
+            group by campaign, step, cast(planned_at as date), template
+            order by campaign, step, day, variant""")
+        if _exists(con, "measurement", "message_outcomes"):
+            data.send_times = _rows(con, """
+                select coalesce(l.timed_by, 'as_soon_as_due') as timed_by,
+                       sum(case when o.delivered then 1 else 0 end) as delivered,
+                       sum(case when o.delivered and o.opened then 1 else 0 end) as opened
+                from activation.message_ledger as l
+                inner join measurement.message_outcomes as o on o.message_id = l.message_id
+                where l.state = 'sent' and l.channel in ('email', 'esp')
+                group by coalesce(l.timed_by, 'as_soon_as_due')
+                order by timed_by""")
     if _exists(con, "activation", "sync_runs"):
         # The audience each run saw, the last run of each day per sync.
         data.audience_sizes = _rows(con, """

@@ -160,7 +160,9 @@ def _has_variants(data: ReportData, row: dict[str, Any]) -> bool:
     return sum(1 for r in data.campaigns if r["campaign"] == row["campaign"] and r["step"] == row["step"]) > 1
 
 
-def _verdict(low: float | None, high: float | None, too_small: bool, holdout: int) -> str:
+def _verdict(low: float | None, high: float | None, too_small: bool, holdout: int, waiting: int = 0) -> str:
+    if not holdout and waiting:
+        return '<span class="muted">waiting for the attribution window to close</span>'
     if not holdout:
         return '<span class="muted">no holdout</span>'
     if too_small:
@@ -199,6 +201,10 @@ def uplift_section(data: ReportData) -> str:
             [(r["campaign"], float(r["revenue_uplift"] or 0), r["revenue_uplift_ci_low"],
               r["revenue_uplift_ci_high"], bool(r["too_small_to_say"])) for r in estimated],
             x_label="Difference in revenue per customer (EUR), 95 % interval", y_label="Campaign", fmt=signed_euro)
+    elif not estimated and any(r.get("customers_waiting") for r in data.uplift):
+        conversion, revenue = _not_yet(
+            "every customer messaged (or held out) so far is still within the attribution window: the uplift is "
+            "measured once their window closes (Waiting below)."), ""
     elif estimated:
         conversion, revenue = _not_yet(
             "too small to say for every campaign so far: it takes at least 30 customers in each group and 10 "
@@ -211,7 +217,7 @@ def uplift_section(data: ReportData) -> str:
              pct(r["conversion_uplift_relative"], 0), signed_euro(r["revenue_uplift"]),
              f"{signed_euro(r['revenue_uplift_ci_low'])} to {signed_euro(r['revenue_uplift_ci_high'])}",
              _verdict(r["conversion_uplift_ci_low"], r["conversion_uplift_ci_high"], bool(r["too_small_to_say"]),
-                      int(r["holdout_customers"] or 0))]
+                      int(r["holdout_customers"] or 0), int(r.get("customers_waiting") or 0))]
             for r in data.uplift]
     table = _table(["Campaign", "Treated", "Holdout", "Waiting", "Treated conv.", "Holdout conv.", "Uplift", "95 % interval",
                     "Relative", "Revenue / customer", "95 % interval", "Verdict"], rows)
@@ -325,9 +331,14 @@ def predictions_section(data: ReportData) -> str:
             "how well each ranked customers on days it never saw (AUC: 0.5 is chance, 1 perfect) against the "
             "rule-based score on the same customers, and whether it was published. Customer lifetime value "
             "(docs/predictive-traits.md): how close the model came on a held-out 90 days, and what it expects "
-            "buyers to be worth over the next year. A model that fails its check keeps the last published scores.")
+            "buyers to be worth over the next year. A model that fails its check keeps the last published scores. "
+            "Then what campaigns learned on their own: how each A/B step shared its messages between variants day "
+            "by day (a bandit moves towards the variant that earns more), and the open rate of mail sent at each "
+            "customer's best hour.")
+    learned = allocations_part(data) + send_time_part(data)
     if not data.propensity_models and not data.clv_model:
-        return _section("predictions", "Predicted scores", lede, _empty("no model has been trained yet."))
+        return _section("predictions", "What the system learned", lede,
+                        _empty("no model has been trained yet.") + learned)
     parts = []
     if not any(r["published_at"] for r in [*data.propensity_models, *data.clv_model]):
         parts.append(_not_yet("no model has passed its check yet; each training's reason is below."))
@@ -368,7 +379,48 @@ def predictions_section(data: ReportData) -> str:
               pct(r["holdout_error"]), ", ".join(num(r[k]) for k in ("r", "alpha", "a", "b")), escape(r["reason"] or ""),
               escape(f"{r['published_at']:%Y-%m-%d}") if r["published_at"] else "never"]],
             text_columns=(0, 1, 7, 8, 9)))
-    return _section("predictions", "Predicted scores", lede, "".join(parts))
+    return _section("predictions", "What the system learned", lede, "".join(parts) + learned)
+
+
+def allocations_part(data: ReportData) -> str:
+    """Each A/B step's share of messages per variant, per day it planned: a bandit's shares move towards the
+    variant that earns more; an even split's stay put."""
+    steps: dict[tuple[str, int], dict[date, dict[str, int]]] = {}
+    for r in data.allocations:
+        steps.setdefault((r["campaign"], r["step"]), {}).setdefault(r["day"], {})[r["variant"]] = int(r["messages"])
+    steps = {k: v for k, v in steps.items() if len({name for day in v.values() for name in day}) > 1}
+    if not steps:
+        return ""
+    parts = ["<h3>Allocations over time</h3>"]
+    for (campaign, step), days in sorted(steps.items()):
+        variants = sorted({name for day in days.values() for name in day})
+        series = {_variant_name(campaign, v): [(day, 100 * counts.get(v, 0) / sum(counts.values()))
+                                               for day, counts in sorted(days.items())] for v in variants}
+        if len(days) > 1:
+            parts.append(svg.line_chart(f"{campaign} · step {step}: share of messages per variant", series,
+                                        x_label="Day planned", y_label="Share of the step's messages (%)",
+                                        fmt=lambda v: f"{v:.0f}%"))
+        rows = [[escape(f"{day:%Y-%m-%d}"), *(pct(counts.get(v, 0) / sum(counts.values())) for v in variants),
+                 count(sum(counts.values()))] for day, counts in sorted(days.items())]
+        parts.append(_table(["Day", *(_variant_name(campaign, v) for v in variants), "Messages"], rows,
+                            text_columns=(0,)))
+    return "".join(parts)
+
+
+def send_time_part(data: ReportData) -> str:
+    """Open rate of delivered mail by what chose its hour. Not an experiment: who gets a best hour (customers with
+    an engagement history) differs from who does not; benchmarks/send_time_lift.py measures the effect itself."""
+    timed = [r for r in data.send_times if r["delivered"]]
+    if not any(r["timed_by"] != "as_soon_as_due" for r in timed):
+        return ""
+    labels = {"as_soon_as_due": "as soon as due", "best_hour": "the customer's best hour",
+              "segment_hour": "their segment's best hour"}
+    rows = [[escape(labels.get(r["timed_by"], r["timed_by"])), count(r["delivered"]), count(r["opened"]),
+             pct(r["opened"] / r["delivered"])] for r in timed]
+    return ("<h3>Send-time optimization</h3>"
+            + _table(["Sent at", "Delivered", "Opened", "Open rate"], rows, text_columns=(0,))
+            + '<p class="muted">Customers with a best hour have an engagement history, those without do not: the '
+              "difference is not the effect of the hour alone.</p>")
 
 
 def sync_health_section(data: ReportData) -> str:

@@ -55,8 +55,9 @@ def test_the_report_from_data_has_every_section_with_charts(measured_warehouse, 
     # the engagement chart stacks what recipients did: mario's cart email was clicked, franco's bounced
     assert re.search(r"abandoned_cart · 1, clicked: 1<", campaigns)
     assert re.search(r"abandoned_cart · 1, bounced: 1<", campaigns)
-    # every campaign is too small to estimate an uplift: said in words, with the counts in the table
-    assert "too small to say" in sections["uplift"] and "Not enough data yet" in sections["uplift"]
+    # every customer is still within the attribution window: said in words, with the counts in the table
+    assert "still within the attribution window" in sections["uplift"] and "Not enough data yet" in sections["uplift"]
+    assert "waiting for the attribution window to close" in sections["uplift"]
     assert "<svg" not in sections["uplift"]
     # the A/B test is listed, each variant against the other; two opens are too few to chart
     assert "favourite_on_promotion_b" in sections["variants"] and "Not enough data yet" in sections["variants"]
@@ -100,3 +101,23 @@ def test_report_without_out_writes_the_default_file_not_the_landing_folder(tmp_p
     assert capsys.readouterr().out.strip() == str(expected.resolve())
     assert "<section" in expected.read_text(encoding="utf-8")
     assert list(landing.iterdir()) == []
+
+
+def test_what_the_system_learned_shows_a_bandits_shares_moving_and_the_send_time_open_rates():
+    from datetime import date
+
+    from activations.report.data import ReportData
+    from activations.report.html import predictions_section
+
+    shares = {date(2026, 11, 1): (50, 50), date(2026, 11, 2): (30, 70), date(2026, 11, 3): (10, 90)}
+    data = ReportData(
+        allocations=[{"campaign": "win_back", "step": 1, "day": day, "variant": variant, "messages": n}
+                     for day, split in shares.items() for variant, n in zip(("win_back_a", "win_back_b"), split, strict=True)],
+        send_times=[{"timed_by": "as_soon_as_due", "delivered": 200, "opened": 50},
+                    {"timed_by": "best_hour", "delivered": 100, "opened": 34}])
+    section = predictions_section(data)
+    assert "What the system learned" in section and "Allocations over time" in section
+    assert "win_back · step 1: share of messages per variant" in section and "<polyline" in section
+    assert re.search(r"2026-11-03</td><td>10.0%</td><td>90.0%</td><td>100</td>", section)
+    assert "the customer&#x27;s best hour</td><td>100</td><td>34</td><td>34.0%</td>" in section
+    assert "as soon as due</td><td>200</td><td>50</td><td>25.0%</td>" in section
