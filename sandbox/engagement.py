@@ -12,6 +12,11 @@ Each message is reported once: `<state>/engagement_cursor.json` remembers how mu
 store earlier batches covered. Addresses whose mailbox part contains "bounce", "unsubscribe"
 or "complain" always do that, so tests and demos can count on them.
 
+Rates per template: `<state>/recipients.json`, `{"templates": {"<template>": {"open": 0.3,
+"click_given_open": 0.2}}}`, overrides the open and click rates below for the messages of that
+template (read from the X-Attiva-Template header); the simulator (simulator/) plants an A/B test's
+true rates this way.
+
 The simulated recipients act at once: a message's whole story (delivered, opened hours later,
 clicked, ...) comes in the first batch after it arrived, each event stamped at its simulated
 time but never later than the batch, so nothing lands in the warehouse dated in the future.
@@ -34,6 +39,7 @@ from sandbox.smtp import message_html
 from sandbox.wire import dumps, loads
 
 CURSOR = "engagement_cursor.json"
+RECIPIENTS = "recipients.json"  # open and click rates per template, when set (the simulator's planted A/B truth)
 HARD_BOUNCE, SOFT_BOUNCE = 0.01, 0.01  # of messages
 OPEN, CLICK_GIVEN_OPEN = 0.35, 0.25  # of delivered, of opened
 UNSUBSCRIBE, COMPLAINT = 0.01, 0.002  # of delivered
@@ -57,8 +63,11 @@ def _campaign(message_id: str) -> str | None:
 
 
 def recipient_events(message_id: str, email: str, sent_at: float, html: str | None, campaign: str | None,
-                     seed: int = 1, until: float | None = None) -> list[dict[str, Any]]:
-    """The events one message causes, in SendGrid's Event Webhook shape; none stamped after `until`."""
+                     seed: int = 1, until: float | None = None,
+                     rates: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """The events one message causes, in SendGrid's Event Webhook shape; none stamped after `until`.
+    `rates` (`open`, `click_given_open`) replace the default rates for this message."""
+    rates = rates or {}
     mailbox = email.split("@", 1)[0].lower()
     categories = [campaign] if campaign else []
 
@@ -78,16 +87,21 @@ def recipient_events(message_id: str, email: str, sent_at: float, html: str | No
     opened_at = sent_at + 600 + int(_unit(seed, message_id, "open_at") * 36 * 3600)
     unsubscribes = "unsubscribe" in mailbox or _unit(seed, message_id, "unsubscribe") < UNSUBSCRIBE
     complains = "complain" in mailbox or _unit(seed, message_id, "complaint") < COMPLAINT
-    if unsubscribes or _unit(seed, message_id, "open") < OPEN:
+    if unsubscribes or _unit(seed, message_id, "open") < rates.get("open", OPEN):
         out.append(event("open", opened_at))
         links = _HREF.findall(html or "")
-        if links and _unit(seed, message_id, "click") < CLICK_GIVEN_OPEN:
+        if links and _unit(seed, message_id, "click") < rates.get("click_given_open", CLICK_GIVEN_OPEN):
             out.append(event("click", opened_at + 90, url=links[0].replace("&amp;", "&")))
     if unsubscribes:
         out.append(event("unsubscribe", opened_at + 120))
     if complains:
         out.append(event("spamreport", sent_at + 3600))
     return out
+
+
+def _template_rates(state_dir: Path) -> dict[str, dict[str, float]]:
+    path = state_dir / RECIPIENTS
+    return loads(path.read_bytes()).get("templates", {}) if path.exists() else {}
 
 
 def _smtp_messages(state_dir: Path, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -112,6 +126,7 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, no
     cursor_path = state_dir / CURSOR
     cursor = loads(cursor_path.read_bytes()) if cursor_path.exists() else {}
     events: list[dict[str, Any]] = []
+    per_template = _template_rates(state_dir)
     smtp_done = cursor.get("smtp", 0)
     for line_number, record in _smtp_messages(state_dir, cursor.get("smtp", 0)):
         if budget <= 0:
@@ -124,7 +139,7 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, no
         html = message_html(record)
         for email in record.get("rcpt_tos") or []:
             events += recipient_events(message_id, email, _epoch(record["received_at"]), html, _campaign(message_id),
-                                       seed, until)
+                                       seed, until, per_template.get(record.get("attiva_template") or ""))
     sendgrid_path = state_dir / "sendgrid.json"
     mail = loads(sendgrid_path.read_bytes()).get("mail", []) if sendgrid_path.exists() else []
     sendgrid_done = cursor.get("sendgrid", 0)

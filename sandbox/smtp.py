@@ -8,7 +8,7 @@ seeded stream, so a retry may pass) or ``550`` (permanent, chosen by a hash of s
 and address, so the same mailbox is refused again), and latency before each DATA reply.
 
 Every accepted message is one line of ``<state>/smtp/messages.jsonl`` (append-only:
-``id, received_at, mail_from, rcpt_tos, message_id, attiva_message_id, subject, size``
+``id, received_at, mail_from, rcpt_tos, message_id, attiva_message_id, attiva_template, subject, size``
 and ``raw``, or ``raw_base64`` when the bytes are not UTF-8), so what was received
 survives restarts; protocol counters are kept in ``<state>/smtp/counters.json``.
 """
@@ -508,6 +508,7 @@ class MailServer:
             "rcpt_tos": list(envelope.rcpt_tos),
             "message_id": _message_id(headers.get("Message-ID")),
             "attiva_message_id": _header_text(headers.get("X-Attiva-Message-Id")),
+            "attiva_template": _header_text(headers.get("X-Attiva-Template")),
             "subject": _header_text(headers.get("Subject")),
             "size": len(content),
         }

@@ -22,7 +22,7 @@ import polars as pl
 from activations import settings, warehouse
 from generator.clock import epoch_seconds
 from simulator import days as world_days
-from simulator.world import WINDOW_DAYS, expected_uplift, load
+from simulator.world import OPEN_RATE, VARIANT_CLICKS, WINDOW_DAYS, expected_uplift, load
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     mailbox = settings.data_dir() / "sandbox" / "smtp" / "messages.jsonl"
     failed: list[str] = []
     world_days.keep_promotions_running(landing, state.clock, state.clock + (days + WINDOW_DAYS) * world_days.DAY)
+    plant_variant_clicks(mailbox.parent.parent)
     with pipeline_sandbox():
         if fresh and not _has_run():
             print(f"==> day 0, {clock:%Y-%m-%d %H:%M} UTC: the first pipeline run")
@@ -95,7 +96,78 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
                 print(line)
     checks = compare(landing)
     print(describe(checks))
+    print(describe_variants(variant_checks()))
     return Simulation(checks, failed)
+
+
+def plant_variant_clicks(sandbox_state) -> None:
+    """The A/B test's true click rates, where the sandbox's recipients read them (sandbox/engagement.py)."""
+    import json
+
+    path = sandbox_state / "recipients.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"templates": {t: {"open": OPEN_RATE, "click_given_open": c}
+                                              for t, c in VARIANT_CLICKS.items()}}, indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class VariantCheck:
+    """One A/B variant: its planted and measured click rate (of delivered), and how its share moved."""
+
+    campaign: str
+    step: int
+    variant: str
+    planted: float  # clicks per delivered message
+    sent: int
+    clicked: int
+    delivered: int
+    first_share: float  # of the step's messages on the first and last day it planned
+    last_share: float
+
+
+def variant_checks() -> list[VariantCheck]:
+    """The planted A/B steps as they ran: per variant, messages, clicks and the share of each planning day."""
+    with warehouse.connect(read_only=True) as con:
+        if not warehouse.has_table(con, "measurement", "message_outcomes"):
+            return []
+        rows = con.execute(f"""
+            select l.campaign, l.step, l.template, cast(l.planned_at as date) as day, count(*) as planned,
+                   sum(case when l.state = 'sent' then 1 else 0 end) as sent,
+                   sum(case when o.delivered then 1 else 0 end) as delivered,
+                   sum(case when o.clicked then 1 else 0 end) as clicked
+            from activation.message_ledger as l
+            left join measurement.message_outcomes as o on o.message_id = l.message_id
+            where l.template in ({", ".join("?" for _ in VARIANT_CLICKS)}) and l.state <> 'held_out'
+            group by 1, 2, 3, 4""", list(VARIANT_CLICKS)).pl()
+    if rows.is_empty():
+        return []
+    days = rows.group_by("campaign", "step", "day").agg(pl.col("planned").sum().alias("day_total"))
+    rows = rows.join(days, on=["campaign", "step", "day"]).with_columns(share=pl.col("planned") / pl.col("day_total"))
+    checks = []
+    for (campaign, step, variant), part in rows.sort("day").group_by("campaign", "step", "template",
+                                                                     maintain_order=True):
+        checks.append(VariantCheck(campaign, step, variant, OPEN_RATE * VARIANT_CLICKS[variant], int(part["sent"].sum()),
+                                   int(part["clicked"].sum()), int(part["delivered"].sum()),
+                                   float(part["share"][0]), float(part["share"][-1])))
+    return checks
+
+
+def describe_variants(checks: list[VariantCheck]) -> str:
+    if not checks:
+        return ""
+    best = max(c.planted for c in checks)
+    even = sum(c.planted for c in checks) / len(checks)
+    sent = sum(c.sent for c in checks)
+    regret = sum(c.sent * (best - c.planted) for c in checks)
+    lines = ["==> the A/B test the world planted (clicks per delivered message)",
+             f"  {'variant':<28} {'planted':>8} {'measured':>9} {'sent':>7} {'first day':>10} {'last day':>9}"]
+    for c in checks:
+        measured = f"{c.clicked / c.delivered:.2%}" if c.delivered else "-"
+        lines.append(f"  {c.variant:<28} {c.planted:>8.2%} {measured:>9} {c.sent:>7,} {c.first_share:>10.0%} "
+                     f"{c.last_share:>9.0%}")
+    lines.append(f"  regret (expected clicks lost against sending the best variant to all): {regret:,.1f}; a fixed "
+                 f"50/50 split of the same {sent:,} messages: {sent * (best - even):,.1f}")
+    return "\n".join(lines)
 
 
 def _has_run() -> bool:

@@ -19,11 +19,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from activations.build import dbt_command, run_dbt
 from activations.ingest import load_landing
 from generator import generate
 from generator.clock import epoch_seconds
-from simulator import days
+from simulator import calibration, days
 from simulator.world import DAY, UPLIFT, WINDOW_DAYS, load
 
 AS_OF = datetime(2026, 11, 2, 10, tzinfo=UTC)
@@ -79,51 +78,10 @@ def test_a_simulated_day_lands_orders_and_visits_that_ingest_cleanly(tmp_path):
     assert carts > 0
 
 
-def _campaigns(rng: np.random.Generator, count: int, size: int, holdout_share: float):
-    """`count` campaigns of `size` customers drawn from the world's traits, their conversions drawn by the
-    world; returns (assignments, orders, planted uplift per campaign)."""
-    from simulator.world import ORGANIC_MEAN, ORGANIC_SHAPE
-
-    names = list(UPLIFT)
-    assignments, orders, planted = [], [], {}
-    start = datetime(2026, 10, 1, 9)
-    for k in range(count):
-        campaign = f"c{k:03d}"
-        organic = 1 - np.exp(-rng.gamma(ORGANIC_SHAPE, ORGANIC_MEAN / ORGANIC_SHAPE, size) * WINDOW_DAYS)
-        respond = np.minimum(UPLIFT[names[k % len(names)]] * rng.gamma(2.0, 0.5, size), 0.95)
-        holdout = rng.random(size) < holdout_share
-        sent = ~holdout & (rng.random(size) < 0.7)  # send-time checks stop some of the treated
-        # Planted: what sending changes, averaged over everyone the campaign was for (intention to treat).
-        planted[campaign] = float(np.mean(0.7 * respond * (1 - organic)))
-        converted = (rng.random(size) < organic) | (sent & (rng.random(size) < respond))
-        exposed = [start + timedelta(hours=int(h)) for h in rng.integers(0, 48, size)]
-        ids = [f"{campaign}-{i}" for i in range(size)]
-        assignments.append(pl.DataFrame({"campaign": campaign, "customer_id": ids, "is_holdout": holdout,
-                                         "was_sent": sent, "exposed_at": exposed}))
-        delay = rng.uniform(0, WINDOW_DAYS * DAY - 1, size)
-        orders.append(pl.DataFrame({"customer_id": ids, "exposed_at": exposed, "delay": delay})
-                      .filter(pl.Series(converted))
-                      .select("customer_id", ordered_at=pl.col("exposed_at") + pl.duration(seconds=pl.col("delay")),
-                              is_completed=pl.lit(True), total_amount=pl.lit(40.0)))
-    return pl.concat(assignments), pl.concat(orders), planted
-
-
 def test_the_uplift_interval_covers_the_planted_uplift_about_95_percent_of_the_time(tmp_path):
-    assignments, orders, planted = _campaigns(np.random.default_rng(2026), count=400, size=3000, holdout_share=0.2)
-    warehouse = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("create schema measurement; create schema marts")
-        con.register("a", assignments.to_arrow())
-        con.register("o", orders.to_arrow())
-        con.execute("create table measurement.campaign_assignments as select * from a")
-        con.execute("create table marts.orders as select * from o")
-    result = run_dbt(dbt_command("run", datetime(2026, 11, 1, tzinfo=UTC), select="campaign_uplift"),
-                     warehouse=warehouse)
-    assert result.ok, str(result)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute("""select campaign, conversion_uplift_ci_low, conversion_uplift_ci_high, too_small_to_say,
-                                     customers_waiting from measurement.campaign_uplift""").fetchall()
-    assert len(rows) == 400 and not any(r[3] or r[4] for r in rows)
-    covered = sum(low <= planted[campaign] <= high for campaign, low, high, _, _ in rows)
+    result = calibration.measure(np.random.default_rng(2026), tmp_path / "warehouse.duckdb", count=400, size=3000,
+                                 holdout_share=0.2)
+    assert result.campaigns == 400 and result.too_small == 0
+    covered = result.covered
     # 400 campaigns: a calibrated 95 % interval covers 380 give or take 9 (one standard error 4.4)
     assert 368 <= covered <= 392, covered

@@ -305,7 +305,9 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             from_email=getattr(channel, "from_email", ""), from_name=getattr(channel, "from_name", ""),
             subject=rendered.subject, html=rendered.html,
             text=rendered.text, campaign=trigger.campaign, customer_id=row["customer_id"],
-            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})))
+            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                     # the variant, so an ESP's engagement reports can be read per A/B variant
+                     "X-Attiva-Template": row["template"]})))
     if failed:
         ledger.update(con, pl.DataFrame(failed, infer_schema_length=None), now)
         for row in failed:

@@ -123,13 +123,31 @@ def test_the_landing_file_is_ingested_and_feeds_suppression(tmp_path):
     assert listed == {sha("b@example.it"), sha("d@example.it"), sha("e@example.it")}
 
 
-def _store_message(store: MailStore, message_id: str, to: str) -> None:
+def _store_message(store: MailStore, message_id: str, to: str, template: str | None = None) -> None:
     raw = (f"Message-ID: <{message_id}>\r\nX-Attiva-Message-Id: {message_id}\r\nTo: {to}\r\nSubject: hi\r\n"
            "Content-Type: text/html; charset=utf-8\r\n\r\n"
            '<a href="https://www.emporionove.it/p/1?utm_source=attiva&amp;utm_medium=email">go</a>\r\n')
     store.append({"id": message_id, "received_at": "2026-11-20T10:00:00.000Z", "mail_from": "ciao@emporionove.it",
                   "rcpt_tos": [to], "message_id": f"<{message_id}>", "attiva_message_id": message_id,
-                  "subject": "hi", "size": len(raw), "raw": raw})
+                  "subject": "hi", "size": len(raw), "raw": raw, "attiva_template": template})
+
+
+def test_recipients_json_sets_the_open_and_click_rates_of_a_template(tmp_path):
+    """What the simulator plants for an A/B test: every delivered `promo_b` is clicked, no `promo_a` is."""
+    store = MailStore(tmp_path / "smtp")
+    for n in range(200):
+        _store_message(store, f"promo.{n:04d}a.1@attiva", f"anna{n}@example.it", "promo_a")
+        _store_message(store, f"promo.{n:04d}b.1@attiva", f"bruno{n}@example.it", "promo_b")
+    store.close()
+    (tmp_path / "recipients.json").write_text(json.dumps({"templates": {
+        "promo_a": {"open": 1.0, "click_given_open": 0.0}, "promo_b": {"open": 1.0, "click_given_open": 1.0}}}))
+    counts: dict[tuple[str, str], int] = {}
+    for event in new_events(tmp_path):
+        key = ("a" if event["email"].startswith("anna") else "b", event["event"])
+        counts[key] = counts.get(key, 0) + 1
+    for variant in ("a", "b"):
+        assert counts[(variant, "open")] == counts[(variant, "delivered")] > 180  # all but the few bounces
+    assert counts.get(("a", "click"), 0) == 0 and counts[("b", "click")] == counts[("b", "open")]
 
 
 def test_the_sandbox_reports_each_message_once(tmp_path):
