@@ -127,9 +127,12 @@ def live_until(landing: Path, customers: Customers, state: State, until: int, se
 def _land_orders(landing: Path, customers: Customers, state: State, orders: pl.DataFrame, until: int,
                  rng: np.random.Generator) -> Path:
     products = _products(landing)
-    pick = rng.integers(0, products.height, orders.height)
+    chosen = customers.products_for(orders["row"].to_numpy(), products["product_id"].to_numpy(), rng)
+    prices = dict(zip(products["product_id"].to_list(), products["price"].to_list(), strict=True))
+    known = np.array([p in prices for p in chosen])  # bought before, since withdrawn: any active product instead
+    chosen[~known] = products["product_id"].to_numpy()[rng.integers(0, products.height, int((~known).sum()))]
     quantity = rng.choice([1, 1, 1, 2, 3], orders.height)
-    price = products["price"].to_numpy()[pick]
+    price = np.array([prices[p] for p in chosen])
     ids = ORDER_ID_BASE + state.next_order + np.arange(orders.height)
     state.next_order += orders.height
     rows = orders["row"].to_numpy()
@@ -146,7 +149,7 @@ def _land_orders(landing: Path, customers: Customers, state: State, orders: pl.D
         utm_source=pl.when(pl.col("utm_campaign").is_not_null()).then(pl.lit("attiva")),
         utm_medium=pl.when(pl.col("utm_campaign").is_not_null()).then(pl.lit("email")))
     items = pl.DataFrame({"order_item_id": ids.astype(str), "order_id": ids.astype(str),
-                          "product_id": products["product_id"].to_numpy()[pick], "quantity": quantity,
+                          "product_id": chosen, "quantity": quantity,
                           "unit_price": price})
     day = _day(until)
     orders_path = Path(landing) / "shop" / "orders" / f"shop_orders_{day}_simulated.csv"
@@ -165,7 +168,7 @@ def _land_visits(landing: Path, customers: Customers, since: int, until: int, rn
     visitors = np.repeat(np.arange(len(counts)), counts)
     if not len(visitors):
         return 0
-    products = _products(landing)["product_id"].to_numpy()
+    catalog = _products(landing)["product_id"].to_numpy()
     views = rng.integers(1, 5, len(visitors))
     carts = rng.random(len(visitors)) < CART_SHARE
     start = rng.integers(since + 1, until - 600, len(visitors))
@@ -175,7 +178,7 @@ def _land_visits(landing: Path, customers: Customers, since: int, until: int, rn
     visit = np.repeat(session, per_visit)
     nth = np.arange(len(visit)) - np.repeat(np.cumsum(per_visit) - per_visit, per_visit)
     is_cart = nth >= np.repeat(views, per_visit)
-    product = products[rng.integers(0, len(products), len(visit))]
+    product = customers.products_for(visitors[visit], catalog, rng)
     product = np.where(is_cart, np.roll(product, 1), product)  # the cart holds the product just viewed
     tag = f"{since:x}"
     frame = pl.DataFrame({
@@ -220,7 +223,8 @@ def _products(landing: Path) -> pl.DataFrame:
     frame = pl.concat([pl.read_csv(f, columns=["product_id", "price", "is_active"], infer_schema=False,
                                    truncate_ragged_lines=True) for f in files])
     frame = frame.filter(pl.col("is_active") == "true").with_columns(
-        pl.col("price").cast(pl.Float64, strict=False)).drop_nulls().unique("product_id", keep="last")
+        pl.col("product_id").cast(pl.Int64, strict=False), pl.col("price").cast(pl.Float64, strict=False)
+    ).drop_nulls().unique("product_id", keep="last")
     return frame.sort("product_id")
 
 

@@ -130,7 +130,7 @@ def variant_checks() -> list[VariantCheck]:
     with warehouse.connect(read_only=True) as con:
         if not warehouse.has_table(con, "measurement", "message_outcomes"):
             return []
-        rows = con.execute(f"""
+        rows = con.sql(f"""
             select l.campaign, l.step, l.template, cast(l.planned_at as date) as day, count(*) as planned,
                    sum(case when l.state = 'sent' then 1 else 0 end) as sent,
                    sum(case when o.delivered then 1 else 0 end) as delivered,
@@ -138,7 +138,7 @@ def variant_checks() -> list[VariantCheck]:
             from activation.message_ledger as l
             left join measurement.message_outcomes as o on o.message_id = l.message_id
             where l.template in ({", ".join("?" for _ in VARIANT_CLICKS)}) and l.state <> 'held_out'
-            group by 1, 2, 3, 4""", list(VARIANT_CLICKS)).pl()
+            group by 1, 2, 3, 4""", params=list(VARIANT_CLICKS)).pl()
     if rows.is_empty():
         return []
     days = rows.group_by("campaign", "step", "day").agg(pl.col("planned").sum().alias("day_total"))

@@ -8,7 +8,9 @@ gets latent traits, drawn from the seed:
   couple of times a year, a few every week), whatever Attiva does;
 - a browsing rate per day (Gamma, mean 1/20): a visit views a few products and, one time in three,
   puts one in the cart; most carts are left, which is what the abandoned-cart journey answers;
-- a responsiveness, Gamma(2, 0.5) (mean 1), that scales every campaign's planted effect.
+- a responsiveness, Gamma(2, 0.5) (mean 1), that scales every campaign's planted effect;
+- their tastes: seven times in ten a visit or a purchase is of a product they bought before (from
+  the shop's exports), else any product, so favourites drift slowly, as real ones do.
 
 A received message makes a purchase that would not have happened: with probability
 `uplift[campaign] x responsiveness` (capped at 0.95) the person buys once, after an exponential
@@ -41,6 +43,7 @@ OPEN_RATE = 0.35  # of delivered mail, as the sandbox's recipients open it
 ORGANIC_SHAPE, ORGANIC_MEAN = 0.6, 1 / 180  # purchases per day
 VISIT_SHAPE, VISIT_MEAN = 0.5, 1 / 20  # visits to the shop per day
 CART_SHARE = 1 / 3  # of visits
+FAMILIAR_SHARE = 0.7  # of products viewed or bought: one bought before, when there is one
 RESPONSE_DELAY_MEAN = DAY  # seconds from receiving a message to the purchase it causes
 WINDOW_DAYS = 7  # the attribution window the responses fall within (dbt var attribution_window_days)
 
@@ -56,6 +59,17 @@ class Customers:
     visit_rate: np.ndarray  # visits per day
     responsiveness: np.ndarray
     by_email: dict[str, int]  # any address a person is known by -> row
+    bought: list[np.ndarray]  # per row: product ids of their past purchases (repeats count)
+
+    def products_for(self, rows: np.ndarray, catalog: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A product per row: one the person bought before (FAMILIAR_SHARE of the time, when any), else any."""
+        picked = catalog[rng.integers(0, len(catalog), len(rows))]
+        familiar = rng.random(len(rows)) < FAMILIAR_SHARE
+        for i in np.flatnonzero(familiar):
+            history = self.bought[rows[i]]
+            if len(history):
+                picked[i] = history[rng.integers(0, len(history))]
+        return picked
 
     def response_probability(self, rows: np.ndarray, campaigns: list[str]) -> np.ndarray:
         planted = np.array([UPLIFT.get(c, DEFAULT_UPLIFT) for c in campaigns])
@@ -95,6 +109,7 @@ def load(landing: Path, seed: int) -> Customers:
             by_email.setdefault(address, row_of[person])
 
     emails = [e or a for e, a in zip(people["email"].to_list(), account_email, strict=True)]
+    row_of_account = {a: i for i, a in enumerate(shop_id) if a is not None}
     rng = stream(seed, "simulator/traits")
     return Customers(
         person_ids=people["person_id"].to_numpy(),
@@ -104,6 +119,7 @@ def load(landing: Path, seed: int) -> Customers:
         visit_rate=rng.gamma(VISIT_SHAPE, VISIT_MEAN / VISIT_SHAPE, n),
         responsiveness=rng.gamma(2.0, 0.5, n),
         by_email=by_email,
+        bought=_purchases(Path(landing), n, row_of_account, by_email),
     )
 
 
@@ -117,6 +133,27 @@ def _shop_accounts(landing: Path, records: pl.DataFrame) -> pl.DataFrame:
                                                                         pl.col("record_id").alias("shop_customer_id"))
     return mapped.join(accounts.unique("shop_customer_id"), on="shop_customer_id", how="left").select(
         "person_id", "shop_customer_id", "email")
+
+
+def _purchases(landing: Path, n: int, row_of_account: dict[str, int], by_email: dict[str, int]) -> list[np.ndarray]:
+    """Per person, the product ids of the order lines the shop exported (the generator's and the simulator's)."""
+    def read(folder: str, columns: list[str]) -> pl.DataFrame:
+        files = sorted((landing / "shop" / folder).glob("*.csv"))
+        return pl.concat([pl.read_csv(f, columns=columns, infer_schema=False, truncate_ragged_lines=True)
+                          for f in files]) if files else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+
+    orders = read("orders", ["order_id", "shop_customer_id", "email"])
+    items = read("order_items", ["order_id", "product_id"]).drop_nulls()
+    rows = [row_of_account.get(account) if account else None for account in orders["shop_customer_id"].to_list()]
+    rows = [r if r is not None else by_email.get((e or "").strip().lower()) for r, e in
+            zip(rows, orders["email"].to_list(), strict=True)]
+    owners = pl.DataFrame({"order_id": orders["order_id"], "row": pl.Series(rows, dtype=pl.Int64)}).drop_nulls()
+    lines = items.join(owners.unique("order_id"), on="order_id").with_columns(
+        pl.col("product_id").cast(pl.Int64, strict=False)).drop_nulls()
+    bought: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * n
+    for row, products in lines.group_by("row").agg("product_id").iter_rows():
+        bought[row] = np.asarray(products, dtype=np.int64)
+    return bought
 
 
 def _crm_emails(landing: Path, records: pl.DataFrame) -> list[tuple[str, int]]:

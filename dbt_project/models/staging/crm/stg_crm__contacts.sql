@@ -8,7 +8,7 @@ with source as (
 latest as (
     select
         *,
-        row_number() over (partition by trim(contact_id) order by updated_at desc, _ingested_at desc, _line desc) as version_rank
+        row_number() over (partition by trim(contact_id) order by updated_at desc, _ingested_at desc, _file desc, _line desc) as version_rank
     from source
 ),
 

@@ -9,7 +9,7 @@ latest as (
     select
         *,
         row_number() over (
-            partition by trim(shop_customer_id) order by updated_at desc, _ingested_at desc, _line desc
+            partition by trim(shop_customer_id) order by updated_at desc, _ingested_at desc, _file desc, _line desc
         ) as version_rank
     from source
 ),

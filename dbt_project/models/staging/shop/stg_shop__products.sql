@@ -1,5 +1,7 @@
 -- The latest version of each product, grouped by its id as the models read it, trimmed (ids load
 -- as written: ' 42' is 42).
+-- Latest: loaded last; within one load, from the later file (landing files sort by name, so the later
+-- export), then the later line.
 with source as (
     select * from {{ source('raw', 'shop_products') }}
 ),
@@ -7,7 +9,7 @@ with source as (
 latest as (
     select
         *,
-        row_number() over (partition by trim(product_id) order by updated_at desc, _ingested_at desc, _line desc) as version_rank
+        row_number() over (partition by trim(product_id) order by updated_at desc, _ingested_at desc, _file desc, _line desc) as version_rank
     from source
 ),
 

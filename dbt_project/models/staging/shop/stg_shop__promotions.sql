@@ -1,5 +1,7 @@
 -- The latest version of each promotion, grouped by its id as the models read it, trimmed (ids load
 -- as written: ' 42' is 42).
+-- Latest: loaded last; within one load, from the later file (landing files sort by name, so the later
+-- export), then the later line.
 with source as (
     select * from {{ source('raw', 'shop_promotions') }}
 ),
@@ -7,7 +9,7 @@ with source as (
 latest as (
     select
         *,
-        row_number() over (partition by trim(promotion_id) order by _ingested_at desc, _line desc) as version_rank
+        row_number() over (partition by trim(promotion_id) order by _ingested_at desc, _file desc, _line desc) as version_rank
     from source
 ),
 
