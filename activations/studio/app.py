@@ -22,6 +22,7 @@ from activations.studio.users import User, authenticate, load_users
 from activations.warehouse import WarehouseBusy
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters["count"] = lambda value: "" if value is None else f"{value:,}"
 
 
 @dataclass(frozen=True)
