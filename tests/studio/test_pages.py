@@ -106,8 +106,7 @@ def test_an_unknown_customer_is_a_404(as_marketer):
     assert as_marketer.get("/customers/cus_nobody").status_code == 404
 
 
-def test_pages_answer_while_the_warehouse_is_read_and_say_who_holds_it_when_written(studio, console, as_viewer,
-                                                                                     monkeypatch):
+def test_pages_answer_while_the_warehouse_is_read_and_hold_no_connection_between_pages(studio, as_viewer):
     import duckdb
 
     # Another process's reader does not stop the console (read-only opens share the file) ...
@@ -123,3 +122,22 @@ def test_a_missing_warehouse_is_explained(studio, tmp_path):
     with pytest.raises(reading.NoWarehouse, match="run `attiva demo`"):
         with reading.reading(tmp_path / "none.duckdb"):
             pass
+
+
+def test_while_a_writer_holds_the_warehouse_a_page_says_who_instead_of_hanging(studio, as_viewer, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(reading, "READ_WAIT", 0.5)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(60)", str(studio.warehouse_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        page = as_viewer.get("/audiences")
+        assert page.status_code == 503
+        assert f"PID {holder.pid}" in page.text and "The warehouse cannot be read right now" in page.text
+    finally:
+        holder.kill()
+        holder.wait()
+    assert as_viewer.get("/audiences").status_code == 200
