@@ -709,6 +709,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve_arguments(srv)
     srv.add_argument("--warehouse", type=Path, default=None, help="with --build: DuckDB file (default ATTIVA_WAREHOUSE)")
     srv.set_defaults(handler=run_serve)
+
+    from activations.studio.command import DESCRIPTION as STUDIO_DESCRIPTION
+    from activations.studio.command import add_arguments as studio_arguments
+    from activations.studio.command import run_from_args as run_studio
+
+    std = sub.add_parser("studio", help=f"the marketer's console: audiences and customers in the browser "
+                                        f"(127.0.0.1:{settings.studio_port()})",
+                         description=STUDIO_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    studio_arguments(std)
+    std.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    std.set_defaults(handler=run_studio)
     add_plugin_commands(sub)
     return parser
 

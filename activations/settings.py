@@ -81,6 +81,21 @@ def serve_keys_path() -> Path:
     return Path(os.environ.get("ATTIVA_SERVE_KEYS", project_root() / "serve_keys.yml"))
 
 
+def studio_users_path() -> Path:
+    """The console's users and password hashes: ATTIVA_STUDIO_USERS, default studio_users.yml at the project root."""
+    return Path(os.environ.get("ATTIVA_STUDIO_USERS", project_root() / "studio_users.yml"))
+
+
+def studio_secret() -> str | None:
+    """ATTIVA_STUDIO_SECRET: signs the console's session cookies (`attiva studio` refuses to start without it)."""
+    return os.environ.get("ATTIVA_STUDIO_SECRET") or None
+
+
+def studio_password() -> str | None:
+    """ATTIVA_STUDIO_PASSWORD: the password `attiva studio --add-user` stores (unset: it asks)."""
+    return os.environ.get("ATTIVA_STUDIO_PASSWORD") or None
+
+
 def serving_dir() -> Path:
     """The personalization API's serving store: ATTIVA_SERVING, default ATTIVA_DATA/serving."""
     return Path(os.environ.get("ATTIVA_SERVING", data_dir() / "serving"))
@@ -176,8 +191,8 @@ SYNC_CHECKPOINT_THRESHOLD = "1GB"
 
 
 # The local ports, one variable each: the sandbox (`attiva sandbox`, and the destinations.yml
-# defaults that point at it), its mail server, `attiva serve`, and the Dagster UI (`make dev`).
-SANDBOX_PORT, SMTP_PORT, SERVE_PORT, DAGSTER_PORT = 8765, 8025, 8766, 3000
+# defaults that point at it), its mail server, `attiva serve`, the Dagster UI (`make dev`) and `attiva studio`.
+SANDBOX_PORT, SMTP_PORT, SERVE_PORT, DAGSTER_PORT, STUDIO_PORT = 8765, 8025, 8766, 3000, 8767
 
 
 def sandbox_port(env: Mapping[str, str] | None = None) -> int:
@@ -198,6 +213,11 @@ def serve_port(env: Mapping[str, str] | None = None) -> int:
 def dagster_port(env: Mapping[str, str] | None = None) -> int:
     """ATTIVA_DAGSTER_PORT, default 3000 (`make dev`'s Dagster UI)."""
     return _port("ATTIVA_DAGSTER_PORT", DAGSTER_PORT, env)
+
+
+def studio_port(env: Mapping[str, str] | None = None) -> int:
+    """ATTIVA_STUDIO_PORT, default 8767 (`attiva studio`, the marketer's console)."""
+    return _port("ATTIVA_STUDIO_PORT", STUDIO_PORT, env)
 
 
 def _port(variable: str, default: int, env: Mapping[str, str] | None) -> int:

@@ -123,13 +123,13 @@ def last_runs(con) -> dict[str, dict]:
         ),
         rejects as ({rejects}),
         holds as ({holds})
-        select ranked.sync_name, status, started_at, duration_seconds, audience_rows, planned, confirmed,
+        select ranked.sync_name, status, started_at, duration_seconds, audience_rows, planned, sent, confirmed,
                rejected, invalid, error, coalesce(rejects.pending, 0), coalesce(holds.rows_held, 0), runs,
                confirmed_total
         from ranked
         left join rejects on rejects.sync_name = ranked.sync_name
         left join holds on holds.sync_name = ranked.sync_name
         where n = 1""").fetchall()
-    keys = ("sync_name", "status", "started_at", "seconds", "audience_rows", "planned", "confirmed", "rejected",
+    keys = ("sync_name", "status", "started_at", "seconds", "audience_rows", "planned", "sent", "confirmed", "rejected",
             "invalid", "error", "pending_rejects", "holds", "runs", "confirmed_total")
     return {row[0]: dict(zip(keys, row, strict=True)) for row in rows}

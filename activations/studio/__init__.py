@@ -1,0 +1,7 @@
+"""`attiva studio`: the marketer's console, a small web app on 127.0.0.1 that reads the warehouse.
+
+users.py keeps who may sign in (argon2 hashes in studio_users.yml), sessions.py signs them in and
+guards every form against cross-site posts, reading.py opens the warehouse for the few milliseconds
+a page needs, audiences.py and customers.py are what the pages show, privacy.py what a viewer may
+see of a person, app.py the routes and command.py the CLI flags.
+"""

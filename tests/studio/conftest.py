@@ -1,0 +1,123 @@
+"""The console on the handcrafted warehouse (a copy given two syncs' runs and two ledger rows of
+Mario's, so every part of the pages has something to show), with a viewer and a marketer, served
+by uvicorn over loopback."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests
+
+from activations.serve.app import running_server
+from activations.studio.app import Studio, create_app
+from activations.studio.users import add_user
+
+SECRET = "test-studio-secret-0123456789"
+PASSWORDS = {"vera": "viewer-password", "mara": "marketer-password", "ada": "admin-password"}
+ROLES = {"vera": "viewer", "mara": "marketer", "ada": "admin"}
+# Mario (tests/fixtures/handcrafted): in aud_champions, with an email, a phone and a name.
+MARIO = "cus_4ce3022f960f7fa7"
+MARIO_PII = ("mario.rossi@gmail.com", "+393331234567", "3331234567", "Mario", "Rossi", "1985-11-25")
+
+SYNC_RUNS = [  # run_id, sync_name, status, started_at, audience_rows, sent, confirmed, rejected, invalid, error
+    ("r1", "aud_champions__hubspot", "success", datetime(2026, 11, 18, 6, 0), 2, 2, 2, 0, 0, None),
+    ("r2", "aud_champions__hubspot", "delivered_except_invalid", datetime(2026, 11, 20, 6, 0), 1, 1, 0, 0, 1, None),
+    ("r3", "aud_champions__meta", "failed", datetime(2026, 11, 20, 6, 5), 1, 0, 0, 1, 0, "HTTP 503 from meta"),
+]
+LEDGER = [  # campaign, trigger_key, step, state, reason, occurred_at, sent_at
+    ("win_back", f"{MARIO}:2026-01-10", 1, "sent", None, datetime(2026, 11, 1, 9, 0), datetime(2026, 11, 1, 10, 0)),
+    ("birthday", f"{MARIO}:2026", 1, "suppressed", "frequency cap: 2 marketing messages in 7 days",
+     datetime(2026, 11, 19, 8, 0), None),
+]
+
+
+@pytest.fixture(scope="session")
+def studio_warehouse(handcrafted_warehouse: Path, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("studio") / "warehouse.duckdb"
+    shutil.copyfile(handcrafted_warehouse, target)
+    with duckdb.connect(str(target)) as con:
+        for run_id, sync, status, started, rows, sent, confirmed, rejected, invalid, error in SYNC_RUNS:
+            con.execute("insert into activation.sync_runs (run_id, sync_name, status, started_at, audience_rows, "
+                        "sent, confirmed, rejected, invalid, error) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [run_id, sync, status, started, rows, sent, confirmed, rejected, invalid, error])
+        for campaign, key, step, state, reason, occurred, sent_at in LEDGER:
+            con.execute("insert into activation.message_ledger (campaign, trigger_key, step, customer_id, channel, "
+                        "template, state, reason, marketing, occurred_at, sent_at, provider_id) "
+                        "values (?, ?, ?, ?, 'email', ?, ?, ?, true, ?, ?, ?)",
+                        [campaign, key, step, MARIO, f"{campaign}_1", state, reason, occurred, sent_at,
+                         "msg-1" if state == "sent" else None])
+    return target
+
+
+@pytest.fixture(scope="session")
+def users_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("studio-users") / "studio_users.yml"
+    for name, role in ROLES.items():
+        add_user(path, name, role, PASSWORDS[name])
+    return path
+
+
+@pytest.fixture(scope="session")
+def studio(studio_warehouse: Path, users_file: Path) -> Studio:
+    return Studio(users_file, studio_warehouse)
+
+
+@pytest.fixture(scope="session")
+def console(studio: Studio) -> Iterator[str]:
+    """The console's base URL: uvicorn on a free loopback port."""
+    with running_server(create_app(studio, SECRET)) as url:
+        yield url
+
+
+class Visitor:
+    """A requests session that logs in like a person: reads the form's token, posts it back."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def get(self, path: str) -> requests.Response:
+        return self.session.get(self.base_url + path, timeout=10)
+
+    def post(self, path: str, data: dict, token: bool = True) -> requests.Response:
+        if token:
+            data = {"csrf_token": self.token(), **data}
+        return self.session.post(self.base_url + path, data=data, timeout=10)
+
+    def token(self) -> str:
+        return form_token(self.get("/login").text)
+
+    def log_in(self, name: str, password: str | None = None) -> requests.Response:
+        return self.post("/login", {"name": name, "password": password or PASSWORDS[name], "next": "/audiences"})
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
+
+
+def text_of(html: str) -> str:
+    """What the page says, without its markup."""
+    return " ".join(re.sub(r"<style.*?</style>|<[^>]+>", " ", html, flags=re.S).split())
+
+
+@pytest.fixture
+def visitor(console: str) -> Visitor:
+    return Visitor(console)
+
+
+@pytest.fixture
+def as_viewer(visitor: Visitor) -> Visitor:
+    assert visitor.log_in("vera").status_code == 200
+    return visitor
+
+
+@pytest.fixture
+def as_marketer(visitor: Visitor) -> Visitor:
+    assert visitor.log_in("mara").status_code == 200
+    return visitor

@@ -1,0 +1,75 @@
+"""The console in a real headless browser (Debian's chromium driven by Playwright, as the storefront
+test does): a viewer logs in, opens the audiences page and Mario's page and nowhere sees his email,
+phone or name; a marketer sees them.
+
+Without /usr/bin/chromium the test skips and says why (`bash .ci/system-packages` installs it); under
+ATTIVA_REQUIRE_SYSTEM=1 (CI) it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.serve.test_storefront import CHROMIUM, CHROMIUM_ARGS, _missing
+from tests.studio.conftest import MARIO, MARIO_PII, PASSWORDS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("ATTIVA_REQUIRE_SYSTEM") == "1":
+            pytest.fail(f"ATTIVA_REQUIRE_SYSTEM=1 and the browser test {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def log_in(chromium, console: str, name: str):
+    """A fresh browser context (its own cookies) signed in as `name` through the login form."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(console + "/audiences")
+    assert page.url.endswith("/login?next=/audiences")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORDS[name])
+    page.click("button[type=submit]")
+    page.wait_for_url(console + "/audiences")
+    return context, page
+
+
+def find_mario(page, console: str) -> str:
+    """Search by his email through the form, follow the match, return the profile page's text."""
+    page.click("text=Customers")
+    page.fill("#who", MARIO_PII[0])
+    page.click("form[action='/customers'] button[type=submit]")
+    page.click(f"a[href='/customers/{MARIO}']")
+    page.wait_for_url(f"{console}/customers/{MARIO}")
+    return page.inner_text("body")
+
+
+def test_a_viewer_sees_no_email_phone_or_name_and_a_marketer_does(chromium, console):
+    context, page = log_in(chromium, console, "vera")
+    audiences = page.inner_text("body")
+    assert "aud_champions" in audiences and "Data as of" in audiences
+    profile = find_mario(page, console)
+    assert "rfm_segment" in profile and "aud_champions" in profile and "Data as of" in profile
+    for shown in (audiences, profile):
+        leaked = [value for value in MARIO_PII if value in shown]
+        assert not leaked, f"the viewer's browser shows {leaked}"
+    assert "m•••@g•••.com" in profile
+    context.close()
+
+    context, page = log_in(chromium, console, "mara")
+    profile = find_mario(page, console)
+    assert all(value in profile for value in ("mario.rossi@gmail.com", "+393331234567", "Mario", "Rossi"))
+    context.close()
