@@ -141,14 +141,21 @@ def variant_checks() -> list[VariantCheck]:
             group by 1, 2, 3, 4""", params=list(VARIANT_CLICKS)).pl()
     if rows.is_empty():
         return []
-    days = rows.group_by("campaign", "step", "day").agg(pl.col("planned").sum().alias("day_total"))
-    rows = rows.join(days, on=["campaign", "step", "day"]).with_columns(share=pl.col("planned") / pl.col("day_total"))
+    totals = rows.group_by("campaign", "step", "day").agg(pl.col("planned").sum().alias("day_total"))
+    first_last = totals.group_by("campaign", "step").agg(pl.col("day").min().alias("first"),
+                                                        pl.col("day").max().alias("last"))
     checks = []
-    for (campaign, step, variant), part in rows.sort("day").group_by("campaign", "step", "template",
-                                                                     maintain_order=True):
+    for (campaign, step, variant), part in rows.group_by("campaign", "step", "template", maintain_order=True):
+        bounds = first_last.filter((pl.col("campaign") == campaign) & (pl.col("step") == step)).row(0, named=True)
+
+        def share(day, part=part, campaign=campaign, step=step) -> float:  # 0 on a day the variant got nothing
+            total = totals.filter((pl.col("campaign") == campaign) & (pl.col("step") == step)
+                                  & (pl.col("day") == day))["day_total"].sum()
+            return float(part.filter(pl.col("day") == day)["planned"].sum() / total) if total else 0.0
+
         checks.append(VariantCheck(campaign, step, variant, OPEN_RATE * VARIANT_CLICKS[variant], int(part["sent"].sum()),
                                    int(part["clicked"].sum()), int(part["delivered"].sum()),
-                                   float(part["share"][0]), float(part["share"][-1])))
+                                   share(bounds["first"]), share(bounds["last"])))
     return checks
 
 
