@@ -180,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     follow_the_simulation()
     pin_daytime()
     generate_if_empty(args.customers, args.seed)
+    if args.days >= 1:  # the simulated recipients click the A/B variants at the world's rates from the first send
+        from simulator.run import plant_variant_clicks
+
+        plant_variant_clicks(settings.data_dir() / "sandbox")
     with pipeline_sandbox() as base:
         print("==> one Dagster run: ingest -> dbt build + quality gates -> every sync and triggered message")
         result = run_everything()
