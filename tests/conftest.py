@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# The real-browser fixture (Debian's chromium through Playwright) the storefront and console tests share.
+pytest_plugins = ["tests.browser"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 HANDCRAFTED_AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

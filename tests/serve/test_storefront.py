@@ -12,7 +12,6 @@ ATTIVA_REQUIRE_SYSTEM=1 (CI) they fail instead.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,38 +19,10 @@ import duckdb
 import pytest
 
 from activations.ingest import load_landing
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.serve.conftest import NOW
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-# No network beyond the page under test, no GPU, no first-run or sync machinery: a quiet, hermetic browser.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"needs Debian's chromium at {CHROMIUM} (`bash .ci/system-packages` installs it)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "needs Playwright for Python (pip install -e '.[dev]'; never `playwright install`)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def playwright_driver() -> Iterator[object]:
-    reason = _missing()
-    if reason:
-        if os.environ.get("ATTIVA_REQUIRE_SYSTEM") == "1":
-            pytest.fail(f"ATTIVA_REQUIRE_SYSTEM=1 and the browser test {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        yield driver
-
 
 class Storefront:
     """One visitor's browser (a fresh profile) on the demo page."""

@@ -8,30 +8,21 @@ ATTIVA_REQUIRE_SYSTEM=1 (CI) it fails instead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from tests.serve.test_storefront import CHROMIUM, CHROMIUM_ARGS, _missing
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.studio.conftest import MARIO, MARIO_PII, PASSWORDS
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    reason = _missing()
-    if reason:
-        if os.environ.get("ATTIVA_REQUIRE_SYSTEM") == "1":
-            pytest.fail(f"ATTIVA_REQUIRE_SYSTEM=1 and the browser test {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def chromium(playwright_driver) -> Iterator[object]:
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 def log_in(chromium, console: str, name: str):
