@@ -40,9 +40,13 @@ MESSAGE_SCHEMA = {"message_id": pl.String, "campaign": pl.String, "person_id": p
 @dataclass
 class State:
     clock: int  # epoch seconds: the world has lived up to here
+    origin: int = 0  # epoch seconds: when the world began (churn days count from here); 0: at the clock
     mail_cursor: int = 0  # lines of the sandbox's messages.jsonl already read
     next_order: int = 0
     unknown_recipients: int = 0  # mail to addresses no simulated person has (seed lists, typos)
+
+    def __post_init__(self) -> None:
+        self.origin = self.origin or self.clock  # a state written before churn was planted
 
     @classmethod
     def read(cls, landing: Path) -> State | None:
@@ -85,13 +89,13 @@ def receive(landing: Path, customers: Customers, state: State, mailbox: Path, se
         return len(new), 0
     rng = stream(seed, f"simulator/responses/{state.clock}")
     at = np.array(rows)
-    p_respond = customers.response_probability(at, campaigns)
+    p_respond = customers.response_probability(at, campaigns, state.clock)
     delay = rng.exponential(RESPONSE_DELAY_MEAN, len(at)).astype(np.int64)
     responded = (rng.random(len(at)) < p_respond) & (delay < WINDOW_DAYS * DAY)
     response_at = np.where(responded, state.clock + delay, 0)
     truth = pl.DataFrame({
         "message_id": ids, "campaign": campaigns, "person_id": customers.person_ids[at], "received_at": state.clock,
-        "p_respond": p_respond, "p_organic": customers.organic_probability(at, WINDOW_DAYS),
+        "p_respond": p_respond, "p_organic": customers.organic_probability(at, state.clock, WINDOW_DAYS),
         "responded": responded, "response_at": pl.Series(response_at).replace(0, None)}, schema=MESSAGE_SCHEMA)
     _append(landing, "messages.parquet", truth, MESSAGE_SCHEMA)
     caused = pl.DataFrame({"row": at[responded], "at": response_at[responded],
@@ -108,11 +112,13 @@ def live_until(landing: Path, customers: Customers, state: State, until: int, se
     if until <= since:
         return 0, 0, None
     rng = stream(seed, f"simulator/organic/{since}")
-    counts = rng.poisson(customers.organic_rate * (until - since) / DAY)
+    everyone = np.arange(len(customers.person_ids))
+    active = customers.active_days(everyone, since, until)
+    counts = rng.poisson(customers.organic_rate * active)
     can_buy = np.array([s is not None or e is not None
                         for s, e in zip(customers.shop_customer_id, customers.email, strict=True)])
     buyers = np.repeat(np.flatnonzero(can_buy), counts[can_buy])
-    organic = pl.DataFrame({"row": buyers, "at": rng.integers(since + 1, until + 1, len(buyers)),
+    organic = pl.DataFrame({"row": buyers, "at": _moments(rng, since, active[buyers]),
                             "campaign": None, "email": None}, schema=PENDING_SCHEMA)
     pending = _read(landing, "pending.parquet", PENDING_SCHEMA)
     due = pending.filter(pl.col("at") <= until)
@@ -122,6 +128,11 @@ def live_until(landing: Path, customers: Customers, state: State, until: int, se
     _land_visits(landing, customers, since, until, rng)
     state.clock = until
     return organic.height, due.height, path
+
+
+def _moments(rng: np.random.Generator, since: int, active_days: np.ndarray) -> np.ndarray:
+    """A moment after `since` within each person's active days (epoch seconds)."""
+    return since + 1 + (rng.random(len(active_days)) * np.maximum(active_days * DAY - 1, 0)).astype(np.int64)
 
 
 def _land_orders(landing: Path, customers: Customers, state: State, orders: pl.DataFrame, until: int,
@@ -164,14 +175,15 @@ def _land_orders(landing: Path, customers: Customers, state: State, orders: pl.D
 def _land_visits(landing: Path, customers: Customers, since: int, until: int, rng: np.random.Generator) -> int:
     """Logged-in visits between `since` and `until`: 1-4 product views, a third of them an add to cart."""
     logged_in = np.array([s is not None for s in customers.shop_customer_id])
-    counts = rng.poisson(customers.visit_rate * (until - since) / DAY) * logged_in
+    active = customers.active_days(np.arange(len(logged_in)), since, max(since, until - 600))
+    counts = rng.poisson(customers.visit_rate * active) * logged_in
     visitors = np.repeat(np.arange(len(counts)), counts)
     if not len(visitors):
         return 0
     catalog = _products(landing)["product_id"].to_numpy()
     views = rng.integers(1, 5, len(visitors))
     carts = rng.random(len(visitors)) < CART_SHARE
-    start = rng.integers(since + 1, until - 600, len(visitors))
+    start = _moments(rng, since, active[visitors])
     session = np.arange(len(visitors))
     # one row per event: the views, then the add to cart on the last product viewed
     per_visit = views + carts
@@ -241,6 +253,18 @@ def _write(landing: Path, name: str, frame: pl.DataFrame) -> None:
 
 def _append(landing: Path, name: str, frame: pl.DataFrame, schema: dict) -> None:
     _write(landing, name, pl.concat([_read(landing, name, schema), frame]))
+
+
+def write_traits(landing: Path, customers: Customers) -> None:
+    """The planted traits per person (`traits.parquet`): what a model of the warehouse should find."""
+    _write(landing, "traits.parquet", pl.DataFrame({
+        "person_id": customers.person_ids, "organic_rate": customers.organic_rate,
+        "visit_rate": customers.visit_rate, "responsiveness": customers.responsiveness,
+        "churn_at": pl.from_epoch(pl.Series(customers.churn_at), time_unit="s").dt.replace_time_zone("UTC")}))
+
+
+def traits(landing: Path) -> pl.DataFrame:
+    return pl.read_parquet(Path(landing) / FOLDER / "traits.parquet")
 
 
 def messages(landing: Path) -> pl.DataFrame:

@@ -68,9 +68,10 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     clock = (datetime.fromtimestamp(state.clock, UTC) if state else (start or settings.as_of())).replace(microsecond=0)
     os.environ["ATTIVA_AS_OF"] = clock.isoformat()
     generate_if_empty(customers, seed)
-    world = load(landing, seed)
     fresh = state is None
     state = state or world_days.State(clock=epoch_seconds(clock))
+    world = load(landing, seed, state.origin)
+    world_days.write_traits(landing, world)
     mailbox = settings.data_dir() / "sandbox" / "smtp" / "messages.jsonl"
     failed: list[str] = []
     world_days.keep_promotions_running(landing, state.clock, state.clock + (days + WINDOW_DAYS) * world_days.DAY)

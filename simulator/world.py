@@ -4,8 +4,13 @@ The people are the generator's (its ground truth in `<landing>/_truth/people.par
 `person_map.parquet`), so the warehouse already knows them from the landing files. Each person
 gets latent traits, drawn from the seed:
 
-- an organic purchase rate per day, Gamma-distributed (shape 0.6, mean 1/180: most people buy a
-  couple of times a year, a few every week), whatever Attiva does;
+- an organic purchase rate per day, whatever Attiva does, that goes on from their own history: a draw
+  from the Gamma posterior of a Gamma(0.6, mean 1/180) prior given the completed orders the shop
+  exported for them over the generator's three years (someone who bought ten times goes on buying
+  about three times a year; someone who never bought, once in five years);
+- a day they churn, planted: a hazard per day drawn Gamma(1, mean 1/365), so about four in ten
+  churn within 200 days. From then on they neither buy, visit nor answer a message. The
+  warehouse never sees it; a propensity model has to find it (benchmarks/propensity_simulated.py);
 - a browsing rate per day (Gamma, mean 1/20): a visit views a few products and, one time in three,
   puts one in the cart; most carts are left, which is what the abandoned-cart journey answers;
 - a responsiveness, Gamma(2, 0.5) (mean 1), that scales every campaign's planted effect;
@@ -28,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from generator.orders import HISTORY_DAYS
 from generator.streams import stream
 
 DAY = 86_400
@@ -40,7 +46,8 @@ DEFAULT_UPLIFT = 0.02  # a campaign the world was not told about still moves peo
 # Planted: an A/B test's true click rates (of opened mail), per template: the second subject line is better.
 VARIANT_CLICKS: Mapping[str, float] = {"favourite_on_promotion": 0.20, "favourite_on_promotion_b": 0.32}
 OPEN_RATE = 0.35  # of delivered mail, as the sandbox's recipients open it
-ORGANIC_SHAPE, ORGANIC_MEAN = 0.6, 1 / 180  # purchases per day
+ORGANIC_SHAPE, ORGANIC_MEAN = 0.6, 1 / 180  # purchases per day: the prior the person's history updates
+CHURN_MEAN = 1 / 365  # mean hazard per day of churning: afterwards no purchase, visit or answer
 VISIT_SHAPE, VISIT_MEAN = 0.5, 1 / 20  # visits to the shop per day
 CART_SHARE = 1 / 3  # of visits
 FAMILIAR_SHARE = 0.7  # of products viewed or bought: one bought before, when there is one
@@ -55,9 +62,10 @@ class Customers:
     person_ids: np.ndarray
     shop_customer_id: list[str | None]
     email: list[str | None]
-    organic_rate: np.ndarray  # purchases per day
-    visit_rate: np.ndarray  # visits per day
+    organic_rate: np.ndarray  # purchases per day while active
+    visit_rate: np.ndarray  # visits per day while active
     responsiveness: np.ndarray
+    churn_at: np.ndarray  # epoch seconds: from then on the person does nothing
     by_email: dict[str, int]  # any address a person is known by -> row
     bought: list[np.ndarray]  # per row: product ids of their past purchases (repeats count)
 
@@ -71,17 +79,23 @@ class Customers:
                 picked[i] = history[rng.integers(0, len(history))]
         return picked
 
-    def response_probability(self, rows: np.ndarray, campaigns: list[str]) -> np.ndarray:
+    def response_probability(self, rows: np.ndarray, campaigns: list[str], at: int) -> np.ndarray:
+        """The chance a message received at `at` causes a purchase: none once the person has churned."""
         planted = np.array([UPLIFT.get(c, DEFAULT_UPLIFT) for c in campaigns])
-        return np.minimum(planted * self.responsiveness[rows], 0.95)
+        return np.where(self.churn_at[rows] > at, np.minimum(planted * self.responsiveness[rows], 0.95), 0.0)
 
-    def organic_probability(self, rows: np.ndarray, days: float) -> np.ndarray:
-        """The chance of at least one organic purchase in `days` days."""
-        return 1 - np.exp(-self.organic_rate[rows] * days)
+    def active_days(self, rows: np.ndarray, since: int, until: int) -> np.ndarray:
+        """Days of [since, until) each person spends before churning."""
+        return np.clip(np.minimum(self.churn_at[rows], until) - since, 0, None) / DAY
+
+    def organic_probability(self, rows: np.ndarray, since: int, days: float) -> np.ndarray:
+        """The chance of at least one organic purchase in the `days` days from `since`."""
+        return 1 - np.exp(-self.organic_rate[rows] * self.active_days(rows, since, since + int(days * DAY)))
 
 
-def load(landing: Path, seed: int) -> Customers:
-    """The generator's people with traits drawn from `seed` (same seed, same world)."""
+def load(landing: Path, seed: int, origin: int) -> Customers:
+    """The generator's people with traits drawn from `seed` (same seed, same world); `origin` is the
+    moment the world began (epoch seconds), which the churn days count from."""
     truth = Path(landing) / "_truth"
     people = pl.read_parquet(truth / "people.parquet").sort("person_id")
     records = pl.read_parquet(truth / "person_map.parquet")
@@ -110,16 +124,23 @@ def load(landing: Path, seed: int) -> Customers:
 
     emails = [e or a for e, a in zip(people["email"].to_list(), account_email, strict=True)]
     row_of_account = {a: i for i, a in enumerate(shop_id) if a is not None}
+    orders = _orders(Path(landing), row_of_account, by_email)
     rng = stream(seed, "simulator/traits")
+    # The generator's own orders only: what the world adds must not move the traits it was drawn from.
+    generated = orders.filter(~pl.col("simulated") & (pl.col("status") == "completed")).unique("order_id")
+    past = np.bincount(generated["row"].to_numpy(), minlength=n)
+    rate = rng.gamma(ORGANIC_SHAPE + past, 1 / (ORGANIC_SHAPE / ORGANIC_MEAN + HISTORY_DAYS))
+    hazard = rng.exponential(CHURN_MEAN, n)  # Gamma with shape 1
     return Customers(
         person_ids=people["person_id"].to_numpy(),
         shop_customer_id=shop_id,
         email=emails,
-        organic_rate=rng.gamma(ORGANIC_SHAPE, ORGANIC_MEAN / ORGANIC_SHAPE, n),
+        organic_rate=rate,
         visit_rate=rng.gamma(VISIT_SHAPE, VISIT_MEAN / VISIT_SHAPE, n),
         responsiveness=rng.gamma(2.0, 0.5, n),
+        churn_at=origin + np.minimum(rng.exponential(1 / hazard) * DAY, 1e11).astype(np.int64),
         by_email=by_email,
-        bought=_purchases(Path(landing), n, row_of_account, by_email),
+        bought=_bought(Path(landing), orders, n),
     )
 
 
@@ -135,21 +156,30 @@ def _shop_accounts(landing: Path, records: pl.DataFrame) -> pl.DataFrame:
         "person_id", "shop_customer_id", "email")
 
 
-def _purchases(landing: Path, n: int, row_of_account: dict[str, int], by_email: dict[str, int]) -> list[np.ndarray]:
-    """Per person, the product ids of the order lines the shop exported (the generator's and the simulator's)."""
-    def read(folder: str, columns: list[str]) -> pl.DataFrame:
-        files = sorted((landing / "shop" / folder).glob("*.csv"))
-        return pl.concat([pl.read_csv(f, columns=columns, infer_schema=False, truncate_ragged_lines=True)
-                          for f in files]) if files else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+def _read_shop(landing: Path, folder: str, columns: list[str]) -> pl.DataFrame:
+    """Every export of a shop folder, as text, with whether the simulator wrote the file."""
+    files = sorted((landing / "shop" / folder).glob("*.csv"))
+    schema = dict.fromkeys(columns, pl.String) | {"simulated": pl.Boolean}
+    return pl.concat([pl.read_csv(f, columns=columns, infer_schema=False, truncate_ragged_lines=True)
+                      .with_columns(simulated=pl.lit("_simulated" in f.name)) for f in files]
+                     ) if files else pl.DataFrame(schema=schema)
 
-    orders = read("orders", ["order_id", "shop_customer_id", "email"])
-    items = read("order_items", ["order_id", "product_id"]).drop_nulls()
+
+def _orders(landing: Path, row_of_account: dict[str, int], by_email: dict[str, int]) -> pl.DataFrame:
+    """order_id, row (the person), status, simulated: the orders the shop exported that name a known person."""
+    orders = _read_shop(landing, "orders", ["order_id", "shop_customer_id", "email", "status"])
     rows = [row_of_account.get(account) if account else None for account in orders["shop_customer_id"].to_list()]
     rows = [r if r is not None else by_email.get((e or "").strip().lower()) for r, e in
             zip(rows, orders["email"].to_list(), strict=True)]
-    owners = pl.DataFrame({"order_id": orders["order_id"], "row": pl.Series(rows, dtype=pl.Int64)}).drop_nulls()
-    lines = items.join(owners.unique("order_id"), on="order_id").with_columns(
-        pl.col("product_id").cast(pl.Int64, strict=False)).drop_nulls()
+    return orders.select("order_id", "status", "simulated", row=pl.Series(rows, dtype=pl.Int64)).drop_nulls("row")
+
+
+def _bought(landing: Path, orders: pl.DataFrame, n: int) -> list[np.ndarray]:
+    """Per person, the product ids of the order lines the shop exported (the generator's and the simulator's)."""
+    items = _read_shop(landing, "order_items", ["order_id", "product_id"]).drop_nulls(["order_id", "product_id"])
+    owners = orders.select("order_id", "row").unique("order_id")
+    lines = items.join(owners, on="order_id").with_columns(
+        pl.col("product_id").cast(pl.Int64, strict=False)).drop_nulls("product_id")
     bought: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * n
     for row, products in lines.group_by("row").agg("product_id").iter_rows():
         bought[row] = np.asarray(products, dtype=np.int64)

@@ -41,7 +41,7 @@ def _mail(path, messages: list[tuple[str, str]]) -> None:
 def test_a_simulated_day_lands_orders_and_visits_that_ingest_cleanly(tmp_path):
     landing = tmp_path / "landing"
     generate(customers=600, seed=5, out=landing, as_of=AS_OF)
-    world = load(landing, seed=5)
+    world = load(landing, seed=5, origin=epoch_seconds(AS_OF))
     people = pl.read_parquet(landing / "_truth" / "people.parquet").drop_nulls("email")
     recipients = people["email"].head(200).to_list()
     mailbox = tmp_path / "smtp" / "messages.jsonl"
@@ -85,3 +85,41 @@ def test_the_uplift_interval_covers_the_planted_uplift_about_95_percent_of_the_t
     covered = result.covered
     # 400 campaigns: a calibrated 95 % interval covers 380 give or take 9 (one standard error 4.4)
     assert 368 <= covered <= 392, covered
+
+
+def test_the_world_goes_on_from_each_persons_history_and_the_churned_do_nothing(tmp_path):
+    landing = tmp_path / "landing"
+    generate(customers=1500, seed=8, out=landing, as_of=AS_OF)
+    origin = epoch_seconds(AS_OF)
+    world = load(landing, seed=8, origin=origin)
+
+    # Heavy buyers of the shop's history go on buying more than those who never bought.
+    orders = pl.concat([pl.read_csv(f, infer_schema=False, truncate_ragged_lines=True, columns=["shop_customer_id", "status"])
+                       for f in (landing / "shop" / "orders").glob("*.csv")])
+    accounts = orders.filter(pl.col("status") == "completed").group_by("shop_customer_id").len()
+    past = dict(accounts.iter_rows())
+    heavy = [i for i, a in enumerate(world.shop_customer_id) if a and past.get(a, 0) >= 5]
+    never = [i for i, a in enumerate(world.shop_customer_id) if a and a not in past]
+    assert heavy and never
+    assert np.mean(world.organic_rate[heavy]) > 5 * np.mean(world.organic_rate[never])
+
+    # Planted churn: about one in twelve within 30 days (mean hazard 1/365), and it is final.
+    churned_in_month = float(np.mean(world.churn_at <= origin + 30 * DAY))
+    assert 0.04 < churned_in_month < 0.12, churned_in_month
+    world.churn_at[: len(world.churn_at) // 2] = origin  # half the people churn at once, for a strong test
+    gone = set(np.flatnonzero(world.churn_at <= origin).tolist())
+    state = days.State(clock=origin)
+    mailbox = tmp_path / "smtp" / "messages.jsonl"
+    people = pl.read_parquet(landing / "_truth" / "people.parquet")
+    _mail(mailbox, [(e, "abandoned_cart") for e in people["email"].drop_nulls().to_list()])
+    days.receive(landing, world, state, mailbox, seed=8)
+    truth = days.messages(landing).join(pl.DataFrame({"person_id": world.person_ids,
+                                                       "row": np.arange(len(world.person_ids))}), on="person_id")
+    assert truth.filter(pl.col("row").is_in(list(gone)))["p_respond"].max() == 0  # a churned person answers nothing
+    assert truth.filter(~pl.col("row").is_in(list(gone)))["p_respond"].min() > 0
+    days.live_until(landing, world, state, origin + 20 * DAY, seed=8)
+    landed = pl.read_csv(next((landing / "shop" / "orders").glob("*_simulated.csv")), infer_schema=False)
+    gone_accounts = {world.shop_customer_id[i] for i in gone} - {None}
+    assert landed.height > 0 and not set(landed["shop_customer_id"].drop_nulls()) & gone_accounts
+    events = pl.read_ndjson(next((landing / "events").glob("*_simulated.jsonl")))
+    assert events.height > 0 and not set(events["user_id"].drop_nulls()) & gone_accounts
