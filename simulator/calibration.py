@@ -59,19 +59,24 @@ def campaigns(rng: np.random.Generator, count: int, size: int, holdout_share: fl
     return pl.concat(assignments), pl.concat(orders), planted
 
 
-def measure(rng: np.random.Generator, warehouse: Path, count: int, size: int, holdout_share: float) -> Calibration:
-    """Simulate `count` campaigns into `warehouse` (a new file), measure them with dbt, count the covered."""
-    assignments, orders, planted = campaigns(rng, count, size, holdout_share)
+def build_uplift(warehouse: Path, assignments: pl.DataFrame, orders: pl.DataFrame,
+                 as_of: datetime = datetime(2026, 11, 1, tzinfo=UTC)) -> None:
+    """`warehouse` (a new file) holding only campaign_uplift's two inputs, and the model built on it by dbt."""
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema measurement; create schema marts")
         con.register("a", assignments.to_arrow())
         con.register("o", orders.to_arrow())
         con.execute("create table measurement.campaign_assignments as select * from a")
         con.execute("create table marts.orders as select * from o")
-    result = run_dbt(dbt_command("run", datetime(2026, 11, 1, tzinfo=UTC), select="campaign_uplift"),
-                     warehouse=warehouse)
+    result = run_dbt(dbt_command("run", as_of, select="campaign_uplift"), warehouse=warehouse)
     if not result.ok:
         raise RuntimeError(str(result))
+
+
+def measure(rng: np.random.Generator, warehouse: Path, count: int, size: int, holdout_share: float) -> Calibration:
+    """Simulate `count` campaigns into `warehouse` (a new file), measure them with dbt, count the covered."""
+    assignments, orders, planted = campaigns(rng, count, size, holdout_share)
+    build_uplift(warehouse, assignments, orders)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute("""select campaign, conversion_uplift_ci_low, conversion_uplift_ci_high, too_small_to_say
                               from measurement.campaign_uplift""").fetchall()

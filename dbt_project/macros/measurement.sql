@@ -77,6 +77,18 @@
        / (384 * power({{ df }}, 3)))
 {%- endmacro %}
 
+{# One bound of the 95 % Wilson score interval of a proportion p of n (sign '-' for the low bound,
+   '+' for the high one): the proportions a score test at p would not reject. Unlike p -/+ z se it
+   stays within [0, 1] and has width at p = 0 or 1, where the normal approximation collapses to a
+   point. Pass n through nullif(n, 0): no one, no interval. Doubles throughout (power() returns one):
+   Spark would otherwise keep decimal arithmetic on the literals. #}
+{% macro wilson_bound(p, n, sign) -%}
+    (({{ p }}) + power(1.959964, 2) / (2 * cast({{ n }} as double))
+     {{ sign }} 1.959964 * sqrt(({{ p }}) * (1 - ({{ p }})) / cast({{ n }} as double)
+                                 + power(1.959964, 2) / (4 * power(cast({{ n }} as double), 2))))
+    / (1 + power(1.959964, 2) / cast({{ n }} as double))
+{%- endmacro %}
+
 {# A statistic rounded to 6 decimals: what a report shows, and stable enough for unit tests to
    compare with a hand computation. #}
 {% macro round_stat(expr) -%}

@@ -5,11 +5,15 @@
 -- attribution_window_days after their last. Every order in that window counts, whatever
 -- message_conversions attributed it to, so the two groups are measured the same way.
 --
--- Intervals are 95 %: the difference of two proportions by the normal approximation
--- (unpooled standard error) for conversion, Welch's t (Welch-Satterthwaite degrees of freedom)
--- for revenue per customer. too_small_to_say when either group has fewer than
--- uplift_min_group_size customers or both together fewer than uplift_min_conversions
--- conversions: the normal approximation does not hold there.
+-- Intervals are 95 %. Conversion: Newcombe's hybrid score interval for the difference of two
+-- proportions (Newcombe 1998, method 10), built from each group's Wilson score interval: it keeps
+-- its level where a group has few conversions, as a small holdout has. The normal approximation
+-- (Wald) it replaced was too narrow there: it held the planted uplift in 92.7 % of 2,000 simulated
+-- campaigns of 1,000 customers with 10 % held out, this one in 95.9 % (docs/benchmarks.md).
+-- Revenue per customer: Welch's t (Welch-Satterthwaite degrees of freedom). too_small_to_say
+-- when either group has fewer than uplift_min_group_size customers or both together fewer than
+-- uplift_min_conversions conversions: Welch's t leans on the normal approximation, which does not
+-- hold there.
 --
 -- A customer is measured once their window has closed (attribution_window_days after their last
 -- exposure, by as_of): counting one messaged yesterday would add a customer who had no time to buy
@@ -119,7 +123,10 @@ errors as (
     select
         *,
         p_t - p_h as conversion_uplift,
-        sqrt(p_t * (1 - p_t) / nullif(n_t, 0) + p_h * (1 - p_h) / nullif(n_h, 0)) as conversion_se,
+        {{ attiva.wilson_bound('p_t', 'nullif(n_t, 0)', '-') }} as wilson_low_t,
+        {{ attiva.wilson_bound('p_t', 'nullif(n_t, 0)', '+') }} as wilson_high_t,
+        {{ attiva.wilson_bound('p_h', 'nullif(n_h, 0)', '-') }} as wilson_low_h,
+        {{ attiva.wilson_bound('p_h', 'nullif(n_h, 0)', '+') }} as wilson_high_h,
         mean_t - mean_h as revenue_uplift,
         -- Rounding can leave a variance of zero a hair below it.
         case when var_t < 0 then 0 else var_t end / nullif(n_t, 0)
@@ -129,6 +136,17 @@ errors as (
     from rates
 ),
 
+newcombe as (
+    -- The uplift is lowest with the treated rate at its Wilson low bound and the holdout's at its
+    -- high bound, highest the other way round; the two groups' distances from their estimates add
+    -- in quadrature, as independent errors do. Asymmetric where a rate is near 0 or 1.
+    select
+        *,
+        sqrt(power(p_t - wilson_low_t, 2) + power(wilson_high_h - p_h, 2)) as conversion_below,
+        sqrt(power(wilson_high_t - p_t, 2) + power(p_h - wilson_low_h, 2)) as conversion_above
+    from errors
+),
+
 welch as (
     select
         *,
@@ -136,7 +154,7 @@ welch as (
         revenue_se2 * revenue_se2
             / nullif(share_t * share_t / nullif(n_t - 1, 0) + share_h * share_h / nullif(n_h - 1, 0), 0)
             as revenue_df
-    from errors
+    from newcombe
 ),
 
 final as (
@@ -152,8 +170,8 @@ final as (
         {{ attiva.round_stat('p_h') }} as holdout_conversion_rate,
         {{ attiva.round_stat('conversion_uplift') }} as conversion_uplift,
         {{ attiva.round_stat('conversion_uplift / nullif(p_h, 0)') }} as conversion_uplift_relative,
-        {{ attiva.round_stat('conversion_uplift - 1.959964 * conversion_se') }} as conversion_uplift_ci_low,
-        {{ attiva.round_stat('conversion_uplift + 1.959964 * conversion_se') }} as conversion_uplift_ci_high,
+        {{ attiva.round_stat('conversion_uplift - conversion_below') }} as conversion_uplift_ci_low,
+        {{ attiva.round_stat('conversion_uplift + conversion_above') }} as conversion_uplift_ci_high,
         {{ attiva.round_stat('mean_t') }} as treated_revenue_per_customer,
         {{ attiva.round_stat('mean_h') }} as holdout_revenue_per_customer,
         {{ attiva.round_stat('revenue_uplift') }} as revenue_uplift,
