@@ -130,6 +130,36 @@ def cmd_messages(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_campaigns(args: argparse.Namespace) -> int:
+    """`attiva campaigns`: which campaigns are paused; `pause CAMPAIGN` / `resume CAMPAIGN`."""
+    import getpass
+
+    from activations import warehouse
+    from activations.manifest import load_manifest
+    from activations.messaging import actions
+    from activations.messaging.policy import campaign_name, trigger_models
+
+    if not Path(args.warehouse).exists():
+        print(f"attiva campaigns: no warehouse at {args.warehouse}", file=sys.stderr)
+        return 2
+    if args.action is None:
+        with warehouse.connect(Path(args.warehouse), read_only=True) as con:
+            paused = actions.paused(con)
+        print("\n".join(f"{p.campaign}: {p.sentence()}" for p in paused.values()) or "no campaign is paused")
+        return 0
+    declared = {campaign_name(node) for node in trigger_models(load_manifest())}
+    if args.campaign not in declared:
+        print(f"attiva campaigns: no campaign {args.campaign!r} is declared ({', '.join(sorted(declared))})",
+              file=sys.stderr)
+        return 2
+    pause = args.action == "pause"
+    with warehouse.connect(Path(args.warehouse)) as con:
+        changed = actions.set_paused(con, args.campaign, pause, f"{getpass.getuser()} (cli)")
+    state = "paused" if pause else "resumed"
+    print(f"{args.campaign} {state}" if changed else f"{args.campaign} was already {'paused' if pause else 'active'}")
+    return 0
+
+
 def _print_variants(con, campaign: str, reward: str) -> int:
     from activations.messaging import offpolicy
 
@@ -665,6 +695,19 @@ def build_parser() -> argparse.ArgumentParser:
     msg_var.add_argument("--reward", default="clicked", choices=["clicked", "converted"],
                          help="a click on the message (default), or an order attributed to it")
     msg_var.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
+
+    cmp = sub.add_parser("campaigns", help="pause or resume a campaign; which are paused",
+                         description="`attiva campaigns` lists the paused campaigns; `pause CAMPAIGN` stops its "
+                                     "sending from the next messaging pass (its occurrences are still planned, its due "
+                                     "messages wait), `resume CAMPAIGN` lets them go out (those expired meanwhile are "
+                                     "suppressed). Recorded with who and when in activation.campaign_actions.")
+    cmp.add_argument("--warehouse", default=str(settings.warehouse_path()), help="the DuckDB file")
+    cmp.set_defaults(handler=cmd_campaigns, action=None)
+    cmp_sub = cmp.add_subparsers(dest="action", metavar="pause|resume")
+    for verb, said in (("pause", "send none of its messages until resumed"), ("resume", "send its messages again")):
+        one = cmp_sub.add_parser(verb, help=f"{said}")
+        one.add_argument("campaign", metavar="CAMPAIGN", help="a declared campaign (e.g. abandoned_cart)")
+        one.add_argument("--warehouse", default=argparse.SUPPRESS, help="the DuckDB file")
 
     idn = sub.add_parser("identity", help="why a customer is who they are; probable matches to review",
                          description="`attiva identity CUSTOMER` (a customer id, or an email, phone, CRM contact, "

@@ -106,3 +106,19 @@ def shares(con, campaign: str, step: int, templates: tuple[str, ...], reward: st
     successes = [int(counts.get(t, (0, 0))[0]) for t in templates]
     trials = [int(counts.get(t, (0, 0))[1]) for t in templates]
     return thompson(successes, trials, day_seed(campaign, step, now))
+
+
+def allocated_now(con, campaign: str) -> dict[int, dict[str, float | None]]:
+    """Each A/B step of the campaign (in the ledger): every variant's probability in its latest planned message."""
+    latest = con.execute("""
+        select step, template, variant_probability,
+               row_number() over (partition by step, template order by planned_at desc) as nth
+        from activation.message_ledger
+        where campaign = ? and step in (select step from activation.message_ledger where campaign = ?
+                                        group by step having count(distinct template) > 1)""",
+                         [campaign, campaign]).fetchall()
+    allocated: dict[int, dict[str, float | None]] = {}
+    for step, template, probability, nth in latest:
+        if nth == 1:
+            allocated.setdefault(step, {})[template] = probability
+    return allocated

@@ -34,6 +34,10 @@ TABLES = {
         timed_by string""",
     # Hashed emails nobody may write to again (`attiva forget`, complaints, a global list).
     "suppression_list": "email_sha256 string, reason string, added_at timestamp",
+    # Pause, resume and test sends, by whom and when (actions.py): what the send path honours and an audit.
+    "campaign_actions": """
+        campaign string, action string, actor string, acted_at timestamp, step integer, template string,
+        customer_id string, sent_to string, message_id string, outcome string""",
 }
 KEY = ("campaign", "trigger_key", "step")
 # Columns added after the ledger first shipped: ledgers written by an older version gain them (null in old

@@ -66,17 +66,7 @@ def compare(con, campaign: str, reward: str, now: datetime) -> list[VariantRepor
     estimate of sending it to everyone; then the even split's estimate."""
     if not warehouse.has_table(con, "activation", "message_ledger"):
         return []
-    latest = con.execute("""
-        select step, template, variant_probability,
-               row_number() over (partition by step, template order by planned_at desc) as nth
-        from activation.message_ledger
-        where campaign = ? and step in (select step from activation.message_ledger where campaign = ?
-                                        group by step having count(distinct template) > 1)""",
-                         [campaign, campaign]).fetchall()
-    allocated: dict[int, dict[str, float | None]] = {}
-    for step, template, probability, nth in latest:
-        if nth == 1:
-            allocated.setdefault(step, {})[template] = probability
+    allocated = allocation.allocated_now(con, campaign)
     found = []
     for step, templates in sorted(allocated.items()):
         logs = allocation.outcomes(con, campaign, step, reward, allocation.settled_before(reward, now))

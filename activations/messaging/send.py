@@ -24,7 +24,7 @@ from urllib.parse import quote
 import polars as pl
 
 from activations.destinations.identifiers import sha256_hex
-from activations.messaging import coupons, feedback, journal, ledger, links, recovery
+from activations.messaging import actions, coupons, feedback, journal, ledger, links, recovery
 from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
 from activations.messaging.send_time import local_zone
@@ -43,6 +43,7 @@ class PassReport:
     recovered: recovery.Recovery = field(default_factory=recovery.Recovery)
     # channel -> why it stopped (transport.Verdict.STOP): its messages stay planned for the next pass
     stopped: dict[str, str] = field(default_factory=dict)
+    paused: dict[str, actions.Pause] = field(default_factory=dict)  # campaigns not sent this pass (actions.py)
 
     def add(self, campaign: str, outcome: str, n: int = 1) -> None:
         bucket = self.outcomes.setdefault(campaign, {})
@@ -57,6 +58,8 @@ class PassReport:
         for campaign in sorted(set(self.planned) | set(self.outcomes)):
             planned = ", ".join(f"{n} {s}" for s, n in sorted(self.planned.get(campaign, {}).items())) or "nothing new"
             done = ", ".join(f"{n} {s}" for s, n in sorted(self.outcomes.get(campaign, {}).items())) or "nothing due"
+            if campaign in self.paused:
+                done = f"none sent, {self.paused[campaign].sentence()}: its due messages stay planned"
             lines.append(f"{campaign:<24} planned: {planned}; due now: {done}")
         lines += [self.why_stopped(channel) for channel in sorted(self.stopped)]
         if str(self.recovered):
@@ -88,7 +91,10 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         report.recovered = recovery.recover(con, sends, channels, now, journal_existed=existed)
         for trigger in triggers:
             report.planned[trigger.campaign] = ledger.plan_new(con, trigger, now)
-        due = _due(con, triggers, now)
+        # A paused campaign goes on planning (no occurrence is lost) but sends nothing: read once, here, since
+        # nobody else can write the warehouse (and so pause) while this pass holds it.
+        report.paused = {c: p for c, p in actions.paused(con).items() if c in {t.campaign for t in triggers}}
+        due = _due(con, [t for t in triggers if t.campaign not in report.paused], now)
         if due.is_empty():
             return report
         by_campaign = {t.campaign: t for t in triggers}
@@ -113,15 +119,13 @@ def _due(con, triggers: list[Trigger], now: datetime) -> pl.DataFrame:
     frames = []
     for trigger in triggers:
         exit_reason = "t.exit_reason" if "exit_reason" in trigger.columns else "cast(null as string)"
-        payload = ", ".join(f"t.{c} as p_{c}" for c in trigger.payload_columns)
         consent = f"c.{trigger.consent}" if trigger.consent else "true"
         frame = con.sql(f"""
             select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,
                    l.message_id, l.attempts, l.customer_id,
                    t.trigger_key is not null as trigger_holds, {exit_reason} as exit_reason,
                    c.customer_id is not null as customer_known, {consent} as consented,
-                   {", ".join(f"c.{f} as c_{f}" for f in CUSTOMER_FIELDS if f != "customer_id")}
-                   {", " + payload if payload else ""}
+                   {_customer_and_payload(trigger)}
             from activation.message_ledger as l
             left join {trigger.relation} as t on cast(t.trigger_key as string) = l.trigger_key
             left join marts.customers as c on c.customer_id = l.customer_id
@@ -130,6 +134,27 @@ def _due(con, triggers: list[Trigger], now: datetime) -> pl.DataFrame:
         if frame.height:
             frames.append(frame)
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def _customer_and_payload(trigger: Trigger) -> str:
+    """The columns a message is rendered from: the customer as they are now (`c_*`, marts.customers as c) and
+    the trigger row's payload (`p_*`, the trigger as t)."""
+    return ", ".join([*(f"c.{f} as c_{f}" for f in CUSTOMER_FIELDS if f != "customer_id"),
+                      *(f"t.{c} as p_{c}" for c in trigger.payload_columns)])
+
+
+def occurrence(con, trigger: Trigger, trigger_key: str) -> dict[str, Any] | None:
+    """One of the trigger's current rows as the send path reads it (customer and payload, as `_due` joins
+    them), for rendering its message outside a pass (preview.py); None if the trigger has no such row."""
+    cursor = con.execute(f"""
+        select cast(t.trigger_key as string) as trigger_key, cast(t.customer_id as string) as customer_id,
+               t.occurred_at, {_customer_and_payload(trigger)}
+        from {trigger.relation} as t
+        left join marts.customers as c on c.customer_id = cast(t.customer_id as string)
+        where cast(t.trigger_key as string) = ?""", [trigger_key])
+    names = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Settings, now: datetime,
@@ -216,7 +241,7 @@ def _suppress(con, rows: pl.DataFrame, reason_column: str, now: datetime, report
 # -- rendering and sending -------------------------------------------------------------------------
 
 
-def _recommendations(con, customer_ids: list[str], product_url: str | None) -> dict[str, list[dict[str, Any]]]:
+def recommendations(con, customer_ids: list[str], product_url: str | None) -> dict[str, list[dict[str, Any]]]:
     if not customer_ids:
         return {}
     view = f"_attiva_rec_{uuid.uuid4().hex[:8]}"
@@ -243,15 +268,32 @@ def _unsubscribe_url(customer_id: str, campaign: str) -> str:
     return links.unsubscribe_url(links.unsubscribe_base_url(), customer_id, campaign, links.unsubscribe_secret())
 
 
-def _context(row: dict[str, Any], trigger: Trigger, recommendations, coupon, channel_name: str,
+def compose(row: dict[str, Any], trigger: Trigger, channel: Channel | None, templates: Templates,
+            recommended: list[dict[str, Any]], coupon: dict[str, Any] | None, unsubscribe: str) -> OutgoingMessage:
+    """One message rendered from its row (`message_id`, `customer_id`, `step`, `template`, the `c_*` customer
+    and `p_*` payload columns): what a pass sends, and what the console previews and test-sends
+    (preview.py). TemplateError if its template cannot render."""
+    rendered = templates.render(row["template"], _context(row, trigger, recommended, coupon, trigger.channel,
+                                                          unsubscribe))
+    name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
+    return OutgoingMessage(
+        message_id=row["message_id"], to_email=row["c_email"], to_name=name,
+        from_email=getattr(channel, "from_email", ""), from_name=getattr(channel, "from_name", ""),
+        subject=rendered.subject, html=rendered.html,
+        text=rendered.text, campaign=trigger.campaign, customer_id=row["customer_id"],
+        headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                 # the variant, so an ESP's engagement reports can be read per A/B variant
+                 "X-Attiva-Template": row["template"]})
+
+
+def _context(row: dict[str, Any], trigger: Trigger, recommended: list[dict[str, Any]], coupon, channel_name: str,
              unsubscribe_url: str) -> dict[str, Any]:
     customer = {f: row.get(f"c_{f}") for f in CUSTOMER_FIELDS if f != "customer_id"}
     customer["customer_id"] = row["customer_id"]
     return message_context(
         customer=customer, campaign=trigger.campaign, step=row["step"], channel=channel_name,
         trigger={payload_name(c): _parsed(c, row.get(f"p_{c}")) for c in trigger.payload_columns},
-        recommendations=recommendations.get(row["customer_id"], []), coupon=coupon,
-        unsubscribe_url=unsubscribe_url)
+        recommendations=recommended, coupon=coupon, unsubscribe_url=unsubscribe_url)
 
 
 def _parsed(column: str, value: Any) -> Any:
@@ -276,7 +318,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
                 clock: Callable[[], datetime], sends: journal.SendJournal, product_url: str | None) -> None:
     naive_now = now.replace(tzinfo=None)
     rows = batch.to_dicts()
-    recommendations = _recommendations(con, sorted({r["customer_id"] for r in rows}), product_url)
+    found = recommendations(con, sorted({r["customer_id"] for r in rows}), product_url)
     messages: list[tuple[dict[str, Any], OutgoingMessage]] = []
     failed: list[dict[str, Any]] = []
     coupon_codes: dict[str, str] = {}
@@ -291,23 +333,14 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             coupon = coupons.issue(con, row["customer_id"], trigger.campaign, row["trigger_key"], row["step"],
                                    step.coupon.discount_pct, naive_now, step.coupon.valid_days)
             coupon_codes[row["message_id"]] = coupon["code"]
-        channel = channels[trigger.channel]
         unsubscribe = _unsubscribe_url(row["customer_id"], trigger.campaign)
         try:
-            rendered = templates.render(row["template"], _context(row, trigger, recommendations, coupon,
-                                                                  trigger.channel, unsubscribe))
+            message = compose(row, trigger, channels[trigger.channel], templates, found.get(row["customer_id"], []),
+                              coupon, unsubscribe)
         except TemplateError as exc:
             failed.append({**{k: row[k] for k in ledger.KEY}, "state": "failed", "reason": f"template: {exc}"})
             continue
-        name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
-        messages.append((row, OutgoingMessage(
-            message_id=row["message_id"], to_email=row["c_email"], to_name=name,
-            from_email=getattr(channel, "from_email", ""), from_name=getattr(channel, "from_name", ""),
-            subject=rendered.subject, html=rendered.html,
-            text=rendered.text, campaign=trigger.campaign, customer_id=row["customer_id"],
-            headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                     # the variant, so an ESP's engagement reports can be read per A/B variant
-                     "X-Attiva-Template": row["template"]})))
+        messages.append((row, message))
     if failed:
         ledger.update(con, pl.DataFrame(failed, infer_schema_length=None), now)
         for row in failed:

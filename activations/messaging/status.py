@@ -65,6 +65,20 @@ def campaigns(con, campaign: str | None = None) -> list[CampaignStatus]:
     return list(found.values())
 
 
+def step_counts(con, campaign: str) -> dict[tuple[int, str], dict[str, int]]:
+    """(step, template) -> ledger rows by status, of one campaign (its A/B variants apart)."""
+    if not warehouse.has_table(con, "activation", "message_ledger"):
+        return {}
+    found: dict[tuple[int, str], dict[str, int]] = {}
+    for step, template, state, n in con.execute(
+            "select step, template, state, count(*) from activation.message_ledger where campaign = ? group by all",
+            [campaign]).fetchall():
+        state = "unknown" if state == "sending" else state
+        counts = found.setdefault((step, template), {})
+        counts[state] = counts.get(state, 0) + n
+    return found
+
+
 def campaigns_table(statuses: list[CampaignStatus]) -> str:
     """The `attiva messages` table, then the suppression and failure reasons per campaign."""
     if not statuses:

@@ -49,26 +49,45 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> Rows:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def load(con, generated_at: datetime | None = None) -> ReportData:
-    """Every section's rows, from an open warehouse connection (read-only is enough)."""
-    data = ReportData(generated_at=generated_at)
-    needed = {("measurement", n) for n in ("campaign_performance", "campaign_uplift", "campaign_variants",
-                                           "lead_funnel", "sync_health")}
-    present = {key for key in needed if _exists(con, *key)}
-    data.missing = sorted(f"{s}.{n}" for s, n in needed - present)
+CAMPAIGN_MODELS = ("campaign_performance", "campaign_uplift", "campaign_variants")
 
+
+def campaign_measurement(con, campaign: str | None = None) -> ReportData:
+    """Only the campaign sections' rows (performance, uplift, A/B tests), of every campaign or of one:
+    what the console's campaign pages show with this report's own sections."""
+    data = ReportData()
+    present = {("measurement", n) for n in CAMPAIGN_MODELS if _exists(con, "measurement", n)}
+    data.missing = sorted(f"measurement.{n}" for n in CAMPAIGN_MODELS if ("measurement", n) not in present)
+    _campaign_measurement(con, data, present, campaign)
+    return data
+
+
+def _campaign_measurement(con, data: ReportData, present: set[tuple[str, str]], campaign: str | None = None) -> None:
+    only, params = ("and campaign = ?", [campaign]) if campaign else ("", [])
     if ("measurement", "campaign_performance") in present:
-        data.campaigns = _rows(con, """
+        data.campaigns = _rows(con, f"""
             select campaign, step, variant, sent, held_out, delivered, opened, clicked, bounced, unsubscribed,
                    complained, converted, orders, revenue, delivery_rate, open_rate, click_rate, unsubscribe_rate,
                    conversion_rate, revenue_per_recipient, last_sent_at
             from measurement.campaign_performance
-            where sent > 0 or held_out > 0
-            order by campaign, step, variant""")
+            where (sent > 0 or held_out > 0) {only}
+            order by campaign, step, variant""", params)
     if ("measurement", "campaign_uplift") in present:
-        data.uplift = _rows(con, "select * from measurement.campaign_uplift order by campaign")
+        data.uplift = _rows(con, f"select * from measurement.campaign_uplift where true {only} order by campaign",
+                            params)
     if ("measurement", "campaign_variants") in present:
-        data.variants = _rows(con, "select * from measurement.campaign_variants order by campaign, step, variant")
+        data.variants = _rows(con, f"select * from measurement.campaign_variants where true {only} "
+                                   "order by campaign, step, variant", params)
+
+
+def load(con, generated_at: datetime | None = None) -> ReportData:
+    """Every section's rows, from an open warehouse connection (read-only is enough)."""
+    data = ReportData(generated_at=generated_at)
+    needed = {("measurement", n) for n in (*CAMPAIGN_MODELS, "lead_funnel", "sync_health")}
+    present = {key for key in needed if _exists(con, *key)}
+    data.missing = sorted(f"{s}.{n}" for s, n in needed - present)
+
+    _campaign_measurement(con, data, present)
     if ("measurement", "lead_funnel") in present:
         # A warehouse built before the funnel said who skipped a stage has none of these columns.
         newer = _columns(con, "measurement", "lead_funnel") >= {"skipped_a_stage", "mqls_reaching_sql",

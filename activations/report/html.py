@@ -160,7 +160,9 @@ def _has_variants(data: ReportData, row: dict[str, Any]) -> bool:
     return sum(1 for r in data.campaigns if r["campaign"] == row["campaign"] and r["step"] == row["step"]) > 1
 
 
-def _verdict(low: float | None, high: float | None, too_small: bool, holdout: int, waiting: int = 0) -> str:
+def uplift_verdict(low: float | None, high: float | None, too_small: bool, holdout: int, waiting: int = 0) -> str:
+    """What a campaign's uplift interval says, in words (HTML): better, worse, no clear difference, or why
+    there is no answer yet."""
     if not holdout and waiting:
         return '<span class="muted">waiting for the attribution window to close</span>'
     if not holdout:
@@ -216,7 +218,7 @@ def uplift_section(data: ReportData) -> str:
              f"{points(r['conversion_uplift_ci_low'])} to {points(r['conversion_uplift_ci_high'])}",
              pct(r["conversion_uplift_relative"], 0), signed_euro(r["revenue_uplift"]),
              f"{signed_euro(r['revenue_uplift_ci_low'])} to {signed_euro(r['revenue_uplift_ci_high'])}",
-             _verdict(r["conversion_uplift_ci_low"], r["conversion_uplift_ci_high"], bool(r["too_small_to_say"]),
+             uplift_verdict(r["conversion_uplift_ci_low"], r["conversion_uplift_ci_high"], bool(r["too_small_to_say"]),
                       int(r["holdout_customers"] or 0), int(r.get("customers_waiting") or 0))]
             for r in data.uplift]
     table = _table(["Campaign", "Treated", "Holdout", "Waiting", "Treated conv.", "Holdout conv.", "Uplift", "95 % interval",

@@ -2,6 +2,7 @@
 
 users.py keeps who may sign in (argon2 hashes in studio_users.yml), sessions.py signs them in and
 guards every form against cross-site posts, reading.py opens the warehouse for the few milliseconds
-a page needs, audiences.py and customers.py are what the pages show, privacy.py what a viewer may
+a page needs (and writes as briefly for a pause or a test send), audiences.py, customers.py and
+campaigns.py are what the pages show, privacy.py what a viewer may
 see of a person, app.py the routes and command.py the CLI flags.
 """

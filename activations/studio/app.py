@@ -1,8 +1,10 @@
-"""The console's routes: sign in, audiences, customers. Pages are rendered on the server (jinja2),
-with no script; each reads the warehouse for the few milliseconds it needs (reading.py)."""
+"""The console's routes: sign in, audiences, customers, campaigns. Pages are rendered on the server
+(jinja2), with no script; each reads the warehouse for the few milliseconds it needs (reading.py), and
+the few actions (pause, resume, test send) write it as briefly."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,18 +13,24 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from activations import settings
+from activations.messaging import actions, preview
 from activations.report.svg import line_chart
-from activations.studio import audiences, customers, reading, sessions
+from activations.studio import audiences, campaigns, customers, reading, sessions
 from activations.studio.users import User, authenticate, load_users
 from activations.warehouse import WarehouseBusy
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["count"] = lambda value: "" if value is None else f"{value:,}"
+# No script, no plugin, nothing framed from elsewhere, forms only to this console; a previewed email
+# (an iframe's srcdoc, sandboxed) inherits it, so it may show images but never run anything.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; frame-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+EMAIL = re.compile(r"^[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"']+$")
 
 
 @dataclass(frozen=True)
@@ -47,9 +55,11 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
             f"no users in {studio.users_path}: add one with `attiva studio --add-user NAME --role admin`")
 
     def render(request: Request, template: str, user: User | None, status: int = 200, **context: Any) -> Response:
-        return TEMPLATES.TemplateResponse(request, template, {
+        response = TEMPLATES.TemplateResponse(request, template, {
             "user": user, "csrf": sessions.csrf_token(request), "csrf_field": sessions.CSRF_FIELD, **context},
             status_code=status)
+        response.headers["Content-Security-Policy"] = CSP
+        return response
 
     def signed_in(request: Request, build) -> Response:
         """`build(user, con)` -> (template, context) for a signed-in user, with the warehouse open only
@@ -112,6 +122,78 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         return signed_in(request, lambda user, con: (
             "customers.html", {"matches": customers.search(con, who, user.sees_personal_data)}))
 
+    def campaign_list(request, user, con):
+        found = campaigns.declared(studio.manifest_path)
+        rows, uplift = campaigns.overview(con, found)
+        return "campaigns.html", {"campaigns": rows, "uplift_section": uplift, "problem": found.problem}
+
+    def campaign_detail(request, user, con):
+        name = request.path_params["campaign"]
+        found = campaigns.detail(con, campaigns.declared(studio.manifest_path), name, user.sees_personal_data,
+                                 request.query_params.get("occurrence"))
+        return "campaign.html", {"page": found, "missing": None if found else name,
+                                 "notice": request.session.pop("notice", None)}
+
+    def acting(request: Request, act) -> Response:
+        """A marketer's or admin's action on a campaign: `act(user, trigger)` writes (in a short write
+        connection of its own) and says what it did; then back to the campaign's page."""
+        user = sessions.signed_in(request, studio.users())
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if not user.may_act:
+            return HTMLResponse("<!doctype html><title>Refused</title><p>A viewer cannot change campaigns.</p>",
+                                status_code=403)
+        name = request.path_params["campaign"]
+        trigger, broken = campaigns.declared(studio.manifest_path).find(name)
+        if trigger is None and broken is None:
+            return HTMLResponse("<!doctype html><title>Not found</title><p>No such campaign.</p>", status_code=404)
+        try:
+            request.session["notice"] = act(user, trigger, name)
+        except (reading.NoWarehouse, WarehouseBusy) as exc:
+            return render(request, "unavailable.html", user, 503, problem=str(exc))
+        except ValueError as exc:  # a wrong address, step or template, a channel that cannot send a test
+            request.session["notice"] = f"Nothing sent: {exc}"
+        return RedirectResponse(f"/campaigns/{quote(name)}", status_code=303)
+
+    def pausing(pause: bool):
+        def handler(request: Request, form: FormData) -> Response:
+            def act(user, trigger, name):
+                with reading.writing(studio.warehouse_path) as con:
+                    changed = actions.set_paused(con, name, pause, user.name)
+                done = "paused" if pause else "resumed"
+                return f"{name} {done} by {user.name}." if changed else f"{name} was {'already' if pause else 'not'} paused."
+            return acting(request, act)
+        return handler
+
+    def test_send(request: Request, form: FormData) -> Response:
+        def act(user, trigger, name):
+            if trigger is None:
+                raise ValueError(f"{name} cannot be sent as declared")
+            to, template = str(form.get("to", "")).strip(), str(form.get("template", ""))
+            step = int(form.get("step", 0)) if str(form.get("step", "")).isdigit() else 0
+            if not EMAIL.match(to):
+                raise ValueError("that is not an email address")
+            if not 0 < step <= len(trigger.steps) or template not in trigger.steps[step - 1].templates:
+                raise ValueError(f"step {step} of {name} has no template {template!r}")
+            # Rendered and recorded (`sending`) in one short write; sent outside it; its answer recorded after.
+            with reading.writing(studio.warehouse_path) as con:
+                message = campaigns.test_message(con, trigger, step, template, str(form.get("occurrence", "")))
+                if message is None:
+                    raise ValueError("the trigger no longer has that occurrence: reload the page")
+                message = preview.as_test(message, to)
+                actions.record_test_send(con, name, user.name, step=step, template=template,
+                                         customer_id=message.customer_id, sent_to=to, message_id=message.message_id)
+            try:
+                delivery = preview.send_test(trigger, message)
+                outcome = ("sent" + (f" (id {delivery.provider_id})" if delivery.provider_id else "") if delivery.ok
+                           else f"failed: {delivery.reason}")
+            except preview.TestSendRefused as exc:
+                outcome = f"not sent: {exc}"
+            with reading.writing(studio.warehouse_path) as con:
+                actions.settle_test_send(con, message.message_id, outcome)
+            return f"Test of step {step} ({template}) to {to}: {outcome}."
+        return acting(request, act)
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/audiences", status_code=303)
 
@@ -129,6 +211,11 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         Route("/customers", page(customer_search), methods=["GET"]),
         Route("/customers", sessions.form(find), methods=["POST"]),
         Route("/customers/{customer_id}", page(customer_profile), methods=["GET"]),
+        Route("/campaigns", page(campaign_list), methods=["GET"]),
+        Route("/campaigns/{campaign}", page(campaign_detail), methods=["GET"]),
+        Route("/campaigns/{campaign}/pause", sessions.form(pausing(True)), methods=["POST"]),
+        Route("/campaigns/{campaign}/resume", sessions.form(pausing(False)), methods=["POST"]),
+        Route("/campaigns/{campaign}/test-send", sessions.form(test_send), methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.studio = studio

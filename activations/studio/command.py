@@ -10,8 +10,9 @@ from pathlib import Path
 from activations import settings
 
 DESCRIPTION = """\
-The marketer's console: audiences with their destinations and last syncs, and customers (search by
-email, phone or any id; profile, consent, messages with the reason, audiences, identity).
+The marketer's console: audiences with their destinations and last syncs, customers (search by
+email, phone or any id; profile, consent, messages with the reason, audiences, identity), and
+campaigns (performance, uplift, A/B tests, each step's email rendered, test sends, pause/resume).
 
 Users sign in with a name and password kept in studio_users.yml (ATTIVA_STUDIO_USERS) as argon2
 hashes; `--add-user NAME --role viewer|marketer|admin` adds one (the password from

@@ -1,4 +1,5 @@
-"""The console's reads of the warehouse: read-only, a few milliseconds a page, never in a writer's way.
+"""The console's reads of the warehouse: read-only, a few milliseconds a page, never in a writer's way;
+and its few writes (pause, resume, a test send's record), each in a write connection as short.
 
 DuckDB lets a writer (a dbt build, a sync, a Dagster step) in only while no other process has the
 file open, so a page opens it, runs its queries and closes it; a writer that arrives meanwhile waits
@@ -26,11 +27,25 @@ class NoWarehouse(LookupError):
 @contextmanager
 def reading(path: Path) -> Iterator:
     """A read-only connection for one page; WarehouseBusy if a writer keeps the file past READ_WAIT."""
+    with _open(path, read_only=True) as con:
+        con.execute("set enable_progress_bar = false")
+        yield con
+
+
+@contextmanager
+def writing(path: Path) -> Iterator:
+    """A write connection for one action (a pause, a test send's record): used for milliseconds and closed;
+    WarehouseBusy if another writer keeps the file past READ_WAIT, as for reading."""
+    with _open(path, read_only=False) as con:
+        yield con
+
+
+@contextmanager
+def _open(path: Path, read_only: bool) -> Iterator:
     if not Path(path).exists():
         raise NoWarehouse(f"no warehouse at {path}: run `attiva demo`, or ingest and `attiva build` first")
-    con = warehouse.open_when_free(Path(path), read_only=True, wait=READ_WAIT, say=lambda _: None)
+    con = warehouse.open_when_free(Path(path), read_only=read_only, wait=READ_WAIT, say=lambda _: None)
     try:
-        con.execute("set enable_progress_bar = false")
         yield con
     finally:
         con.close()

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from activations.config.errors import ConfigError, first_problem
 
 # What each role sees: a viewer no personal data (masked identifiers, no names), a marketer and an
-# admin everything; the admin is who will be able to erase and change settings once those pages exist.
+# admin everything; a marketer and an admin may pause, resume and test-send campaigns; the admin is who
+# will be able to erase and change settings once those pages exist.
 ROLES = ("viewer", "marketer", "admin")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 HEADER = """\
@@ -64,6 +65,11 @@ class User:
     @property
     def sees_personal_data(self) -> bool:
         return self.role != "viewer"
+
+    @property
+    def may_act(self) -> bool:
+        """Changes things (pause, resume, test sends): marketers and admins, never a viewer."""
+        return self.role in ("marketer", "admin")
 
 
 def load_users(path: Path) -> dict[str, User]:

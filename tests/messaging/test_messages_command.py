@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from activations.cli import main
-from activations.messaging import journal, ledger
+from activations.messaging import actions, journal, ledger
 from activations.messaging.policy import Caps, Settings
 from activations.messaging.send import run_pass
 from activations.messaging.status import campaigns
@@ -107,3 +107,19 @@ def test_the_dagster_metadata_carries_the_same_counts(passes):
     assert (meta["messages_sent"], meta["messages_suppressed"], meta["messages_unknown"]) == (1, 1, 1)
     assert meta["suppressed_no_consent_at_send_time"] == 1 and meta["messages_held_out"] == 0
     assert statuses["browse"]["suppressed_frequency_cap"] == 1 and statuses["winback"]["messages_held_out"] == 1
+
+
+def test_attiva_campaigns_pauses_and_resumes_a_declared_campaign_with_who(tmp_path, capsys):
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    assert main(["campaigns", "--warehouse", str(path)]) == 0
+    assert "no campaign is paused" in capsys.readouterr().out
+    assert main(["campaigns", "pause", "birthday", "--warehouse", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == "birthday paused"
+    assert main(["campaigns", "--warehouse", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("birthday: paused by ")
+    assert main(["campaigns", "pause", "nobody", "--warehouse", str(path)]) == 2
+    assert "no campaign 'nobody' is declared" in capsys.readouterr().err
+    assert main(["campaigns", "resume", "birthday", "--warehouse", str(path)]) == 0
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert [a["action"] for a in actions.history(con, "birthday")] == ["resume", "pause"]

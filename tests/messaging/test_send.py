@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from activations.messaging import actions
 from activations.messaging.channels import SmtpChannel
 from activations.messaging.ledger import ensure_ledger, in_holdout
 from activations.messaging.policy import Caps, Coupon, QuietHours, Settings, Step, Trigger
@@ -371,3 +372,38 @@ def test_recommendation_links_come_from_the_configured_product_url(warehouse, ma
     with_link, without = (m.get_body(("plain",)).get_content() for m in received())
     assert "Moka" in with_link and "https://caffe.example/prodotti/P2?utm_source=attiva" in with_link
     assert "Moka" in without and "/P2" not in without and "None" not in without
+
+
+def test_a_paused_campaign_sends_nothing_and_its_messages_go_out_after_the_resume(warehouse, mailbox):
+    channel, received = mailbox
+    add_customer(warehouse, "c1")
+    add_occurrence(warehouse, "k1", "c1")
+    trigger = make_trigger()
+    ensure_ledger(warehouse)
+    assert actions.set_paused(warehouse, trigger.campaign, True, "mara", NOW - timedelta(hours=2))
+    assert not actions.set_paused(warehouse, trigger.campaign, True, "mara", NOW)  # already paused: nothing recorded
+    report = run_pass(warehouse, [trigger], {"email": channel}, Templates(), NO_CAPS, NOW)
+    assert received() == []
+    assert ledger(warehouse) == {(trigger.campaign, "k1"): ("planned", None)}  # not lost, not sent: waiting
+    assert "none sent, paused by mara at 2026-11-20 10:00 UTC" in str(report)
+    assert actions.set_paused(warehouse, trigger.campaign, False, "ada", NOW + timedelta(minutes=5))
+    run_pass(warehouse, [trigger], {"email": channel}, Templates(), NO_CAPS, NOW + timedelta(minutes=10))
+    [message] = received()
+    assert message["To"].addresses[0].addr_spec == "c1@example.it"
+    assert ledger(warehouse)[(trigger.campaign, "k1")][0] == "sent"
+    assert [(a["action"], a["actor"]) for a in actions.history(warehouse, trigger.campaign)] == [
+        ("resume", "ada"), ("pause", "mara")]
+
+
+def test_a_message_whose_expiry_passes_while_paused_is_suppressed_after_the_resume(warehouse, mailbox):
+    channel, received = mailbox
+    add_customer(warehouse, "c1")
+    add_occurrence(warehouse, "k1", "c1")
+    trigger = make_trigger(expires=timedelta(hours=2))
+    ensure_ledger(warehouse)
+    actions.set_paused(warehouse, trigger.campaign, True, "mara", NOW - timedelta(hours=2))
+    run_pass(warehouse, [trigger], {"email": channel}, Templates(), NO_CAPS, NOW)
+    actions.set_paused(warehouse, trigger.campaign, False, "mara", NOW + timedelta(hours=3))
+    run_pass(warehouse, [trigger], {"email": channel}, Templates(), NO_CAPS, NOW + timedelta(hours=3))
+    assert received() == []
+    assert ledger(warehouse)[(trigger.campaign, "k1")] == ("suppressed", "expired before it could be sent")

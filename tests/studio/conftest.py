@@ -1,11 +1,16 @@
-"""The console on the handcrafted warehouse (a copy given two syncs' runs and two ledger rows of
-Mario's, so every part of the pages has something to show), with a viewer and a marketer, served
-by uvicorn over loopback."""
+"""The console on the handcrafted warehouse (a copy given two syncs' runs, two ledger rows of Mario's and
+an A/B test of favourite_on_promotion sent to Mario and Laura with Paola held out, so every part of the
+pages has something to show), with a viewer and a marketer, served by uvicorn over loopback."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import json
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +20,10 @@ import pytest
 import requests
 
 from activations.serve.app import running_server
+from activations.studio import reading
 from activations.studio.app import Studio, create_app
 from activations.studio.users import add_user
+from sandbox.smtp import running_smtp
 
 SECRET = "test-studio-secret-0123456789"
 PASSWORDS = {"vera": "viewer-password", "mara": "marketer-password", "ada": "admin-password"}
@@ -36,6 +43,16 @@ LEDGER = [  # campaign, trigger_key, step, state, reason, occurred_at, sent_at
      datetime(2026, 11, 19, 8, 0), None),
 ]
 
+# favourite_on_promotion's A/B step (thompson): Mario got variant a, Laura b, Paola was held out.
+LAURA, PAOLA = "cus_29368edbe721d21b", "cus_6d1fe2493eb0ff4e"
+PROMOTION = "favourite_on_promotion"
+MARIOS_OCCURRENCE = f"{MARIO}:PR1"
+AB_TEST = [  # customer, template, state, variant_probability
+    (MARIO, "favourite_on_promotion", "sent", 0.5),
+    (LAURA, "favourite_on_promotion_b", "sent", 0.5),
+    (PAOLA, "favourite_on_promotion", "held_out", 0.5),
+]
+
 
 @pytest.fixture(scope="session")
 def studio_warehouse(handcrafted_warehouse: Path, tmp_path_factory) -> Path:
@@ -52,6 +69,16 @@ def studio_warehouse(handcrafted_warehouse: Path, tmp_path_factory) -> Path:
                         "values (?, ?, ?, ?, 'email', ?, ?, ?, true, ?, ?, ?)",
                         [campaign, key, step, MARIO, f"{campaign}_1", state, reason, occurred, sent_at,
                          "msg-1" if state == "sent" else None])
+        for customer, template, state, probability in AB_TEST:
+            con.execute("insert into activation.message_ledger (campaign, trigger_key, step, customer_id, channel, "
+                        "template, state, reason, marketing, occurred_at, due_at, planned_at, updated_at, sent_at, "
+                        "message_id, variant_probability) values ('favourite_on_promotion', ?, 1, ?, 'email', ?, ?, "
+                        "?, true, ?, ?, ?, ?, ?, ?, ?)",
+                        [f"{customer}:PR1", customer, template, state,
+                         "holdout (10% of customers)" if state == "held_out" else None, datetime(2026, 11, 15),
+                         datetime(2026, 11, 15), datetime(2026, 11, 15, 1), datetime(2026, 11, 15, 9),
+                         datetime(2026, 11, 15, 9) if state == "sent" else None,
+                         f"favourite_on_promotion.{customer}.1@attiva", probability])
     return target
 
 
@@ -121,3 +148,34 @@ def as_viewer(visitor: Visitor) -> Visitor:
 def as_marketer(visitor: Visitor) -> Visitor:
     assert visitor.log_in("mara").status_code == 200
     return visitor
+
+
+@pytest.fixture
+def smtp_store(tmp_path, monkeypatch) -> Iterator[Path]:
+    """The sandbox SMTP server, which channels.yml's `email` channel points at (ATTIVA_SMTP_PORT); its store."""
+    for name in ("ATTIVA_EMAIL_HOST", "ATTIVA_EMAIL_PORT", "ATTIVA_EMAIL_USERNAME", "ATTIVA_EMAIL_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    with running_smtp(tmp_path) as (_, port):
+        monkeypatch.setenv("ATTIVA_SMTP_PORT", str(port))
+        yield tmp_path / "smtp" / "messages.jsonl"
+
+
+def received(store: Path) -> list[email.message.EmailMessage]:
+    lines = store.read_text(encoding="utf-8").splitlines() if store.exists() else []
+    return [email.message_from_string(json.loads(line)["raw"].replace("\r\n", "\n"), policy=email.policy.default)
+            for line in lines]
+
+
+@pytest.fixture
+def writer_holding(studio, monkeypatch) -> Iterator[subprocess.Popen]:
+    """Another process holding the warehouse open for writing until killed; the console waits 0.5 s for it."""
+    monkeypatch.setattr(reading, "READ_WAIT", 0.5)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(60)", str(studio.warehouse_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,6 +1,8 @@
 """The console in a real headless browser (Debian's chromium driven by Playwright, as the storefront
 test does): a viewer logs in, opens the audiences page and Mario's page and nowhere sees his email,
-phone or name; a marketer sees them.
+phone or name; a marketer sees them. A marketer opens a campaign, sees its email rendered for Mario
+(in the sandboxed frame, under the page's CSP) and test-sends it to an address, which the sandbox's
+SMTP server receives; a viewer sees the campaign pages without any email address or phone.
 
 Without /usr/bin/chromium the test skips and says why (`bash .ci/system-packages` installs it); under
 ATTIVA_REQUIRE_SYSTEM=1 (CI) it fails instead.
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.studio.conftest import MARIO, MARIO_PII, PASSWORDS
+from tests.studio.conftest import MARIO, MARIO_PII, MARIOS_OCCURRENCE, PASSWORDS, PROMOTION, received
 
 pytestmark = pytest.mark.browser
 
@@ -63,4 +65,46 @@ def test_a_viewer_sees_no_email_phone_or_name_and_a_marketer_does(chromium, cons
     context, page = log_in(chromium, console, "mara")
     profile = find_mario(page, console)
     assert all(value in profile for value in ("mario.rossi@gmail.com", "+393331234567", "Mario", "Rossi"))
+    context.close()
+
+
+def open_campaign(page, console: str) -> str:
+    """Through the menu to the A/B campaign, rendered for Mario's occurrence; the page's text."""
+    page.click("header >> text=Campaigns")
+    page.click(f"a[href='/campaigns/{PROMOTION}']")
+    page.select_option("#occurrence", MARIOS_OCCURRENCE)
+    page.click("#preview button[type=submit] >> text=Show")
+    page.wait_for_url(f"{console}/campaigns/{PROMOTION}?occurrence=*")
+    return page.inner_text("body")
+
+
+def frames_text(page) -> str:
+    return " ".join(frame.locator("body").inner_text() for frame in
+                    (page.frame_locator("iframe.email").nth(i) for i in range(page.locator("iframe.email").count())))
+
+
+def test_a_marketer_test_sends_a_campaigns_email_and_a_viewer_sees_no_address_or_phone(chromium, console,
+                                                                                         smtp_store):
+    context, page = log_in(chromium, console, "mara")
+    text = open_campaign(page, console)
+    assert "Active" in text and "Data as of" in text and "50 % (thompson)" in text
+    assert "Mario" in page.frame_locator("iframe.email").first.locator("body").inner_text()
+    form = page.locator("form.test-send").first
+    form.locator("input[name=to]").fill("mara.inbox@emporionove.it")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#notice")
+    assert "to mara.inbox@emporionove.it: sent" in page.inner_text("#notice")
+    [message] = received(smtp_store)
+    assert message["To"].addresses[0].addr_spec == "mara.inbox@emporionove.it"
+    assert message["Subject"].startswith("[TEST] ") and message["X-Attiva-Test"] == "true"
+    context.close()
+
+    context, page = log_in(chromium, console, "vera")
+    listing = (page.click("header >> text=Campaigns"), page.inner_text("body"))[1]
+    text = open_campaign(page, console)
+    shown = listing + text + frames_text(page)
+    assert "(hidden)" in frames_text(page) and PROMOTION in listing
+    leaked = [value for value in (*MARIO_PII, "mara.inbox@emporionove.it") if value in shown]
+    assert not leaked, f"the viewer's browser shows {leaked}"
+    assert page.locator("form.test-send").count() == 0 and page.locator("#pause").count() == 0
     context.close()

@@ -124,20 +124,10 @@ def test_a_missing_warehouse_is_explained(studio, tmp_path):
             pass
 
 
-def test_while_a_writer_holds_the_warehouse_a_page_says_who_instead_of_hanging(studio, as_viewer, monkeypatch):
-    import subprocess
-    import sys
-
-    monkeypatch.setattr(reading, "READ_WAIT", 0.5)
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(60)", str(studio.warehouse_path)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        page = as_viewer.get("/audiences")
-        assert page.status_code == 503
-        assert f"PID {holder.pid}" in page.text and "The warehouse cannot be read right now" in page.text
-    finally:
-        holder.kill()
-        holder.wait()
+def test_while_a_writer_holds_the_warehouse_a_page_says_who_instead_of_hanging(as_viewer, writer_holding):
+    page = as_viewer.get("/audiences")
+    assert page.status_code == 503
+    assert f"PID {writer_holding.pid}" in page.text and "The warehouse cannot be read right now" in page.text
+    writer_holding.kill()
+    writer_holding.wait()
     assert as_viewer.get("/audiences").status_code == 200
