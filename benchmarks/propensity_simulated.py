@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from simulator.world import LEAD_CONVERSION_MEAN
+
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 # person_map's sources and the identifier each one is in marts.customer_identifiers
 RECORD_TYPES = {"crm_contacts": "crm_contact_id", "shop_customers": "shop_customer_id",
@@ -46,7 +48,7 @@ def main() -> None:
     os.environ.pop("DAGSTER_HOME", None)
 
     from activations import settings, warehouse
-    from activations.predict.propensity import TARGETS, Snapshots, auc
+    from activations.predict.propensity import Snapshots, auc
     from activations.predict.propensity_tables import retrain
     from simulator import days as world_days
     from simulator.run import simulate
@@ -106,14 +108,18 @@ def _people_of_customers(con, person_map: pl.DataFrame) -> pl.DataFrame:
 
 def _planted(customer_ids: np.ndarray, people: pl.DataFrame, traits: pl.DataFrame, cutoff: datetime,
              horizon_days: int) -> np.ndarray:
-    """Each customer's true chance of no order in the `horizon_days` after `cutoff` (1 once churned)."""
+    """Each customer's true chance of no order in the `horizon_days` after `cutoff` (1 once churned); for an
+    open lead that is also the chance they stay a lead (a first order is what converts them here)."""
     frame = (pl.DataFrame({"customer_id": customer_ids.astype(str)}).join(people, on="customer_id", how="left")
              .join(traits, on="person_id", how="left"))
     end = cutoff + timedelta(days=horizon_days)
     active = ((pl.min_horizontal(pl.col("churn_at"), pl.lit(end)) - pl.lit(cutoff)).dt.total_seconds() / 86_400
               ).clip(lower_bound=0)
+    # An open lead who has not converted yet also buys at their conversion hazard.
+    lead = pl.when(pl.col("converts_at") > pl.lit(cutoff)).then(pl.col("lead_intent") * LEAD_CONVERSION_MEAN)
+    rate = pl.col("organic_rate") + lead.otherwise(0.0)
     # A customer no person maps to (a record the truth does not name) gets the population's mean.
-    chance = frame.select((-(pl.col("organic_rate") * active)).exp().alias("p"))["p"]
+    chance = frame.select((-(rate * active)).exp().alias("p"))["p"]
     return chance.fill_null(chance.mean()).to_numpy()
 
 

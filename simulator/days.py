@@ -25,12 +25,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from generator.events import FORMS
 from generator.streams import stream
-from simulator.world import CART_SHARE, DAY, RESPONSE_DELAY_MEAN, WINDOW_DAYS, Customers
+from simulator.world import CART_SHARE, DAY, LEAD_FORM_MEAN, RESPONSE_DELAY_MEAN, WINDOW_DAYS, Customers
 
 FOLDER = "_truth/simulation"
 ORDER_ID_BASE = 9_000_000_000  # far above the generator's order numbers
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
+LEAD_FORMS = ("contact_sales", "download", "webinar")  # the site's forms a lead fills in (generator.events.FORMS)
 PENDING_SCHEMA = {"row": pl.Int64, "at": pl.Int64, "campaign": pl.String, "email": pl.String}
 MESSAGE_SCHEMA = {"message_id": pl.String, "campaign": pl.String, "person_id": pl.Int64, "received_at": pl.Int64,
                   "p_respond": pl.Float64, "p_organic": pl.Float64, "responded": pl.Boolean,
@@ -120,12 +122,18 @@ def live_until(landing: Path, customers: Customers, state: State, until: int, se
     buyers = np.repeat(np.flatnonzero(can_buy), counts[can_buy])
     organic = pl.DataFrame({"row": buyers, "at": _moments(rng, since, active[buyers]),
                             "campaign": None, "email": None}, schema=PENDING_SCHEMA)
+    converting = np.flatnonzero((customers.converts_at > since) & (customers.converts_at <= until)
+                                & (customers.converts_at < customers.churn_at))
+    first_orders = pl.DataFrame({"row": converting, "at": customers.converts_at[converting], "campaign": None,
+                                 "email": [customers.lead_email[r] for r in converting]}, schema=PENDING_SCHEMA)
+    organic = pl.concat([organic, first_orders])
     pending = _read(landing, "pending.parquet", PENDING_SCHEMA)
     due = pending.filter(pl.col("at") <= until)
     _write(landing, "pending.parquet", pending.filter(pl.col("at") > until))
     orders = pl.concat([organic, due]).sort("at")
     path = _land_orders(landing, customers, state, orders, until, rng) if orders.height else None
     _land_visits(landing, customers, since, until, rng)
+    _land_forms(landing, customers, since, until, rng)
     state.clock = until
     return organic.height, due.height, path
 
@@ -207,6 +215,32 @@ def _land_visits(landing: Path, customers: Customers, since: int, until: int, rn
     return frame.height
 
 
+def _land_forms(landing: Path, customers: Customers, since: int, until: int, rng: np.random.Generator) -> int:
+    """The open leads' form submissions between `since` and `until`, until they convert or churn: the
+    site's form_submit events with the address they typed, from a device of their own."""
+    rows = np.arange(len(customers.lead_intent))
+    end = np.minimum(customers.converts_at, until)
+    active = np.clip(np.minimum(customers.churn_at, end) - since, 0, None) / DAY
+    counts = rng.poisson(LEAD_FORM_MEAN * customers.lead_intent * active)
+    leads = np.repeat(rows, counts)
+    if not len(leads):
+        return 0
+    tag = f"{since:x}"
+    forms = rng.choice(list(LEAD_FORMS), len(leads))
+    frame = pl.DataFrame({
+        "event_id": [f"sim-{tag}-form-{i}" for i in range(len(leads))], "event_type": "form_submit",
+        "occurred_at": pl.from_epoch(pl.Series(_moments(rng, since, active[leads])), time_unit="s").dt.strftime(STAMP),
+        "anonymous_id": [f"sim-device-{customers.person_ids[r]}" for r in leads],
+        "email": [customers.lead_email[r] for r in leads], "platform": "web",
+        "session_id": [f"sim-{tag}-form-s{i}" for i in range(len(leads))],
+        "url": [f"https://www.emporionove.it{FORMS[f][0]}" for f in forms], "form_name": forms,
+        "lead_source": [FORMS[f][1][0] for f in forms]})
+    path = Path(landing) / "events" / f"events_{_day(until)}_forms_simulated.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_ndjson(path)
+    return frame.height
+
+
 def keep_promotions_running(landing: Path, since: int, until: int) -> Path | None:
     """The promotions running at `since` extended to `until`: a promotions file, as the shop exports it."""
     files = sorted((Path(landing) / "shop" / "promotions").glob("*.csv"))
@@ -260,7 +294,12 @@ def write_traits(landing: Path, customers: Customers) -> None:
     _write(landing, "traits.parquet", pl.DataFrame({
         "person_id": customers.person_ids, "organic_rate": customers.organic_rate,
         "visit_rate": customers.visit_rate, "responsiveness": customers.responsiveness,
-        "churn_at": pl.from_epoch(pl.Series(customers.churn_at), time_unit="s").dt.replace_time_zone("UTC")}))
+        "churn_at": _utc(customers.churn_at), "lead_intent": customers.lead_intent,
+        "converts_at": _utc(customers.converts_at)}))
+
+
+def _utc(epochs: np.ndarray) -> pl.Series:
+    return pl.from_epoch(pl.Series(epochs), time_unit="s").dt.replace_time_zone("UTC")
 
 
 def traits(landing: Path) -> pl.DataFrame:

@@ -14,6 +14,11 @@ gets latent traits, drawn from the seed:
 - a browsing rate per day (Gamma, mean 1/20): a visit views a few products and, one time in three,
   puts one in the cart; most carts are left, which is what the abandoned-cart journey answers;
 - a responsiveness, Gamma(2, 0.5) (mean 1), that scales every campaign's planted effect;
+- for an open lead (a CRM contact at stage lead, mql or sql who never bought): an intent,
+  Gamma(0.5, mean 1), that sets both how often they fill in the site's forms (contact sales,
+  download, webinar: mean one every 45 days) and their hazard of becoming a customer with a first
+  order (mean 1/365 a day). The forms are the trace intent leaves; the lead score's rule counts
+  every form ever filled, the model can weigh the recent ones;
 - their tastes: seven times in ten a visit or a purchase is of a product they bought before (from
   the shop's exports), else any product, so favourites drift slowly, as real ones do.
 
@@ -48,6 +53,10 @@ VARIANT_CLICKS: Mapping[str, float] = {"favourite_on_promotion": 0.20, "favourit
 OPEN_RATE = 0.35  # of delivered mail, as the sandbox's recipients open it
 ORGANIC_SHAPE, ORGANIC_MEAN = 0.6, 1 / 180  # purchases per day: the prior the person's history updates
 CHURN_MEAN = 1 / 365  # mean hazard per day of churning: afterwards no purchase, visit or answer
+LEAD_STAGES = ("lead", "mql", "sql")
+LEAD_CONVERSION_MEAN = 1 / 365  # per day, a lead of average intent becoming a customer (a first order)
+LEAD_FORM_MEAN = 1 / 45  # forms a lead of average intent fills in per day, until they convert
+NEVER = 10**11  # epoch seconds (year 5138) of an event that does not happen
 VISIT_SHAPE, VISIT_MEAN = 0.5, 1 / 20  # visits to the shop per day
 CART_SHARE = 1 / 3  # of visits
 FAMILIAR_SHARE = 0.7  # of products viewed or bought: one bought before, when there is one
@@ -66,6 +75,9 @@ class Customers:
     visit_rate: np.ndarray  # visits per day while active
     responsiveness: np.ndarray
     churn_at: np.ndarray  # epoch seconds: from then on the person does nothing
+    lead_email: list[str | None]  # an open lead's CRM address (forms and the first order carry it); None otherwise
+    lead_intent: np.ndarray  # 0 for everyone who is not an open lead
+    converts_at: np.ndarray  # epoch seconds of an open lead's first order (NEVER for everyone else)
     by_email: dict[str, int]  # any address a person is known by -> row
     bought: list[np.ndarray]  # per row: product ids of their past purchases (repeats count)
 
@@ -118,9 +130,10 @@ def load(landing: Path, seed: int, origin: int) -> Customers:
     for i, address in enumerate(account_email):
         if address:
             by_email.setdefault(address.strip().lower(), i)
-    for address, person in _crm_emails(Path(landing), records):
+    contacts = _crm_contacts(Path(landing), records)
+    for address, person in contacts.drop_nulls("email").select("email", "person_id").iter_rows():
         if person in row_of:
-            by_email.setdefault(address, row_of[person])
+            by_email.setdefault(address.strip().lower(), row_of[person])
 
     emails = [e or a for e, a in zip(people["email"].to_list(), account_email, strict=True)]
     row_of_account = {a: i for i, a in enumerate(shop_id) if a is not None}
@@ -131,6 +144,7 @@ def load(landing: Path, seed: int, origin: int) -> Customers:
     past = np.bincount(generated["row"].to_numpy(), minlength=n)
     rate = rng.gamma(ORGANIC_SHAPE + past, 1 / (ORGANIC_SHAPE / ORGANIC_MEAN + HISTORY_DAYS))
     hazard = rng.exponential(CHURN_MEAN, n)  # Gamma with shape 1
+    lead_email, intent, converts_at = _leads(contacts, row_of, past, origin, stream(seed, "simulator/leads"))
     return Customers(
         person_ids=people["person_id"].to_numpy(),
         shop_customer_id=shop_id,
@@ -138,7 +152,10 @@ def load(landing: Path, seed: int, origin: int) -> Customers:
         organic_rate=rate,
         visit_rate=rng.gamma(VISIT_SHAPE, VISIT_MEAN / VISIT_SHAPE, n),
         responsiveness=rng.gamma(2.0, 0.5, n),
-        churn_at=origin + np.minimum(rng.exponential(1 / hazard) * DAY, 1e11).astype(np.int64),
+        churn_at=origin + np.minimum(rng.exponential(1 / hazard) * DAY, NEVER - origin).astype(np.int64),
+        lead_email=lead_email,
+        lead_intent=intent,
+        converts_at=converts_at,
         by_email=by_email,
         bought=_bought(Path(landing), orders, n),
     )
@@ -186,15 +203,35 @@ def _bought(landing: Path, orders: pl.DataFrame, n: int) -> list[np.ndarray]:
     return bought
 
 
-def _crm_emails(landing: Path, records: pl.DataFrame) -> list[tuple[str, int]]:
+def _crm_contacts(landing: Path, records: pl.DataFrame) -> pl.DataFrame:
+    """person_id, email, lifecycle_stage: each CRM contact's latest exported version."""
     files = sorted((landing / "crm" / "contacts").glob("*.csv"))
+    columns = ["contact_id", "email", "lifecycle_stage", "updated_at"]
     if not files:
-        return []
-    contacts = pl.concat([pl.read_csv(f, columns=["contact_id", "email"], infer_schema=False,
-                                      truncate_ragged_lines=True) for f in files])
+        return pl.DataFrame(schema={"person_id": pl.Int64, "email": pl.String, "lifecycle_stage": pl.String})
+    contacts = pl.concat([pl.read_csv(f, columns=columns, infer_schema=False, truncate_ragged_lines=True)
+                          for f in files]).sort("updated_at", nulls_last=False).unique("contact_id", keep="last")
     mapped = records.filter(pl.col("source") == "crm_contacts").join(
-        contacts, left_on="record_id", right_on="contact_id").drop_nulls("email")
-    return [(e.strip().lower(), int(p)) for e, p in mapped.select("email", "person_id").iter_rows()]
+        contacts, left_on="record_id", right_on="contact_id")
+    return mapped.select(pl.col("person_id").cast(pl.Int64), "email", "lifecycle_stage")
+
+
+def _leads(contacts: pl.DataFrame, row_of: dict[int, int], past: np.ndarray, origin: int,
+           rng: np.random.Generator) -> tuple[list[str | None], np.ndarray, np.ndarray]:
+    """Open leads (a CRM contact at a lead stage with an email, no order in the shop's history): their
+    address, an intent, and the moment they would buy for the first time."""
+    n = len(past)
+    email: list[str | None] = [None] * n
+    open_leads = contacts.filter(pl.col("lifecycle_stage").str.strip_chars().str.to_lowercase().is_in(LEAD_STAGES))
+    for person, address in open_leads.drop_nulls("email").select("person_id", "email").iter_rows():
+        i = row_of.get(person)
+        if i is not None and past[i] == 0 and email[i] is None:
+            email[i] = address.strip()
+    is_lead = np.array([e is not None for e in email])
+    intent = np.where(is_lead, rng.gamma(0.5, 2.0, n), 0.0)
+    wait = rng.exponential(1.0, n) / np.maximum(intent * LEAD_CONVERSION_MEAN, 1e-12) * DAY
+    converts_at = np.where(is_lead, origin + np.minimum(wait, NEVER - origin), NEVER).astype(np.int64)
+    return email, intent, converts_at
 
 
 def expected_uplift(p_respond: np.ndarray, p_organic: np.ndarray) -> float:

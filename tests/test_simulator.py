@@ -106,7 +106,15 @@ def test_the_world_goes_on_from_each_persons_history_and_the_churned_do_nothing(
     # Planted churn: about one in twelve within 30 days (mean hazard 1/365), and it is final.
     churned_in_month = float(np.mean(world.churn_at <= origin + 30 * DAY))
     assert 0.04 < churned_in_month < 0.12, churned_in_month
+    # Open leads: an intent, and a first order on the day they convert, unless they churned first.
+    leads = np.flatnonzero(world.lead_intent > 0)
+    assert len(leads) > 20 and all(world.lead_email[i] for i in leads)
+    converting = leads[-10:]
+    world.converts_at[converting] = origin + DAY
+    world.churn_at[converting] = origin + 100 * DAY
+    world.lead_intent[converting[:5]] = 500.0  # about eleven forms a day until they convert, on the first day
     world.churn_at[: len(world.churn_at) // 2] = origin  # half the people churn at once, for a strong test
+    world.churn_at[converting] = origin + 100 * DAY
     gone = set(np.flatnonzero(world.churn_at <= origin).tolist())
     state = days.State(clock=origin)
     mailbox = tmp_path / "smtp" / "messages.jsonl"
@@ -121,5 +129,10 @@ def test_the_world_goes_on_from_each_persons_history_and_the_churned_do_nothing(
     landed = pl.read_csv(next((landing / "shop" / "orders").glob("*_simulated.csv")), infer_schema=False)
     gone_accounts = {world.shop_customer_id[i] for i in gone} - {None}
     assert landed.height > 0 and not set(landed["shop_customer_id"].drop_nulls()) & gone_accounts
-    events = pl.read_ndjson(next((landing / "events").glob("*_simulated.jsonl")))
+    events = pl.read_ndjson(next((landing / "events").glob("*[0-9]_simulated.jsonl")))
     assert events.height > 0 and not set(events["user_id"].drop_nulls()) & gone_accounts
+    assert {world.lead_email[i] for i in converting} <= set(landed["email"])
+    forms = pl.read_ndjson(next((landing / "events").glob("*_forms_simulated.jsonl")))
+    eager = forms.filter(pl.col("email").is_in([world.lead_email[i] for i in converting[:5]]))
+    assert eager["email"].n_unique() == 5 and set(forms["event_type"]) == {"form_submit"}
+    assert eager["occurred_at"].max() < "2026-11-03T10"  # none after the first order
