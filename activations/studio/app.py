@@ -224,7 +224,8 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                     for i in range(min(builder.MAX_CONDITIONS, max(4, max(by_row, default=-1) + 3)))]
             return "builder.html", {
                 "catalog": found, "rows": rows, "operators": builder.NUMBER_OPS + ("is true", "is false"),
-                "estimate": count, "estimate_as_of": f"as of {reading.utc_text(as_of)}" if count is not None else "",
+                "estimate": count, "estimate_as_of": f"as of {reading.utc_text(as_of)}" if count is not None
+                else (checked.error or "") if checked else "",
                 "form": {key: str(sent.get(key, "")) for key in
                          ("name", "description", "sync_destination", "sync_mode", "sync_consent")},
                 "destinations": _destination_names(studio), "modes": MODES_OFFERED,
@@ -249,7 +250,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                                                   as_of)
         except (reading.NoWarehouse, WarehouseBusy) as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
-        return JSONResponse({"count": count, "as_of": f"as of {reading.utc_text(as_of)}",
+        return JSONResponse({"count": count, "as_of": f"as of {reading.utc_text(as_of)}", "error": checked.error,
                              "problems": {str(row): problem for row, problem in checked.problems.items()}})
 
     def builder_save(request: Request, form: FormData) -> Response:

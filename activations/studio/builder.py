@@ -321,6 +321,7 @@ class Checked:
     conditions: list[Condition]
     predicates: list[str] = field(default_factory=list)
     problems: dict[int, str] = field(default_factory=dict)  # the form's row -> why it cannot be used
+    error: str | None = None  # why the warehouse could not count them
 
     @property
     def ok(self) -> bool:
@@ -348,11 +349,20 @@ def trait_columns(conditions: list[Condition], catalog: Catalog) -> list[Column]
 
 def estimate(con, conditions: list[Condition], catalog: Catalog, as_of: datetime) -> tuple[int | None, Checked]:
     """How many customers the valid conditions select now (one query); None when none is valid."""
+    import duckdb
+
     checked = check(conditions, catalog, duckdb_dialect(as_of))
     if not checked.predicates:
         return None, checked
+    if not warehouse.has_table(con, "marts", "customers"):
+        checked.error = "no customers table in the warehouse yet: build it (`attiva build`)"
+        return None, checked
     sql = f"select count(*) from marts.customers as c\nwhere {checked.where()}"
-    return con.execute(sql).fetchone()[0], checked
+    try:
+        return con.execute(sql).fetchone()[0], checked
+    except duckdb.Error as exc:  # a warehouse older than the project's YAML (a column not built yet)
+        checked.error = f"the warehouse cannot count this yet ({str(exc).splitlines()[0]}): rebuild it"
+        return None, checked
 
 
 def model_sql(name: str, description: str, conditions: list[Condition], catalog: Catalog, author: str,

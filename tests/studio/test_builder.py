@@ -21,6 +21,7 @@ import yaml
 
 from activations.build import dbt_command, run_dbt
 from activations.serve.app import running_server
+from activations.studio import builder
 from activations.studio.app import Studio, create_app
 from tests.conftest import HANDCRAFTED_AS_OF
 from tests.studio.conftest import SECRET, Visitor, form_token, text_of
@@ -109,10 +110,27 @@ def test_the_size_estimate_is_a_direct_count_of_the_warehouse(marketer, studio):
     started = time.monotonic()
     found = post_builder(marketer, "/builder/estimate", TWO_CONDITIONS).json()
     assert time.monotonic() - started < 1.0
-    assert found == {"count": expected, "as_of": "as of 2026-11-20 12:00 UTC", "problems": {}} and expected > 0
+    assert found == {"count": expected, "as_of": "as of 2026-11-20 12:00 UTC", "error": None, "problems": {}}
+    assert expected > 0
     events = post_builder(marketer, "/builder/estimate", {"c0_choice": "event:product_view", "c0_category": "tea",
                                                          "c0_times": "1", "c0_days": "30"}).json()
     assert events["count"] == viewed and viewed > 0
+
+
+def test_text_becomes_a_literal_read_back_as_typed_and_braces_never_reach_jinja(tmp_path):
+    catalog = builder.Catalog(builder.customer_columns(ROOT))
+    city = builder.Condition("trait", "city", "in", "L'Aquila, Milano")
+    assert builder.render(city, catalog, builder.DBT) == "c.city in (('L' || chr(39) || 'Aquila'), 'Milano')"
+    assert duckdb.sql("select " + builder.text_literal("'it''s'")).fetchall() == [("'it''s'",)]
+    for typed in ("{{ run_query('drop table x') }}", "a\\nb", "two\nlines"):
+        with pytest.raises(builder.Invalid, match="braces, backslashes or line breaks"):
+            builder.render(builder.Condition("trait", "city", "=", typed), catalog, builder.DBT)
+    # A warehouse older than the project's YAML: the size says so instead of failing the page.
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as con:
+        con.execute("create schema marts; create table marts.customers (customer_id varchar)")
+        count, checked = builder.estimate(con, [builder.Condition("trait", "rfm_segment", "=", "champion")], catalog,
+                                          HANDCRAFTED_AS_OF)
+    assert count is None and "rebuild it" in checked.error
 
 
 def save_form(name: str, **extra) -> dict:

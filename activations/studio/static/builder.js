@@ -28,7 +28,7 @@
         if (mine !== asked) { return; }  // a later edit's answer is on its way
         document.getElementById("estimate-count").textContent =
           found.count === null || found.count === undefined ? "–" : found.count.toLocaleString("en");
-        document.getElementById("estimate-as-of").textContent = found.as_of || found.error || "";
+        document.getElementById("estimate-as-of").textContent = found.error || found.as_of || "";
         form.querySelectorAll("td.problem").forEach(function (cell) {
           var i = cell.id.replace("problem-", "");
           cell.textContent = (found.problems && found.problems[i]) || "";
