@@ -263,8 +263,8 @@ def render(condition: Condition, catalog: Catalog, dialect: Dialect) -> str:
         if subject not in catalog.predicted:
             raise Invalid(f"no model has published {subject} in this warehouse yet")
         test = _comparison(f"p.{subject}", "number", condition.op, condition.value, NUMBER_OPS[:6])
-        return (f"c.customer_id in (\n        select p.customer_id from {dialect.prediction(PREDICTED[subject])} as p"
-                f"\n        where {test}\n    )")
+        return (f"c.customer_id in (\n      select p.customer_id from {dialect.prediction(PREDICTED[subject])} as p"
+                f"\n      where {test}\n  )")
     if kind == "event":
         if subject not in catalog.event_types:
             raise Invalid(f"{subject!r} is not an event type ({', '.join(catalog.event_types)})")
@@ -274,18 +274,18 @@ def render(condition: Condition, catalog: Catalog, dialect: Dialect) -> str:
         if condition.category:
             if condition.category not in catalog.categories:
                 raise Invalid(f"{condition.category!r} is not a product category ({', '.join(catalog.categories)})")
-            join = f"\n        inner join {dialect.relation('products')} as pr on e.product_id = pr.product_id"
+            join = f"\n      inner join {dialect.relation('products')} as pr on e.product_id = pr.product_id"
             where.append(f"pr.category = {text_literal(condition.category)}")
         where += [f"e.occurred_at > {dialect.days_before_as_of(days)}", f"e.occurred_at <= {dialect.as_of}"]
-        having = f"\n        having count(*) >= {times}" if times > 1 else ""
-        return (f"c.customer_id in (\n        select e.customer_id\n        from {dialect.relation('events')} as e{join}"
-                f"\n        where " + "\n          and ".join(where) + f"\n        group by e.customer_id{having}\n    )")
+        having = f"\n      having count(*) >= {times}" if times > 1 else ""
+        return (f"c.customer_id in (\n      select e.customer_id\n      from {dialect.relation('events')} as e{join}"
+                f"\n      where " + "\n        and ".join(where) + f"\n      group by e.customer_id{having}\n  )")
     if kind in ("in_audience", "not_in_audience"):
         if subject not in catalog.audiences:
             raise Invalid(f"{subject!r} is not an audience of this warehouse")
         negation = "not " if kind == "not_in_audience" else ""
-        return (f"{negation}exists (\n        select 1 from {dialect.relation(subject)} as m"
-                f" where m.customer_id = c.customer_id\n    )")
+        return (f"{negation}exists (\n      select 1 from {dialect.relation(subject)} as m"
+                f" where m.customer_id = c.customer_id\n  )")
     if kind == "consent":
         if subject not in catalog.consents:
             raise Invalid(f"{subject!r} is not a consent ({', '.join(catalog.consents)})")
@@ -305,8 +305,8 @@ def words(condition: Condition) -> str:
         return f"predicted {condition.subject} {said}"
     if condition.kind == "event":
         category = f" in category {condition.category}" if condition.category else ""
-        return (f"{condition.subject}{category} at least {condition.times or 1} time(s) "
-                f"in the {condition.days} days before as_of")
+        times = "once" if (condition.times or "1") == "1" else f"{condition.times} times"
+        return f"{condition.subject}{category} at least {times} in the {condition.days} days before as_of"
     if condition.kind == "in_audience":
         return f"in {condition.subject}"
     if condition.kind == "not_in_audience":

@@ -74,6 +74,8 @@ def post_builder(visitor: Visitor, path: str, data: dict):
 def test_a_viewer_can_neither_open_the_builder_nor_count_nor_save(builder_console, repo):
     viewer = signed_in(builder_console, "vera")
     assert viewer.get("/builder").status_code == 403
+    assert viewer.get("/builder/saved/aud_champions").status_code == 403
+    assert 'href="/builder"' not in viewer.get("/audiences").text
     token = form_token(viewer.get("/audiences").text)
     for path in ("/builder", "/builder/estimate", "/builder/save"):
         answer = viewer.post(path, {"csrf_token": token, **TWO_CONDITIONS, "name": "aud_by_a_viewer",
