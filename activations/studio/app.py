@@ -229,7 +229,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                 "form": {key: str(sent.get(key, "")) for key in
                          ("name", "description", "sync_destination", "sync_mode", "sync_consent")},
                 "destinations": _destination_names(studio), "modes": MODES_OFFERED,
-                "sync_consents": saving.SYNC_CONSENTS, "error": error, "status": status}
+                "sync_consents": saving.SYNC_CONSENTS, "groups": builder.GROUPS, "error": error, "status": status}
         return signed_in(request, build)
 
     def builder_page(request: Request) -> Response:
@@ -356,7 +356,7 @@ def _save(studio: Studio, found: builder.Catalog, form: FormData, name: str, aut
         sync = saving.sync_entry(name, choice, destinations)
         saving.check_sync(name, [c.name for c in columns], sync, destinations)
     yml = saving.model_yaml(name, description, columns, sync)
-    said = "\n".join(f"- {builder.words(c)}" for c in conditions)
+    said = "\n".join(f"- {line}" for line in builder.described(conditions))
     synced = (f"Synced to {sync['destination']} ({sync['mode']}, consent {sync['consent']})." if sync
               else "No sync declared.")
     message = (f"{name}: {description}\n\nBuilt in the console (attiva studio) by {author}, for customers "

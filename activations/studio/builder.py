@@ -1,7 +1,8 @@
 """The audience builder's conditions: what a marketer may ask for, each condition checked on its own
 (an invalid one says why, next to it), and rendered two ways from one function: as the dbt model's
 WHERE clause (refs, the project's `as_of` macro) and as a plain DuckDB query on the warehouse's tables
-for the live size estimate. The conditions are combined with AND.
+for the live size estimate. The conditions are combined with AND; those given the same group
+letter form one OR group ("either ... or ..."), itself one of the ANDed conditions.
 
 Nothing typed reaches SQL as typed: columns, predictions, event types, categories, audiences and
 consents are chosen from lists the project defines (the customers mart's YAML, the prediction tables'
@@ -28,6 +29,7 @@ MAX_LIST = 100  # values in one "in list"
 MAX_DAYS = 3650
 MAX_TIMES = 10000
 MAX_TEXT = 200
+GROUPS = ("A", "B", "C", "D")  # OR groups a condition may join ("" = on its own)
 
 # A condition on these would pick out a person, not a segment: the builder leaves them out.
 IDENTIFYING = frozenset({"customer_id", "email", "phone", "first_name", "last_name"})
@@ -136,6 +138,7 @@ class Condition:
     times: str = "1"  # event: at least this many times ...
     days: str = "7"  # ... within the last this many days before as_of
     row: int = 0  # its row in the form, where its problem is shown
+    group: str = ""  # an OR group's letter: the conditions sharing it are ORed
 
     @property
     def choice(self) -> str:
@@ -153,7 +156,8 @@ def from_form(form: Mapping[str, str]) -> list[Condition]:
             continue
         kind, _, subject = choice.partition(":")
         found.append(Condition(kind, subject, *(str(form.get(f"c{i}_{part}", "") or "").strip()
-                                                for part in ("op", "value", "category", "times", "days")), row=i))
+                                                for part in ("op", "value", "category", "times", "days")),
+                               row=i, group=str(form.get(f"c{i}_group", "") or "").strip()))
     return found
 
 
@@ -252,6 +256,8 @@ def _whole(raw: str, what: str, low: int, high: int) -> int:
 def render(condition: Condition, catalog: Catalog, dialect: Dialect) -> str:
     """The condition as an SQL predicate on the customers table (aliased `c`); Invalid says why not."""
     kind, subject = condition.kind, condition.subject
+    if condition.group not in ("", *GROUPS):
+        raise Invalid(f"the OR group is one of {', '.join(GROUPS)}, or none")
     if kind == "trait":
         column = catalog.traits.get(subject)
         if column is None:
@@ -319,7 +325,7 @@ class Checked:
     """The conditions checked: each one's predicate, or its problem (by position in the form)."""
 
     conditions: list[Condition]
-    predicates: list[str] = field(default_factory=list)
+    predicates: list[tuple[str, str]] = field(default_factory=list)  # (OR group or "", SQL) of the valid ones
     problems: dict[int, str] = field(default_factory=dict)  # the form's row -> why it cannot be used
     error: str | None = None  # why the warehouse could not count them
 
@@ -328,17 +334,41 @@ class Checked:
         return bool(self.conditions) and not self.problems
 
     def where(self) -> str:
-        return "\n  and ".join(self.predicates) if self.predicates else "true"
+        """The WHERE clause: the conditions ANDed, each OR group's in parentheses where it first appears."""
+        return "\n  and ".join(_grouped(self.predicates, lambda members: "(\n    " + "\n    or ".join(
+            sql.replace("\n", "\n  ") for sql in members) + "\n  )")) or "true"
 
 
 def check(conditions: list[Condition], catalog: Catalog, dialect: Dialect) -> Checked:
     checked = Checked(conditions)
     for condition in conditions:
         try:
-            checked.predicates.append(render(condition, catalog, dialect))
+            checked.predicates.append((condition.group, render(condition, catalog, dialect)))
         except Invalid as exc:
             checked.problems[condition.row] = str(exc)
     return checked
+
+
+def described(conditions: list[Condition]) -> list[str]:
+    """The conditions in words, an OR group as one "either ..., or ..." (after validation)."""
+    return _grouped([(c.group, words(c)) for c in conditions], lambda members: "either " + ", or ".join(members))
+
+
+def _grouped(items: list[tuple[str, str]], join: Callable[[list[str]], str]) -> list[str]:
+    """`items` (group, text) in order, each group's texts joined by `join` where the group first
+    appears (a group of one stays as it is)."""
+    members: dict[str, list[str]] = {}
+    for group, text in items:
+        if group:
+            members.setdefault(group, []).append(text)
+    found, done = [], set()
+    for group, text in items:
+        if not group:
+            found.append(text)
+        elif group not in done:
+            done.add(group)
+            found.append(members[group][0] if len(members[group]) == 1 else join(members[group]))
+    return found
 
 
 def trait_columns(conditions: list[Condition], catalog: Catalog) -> list[Column]:
@@ -375,6 +405,6 @@ def model_sql(name: str, description: str, conditions: list[Condition], catalog:
     extra = "".join(f",\n    c.{col.name}" for col in trait_columns(conditions, catalog))
     header = [f"-- {description}", f"-- Built in the console (attiva studio) by {author} on "
               f"{when.strftime('%Y-%m-%d %H:%M UTC')}, for customers matching all of:"]
-    header += [f"--   - {words(c)}" for c in conditions]
+    header += [f"--   - {said}" for said in described(conditions)]
     return ("\n".join(header) + "\nselect\n    {{ attiva.audience_contact_columns() }}" + extra +
             "\nfrom {{ ref('customers') }} as c\nwhere " + checked.where() + "\n")

@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # Champions or loyal customers who may receive marketing email (Mario and others of the handcrafted warehouse).
 TWO_CONDITIONS = {"c0_choice": "trait:rfm_segment", "c0_op": "in", "c0_value": "champion, loyal",
                   "c1_choice": "consent:email_marketable"}
+VIEWED_TEA = ("select e.customer_id from marts.events as e inner join marts.products as p on e.product_id = "
+              "p.product_id where e.event_type = 'product_view' and p.category = 'tea' and e.customer_id is not null "
+              "and e.occurred_at > timestamp '2026-11-20 12:00' - interval 30 day "
+              "and e.occurred_at <= timestamp '2026-11-20 12:00'")
 DIRECT_COUNT = ("select count(*) from marts.customers where rfm_segment in ('champion', 'loyal') "
                 "and email_marketable")
 
@@ -98,17 +102,14 @@ def test_an_invalid_condition_is_explained_next_to_it(marketer):
     assert found["count"] is not None  # the valid condition still counts
     page = post_builder(marketer, "/builder", form)
     assert page.status_code == 200
-    assert '<td colspan="4" class="bad problem" id="problem-0">&#39;many&#39; is not a number</td>' in page.text
+    assert '<td colspan="5" class="bad problem" id="problem-0">&#39;many&#39; is not a number</td>' in page.text
     assert "id=\"problem-3\"></td>" in page.text
 
 
 def test_the_size_estimate_is_a_direct_count_of_the_warehouse(marketer, studio):
     with duckdb.connect(str(studio.warehouse_path), read_only=True) as con:
         expected = con.execute(DIRECT_COUNT).fetchone()[0]
-        viewed = con.execute("select count(distinct e.customer_id) from marts.events as e inner join marts.products "
-                             "as p on e.product_id = p.product_id where e.event_type = 'product_view' and "
-                             "p.category = 'tea' and e.occurred_at > timestamp '2026-11-20 12:00' - interval 30 day "
-                             "and e.occurred_at <= timestamp '2026-11-20 12:00'").fetchone()[0]
+        viewed = con.execute(f"select count(distinct customer_id) from ({VIEWED_TEA})").fetchone()[0]
     started = time.monotonic()
     found = post_builder(marketer, "/builder/estimate", TWO_CONDITIONS).json()
     assert time.monotonic() - started < 1.0
@@ -117,6 +118,15 @@ def test_the_size_estimate_is_a_direct_count_of_the_warehouse(marketer, studio):
     events = post_builder(marketer, "/builder/estimate", {"c0_choice": "event:product_view", "c0_category": "tea",
                                                          "c0_times": "1", "c0_days": "30"}).json()
     assert events["count"] == viewed and viewed > 0
+    # An OR group: champions, or tea viewers (the rows sharing group A); and, apart, marketable by email.
+    either = post_builder(marketer, "/builder/estimate", {
+        "c0_choice": "trait:rfm_segment", "c0_op": "=", "c0_value": "champion", "c0_group": "A",
+        "c1_choice": "consent:email_marketable",
+        "c2_choice": "event:product_view", "c2_category": "tea", "c2_times": "1", "c2_days": "30", "c2_group": "A"})
+    with duckdb.connect(str(studio.warehouse_path), read_only=True) as con:
+        expected_either = con.execute(f"select count(*) from marts.customers where email_marketable and "
+                                      f"(rfm_segment = 'champion' or customer_id in ({VIEWED_TEA}))").fetchone()[0]
+    assert either.json()["count"] == expected_either and expected_either > 0
 
 
 def test_text_becomes_a_literal_read_back_as_typed_and_braces_never_reach_jinja(tmp_path):
@@ -133,6 +143,13 @@ def test_text_becomes_a_literal_read_back_as_typed_and_braces_never_reach_jinja(
         count, checked = builder.estimate(con, [builder.Condition("trait", "rfm_segment", "=", "champion")], catalog,
                                           HANDCRAFTED_AS_OF)
     assert count is None and "rebuild it" in checked.error
+
+
+# The saved audience: champions and loyal customers, or tea viewers (an OR group), we may email.
+SAVED_OR = {"c0_group": "A", "c2_choice": "event:product_view", "c2_category": "tea", "c2_times": "1", "c2_days": "30",
+            "c2_group": "A"}
+SAVED_COUNT = ("select count(*) from marts.customers where email_marketable and (rfm_segment in ('champion', 'loyal') "
+               f"or customer_id in ({VIEWED_TEA}))")
 
 
 def save_form(name: str, **extra) -> dict:
@@ -171,7 +188,7 @@ def saved(builder_console, repo) -> dict:
     """aud_email_champions saved by the marketer: the page after saving, and the repository before and after."""
     before = {"head": git(repo, "rev-parse", "HEAD"), "branch": git(repo, "symbolic-ref", "HEAD"),
               "status": git(repo, "status", "--porcelain"), "index": (repo / ".git" / "index").read_bytes()}
-    page = post_builder(signed_in(builder_console, "mara"), "/builder/save", save_form("aud_email_champions"))
+    page = post_builder(signed_in(builder_console, "mara"), "/builder/save", save_form("aud_email_champions", **SAVED_OR))
     return {"page": page, "before": before}
 
 
@@ -197,8 +214,10 @@ def test_saving_makes_a_branch_with_the_model_and_its_yaml_and_leaves_the_checko
     sql = git(repo, "show", f"{commit}:dbt_project/models/audiences/aud_email_champions.sql")
     assert sql.startswith("-- Champions and loyal customers we may email\n-- Built in the console (attiva studio) "
                           "by mara on ")
-    assert "--   - rfm_segment is one of champion, loyal\n--   - email_marketable (consent given)\n" in sql
-    assert "from {{ ref('customers') }} as c\nwhere c.rfm_segment in ('champion', 'loyal')\n" in sql
+    assert ("--   - either rfm_segment is one of champion, loyal, or product_view in category tea at least once in "
+            "the 30 days before as_of\n--   - email_marketable (consent given)\n") in sql
+    assert ("from {{ ref('customers') }} as c\nwhere (\n    c.rfm_segment in ('champion', 'loyal')\n"
+            "    or c.customer_id in (\n") in sql and "\n  )\n  and c.email_marketable = true\n" in sql
     model = yaml.safe_load(git(repo, "show", f"{commit}:dbt_project/models/audiences/aud_email_champions.yml"))
     [entry] = model["models"]
     assert entry["config"]["contract"] == {"enforced": True}
@@ -228,8 +247,9 @@ def test_the_saved_model_builds_and_passes_its_tests_with_dbt(saved, repo, studi
         assert result.counts.get("pass") == 3 and not result.failures  # unique, not_null, relationships
         with duckdb.connect(str(warehouse), read_only=True) as con:
             built = con.execute("select count(*) from audiences.aud_email_champions").fetchone()[0]
-            expected = con.execute(DIRECT_COUNT).fetchone()[0]
-        assert built == expected
+            expected = con.execute(SAVED_COUNT).fetchone()[0]
+            without_the_or = con.execute(DIRECT_COUNT).fetchone()[0]
+        assert built == expected and built > without_the_or
     finally:
         git(repo, "worktree", "remove", "--force", str(checkout))
 
