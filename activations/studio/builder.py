@@ -20,9 +20,11 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import duckdb
 import yaml
 
 from activations import warehouse
+from activations.studio.audiences import audience_tables, relation
 
 MAX_CONDITIONS = 20
 MAX_LIST = 100  # values in one "in list"
@@ -115,8 +117,6 @@ class Catalog:
 
 def catalog(con, project_root: Path) -> Catalog:
     """The catalog on this warehouse (an open connection) and project."""
-    from activations.studio.audiences import audience_tables
-
     predicted = tuple(name for name, table in PREDICTED.items() if warehouse.has_table(con, "predictions", table))
     categories = ()
     if warehouse.has_table(con, "marts", "products"):
@@ -180,8 +180,6 @@ DBT = Dialect(relation=lambda name: f"{{{{ ref('{name}') }}}}",
 
 def duckdb_dialect(as_of: datetime) -> Dialect:
     """The warehouse's tables, as the last build left them, at that build's as_of."""
-    from activations.studio.audiences import relation
-
     now = f"cast('{as_of.replace(tzinfo=None).isoformat(sep=' ')}' as timestamp)"
     marts = {"customers": "marts.customers", "events": "marts.events", "products": "marts.products"}
     return Dialect(relation=lambda name: marts.get(name) or relation(name),
@@ -379,8 +377,6 @@ def trait_columns(conditions: list[Condition], catalog: Catalog) -> list[Column]
 
 def estimate(con, conditions: list[Condition], catalog: Catalog, as_of: datetime) -> tuple[int | None, Checked]:
     """How many customers the valid conditions select now (one query); None when none is valid."""
-    import duckdb
-
     checked = check(conditions, catalog, duckdb_dialect(as_of))
     if not checked.predicates:
         return None, checked
