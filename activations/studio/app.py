@@ -229,7 +229,8 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                 "form": {key: str(sent.get(key, "")) for key in
                          ("name", "description", "sync_destination", "sync_mode", "sync_consent")},
                 "destinations": _destination_names(studio), "modes": MODES_OFFERED,
-                "sync_consents": saving.SYNC_CONSENTS, "groups": builder.GROUPS, "error": error, "status": status}
+                "sync_consents": saving.SYNC_CONSENTS, "groups": builder.GROUPS,
+                "operators_by_kind": builder.OPERATORS, "predicted_operators": builder.PREDICTED_OPS, "error": error, "status": status}
         return signed_in(request, build)
 
     def builder_page(request: Request) -> Response:

@@ -53,6 +53,7 @@ OPERATORS = {"text": ("=", "!=", "in", "is null", "is not null"), "number": NUMB
              "date": ("=", "!=", "<", "<=", ">", ">=", "is null", "is not null"),
              "timestamp": ("<", "<=", ">", ">=", "is null", "is not null"),
              "boolean": ("is true", "is false", "is null", "is not null")}
+PREDICTED_OPS = NUMBER_OPS[:6]  # a score compared to a number
 SQL_OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 UNSAFE_TEXT = re.compile(r"[{}\\\x00-\x1f\x7f]")  # Jinja's braces, Spark's escapes, line breaks
 
@@ -266,7 +267,7 @@ def render(condition: Condition, catalog: Catalog, dialect: Dialect) -> str:
             raise Invalid(f"{subject!r} is not a predicted trait")
         if subject not in catalog.predicted:
             raise Invalid(f"no model has published {subject} in this warehouse yet")
-        test = _comparison(f"p.{subject}", "number", condition.op, condition.value, NUMBER_OPS[:6])
+        test = _comparison(f"p.{subject}", "number", condition.op, condition.value, PREDICTED_OPS)
         return (f"c.customer_id in (\n      select p.customer_id from {dialect.prediction(PREDICTED[subject])} as p"
                 f"\n      where {test}\n  )")
     if kind == "event":

@@ -13,6 +13,12 @@
       var kind = (row.querySelector("select.choice").value || "").split(":")[0];
       row.querySelector("td.event").style.visibility = kind === "event" ? "visible" : "hidden";
       var compared = kind === "trait" || kind === "predicted";
+      // The operators the chosen column's type takes (data-ops on its option); the others hidden.
+      var chosen = row.querySelector("select.choice").selectedOptions[0];
+      var allowed = chosen && chosen.dataset.ops ? chosen.dataset.ops.split("|") : null;
+      row.querySelectorAll("select.op option").forEach(function (option) {
+        option.hidden = Boolean(option.value && allowed && allowed.indexOf(option.value) < 0);
+      });
       row.querySelector("select.op").style.visibility = compared ? "visible" : "hidden";
       row.querySelector("input.value").style.visibility = compared ? "visible" : "hidden";
     });
