@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from activations.build import dbt_command, run_dbt
+from activations.destinations.config import read_destinations
+from activations.manifest import declared_syncs, load_manifest
 from activations.serve.app import running_server
 from activations.studio import builder
 from activations.studio.app import Studio, create_app
@@ -250,6 +252,13 @@ def test_the_saved_model_builds_and_passes_its_tests_with_dbt(saved, repo, studi
             expected = con.execute(SAVED_COUNT).fetchone()[0]
             without_the_or = con.execute(DIRECT_COUNT).fetchone()[0]
         assert built == expected and built > without_the_or
+        # The manifest that build wrote declares the sync, and the engine's own reading finds it runnable.
+        declared = declared_syncs(load_manifest(tmp_path / "dbt_target" / "manifest.json"),
+                                  read_destinations(ROOT / "destinations.yml"))
+        assert declared.broken_named("aud_email_champions__mailchimp") is None
+        [sync] = [s for s in declared.syncs if s.audience.name == "aud_email_champions"]
+        assert (sync.destination, sync.mode, sync.consent, sync.key) == ("mailchimp", "mirror", "email_marketable",
+                                                                         "email")
     finally:
         git(repo, "worktree", "remove", "--force", str(checkout))
 
