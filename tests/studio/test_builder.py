@@ -188,7 +188,7 @@ def test_saving_refuses_a_name_that_exists_or_a_dirty_tree_and_keeps_the_form(ma
 @pytest.fixture(scope="module")
 def saved(builder_console, repo) -> dict:
     """aud_email_champions saved by the marketer: the page after saving, and the repository before and after."""
-    before = {"head": git(repo, "rev-parse", "HEAD"), "branch": git(repo, "symbolic-ref", "HEAD"),
+    before = {"head": git(repo, "rev-parse", "HEAD"), "branch": git(repo, "rev-parse", "--symbolic-full-name", "HEAD"),
               "status": git(repo, "status", "--porcelain"), "index": (repo / ".git" / "index").read_bytes()}
     page = post_builder(signed_in(builder_console, "mara"), "/builder/save", save_form("aud_email_champions", **SAVED_OR))
     return {"page": page, "before": before}
@@ -202,7 +202,7 @@ def test_saving_makes_a_branch_with_the_model_and_its_yaml_and_leaves_the_checko
     assert f"On branch audiences/aud_email_champions , commit {commit} ." in text
     assert "an engineer reviews the change below" in text and "2 files changed" in text
     assert git(repo, "rev-parse", "HEAD") == saved["before"]["head"]
-    assert git(repo, "symbolic-ref", "HEAD") == saved["before"]["branch"]
+    assert git(repo, "rev-parse", "--symbolic-full-name", "HEAD") == saved["before"]["branch"]
     assert git(repo, "status", "--porcelain") == saved["before"]["status"] == ""
     assert (repo / ".git" / "index").read_bytes() == saved["before"]["index"]
     assert not (repo / "dbt_project" / "models" / "audiences" / "aud_email_champions.sql").exists()
