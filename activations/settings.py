@@ -96,6 +96,11 @@ def studio_password() -> str | None:
     return os.environ.get("ATTIVA_STUDIO_PASSWORD") or None
 
 
+def studio_email_domain() -> str:
+    """ATTIVA_STUDIO_EMAIL_DOMAIN: the console's users commit saved audiences as <name>@<this> (default attiva-studio.local)."""
+    return os.environ.get("ATTIVA_STUDIO_EMAIL_DOMAIN") or "attiva-studio.local"
+
+
 def serving_dir() -> Path:
     """The personalization API's serving store: ATTIVA_SERVING, default ATTIVA_DATA/serving."""
     return Path(os.environ.get("ATTIVA_SERVING", data_dir() / "serving"))

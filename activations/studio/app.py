@@ -1,11 +1,13 @@
-"""The console's routes: sign in, audiences, customers, campaigns. Pages are rendered on the server
-(jinja2), with no script; each reads the warehouse for the few milliseconds it needs (reading.py), and
-the few actions (pause, resume, test send) write it as briefly."""
+"""The console's routes: sign in, audiences, the audience builder, customers, campaigns. Pages are
+rendered on the server (jinja2), with no script but the builder's live size estimate; each reads the
+warehouse for the few milliseconds it needs (reading.py), and the few actions (pause, resume, test
+send) write it as briefly. Saving a built audience writes git objects, never the warehouse."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,14 +15,14 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from activations import settings
 from activations.messaging import actions, preview
 from activations.report.svg import line_chart
-from activations.studio import audiences, campaigns, customers, reading, sessions
+from activations.studio import audiences, builder, campaigns, customers, reading, saving, sessions
 from activations.studio.users import User, authenticate, load_users
 from activations.warehouse import WarehouseBusy
 
@@ -30,6 +32,10 @@ TEMPLATES.env.filters["count"] = lambda value: "" if value is None else f"{value
 # (an iframe's srcdoc, sandboxed) inherits it, so it may show images but never run anything.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; frame-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+# The builder's page alone runs a script (this console's own file) that asks this console for the size.
+BUILDER_CSP = CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';")
+STATIC = Path(__file__).parent / "static"
+REFUSED = "<!doctype html><title>Refused</title><p>{}</p>"
 EMAIL = re.compile(r"^[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"']+$")
 
 
@@ -42,6 +48,11 @@ class Studio:
     warehouse_path: Path
     manifest_path: Path | None = None
     destinations_path: Path | None = None
+    # The project whose dbt models the builder saves, on a branch of its git repository (default: this one).
+    project_root: Path | None = None
+
+    def project(self) -> Path:
+        return Path(self.project_root or settings.project_root())
 
     def users(self) -> dict[str, User]:
         return load_users(self.users_path)
@@ -58,7 +69,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         response = TEMPLATES.TemplateResponse(request, template, {
             "user": user, "csrf": sessions.csrf_token(request), "csrf_field": sessions.CSRF_FIELD, **context},
             status_code=status)
-        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Content-Security-Policy"] = BUILDER_CSP if template == "builder.html" else CSP
         return response
 
     def signed_in(request: Request, build) -> Response:
@@ -73,7 +84,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                 context["freshness"] = reading.freshness(con, studio.warehouse_path).sentence()
         except (reading.NoWarehouse, WarehouseBusy) as exc:
             return render(request, "unavailable.html", user, 503, problem=str(exc))
-        return render(request, template, user, 404 if context.get("missing") else 200, **context)
+        return render(request, template, user, context.pop("status", 404 if context.get("missing") else 200), **context)
 
     def page(build):
         """A GET page: `build(request, user, con)`."""
@@ -194,6 +205,87 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
             return f"Test of step {step} ({template}) to {to}: {outcome}."
         return acting(request, act)
 
+    def builder_form(request: Request, form: FormData | None, error: str | None = None, status: int = 200,
+                     check: bool = False) -> Response:
+        """The builder for a marketer or admin (403 for a viewer), filled in as `form` was sent, with each
+        invalid condition's reason, the size when `check`, and `error` (why saving was refused)."""
+        user = sessions.signed_in(request, studio.users())
+        if user is not None and not user.may_act:
+            return HTMLResponse(REFUSED.format("A viewer cannot build audiences."), status_code=403)
+        sent = dict(form or {})
+
+        def build(user, con):
+            found = builder.catalog(con, studio.project())
+            conditions = builder.from_form(sent)
+            as_of = _as_of(con, studio)
+            count, checked = builder.estimate(con, conditions, found, as_of) if check else (None, None)
+            by_row = {c.row: c for c in conditions}
+            rows = [{"condition": by_row.get(i), "problem": checked.problems.get(i) if checked else None}
+                    for i in range(min(builder.MAX_CONDITIONS, max(4, max(by_row, default=-1) + 3)))]
+            return "builder.html", {
+                "catalog": found, "rows": rows, "operators": builder.NUMBER_OPS + ("is true", "is false"),
+                "estimate": count, "estimate_as_of": f"as of {reading.utc_text(as_of)}" if count is not None
+                else (checked.error or "") if checked else "",
+                "form": {key: str(sent.get(key, "")) for key in
+                         ("name", "description", "sync_destination", "sync_mode", "sync_consent")},
+                "destinations": _destination_names(studio), "modes": MODES_OFFERED,
+                "sync_consents": saving.SYNC_CONSENTS, "groups": builder.GROUPS,
+                "operators_by_kind": builder.OPERATORS, "predicted_operators": builder.PREDICTED_OPS, "error": error, "status": status}
+        return signed_in(request, build)
+
+    def builder_page(request: Request) -> Response:
+        return builder_form(request, None)
+
+    def builder_check(request: Request, form: FormData) -> Response:
+        return builder_form(request, form, check=True)
+
+    def builder_estimate(request: Request, form: FormData) -> Response:
+        """The live size: {count, as_of, problems: {row: reason}} as JSON."""
+        user = sessions.signed_in(request, studio.users())
+        if user is None or not user.may_act:
+            return JSONResponse({"error": "sign in as a marketer or admin"}, status_code=403)
+        try:
+            with reading.reading(studio.warehouse_path) as con:
+                as_of = _as_of(con, studio)
+                count, checked = builder.estimate(con, builder.from_form(form), builder.catalog(con, studio.project()),
+                                                  as_of)
+        except (reading.NoWarehouse, WarehouseBusy) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        return JSONResponse({"count": count, "as_of": f"as of {reading.utc_text(as_of)}", "error": checked.error,
+                             "problems": {str(row): problem for row, problem in checked.problems.items()}})
+
+    def builder_save(request: Request, form: FormData) -> Response:
+        """Write the audience on a new branch and show it; or the builder again, as sent, saying why not."""
+        user = sessions.signed_in(request, studio.users())
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if not user.may_act:
+            return HTMLResponse(REFUSED.format("A viewer cannot save audiences."), status_code=403)
+        try:
+            with reading.reading(studio.warehouse_path) as con:
+                found = builder.catalog(con, studio.project())
+            name = str(form.get("name", "")).strip()
+            _save(studio, found, form, name, user.name)
+        except (reading.NoWarehouse, WarehouseBusy) as exc:
+            return render(request, "unavailable.html", user, 503, problem=str(exc))
+        except (saving.Refused, builder.Invalid) as exc:
+            return builder_form(request, form, f"Not saved: {exc}", 409, check=True)
+        return RedirectResponse(f"/builder/saved/{quote(name)}", status_code=303)
+
+    def builder_saved(request, user, con):
+        if not user.may_act:
+            return "builder_saved.html", {"missing": "(a viewer cannot see saved audiences)", "status": 403}
+        name = request.path_params["name"]
+        shown = saving.show(studio.project(), name)
+        if shown is None:
+            return "builder_saved.html", {"missing": name}
+        commit = shown.split("\n", 1)[0].removeprefix("commit ").strip()
+        return "builder_saved.html", {"name": name, "branch": saving.BRANCH_PREFIX + name, "commit": commit,
+                                      "shown": shown}
+
+    async def builder_script(request: Request) -> Response:
+        return FileResponse(STATIC / "builder.js", media_type="text/javascript")
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/audiences", status_code=303)
 
@@ -208,6 +300,12 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         Route("/", home, methods=["GET"]),
         Route("/audiences", page(audience_list), methods=["GET"]),
         Route("/audiences/{name}", page(audience_detail), methods=["GET"]),
+        Route("/builder", builder_page, methods=["GET"]),
+        Route("/builder", sessions.form(builder_check), methods=["POST"]),
+        Route("/builder/estimate", sessions.form(builder_estimate), methods=["POST"]),
+        Route("/builder/save", sessions.form(builder_save), methods=["POST"]),
+        Route("/builder/saved/{name}", page(builder_saved), methods=["GET"]),
+        Route("/static/builder.js", builder_script, methods=["GET"]),
         Route("/customers", page(customer_search), methods=["GET"]),
         Route("/customers", sessions.form(find), methods=["POST"]),
         Route("/customers/{customer_id}", page(customer_profile), methods=["GET"]),
@@ -224,6 +322,47 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
 
 def _declared(studio: Studio) -> audiences.Declared:
     return audiences.declared(studio.manifest_path, studio.destinations_path)
+
+
+# Every mode a sync may declare (docs/syncs.md); the destination's own are checked on saving.
+MODES_OFFERED = ("mirror", "upsert", "update", "insert", "full_resync")
+
+
+def _destination_names(studio: Studio) -> list[str]:
+    from activations.destinations.config import read_destinations
+
+    return sorted(read_destinations(studio.destinations_path).configs)
+
+
+def _as_of(con, studio: Studio) -> datetime:
+    """The "now" the last build computed for (the size estimate counts as of it), else the current time."""
+    fresh = reading.freshness(con, studio.warehouse_path)
+    return fresh.as_of or fresh.built_at or datetime.now(UTC)
+
+
+def _save(studio: Studio, found: builder.Catalog, form: FormData, name: str, author: str) -> saving.Saved:
+    """Check everything the form says, then commit the model and its YAML on audiences/<name>."""
+    from activations.destinations.config import read_destinations
+
+    description = " ".join(str(form.get("description", "")).split())
+    saving.check_name(name, description)
+    conditions = builder.from_form(form)
+    now = datetime.now(UTC)
+    sql = builder.model_sql(name, description, conditions, found, author, now)
+    columns = saving.model_columns(found.columns, builder.trait_columns(conditions, found))
+    sync = None
+    if destination := str(form.get("sync_destination", "")).strip():
+        destinations = read_destinations(studio.destinations_path)
+        choice = saving.SyncChoice(destination, str(form.get("sync_mode", "")), str(form.get("sync_consent", "")))
+        sync = saving.sync_entry(name, choice, destinations)
+        saving.check_sync(name, [c.name for c in columns], sync, destinations)
+    yml = saving.model_yaml(name, description, columns, sync)
+    said = "\n".join(f"- {line}" for line in builder.described(conditions))
+    synced = (f"Synced to {sync['destination']} ({sync['mode']}, consent {sync['consent']})." if sync
+              else "No sync declared.")
+    message = (f"{name}: {description}\n\nBuilt in the console (attiva studio) by {author}, for customers "
+               f"matching all of:\n{said}\n\n{synced}\n\nFor review: `dbt build --select {name}`, then merge.\n")
+    return saving.save(studio.project(), name, {f"{name}.sql": sql, f"{name}.yml": yml}, author, message)
 
 
 def _local(target: Any) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 from activations import settings
 
 DESCRIPTION = """\
-The marketer's console: audiences with their destinations and last syncs, customers (search by
+The marketer's console: audiences with their destinations and last syncs, an audience builder
+(conditions, a live size, saved as a dbt model on a git branch for review), customers (search by
 email, phone or any id; profile, consent, messages with the reason, audiences, identity), and
 campaigns (performance, uplift, A/B tests, each step's email rendered, test sends, pause/resume).
 

@@ -62,10 +62,10 @@ class Freshness:
 
     def sentence(self) -> str:
         if self.built_at is None:
-            return f"Data as of {_utc(self.file_written_at)} (warehouse last written; no build marker found)."
-        said = f"Data as of the build of {_utc(self.built_at)}"
+            return f"Data as of {utc_text(self.file_written_at)} (warehouse last written; no build marker found)."
+        said = f"Data as of the build of {utc_text(self.built_at)}"
         if self.as_of is not None and abs((self.as_of - self.built_at).total_seconds()) > 60:
-            said += f", computed for {_utc(self.as_of)}"
+            said += f", computed for {utc_text(self.as_of)}"
         return said + "."
 
 
@@ -83,5 +83,6 @@ def freshness(con, path: Path) -> Freshness:
     return Freshness(*(value.replace(tzinfo=UTC) if value else None for value in row), written)
 
 
-def _utc(value: datetime) -> str:
+def utc_text(value: datetime) -> str:
+    """`value` as the pages print a time: 2026-11-20 12:00 UTC."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
