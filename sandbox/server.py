@@ -46,8 +46,8 @@ from sandbox.meta import Meta
 from sandbox.salesforce import Salesforce
 from sandbox.sendgrid import SendGrid
 from sandbox.smtp import MailServer, MailStore, message_view
-from sandbox.twilio import Twilio
 from sandbox.state import StateStore
+from sandbox.twilio import Twilio
 from sandbox.webhook import Webhook
 from sandbox.wire import JSONBody, loads
 

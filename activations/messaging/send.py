@@ -106,7 +106,7 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         if due.is_empty():
             return report
         by_campaign = {t.campaign: t for t in triggers}
-        due = _decide(con, due, by_campaign, settings, now, report, sms)
+        due = _decide(con, due, by_campaign, settings, now, report)
         clock = _pass_clock(now)
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="attiva-send") as pool:
             for start in range(0, due.height, BATCH):
@@ -168,7 +168,7 @@ def occurrence(con, trigger: Trigger, trigger_key: str) -> dict[str, Any] | None
 
 
 def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Settings, now: datetime,
-            report: PassReport, sms_channels: set[str] = frozenset()) -> pl.DataFrame:
+            report: PassReport) -> pl.DataFrame:
     """Suppress, postpone or keep each due row; returns the rows to send, highest priority first."""
     naive_now = now.replace(tzinfo=None)
     suppressed = set(r[0] for r in con.execute("select email_sha256 from activation.suppression_list").fetchall())

@@ -5,7 +5,9 @@ signed status callbacks and STOP replies `attiva serve` receives."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, time as clock_time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+
 import duckdb
 import pytest
 import requests
