@@ -58,5 +58,5 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
 
 def twilio_signature(token: str, url: str, params) -> str:
     """``X-Twilio-Signature``: base64 HMAC-SHA1 (auth token) of the URL and the sorted POST parameters."""
-    payload = url + "".join(f"{k}{v}" for k, v in sorted(params, key=lambda p: p[0]))
+    payload = url + "".join(f"{k}{v}" for k, v in sorted(set(params)))
     return base64.b64encode(hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()).decode()

@@ -135,6 +135,21 @@ def test_the_lookup_finds_an_accepted_message_by_number_and_marker(sandbox) -> N
     ch.close()
 
 
+def test_the_signature_is_twilios_own_on_its_published_vectors() -> None:
+    from activations.destinations.twilio.signature import signature_ok
+    from sandbox.auth import twilio_signature
+
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    params = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
+              ("From", "+14158675309"), ("To", "+18005551212")]
+    assert signature("12345", url, params) == twilio_signature("12345", url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    repeated = [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234"), ("Digits", "1234")]
+    assert signature("12345", url, repeated) == "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+    assert signature_ok("12345", url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not signature_ok("12345", url + "&extra=1", params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not signature_ok("12345", url, params, None) and not signature_ok("", url, params, "x")
+
+
 def test_segments_are_counted_as_carriers_count_them() -> None:
     assert segments("a" * 160) == ("GSM-7", 1) and segments("a" * 161) == ("GSM-7", 2)
     assert segments("è" * 160) == ("GSM-7", 1)  # Italian accents are in the GSM-7 alphabet
