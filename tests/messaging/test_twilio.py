@@ -376,6 +376,15 @@ def test_an_inbound_stop_opts_the_number_out_of_every_later_sms(sandbox, serve, 
     assert answer["answered"] == 200 and answer["opted_out"]
     consent = list((tmp_path / "landing" / "consent" / "sms_stop").rglob("*.jsonl"))
     assert len(consent) == 1 and '"channel":"sms","status":"revoked"' in consent[0].read_text()
+    # The revocation follows the landing contract's `consent` source: ingestion takes it as it is, by phone,
+    # for the 360's consent_sms (int_customers__consent) at the next build; the _sms_feedback folder is not read.
+    from activations.ingest import load_landing
+
+    loaded = load_landing(tmp_path / "landing", tmp_path / "ingested.duckdb")
+    assert not loaded.failed_files and sum(f.rows_quarantined for f in loaded.files) == 0
+    with duckdb.connect(str(tmp_path / "ingested.duckdb"), read_only=True) as ingested:
+        assert ingested.execute("select phone, channel, status, source from raw.consent").fetchall() == [
+            ("+393334444444", "sms", "revoked", "sms_stop")]
     run_pass(warehouse, [make_trigger()], {"sms": ch}, Templates(), NO_CAPS, NOW)
     assert ledger(warehouse)["c1:1"] == ("suppressed", "opted out of SMS: replied STOP on 2026-11-20")
     assert stored(sandbox) == []
