@@ -124,7 +124,12 @@ def load_sms_feedback(con, now: datetime | None = None, folder: Path | None = No
         return 0
     stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     rows: list[dict[str, Any]] = []
+    # A file is written once, whole (renamed into place): one read is enough, so only new names are read.
+    seen = {r[0] for r in con.execute("select distinct source_file from activation.sms_events").fetchall()}
     for path in sorted(folder.rglob("*.jsonl")):
+        name = path.relative_to(folder).as_posix()
+        if name in seen:
+            continue
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 event = json.loads(line)
@@ -139,12 +144,14 @@ def load_sms_feedback(con, now: datetime | None = None, folder: Path | None = No
             rows.append({"event_id": str(event["event_id"]), "message_id": event.get("message_id"),
                          "provider_id": event.get("provider_id"), "phone_sha256": phone_sha256(str(event["phone"])),
                          "event_type": str(event.get("event_type")), "error_code": event.get("error_code"),
-                         "occurred_at": occurred.astimezone(UTC).replace(tzinfo=None), "loaded_at": stamp})
+                         "occurred_at": occurred.astimezone(UTC).replace(tzinfo=None), "loaded_at": stamp,
+                         "source_file": name})
     if not rows:
         return 0
     frame = pl.DataFrame(rows, schema={"event_id": pl.String, "message_id": pl.String, "provider_id": pl.String,
                                        "phone_sha256": pl.String, "event_type": pl.String, "error_code": pl.String,
-                                       "occurred_at": pl.Datetime("us"), "loaded_at": pl.Datetime("us")})
+                                       "occurred_at": pl.Datetime("us"), "loaded_at": pl.Datetime("us"),
+                                       "source_file": pl.String})
     view = f"_attiva_sms_{uuid.uuid4().hex[:8]}"
     con.register(view, frame.unique("event_id").to_arrow())
     try:
@@ -189,12 +196,12 @@ def record_sms_opt_outs(con, phones: Iterable[tuple[str, str]], now: datetime) -
     """Numbers the channel said have opted out (Twilio's 21610 at send time), with the message ids: recorded
     as `opt_out` events with code 21610, then the list refreshed."""
     stamp = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
-    rows = [[f"21610:{message_id}", message_id, None, phone_sha256(phone), "opt_out", "21610", stamp, stamp]
+    rows = [[f"21610:{message_id}", message_id, None, phone_sha256(phone), "opt_out", "21610", stamp, stamp, None]
             for phone, message_id in phones]
     if not rows:
         return
     ledger.ensure_ledger(con)
-    con.executemany("insert into activation.sms_events select ?, ?, ?, ?, ?, ?, ?, ? where not exists "
+    con.executemany("insert into activation.sms_events select ?, ?, ?, ?, ?, ?, ?, ?, ? where not exists "
                     "(select 1 from activation.sms_events where event_id = ?)", [[*r, r[0]] for r in rows])
     refresh_sms_suppressions(con, stamp)
 

@@ -40,7 +40,7 @@ TABLES = {
     # What the SMS provider reported back (status callbacks, STOP replies), one row per event (feedback.py).
     "sms_events": """
         event_id string, message_id string, provider_id string, phone_sha256 string, event_type string,
-        error_code string, occurred_at timestamp, loaded_at timestamp""",
+        error_code string, occurred_at timestamp, loaded_at timestamp, source_file string""",
     # Pause, resume and test sends, by whom and when (actions.py): what the send path honours and an audit.
     "campaign_actions": """
         campaign string, action string, actor string, acted_at timestamp, step integer, template string,
