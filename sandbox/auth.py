@@ -27,6 +27,21 @@ def bearer_token(request: Request, schemes: tuple[str, ...] = ("bearer",)) -> st
 
 def basic_password(request: Request) -> str | None:
     """The password of HTTP Basic auth (Mailchimp: any user name, the API key as password)."""
+    found = basic_credentials(request)
+    return found[1] if found else None
+
+
+def signature(secret: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256(secret, body)>``, the webhook's signature header value."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    return header is not None and hmac.compare_digest(header.strip().encode(), signature(secret, body).encode())
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user name, password) of HTTP Basic auth (Twilio: the account SID and the auth token), else None."""
     header = request.headers.get("authorization")
     if not header:
         return None
@@ -37,14 +52,11 @@ def basic_password(request: Request) -> str | None:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return None
-    _, sep, password = decoded.partition(":")
-    return password if sep else None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256(secret, body)>``, the webhook's signature header value."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(header.strip().encode(), signature(secret, body).encode())
+def twilio_signature(token: str, url: str, params) -> str:
+    """``X-Twilio-Signature``: base64 HMAC-SHA1 (auth token) of the URL and the sorted POST parameters."""
+    payload = url + "".join(f"{k}{v}" for k, v in sorted(set(params)))
+    return base64.b64encode(hmac.new(token.encode(), payload.encode(), hashlib.sha1).digest()).decode()

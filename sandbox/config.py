@@ -28,7 +28,7 @@ from typing import Any
 from sandbox.faults import FaultSettings
 from sandbox.smtp import SmtpSettings
 
-DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook")
+DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "twilio")
 
 # requests/window_seconds: a rolling window (None = unlimited); daily: HubSpot's calendar-day cap;
 # connections: Mailchimp's simultaneous-connection cap.
@@ -47,10 +47,14 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
     "brevo": {"requests": 10, "window_seconds": 1.0},
     # Attiva's own webhook contract: unthrottled unless configured (throughput benchmark).
     "webhook": {"requests": None, "window_seconds": 1.0},
+    # Twilio queues what an account sends; the API refuses bursts past its concurrency with 429 (20429).
+    "twilio": {"requests": 100, "window_seconds": 1.0},
 }
 RATE_LIMIT_KEYS = {"requests", "window_seconds", "daily", "connections"}
 # The plain settings SandboxConfig.build takes as keyword arguments.
-OPTIONS = {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows", "webhook_require_signature", "smtp_host"}
+OPTIONS = {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows", "webhook_require_signature", "smtp_host",
+           "twilio_account_sid", "twilio_callback_delay", "twilio_undelivered_rate", "twilio_undelivered_numbers",
+           "twilio_opted_out_numbers", "twilio_blocked_prefixes"}
 
 
 def default_token(destination: str) -> str:
@@ -88,6 +92,14 @@ class SandboxConfig:
     smtp_port: int | None = None
     smtp_host: str = "127.0.0.1"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    # Twilio (twilio.py): the one account it serves, how soon its status callbacks are posted, which
+    # recipients end `undelivered`, which numbers have opted out and which countries are not enabled.
+    twilio_account_sid: str = "AC" + "0" * 31 + "1"
+    twilio_callback_delay: float = 0.05
+    twilio_undelivered_rate: float = 0.0
+    twilio_undelivered_numbers: tuple = ()
+    twilio_opted_out_numbers: tuple = ()
+    twilio_blocked_prefixes: tuple = ("+850",)
 
     @classmethod
     def build(

@@ -12,6 +12,8 @@ Layout: each destination under ``/<type>`` followed by the vendor's own path, e.
   ``GET|POST|DELETE /_sandbox/mail/faults``: the SMTP server's messages and faults (smtp.py)
 - ``POST /_sandbox/mail/events`` (``?limit=`` messages, ``?seed=``): the ESP's Event Webhook batch
   for the mail received since the last call (engagement.py); an empty array when nothing is new
+- ``POST /_sandbox/twilio/inbound`` ``{"from", "body", "url", "to"?}``: an SMS reply from a phone, posted
+  signed to ``url`` as Twilio posts incoming messages (a STOP opts the number out; twilio.py)
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ from sandbox.salesforce import Salesforce
 from sandbox.sendgrid import SendGrid
 from sandbox.smtp import MailServer, MailStore, message_view
 from sandbox.state import StateStore
+from sandbox.twilio import Twilio
 from sandbox.webhook import Webhook
 from sandbox.wire import JSONBody, loads
 
 VENDOR_APIS: dict[str, type[VendorApi]] = {
-    cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook)
+    cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook, Twilio)
 }
 assert tuple(VENDOR_APIS) == DESTINATION_TYPES
 
@@ -209,8 +212,21 @@ def _control_routes(sandbox: Sandbox) -> list[Route]:
             server.restore_start_faults()
         return JSONBody(server.faults.as_dict())
 
+    async def twilio_inbound(request: Request) -> Response:
+        try:
+            body = await _control_body(request)
+        except ValueError as exc:
+            return JSONBody({"error": str(exc)}, status_code=400)
+        if not all(isinstance(body.get(k), str) and body.get(k) for k in ("from", "body", "url")):
+            return JSONBody({"error": "expected {\"from\": \"+39...\", \"body\": \"STOP\", \"url\": \"http...\"}"},
+                            status_code=400)
+        twilio = sandbox.destinations["twilio"]
+        answered = await twilio.inbound(body["from"], body["body"], body["url"], body.get("to"))
+        return JSONBody({"posted_to": body["url"], "answered": answered, "opted_out": body["from"] in twilio.opted_out})
+
     return [
         Route("/health", health, methods=["GET"]),
+        Route("/twilio/inbound", twilio_inbound, methods=["POST"]),
         Route("/mail", mail, methods=["GET"]),
         Route("/mail/faults", mail_faults, methods=["GET", "POST", "DELETE"]),
         Route("/mail/events", mail_events, methods=["POST"]),

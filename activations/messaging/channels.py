@@ -1,6 +1,6 @@
 """The message channels declared in the root `channels.yml`: SMTP (messaging/smtp.py), SendGrid's
-Mail Send, a signed webhook, or a Salesforce Task for the sales team (each beside its platform's
-other clients, under destinations/). What a channel sends and answers: messaging/delivery.py.
+Mail Send, a signed webhook, a Salesforce Task for the sales team, or an SMS through Twilio (each beside
+its platform's other clients, under destinations/). What a channel sends and answers: messaging/delivery.py.
 
 Secrets come only from the environment (`ATTIVA_<NAME>_PASSWORD`, `ATTIVA_<NAME>_TOKEN`), as for
 destinations.
@@ -25,6 +25,7 @@ from activations.destinations.base import Secret
 from activations.destinations.config import LOOPBACK_HOSTS, env_prefix, sandbox_url
 from activations.destinations.salesforce.tasks import SalesforceTaskChannel
 from activations.destinations.sendgrid.mail import ACTIVITY_LAG_SECONDS, SendGridMailChannel
+from activations.destinations.twilio.messages import LOOKUP_LAG_SECONDS, TwilioSmsChannel
 from activations.destinations.webhook.messages import WebhookMessageChannel
 from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
 from activations.messaging.smtp import SmtpChannel, build_email
@@ -40,7 +41,10 @@ class ChannelConfigError(ConfigError):
 
 
 CHANNEL_CLASSES: dict[str, type] = {"smtp": SmtpChannel, "sendgrid_mail": SendGridMailChannel,
-                                    "webhook": WebhookMessageChannel, "salesforce_task": SalesforceTaskChannel}
+                                    "webhook": WebhookMessageChannel, "salesforce_task": SalesforceTaskChannel,
+                                    "twilio_sms": TwilioSmsChannel}
+# The sandbox's Twilio account (sandbox/twilio.py): used when a twilio_sms channel points at this machine.
+SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 
 
 def dagster_kind(channel_type: str) -> str | None:
@@ -142,15 +146,47 @@ class SalesforceTaskEntry(ChannelEntry):
         return value
 
 
+class TwilioSmsEntry(ChannelEntry):
+    type: Literal["twilio_sms"]
+    account_sid: str | None = Field(None, description="the Account SID, AC...; ATTIVA_<NAME>_ACCOUNT_SID wins; "
+                                    "default the sandbox's when the channel points at this machine")
+    from_number: str | None = Field(None, description="the sender: a Twilio number in E.164 or an "
+                                    "alphanumeric sender id (this or messaging_service_sid)")
+    messaging_service_sid: str | None = Field(None, description="send through a Messaging Service, MG...")
+    status_callback: str | None = Field(None, description="where Twilio posts delivery statuses: `attiva serve`'s "
+                                        "/twilio/<name>/status; ATTIVA_<NAME>_STATUS_CALLBACK wins; default "
+                                        "this machine's `attiva serve`")
+    max_segments: int = Field(3, ge=1, le=10, description="longer texts are refused (failed, with the count)")
+    lookup_lag: float | None = Field(None, ge=0, description="seconds before a message of unknown outcome is "
+                                     "looked up in Twilio's message list (default 300; 0 for the sandbox)")
+
+    @field_validator("account_sid", "messaging_service_sid")
+    @classmethod
+    def _sid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        prefix = "AC" if info.field_name == "account_sid" else "MG"
+        if value is not None and not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
+            raise ValueError(f"expected {prefix} and 32 hex digits")
+        return value
+
+    @field_validator("from_number")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None and not (_E164.fullmatch(value) or re.fullmatch(r"[A-Za-z0-9 ]{1,11}", value)):
+            raise ValueError("expected a number in E.164 (+39...) or an alphanumeric sender id of up to 11 characters")
+        return value
+
+
 _API_VERSION = re.compile(r"\d+\.\d")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
 ENTRIES: dict[str, type[ChannelEntry]] = {"smtp": SmtpEntry, "sendgrid_mail": SendGridMailEntry,
-                                          "webhook": WebhookEntry, "salesforce_task": SalesforceTaskEntry}
+                                          "webhook": WebhookEntry, "salesforce_task": SalesforceTaskEntry,
+                                          "twilio_sms": TwilioSmsEntry}
 
 
 class ChannelsFile(BaseModel):
     """channels.yml: message channels by name (for the JSON schema; entries are read one by one)."""
 
-    channels: dict[str, Annotated[SmtpEntry | SendGridMailEntry | WebhookEntry | SalesforceTaskEntry,
+    channels: dict[str, Annotated[SmtpEntry | SendGridMailEntry | WebhookEntry | SalesforceTaskEntry | TwilioSmsEntry,
                                   Field(discriminator="type")]]
 
 
@@ -252,11 +288,60 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
             contact_external_id_field=options.contact_external_id_field,
             task_external_id_field=options.task_external_id_field, **common)
 
+    if isinstance(options, TwilioSmsEntry):
+        return _twilio(name, options, variable, env, fail, common)
+
     path = options.path or "/attiva/messages"
     base = variable("URL") or sandbox_url("webhook", env)
     url = base.rstrip("/") + (path if path.startswith("/") else f"/{path}")
     token = variable("TOKEN") or _sandbox_token(url, "webhook", prefix, fail)
     return WebhookMessageChannel(url, Secret(token), **common)
+
+
+def _twilio_account(name: str, options: TwilioSmsEntry, variable, env: Mapping[str, str], fail
+                    ) -> tuple[str, str, str]:
+    """(base URL, account SID, auth token) of a twilio_sms channel."""
+    url = variable("URL") or sandbox_url("twilio", env)
+    local = (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    token = variable("TOKEN") or _sandbox_token(url, "twilio", env_prefix(name), fail)
+    sid = variable("ACCOUNT_SID") or options.account_sid or (SANDBOX_TWILIO_ACCOUNT_SID if local else None)
+    if not sid:
+        raise fail(f"set account_sid (or {env_prefix(name)}_ACCOUNT_SID) when the channel points at Twilio",
+                   "account_sid")
+    return url, sid, token
+
+
+def _twilio(name: str, options: TwilioSmsEntry, variable, env: Mapping[str, str], fail,
+            common: dict[str, Any]) -> TwilioSmsChannel:
+    if bool(options.from_number) == bool(options.messaging_service_sid):
+        raise fail("set one of from_number and messaging_service_sid", "from_number")
+    url, sid, token = _twilio_account(name, options, variable, env, fail)
+    local = (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    callback = (variable("STATUS_CALLBACK") or options.status_callback
+                or f"http://127.0.0.1:{settings.serve_port(env)}/twilio/{name}/status")
+    lag = options.lookup_lag if options.lookup_lag is not None else 0.0 if local else LOOKUP_LAG_SECONDS
+    return TwilioSmsChannel(url, sid, Secret(token), from_number=options.from_number,
+                            messaging_service_sid=options.messaging_service_sid, status_callback=callback,
+                            max_segments=options.max_segments, activity_lag=lag, **common)
+
+
+def twilio_webhook_token(name: str, path: Path | str | None = None, env: Mapping[str, str] | None = None
+                         ) -> Secret | None:
+    """The auth token Twilio signs channel `name`'s status callbacks and inbound messages with (`attiva
+    serve` checks `X-Twilio-Signature` with it); None when channels.yml has no twilio_sms channel by that name."""
+    env = os.environ if env is None else env
+    path = Path(path) if path is not None else settings.channels_path()
+    entry = load_channel_entries(path).get(name)
+    if not isinstance(entry, Mapping) or entry.get("type") != "twilio_sms":
+        return None
+    options = TwilioSmsEntry.model_validate(dict(entry), context={"prefix": env_prefix(name)})
+
+    def fail(reason: str, option: str | None = None) -> ChannelConfigError:
+        return ChannelConfigError(reason, file=str(path), channel=name, field=option)
+
+    _, _, token = _twilio_account(name, options, lambda suffix: settings.instance_setting(name, suffix, env), env,
+                                  fail)
+    return Secret(token)
 
 
 def _sandbox_token(url: str, sandbox_type: str, prefix: str, fail) -> str:
@@ -274,6 +359,7 @@ __all__ = [
     "SalesforceTaskChannel",
     "SendGridMailChannel",
     "SmtpChannel",
+    "TwilioSmsChannel",
     "WebhookMessageChannel",
     "build_email",
     "channel_from_config",

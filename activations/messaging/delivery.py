@@ -8,7 +8,8 @@ transient failure after the message body left ("outcome unknown") says so in `re
 message may have been accepted.
 
 The channels themselves: SMTP (messaging/smtp.py) and each platform's, beside its other clients
-(destinations/sendgrid/mail.py, destinations/webhook/messages.py, destinations/salesforce/tasks.py).
+(destinations/sendgrid/mail.py, destinations/webhook/messages.py, destinations/salesforce/tasks.py,
+destinations/twilio/messages.py for SMS).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class OutgoingMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
     campaign: str = ""
     customer_id: str = ""  # the warehouse's id: how a CRM channel finds the person's record
+    to_phone: str = ""  # E.164, for an SMS channel (its `recipient` is "phone"); empty otherwise
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class Delivery:
     provider_id: str | None
     retry_after: float | None = None  # the receiver's own back-off signal, in seconds
     stop: bool = False
+    # The recipient has opted out at the channel (an SMS STOP reply: Twilio's 21610): the message is
+    # suppressed, not failed, and the number goes on the SMS suppression list.
+    opted_out: bool = False
 
 
 @runtime_checkable

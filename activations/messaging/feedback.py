@@ -16,6 +16,13 @@ the next send see it without anyone running a command.
 :func:`refresh_suppressions` also runs at the start of every messaging pass: hard bounces,
 unsubscribes and spam complaints in `raw.email_engagement` add the address (SHA-256 of the
 trimmed, lower-cased email, as the send step hashes it) to `activation.suppression_list`.
+
+SMS comes back another way: `attiva serve` receives Twilio's signed status callbacks and inbound replies
+(activations/serve/sms.py) and writes them as JSON lines under `<landing>/_sms_feedback/` (a `_` folder:
+not a landing source, ingestion skips it). :func:`load_sms_feedback`, run at the start of every
+messaging pass and by :func:`collect`, loads the new ones into `activation.sms_events` (delivered,
+undelivered, failed, opt_out, opt_in) and puts opted-out and unreachable numbers (SHA-256 of the E.164
+number) on `activation.sms_suppression_list`. An opt-in (START) after a STOP takes the number off again.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ SENDGRID_EVENTS = {
     "group_unsubscribe": "unsubscribe",
 }
 SUPPRESSING = {"complaint": "spam complaint", "unsubscribe": "unsubscribed", "bounce": "hard bounce"}
+SMS_FEEDBACK_FOLDER = "_sms_feedback"  # under the landing folder; `_`: ingestion never reads it
+# Twilio's delivery error codes that say the number will never take an SMS: unknown destination, landline.
+SMS_UNREACHABLE = {"30005": "unknown or inactive number", "30006": "a landline or unreachable carrier"}
 
 
 def email_sha256(email: str) -> str:
@@ -94,6 +104,106 @@ def refresh_suppressions(con, now: datetime | None = None) -> int:
         finally:
             con.unregister(view)
     return len(added)
+
+
+def phone_sha256(phone: str) -> str:
+    """The SMS suppression list's key: SHA-256 of the E.164 number, spaces removed (as send.py hashes it)."""
+    return hashlib.sha256("".join(phone.split()).encode()).hexdigest()
+
+
+def sms_feedback_folder() -> Path:
+    return settings.landing_path() / SMS_FEEDBACK_FOLDER
+
+
+def load_sms_feedback(con, now: datetime | None = None, folder: Path | None = None) -> int:
+    """Load new SMS feedback files into `activation.sms_events` (each event once, by its id) and refresh the
+    SMS suppression list from them; returns how many events were new."""
+    ledger.ensure_ledger(con)
+    folder = folder or sms_feedback_folder()
+    if not folder.is_dir():
+        return 0
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    rows: list[dict[str, Any]] = []
+    # A file is written once, whole (renamed into place): one read is enough, so only new names are read.
+    seen = {r[0] for r in con.execute("select distinct source_file from activation.sms_events").fetchall()}
+    for path in sorted(folder.rglob("*.jsonl")):
+        name = path.relative_to(folder).as_posix()
+        if name in seen:
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a torn line cannot exist (files are renamed into place); anything else is not ours
+            if not isinstance(event, dict) or not event.get("event_id") or not event.get("phone"):
+                continue
+            try:
+                occurred = datetime.fromisoformat(str(event.get("occurred_at")).replace("Z", "+00:00"))
+            except ValueError:
+                occurred = stamp.replace(tzinfo=UTC)
+            rows.append({"event_id": str(event["event_id"]), "message_id": event.get("message_id"),
+                         "provider_id": event.get("provider_id"), "phone_sha256": phone_sha256(str(event["phone"])),
+                         "event_type": str(event.get("event_type")), "error_code": event.get("error_code"),
+                         "occurred_at": occurred.astimezone(UTC).replace(tzinfo=None), "loaded_at": stamp,
+                         "source_file": name})
+    if not rows:
+        return 0
+    frame = pl.DataFrame(rows, schema={"event_id": pl.String, "message_id": pl.String, "provider_id": pl.String,
+                                       "phone_sha256": pl.String, "event_type": pl.String, "error_code": pl.String,
+                                       "occurred_at": pl.Datetime("us"), "loaded_at": pl.Datetime("us"),
+                                       "source_file": pl.String})
+    view = f"_attiva_sms_{uuid.uuid4().hex[:8]}"
+    con.register(view, frame.unique("event_id").to_arrow())
+    try:
+        new = con.execute(f"select count(*) from {view} as v where not exists "
+                          f"(select 1 from activation.sms_events as e where e.event_id = v.event_id)").fetchone()[0]
+        con.execute(f"insert into activation.sms_events select v.* from {view} as v where not exists "
+                    f"(select 1 from activation.sms_events as e where e.event_id = v.event_id)")
+    finally:
+        con.unregister(view)
+    refresh_sms_suppressions(con, stamp)
+    return int(new)
+
+
+def refresh_sms_suppressions(con, now: datetime) -> None:
+    """Each number's latest opt-out or opt-in decides (a STOP, Twilio's 21610, or a delivery error saying the
+    number cannot take SMS, against a START since); the list is kept to what the events say."""
+    codes = ", ".join(f"'{c}'" for c in SMS_UNREACHABLE)
+    latest = con.execute(f"""
+        select phone_sha256, event_type, error_code, occurred_at from (
+            select *, row_number() over (partition by phone_sha256 order by occurred_at desc, loaded_at desc, event_id) as n
+            from activation.sms_events
+            where event_type in ('opt_out', 'opt_in') or error_code in ({codes}))
+        where n = 1""").fetchall()
+    listed = {r[0] for r in con.execute("select phone_sha256 from activation.sms_suppression_list").fetchall()}
+    add, remove = [], []
+    for digest, event_type, code, at in latest:
+        if event_type == "opt_in":
+            remove.append(digest)
+            continue
+        why = (f"replied STOP on {at:%Y-%m-%d}" if event_type == "opt_out" and code != "21610"
+               else f"opted out (Twilio 21610) on {at:%Y-%m-%d}" if code == "21610"
+               else f"{SMS_UNREACHABLE.get(code or '', 'unreachable')} (Twilio {code}) on {at:%Y-%m-%d}")
+        if digest not in listed:
+            add.append((digest, why, now))
+    if remove:
+        con.executemany("delete from activation.sms_suppression_list where phone_sha256 = ?", [[d] for d in remove])
+    if add:
+        con.executemany("insert into activation.sms_suppression_list values (?, ?, ?)", add)
+
+
+def record_sms_opt_outs(con, phones: Iterable[tuple[str, str]], now: datetime) -> None:
+    """Numbers the channel said have opted out (Twilio's 21610 at send time), with the message ids: recorded
+    as `opt_out` events with code 21610, then the list refreshed."""
+    stamp = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    rows = [[f"21610:{message_id}", message_id, None, phone_sha256(phone), "opt_out", "21610", stamp, stamp, None]
+            for phone, message_id in phones]
+    if not rows:
+        return
+    ledger.ensure_ledger(con)
+    con.executemany("insert into activation.sms_events select ?, ?, ?, ?, ?, ?, ?, ?, ? where not exists "
+                    "(select 1 from activation.sms_events where event_id = ?)", [[*r, r[0]] for r in rows])
+    refresh_sms_suppressions(con, stamp)
 
 
 # -- SendGrid Event Webhook -> landing file -------------------------------------------------------
@@ -255,4 +365,5 @@ def collect(landing: Path | str, warehouse_file: Path | str, *, feed: EventFeed 
         report.problems = [f"{f.file}: {f.error}" for f in loaded.failed_files]
     with warehouse.connect(Path(warehouse_file)) as con:
         report.suppressed = refresh_suppressions(con, now)
+        load_sms_feedback(con, now, folder / SMS_FEEDBACK_FOLDER)
     return report

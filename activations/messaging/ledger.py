@@ -34,6 +34,13 @@ TABLES = {
         timed_by string""",
     # Hashed emails nobody may write to again (`attiva forget`, complaints, a global list).
     "suppression_list": "email_sha256 string, reason string, added_at timestamp",
+    # Hashed phone numbers no SMS may go to again (an SMS STOP reply, Twilio's 21610, an unreachable number):
+    # SHA-256 of the E.164 number, as the send step hashes it (feedback.py).
+    "sms_suppression_list": "phone_sha256 string, reason string, added_at timestamp",
+    # What the SMS provider reported back (status callbacks, STOP replies), one row per event (feedback.py).
+    "sms_events": """
+        event_id string, message_id string, provider_id string, phone_sha256 string, event_type string,
+        error_code string, occurred_at timestamp, loaded_at timestamp, source_file string""",
     # Pause, resume and test sends, by whom and when (actions.py): what the send path honours and an audit.
     "campaign_actions": """
         campaign string, action string, actor string, acted_at timestamp, step integer, template string,

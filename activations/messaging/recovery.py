@@ -11,7 +11,9 @@ A pass claims a batch in the ledger (`queued`) and records each message in the s
 Then every `unknown` row is asked about where the channel can tell: an ESP whose activity feed
 is searched by Attiva's message id (SendGrid's Email Activity API, the sandbox's too) says
 whether it accepted the message: accepted ones become `sent`, the others go back to `planned`
-and are sent again, so these channels are effectively exactly-once. A channel whose resend is
+and are sent again, so these channels are effectively exactly-once. Twilio has no such feed and no
+idempotency key: its lookup lists the messages sent to the customer's number since the send began and
+matches the marker that ends each body (destinations/twilio/messages.py), with the same outcome. A channel whose resend is
 harmless (the Salesforce Task is an upsert on the message id) sends it again. SMTP cannot be
 asked: the row stays `unknown` and is never resent (at-most-once, with the window of the
 messages in flight).
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from activations.engine.dialect import has_table
 from activations.messaging import ledger
 from activations.messaging.delivery import Channel, can_look_up
 from activations.messaging.journal import SendJournal
@@ -134,7 +137,10 @@ def _ask_channels(con, channels: Mapping[str, Channel], naive_now: datetime, rep
         ripe = ripe[:max(0, LOOKUPS_PER_PASS - asked)]
         if not ripe:
             continue
-        answers = channel.accepted([r[4] for r in ripe])
+        if getattr(channel, "lookup_by_recipient", False):  # Twilio: asked by number and send time
+            answers = channel.accepted([r[4] for r in ripe], _recipients(con, [r[4] for r in ripe]))
+        else:
+            answers = channel.accepted([r[4] for r in ripe])
         asked += len(ripe)
         for campaign, trigger_key, step, _, message_id, sending_at, _ in ripe:
             if message_id not in answers:
@@ -154,3 +160,14 @@ def _ask_channels(con, channels: Mapping[str, Channel], naive_now: datetime, rep
         ledger.update(con, pl.DataFrame(changes, schema=schema), now)
     report.unknown = con.execute("select count(*) from activation.message_ledger "
                                  "where state = 'unknown'").fetchone()[0]
+
+
+def _recipients(con, message_ids: list[str]) -> dict[str, tuple[str | None, datetime | None]]:
+    """message id -> (the customer's phone now, when its send began), for a channel asked by number."""
+    if not message_ids or not has_table(con, "marts", "customers"):
+        return {}
+    placeholders = ", ".join("?" for _ in message_ids)
+    rows = con.execute(f"""select l.message_id, c.phone, l.sending_at from activation.message_ledger as l
+                           left join marts.customers as c on c.customer_id = l.customer_id
+                           where l.message_id in ({placeholders})""", message_ids).fetchall()
+    return {message_id: (phone, sending_at) for message_id, phone, sending_at in rows}

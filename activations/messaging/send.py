@@ -7,6 +7,12 @@ suppression list, their local time outside quiet hours, and the frequency caps n
 is recorded in the send journal right before and right after its channel call, so a pass killed
 at any point leaves at most the messages in flight with an unknown outcome (recovery.py settles
 them at the start of the next pass; docs/messaging-guarantees.md).
+
+An SMS channel (one whose client's `recipient` is "phone": twilio_sms) is addressed to the customer's
+`phone` instead of their email, is checked against the SMS suppression list (STOP replies, opt-outs)
+instead of the email one, and its quiet hours are strict: the campaign's window, or messaging.yml's when
+the campaign says `none`; a message the window would push past its expiry is suppressed at once, with
+the reason, rather than left to expire.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
     ledger.ensure_ledger(con)
     coupons.ensure_coupons(con)
     feedback.refresh_suppressions(con, now)  # bounces, unsubscribes and complaints reported since the last pass
+    feedback.load_sms_feedback(con, now)  # SMS statuses and STOP replies `attiva serve` received since then
     journal_path = journal.path_for(con)
     existed = journal.exists(journal_path)
     sends = journal.SendJournal(journal_path)
@@ -94,7 +101,8 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         # A paused campaign goes on planning (no occurrence is lost) but sends nothing: read once, here, since
         # nobody else can write the warehouse (and so pause) while this pass holds it.
         report.paused = {c: p for c, p in actions.paused(con).items() if c in {t.campaign for t in triggers}}
-        due = _due(con, [t for t in triggers if t.campaign not in report.paused], now)
+        sms = {name for name, channel in channels.items() if getattr(channel, "recipient", "email") == "phone"}
+        due = _due(con, [t for t in triggers if t.campaign not in report.paused], now, sms)
         if due.is_empty():
             return report
         by_campaign = {t.campaign: t for t in triggers}
@@ -114,17 +122,19 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
 # -- what is due -----------------------------------------------------------------------------------
 
 
-def _due(con, triggers: list[Trigger], now: datetime) -> pl.DataFrame:
-    """Planned rows due now, with the customer as they are now and the trigger row as it is now."""
+def _due(con, triggers: list[Trigger], now: datetime, sms: set[str] = frozenset()) -> pl.DataFrame:
+    """Planned rows due now, with the customer as they are now and the trigger row as it is now; `sms`: the
+    channels addressed to the customer's phone."""
     frames = []
     for trigger in triggers:
         exit_reason = "t.exit_reason" if "exit_reason" in trigger.columns else "cast(null as string)"
         consent = f"c.{trigger.consent}" if trigger.consent else "true"
+        phone = "true as sms, c.phone as c_phone" if trigger.channel in sms else "false as sms"
         frame = con.sql(f"""
             select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,
                    l.message_id, l.attempts, l.customer_id,
                    t.trigger_key is not null as trigger_holds, {exit_reason} as exit_reason,
-                   c.customer_id is not null as customer_known, {consent} as consented,
+                   c.customer_id is not null as customer_known, {consent} as consented, {phone},
                    {_customer_and_payload(trigger)}
             from activation.message_ledger as l
             left join {trigger.relation} as t on cast(t.trigger_key as string) = l.trigger_key
@@ -163,23 +173,44 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
     naive_now = now.replace(tzinfo=None)
     suppressed = set(r[0] for r in con.execute("select email_sha256 from activation.suppression_list").fetchall())
     due = due.with_columns(sha256_hex(pl.col("c_email").str.strip_chars().str.to_lowercase()).alias("email_sha256"))
+    if "c_phone" not in due.columns:
+        due = due.with_columns(pl.lit(None, pl.String).alias("c_phone"))
+    due = due.with_columns(pl.col("sms").fill_null(False),
+                           sha256_hex(pl.col("c_phone").str.replace_all(r"\s", "")).alias("phone_sha256"))
+    opted_out = pl.DataFrame(con.execute("select phone_sha256, min(reason) from activation.sms_suppression_list "
+                                         "group by phone_sha256").fetchall(), schema=["phone_sha256", "sms_opt_out"],
+                             orient="row", schema_overrides={"phone_sha256": pl.String, "sms_opt_out": pl.String})
+    due = due.join(opted_out, on="phone_sha256", how="left")
+    sms = pl.col("sms")
     reason = (
         pl.when(~pl.col("trigger_holds")).then(pl.lit("the trigger no longer holds"))
         .when(pl.col("exit_reason").is_not_null()).then(pl.lit("exited: ") + pl.col("exit_reason"))
         .when(pl.col("expires_at") < naive_now).then(pl.lit("expired before it could be sent"))
         .when(~pl.col("customer_known")).then(pl.lit("the customer is no longer in the warehouse"))
         .when(pl.col("consented").is_null() | ~pl.col("consented")).then(pl.lit("no consent at send time"))
-        .when(pl.col("c_email").is_null()).then(pl.lit("no email address"))
-        .when(pl.col("email_sha256").is_in(list(suppressed))).then(pl.lit("on the suppression list"))
+        .when(~sms & pl.col("c_email").is_null()).then(pl.lit("no email address"))
+        .when(sms & pl.col("c_phone").is_null()).then(pl.lit("no phone number"))
+        .when(~sms & pl.col("email_sha256").is_in(list(suppressed))).then(pl.lit("on the suppression list"))
+        .when(sms & pl.col("sms_opt_out").is_not_null()).then(pl.lit("opted out of SMS: ") + pl.col("sms_opt_out"))
     )
     due = due.with_columns(reason.alias("suppressed_because"))
     _suppress(con, due.filter(pl.col("suppressed_because").is_not_null()), "suppressed_because", now, report)
     due = due.filter(pl.col("suppressed_because").is_null())
 
-    # Quiet hours, in each customer's timezone: postpone to the end of the window.
-    postponed_to = [_after_quiet_hours(triggers[c].quiet_hours, tz, naive_now)
-                    for c, tz in zip(due["campaign"].to_list(), due["c_timezone"].to_list(), strict=True)]
+    # Quiet hours, in each customer's timezone: postpone to the end of the window. SMS: always a window (the
+    # campaign's, else messaging.yml's), and never postponed past the expiry: suppressed now, saying so.
+    postponed_to = [_after_quiet_hours(triggers[c].quiet_hours or (settings.quiet_hours if is_sms else None), tz,
+                                       naive_now)
+                    for c, tz, is_sms in zip(due["campaign"].to_list(), due["c_timezone"].to_list(),
+                                             due["sms"].to_list(), strict=True)]
     due = due.with_columns(pl.Series("postpone_to", postponed_to, dtype=pl.Datetime("us")))
+    too_late = due.filter(pl.col("sms") & (pl.col("postpone_to") > pl.col("expires_at")))
+    if too_late.height:
+        _suppress(con, too_late.with_columns(
+            (pl.lit("quiet hours in the customer's timezone until ") + pl.col("postpone_to").dt.strftime("%H:%M UTC")
+             + pl.lit(", after the step expires: an SMS is never sent in quiet hours")).alias("why")),
+                  "why", now, report)
+        due = due.filter(~(pl.col("sms") & (pl.col("postpone_to") > pl.col("expires_at"))))
     later = due.filter(pl.col("postpone_to").is_not_null())
     if later.height:
         ledger.update(con, later.select(*ledger.KEY, pl.col("postpone_to").alias("due_at"),
@@ -277,7 +308,8 @@ def compose(row: dict[str, Any], trigger: Trigger, channel: Channel | None, temp
                                                           unsubscribe))
     name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
     return OutgoingMessage(
-        message_id=row["message_id"], to_email=row["c_email"], to_name=name,
+        message_id=row["message_id"], to_email=row.get("c_email") or "", to_phone=row.get("c_phone") or "",
+        to_name=name,
         from_email=getattr(channel, "from_email", ""), from_name=getattr(channel, "from_name", ""),
         subject=rendered.subject, html=rendered.html,
         text=rendered.text, campaign=trigger.campaign, customer_id=row["customer_id"],
@@ -374,14 +406,19 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
                                 provider_id=None)
         if delivery.stop:
             report.stopped.setdefault(channel, delivery.reason or "stopped")
+        if delivery.opted_out:
+            opted_out.append((message.to_phone, message.message_id))
         outcome = {**key, **_outcome(delivery, clock), "sending_at": started, "attempts_add": 1}
         sends.outcome(tuple(key.values()), outcome["state"], outcome["reason"], outcome["provider_id"],
                       outcome["sent_at"] or started)
         return outcome, HELD if delivery.stop else REPORTED[outcome["state"]]
 
     outcomes: list[tuple[dict[str, Any], str]] = []
+    opted_out: list[tuple[str, str]] = []  # (number, message id) the channel said opted out; appended by threads
 
     def record() -> None:
+        if opted_out:  # pop: a sending thread may append meanwhile
+            feedback.record_sms_opt_outs(con, [opted_out.pop(0) for _ in range(len(opted_out))], now)
         ledger.update(con, pl.DataFrame([o for o, _ in outcomes], schema=OUTCOME_SCHEMA), now)
         for outcome, label in outcomes:
             report.add(outcome["campaign"], label)
@@ -396,7 +433,8 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
     sends.clear()  # every outcome of the batch is in the ledger now
 
 
-REPORTED = {"sent": "sent", "failed": "failed", "planned": "retry later", "unknown": "unknown"}
+REPORTED = {"sent": "sent", "failed": "failed", "planned": "retry later", "unknown": "unknown",
+            "suppressed": "suppressed"}
 HELD = "held (channel stopped)"
 OUTCOME_SCHEMA = {"campaign": pl.String, "trigger_key": pl.String, "step": pl.Int32, "state": pl.String,
                   "reason": pl.String, "sent_at": pl.Datetime("us"), "provider_id": pl.String,
@@ -408,6 +446,8 @@ def _outcome(delivery: Delivery, clock: Callable[[], datetime]) -> dict[str, Any
     if delivery.ok:
         return {"state": "sent", "sent_at": clock(), "provider_id": delivery.provider_id, "reason": None}
     none = {"sent_at": None, "provider_id": None}
+    if delivery.opted_out:  # the recipient said STOP to this sender: not a failure, and never again
+        return {**none, "state": "suppressed", "reason": f"opted out of SMS: {delivery.reason}"}
     if delivery.permanent:
         return {**none, "state": "failed", "reason": f"refused: {delivery.reason}"}
     if delivery.stop:  # not the message's fault: it goes once the channel is fixed or back

@@ -1,7 +1,8 @@
 """Message content: Jinja2 templates (subject, HTML, text) rendered in a sandbox.
 
 A template is a folder `templates/<name>/` with `subject.txt.j2`, `body.html.j2` and
-`body.txt.j2`; folders starting with `_` hold shared layouts and are not templates.
+`body.txt.j2`, or, for an SMS, `sms.txt.j2` alone (plain text, no subject, no HTML; it must tell how
+to opt out, with the word STOP); folders starting with `_` hold shared layouts and are not templates.
 The context every template gets is documented in `templates/README.md`.
 
 Why it is safe to render data: Jinja never evaluates the values it is given, so a first
@@ -28,6 +29,7 @@ from activations import settings
 from activations.messaging.links import add_utm
 
 PARTS = ("subject.txt.j2", "body.html.j2", "body.txt.j2")
+SMS_PART = "sms.txt.j2"  # an SMS template's only part: its text
 CONTEXT_KEYS = ("customer", "trigger", "campaign", "step", "recommendations", "coupon", "unsubscribe_url")
 UTM_SOURCE = "attiva"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -151,11 +153,21 @@ class Templates:
         if not self.folder.is_dir():
             return []
         return sorted(p.name for p in self.folder.iterdir()
-                      if p.is_dir() and _NAME.fullmatch(p.name) and any((p / part).is_file() for part in PARTS))
+                      if p.is_dir() and _NAME.fullmatch(p.name)
+                      and any((p / part).is_file() for part in (*PARTS, SMS_PART)))
 
     def validate(self, name: str, sample: Mapping[str, Any]) -> None:
-        """Render every part with `sample`; a missing part or unknown name raises TemplateError."""
-        self.render(name, sample)
+        """Render every part with `sample`; a missing part or unknown name raises TemplateError, and so does an
+        SMS template that does not tell how to opt out (STOP)."""
+        rendered = self.render(name, sample)
+        if self.is_sms(name) and "STOP" not in rendered.text.upper():
+            raise TemplateError(f"template {name!r}: an SMS must say how to opt out, e.g. \"STOP per annullare\" "
+                                f"(a reply of STOP opts the number out)", template=name,
+                                file=self.folder / name / SMS_PART)
+
+    def is_sms(self, name: str) -> bool:
+        """Whether `name` is an SMS template (`sms.txt.j2`, no subject or HTML)."""
+        return len(self._compiled.get(name) or self._compile(name)) == 1
 
     def render(self, name: str, context: Mapping[str, Any]) -> RenderedMessage:
         """Subject (one line), HTML and text of template `name` for one message."""
@@ -166,6 +178,9 @@ class Templates:
         if "track" not in context:
             context = {**context, "track": tracker(campaign=context["campaign"], step=context["step"],
                                                    channel=context.get("channel", "email"))}
+        if len(compiled) == 1:  # an SMS: the text alone, blank-line runs kept to one, no trailing space
+            text = self._render_part(name, SMS_PART, compiled[0], context)
+            return RenderedMessage(subject="", html="", text=_BLANK_LINES.sub("\n\n", text).strip() + "\n")
         subject, html, text = (self._render_part(name, part, template, context)
                                for part, template in zip(PARTS, compiled, strict=True))
         # Blocks left out by `if`s leave runs of blank lines in the text part: keep at most one.
@@ -176,23 +191,26 @@ class Templates:
         folder = self.folder / name
         if not _NAME.fullmatch(name) or not folder.is_dir():
             raise TemplateError(f"template {name!r} not found in {self.folder}", template=name, file=folder)
+        if (folder / SMS_PART).is_file() and not any((folder / part).is_file() for part in PARTS):
+            self._compiled[name] = (self._load(name, folder, SMS_PART),)
+            return self._compiled[name]
         missing = [part for part in PARTS if not (folder / part).is_file()]
         if missing:
             raise TemplateError(f"template {name!r} lacks {', '.join(missing)} in {folder}", template=name,
                                 file=folder / missing[0])
-        compiled = []
-        for part in PARTS:
-            try:
-                compiled.append(self._env.get_template(f"{name}/{part}"))
-            except jinja2.TemplateSyntaxError as exc:
-                file = Path(exc.filename) if exc.filename else folder / part
-                raise TemplateError(f"template {name!r}, file {file}, line {exc.lineno}: syntax error: {exc.message}",
-                                    template=name, file=file, line=exc.lineno) from None
-            except jinja2.TemplateNotFound as exc:  # an include or extends naming a missing file
-                raise TemplateError(f"template {name!r}, file {folder / part}: {exc.name} not found",
-                                    template=name, file=folder / part) from None
-        self._compiled[name] = tuple(compiled)
+        self._compiled[name] = tuple(self._load(name, folder, part) for part in PARTS)
         return self._compiled[name]
+
+    def _load(self, name: str, folder: Path, part: str) -> jinja2.Template:
+        try:
+            return self._env.get_template(f"{name}/{part}")
+        except jinja2.TemplateSyntaxError as exc:
+            file = Path(exc.filename) if exc.filename else folder / part
+            raise TemplateError(f"template {name!r}, file {file}, line {exc.lineno}: syntax error: {exc.message}",
+                                template=name, file=file, line=exc.lineno) from None
+        except jinja2.TemplateNotFound as exc:  # an include or extends naming a missing file
+            raise TemplateError(f"template {name!r}, file {folder / part}: {exc.name} not found",
+                                template=name, file=folder / part) from None
 
     def _render_part(self, name: str, part: str, template: jinja2.Template, context: Mapping[str, Any]) -> str:
         try:

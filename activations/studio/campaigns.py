@@ -93,6 +93,7 @@ class Rendering:
     subject: str | None = None
     html: str | None = None
     error: str | None = None
+    text: str | None = None  # an SMS (no subject, no HTML): its text is shown as it will be sent
 
 
 @dataclass
@@ -164,6 +165,8 @@ def _render(con, trigger: Trigger, step: Step, template: str, trigger_key: str, 
         shown.error = "the trigger no longer has this occurrence"
         return shown
     shown.subject, shown.html = message.subject, message.html
+    if not message.html:
+        shown.text = message.text
     return shown
 
 

@@ -19,8 +19,8 @@ from tests.dbt.test_handcrafted import customer_of
 
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
-TRIGGERS = ("trg_abandoned_cart", "trg_birthday", "trg_welcome", "trg_lead_nurture", "trg_cross_sell",
-            "trg_favourite_on_promotion", "trg_win_back", "trg_browse_abandonment", "trg_mql_handoff")
+TRIGGERS = ("trg_abandoned_cart", "trg_birthday", "trg_birthday_sms", "trg_welcome", "trg_lead_nurture",
+            "trg_cross_sell", "trg_favourite_on_promotion", "trg_win_back", "trg_browse_abandonment", "trg_mql_handoff")
 
 # trigger -> {(person, trigger_key with the person's customer_id written as `{id}`, exit_reason)}
 EXPECTED = {
@@ -33,6 +33,7 @@ EXPECTED = {
     },
     # Anna was born on 20 November; Mario on the 25th.
     "trg_birthday": {("anna", "{id}:2026", None)},
+    "trg_birthday_sms": {("anna", "{id}:2026", None)},  # the same occurrences; consent_sms is checked at send time
     # Chiara's first email consent came 5 days ago (a revocation before it does not count);
     # Laura's 19 days ago is older than welcome_window_days.
     "trg_welcome": {("chiara", "{id}", None)},
@@ -139,7 +140,7 @@ def test_every_trigger_declares_a_policy_the_messaging_engine_accepts(handcrafte
     manifest = json.loads((handcrafted_warehouse.parent / "dbt_target" / "manifest.json").read_text())
     with duckdb.connect(str(handcrafted_warehouse), read_only=True) as con:
         customer_columns = {r[0] for r in con.execute("describe marts.customers").fetchall()}
-    triggers = {t.name: t for t in policy.triggers(manifest, channels={"email", "esp", "webhook", "sales_task"},
+    triggers = {t.name: t for t in policy.triggers(manifest, channels={"email", "esp", "webhook", "sales_task", "sms"},
                                                    customer_columns=customer_columns)}
     assert set(triggers) == set(TRIGGERS)
     assert [s.template for s in triggers["trg_welcome"].steps] == ["welcome_1", "welcome_2", "welcome_3"]

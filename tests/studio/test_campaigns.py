@@ -68,6 +68,12 @@ def test_each_steps_email_is_rendered_for_a_real_customer_and_for_the_edge_case(
     assert "Laura" in previews(laura.text)[0]
 
 
+def test_an_sms_campaign_shows_its_text_as_it_will_be_sent(as_marketer):
+    page = as_marketer.get("/campaigns/birthday_sms")
+    assert page.status_code == 200 and 'class="sms"' in page.text and "srcdoc" not in page.text
+    assert "STOP per annullare" in text_of(page.text.split('class="sms"')[1].split("</pre>")[0])
+
+
 def test_a_viewer_sees_the_campaign_pages_with_no_email_phone_or_name(as_viewer):
     for path in ("/campaigns", f"/campaigns/{PROMOTION}?occurrence={MARIOS_OCCURRENCE}", "/campaigns/mql_handoff"):
         page = as_viewer.get(path)
