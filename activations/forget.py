@@ -1,7 +1,7 @@
 """`attiva forget EMAIL|CUSTOMER_ID`: erase a person's personal data from the warehouse.
 
-- Their email addresses go on the suppression list, hashed (sha256): nothing is ever sent to
-  them again, even if they come back in a new export.
+- Their email addresses go on the suppression list and their phone numbers on the SMS suppression
+  list, hashed (sha256): nothing is ever sent to them again, even if they come back in a new export.
 - Raw rows that identify them keep what the business needs (orders, amounts, dates) with the
   personal columns nulled (an email column reads `erased`, so required-email tests still pass); every derived row (identity graph, marts, audiences, triggers)
   holding their customer id or identifiers is deleted. The next dbt run cannot bring them back,
@@ -44,6 +44,7 @@ DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "audiences", "triggers", 
 class ForgetReport:
     customers: list[str]
     emails: int = 0
+    phones: int = 0
     raw_rows_erased: dict[str, int] = field(default_factory=dict)
     derived_rows_deleted: dict[str, int] = field(default_factory=dict)
     request_id: str | None = None
@@ -56,6 +57,7 @@ class ForgetReport:
             return "nobody matched: nothing erased"
         lines = [f"forgot {len(self.customers)} customer(s): {', '.join(self.customers)}",
                  f"  {self.emails} email address(es) added to the suppression list (hashed)",
+                 f"  {self.phones} phone number(s) added to the SMS suppression list (hashed)",
                  f"  raw rows with personal data erased: {sum(self.raw_rows_erased.values())} "
                  f"({', '.join(f'{t} {n}' for t, n in sorted(self.raw_rows_erased.items()) if n) or 'none'})",
                  f"  derived rows deleted: {sum(self.derived_rows_deleted.values())}",
@@ -114,6 +116,12 @@ def forget(con, who: str, now: datetime | None = None,
         con.execute("insert into activation.suppression_list values (?, 'forgotten', ?)",
                     [hashlib.sha256(address.encode()).hexdigest(), now])
     report.emails = len(emails)
+    # ...and their numbers on the SMS suppression list, hashed as the send step hashes a customer's E.164 phone.
+    numbers = sorted(by_type.get("phone", set()))
+    for number in numbers:
+        con.execute("insert into activation.sms_suppression_list values (?, 'forgotten', ?)",
+                    [hashlib.sha256(re.sub(r"\s", "", number).encode()).hexdigest(), now])
+    report.phones = len(numbers)
 
     # 2. Every destination that may hold them deletes them: a tracked request, their rows out of the snapshots.
     if destinations is None:

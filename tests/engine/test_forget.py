@@ -212,3 +212,22 @@ def test_the_forget_command_reports_pending_erasures_and_retries_them(handcrafte
     assert "confirmed" in capsys.readouterr().out
     lists = sandbox_state(sandbox.base, "mailchimp")["lists"]
     assert MARIO not in json.dumps(lists) and lists["a1b2c3"]["members"]
+
+
+def test_forget_keeps_every_sms_away_from_the_persons_numbers(handcrafted_warehouse, tmp_path):
+    from activations.messaging.feedback import phone_sha256
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(handcrafted_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        phones = [p for (p,) in con.execute("""select distinct identifier_value from marts.customer_identifiers
+            where identifier_type = 'phone' and customer_id = (select customer_id from marts.customers where email = ?)""",
+                                            [MARIO]).fetchall()]
+        assert phones, "the handcrafted Mario has a phone"
+        report = forget(con, MARIO, destinations={})
+        assert report.phones == len(phones) and "phone number(s) added to the SMS suppression list" in str(report)
+        listed = {h for (h,) in con.execute("select phone_sha256 from activation.sms_suppression_list "
+                                            "where reason = 'forgotten'").fetchall()}
+        assert listed == {phone_sha256(p) for p in phones}
+        assert not any(p in json.dumps(con.execute("select * from activation.sms_suppression_list").fetchall(),
+                                       default=str) for p in phones)
