@@ -5,9 +5,11 @@ send) write it as briefly. Saving a built audience writes git objects, never the
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +24,8 @@ from starlette.templating import Jinja2Templates
 from activations import settings
 from activations.messaging import actions, preview
 from activations.report.svg import line_chart
-from activations.studio import audiences, builder, campaigns, customers, reading, saving, sessions
+from activations.studio import audiences, builder, campaigns, customers, members, reading, retries, saving, sessions
+from activations.studio.throttle import LoginThrottle
 from activations.studio.users import User, authenticate, load_users
 from activations.warehouse import WarehouseBusy
 
@@ -61,6 +64,7 @@ class Studio:
 def create_app(studio: Studio, secret: str | None) -> Starlette:
     """The console; StudioConfigError when it cannot run (no secret, nobody to sign in)."""
     middleware = [sessions.session_middleware(secret)]
+    throttle = LoginThrottle()
     if not studio.users():
         raise sessions.StudioConfigError(
             f"no users in {studio.users_path}: add one with `attiva studio --add-user NAME --role admin`")
@@ -94,10 +98,18 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         return render(request, "login.html", None, next=_local(request.query_params.get("next")))
 
     def log_in(request: Request, form: FormData) -> Response:
-        user = authenticate(studio.users(), str(form.get("name", "")), str(form.get("password", "")))
+        name = str(form.get("name", ""))
+        if (wait := throttle.wait(name)) > 0:
+            response = render(request, "login.html", None, 429, next=_local(form.get("next")),
+                              error=f"Too many failed sign-ins as this name: try again in {math.ceil(wait / 60)} minute(s).")
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        user = authenticate(studio.users(), name, str(form.get("password", "")))
         if user is None:
+            throttle.failed(name)
             return render(request, "login.html", None, 401, next=_local(form.get("next")),
                           error="Wrong name or password.")
+        throttle.succeeded(name)
         sessions.sign_in(request, user)
         return RedirectResponse(_local(form.get("next")), status_code=303)
 
@@ -117,7 +129,37 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         daily = audience.daily_sizes()
         chart = line_chart(f"{name}: size at each sync run", {name: daily}, x_label="day", y_label="customers",
                            fmt=lambda v: f"{v:,.0f}") if daily else None
-        return "audience.html", {"audience": audience, "chart": chart}
+        personal = user.sees_personal_data
+        return "audience.html", {
+            "audience": audience, "chart": chart, "notice": request.session.pop("notice", None),
+            "sample": members.sample(con, name, personal, request.query_params.get("consent")),
+            "overlaps": members.overlaps(con, name),
+            "rejects": retries.rejects(con, [s.name for s in audience.syncs if not s.broken], personal)}
+
+    def retry(request: Request, form: FormData) -> Response:
+        """A marketer's or admin's retry of one sync's rejected rows: `attiva retry SYNC` in its own process."""
+        user = sessions.signed_in(request, studio.users())
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if not user.may_act:
+            return HTMLResponse(REFUSED.format("A viewer cannot retry a sync."), status_code=403)
+        name, sync = request.path_params["name"], str(form.get("sync", ""))
+        declared = [s for s in _declared(studio).syncs.get(name, []) if s.name == sync]
+        if not declared:
+            return HTMLResponse(REFUSED.format(escape(f"{name} has no sync {sync}.")), status_code=404)
+        if declared[0].broken:
+            request.session["notice"] = f"Not retried: {sync} cannot run: {declared[0].broken}"
+        else:
+            try:
+                retries.start(studio.warehouse_path, sync, user.name, settings.data_dir() / "studio",
+                              _engine_env(studio))
+                request.session["notice"] = (f"Retry of {sync} started by {user.name}: its run appears in the "
+                                             "table when it ends (reload).")
+            except retries.RetryRefused as exc:
+                request.session["notice"] = f"Not retried: {exc}"
+            except (reading.NoWarehouse, WarehouseBusy) as exc:
+                return render(request, "unavailable.html", user, 503, problem=str(exc))
+        return RedirectResponse(f"/audiences/{quote(name)}", status_code=303)
 
     def customer_search(request, user, con):
         return "customers.html", {"matches": None}
@@ -300,6 +342,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         Route("/", home, methods=["GET"]),
         Route("/audiences", page(audience_list), methods=["GET"]),
         Route("/audiences/{name}", page(audience_detail), methods=["GET"]),
+        Route("/audiences/{name}/retry", sessions.form(retry), methods=["POST"]),
         Route("/builder", builder_page, methods=["GET"]),
         Route("/builder", sessions.form(builder_check), methods=["POST"]),
         Route("/builder/estimate", sessions.form(builder_estimate), methods=["POST"]),
@@ -326,6 +369,16 @@ def _declared(studio: Studio) -> audiences.Declared:
 
 # Every mode a sync may declare (docs/syncs.md); the destination's own are checked on saving.
 MODES_OFFERED = ("mirror", "upsert", "update", "insert", "full_resync")
+
+
+def _engine_env(studio: Studio) -> dict[str, str]:
+    """What a sync started from the console reads: the same manifest and destinations as the console."""
+    env = {}
+    if studio.manifest_path:
+        env["ATTIVA_MANIFEST"] = str(studio.manifest_path)
+    if studio.destinations_path:
+        env["ATTIVA_DESTINATIONS"] = str(studio.destinations_path)
+    return env
 
 
 def _destination_names(studio: Studio) -> list[str]:

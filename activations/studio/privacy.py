@@ -6,6 +6,7 @@ receives.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Customer 360 fields that identify a person; a viewer sees them hidden.
@@ -14,6 +15,9 @@ PERSONAL_FIELDS = frozenset({"email", "phone", "first_name", "last_name", "birth
 # Identifier kinds that are personal data (the others are pseudonymous ids: contact, account, device).
 PERSONAL_IDENTIFIERS = frozenset({"email", "phone"})
 HIDDEN = "(hidden)"
+EMAIL_IN_TEXT = re.compile(r"[^\s@<>(),;:'\"]+@[^\s@<>(),;:'\"]+")
+# A date or time is kept as it is; any other run of 8 digits or more (spaces, dots, dashes between) is a phone.
+PHONE_IN_TEXT = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)|(\+?\d(?:[ .-]?\d){7,})")
 
 
 def mask_email(value: str | None) -> str | None:
@@ -55,3 +59,11 @@ def masked_profile(fields: dict[str, Any]) -> dict[str, Any]:
         else:
             shown[name] = value
     return shown
+
+
+def mask_text(value: str | None) -> str | None:
+    """Free text (a destination's reason, a row key) with any email or phone number in it masked."""
+    if not value:
+        return value
+    value = EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group()), value)
+    return PHONE_IN_TEXT.sub(lambda m: m.group(1) or mask_phone(m.group(2)), value)

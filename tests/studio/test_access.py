@@ -13,6 +13,7 @@ from activations.cli import main
 from activations.serve.app import running_server
 from activations.studio.app import Studio, create_app
 from activations.studio.sessions import COOKIE, StudioConfigError
+from activations.studio.throttle import LoginThrottle
 from activations.studio.users import UsersFileError, add_user, authenticate, load_users
 from tests.studio.conftest import PASSWORDS, SECRET, Visitor, form_token
 
@@ -48,7 +49,8 @@ def test_every_post_route_checks_the_token(studio):
     posts = [r for r in create_app(studio, SECRET).routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert {r.path for r in posts} == {"/login", "/logout", "/customers", "/builder", "/builder/estimate",
                                        "/builder/save", "/campaigns/{campaign}/pause",
-                                       "/campaigns/{campaign}/resume", "/campaigns/{campaign}/test-send"}
+                                       "/campaigns/{campaign}/resume", "/campaigns/{campaign}/test-send",
+                                       "/audiences/{name}/retry"}
     assert all(getattr(r.endpoint, "csrf_checked", False) for r in posts)
 
 
@@ -141,3 +143,29 @@ def test_after_login_it_goes_only_to_a_page_of_its_own(visitor):
     assert answer.url == visitor.base_url + "/audiences"
     answer = visitor.post("/login", {"name": "mara", "password": PASSWORDS["mara"], "next": "//evil.example/x"})
     assert answer.url == visitor.base_url + "/audiences"
+
+
+def test_five_failed_sign_ins_lock_that_name_for_a_while_and_no_other(studio):
+    with running_server(create_app(studio, SECRET)) as url:  # its own throttle: the shared console's users stay free
+        guesser, other = Visitor(url), Visitor(url)
+        for _ in range(5):
+            assert guesser.log_in("mara", "a-guess-password").status_code == 401
+        locked = guesser.log_in("mara")  # the right password, now too late
+        assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
+        assert int(locked.headers["Retry-After"]) > 800
+        assert other.log_in("vera").status_code == 200  # another name signs in as before
+
+
+def test_the_lock_lifts_when_the_failures_leave_the_window():
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(5):
+        throttle.failed("mara")
+    assert throttle.wait("mara") == pytest.approx(900)
+    now[0] += 899
+    assert throttle.wait("mara") == pytest.approx(1)
+    now[0] += 2
+    assert throttle.wait("mara") == 0
+    throttle.failed("mara")
+    throttle.succeeded("mara")  # a success forgets the failures
+    assert throttle.wait("mara") == 0
