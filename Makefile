@@ -54,10 +54,12 @@ $(SPARK_STAMP): $(STAMP)
 test-spark: $(SPARK_STAMP) $(MANIFEST)
 	$(BIN)/python -m pytest -m spark tests/spark
 
-# The sandbox on 127.0.0.1:$ATTIVA_SANDBOX_PORT (8765) and the Dagster UI on 127.0.0.1:$ATTIVA_DAGSTER_PORT
-# (3000), everything loaded; Ctrl-C stops both. The defaults live in activations/settings.py.
+# The sandbox on 127.0.0.1:$ATTIVA_SANDBOX_PORT (8765), the marketer's console on 127.0.0.1:$ATTIVA_STUDIO_PORT
+# (8767; a first admin's password printed once) and the Dagster UI on 127.0.0.1:$ATTIVA_DAGSTER_PORT (3000),
+# everything loaded; Ctrl-C stops all three. The defaults live in activations/settings.py.
 dev: $(MANIFEST) $(INSTANCE)
-	$(BIN)/attiva sandbox & SANDBOX=$$!; trap 'kill $$SANDBOX 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/attiva sandbox & SANDBOX=$$!; $(BIN)/attiva studio --local & STUDIO=$$!; \
+	trap 'kill $$SANDBOX $$STUDIO 2>/dev/null' EXIT INT TERM; \
 	ATTIVA_ESP_EVENTS_URL="$${ATTIVA_ESP_EVENTS_URL-$$($(BIN)/python -c "from activations import settings; \
 	  from sandbox.server import events_url; print(events_url(f'http://127.0.0.1:{settings.sandbox_port()}'))")}" \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev --host 127.0.0.1 \

@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_everything()
         report(result, base, time.monotonic() - started)
         if args.days < 1:
+            print_console()
             return 0 if result.success else 1
         from simulator.run import simulate
 
@@ -197,7 +198,14 @@ def main(argv: list[str] | None = None) -> int:
         simulated = simulate(days=args.days, every=args.days, seed=args.seed)
     print(f"\ndone in {time.monotonic() - started:.0f}s. The report, now with uplift measured against the holdout:"
           f"\n  {settings.data_dir() / 'report' / default_report_path().name}")
+    print_console()
     return 0 if result.success and simulated.ok else 1
+
+
+def print_console() -> None:
+    """Last, what a marketer opens: the console `make dev` starts."""
+    print(f"\n==> the marketer's console (audiences, builder, customers, campaigns): `make dev`, then open"
+          f"\n  http://127.0.0.1:{settings.studio_port()}  (the first time, `make dev` prints the admin's password)")
 
 
 def follow_the_simulation() -> None:

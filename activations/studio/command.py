@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="users file (default ATTIVA_STUDIO_USERS or studio_users.yml at the project root)")
     parser.add_argument("--add-user", metavar="NAME", help="add a user (or change their role and password), exit")
     parser.add_argument("--role", help="with --add-user: viewer (sees no personal data), marketer or admin")
+    parser.add_argument("--local", action="store_true",
+                        help="for `make dev`: without ATTIVA_STUDIO_SECRET use one kept in data/studio/secret, and "
+                             "with nobody in the users file add an admin whose password is printed once")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -58,7 +61,17 @@ def run_from_args(args: argparse.Namespace) -> int:
         from activations.studio.app import Studio, create_app
 
         studio = Studio(users, Path(args.warehouse or settings.warehouse_path()))
-        app = create_app(studio, settings.studio_secret())
+        secret = settings.studio_secret()
+        if args.local:
+            from activations.studio.local import FIRST_USER, first_user, local_secret
+
+            secret = local_secret()
+            password = first_user(users)
+            if password is not None:
+                said = f"the password {password} (shown this once" if password else "ATTIVA_STUDIO_PASSWORD ("
+                print(f"attiva studio: no user yet, so {FIRST_USER!r} (admin) was added to {users}; sign in with "
+                      f"{said}; change it with `attiva studio --add-user {FIRST_USER} --role admin`)", file=sys.stderr)
+        app = create_app(studio, secret)
     except (UsersFileError, StudioConfigError) as exc:
         print(f"attiva studio: {exc}", file=sys.stderr)
         return 2
