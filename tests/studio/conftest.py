@@ -19,6 +19,7 @@ import duckdb
 import pytest
 import requests
 
+from activations.engine.state import ensure_state
 from activations.serve.app import running_server
 from activations.studio import reading
 from activations.studio.app import Studio, create_app
@@ -63,6 +64,10 @@ def studio_warehouse(handcrafted_warehouse: Path, tmp_path_factory) -> Path:
             con.execute("insert into activation.sync_runs (run_id, sync_name, status, started_at, audience_rows, "
                         "sent, confirmed, rejected, invalid, error) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [run_id, sync, status, started, rows, sent, confirmed, rejected, invalid, error])
+        ensure_state(con)  # r3's rejected row, waiting to be resent
+        con.execute("insert into activation.sync_rejects values ('aud_champions__meta', ?, 'add', 'rejected', "
+                    "'HTTP 503 from meta: Service temporarily unavailable', 503, 3, ?, ?, 'r3')",
+                    [MARIO, datetime(2026, 11, 20, 6, 5), datetime(2026, 11, 20, 6, 5)])
         for campaign, key, step, state, reason, occurred, sent_at in LEDGER:
             con.execute("insert into activation.message_ledger (campaign, trigger_key, step, customer_id, channel, "
                         "template, state, reason, marketing, occurred_at, sent_at, provider_id) "

@@ -28,6 +28,9 @@ def test_a_marketer_sees_members_and_a_viewer_the_same_members_masked(console, a
     assert page.status_code == 200
     text = text_of(page.text)
     assert "Members" in text and MARIO in text and "mario.rossi@gmail.com" in text and "Mario" in text
+    # The row meta rejected, with its reason, and the button to send it again.
+    assert "aud_champions__meta: 1 row to resend" in text and "HTTP 503 from meta: Service temporarily" in text
+    assert 'action="/audiences/aud_champions/retry"' in page.text
 
     viewer = Visitor(console)
     viewer.log_in("vera")
