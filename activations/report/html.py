@@ -285,7 +285,7 @@ def audiences_section(data: ReportData) -> str:
         note = '<p class="muted">One day of sync runs so far: the next days draw the line over time.</p>'
         return _section("audiences", "Audience sizes over time", lede, chart + note)
     chart = svg.line_chart("Audience size per sync and destination", series, x_label="Day of the sync run",
-                           y_label="People in the audience", fmt=_short_count)
+                           y_label="People in the audience", fmt=_short_count, whole=True)
     return _section("audiences", "Audience sizes over time", lede, chart)
 
 

@@ -16,13 +16,17 @@ FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
 Format = Callable[[float], str]
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high] (1, 2, 2.5 or 5 times a power of ten apart)."""
+def nice_ticks(low: float, high: float, count: int = 5, whole: bool = False) -> list[float]:
+    """Round tick values covering [low, high] (1, 2, 2.5 or 5 times a power of ten apart; `whole`: at
+    least 1 apart and never 2.5, for counts)."""
     if high <= low:
         high = low + 1
     raw = (high - low) / max(count, 1)
+    if whole:
+        raw = max(raw, 1.0)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    steps = (1, 2, 5, 10) if whole else (1, 2, 2.5, 5, 10)
+    step = next(m * power for m in steps if m * power >= raw)
     start = math.floor(low / step) * step
     ticks = []
     value = start
@@ -87,8 +91,9 @@ def interval_chart(title: str, rows: Sequence[tuple[str, float, float | None, fl
 
 
 def line_chart(title: str, series: dict[str, Sequence[tuple[date, float]]], *, x_label: str, y_label: str,
-               fmt: Format) -> str:
-    """One line per series over dates, with a legend; a single point is drawn as a dot."""
+               fmt: Format, whole: bool = False) -> str:
+    """One line per series over dates, with a legend; a single point is drawn as a dot; `whole`: the values
+    are counts, so are the ticks."""
     points = [p for values in series.values() for p in values]
     if not points:
         raise ValueError("line_chart needs at least one point")
@@ -100,7 +105,7 @@ def line_chart(title: str, series: dict[str, Sequence[tuple[date, float]]], *, x
     first, last = min(days), max(days)
     if first == last:
         first, last = first - 1, last + 1
-    ticks = nice_ticks(0, max(p[1] for p in points) or 1)
+    ticks = nice_ticks(0, max(p[1] for p in points) or 1, whole=whole)
 
     def x(d: date) -> float:
         return left + (d.toordinal() - first) / (last - first) * (width - left - right)

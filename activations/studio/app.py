@@ -128,7 +128,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         audience = found[0]
         daily = audience.daily_sizes()
         chart = line_chart(f"{name}: size at each sync run", {name: daily}, x_label="day", y_label="customers",
-                           fmt=lambda v: f"{v:,.0f}") if daily else None
+                           fmt=lambda v: f"{v:,.0f}", whole=True) if daily else None
         personal = user.sees_personal_data
         return "audience.html", {
             "audience": audience, "chart": chart, "notice": request.session.pop("notice", None),

@@ -121,3 +121,12 @@ def test_what_the_system_learned_shows_a_bandits_shares_moving_and_the_send_time
     assert re.search(r"2026-11-03</td><td>10.0%</td><td>90.0%</td><td>100</td>", section)
     assert "the customer&#x27;s best hour</td><td>100</td><td>34</td><td>34.0%</td>" in section
     assert "as soon as due</td><td>200</td><td>50</td><td>25.0%</td>" in section
+
+
+def test_a_chart_of_counts_has_whole_number_ticks():
+    from activations.report.svg import nice_ticks
+
+    # Two customers: 0, 1, 2, not 0, 0.5, 1, 1.5, 2 printed as "0, 0, 1, 2, 2".
+    assert nice_ticks(0, 2, whole=True) == [0, 1, 2]
+    assert nice_ticks(0, 13, whole=True) == [0, 5, 10, 15]
+    assert nice_ticks(0, 2) == [0.0, 0.5, 1.0, 1.5, 2.0]
