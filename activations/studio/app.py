@@ -127,7 +127,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
             return "audience.html", {"missing": name}
         audience = found[0]
         daily = audience.daily_sizes()
-        chart = line_chart(f"{name}: size at each sync run", {name: daily}, x_label="day", y_label="customers",
+        chart = line_chart(f"{name}: size over time", {name: daily}, x_label="day", y_label="customers",
                            fmt=lambda v: f"{v:,.0f}", whole=True) if daily else None
         personal = user.sees_personal_data
         return "audience.html", {

@@ -1,5 +1,6 @@
 """The audiences page: every `audiences.aud_*` table with its size now, the syncs declared on it
-(destination, mode, consent) with each one's last run, and its size at each sync run."""
+(destination, mode, consent) with each one's last run, and its size over time: at each build (the
+row count its quality gate recorded, synced or not) and at each sync run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 from activations import warehouse
 from activations.syncs import last_runs
 
-SIZE_HISTORY = 60  # sync runs shown per audience, newest first
+SIZE_HISTORY = 60  # sizes shown per audience, newest first
+BUILD = "build"  # what measured a size: a build's quality gate (else the sync's name)
 
 
 @dataclass
@@ -31,11 +33,11 @@ class AudienceSummary:
     size: int
     description: str = ""
     syncs: list[DeclaredSync] = field(default_factory=list)
-    # (started_at, sync, audience_rows) of recent runs: the audience's size each time a sync read it.
+    # (when, what measured it, rows): the size at each build's quality gate (BUILD) and each time a sync read it.
     sizes: list[tuple[datetime, str, int]] = field(default_factory=list)
 
     def daily_sizes(self) -> list[tuple[date, float]]:
-        """The size each day a sync ran (the day's last run), for the chart."""
+        """The size each day it was measured (the day's last measure), for the chart."""
         by_day: dict[date, tuple[datetime, int]] = {}
         for started, _, rows in self.sizes:
             day = started.date()
@@ -101,16 +103,23 @@ def summaries(con, declared_now: Declared, only: str | None = None) -> list[Audi
                  for s in declared_now.syncs.get(name, [])]
         sync_names = {s.name for s in syncs}
         found.append(AudienceSummary(name, size, declared_now.descriptions.get(name, ""), syncs,
-                                     [h for h in history if h[1] in sync_names][:SIZE_HISTORY]))
+                                     [(at, what, rows) for at, what, rows, audience in history
+                                      if what in sync_names or (what == BUILD and audience == name)][:SIZE_HISTORY]))
     return found
 
 
-def _size_history(con) -> list[tuple[datetime, str, int]]:
-    if not warehouse.has_table(con, "activation", "sync_runs"):
+def _size_history(con) -> list[tuple[datetime, str, int, str | None]]:
+    """(when, sync name or BUILD, rows, audience for a build's measure), newest first."""
+    parts = []
+    if warehouse.has_table(con, "activation", "sync_runs"):
+        parts.append("select started_at, sync_name, audience_rows, cast(null as varchar) from activation.sync_runs "
+                     "where audience_rows is not null")
+    if warehouse.has_table(con, "activation", "quality_gate_counts"):  # orchestration's gates (quality_gates.record)
+        parts.append(f"select checked_at, {literal(BUILD)}, row_count, substr(asset, length('audiences/') + 1) "
+                     "from activation.quality_gate_counts where asset like 'audiences/aud%'")
+    if not parts:
         return []
-    return [tuple(r) for r in con.execute(
-        "select started_at, sync_name, audience_rows from activation.sync_runs "
-        "where audience_rows is not null order by started_at desc").fetchall()]
+    return [tuple(r) for r in con.execute(" union all ".join(parts) + " order by 1 desc").fetchall()]
 
 
 def relation(name: str) -> str:

@@ -64,6 +64,13 @@ def studio_warehouse(handcrafted_warehouse: Path, tmp_path_factory) -> Path:
             con.execute("insert into activation.sync_runs (run_id, sync_name, status, started_at, audience_rows, "
                         "sent, confirmed, rejected, invalid, error) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [run_id, sync, status, started, rows, sent, confirmed, rejected, invalid, error])
+        # Two builds' quality gates measured aud_at_risk, which no sync reads: 5 then 3 customers.
+        con.execute("create table activation.quality_gate_counts (asset varchar not null, row_count bigint not null, "
+                    "passed boolean not null, run_id varchar, checked_at timestamp not null)")
+        con.execute("insert into activation.quality_gate_counts values "
+                    "('audiences/aud_at_risk', 5, true, 'b1', '2026-11-18 05:00'), "
+                    "('audiences/aud_at_risk', 3, true, 'b2', '2026-11-20 05:00'), "
+                    "('marts/customers', 12, true, 'b2', '2026-11-20 05:00')")
         ensure_state(con)  # r3's rejected row, waiting to be resent
         con.execute("insert into activation.sync_rejects values ('aud_champions__meta', ?, 'add', 'rejected', "
                     "'HTTP 503 from meta: Service temporarily unavailable', 503, 3, ?, ?, 'r3')",

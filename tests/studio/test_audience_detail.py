@@ -62,6 +62,13 @@ def test_the_overlap_counts_are_the_warehouses(as_marketer, studio):
         assert f'class="num shared">{shared:,}<' in row, (other, shared, row)
 
 
+def test_an_audience_no_sync_reads_has_its_size_at_each_build(as_marketer):
+    page = as_marketer.get("/audiences/aud_at_risk").text
+    sizes = text_of(page.split('id="sizes"')[1].split("</table>")[0])
+    assert sizes.endswith("2026-11-20 05:00 build (quality gate) 3 2026-11-18 05:00 build (quality gate) 5")
+    assert "<svg" in page and "marts/customers" not in page
+
+
 def test_reasons_in_free_text_are_masked_for_a_viewer():
     said = mask_text("invalid contact mario.rossi@gmail.com, phone +39 333 1234567, at 2026-11-20 06:00")
     assert "mario.rossi" not in said and "1234567" not in said and "2026-11-20 06:00" in said

@@ -44,7 +44,7 @@ def test_an_audience_page_shows_each_syncs_last_run_and_the_size_at_each_run(as_
     assert "aud_champions__meta meta mirror consent_ads 2026-11-20 06:05 failed: HTTP 503 from meta 1 0 0 1 0" in text
     assert "<svg" in page.text  # size over time
     history = text.split("Size over time")[1]
-    assert ("2026-11-20 06:05 aud_champions__meta 1" in history and "2026-11-18 06:00 aud_champions__hubspot 2"
+    assert ("2026-11-20 06:05 sync aud_champions__meta 1" in history and "2026-11-18 06:00 sync aud_champions__hubspot 2"
             in history)
 
 
