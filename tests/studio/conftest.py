@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -180,12 +181,11 @@ def received(store: Path) -> list[email.message.EmailMessage]:
             for line in lines]
 
 
-@pytest.fixture
-def writer_holding(studio, monkeypatch) -> Iterator[subprocess.Popen]:
-    """Another process holding the warehouse open for writing until killed; the console waits 0.5 s for it."""
-    monkeypatch.setattr(reading, "READ_WAIT", 0.5)
+@contextmanager
+def holding_for_writing(warehouse: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding the warehouse open for writing until the block ends (or it is killed)."""
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(60)", str(studio.warehouse_path)],
+                               "print('held', flush=True); time.sleep(60)", str(warehouse)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -193,3 +193,11 @@ def writer_holding(studio, monkeypatch) -> Iterator[subprocess.Popen]:
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.fixture
+def writer_holding(studio, monkeypatch) -> Iterator[subprocess.Popen]:
+    """Another process holding the warehouse open for writing until killed; the console waits 0.5 s for it."""
+    monkeypatch.setattr(reading, "READ_WAIT", 0.5)
+    with holding_for_writing(studio.warehouse_path) as holder:
+        yield holder
