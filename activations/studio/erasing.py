@@ -31,7 +31,7 @@ REQUEST = re.compile(r"erasure request (\w+):")
 OUTCOMES = {  # `attiva forget`'s exit codes, in the console's words
     0: "erased, and every destination confirmed the deletion",
     1: "nothing erased: no customer has that id, or the warehouse stayed busy",
-    2: "nothing erased: the destinations file could not be read",
+    2: "nothing erased: no warehouse there, or the destinations file could not be read",
     3: "erased; a destination has not confirmed the deletion yet: it is asked again at every sync run "
        "(`attiva forget --status`)",
 }
