@@ -57,7 +57,9 @@ def run_forget(warehouse_path: Path, customer_id: str, destinations_path: Path |
     """`attiva forget CUSTOMER_ID --warehouse PATH` in a subprocess, its output (stdout then stderr)."""
     if not customer_id or customer_id.startswith("-") or "@" in customer_id:
         raise ValueError("a customer id, not an option or an address")
-    env = {**os.environ, warehouse.WAIT_VARIABLE: str(WAIT)}
+    # The destinations' tokens it needs; the console's own secret and password it does not.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTIVA_STUDIO_")}
+    env[warehouse.WAIT_VARIABLE] = str(WAIT)
     if destinations_path is not None:
         env["ATTIVA_DESTINATIONS"] = str(destinations_path)
     command = [sys.executable, "-m", "activations.cli", "forget", customer_id, "--warehouse", str(warehouse_path)]
