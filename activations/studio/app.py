@@ -24,7 +24,18 @@ from starlette.templating import Jinja2Templates
 from activations import settings
 from activations.messaging import actions, preview
 from activations.report.svg import line_chart
-from activations.studio import audiences, builder, campaigns, customers, members, reading, retries, saving, sessions
+from activations.studio import (
+    audiences,
+    builder,
+    campaigns,
+    customers,
+    erasing,
+    members,
+    reading,
+    retries,
+    saving,
+    sessions,
+)
 from activations.studio.throttle import LoginThrottle
 from activations.studio.users import User, authenticate, load_users
 from activations.warehouse import WarehouseBusy
@@ -90,6 +101,15 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
             return render(request, "unavailable.html", user, 503, problem=str(exc))
         return render(request, template, user, context.pop("status", 404 if context.get("missing") else 200), **context)
 
+    def permitted(request: Request, may, refusal: str) -> tuple[User | None, Response | None]:
+        """(the signed-in user, None) if `may(user)`; else (None, the answer): the login page, or 403 saying `refusal`."""
+        user = sessions.signed_in(request, studio.users())
+        if user is None:
+            return None, RedirectResponse("/login", status_code=303)
+        if not may(user):
+            return None, HTMLResponse(REFUSED.format(refusal), status_code=403)
+        return user, None
+
     def page(build):
         """A GET page: `build(request, user, con)`."""
         return lambda request: signed_in(request, lambda user, con: build(request, user, con))
@@ -138,11 +158,9 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
 
     def retry(request: Request, form: FormData) -> Response:
         """A marketer's or admin's retry of one sync's rejected rows: `attiva retry SYNC` in its own process."""
-        user = sessions.signed_in(request, studio.users())
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
-        if not user.may_act:
-            return HTMLResponse(REFUSED.format("A viewer cannot retry a sync."), status_code=403)
+        user, refused = permitted(request, lambda u: u.may_act, "A viewer cannot retry a sync.")
+        if refused:
+            return refused
         name, sync = request.path_params["name"], str(form.get("sync", ""))
         declared = [s for s in _declared(studio).syncs.get(name, []) if s.name == sync]
         if not declared:
@@ -167,7 +185,38 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
     def customer_profile(request, user, con):
         customer_id = request.path_params["customer_id"]
         found = customers.profile(con, customer_id, user.sees_personal_data)
-        return "customer.html", {"profile": found, "missing": None if found else customer_id}
+        return "customer.html", {"profile": found, "missing": None if found else customer_id,
+                                 "erased_at": None if found else erasing.erased_at(con, customer_id)}
+
+    def erase(request: Request, form: FormData) -> Response:
+        """An admin's erasure of the customer, confirmed by typing their id again: `attiva forget` itself."""
+        user, refused = permitted(request, lambda user: user.may_erase, "Only an admin can erase a customer.")
+        if refused:
+            return refused
+        customer_id = request.path_params["customer_id"]
+        if str(form.get("confirm", "")).strip() != customer_id:
+            def unconfirmed(user, con):
+                found = customers.profile(con, customer_id, user.sees_personal_data)
+                return "customer.html", {"profile": found, "missing": None if found else customer_id, "status": 409,
+                                         "erase_error": f"Nothing erased: the id typed is not {customer_id}."}
+            return signed_in(request, unconfirmed)
+        try:
+            with reading.reading(studio.warehouse_path) as con:
+                if not customers.exists(con, customer_id):
+                    return HTMLResponse(REFUSED.format("No such customer."), status_code=404)
+            # Who asked, recorded before it runs; the command takes the write lock itself, as in a terminal.
+            with reading.writing(studio.warehouse_path) as con:
+                action_id = erasing.record_request(con, user.name)
+        except (reading.NoWarehouse, WarehouseBusy) as exc:
+            return render(request, "unavailable.html", user, 503, problem=f"Nothing erased: {exc}")
+        erasure = erasing.run_forget(studio.warehouse_path, customer_id, studio.destinations_path)
+        unrecorded = None
+        try:
+            with reading.writing(studio.warehouse_path) as con:
+                erasing.record_outcome(con, action_id, erasure)
+        except WarehouseBusy as exc:
+            unrecorded = f"The outcome could not be recorded in activation.studio_actions: {exc}"
+        return render(request, "erased.html", user, customer_id=customer_id, erasure=erasure, unrecorded=unrecorded)
 
     def find(request: Request, form: FormData) -> Response:
         # A POST (with the form's token), so a searched email or phone never lands in a URL or a log.
@@ -190,12 +239,9 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
     def acting(request: Request, act) -> Response:
         """A marketer's or admin's action on a campaign: `act(user, trigger)` writes (in a short write
         connection of its own) and says what it did; then back to the campaign's page."""
-        user = sessions.signed_in(request, studio.users())
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
-        if not user.may_act:
-            return HTMLResponse("<!doctype html><title>Refused</title><p>A viewer cannot change campaigns.</p>",
-                                status_code=403)
+        user, refused = permitted(request, lambda user: user.may_act, "A viewer cannot change campaigns.")
+        if refused:
+            return refused
         name = request.path_params["campaign"]
         trigger, broken = campaigns.declared(studio.manifest_path).find(name)
         if trigger is None and broken is None:
@@ -298,11 +344,9 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
 
     def builder_save(request: Request, form: FormData) -> Response:
         """Write the audience on a new branch and show it; or the builder again, as sent, saying why not."""
-        user = sessions.signed_in(request, studio.users())
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
-        if not user.may_act:
-            return HTMLResponse(REFUSED.format("A viewer cannot save audiences."), status_code=403)
+        user, refused = permitted(request, lambda user: user.may_act, "A viewer cannot save audiences.")
+        if refused:
+            return refused
         try:
             with reading.reading(studio.warehouse_path) as con:
                 found = builder.catalog(con, studio.project())
@@ -352,6 +396,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
         Route("/customers", page(customer_search), methods=["GET"]),
         Route("/customers", sessions.form(find), methods=["POST"]),
         Route("/customers/{customer_id}", page(customer_profile), methods=["GET"]),
+        Route("/customers/{customer_id}/erase", sessions.form(erase), methods=["POST"]),
         Route("/campaigns", page(campaign_list), methods=["GET"]),
         Route("/campaigns/{campaign}", page(campaign_detail), methods=["GET"]),
         Route("/campaigns/{campaign}/pause", sessions.form(pausing(True)), methods=["POST"]),

@@ -1,7 +1,9 @@
 """What people did from the console besides a campaign's pause, resume and test send (those live in
-`activation.campaign_actions`, which the send path reads): one row per action, updated once with
-its outcome. Who (`actor`), when (UTC), what (`action`, `target`), and how it ended; never a
-person's email or phone."""
+`activation.campaign_actions`, which the send path reads): one row per action (`retry` of a sync,
+`erase` of a customer), updated once with its outcome. Who (`actor`), when (UTC), what (`action`,
+`target`: a sync's name; none for an erasure), how it ended (`outcome`, the command's `exit_code`,
+the last lines of its output in `detail`, an erasure's `request_id`); never a person's email, phone
+or customer id."""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from activations import warehouse
 
 TABLE = "activation.studio_actions"
 COLUMNS = ("action_id string, action string, target string, actor string, acted_at timestamp, "
-           "outcome string, finished_at timestamp, detail string")
+           "outcome string, finished_at timestamp, exit_code integer, request_id string, detail string")
 
 
-def record(con, action: str, target: str, actor: str, outcome: str = "started") -> str:
+def record(con, action: str, target: str | None, actor: str, outcome: str = "running") -> str:
     """A new action (`con` writes; the table is made if missing); its id."""
     con.execute("create schema if not exists activation")
     con.execute(f"create table if not exists {TABLE} ({COLUMNS})")
@@ -25,9 +27,10 @@ def record(con, action: str, target: str, actor: str, outcome: str = "started") 
     return action_id
 
 
-def settle(con, action_id: str, outcome: str, detail: str | None) -> None:
-    con.execute(f"update {TABLE} set outcome = ?, finished_at = ?, detail = ? where action_id = ?",
-                [outcome, _now(), detail, action_id])
+def settle(con, action_id: str, outcome: str, *, detail: str | None = None, exit_code: int | None = None,
+           request_id: str | None = None) -> None:
+    con.execute(f"update {TABLE} set outcome = ?, finished_at = ?, detail = ?, exit_code = ?, request_id = ? "
+                "where action_id = ?", [outcome, _now(), detail, exit_code, request_id, action_id])
 
 
 def latest(con, action: str, targets: list[str]) -> dict[str, dict]:

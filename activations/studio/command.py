@@ -12,8 +12,9 @@ from activations import settings
 DESCRIPTION = """\
 The marketer's console: audiences with their destinations and last syncs, an audience builder
 (conditions, a live size, saved as a dbt model on a git branch for review), customers (search by
-email, phone or any id; profile, consent, messages with the reason, audiences, identity), and
-campaigns (performance, uplift, A/B tests, each step's email rendered, test sends, pause/resume).
+email, phone or any id; profile, consent and its history, latest events, messages with the reason,
+audiences, identity; an admin may erase one with `attiva forget`), and campaigns (performance,
+uplift, A/B tests, each step's email rendered, test sends, pause/resume).
 
 Users sign in with a name and password kept in studio_users.yml (ATTIVA_STUDIO_USERS) as argon2
 hashes; `--add-user NAME --role viewer|marketer|admin` adds one (the password from

@@ -1,6 +1,7 @@
 """The customer pages: find a customer by any identifier, and their profile: customer 360 fields,
-consent per channel, the messages they received or were spared (with the reason), the audiences
-they are in and which records make them one person. A viewer gets it all with personal data masked."""
+consent per channel and its history, their latest events, the messages they received or were spared
+(with the reason), the audiences they are in and which records make them one person. A viewer gets
+it all with personal data masked."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from activations import warehouse
 from activations.identity import explain as identity
 from activations.messaging.status import why
 from activations.studio.audiences import audience_tables, literal, relation
+from activations.studio.consent_history import consent_history
 from activations.studio.privacy import HIDDEN, mask_email, mask_identifier, masked_profile
+from activations.studio.timeline import Timeline, timeline
 
 CONSENT = ("consent_email", "consent_sms", "consent_ads", "consent_profiling", "email_marketable",
            "email_hard_bounced")
@@ -30,6 +33,8 @@ class Profile:
     customer_id: str
     fields: dict[str, Any]  # marts.customers' columns but consent
     consent: dict[str, Any]
+    consent_history: list[dict[str, Any]] = field(default_factory=list)
+    timeline: Timeline | None = None  # None: no marts.events in this warehouse
     messages: list[dict[str, Any]] = field(default_factory=list)
     audiences: list[str] = field(default_factory=list)
     identity: list[dict[str, Any]] | None = None  # None: no customer_identity_explained in this warehouse
@@ -62,12 +67,19 @@ def profile(con, customer_id: str, personal: bool) -> Profile | None:
     fields = {k: v for k, v in row.items() if k not in CONSENT}
     found = Profile(customer_id, fields if personal else masked_profile(fields),
                     {k: row[k] for k in CONSENT if k in row})
+    found.consent_history = consent_history(con, customer_id, personal)
+    found.timeline = timeline(con, customer_id, personal)
     found.messages = why(con, customer_id)[1]
     found.audiences = member_of(con, customer_id)
     if warehouse.has_table(con, "marts", "customer_identity_explained"):
         rows = identity.explain(con, customer_id).rows
         found.identity = rows if personal else [_masked_identity(r) for r in rows]
     return found
+
+
+def exists(con, customer_id: str) -> bool:
+    """Whether marts.customers has this customer now."""
+    return con.execute("select count(*) from marts.customers where customer_id = ?", [customer_id]).fetchone()[0] > 0
 
 
 def member_of(con, customer_id: str) -> list[str]:

@@ -84,11 +84,16 @@ def start(warehouse_path: Path, sync: str, actor: str, log_dir: Path, env: dict[
             process = subprocess.Popen(
                 [sys.executable, "-m", "activations.cli", "retry", sync, "--warehouse", str(warehouse_path)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **(env or {})})
+                env={**_without_console_secrets(), **(env or {})})
         _running[sync] = process
     threading.Thread(target=_settle_when_done, args=(warehouse_path, action_id, process, log), daemon=True,
                      name=f"retry-{sync}").start()
     return action_id
+
+
+def _without_console_secrets() -> dict[str, str]:
+    """The environment a sync needs (destinations' tokens), not the console's own secret and password."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ATTIVA_STUDIO_")}
 
 
 def wait(sync: str, timeout: float) -> int | None:
@@ -104,6 +109,6 @@ def _settle_when_done(warehouse_path: Path, action_id: str, process: subprocess.
     # A build may hold the file a while: wait for it (this thread has nothing else to do).
     con = warehouse.open_when_free(warehouse_path, wait=SETTLE_WAIT, say=lambda _: None)
     try:
-        audit.settle(con, action_id, outcome, "\n".join(lines[-6:]))
+        audit.settle(con, action_id, outcome, detail="\n".join(lines[-6:]), exit_code=code)
     finally:
         con.close()

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from activations.config.errors import ConfigError, first_problem
 
 # What each role sees: a viewer no personal data (masked identifiers, no names), a marketer and an
-# admin everything; a marketer and an admin may pause, resume and test-send campaigns; the admin is who
-# will be able to erase and change settings once those pages exist.
+# admin everything; a marketer and an admin may pause, resume and test-send campaigns; only an admin
+# may erase a customer (and will change settings once that page exists).
 ROLES = ("viewer", "marketer", "admin")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 HEADER = """\
@@ -70,6 +70,11 @@ class User:
     def may_act(self) -> bool:
         """Changes things (pause, resume, test sends): marketers and admins, never a viewer."""
         return self.role in ("marketer", "admin")
+
+    @property
+    def may_erase(self) -> bool:
+        """Erases a customer (`attiva forget` from the customer's page): admins only."""
+        return self.role == "admin"
 
 
 def load_users(path: Path) -> dict[str, User]:

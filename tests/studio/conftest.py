@@ -1,6 +1,7 @@
-"""The console on the handcrafted warehouse (a copy given two syncs' runs, two ledger rows of Mario's and
-an A/B test of favourite_on_promotion sent to Mario and Laura with Paola held out, so every part of the
-pages has something to show), with a viewer and a marketer, served by uvicorn over loopback."""
+"""The console on the handcrafted warehouse (a copy given two syncs' runs, two ledger rows of Mario's,
+an A/B test of favourite_on_promotion sent to Mario and Laura with Paola held out, and a page view of
+Mario's whose URL carries his email, so every part of the pages has something to show), with a viewer,
+a marketer and an admin, served by uvicorn over loopback."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +50,9 @@ LEDGER = [  # campaign, trigger_key, step, state, reason, occurred_at, sent_at
 LAURA, PAOLA = "cus_29368edbe721d21b", "cus_6d1fe2493eb0ff4e"
 PROMOTION = "favourite_on_promotion"
 MARIOS_OCCURRENCE = f"{MARIO}:PR1"
+# A tracked link that put Mario's address in the query string: a viewer must not see it in his timeline.
+MARIOS_TRACKED_VIEW = ("E_STUDIO", datetime(2026, 11, 18, 8, 0),
+                       "https://shop.example/account?email=mario.rossi@gmail.com#orders")
 AB_TEST = [  # customer, template, state, variant_probability
     (MARIO, "favourite_on_promotion", "sent", 0.5),
     (LAURA, "favourite_on_promotion_b", "sent", 0.5),
@@ -81,6 +86,10 @@ def studio_warehouse(handcrafted_warehouse: Path, tmp_path_factory) -> Path:
                         "values (?, ?, ?, ?, 'email', ?, ?, ?, true, ?, ?, ?)",
                         [campaign, key, step, MARIO, f"{campaign}_1", state, reason, occurred, sent_at,
                          "msg-1" if state == "sent" else None])
+        event_id, occurred, url = MARIOS_TRACKED_VIEW
+        con.execute("insert into intermediate.int_events (event_id, customer_id, event_type, occurred_at, "
+                    "anonymous_id, platform, url) values (?, ?, 'page_view', ?, 'D1', 'web', ?)",
+                    [event_id, MARIO, occurred, url])
         for customer, template, state, probability in AB_TEST:
             con.execute("insert into activation.message_ledger (campaign, trigger_key, step, customer_id, channel, "
                         "template, state, reason, marketing, occurred_at, due_at, planned_at, updated_at, sent_at, "
@@ -163,6 +172,12 @@ def as_marketer(visitor: Visitor) -> Visitor:
 
 
 @pytest.fixture
+def as_admin(visitor: Visitor) -> Visitor:
+    assert visitor.log_in("ada").status_code == 200
+    return visitor
+
+
+@pytest.fixture
 def smtp_store(tmp_path, monkeypatch) -> Iterator[Path]:
     """The sandbox SMTP server, which channels.yml's `email` channel points at (ATTIVA_SMTP_PORT); its store."""
     for name in ("ATTIVA_EMAIL_HOST", "ATTIVA_EMAIL_PORT", "ATTIVA_EMAIL_USERNAME", "ATTIVA_EMAIL_PASSWORD"):
@@ -178,12 +193,11 @@ def received(store: Path) -> list[email.message.EmailMessage]:
             for line in lines]
 
 
-@pytest.fixture
-def writer_holding(studio, monkeypatch) -> Iterator[subprocess.Popen]:
-    """Another process holding the warehouse open for writing until killed; the console waits 0.5 s for it."""
-    monkeypatch.setattr(reading, "READ_WAIT", 0.5)
+@contextmanager
+def holding_for_writing(warehouse: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding the warehouse open for writing until the block ends (or it is killed)."""
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(60)", str(studio.warehouse_path)],
+                               "print('held', flush=True); time.sleep(60)", str(warehouse)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -191,3 +205,11 @@ def writer_holding(studio, monkeypatch) -> Iterator[subprocess.Popen]:
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.fixture
+def writer_holding(studio, monkeypatch) -> Iterator[subprocess.Popen]:
+    """Another process holding the warehouse open for writing until killed; the console waits 0.5 s for it."""
+    monkeypatch.setattr(reading, "READ_WAIT", 0.5)
+    with holding_for_writing(studio.warehouse_path) as holder:
+        yield holder

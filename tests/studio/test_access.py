@@ -47,7 +47,8 @@ def test_the_login_form_is_guarded_too(visitor):
 
 def test_every_post_route_checks_the_token(studio):
     posts = [r for r in create_app(studio, SECRET).routes if isinstance(r, Route) and "POST" in (r.methods or ())]
-    assert {r.path for r in posts} == {"/login", "/logout", "/customers", "/builder", "/builder/estimate",
+    assert {r.path for r in posts} == {"/login", "/logout", "/customers", "/customers/{customer_id}/erase",
+                                       "/builder", "/builder/estimate",
                                        "/builder/save", "/campaigns/{campaign}/pause",
                                        "/campaigns/{campaign}/resume", "/campaigns/{campaign}/test-send",
                                        "/audiences/{name}/retry"}

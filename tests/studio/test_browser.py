@@ -108,3 +108,16 @@ def test_a_marketer_test_sends_a_campaigns_email_and_a_viewer_sees_no_address_or
     assert not leaked, f"the viewer's browser shows {leaked}"
     assert page.locator("form.test-send").count() == 0 and page.locator("#pause").count() == 0
     context.close()
+
+
+def test_a_marketer_looks_up_a_customer_and_sees_why_a_message_was_suppressed(chromium, console):
+    context, page = log_in(chromium, console, "mara")
+    find_mario(page, console)
+    birthday = page.locator("#messages tr", has_text="birthday")
+    assert birthday.locator("td").nth(4).inner_text() == "suppressed"
+    assert "suppressed: frequency cap: 2 marketing messages in 7 days" in birthday.inner_text()
+    # What else the page tells about him: consent over time and what he did lately.
+    assert "preference_center" in page.inner_text("#consent-history")
+    assert "Camicia Oxford (clothing)" in page.inner_text("#events")
+    assert page.locator("#erase").count() == 0  # erasing is an admin's
+    context.close()
