@@ -28,8 +28,9 @@ from activations.messaging.templates import Templates
 
 TEST_SUBJECT = "[TEST] "
 TEST_HEADER = "X-Attiva-Test"
-# Channel types that deliver to an email address: a test send goes to the address typed.
+# Channel types that deliver to an email address, and to a phone number: a test send goes to the one typed.
 EMAIL_CHANNELS = ("smtp", "sendgrid_mail")
+PHONE_CHANNELS = ("twilio_sms",)
 MAX_CANDIDATES = 20
 
 
@@ -84,10 +85,22 @@ def _placeholder_coupon(trigger: Trigger, step: int, row: dict[str, Any], now: d
             "issued_at": issued, "expires_at": issued + timedelta(days=declared.valid_days), "redeemed_at": None}
 
 
-def as_test(message: OutgoingMessage, to: str) -> OutgoingMessage:
-    """The message addressed to `to` instead, marked as a test, with a Message-ID of its own."""
-    return replace(message, to_email=to, to_name=None, subject=TEST_SUBJECT + message.subject,
-                   message_id=f"test.{uuid.uuid4().hex}@attiva", headers={**message.headers, TEST_HEADER: "true"})
+def test_recipient(trigger: Trigger) -> str | None:
+    """What a test of this campaign is sent to: "email", "phone" (an SMS channel), or None (no test send:
+    a CRM task, a webhook, a channel channels.yml does not have)."""
+    entry = load_channel_entries().get(trigger.channel)
+    kind = entry.get("type") if isinstance(entry, dict) else None
+    return "email" if kind in EMAIL_CHANNELS else "phone" if kind in PHONE_CHANNELS else None
+
+
+def as_test(message: OutgoingMessage, to: str, recipient: str = "email") -> OutgoingMessage:
+    """The message addressed to `to` (an address, or an E.164 number for "phone") instead, marked as a test
+    ("[TEST] " before the subject, or before an SMS's text), with a Message-ID of its own."""
+    marked = replace(message, to_name=None, subject=TEST_SUBJECT + message.subject,
+                     message_id=f"test.{uuid.uuid4().hex}@attiva", headers={**message.headers, TEST_HEADER: "true"})
+    if recipient == "phone":
+        return replace(marked, to_email="", to_phone=to, text=TEST_SUBJECT + message.text)
+    return replace(marked, to_email=to, to_phone="")
 
 
 class TestSendRefused(ValueError):
@@ -97,9 +110,9 @@ class TestSendRefused(ValueError):
 def send_test(trigger: Trigger, message: OutgoingMessage) -> Delivery:
     """Send a test message (`as_test`) through the trigger's channel, as channels.yml configures it now."""
     entry = load_channel_entries().get(trigger.channel)
-    if not isinstance(entry, dict) or entry.get("type") not in EMAIL_CHANNELS:
-        raise TestSendRefused(f"channel {trigger.channel!r} does not send email ({', '.join(EMAIL_CHANNELS)}): "
-                              "a test send goes to an email address")
+    if test_recipient(trigger) is None:
+        raise TestSendRefused(f"channel {trigger.channel!r} sends neither email ({', '.join(EMAIL_CHANNELS)}) nor "
+                              f"SMS ({', '.join(PHONE_CHANNELS)}): a test goes to an address or a number")
     try:
         channel = channel_from_config(trigger.channel, entry, os.environ)
     except ChannelConfigError as exc:

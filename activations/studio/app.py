@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from activations import settings
 from activations.messaging import actions, preview
 from activations.report.svg import line_chart
+from activations.serve.normalize import phone_e164
 from activations.studio import (
     audiences,
     builder,
@@ -270,7 +271,12 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                 raise ValueError(f"{name} cannot be sent as declared")
             to, template = str(form.get("to", "")).strip(), str(form.get("template", ""))
             step = int(form.get("step", 0)) if str(form.get("step", "")).isdigit() else 0
-            if not EMAIL.match(to):
+            recipient = preview.test_recipient(trigger)
+            if recipient == "phone":
+                to = phone_e164(to) or ""
+                if not to:
+                    raise ValueError("that is not a phone number (write it with its country code, +39 333 …)")
+            elif not EMAIL.match(to):
                 raise ValueError("that is not an email address")
             if not 0 < step <= len(trigger.steps) or template not in trigger.steps[step - 1].templates:
                 raise ValueError(f"step {step} of {name} has no template {template!r}")
@@ -279,7 +285,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                 message = campaigns.test_message(con, trigger, step, template, str(form.get("occurrence", "")))
                 if message is None:
                     raise ValueError("the trigger no longer has that occurrence: reload the page")
-                message = preview.as_test(message, to)
+                message = preview.as_test(message, to, recipient or "email")
                 actions.record_test_send(con, name, user.name, step=step, template=template,
                                          customer_id=message.customer_id, sent_to=to, message_id=message.message_id)
             try:

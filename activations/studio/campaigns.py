@@ -21,7 +21,7 @@ from activations.messaging.templates import TemplateError, Templates
 from activations.messaging.validate import payload_name
 from activations.report import data as report_data
 from activations.report import html as report_html
-from activations.studio.privacy import mask_email, masked_profile
+from activations.studio.privacy import mask_text, masked_profile
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class CampaignDetail:
     occurrences: list[dict[str, Any]]
     chosen: dict[str, Any] | None
     history: list[dict[str, Any]]
+    test_recipient: str | None = None  # what a test send goes to: "email", "phone", None (no test send)
 
 
 def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str | None = None,
@@ -128,11 +129,12 @@ def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str 
                                                          report_html.variants_section))
     history = actions.history(con, campaign)
     if not personal:
-        history = [{**h, "sent_to": mask_email(h["sent_to"])} for h in history]
+        history = [{**h, "sent_to": mask_text(h["sent_to"])} for h in history]
     page = CampaignDetail(campaign, trigger, broken, actions.paused(con).get(campaign), [], sections, [], None,
                           history)
     if trigger is None:
         return page
+    page.test_recipient = preview.test_recipient(trigger)
     allocated = allocation.allocated_now(con, campaign) if counts else {}
     page.occurrences = preview.candidates(con, trigger)
     page.chosen = next((o for o in page.occurrences if o["trigger_key"] == occurrence), None) or (

@@ -7,12 +7,17 @@ viewer who sees no email address, phone or name anywhere on them."""
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pytest
+import requests
 
 from activations.messaging import actions
-from tests.studio.conftest import LAURA, MARIO, MARIO_PII, MARIOS_OCCURRENCE, PROMOTION, received, text_of
+from sandbox import running_sandbox
+from tests.studio.conftest import LAURA, MARIO, MARIO_PII, MARIOS_OCCURRENCE, PROMOTION, Visitor, received, text_of
 
 
 def ledger_rows(path: Path) -> list[tuple]:
@@ -22,7 +27,6 @@ def ledger_rows(path: Path) -> list[tuple]:
 
 def previews(page_html: str) -> list[str]:
     """The emails the page renders, as their iframes carry them (srcdoc, unescaped)."""
-    import re
 
     return [html.unescape(doc) for doc in re.findall(r'srcdoc="([^"]*)"', page_html)]
 
@@ -150,3 +154,36 @@ def test_while_a_writer_holds_the_warehouse_a_pause_answers_503(as_marketer, stu
     writer_holding.wait()
     with duckdb.connect(str(studio.warehouse_path), read_only=True) as con:
         assert "win_back" not in actions.paused(con)
+
+
+@pytest.fixture
+def twilio_sandbox(tmp_path, monkeypatch) -> Iterator[str]:
+    """The sandbox's Twilio, which channels.yml's `sms` channel points at (ATTIVA_SANDBOX_PORT); its URL."""
+    for name in ("ATTIVA_SMS_URL", "ATTIVA_SMS_TOKEN", "ATTIVA_SMS_ACCOUNT_SID", "ATTIVA_CHANNELS"):
+        monkeypatch.delenv(name, raising=False)
+    with running_sandbox(tmp_path / "sandbox") as url:
+        monkeypatch.setenv("ATTIVA_SANDBOX_PORT", url.rsplit(":", 1)[1])
+        yield url
+
+
+def test_a_test_of_an_sms_campaign_goes_to_the_number_typed_marked_as_a_test(as_marketer, console, studio,
+                                                                             twilio_sandbox):
+    page = as_marketer.get("/campaigns/birthday_sms")
+    assert 'type="tel" name="to"' in page.text
+    occurrence = re.search(r'name="occurrence" value="([^"]+)"', page.text)[1]
+    before = ledger_rows(studio.warehouse_path)
+    refused = as_marketer.post("/campaigns/birthday_sms/test-send", {
+        "step": "1", "template": "birthday_sms", "occurrence": occurrence, "to": "mara@emporionove.it"})
+    assert "Nothing sent: that is not a phone number" in text_of(refused.text)
+    answer = as_marketer.post("/campaigns/birthday_sms/test-send", {
+        "step": "1", "template": "birthday_sms", "occurrence": occurrence, "to": "+39 333 765 4321"})
+    assert "to +393337654321: sent" in text_of(answer.text)
+    [message] = requests.get(f"{twilio_sandbox}/_sandbox/state/twilio", timeout=10).json()["messages"]
+    assert message["to"] == "+393337654321" and message["body"].startswith("[TEST] ")
+    assert "STOP" in message["body"]
+    assert ledger_rows(studio.warehouse_path) == before  # not a message to the customer
+    assert "+393337654321" in text_of(answer.text.split('id="actions"')[1])
+    viewer = Visitor(console)
+    viewer.log_in("vera")
+    shown = viewer.get("/campaigns/birthday_sms").text
+    assert "•••21" in shown and "3337654321" not in shown  # the number typed, masked for a viewer
