@@ -27,20 +27,21 @@ def timeline(con, customer_id: str, personal: bool, limit: int = LATEST) -> Time
     """The customer's `limit` latest events and how many there are; None without marts.events."""
     if not warehouse.has_table(con, "marts", "events"):
         return None
-    total = con.execute("select count(*) from marts.events where customer_id = ?", [customer_id]).fetchone()[0]
     products = warehouse.has_table(con, "marts", "products")
     named = "p.product_name, p.category" if products else "null, null"
     joined = "left join marts.products as p on p.product_id = e.product_id" if products else ""
     cursor = con.execute(f"""
         select e.occurred_at, e.event_type, e.platform, e.product_id, {named}, e.quantity, e.url, e.form_name,
-               e.lead_source
+               e.lead_source, count(*) over () as total
         from marts.events as e {joined}
         where e.customer_id = ?
         order by e.occurred_at desc, e.event_id desc
         limit ?""", [customer_id, limit])
-    columns = [d[0] for d in cursor.description]
+    columns = [d[0] for d in cursor.description][:-1]
     columns[4:6] = ["product_name", "category"]
-    events = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    rows = cursor.fetchall()  # one scan of the events: the count rides along (over the customer's rows, before the limit)
+    total = rows[0][-1] if rows else 0
+    events = [dict(zip(columns, row[:-1], strict=True)) for row in rows]
     if not personal:
         for event in events:
             event["url"] = path_only(event["url"])
