@@ -21,6 +21,7 @@ SCRIPTS = [
     ["sandbox_throughput.py"],
     ["clv_scale.py", "--customers", "1000000"],
     ["propensity_scale.py", "--customers", "1000000"],
+    ["studio_pages.py", "--customers", "1000000", "--repeat", "10"],
     ["bandit_regret.py"],
 ]
 

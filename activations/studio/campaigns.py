@@ -75,7 +75,8 @@ class CampaignRow:
 def overview(con, found: Declared) -> tuple[list[CampaignRow], str]:
     """Every declared campaign (and any the ledger has that is no longer declared), and the report's uplift
     section for them all."""
-    measured = report_data.campaign_measurement(con)
+    # The list shows the uplift section only: the performance and A/B views are not read for it.
+    measured = report_data.campaign_measurement(con, models=("campaign_uplift",))
     uplift = {r["campaign"]: r for r in measured.uplift}
     counts = {s.campaign: s.counts for s in status.campaigns(con)}
     paused = actions.paused(con)
@@ -124,7 +125,11 @@ def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str 
     counts = status.step_counts(con, campaign)
     if trigger is None and broken is None and not counts:
         return None
-    measured = report_data.campaign_measurement(con, campaign)
+    # campaign_variants (which reads campaign_performance again) only when a step of the ledger has two
+    # templates: without, the view has no row for this campaign and the A/B section says so all the same.
+    tested = len({step for step, _ in counts}) < len(counts)
+    measured = report_data.campaign_measurement(con, campaign, report_data.CAMPAIGN_MODELS if tested else tuple(
+        m for m in report_data.CAMPAIGN_MODELS if m != "campaign_variants"))
     sections = "".join(section(measured) for section in (report_html.campaigns_section, report_html.uplift_section,
                                                          report_html.variants_section))
     history = actions.history(con, campaign)
