@@ -46,8 +46,11 @@ def _records(con, identifiers: list[tuple[str, str]]) -> list[dict[str, Any]]:
                      "consent_source as source from staging.stg_consent__records")
     if warehouse.has_table(con, "staging", "stg_email__engagement"):
         kinds = ", ".join(f"'{k}'" for k in REVOKING_ENGAGEMENT)
-        parts.append("select engagement_id, email, null, null, 'email', 'revoked', occurred_at, "
-                     f"'email ' || event_type from staging.stg_email__engagement where event_type in ({kinds})")
+        # Named as the records' columns: without stg_consent__records this branch names the union's.
+        parts.append("select engagement_id as record_id, email, cast(null as varchar) as phone, "
+                     "cast(null as varchar) as shop_customer_id, 'email' as channel, 'revoked' as status, "
+                     "occurred_at as recorded_at, 'email ' || event_type as source "
+                     f"from staging.stg_email__engagement where event_type in ({kinds})")
     if not parts or not identifiers:
         return []
     # A record exported again in a later file is in staging once per file: shown once.
