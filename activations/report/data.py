@@ -52,43 +52,47 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> Rows:
 CAMPAIGN_MODELS = ("campaign_performance", "campaign_uplift", "campaign_variants")
 
 
-def campaign_measurement(con, campaign: str | None = None, models: tuple[str, ...] = CAMPAIGN_MODELS) -> ReportData:
+def campaign_measurement(con, campaign: str | None = None, models: tuple[str, ...] = CAMPAIGN_MODELS,
+                         schema: str = "measurement") -> ReportData:
     """Only the campaign sections' rows (performance, uplift, A/B tests), of every campaign or of one:
     what the console's campaign pages show with this report's own sections. `models`: only those of
-    CAMPAIGN_MODELS a page shows (each is a view over the whole ledger, read in seconds at 1M customers)."""
+    CAMPAIGN_MODELS a page shows (each is a view over the whole ledger, read in seconds at 1M customers);
+    `schema`: "measured" reads the copy the last report took (report/snapshots.py) instead of the views."""
     data = ReportData()
-    present = {("measurement", n) for n in models if _exists(con, "measurement", n)}
-    data.missing = sorted(f"measurement.{n}" for n in models if ("measurement", n) not in present)
-    _campaign_measurement(con, data, present, campaign)
+    present = {("measurement", n) for n in models if _exists(con, schema, n)}
+    data.missing = sorted(f"{schema}.{n}" for n in models if ("measurement", n) not in present)
+    _campaign_measurement(con, data, present, campaign, schema)
     return data
 
 
-def _campaign_measurement(con, data: ReportData, present: set[tuple[str, str]], campaign: str | None = None) -> None:
+def _campaign_measurement(con, data: ReportData, present: set[tuple[str, str]], campaign: str | None = None,
+                          schema: str = "measurement") -> None:
     only, params = ("and campaign = ?", [campaign]) if campaign else ("", [])
     if ("measurement", "campaign_performance") in present:
         data.campaigns = _rows(con, f"""
             select campaign, step, variant, sent, held_out, delivered, opened, clicked, bounced, unsubscribed,
                    complained, converted, orders, revenue, delivery_rate, open_rate, click_rate, unsubscribe_rate,
                    conversion_rate, revenue_per_recipient, last_sent_at
-            from measurement.campaign_performance
+            from {schema}.campaign_performance
             where (sent > 0 or held_out > 0) {only}
             order by campaign, step, variant""", params)
     if ("measurement", "campaign_uplift") in present:
-        data.uplift = _rows(con, f"select * from measurement.campaign_uplift where true {only} order by campaign",
+        data.uplift = _rows(con, f"select * from {schema}.campaign_uplift where true {only} order by campaign",
                             params)
     if ("measurement", "campaign_variants") in present:
-        data.variants = _rows(con, f"select * from measurement.campaign_variants where true {only} "
+        data.variants = _rows(con, f"select * from {schema}.campaign_variants where true {only} "
                                    "order by campaign, step, variant", params)
 
 
-def load(con, generated_at: datetime | None = None) -> ReportData:
-    """Every section's rows, from an open warehouse connection (read-only is enough)."""
+def load(con, generated_at: datetime | None = None, campaigns_from: str = "measurement") -> ReportData:
+    """Every section's rows, from an open warehouse connection (read-only is enough); `campaigns_from`:
+    "measured" reads the campaign sections from the copy just taken (report/snapshots.py)."""
     data = ReportData(generated_at=generated_at)
     needed = {("measurement", n) for n in (*CAMPAIGN_MODELS, "lead_funnel", "sync_health")}
-    present = {key for key in needed if _exists(con, *key)}
+    present = {(s, n) for s, n in needed if _exists(con, campaigns_from if n in CAMPAIGN_MODELS else s, n)}
     data.missing = sorted(f"{s}.{n}" for s, n in needed - present)
 
-    _campaign_measurement(con, data, present)
+    _campaign_measurement(con, data, present, schema=campaigns_from)
     if ("measurement", "lead_funnel") in present:
         # A warehouse built before the funnel said who skipped a stage has none of these columns.
         newer = _columns(con, "measurement", "lead_funnel") >= {"skipped_a_stage", "mqls_reaching_sql",

@@ -227,14 +227,17 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
 
     def campaign_list(request, user, con):
         found = campaigns.declared(studio.manifest_path)
-        rows, uplift = campaigns.overview(con, found)
-        return "campaigns.html", {"campaigns": rows, "uplift_section": uplift, "problem": found.problem}
+        source = campaigns.measured_from(con, live=request.query_params.get("live") == "1")
+        rows, uplift = campaigns.overview(con, found, source)
+        return "campaigns.html", {"campaigns": rows, "uplift_section": uplift, "problem": found.problem,
+                                  "measured": source}
 
     def campaign_detail(request, user, con):
         name = request.path_params["campaign"]
+        source = campaigns.measured_from(con, live=request.query_params.get("live") == "1")
         found = campaigns.detail(con, campaigns.declared(studio.manifest_path), name, user.sees_personal_data,
-                                 request.query_params.get("occurrence"))
-        return "campaign.html", {"page": found, "missing": None if found else name,
+                                 request.query_params.get("occurrence"), source=source)
+        return "campaign.html", {"page": found, "missing": None if found else name, "measured": source,
                                  "notice": request.session.pop("notice", None)}
 
     def acting(request: Request, act) -> Response:

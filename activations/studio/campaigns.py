@@ -21,6 +21,7 @@ from activations.messaging.templates import TemplateError, Templates
 from activations.messaging.validate import payload_name
 from activations.report import data as report_data
 from activations.report import html as report_html
+from activations.report import snapshots
 from activations.studio.privacy import mask_text, masked_profile
 
 
@@ -72,11 +73,35 @@ class CampaignRow:
                                            int(r.get("customers_waiting") or 0)))
 
 
-def overview(con, found: Declared) -> tuple[list[CampaignRow], str]:
+@dataclass(frozen=True)
+class MeasuredFrom:
+    """Where a page's measurement comes from: the copy the last run's report kept (schema `measured`,
+    fast) or the views, computed now (seconds at 1M customers); and that, in words."""
+
+    schema: str
+    sentence: str
+    live: bool
+
+
+def measured_from(con, live: bool = False) -> MeasuredFrom:
+    """The last report's copy unless `live` or there is none (report/snapshots.py)."""
+    snapshot = None if live else snapshots.latest(con)
+    if snapshot is None:
+        return MeasuredFrom("measurement", "Measured now, from the measurement views" + (
+            "." if live else " (no report of a run has kept a copy yet)."), True)
+    said = f"Measured at {snapshot.taken_at:%Y-%m-%d %H:%M} UTC, by the report of the last run"
+    if snapshot.ledger_changed_since:
+        said += ("; messages were planned, sent or settled since, and are not counted yet (the report of the next run "
+                 "counts them, or measure now)")
+    return MeasuredFrom(snapshots.SCHEMA, said + ".", False)
+
+
+def overview(con, found: Declared, source: MeasuredFrom | None = None) -> tuple[list[CampaignRow], str]:
     """Every declared campaign (and any the ledger has that is no longer declared), and the report's uplift
     section for them all."""
+    source = source or measured_from(con)
     # The list shows the uplift section only: the performance and A/B views are not read for it.
-    measured = report_data.campaign_measurement(con, models=("campaign_uplift",))
+    measured = report_data.campaign_measurement(con, models=("campaign_uplift",), schema=source.schema)
     uplift = {r["campaign"]: r for r in measured.uplift}
     counts = {s.campaign: s.counts for s in status.campaigns(con)}
     paused = actions.paused(con)
@@ -119,8 +144,10 @@ class CampaignDetail:
 
 
 def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str | None = None,
-           templates: Templates | None = None, settings: Settings | None = None) -> CampaignDetail | None:
+           templates: Templates | None = None, settings: Settings | None = None,
+           source: MeasuredFrom | None = None) -> CampaignDetail | None:
     """One campaign's page; None if no campaign of that name is declared or in the ledger."""
+    source = source or measured_from(con)
     trigger, broken = found.find(campaign)
     counts = status.step_counts(con, campaign)
     if trigger is None and broken is None and not counts:
@@ -129,7 +156,7 @@ def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str 
     # templates: without, the view has no row for this campaign and the A/B section says so all the same.
     tested = len({step for step, _ in counts}) < len(counts)
     measured = report_data.campaign_measurement(con, campaign, report_data.CAMPAIGN_MODELS if tested else tuple(
-        m for m in report_data.CAMPAIGN_MODELS if m != "campaign_variants"))
+        m for m in report_data.CAMPAIGN_MODELS if m != "campaign_variants"), schema=source.schema)
     sections = "".join(section(measured) for section in (report_html.campaigns_section, report_html.uplift_section,
                                                          report_html.variants_section))
     history = actions.history(con, campaign)

@@ -72,8 +72,9 @@ def report_assets() -> list[dg.AssetsDefinition]:
         """The marketer's HTML report: campaigns, uplift against the holdout, audiences, funnel, sync health."""
         # Beside the warehouse it describes (data/report/ by default, as `attiva report`).
         with warehouse.connect() as con:
+            # keep_measurement: the campaign measurement it reads is kept for the console's pages.
             path = write_report(con, warehouse.file().parent / "report" / default_report_path().name,
-                                as_of=run_as_of(context))
+                                as_of=run_as_of(context), keep_measurement=True)
         context.log.info(f"report written to {path}")
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
                                               "bytes": dg.MetadataValue.int(path.stat().st_size)})
