@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from activations import settings
 from activations.messaging import actions, allocation, preview, status
 from activations.messaging.campaigns import Campaigns, declared_campaigns
 from activations.messaging.delivery import OutgoingMessage
@@ -42,13 +43,37 @@ class Declared:
 
 
 def declared(manifest_path: Path | None = None) -> Declared:
-    """The campaigns the dbt manifest declares, each checked as a pass would (policy, channel, templates)."""
+    """The campaigns the dbt manifest declares, each checked as a pass would (policy, channel, templates);
+    read again only when the manifest, a template, channels.yml or messaging.yml changed (reading and
+    checking them takes 100 ms, a page's whole budget at scale)."""
     from activations.manifest import load_manifest
 
+    path = manifest_path or settings.manifest_path()
+    signature = _signature([path, settings.channels_path(), settings.messaging_path(),
+                            *sorted(settings.templates_dir().rglob("*"))])
+    if _declared_cache.get("signature") == signature:
+        return _declared_cache["declared"]
     try:
-        return Declared(declared_campaigns(load_manifest(manifest_path)))
+        found = Declared(declared_campaigns(load_manifest(path)))
     except (OSError, ValueError) as exc:
-        return Declared(Campaigns([]), f"the declared campaigns could not be read: {exc}")
+        found = Declared(Campaigns([]), f"the declared campaigns could not be read: {exc}")
+    _declared_cache.update(signature=signature, declared=found)
+    return found
+
+
+_declared_cache: dict[str, Any] = {}
+
+
+def _signature(paths: list[Path]) -> tuple:
+    """What changes when one of these files does: each one's size and modification time (or its absence)."""
+    stats = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            stats.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stats.append((str(path), None, None))
+    return tuple(stats)
 
 
 @dataclass
