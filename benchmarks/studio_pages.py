@@ -50,6 +50,7 @@ from activations.ingest.tables import ensure_raw_table, ensure_schema, raw_table
 from activations.messaging.campaigns import declared_campaigns  # noqa: E402
 from activations.messaging.ledger import ensure_ledger  # noqa: E402
 from activations.predict import clv_warehouse, propensity_tables  # noqa: E402
+from activations.report import snapshots  # noqa: E402
 from activations.studio import audiences as studio_audiences  # noqa: E402
 from activations.studio.builder import customer_columns  # noqa: E402
 from activations.studio.users import add_user  # noqa: E402
@@ -230,7 +231,8 @@ def synthetic_warehouse(path: Path, n: int, events_per: float, messages_per: flo
                    'https://shop.example/p/' || (j % 1000) as url,
                    case when event_type = 'form_submit' then 'newsletter' end as form_name,
                    case when event_type = 'form_submit' then 'web_form' end as lead_source
-            from e""")
+            from e
+            order by customer_id, occurred_at""")  # as int_events stores them on DuckDB
     with timed("marts.orders, order_items"):
         con.execute("""create table marts.orders as
             select 'O' || c.customer_id || '-' || k as order_id, c.customer_id,
@@ -567,6 +569,9 @@ def main() -> None:
                                 args.manifest)
             with timed("dbt run: measurement views and trigger tables"):
                 dbt_models(warehouse, tmp / "dbt-target")
+            # What a run's report step does: copy the measurement views the campaign pages read (schema measured).
+            with timed("the report's copy of the campaign measurement"), duckdb.connect(str(warehouse)) as con:
+                snapshots.take(con)
             print(f"synthesis: {time.perf_counter() - started:.1f} s, {warehouse.stat().st_size / 1e9:.2f} GB",
                   flush=True)
         with duckdb.connect(str(warehouse), read_only=True) as con:
