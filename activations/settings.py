@@ -128,6 +128,12 @@ def sync_memory_limit() -> str:
     return os.environ.get("ATTIVA_SYNC_MEMORY_LIMIT", "1GB")
 
 
+def matching_memory_limit() -> str:
+    """DuckDB's memory cap for probabilistic matching (its own in-memory database): ATTIVA_MATCHING_MEMORY_LIMIT,
+    default 4GB (it spills to a temporary folder past it)."""
+    return os.environ.get("ATTIVA_MATCHING_MEMORY_LIMIT", "4GB")
+
+
 def warehouse_wait() -> float:
     """Seconds to wait for a warehouse another process holds: ATTIVA_WAREHOUSE_WAIT, default 600 (longer
     than a demo-sized dbt build or sync holds the file)."""

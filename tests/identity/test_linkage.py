@@ -281,3 +281,16 @@ def test_namesakes_born_years_apart_never_wait_for_review():
     for typo in ("shop:3", "shop:4"):
         pair = rows[("crm:1", typo)]
         assert not pair["contradicted"] and (settings.reviews(pair) or settings.merges(pair)), pair
+
+
+def test_the_matching_database_is_capped_and_spills_to_a_temporary_folder(monkeypatch):
+    """Uncapped, DuckDB takes up to 80 % of the machine: at 1M records training grew past 17 GB beside dbt."""
+    from activations.identity import linkage
+
+    monkeypatch.setenv("ATTIVA_MATCHING_MEMORY_LIMIT", "300MB")
+    con = linkage._connect()
+    try:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+        assert "attiva-matching-" in con.execute("select current_setting('temp_directory')").fetchone()[0]
+    finally:
+        con.close()
