@@ -10,17 +10,15 @@ person's email, phone or customer id.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from activations import warehouse
 from activations.erasure import sha256
-from activations.studio import audit
+from activations.studio import audit, commands
 
 TIMEOUT = 120.0  # seconds the console waits for the command before giving up on it (and killing it)
 WAIT = 20.0  # seconds the command waits for a writer (a build, a sync) to let go of the warehouse
@@ -54,12 +52,10 @@ def run_forget(warehouse_path: Path, customer_id: str, destinations_path: Path |
     """`attiva forget CUSTOMER_ID --warehouse PATH` in a subprocess, its output (stdout then stderr)."""
     if not customer_id or customer_id.startswith("-") or "@" in customer_id:
         raise ValueError("a customer id, not an option or an address")
-    # The destinations' tokens it needs; the console's own secret and password it does not.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTIVA_STUDIO_")}
-    env[warehouse.WAIT_VARIABLE] = str(WAIT)
+    env = commands.environment(**{warehouse.WAIT_VARIABLE: str(WAIT)})
     if destinations_path is not None:
         env["ATTIVA_DESTINATIONS"] = str(destinations_path)
-    command = [sys.executable, "-m", "activations.cli", "forget", customer_id, "--warehouse", str(warehouse_path)]
+    command = commands.attiva("forget", customer_id, warehouse=warehouse_path)
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as exc:  # run() has killed it

@@ -8,16 +8,14 @@ of a sync whose retry still runs is refused."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from activations import warehouse
-from activations.studio import audit, reading
+from activations.studio import audit, commands, reading
 from activations.studio.privacy import mask_text
 
 SAMPLE = 10  # rejected rows listed per sync
@@ -82,18 +80,13 @@ def start(warehouse_path: Path, sync: str, actor: str, log_dir: Path, env: dict[
         log = log_dir / f"retry-{sync}-{action_id}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "activations.cli", "retry", sync, "--warehouse", str(warehouse_path)],
+                commands.attiva("retry", sync, warehouse=warehouse_path),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**_without_console_secrets(), **(env or {})})
+                env=commands.environment(**(env or {})))
         _running[sync] = process
     threading.Thread(target=_settle_when_done, args=(warehouse_path, action_id, process, log), daemon=True,
                      name=f"retry-{sync}").start()
     return action_id
-
-
-def _without_console_secrets() -> dict[str, str]:
-    """The environment a sync needs (destinations' tokens), not the console's own secret and password."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("ATTIVA_STUDIO_")}
 
 
 def wait(sync: str, timeout: float) -> int | None:
