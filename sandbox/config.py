@@ -28,7 +28,8 @@ from typing import Any
 from sandbox.faults import FaultSettings
 from sandbox.smtp import SmtpSettings
 
-DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "twilio")
+DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "twilio",
+                     "meta_conversions")
 
 # requests/window_seconds: a rolling window (None = unlimited); daily: HubSpot's calendar-day cap;
 # connections: Mailchimp's simultaneous-connection cap.
@@ -39,6 +40,8 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
     "salesforce": {"requests": 100_000, "window_seconds": 86_400.0},
     # Business-use-case limit for custom audiences, about 190,000 calls an hour.
     "meta": {"requests": 190_000, "window_seconds": 3_600.0},
+    # Conversions API: no published fixed pace; throttled like other Graph calls (the same figure as above).
+    "meta_conversions": {"requests": 190_000, "window_seconds": 3_600.0},
     # Data Manager API: 300 requests per minute per project.
     "google": {"requests": 300, "window_seconds": 60.0},
     # Mailchimp caps simultaneous connections, not requests per window.

@@ -28,6 +28,8 @@ def holdings(dest_type: str, state: dict[str, Any]) -> dict[str, int]:
             found[f"{label} {(names.get(list_id) or {}).get('name') or list_id}"] = _size(value)
             for segment_id, members in (value.get("segments") or {}).items() if isinstance(value, dict) else ():
                 found[f"segment {segment_id}"] = len(members)
+    for pixel_id, pixel in (state.get("pixels") or {}).items():  # Meta's Conversions API
+        found[f"pixel {pixel_id} events"] = len(pixel.get("events") or {})
     for path, endpoint in (state.get("endpoints") or {}).items():
         found[f"endpoint {path}"] = len(endpoint.get("rows") or {})
     return found

@@ -1,4 +1,5 @@
-"""Meta (Facebook) custom audiences: hashed users added, removed and replaced.
+"""Meta (Facebook) custom audiences: hashed users added, removed and replaced; and the Conversions
+API's server events (``MetaConversions``, served under ``/meta_conversions``).
 
 - ``POST`` (add) / ``DELETE`` (remove) ``/v{N}/{audience_id}/users`` with
   ``{"payload": {"schema": [...], "data": [[...], ...]}, "session": {...}}`` (a JSON body,
@@ -12,6 +13,15 @@
   (code 190 invalid token, 2500 none given).
 - Rate limiting as Meta signals it: HTTP 400 with error code 17 / subcode 2446079 and an
   ``X-Business-Use-Case-Usage`` header whose ``estimated_time_to_regain_access`` is in minutes.
+- ``POST /v{N}/{pixel_id}/events`` with ``{"data": [event, ...]}`` (at most 1,000 events; JSON, or
+  form/query parameters holding JSON strings): the Conversions API. Every event is checked before any
+  is kept; the first invalid one refuses the whole request (HTTP 400, Graph code 100, its position in
+  ``error_data.event_index``) and none is processed, as Meta does. Checked: ``event_name``;
+  ``event_time`` in Unix seconds, not more than 7 days old, not in the future; ``action_source``
+  one of Meta's; ``user_data`` not empty, its contact keys 64-character lowercase SHA-256 hex;
+  ``custom_data.value`` a number and ``currency`` three letters. Accepted: ``{"events_received": n,
+  "messages": [], "fbtrace_id"}``; events are kept per pixel, one per (event_name, event_id) as Meta
+  deduplicates them (a repeat is counted in ``duplicates``), with ``test_event_code`` kept apart.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import itertools
 import math
 import re
 import secrets
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -79,6 +90,7 @@ def _json_param(value: Any, name: str) -> Any:
 
 class Meta(VendorApi):
     name = "meta"
+    usage_type = "custom_audience"  # the business use case its throttling header names
 
     def reset_state(self) -> None:
         self.audiences: dict[str, MemberSet] = {}
@@ -161,7 +173,7 @@ class Meta(VendorApi):
         else:
             share = 100 if not check.allowed else min(100, math.floor(window.used() * 100 / window.limit))
             regain = 0 if check.allowed else math.ceil(check.reset_after / 60)
-        usage = {"type": "custom_audience", "call_count": share, "total_cputime": share, "total_time": share}
+        usage = {"type": self.usage_type, "call_count": share, "total_cputime": share, "total_time": share}
         usage["estimated_time_to_regain_access"] = regain
         return dumps({self.name: [usage]}).decode()
 
@@ -332,3 +344,129 @@ class Meta(VendorApi):
             self.audiences[audience_id] = staged["members"]
             del self.replace_sessions[session_id]
         return self._answer(audience_id, session_id, len(data), invalid, samples)
+
+
+# The Conversions API -------------------------------------------------------------------------------
+
+MAX_EVENTS = 1_000
+MAX_EVENT_AGE_SECONDS = 7 * 24 * 3600
+FUTURE_SLACK_SECONDS = 60
+ACTION_SOURCES = {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated",
+                  "business_messaging", "other"}
+HASHED_USER_DATA = {"em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country"}
+CLEAR_USER_DATA = {"external_id", "client_ip_address", "client_user_agent", "fbc", "fbp", "subscription_id",
+                   "fb_login_id", "lead_id", "madid", "anon_id", "page_id", "ctwa_clid"}
+
+
+class EventRefusal(Refusal):
+    """One event refuses the whole request: Meta names it, with a subcode and a message for people."""
+
+    def __init__(self, index: int, title: str, message: str, subcode: int = 2804019) -> None:
+        super().__init__("Invalid parameter", code="100")
+        self.index, self.title, self.user_message, self.subcode = index, title, message, subcode
+
+
+def _event_problem(event: Any, now: float) -> tuple[str, str, int] | None:
+    """(title, message, subcode) of what makes Meta refuse this event; None when it is valid."""
+    if not isinstance(event, dict):
+        return "Invalid event", "Each entry of data must be an object.", 2804019
+    if not isinstance(event.get("event_name"), str) or not event["event_name"]:
+        return "Missing event_name", "The parameter event_name is required.", 2804019
+    event_time = event.get("event_time")
+    if isinstance(event_time, str) and event_time.isdigit():
+        event_time = int(event_time)
+    if not isinstance(event_time, int) or isinstance(event_time, bool):
+        return "Invalid event_time", "event_time must be a Unix timestamp in seconds.", 2804019
+    if event_time < now - MAX_EVENT_AGE_SECONDS:
+        return ("Event Timestamp Too Old", "The timestamp for this event is too far in the past. Events need to "
+                "be sent from your server within 7 days of when they occurred.", 2804003)
+    if event_time > now + FUTURE_SLACK_SECONDS:
+        return "Event Timestamp In The Future", "The timestamp for this event is in the future.", 2804004
+    if event.get("action_source") not in ACTION_SOURCES:
+        return ("Invalid action_source", f"action_source must be one of {', '.join(sorted(ACTION_SOURCES))}.",
+                2804050)
+    user_data = event.get("user_data")
+    if not isinstance(user_data, dict) or not user_data:
+        return "Missing user_data", "The parameter user_data is required and must not be empty.", 2804019
+    for key, value in user_data.items():
+        values = value if isinstance(value, list) else [value]
+        if key not in HASHED_USER_DATA | CLEAR_USER_DATA:
+            return "Invalid user_data", f"Unknown customer information parameter {key}.", 2804019
+        if not values or not all(isinstance(v, str) and v for v in values):
+            return "Invalid user_data", f"user_data.{key} must be a string or a list of strings.", 2804019
+        if key in HASHED_USER_DATA and not all(_SHA256.fullmatch(v) for v in values):
+            return ("Unhashed customer information", f"user_data.{key} must be hashed with SHA-256 "
+                    "(64 lowercase hex characters).", 2804022)
+    custom = event.get("custom_data")
+    if custom is not None:
+        if not isinstance(custom, dict):
+            return "Invalid custom_data", "custom_data must be an object.", 2804019
+        value = custom.get("value")
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            return "Invalid value", "custom_data.value must be a number.", 2804019
+        currency = custom.get("currency")
+        if currency is not None and not (isinstance(currency, str) and re.fullmatch(r"[A-Za-z]{3}", currency)):
+            return "Invalid currency", "custom_data.currency must be a three-letter ISO 4217 code.", 2804019
+    return None
+
+
+class MetaConversions(Meta):
+    """The Conversions API's events edge, with Meta's Graph errors, auth and throttling."""
+
+    name = "meta_conversions"
+    usage_type = "ads_management"
+
+    def reset_state(self) -> None:
+        self.pixels: dict[str, dict[str, Any]] = {}
+
+    def state(self) -> dict[str, Any]:
+        return {"pixels": self.pixels}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        self.pixels = dict(data.get("pixels", {}))
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/{version}/{pixel_id}/events", self.endpoint(self.events), methods=["POST"])]
+
+    def refuse(self, refusal: Refusal) -> Response:
+        if isinstance(refusal, EventRefusal):
+            return graph_error(400, 100, refusal.message, error_subcode=refusal.subcode, is_transient=False,
+                               error_user_title=refusal.title, error_user_msg=refusal.user_message,
+                               error_data={"event_index": refusal.index})
+        return super().refuse(refusal)
+
+    async def events(self, request: Request) -> Response:
+        """Receive server events: every one valid, or none kept."""
+        if request.state.graph_problem:
+            raise Refusal(request.state.graph_problem, code="100")
+        if not _VERSION.fullmatch(request.path_params["version"]):
+            raise Refusal(f"Unknown path components: /{request.path_params['version']}", code="2500")
+        params = request.state.graph_params
+        data = _json_param(params.get("data"), "data")
+        if not isinstance(data, list) or not data:
+            raise Refusal("(#100) The parameter data is required and must be a non-empty array", code="100")
+        if len(data) > MAX_EVENTS:
+            raise Refusal(f"(#100) Too many events in data: {len(data)}, the maximum is {MAX_EVENTS}", code="100")
+        now = time.time()
+        rejects = self.faults.rejects if self.faults.rejects_rows else None
+        for index, event in enumerate(data):
+            problem = _event_problem(event, now)
+            if problem is None and rejects is not None and rejects(str(event.get("event_id") or "")):
+                problem = ("Rejected", REJECTION_MESSAGE, 2804019)
+            if problem is not None:
+                raise EventRefusal(index, *problem)
+        test_code = params.get("test_event_code")
+        pixel = self.pixels.setdefault(request.path_params["pixel_id"],
+                                       {"received": 0, "duplicates": 0, "events": {}, "test_events": []})
+        pixel["received"] += len(data)
+        if isinstance(test_code, str) and test_code:
+            pixel["test_events"].extend(data)
+        else:
+            events = pixel["events"]
+            for event in data:
+                key = f"{event['event_name']}:{event.get('event_id') or trace_id()}"
+                if key in events:
+                    pixel["duplicates"] += 1
+                else:
+                    events[key] = event
+        return JSONBody({"events_received": len(data), "messages": [], "fbtrace_id": trace_id()[:11]})

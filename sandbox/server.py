@@ -42,7 +42,7 @@ from sandbox.engagement import new_events
 from sandbox.google import Google
 from sandbox.hubspot import HubSpot
 from sandbox.mailchimp import Mailchimp
-from sandbox.meta import Meta
+from sandbox.meta import Meta, MetaConversions
 from sandbox.salesforce import Salesforce
 from sandbox.sendgrid import SendGrid
 from sandbox.smtp import MailServer, MailStore, message_view
@@ -52,7 +52,8 @@ from sandbox.webhook import Webhook
 from sandbox.wire import JSONBody, loads
 
 VENDOR_APIS: dict[str, type[VendorApi]] = {
-    cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook, Twilio)
+    cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook, Twilio,
+                              MetaConversions)
 }
 assert tuple(VENDOR_APIS) == DESTINATION_TYPES
 

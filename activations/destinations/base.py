@@ -86,7 +86,7 @@ class Capabilities:
     max_concurrency: int
     modes: frozenset[str]
     identifiers: tuple[str, ...]  # identifier kinds accepted, in the order the client sends them
-    hashing: Literal["sha256"] | None  # the engine hashes identifiers (except UNHASHED_KINDS) before send
+    hashing: Literal["sha256"] | None  # the engine hashes identifiers (except `clear_identifiers`) before send
     idempotent_writes: bool
     # How identifiers.prepare_identifiers normalizes before hashing: platforms disagree on both.
     email_normalization: Literal["trim", "strip_whitespace"] = "trim"
@@ -97,6 +97,10 @@ class Capabilities:
     # True: the platform knows a row by its identifiers (a contact by email, an audience member by hash), so
     # a row whose identifiers change must leave under the old ones. False: it knows rows by the sync's key.
     keyed_by_identifiers: bool = True
+    # Identifier kinds sent in clear when the platform hashes the others (Custom Audiences: EXTERN_ID).
+    clear_identifiers: frozenset[str] = UNHASHED_KINDS
+    # Destination fields every sync to this platform must map (a conversion's event_name, event_time...).
+    required_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown_modes = set(self.modes) - set(MODES)

@@ -42,7 +42,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REGISTRY: dict[str, str] = {
     "hubspot": "activations.destinations.hubspot:HubSpotDestination",
     "salesforce": "activations.destinations.salesforce.contacts:SalesforceDestination",
-    "meta": "activations.destinations.meta:MetaDestination",
+    "meta": "activations.destinations.meta.audiences:MetaDestination",
+    "meta_conversions": "activations.destinations.meta.conversions:MetaConversionsDestination",
     "google": "activations.destinations.google:GoogleDestination",
     "mailchimp": "activations.destinations.mailchimp:MailchimpDestination",
     "sendgrid": "activations.destinations.sendgrid.contacts:SendGridDestination",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from activations.destinations.base import IDENTIFIER_KINDS, UNHASHED_KINDS, Capabilities
+from activations.destinations.base import IDENTIFIER_KINDS, Capabilities
 
 DEFAULT_COUNTRY_CODE = "39"
 # Countries whose national numbers keep their leading 0 after the country code (Italy, San Marino, Vatican).
@@ -322,7 +322,7 @@ def prepare_identifiers(
         .drop([*scratch, INVALID_REASON_COLUMN])
     )
     if capabilities.hashing == "sha256":
-        hashed = [kind for kind in kinds if kind not in UNHASHED_KINDS]
+        hashed = [kind for kind in kinds if kind not in capabilities.clear_identifiers]
         if hashed:
             valid = valid.with_columns(sha256_hex(pl.col(kind)).alias(kind) for kind in hashed)
     return PreparedBatch(valid=valid, invalid=invalid)

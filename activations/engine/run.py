@@ -162,6 +162,9 @@ def _run(con, sync, client, now, force, full_resync, only_rejected, policy, on_p
     if (expect_fingerprint is not None and fingerprint(con, plan.plan_id) != expect_fingerprint
             and not (reviewed_plan and rest_of_reviewed(con, sync, reviewed_plan, plan.plan_id))):
         refusal = plan_changed(sync)  # not the plan that was reviewed, nor what is left of it: refused, forced or not
+    if full_resync and "full_resync" not in client.capabilities.modes:
+        # A conversion is sent once: resending every one would count each purchase again (refused, forced or not).
+        refusal = f"{sync.destination} ({client.capabilities.type}) sends each row once and offers no full resync"
     if refusal is not None:
         result = replace(result, status="refused", error=str(refusal), seconds=time.monotonic() - started)
         _log(con, result, now)

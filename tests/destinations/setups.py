@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -26,6 +27,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "sendgrid": {"list_id": "list-9001", "poll_timeout": 10},
     "brevo": {"list_id": "7"},
     "webhook": {"path": "/hooks/crm"},
+    "meta_conversions": {"pixel_id": "9001", "api_version": "v21.0"},
 }
 
 FIELDS: dict[str, Callable[[int], dict[str, list]]] = {
@@ -38,6 +40,13 @@ FIELDS: dict[str, Callable[[int], dict[str, list]]] = {
     "sendgrid": lambda n: {"first_name": [f"Name{i}" for i in range(n)], "tier": ["gold"] * n},
     "brevo": lambda n: {"FIRSTNAME": [f"Name{i}" for i in range(n)]},
     "webhook": lambda n: {"score": list(range(n))},
+    "meta_conversions": lambda n: {
+        "event_name": ["Purchase"] * n,
+        "event_time": [datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=i + 1) for i in range(n)],
+        "action_source": ["website"] * n,
+        "value": [10.5 * (i + 1) for i in range(n)],
+        "currency": ["EUR"] * n,
+    },
 }
 
 

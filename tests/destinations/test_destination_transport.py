@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from activations.destinations.base import BatchRefused, DestinationConfigError, RetryableError, Secret
-from activations.destinations.meta import _regain_access_seconds
+from activations.destinations.meta.graph import regain_access_seconds as _regain_access_seconds
 from activations.destinations.transport import HttpClient, RollingWindow, retry_after_header
 
 

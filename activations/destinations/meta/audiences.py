@@ -12,35 +12,30 @@ Meta counts cannot be traced to a row and those rows are reported sent. The coun
 themselves (`num_received`, `num_invalid_entries`) are summed per run and recorded
 (`upload_report`): sync health shows what Meta says it took.
 
-Meta signals rate limits with Graph error codes (17, 613, 4, 32, 80003, 80004),
-usually over HTTP 400, and says when access returns in `X-Business-Use-Case-Usage`
-(`estimated_time_to_regain_access`, minutes).
+Graph errors (rate limits, transient, auth) are read by `graph.raise_graph_error`, shared with
+the Conversions API client.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from hashlib import blake2b
 from typing import Any
 
 import polars as pl
-import requests
 
 from activations.destinations.base import (
     UNHASHED_KINDS,
     BatchPart,
-    BatchRefused,
     Capabilities,
-    DestinationConfigError,
     Operation,
-    RetryableError,
     RowResult,
     UploadReport,
 )
 from activations.destinations.config import DestinationConfig, Option
-from activations.destinations.transport import HttpDestination, response_json, retry_after_header
+from activations.destinations.meta.graph import raise_graph_error
+from activations.destinations.transport import HttpDestination, response_json
 
 # Identifier kind -> Meta schema key, in the order the schema lists them.
 SCHEMA_KEYS: dict[str, str] = {
@@ -58,11 +53,6 @@ SCHEMA_KEYS: dict[str, str] = {
     "birth_day": "DOBD",
     "external_id": "EXTERN_ID",
 }
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003, 80004})
-TRANSIENT_CODES = frozenset({1, 2})
-AUTH_CODES = frozenset({10, 190, 200})
-DEFAULT_RATE_LIMIT_WAIT = 60.0
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class MetaDestination(HttpDestination):
@@ -135,7 +125,7 @@ class MetaDestination(HttpDestination):
         method = "POST" if operation == "upsert" else "DELETE"
         response = self.http.request(method, self.path, json_body=body)
         if response.status_code >= 400:
-            self._raise_for_error(response)
+            raise_graph_error(self.http, response)
         answer = response_json(response) or {}
         self._count(answer)
         invalid = _sample_values(answer.get("invalid_entry_samples"))
@@ -192,43 +182,6 @@ class MetaDestination(HttpDestination):
             "last_batch_flag": part.is_last,
             "estimated_num_total": part.total_rows,
         }
-
-    def _raise_for_error(self, response: requests.Response) -> None:
-        body = response_json(response)
-        error = body.get("error") if isinstance(body, dict) else None
-        if not isinstance(error, dict):
-            self.http.raise_for_status(response)
-            return
-        code = error.get("code")
-        subcode = error.get("error_subcode")
-        message = f"code {code}" + (f"/{subcode}" if subcode else "") + f": {error.get('message', '')}"
-        reason = self.http.reason(response, message)
-        if code in RATE_LIMIT_CODES:
-            raise RetryableError(reason, response.status_code, _regain_access_seconds(response))
-        if code in TRANSIENT_CODES or error.get("is_transient") or response.status_code >= 500:
-            raise RetryableError(reason, response.status_code, retry_after_header(response))
-        if code in AUTH_CODES or response.status_code in (401, 403, 404):
-            raise DestinationConfigError(reason, response.status_code)
-        raise BatchRefused(reason, response.status_code)
-
-
-def _regain_access_seconds(response: requests.Response) -> float:
-    """Seconds until Meta lifts the throttle, from `X-Business-Use-Case-Usage` (minutes)."""
-    raw = response.headers.get("X-Business-Use-Case-Usage")
-    minutes: list[float] = []
-    try:
-        usage = json.loads(raw) if raw else {}
-    except ValueError:
-        usage = {}
-    if isinstance(usage, dict):
-        for entries in usage.values():
-            for entry in entries if isinstance(entries, list) else [entries]:
-                value = entry.get("estimated_time_to_regain_access") if isinstance(entry, dict) else None
-                if isinstance(value, int | float) and value > 0:
-                    minutes.append(float(value))
-    if minutes:
-        return max(minutes) * 60.0
-    return retry_after_header(response) or DEFAULT_RATE_LIMIT_WAIT
 
 
 def _sample_values(samples: Any) -> dict[str, str]:
