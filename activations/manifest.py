@@ -1,6 +1,7 @@
 """Audiences and their syncs, read from the dbt manifest.
 
-A sync is declared next to the audience SQL, in the `aud_*` model's YAML:
+A sync is declared next to the audience SQL, in the `aud_*` model's YAML (or a conversions model's,
+`conv_*`: one row per conversion rather than per customer, sent once to an ad platform):
 
     config:
       meta:
@@ -82,6 +83,7 @@ class Audience:
     columns: tuple[str, ...]
     unique_columns: tuple[str, ...] = ()  # columns a dbt `unique` test guarantees
     file: str | None = None  # the YAML declaring it, for error messages
+    layer: str = "audiences"  # its folder under models/: the first part of its Dagster asset key
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,12 @@ def declared_in(node: dict[str, Any]) -> str | None:
     return f"dbt_project/{patch.split('://', 1)[-1]}" if patch else node.get("original_file_path")
 
 
-def audiences(manifest: dict[str, Any]) -> list[Audience]:
-    """Every `aud_*` model, with the columns its YAML declares."""
+# What a sync may send: audiences (one row per customer) and conversions (one row per conversion).
+SYNC_SOURCE_PREFIXES = ("aud_", "conv_")
+
+
+def audiences(manifest: dict[str, Any], prefixes: tuple[str, ...] = ("aud_",)) -> list[Audience]:
+    """Every `aud_*` model (or model named with one of `prefixes`), with the columns its YAML declares."""
     found = []
     nodes = manifest.get("nodes", {}).values()
     unique: dict[str, set[str]] = {}
@@ -123,11 +129,12 @@ def audiences(manifest: dict[str, Any]) -> list[Audience]:
         if test.get("resource_type") == "test" and (test.get("test_metadata") or {}).get("name") == "unique":
             unique.setdefault(test.get("attached_node") or "", set()).add(test.get("column_name") or "")
     for node in nodes:
-        if node.get("resource_type") == "model" and node["name"].startswith("aud_"):
+        if node.get("resource_type") == "model" and node["name"].startswith(prefixes):
+            fqn = node.get("fqn") or []
             found.append(Audience(name=node["name"], relation=f"{node['schema']}.{node.get('alias') or node['name']}",
                                   description=node.get("description", ""), columns=tuple(node.get("columns", {})),
                                   unique_columns=tuple(sorted(unique.get(node.get("unique_id", ""), ()))),
-                                  file=declared_in(node)))
+                                  file=declared_in(node), layer=fqn[1] if len(fqn) > 2 else "audiences"))
     return sorted(found, key=lambda a: a.name)
 
 
@@ -161,7 +168,7 @@ def declared_syncs(manifest: dict[str, Any], destinations: DestinationsFile) -> 
     destinations.yml) makes that one a BrokenSync and leaves the others alone."""
     found: list[Sync | BrokenSync] = []
     nodes = {n["name"]: n for n in manifest.get("nodes", {}).values() if n.get("resource_type") == "model"}
-    for audience in audiences(manifest):
+    for audience in audiences(manifest, SYNC_SOURCE_PREFIXES):
         entries = (nodes[audience.name].get("config", {}).get("meta", {}) or {}).get("activations") or []
         if not isinstance(entries, list):
             found.append(BrokenSync(f"{audience.name}__activations", audience.name, None, SyncDeclarationError(
@@ -279,6 +286,8 @@ def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, D
     fields = declared.fields
     if fields and not capabilities.accepts_fields:
         raise fail("fields", f"{config.type} takes identifiers only; remove fields")
+    if missing := [f for f in capabilities.required_fields if f not in fields]:
+        raise fail("fields", f"{config.type} needs the fields {', '.join(missing)}")
     for name, col in fields.items():
         if name.startswith("_") or name in identifiers:
             raise fail(f"fields.{name}", "a destination field name must not start with '_' or repeat an identifier kind")

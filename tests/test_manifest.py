@@ -50,7 +50,8 @@ def test_the_declared_syncs_are_valid_and_reach_every_destination(manifest):
     configs = load_destinations()
     declared = syncs(manifest, configs)
     assert {configs[s.destination].type for s in declared} == {
-        "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export"}
+        "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export",
+        "meta_conversions"}
     # Email tools hold one contact per address: those syncs are keyed on it.
     assert {s.name: s.key for s in declared if configs[s.destination].type in ("hubspot", "sendgrid")} == {
         "aud_champions__hubspot": "email", "aud_email_subscribers__sendgrid": "email"}
@@ -162,3 +163,25 @@ def test_a_bad_destinations_entry_breaks_only_its_syncs(manifest, tmp_path):
     bad.write_text("destinations: [")  # unreadable: every sync is broken, with the file's error
     found = declared_syncs(manifest, read_destinations(bad))
     assert not found.syncs and all("not valid YAML" in b.reason for b in found.broken)
+
+
+def test_a_conversions_model_declares_its_sync_like_an_audience(manifest):
+    configs = load_destinations()
+    [conversions] = [s for s in syncs(manifest, configs) if configs[s.destination].type == "meta_conversions"]
+    assert (conversions.name, conversions.audience.relation, conversions.audience.layer) == (
+        "conv_meta_purchases__meta_conversions", "conversions.conv_meta_purchases", "conversions")
+    assert (conversions.mode, conversions.key, conversions.consent) == ("insert", "event_id", "consent_ads")
+    assert "event_id" in conversions.audience.unique_columns
+    # conversions are not audiences: the console and the audience gates never see them
+    assert "conv_meta_purchases" not in {a.name for a in audiences(manifest)}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"fields": {"event_name": "event_name", "event_time": "event_time"}},
+     "fields': meta_conversions needs the fields action_source"),
+    ({"mode": "upsert"}, "mode': meta_conversions (meta_conversions) cannot do upsert; it can do insert"),
+])
+def test_a_conversions_sync_needs_its_event_fields_and_sends_once(manifest, change, message):
+    declared = manifest["nodes"]["model.attiva.conv_meta_purchases"]["config"]["meta"]["activations"][0]
+    with pytest.raises(SyncDeclarationError, match=re.escape(message)):
+        syncs(declare(manifest, "conv_meta_purchases", {**declared, **change}), load_destinations())

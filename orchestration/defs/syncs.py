@@ -81,7 +81,7 @@ def _totals(warehouse: Warehouse, sync_name: str) -> dict:
 def _sync_asset(sync: declarations.Sync, destination_type: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=sync_key(sync),
-        deps=[dg.AssetKey(["audiences", sync.audience.name])],
+        deps=[dg.AssetKey([sync.audience.layer, sync.audience.name])],
         group_name=SYNC_GROUP,
         kinds={destination_type},
         pool=WAREHOUSE_POOL,  # it writes the engine's state in the warehouse
