@@ -11,8 +11,10 @@ that may hold the person confirmed it deleted them, with the platform's own dele
   soon as that destination confirmed: the only place personal data waits, and only for this purpose.
 - `activation.erased_hashes`: the SHA-256 of every identifier value; the engine's plan never sends a
   row that hashes to one of them again (activations/engine/plan.py), even from a late landing file.
-It then deletes the person's rows from every sync's snapshot, rejects and plan: the destinations are
-reached through the erasure, never through a sync's removal (which only leaves a list).
+It then deletes the person's rows from every sync's snapshot, rejects and plan (rows keyed by something
+else, such as a conversion by its order id, by the person's hashed identifiers they carry): the destinations
+are reached through the erasure, never through a sync's removal (which only leaves a list). A destination
+that holds no person to delete (Meta's Conversions API keeps events, not people) is not asked.
 
 `drive_erasures` tries every pending (request, destination): at `attiva forget`, before every run of a
 sync to that destination (activations/syncs.py), and with `attiva forget --retry`.
@@ -101,7 +103,24 @@ def request_erasure(con, who: str, subject: Subject, destinations: Mapping[str, 
         marks = ", ".join("?" for _ in keys)
         for table in ENGINE_TABLES_BY_KEY:
             delete(con, f"activation.{table}", f"row_key in ({marks})", keys)
+    _forget_rows_naming(con, subject, hashes)
     return request_id
+
+
+def _forget_rows_naming(con, subject: Subject, hashes: list[str]) -> None:
+    """Rows keyed by something other than the person (a conversion, by its order id) still name them in their
+    prepared identifiers: those holding one of the person's digests go too. Matched as the destinations hash
+    (an address trimmed and lower-cased, a customer id as written, a phone as digits with or without +)."""
+    digests = set(hashes) | {hashlib.sha256(c.strip().encode()).hexdigest() for c in subject.customers}
+    digits = {"".join(ch for ch in phone if ch.isdigit()) for phone in subject.phones}
+    digests |= {hashlib.sha256(d.encode()).hexdigest() for d in digits if d}
+    digests |= {hashlib.sha256(f"+{d}".encode()).hexdigest() for d in digits if d}
+    if not digests:
+        return
+    found = " or ".join("identifiers like ?" for _ in digests)
+    for table in ("sync_snapshots", "sync_confirmations"):
+        delete(con, f"activation.{table}", f"identifiers is not null and ({found})",
+               [f"%{digest}%" for digest in sorted(digests)])
 
 
 def _held_by_destination(con, keys: list[str]) -> dict[str, list[tuple]]:

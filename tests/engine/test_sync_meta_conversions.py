@@ -13,7 +13,7 @@ from activations.engine.run import SyncRefused, run_sync
 from activations.erasure import Subject, request_erasure
 from activations.manifest import DEFAULT_GUARDS, Audience, Sync
 
-from .setups import FAST_POLICY, TOKENS, requests_served, sandbox_state
+from .setups import FAST_POLICY, TOKENS, make_config, requests_served, sandbox_state
 
 pytestmark = pytest.mark.xdist_group("engine")
 
@@ -115,11 +115,30 @@ def test_a_thousand_events_a_request(sandbox, con, orders, monkeypatch):
 
 def test_a_forgotten_persons_conversions_are_never_sent(sandbox, con, orders):
     orders(4)
+    sync, client = conversions_sync(), sandbox.client("meta_conversions")
     request_erasure(con, "c2", Subject(customers=["c2"], emails={"person2@example.com"}), {},
                     datetime.now(UTC).replace(tzinfo=None))
-    result = run_sync(con, conversions_sync(), sandbox.client("meta_conversions"), policy=FAST_POLICY)
+    result = run_sync(con, sync, client, policy=FAST_POLICY)
     assert result.confirmed == 3
     assert set(events_held(sandbox.base)) == {"O000000", "O000001", "O000003"}
+
+
+def test_forgetting_a_person_after_their_conversion_was_sent(sandbox, con, orders):
+    """Meta offers no deletion of events it received: nothing is asked of it. The warehouse forgets the
+    hashed identifiers the sync kept (its snapshot is keyed by order id), and the order is never resent."""
+    orders(4)
+    sync, client = conversions_sync(), sandbox.client("meta_conversions")
+    run_sync(con, sync, client, policy=FAST_POLICY)
+    snapshot = "select row_key from activation.sync_snapshots where sync_name = ? order by row_key"
+    assert [r[0] for r in con.execute(snapshot, [sync.name]).fetchall()] == [f"O{i:06d}" for i in range(4)]
+    destinations = {"t_meta_conversions": make_config(sandbox.base, "meta_conversions")}
+    request_erasure(con, "c2", Subject(customers=["c2"], emails={"person2@example.com"},
+                                       phones={"+393330000002"}), destinations, datetime.now(UTC).replace(tzinfo=None))
+    assert [r[0] for r in con.execute(snapshot, [sync.name]).fetchall()] == ["O000000", "O000001", "O000003"]
+    assert con.execute("select count(*) from activation.erasure_destinations").fetchone()[0] == 0
+    again = run_sync(con, sync, client, policy=FAST_POLICY)  # the order is still in the (unrebuilt) table
+    assert (again.planned, again.sent) == (0, 0)
+    assert sandbox_state(sandbox.base, "meta_conversions")["pixels"][PIXEL]["received"] == 4
 
 
 def test_a_server_error_leaves_the_events_for_the_next_run_and_the_token_is_nowhere(sandbox, con, orders,
