@@ -88,6 +88,15 @@ def _json_param(value: Any, name: str) -> Any:
     return value
 
 
+def _graph_params(request: Request) -> dict[str, Any]:
+    """The request's parameters, once its body parsed and its path named a Graph API version."""
+    if request.state.graph_problem:
+        raise Refusal(request.state.graph_problem, code="100")
+    if not _VERSION.fullmatch(request.path_params["version"]):
+        raise Refusal(f"Unknown path components: /{request.path_params['version']}", code="2500")
+    return request.state.graph_params
+
+
 class Meta(VendorApi):
     name = "meta"
     usage_type = "custom_audience"  # the business use case its throttling header names
@@ -203,11 +212,7 @@ class Meta(VendorApi):
     # ---- endpoints -----------------------------------------------------------------------------
 
     def _read(self, request: Request) -> tuple[str, list[str], list[Any], dict[str, Any] | None]:
-        if request.state.graph_problem:
-            raise Refusal(request.state.graph_problem, code="100")
-        if not _VERSION.fullmatch(request.path_params["version"]):
-            raise Refusal(f"Unknown path components: /{request.path_params['version']}", code="2500")
-        params = request.state.graph_params
+        params = _graph_params(request)
         payload = _json_param(params.get("payload"), "payload")
         if not isinstance(payload, dict):
             raise Refusal("(#100) The parameter payload is required", code="100")
@@ -437,11 +442,7 @@ class MetaConversions(Meta):
 
     async def events(self, request: Request) -> Response:
         """Receive server events: every one valid, or none kept."""
-        if request.state.graph_problem:
-            raise Refusal(request.state.graph_problem, code="100")
-        if not _VERSION.fullmatch(request.path_params["version"]):
-            raise Refusal(f"Unknown path components: /{request.path_params['version']}", code="2500")
-        params = request.state.graph_params
+        params = _graph_params(request)
         data = _json_param(params.get("data"), "data")
         if not isinstance(data, list) or not data:
             raise Refusal("(#100) The parameter data is required and must be a non-empty array", code="100")

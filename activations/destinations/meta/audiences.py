@@ -18,7 +18,6 @@ the Conversions API client.
 
 from __future__ import annotations
 
-import re
 import threading
 from hashlib import blake2b
 from typing import Any
@@ -34,7 +33,7 @@ from activations.destinations.base import (
     UploadReport,
 )
 from activations.destinations.config import DestinationConfig, Option
-from activations.destinations.meta.graph import raise_graph_error
+from activations.destinations.meta.graph import API_VERSION_OPTION, api_version, raise_graph_error
 from activations.destinations.transport import HttpDestination, response_json
 
 # Identifier kind -> Meta schema key, in the order the schema lists them.
@@ -61,17 +60,13 @@ class MetaDestination(HttpDestination):
     type = "meta"
     options = {
         "audience_id": Option(str, required=True, help="the custom audience id"),
-        "api_version": Option(str, default="v21.0", help="Graph API version, e.g. v21.0"),
+        "api_version": API_VERSION_OPTION,
     }
 
     def __init__(self, config: DestinationConfig) -> None:
         super().__init__(config)
         self.audience_id = config.require("audience_id")
-        version = str(config.get("api_version"))
-        version = version if version.startswith("v") else f"v{version}"
-        if not re.fullmatch(r"v\d+\.\d+", version):
-            raise config.error("expected a Graph API version like v21.0", "api_version")
-        self.path = f"/{version}/{self.audience_id}/users"
+        self.path = f"/{api_version(config)}/{self.audience_id}/users"
         self._sessions: dict[tuple[str, str], int] = {}
         self._sessions_lock = threading.Lock()
         self._reported = [0, 0, 0]  # answers counted, num_received, num_invalid_entries (since the last report)

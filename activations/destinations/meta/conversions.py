@@ -34,7 +34,7 @@ from activations.destinations.base import (
 )
 from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.identifiers import SHA256_HEX_PATTERN
-from activations.destinations.meta.graph import graph_error, raise_graph_error
+from activations.destinations.meta.graph import API_VERSION_OPTION, api_version, graph_error, raise_graph_error
 from activations.destinations.transport import HttpDestination, json_value, response_json
 
 MAX_EVENTS = 1_000  # events per request
@@ -67,17 +67,13 @@ class MetaConversionsDestination(HttpDestination):
     type = "meta_conversions"
     options = {
         "pixel_id": Option(str, required=True, help="the pixel (dataset) id the events are sent to"),
-        "api_version": Option(str, default="v21.0", help="Graph API version, e.g. v21.0"),
+        "api_version": API_VERSION_OPTION,
         "test_event_code": Option(str, help="Meta's Test Events code: events show in Test Events, not in reports"),
     }
 
     def __init__(self, config: DestinationConfig) -> None:
         super().__init__(config)
-        version = str(config.get("api_version"))
-        version = version if version.startswith("v") else f"v{version}"
-        if not re.fullmatch(r"v\d+\.\d+", version):
-            raise config.error("expected a Graph API version like v21.0", "api_version")
-        self.path = f"/{version}/{config.require('pixel_id')}/events"
+        self.path = f"/{api_version(config)}/{config.require('pixel_id')}/events"
         self.test_event_code = config.get("test_event_code")
         self._received = [0, 0]  # answers counted, events_received (since the last report)
         self._received_lock = threading.Lock()

@@ -9,17 +9,29 @@ minutes). Codes 10, 190 and 200, and 401/403/404, are configuration errors.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 import requests
 
 from activations.destinations.base import BatchRefused, DestinationConfigError, RetryableError
+from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.transport import HttpClient, response_json, retry_after_header
 
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003, 80004})
 TRANSIENT_CODES = frozenset({1, 2})
 AUTH_CODES = frozenset({10, 190, 200})
 DEFAULT_RATE_LIMIT_WAIT = 60.0
+API_VERSION_OPTION = Option(str, default="v21.0", help="Graph API version, e.g. v21.0")
+
+
+def api_version(config: DestinationConfig) -> str:
+    """The instance's Graph API version as the path spells it (`v21.0`; a missing `v` is added)."""
+    version = str(config.get("api_version"))
+    version = version if version.startswith("v") else f"v{version}"
+    if not re.fullmatch(r"v\d+\.\d+", version):
+        raise config.error("expected a Graph API version like v21.0", "api_version")
+    return version
 
 
 def graph_error(response: requests.Response) -> dict | None:
