@@ -14,7 +14,8 @@ API's server events (``MetaConversions``, served under ``/meta_conversions``).
 - Rate limiting as Meta signals it: HTTP 400 with error code 17 / subcode 2446079 and an
   ``X-Business-Use-Case-Usage`` header whose ``estimated_time_to_regain_access`` is in minutes.
 - ``POST /v{N}/{pixel_id}/events`` with ``{"data": [event, ...]}`` (at most 1,000 events; JSON, or
-  form/query parameters holding JSON strings): the Conversions API. Every event is checked before any
+  form/query parameters holding JSON strings; an event may itself be a JSON string, as Meta's SDK sends
+  it): the Conversions API. Every event is checked before any
   is kept; the first invalid one refuses the whole request (HTTP 400, Graph code 100, its position in
   ``error_data.event_index``) and none is processed, as Meta does. Checked: ``event_name``;
   ``event_time`` in Unix seconds, not more than 7 days old, not in the future; ``action_source``
@@ -448,6 +449,8 @@ class MetaConversions(Meta):
             raise Refusal("(#100) The parameter data is required and must be a non-empty array", code="100")
         if len(data) > MAX_EVENTS:
             raise Refusal(f"(#100) Too many events in data: {len(data)}, the maximum is {MAX_EVENTS}", code="100")
+        # Meta's own SDK posts each event as a JSON string inside the array: the Graph API reads both.
+        data = [_json_param(event, "data") if isinstance(event, str) else event for event in data]
         now = time.time()
         rejects = self.faults.rejects if self.faults.rejects_rows else None
         for index, event in enumerate(data):
