@@ -8,7 +8,8 @@ pipeline on the first and the last (the models need two horizons of 90 days behi
 churn, 30-day purchase and lead-conversion models on the warehouse as the weekly job does
 (activations/predict/propensity_tables.retrain) and prints each model's holdout AUC beside its rule's,
 and beside the planted truth's: every customer's true chance of the outcome, from the traits the
-world drew (`_truth/simulation/traits.parquet`: organic rate and churn day). That is the ceiling no
+world drew (`_truth/simulation/traits.parquet`: organic rate and churn day; `lead_windows.parquet`: the
+open leads' buying windows). That is the ceiling no
 model of the warehouse can pass; a model near it found what was planted.
 
 The issue's bar: the model at least 0.05 AUC above its rule on the simulator.
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from simulator.world import LEAD_CONVERSION_MEAN
+from simulator.world import IN_MARKET_CONVERSION, WINDOW_DAYS_MEAN, WINDOW_START_MEAN
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 # person_map's sources and the identifier each one is in marts.customer_identifiers
@@ -63,6 +64,7 @@ def main() -> None:
     simulated = time.monotonic() - started
     now = datetime.fromtimestamp(world_days.State.read(landing).clock, UTC)
     traits = world_days.traits(landing)
+    windows = world_days.lead_windows(landing)
     person_map = pl.read_parquet(landing / "_truth" / "person_map.parquet")
 
     started = time.monotonic()
@@ -76,7 +78,8 @@ def main() -> None:
                 rows.append((run.target.name, run.reason, "", "", "", ""))
                 continue
             f, y = snapshots.window(run.target, run.holdout_cutoff)
-            truth = _planted(f["customer_id"], people, traits, run.holdout_cutoff, run.target.horizon_days)
+            truth = _planted(f["customer_id"], people, traits, windows, run.holdout_cutoff,
+                             run.target.horizon_days)
             planted_auc = auc(y, truth if run.target.name == "churn" else 1 - truth)
             rows.append((run.target.name, f"{run.holdout_rows:,} ({run.holdout_positives:,} positive)",
                          f"{run.auc:.3f}", f"{run.rule_auc:.3f}", f"{run.auc - run.rule_auc:+.3f}",
@@ -106,20 +109,26 @@ def _people_of_customers(con, person_map: pl.DataFrame) -> pl.DataFrame:
             .unique("customer_id", keep="first").select("customer_id", "person_id"))
 
 
-def _planted(customer_ids: np.ndarray, people: pl.DataFrame, traits: pl.DataFrame, cutoff: datetime,
-             horizon_days: int) -> np.ndarray:
+def _planted(customer_ids: np.ndarray, people: pl.DataFrame, traits: pl.DataFrame, windows: pl.DataFrame,
+             cutoff: datetime, horizon_days: int) -> np.ndarray:
     """Each customer's true chance of no order in the `horizon_days` after `cutoff` (1 once churned); for an
-    open lead that is also the chance they stay a lead (a first order is what converts them here)."""
+    open lead that is also the chance they stay a lead (a first order is what converts them here). A lead
+    in a buying window at the cut-off buys at IN_MARKET_CONVERSION until it closes (memoryless, mean
+    WINDOW_DAYS_MEAN days); one outside waits for the next window first."""
     frame = (pl.DataFrame({"customer_id": customer_ids.astype(str)}).join(people, on="customer_id", how="left")
              .join(traits, on="person_id", how="left"))
+    in_market = windows.filter((pl.col("starts_at") <= pl.lit(cutoff)) & (pl.col("ends_at") > pl.lit(cutoff)))
+    frame = frame.with_columns(in_market=pl.col("person_id").is_in(in_market["person_id"].implode()))
     end = cutoff + timedelta(days=horizon_days)
     active = ((pl.min_horizontal(pl.col("churn_at"), pl.lit(end)) - pl.lit(cutoff)).dt.total_seconds() / 86_400
               ).clip(lower_bound=0)
-    # An open lead who has not converted yet also buys at their conversion hazard.
-    lead = pl.when(pl.col("converts_at") > pl.lit(cutoff)).then(pl.col("lead_intent") * LEAD_CONVERSION_MEAN)
-    rate = pl.col("organic_rate") + lead.otherwise(0.0)
+    buys, closes = IN_MARKET_CONVERSION, 1 / WINDOW_DAYS_MEAN
+    in_window = buys / (buys + closes) * (1 - (-(buys + closes) * active).exp())
+    next_window = (pl.col("lead_intent") * WINDOW_START_MEAN * active).clip(upper_bound=1) * buys / (buys + closes)
+    lead = (pl.when(pl.col("converts_at") <= pl.lit(cutoff)).then(0.0)
+            .when(pl.col("in_market")).then(in_window).otherwise(next_window)).fill_null(0.0)
     # A customer no person maps to (a record the truth does not name) gets the population's mean.
-    chance = frame.select((-(rate * active)).exp().alias("p"))["p"]
+    chance = frame.select(((-(pl.col("organic_rate") * active)).exp() * (1 - lead)).alias("p"))["p"]
     return chance.fill_null(chance.mean()).to_numpy()
 
 

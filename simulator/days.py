@@ -27,7 +27,16 @@ import polars as pl
 
 from generator.events import FORMS
 from generator.streams import stream
-from simulator.world import CART_SHARE, DAY, LEAD_FORM_MEAN, RESPONSE_DELAY_MEAN, WINDOW_DAYS, Customers
+from simulator.world import (
+    CART_SHARE,
+    DAY,
+    IDLE_FORMS,
+    IN_MARKET_FORMS,
+    IN_MARKET_VISITS,
+    RESPONSE_DELAY_MEAN,
+    WINDOW_DAYS,
+    Customers,
+)
 
 FOLDER = "_truth/simulation"
 ORDER_ID_BASE = 9_000_000_000  # far above the generator's order numbers
@@ -134,6 +143,7 @@ def live_until(landing: Path, customers: Customers, state: State, until: int, se
     path = _land_orders(landing, customers, state, orders, until, rng) if orders.height else None
     _land_visits(landing, customers, since, until, rng)
     _land_forms(landing, customers, since, until, rng)
+    _land_lead_visits(landing, customers, since, until, rng)
     state.clock = until
     return organic.height, due.height, path
 
@@ -217,20 +227,25 @@ def _land_visits(landing: Path, customers: Customers, since: int, until: int, rn
 
 def _land_forms(landing: Path, customers: Customers, since: int, until: int, rng: np.random.Generator) -> int:
     """The open leads' form submissions between `since` and `until`, until they convert or churn: the
-    site's form_submit events with the address they typed, from a device of their own."""
-    rows = np.arange(len(customers.lead_intent))
-    end = np.minimum(customers.converts_at, until)
-    active = np.clip(np.minimum(customers.churn_at, end) - since, 0, None) / DAY
-    counts = rng.poisson(LEAD_FORM_MEAN * customers.lead_intent * active)
-    leads = np.repeat(rows, counts)
+    site's form_submit events with the address they typed, from a device of their own. Often in a
+    buying window, now and then outside one."""
+    open_leads = np.flatnonzero(customers.lead_intent > 0)
+    end = np.minimum(np.minimum(customers.converts_at[open_leads], customers.churn_at[open_leads]), until)
+    idle_days = np.clip(end - since, 0, None) / DAY
+    rows, first, days = customers.in_market(since, until)
+    idle = rng.poisson(IDLE_FORMS * idle_days)
+    eager = rng.poisson(IN_MARKET_FORMS * days)
+    leads = np.concatenate([np.repeat(open_leads, idle), np.repeat(rows, eager)])
+    moments = np.concatenate([_moments(rng, since, np.repeat(idle_days, idle)),
+                              _moments(rng, 0, np.repeat(days, eager)) + np.repeat(first, eager) - 1])
     if not len(leads):
         return 0
     tag = f"{since:x}"
     forms = rng.choice(list(LEAD_FORMS), len(leads))
     frame = pl.DataFrame({
         "event_id": [f"sim-{tag}-form-{i}" for i in range(len(leads))], "event_type": "form_submit",
-        "occurred_at": pl.from_epoch(pl.Series(_moments(rng, since, active[leads])), time_unit="s").dt.strftime(STAMP),
-        "anonymous_id": [f"sim-device-{customers.person_ids[r]}" for r in leads],
+        "occurred_at": pl.from_epoch(pl.Series(moments), time_unit="s").dt.strftime(STAMP),
+        "anonymous_id": [_device(customers, r) for r in leads],
         "email": [customers.lead_email[r] for r in leads], "platform": "web",
         "session_id": [f"sim-{tag}-form-s{i}" for i in range(len(leads))],
         "url": [f"https://www.emporionove.it{FORMS[f][0]}" for f in forms], "form_name": forms,
@@ -239,6 +254,36 @@ def _land_forms(landing: Path, customers: Customers, since: int, until: int, rng
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.write_ndjson(path)
     return frame.height
+
+
+def _land_lead_visits(landing: Path, customers: Customers, since: int, until: int, rng: np.random.Generator) -> int:
+    """Leads in a buying window look at the products: 1-4 product views a visit from their own device,
+    not logged in (the device is theirs through the forms they filled in from it)."""
+    rows, first, days = customers.in_market(since, until)
+    visits = rng.poisson(IN_MARKET_VISITS * days)
+    visitors = np.repeat(rows, visits)
+    if not len(visitors):
+        return 0
+    start = _moments(rng, 0, np.repeat(days, visits)) + np.repeat(first, visits) - 1
+    views = rng.integers(1, 5, len(visitors))
+    visit = np.repeat(np.arange(len(visitors)), views)
+    nth = np.arange(len(visit)) - np.repeat(np.cumsum(views) - views, views)
+    catalog = _products(landing)["product_id"].to_numpy()
+    tag = f"{since:x}"
+    frame = pl.DataFrame({
+        "event_id": [f"sim-{tag}-lead-{i}" for i in range(len(visit))], "event_type": "product_view",
+        "occurred_at": pl.from_epoch(pl.Series(start[visit] + nth * 45), time_unit="s").dt.strftime(STAMP),
+        "anonymous_id": [_device(customers, r) for r in visitors[visit]], "platform": "web",
+        "session_id": [f"sim-{tag}-lead-s{v}" for v in visit],
+        "product_id": catalog[rng.integers(0, len(catalog), len(visit))]})
+    path = Path(landing) / "events" / f"events_{_day(until)}_lead_visits_simulated.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_ndjson(path)
+    return frame.height
+
+
+def _device(customers: Customers, row: int) -> str:
+    return f"sim-device-{customers.person_ids[row]}"
 
 
 def keep_promotions_running(landing: Path, since: int, until: int) -> Path | None:
@@ -296,6 +341,10 @@ def write_traits(landing: Path, customers: Customers) -> None:
         "visit_rate": customers.visit_rate, "responsiveness": customers.responsiveness,
         "churn_at": _utc(customers.churn_at), "lead_intent": customers.lead_intent,
         "converts_at": _utc(customers.converts_at)}))
+    windows = customers.lead_windows
+    _write(landing, "lead_windows.parquet", pl.DataFrame({
+        "person_id": customers.person_ids[windows[:, 0]], "starts_at": _utc(windows[:, 1]),
+        "ends_at": _utc(windows[:, 2])}))
 
 
 def _utc(epochs: np.ndarray) -> pl.Series:
@@ -304,6 +353,11 @@ def _utc(epochs: np.ndarray) -> pl.Series:
 
 def traits(landing: Path) -> pl.DataFrame:
     return pl.read_parquet(Path(landing) / FOLDER / "traits.parquet")
+
+
+def lead_windows(landing: Path) -> pl.DataFrame:
+    """The planted buying windows: person_id, starts_at, ends_at."""
+    return pl.read_parquet(Path(landing) / FOLDER / "lead_windows.parquet")
 
 
 def messages(landing: Path) -> pl.DataFrame:

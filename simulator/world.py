@@ -15,10 +15,14 @@ gets latent traits, drawn from the seed:
   puts one in the cart; most carts are left, which is what the abandoned-cart journey answers;
 - a responsiveness, Gamma(2, 0.5) (mean 1), that scales every campaign's planted effect;
 - for an open lead (a CRM contact at stage lead, mql or sql who never bought): an intent,
-  Gamma(0.5, mean 1), that sets both how often they fill in the site's forms (contact sales,
-  download, webinar: mean one every 45 days) and their hazard of becoming a customer with a first
-  order (mean 1/365 a day). The forms are the trace intent leaves; the lead score's rule counts
-  every form ever filled, the model can weigh the recent ones;
+  Gamma(0.5, mean 1), that sets how often they go in market: buying windows of a few weeks
+  (about one a year at average intent, 21 days long on average). Only in a window do they fill in
+  the site's forms often (contact sales, download, webinar: one a week; one in six months
+  otherwise), look at the products from their own device (a visit every three days), and may
+  become a customer with a first order (1/30 a day, so four windows in ten end in a purchase).
+  A B2B buyer's interest comes and goes this way; the lead score's rule counts every form ever
+  filled, so a lead whose window closed a year ago still scores high, and only a model that
+  weighs how recent the signals are can tell;
 - their tastes: seven times in ten a visit or a purchase is of a product they bought before (from
   the shop's exports), else any product, so favourites drift slowly, as real ones do.
 
@@ -54,8 +58,14 @@ OPEN_RATE = 0.35  # of delivered mail, as the sandbox's recipients open it
 ORGANIC_SHAPE, ORGANIC_MEAN = 0.6, 1 / 180  # purchases per day: the prior the person's history updates
 CHURN_MEAN = 1 / 365  # mean hazard per day of churning: afterwards no purchase, visit or answer
 LEAD_STAGES = ("lead", "mql", "sql")
-LEAD_CONVERSION_MEAN = 1 / 365  # per day, a lead of average intent becoming a customer (a first order)
-LEAD_FORM_MEAN = 1 / 45  # forms a lead of average intent fills in per day, until they convert
+# Planted for open leads: buying windows (docs/simulator.md).
+WINDOW_START_MEAN = 1 / 365  # per day, a lead of average intent going in market
+WINDOW_DAYS_MEAN = 21  # how long a buying window lasts, if it does not end in a purchase
+WINDOWS_HORIZON_DAYS = 5 * 365  # windows are drawn this far from the world's beginning
+IN_MARKET_CONVERSION = 1 / 30  # per day in a window: becoming a customer (a first order)
+IN_MARKET_FORMS = 1 / 7  # forms a lead fills in per day in a window, until they convert
+IN_MARKET_VISITS = 1 / 3  # visits to the shop's product pages per day in a window, from their device
+IDLE_FORMS = 1 / 180  # forms per day outside a window (a newsletter, a webinar)
 NEVER = 10**11  # epoch seconds (year 5138) of an event that does not happen
 VISIT_SHAPE, VISIT_MEAN = 0.5, 1 / 20  # visits to the shop per day
 CART_SHARE = 1 / 3  # of visits
@@ -77,6 +87,7 @@ class Customers:
     churn_at: np.ndarray  # epoch seconds: from then on the person does nothing
     lead_email: list[str | None]  # an open lead's CRM address (forms and the first order carry it); None otherwise
     lead_intent: np.ndarray  # 0 for everyone who is not an open lead
+    lead_windows: np.ndarray  # (row, start, end) per buying window, epoch seconds; the last ends at conversion
     converts_at: np.ndarray  # epoch seconds of an open lead's first order (NEVER for everyone else)
     by_email: dict[str, int]  # any address a person is known by -> row
     bought: list[np.ndarray]  # per row: product ids of their past purchases (repeats count)
@@ -99,6 +110,14 @@ class Customers:
     def active_days(self, rows: np.ndarray, since: int, until: int) -> np.ndarray:
         """Days of [since, until) each person spends before churning."""
         return np.clip(np.minimum(self.churn_at[rows], until) - since, 0, None) / DAY
+
+    def in_market(self, since: int, until: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The buying windows overlapping [since, until) before their lead churned: (row, first moment, days)."""
+        rows = self.lead_windows[:, 0]
+        start = np.maximum(self.lead_windows[:, 1], since)
+        end = np.minimum(np.minimum(self.lead_windows[:, 2], until), self.churn_at[rows])
+        keep = end > start
+        return rows[keep], start[keep], (end[keep] - start[keep]) / DAY
 
     def organic_probability(self, rows: np.ndarray, since: int, days: float) -> np.ndarray:
         """The chance of at least one organic purchase in the `days` days from `since`."""
@@ -144,7 +163,8 @@ def load(landing: Path, seed: int, origin: int) -> Customers:
     past = np.bincount(generated["row"].to_numpy(), minlength=n)
     rate = rng.gamma(ORGANIC_SHAPE + past, 1 / (ORGANIC_SHAPE / ORGANIC_MEAN + HISTORY_DAYS))
     hazard = rng.exponential(CHURN_MEAN, n)  # Gamma with shape 1
-    lead_email, intent, converts_at = _leads(contacts, row_of, past, origin, stream(seed, "simulator/leads"))
+    lead_email, intent, windows, converts_at = _leads(contacts, row_of, past, origin,
+                                                      stream(seed, "simulator/leads"))
     return Customers(
         person_ids=people["person_id"].to_numpy(),
         shop_customer_id=shop_id,
@@ -155,6 +175,7 @@ def load(landing: Path, seed: int, origin: int) -> Customers:
         churn_at=origin + np.minimum(rng.exponential(1 / hazard) * DAY, NEVER - origin).astype(np.int64),
         lead_email=lead_email,
         lead_intent=intent,
+        lead_windows=windows,
         converts_at=converts_at,
         by_email=by_email,
         bought=_bought(Path(landing), orders, n),
@@ -217,9 +238,9 @@ def _crm_contacts(landing: Path, records: pl.DataFrame) -> pl.DataFrame:
 
 
 def _leads(contacts: pl.DataFrame, row_of: dict[int, int], past: np.ndarray, origin: int,
-           rng: np.random.Generator) -> tuple[list[str | None], np.ndarray, np.ndarray]:
+           rng: np.random.Generator) -> tuple[list[str | None], np.ndarray, np.ndarray, np.ndarray]:
     """Open leads (a CRM contact at a lead stage with an email, no order in the shop's history): their
-    address, an intent, and the moment they would buy for the first time."""
+    address, an intent, their buying windows and the moment they would buy for the first time."""
     n = len(past)
     email: list[str | None] = [None] * n
     open_leads = contacts.filter(pl.col("lifecycle_stage").str.strip_chars().str.to_lowercase().is_in(LEAD_STAGES))
@@ -227,11 +248,36 @@ def _leads(contacts: pl.DataFrame, row_of: dict[int, int], past: np.ndarray, ori
         i = row_of.get(person)
         if i is not None and past[i] == 0 and email[i] is None:
             email[i] = address.strip()
-    is_lead = np.array([e is not None for e in email])
+    is_lead = np.array([e is not None for e in email], dtype=bool)
     intent = np.where(is_lead, rng.gamma(0.5, 2.0, n), 0.0)
-    wait = rng.exponential(1.0, n) / np.maximum(intent * LEAD_CONVERSION_MEAN, 1e-12) * DAY
-    converts_at = np.where(is_lead, origin + np.minimum(wait, NEVER - origin), NEVER).astype(np.int64)
-    return email, intent, converts_at
+    windows, converts_at = _buying_windows(np.flatnonzero(is_lead), intent, origin, rng)
+    return email, intent, windows, np.where(is_lead, converts_at, NEVER).astype(np.int64)
+
+
+def _buying_windows(leads: np.ndarray, intent: np.ndarray, origin: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each lead's buying windows from `origin` on, one after another until one ends in a purchase or
+    the horizon: (row, start, end) rows, and per row of `intent` the moment of that purchase (NEVER)."""
+    converts_at = np.full(len(intent), NEVER, dtype=np.int64)
+    horizon = origin + WINDOWS_HORIZON_DAYS * DAY
+    clock = np.full(len(leads), float(origin))
+    drawn = []
+    searching = np.ones(len(leads), dtype=bool)
+    while searching.any():
+        at = np.flatnonzero(searching)
+        rows = leads[at]
+        start = clock[at] + rng.exponential(1.0, len(at)) / np.maximum(intent[rows] * WINDOW_START_MEAN, 1e-12) * DAY
+        length = rng.exponential(WINDOW_DAYS_MEAN * DAY, len(at))
+        wait = rng.exponential(DAY / IN_MARKET_CONVERSION, len(at))
+        inside = start < horizon
+        buys = inside & (wait < length)
+        end = start + np.where(buys, wait, length)
+        drawn.append(np.column_stack([rows[inside], start[inside], end[inside]]).astype(np.int64))
+        converts_at[rows[buys]] = (start[buys] + wait[buys]).astype(np.int64)
+        clock[at] = end
+        searching[at[~inside | buys]] = False
+    windows = np.concatenate(drawn) if drawn else np.zeros((0, 3), dtype=np.int64)
+    return windows, converts_at
 
 
 def expected_uplift(p_respond: np.ndarray, p_organic: np.ndarray) -> float:

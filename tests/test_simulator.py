@@ -11,6 +11,7 @@ measurement finds what it planted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +24,7 @@ from activations.ingest import load_landing
 from generator import generate
 from generator.clock import epoch_seconds
 from simulator import calibration, days
-from simulator.world import DAY, UPLIFT, WINDOW_DAYS, load
+from simulator.world import DAY, NEVER, UPLIFT, WINDOW_DAYS, load
 
 AS_OF = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
@@ -106,15 +107,23 @@ def test_the_world_goes_on_from_each_persons_history_and_the_churned_do_nothing(
     # Planted churn: about one in twelve within 30 days (mean hazard 1/365), and it is final.
     churned_in_month = float(np.mean(world.churn_at <= origin + 30 * DAY))
     assert 0.04 < churned_in_month < 0.12, churned_in_month
-    # Open leads: an intent, and a first order on the day they convert, unless they churned first.
+    # Open leads: an intent, buying windows, and a first order on the day they convert, unless they churned first.
     leads = np.flatnonzero(world.lead_intent > 0)
     assert len(leads) > 20 and all(world.lead_email[i] for i in leads)
-    converting = leads[-10:]
+    windows = world.lead_windows
+    assert set(windows[:, 0]) <= set(leads) and (windows[:, 2] > windows[:, 1]).all()
+    ended_in_purchase = windows[np.isin(windows[:, 2], world.converts_at[leads])]
+    assert len(ended_in_purchase) == int((world.converts_at[leads] < NEVER).sum())
+    converting, eager = leads[-10:], leads[-15:-10]
     world.converts_at[converting] = origin + DAY
-    world.churn_at[converting] = origin + 100 * DAY
-    world.lead_intent[converting[:5]] = 500.0  # about eleven forms a day until they convert, on the first day
     world.churn_at[: len(world.churn_at) // 2] = origin  # half the people churn at once, for a strong test
-    world.churn_at[converting] = origin + 100 * DAY
+    world.churn_at[np.concatenate([converting, eager])] = origin + 100 * DAY
+    world.converts_at[eager] = NEVER
+    # In market: the converting leads for their last day, the eager ones for all 20 days and beyond.
+    world = dataclasses.replace(world, lead_windows=np.concatenate([
+        windows[~np.isin(windows[:, 0], np.concatenate([converting, eager]))],
+        np.column_stack([converting, np.full(10, origin), np.full(10, origin + DAY)]),
+        np.column_stack([eager, np.full(5, origin), np.full(5, origin + 60 * DAY)])]))
     gone = set(np.flatnonzero(world.churn_at <= origin).tolist())
     state = days.State(clock=origin)
     mailbox = tmp_path / "smtp" / "messages.jsonl"
@@ -133,6 +142,14 @@ def test_the_world_goes_on_from_each_persons_history_and_the_churned_do_nothing(
     assert events.height > 0 and not set(events["user_id"].drop_nulls()) & gone_accounts
     assert {world.lead_email[i] for i in converting} <= set(landed["email"])
     forms = pl.read_ndjson(next((landing / "events").glob("*_forms_simulated.jsonl")))
-    eager = forms.filter(pl.col("email").is_in([world.lead_email[i] for i in converting[:5]]))
-    assert eager["email"].n_unique() == 5 and set(forms["event_type"]) == {"form_submit"}
-    assert eager["occurred_at"].max() < "2026-11-03T10"  # none after the first order
+    assert set(forms["event_type"]) == {"form_submit"}
+    in_market = forms.filter(pl.col("email").is_in([world.lead_email[i] for i in eager]))
+    assert in_market["email"].n_unique() == 5 and in_market.height >= 10  # about one form a week each, 20 days
+    converted = forms.filter(pl.col("email").is_in([world.lead_email[i] for i in converting]))
+    assert converted.is_empty() or converted["occurred_at"].max() < "2026-11-03T10"  # none after the first order
+    # In a window a lead also looks at the products, from the device they filled the forms in with.
+    looked = pl.read_ndjson(next((landing / "events").glob("*_lead_visits_simulated.jsonl")))
+    devices = {f"sim-device-{world.person_ids[i]}" for i in eager}
+    assert set(looked["event_type"]) == {"product_view"} and devices <= set(looked["anonymous_id"])
+    assert set(looked["anonymous_id"]) <= set(forms["anonymous_id"]) | {
+        f"sim-device-{world.person_ids[i]}" for i in np.unique(world.lead_windows[:, 0])}

@@ -27,6 +27,7 @@ from activations.predict import propensity_features as pf
 MIN_EACH_CLASS = 50  # positives and negatives, in training and in holdout: fewer and the AUC is noise
 AUC_FLOOR = 0.6  # below this a model ranks customers barely better than chance
 MAX_TRAINING_ROWS = 300_000  # a random sample past this: the AUC no longer moves, the time does
+FEW_POSITIVES = 1_000  # fewer positive customers to train on: a logistic regression, not gradient boosting
 
 
 class NotEnoughData(ValueError):
@@ -85,6 +86,7 @@ class Training:
     rule_auc: float | None = None
     brier: float | None = None
     calibration: list[dict] = field(default_factory=list)
+    model: str = ""  # gradient boosting or logistic regression (new_model)
     seconds: float = 0.0
     published: bool = False
     reason: str = ""
@@ -98,7 +100,7 @@ class Training:
         if self.auc is None:
             return f"{self.target.name}: not trained: {self.reason}"
         verdict = "published" if self.published else f"not published: {self.reason}"
-        return (f"{self.target.name}: AUC {self.auc:.3f} vs rule {_fmt(self.rule_auc)}, Brier {self.brier:.3f} "
+        return (f"{self.target.name} ({self.model}): AUC {self.auc:.3f} vs rule {_fmt(self.rule_auc)}, Brier {self.brier:.3f} "
                 f"on {self.holdout_rows} holdout customers ({self.holdout_positives} positive); {verdict}")
 
 
@@ -149,19 +151,38 @@ def _enough(target: Target, y: np.ndarray, window: str, cutoff: datetime) -> Non
             f"are needed to train and judge a model")
 
 
-def new_model(seed: int = 0):
-    """Gradient boosting with settings that hold from 2,000 to 1,000,000 customers: few, regularised trees."""
+def new_model(positives: int, seed: int = 0):
+    """Gradient boosting with settings that hold from 2,000 to 1,000,000 customers: few, regularised trees.
+    With fewer than FEW_POSITIVES positive customers to learn from (a shop's converting leads: a few dozen to
+    a few hundred a quarter), a regularised logistic regression on log-scaled inputs instead: trees grown on
+    60 positives learn their noise (the simulator's leads: boosting 0.683 holdout AUC, the regression 0.761)."""
+    if positives < FEW_POSITIVES:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+        return make_pipeline(FunctionTransformer(_log_scaled), StandardScaler(),
+                             LogisticRegression(C=0.1, max_iter=2_000, random_state=seed))
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
                                           l2_regularization=1.0, early_stopping=False, random_state=seed)
 
 
+def model_kind(model) -> str:
+    return "gradient boosting" if type(model).__name__.startswith("HistGradient") else "logistic regression"
+
+
+def _log_scaled(x: np.ndarray) -> np.ndarray:
+    """Counts and days on a log scale, and whether each was missing (`matrix` codes that -1)."""
+    return np.hstack([np.log1p(np.clip(x, 0, None)), (x < 0).astype(float)])
+
+
 def _fit(x: np.ndarray, y: np.ndarray, max_rows: int):
     """A model fitted on at most `max_rows` customers, on one thread (`_one_thread`)."""
     x, y = _sample(x, y, max_rows)
     with _one_thread():
-        return new_model().fit(x, y)
+        return new_model(int(y.sum())).fit(x, y)
 
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
@@ -216,6 +237,7 @@ def train(snapshots: Snapshots, target: Target, now: datetime, auc_floor: float 
     _enough(target, y0, "training", t0)
     _enough(target, y1, "holdout", t1)
     model = _fit(matrix(f0), y0, max_rows)
+    run.model = model_kind(model)
     p1 = _predict(model, matrix(f1))
     run.train_rows, run.holdout_rows, run.holdout_positives = len(y0), len(y1), int(y1.sum())
     run.auc, run.rule_auc = auc(y1, p1), auc(y1, target.rule(f1))
