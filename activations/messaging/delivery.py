@@ -9,7 +9,7 @@ message may have been accepted.
 
 The channels themselves: SMTP (messaging/smtp.py) and each platform's, beside its other clients
 (destinations/sendgrid/mail.py, destinations/webhook/messages.py, destinations/salesforce/tasks.py,
-destinations/twilio/messages.py for SMS).
+destinations/twilio/messages.py for SMS, destinations/fcm/messages.py for mobile push).
 """
 
 from __future__ import annotations
@@ -53,6 +53,16 @@ class OutgoingMessage:
     campaign: str = ""
     customer_id: str = ""  # the warehouse's id: how a CRM channel finds the person's record
     to_phone: str = ""  # E.164, for an SMS channel (its `recipient` is "phone"); empty otherwise
+    to_tokens: tuple[str, ...] = ()  # the device tokens of a push channel (its `recipient` is "push")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push channel's provider said about one device token of a message."""
+
+    token_sha256: str  # never the token itself
+    outcome: str  # sent, retired, failed, unknown or retry
+    detail: str | None  # the provider's id when sent, else its reason
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,9 @@ class Delivery:
     # The recipient has opted out at the channel (an SMS STOP reply: Twilio's 21610): the message is
     # suppressed, not failed, and the number goes on the SMS suppression list.
     opted_out: bool = False
+    # Push: device tokens the provider says are gone (FCM's UNREGISTERED): never sent to again.
+    retired_tokens: tuple[str, ...] = ()
+    push_results: tuple[PushResult, ...] = ()  # push: each device token's own answer
 
 
 @runtime_checkable
