@@ -15,7 +15,7 @@ destinations/twilio/messages.py for SMS, destinations/fcm/messages.py for mobile
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -148,6 +148,26 @@ def http_delivery(client: HttpClient, response: Any, provider_id: str | None) ->
     except DestinationError as exc:
         return failure(exc)
     return stopped(client.reason(response, "an answer that is neither success nor error"), response.status_code)
+
+
+def patient_request(http: HttpClient, method: str, path: str, *, busy: Callable[[Any], bool], wait_at_most: float,
+                    tries: int, **request: Any) -> Any:
+    """`http.request(method, path, **request)`, sent again after the receiver's `Retry-After` while it answers
+    `busy` (a refusal that delivered nothing: sending again is safe), up to `tries` times and only for waits
+    of at most `wait_at_most` seconds; the last response. When no answer came, a Delivery instead: `unknown`
+    if the request may have reached the receiver (timed out, connection broken), else the syncs' verdict."""
+    for attempt in range(1, tries + 1):
+        try:
+            response = http.request(method, path, **request)
+        except DestinationError as exc:
+            if "timed out" in str(exc.reason) or "connection failed" in str(exc.reason):
+                return transient(f"{http.platform}: outcome unknown, no answer ({exc.reason})")
+            return failure(exc)
+        wait = retry_after(response) if busy(response) else None
+        if wait is None or attempt == tries or wait > wait_at_most:
+            return response
+        time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def retry_after(response: Any) -> float | None:

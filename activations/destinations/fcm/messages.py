@@ -30,14 +30,14 @@ from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from activations.destinations.base import DestinationError, Secret
+from activations.destinations.base import Secret
 from activations.destinations.transport import CONNECT_RETRY_DELAYS, HttpClient, response_json
 from activations.messaging.delivery import (
     Delivery,
     OutgoingMessage,
     PushResult,
     accepted,
-    failure,
+    patient_request,
     permanent,
     retry_after,
     stopped,
@@ -58,6 +58,10 @@ MESSAGE_ID_KEY = "attiva_message_id"  # in each push's data payload: which messa
 def token_label(token: str) -> str:
     """A token as a reason may name it: never the token itself, 12 hex digits of its SHA-256."""
     return "token " + token_sha256(token)[:12]
+
+
+def _busy(response: Any) -> bool:
+    return response.status_code in (429, 503) or error_code(response_json(response)) in RETRY_LATER
 
 
 def error_code(answer: Any) -> str | None:
@@ -151,22 +155,13 @@ class FcmPushChannel:
         return replace(chosen, retired_tokens=retired, push_results=results)
 
     def _send_one(self, body: dict[str, Any], token: str) -> Delivery:
-        for attempt in range(1, RATE_LIMIT_TRIES + 1):
-            try:
-                response = self.http.request("POST", self.send_path, json_body=body)
-            except DestinationError as exc:
-                if "timed out" in str(exc.reason) or "connection failed" in str(exc.reason):
-                    # The request may have reached FCM, which has no way to ask afterwards: never resent blindly.
-                    return transient(f"fcm: outcome unknown, no answer ({exc.reason})")
-                return failure(exc)
-            code = error_code(response_json(response))
-            if response.status_code not in (429, 503) and code not in RETRY_LATER:
-                return self._token_verdict(response, code, token)
-            wait = retry_after(response)
-            if attempt == RATE_LIMIT_TRIES or wait is None or wait > self.rate_limit_wait:
-                return self._token_verdict(response, code, token)
-            time.sleep(wait)  # FCM refused the request: nothing was delivered, sending it again is safe
-        raise AssertionError("unreachable")
+        # QUOTA_EXCEEDED / UNAVAILABLE delivered nothing: waited for and sent again. No answer: unknown (FCM has
+        # no way to ask afterwards), never resent blindly.
+        response = patient_request(self.http, "POST", self.send_path, json_body=body, busy=_busy,
+                                   wait_at_most=self.rate_limit_wait, tries=RATE_LIMIT_TRIES)
+        if isinstance(response, Delivery):
+            return response
+        return self._token_verdict(response, error_code(response_json(response)), token)
 
     def _token_verdict(self, response: Any, code: str | None, token: str) -> Delivery:
         status = response.status_code
