@@ -148,6 +148,9 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
             print(f"  {campaign:<24} " + " ".join(f"{counts.get(s, 0):>10,}" for s in states))
         mail = requests.get(f"{base_url}/_sandbox/mail", params={"limit": 1}, timeout=10).json()
         print(f"  the sandbox's SMTP server holds {mail['total']:,} message(s): {base_url}/_sandbox/mail")
+        pushes = requests.get(f"{base_url}/_sandbox/state/fcm", timeout=10).json()
+        print(f"  the sandbox's FCM accepted {pushes['sent_count']:,} push(es), {len(pushes['unregistered']):,} token(s) "
+              f"unregistered (uninstalled apps): {base_url}/_sandbox/state/fcm")
         print(f"  what recipients did, fed back by feedback/engagement_events: {engagement_summary()}")
     # The usable instances only: a broken declaration stopped its own syncs (reported above), not this summary.
     types = sorted({c.type for c in read_destinations().configs.values()} - {"file_export"})
