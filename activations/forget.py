@@ -1,7 +1,8 @@
 """`attiva forget EMAIL|CUSTOMER_ID`: erase a person's personal data from the warehouse.
 
-- Their email addresses go on the suppression list and their phone numbers on the SMS suppression
-  list, hashed (sha256): nothing is ever sent to them again, even if they come back in a new export.
+- Their email addresses go on the suppression list, their phone numbers on the SMS suppression
+  list and their app's push tokens on the retired push tokens, hashed (sha256): nothing is ever sent to
+  them again, even if they come back in a new export.
 - Raw rows that identify them keep what the business needs (orders, amounts, dates) with the
   personal columns nulled (an email column reads `erased`, so required-email tests still pass); every derived row (identity graph, marts, audiences, triggers)
   holding their customer id or identifiers is deleted. The next dbt run cannot bring them back,
@@ -25,13 +26,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from activations.destinations import DestinationConfig, DestinationConfigError, load_destinations
+from activations.engine.dialect import has_table
 from activations.engine.state import ensure_state
 from activations.erasure import Subject, request_erasure
+from activations.messaging import push
 from activations.messaging.ledger import ensure_ledger
 from activations.serve.store import forget_from_serving
 
 PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "city", "postal_code", "company",
-                    "job_title")
+                    "job_title", "push_token")
 # Which raw column holds each kind of source identifier the identity graph knows.
 SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
                      "device_id": "anonymous_id", "guest_order_id": "order_id"}
@@ -45,6 +48,7 @@ class ForgetReport:
     customers: list[str]
     emails: int = 0
     phones: int = 0
+    push_tokens: int = 0
     raw_rows_erased: dict[str, int] = field(default_factory=dict)
     derived_rows_deleted: dict[str, int] = field(default_factory=dict)
     request_id: str | None = None
@@ -58,6 +62,7 @@ class ForgetReport:
         lines = [f"forgot {len(self.customers)} customer(s): {', '.join(self.customers)}",
                  f"  {self.emails} email address(es) added to the suppression list (hashed)",
                  f"  {self.phones} phone number(s) added to the SMS suppression list (hashed)",
+                 f"  {self.push_tokens} app push token(s) retired (hashed)",
                  f"  raw rows with personal data erased: {sum(self.raw_rows_erased.values())} "
                  f"({', '.join(f'{t} {n}' for t, n in sorted(self.raw_rows_erased.items()) if n) or 'none'})",
                  f"  derived rows deleted: {sum(self.derived_rows_deleted.values())}",
@@ -122,6 +127,13 @@ def forget(con, who: str, now: datetime | None = None,
         con.execute("insert into activation.sms_suppression_list values (?, 'forgotten', ?)",
                     [hashlib.sha256(re.sub(r"\s", "", number).encode()).hexdigest(), now])
     report.phones = len(numbers)
+    # ...and their app's device tokens retired: no push reaches their phone, even from a token a late file lists.
+    if customers and has_table(con, "marts", "customer_push_tokens"):
+        tokens = [r[0] for r in con.execute(f"""
+            select push_token from marts.customer_push_tokens
+            where customer_id in ({", ".join("?" for _ in customers)})""", customers).fetchall()]
+        push.retire(con, tokens, "forgotten", now)
+        report.push_tokens = len(set(tokens))
 
     # 2. Every destination that may hold them deletes them: a tracked request, their rows out of the snapshots.
     if destinations is None:

@@ -61,7 +61,23 @@ def pipeline_sandbox() -> Iterator[str]:
         from sandbox.server import events_url
 
         os.environ.setdefault("ATTIVA_ESP_EVENTS_URL", events_url(base))  # what recipients did, from the sandbox
+        uninstalled_apps(base)
         yield base
+
+
+def uninstalled_apps(base: str) -> None:
+    """Tell the sandbox's FCM which apps the generator uninstalled: their tokens, still in the landing files,
+    are answered UNREGISTERED, as FCM answers for an app that is gone (the send path then retires them)."""
+    from generator.run import TRUTH_FOLDER
+
+    truth = settings.landing_path() / TRUTH_FOLDER / "uninstalled_push_tokens.parquet"
+    if not truth.is_file():
+        return
+    import polars as pl
+
+    tokens = pl.read_parquet(truth, columns=["push_token"])["push_token"].to_list()
+    if tokens:
+        requests.post(f"{base}/_sandbox/fcm/unregister", json={"tokens": tokens}, timeout=30).raise_for_status()
 
 
 def pin_daytime(zone: str = "Europe/Rome") -> None:
@@ -132,6 +148,9 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
             print(f"  {campaign:<24} " + " ".join(f"{counts.get(s, 0):>10,}" for s in states))
         mail = requests.get(f"{base_url}/_sandbox/mail", params={"limit": 1}, timeout=10).json()
         print(f"  the sandbox's SMTP server holds {mail['total']:,} message(s): {base_url}/_sandbox/mail")
+        pushes = requests.get(f"{base_url}/_sandbox/state/fcm", timeout=10).json()
+        print(f"  the sandbox's FCM accepted {pushes['sent_count']:,} push(es), {len(pushes['unregistered']):,} token(s) "
+              f"unregistered (uninstalled apps): {base_url}/_sandbox/state/fcm")
         print(f"  what recipients did, fed back by feedback/engagement_events: {engagement_summary()}")
     # The usable instances only: a broken declaration stopped its own syncs (reported above), not this summary.
     types = sorted({c.type for c in read_destinations().configs.values()} - {"file_export"})

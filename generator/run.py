@@ -14,6 +14,7 @@ import polars as pl
 from activations.ingest.contract import SOURCES_BY_NAME
 from generator import exports, identity_mess, mess, truth, write
 from generator.accounts import accounts
+from generator.app import app
 from generator.catalog import catalog
 from generator.clock import epoch_seconds
 from generator.consent import plan, records
@@ -96,6 +97,9 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
             "person_index", pl.col("occurred_at") // 1000)
         devices = activity.devices
         del activity  # the writer holds the events until they are written; nothing else needs them
+        mobile = app(stream(seed, "app"), devices, who, account.shop_id, now)
+        land("app_installations", mobile.installations)
+        pending.append(writer.submit(_truth, "uninstalled_push_tokens", mobile.uninstalled_tokens, out))
 
         # What the truth and consent still need from the shop history; the rest can go.
         identities = truth.person_map(crm, shop_customers, devices, history.orders)
@@ -109,8 +113,10 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
         esp, unsubscribes = engagement(stream(seed, "engagement"), who, consent_plan, now)
         land("email_engagement", esp)
         del esp
-        land("consent", records(stream(seed, "consent"), who, consent_plan, account.shop_id, account.created_at,
-                                unsubscribes, now))
+        consent = records(stream(seed, "consent"), who, consent_plan, account.shop_id, account.created_at,
+                          unsubscribes, now)
+        land("consent", pl.concat([consent, mobile.consent], how="vertical_relaxed").sort("recorded_at",
+                                                                                         maintain_order=True))
         pending.append(writer.submit(_truth, "person_map", identities, out))
         pending.append(writer.submit(_truth, "people", truth.people_truth(who), out))
         pending.append(writer.submit(_truth, "record_mess", truth.record_mess(crm_mess, shop_mess), out))

@@ -53,6 +53,18 @@ def _as_strings(chars: np.ndarray) -> pl.Series:
     return pl.Series(pl.from_arrow(array))
 
 
+BASE64URL = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", dtype=np.uint8)
+
+
+def push_tokens(rng: np.random.Generator, n: int) -> pl.Series:
+    """`n` random FCM registration tokens, shaped as apps get them: 22 URL-safe base64 characters (the
+    installation), `:APA91b`, then 134 more."""
+    head = BASE64URL[rng.integers(0, 64, (n, 22))]
+    tail = BASE64URL[rng.integers(0, 64, (n, 134))]
+    infix = np.broadcast_to(np.frombuffer(b":APA91b", dtype=np.uint8), (n, 7))
+    return _as_strings(np.concatenate([head, infix, tail], axis=1))
+
+
 def hex_ids(rng: np.random.Generator, n: int, n_bytes: int = 16) -> pl.Series:
     """`n` random lower-case hex strings of 2 * n_bytes characters."""
     return _as_strings(_hex_chars(rng, n, n_bytes))

@@ -29,7 +29,7 @@ from sandbox.faults import FaultSettings
 from sandbox.smtp import SmtpSettings
 
 DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "twilio",
-                     "meta_conversions")
+                     "meta_conversions", "fcm")
 
 # requests/window_seconds: a rolling window (None = unlimited); daily: HubSpot's calendar-day cap;
 # connections: Mailchimp's simultaneous-connection cap.
@@ -52,12 +52,15 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
     "webhook": {"requests": None, "window_seconds": 1.0},
     # Twilio queues what an account sends; the API refuses bursts past its concurrency with 429 (20429).
     "twilio": {"requests": 100, "window_seconds": 1.0},
+    # FCM HTTP v1: 600,000 messages a minute per project by default; past it 429 QUOTA_EXCEEDED.
+    "fcm": {"requests": 600_000, "window_seconds": 60.0},
 }
 RATE_LIMIT_KEYS = {"requests", "window_seconds", "daily", "connections"}
 # The plain settings SandboxConfig.build takes as keyword arguments.
 OPTIONS = {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows", "webhook_require_signature", "smtp_host",
            "twilio_account_sid", "twilio_callback_delay", "twilio_undelivered_rate", "twilio_undelivered_numbers",
-           "twilio_opted_out_numbers", "twilio_blocked_prefixes"}
+           "twilio_opted_out_numbers", "twilio_blocked_prefixes", "fcm_project_id", "fcm_unregistered_tokens",
+           "fcm_unregistered_rate"}
 
 
 def default_token(destination: str) -> str:
@@ -103,6 +106,11 @@ class SandboxConfig:
     twilio_undelivered_numbers: tuple = ()
     twilio_opted_out_numbers: tuple = ()
     twilio_blocked_prefixes: tuple = ("+850",)
+    # FCM (fcm.py): the one Firebase project it serves, and which device tokens it answers UNREGISTERED
+    # (listed, or a share of all tokens by a hash: the same ones every time).
+    fcm_project_id: str = "attiva-sandbox"
+    fcm_unregistered_tokens: tuple = ()
+    fcm_unregistered_rate: float = 0.0
 
     @classmethod
     def build(

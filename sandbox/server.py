@@ -14,6 +14,8 @@ Layout: each destination under ``/<type>`` followed by the vendor's own path, e.
   for the mail received since the last call (engagement.py); an empty array when nothing is new
 - ``POST /_sandbox/twilio/inbound`` ``{"from", "body", "url", "to"?}``: an SMS reply from a phone, posted
   signed to ``url`` as Twilio posts incoming messages (a STOP opts the number out; twilio.py)
+- ``POST /_sandbox/fcm/unregister`` ``{"tokens": [...]}``: the apps behind these device tokens were
+  uninstalled; FCM answers UNREGISTERED for them from now on (fcm.py)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sandbox.base import VendorApi
 from sandbox.brevo import Brevo
 from sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, parse_fault_spec
 from sandbox.engagement import new_events
+from sandbox.fcm import Fcm
 from sandbox.google import Google
 from sandbox.hubspot import HubSpot
 from sandbox.mailchimp import Mailchimp
@@ -53,7 +56,7 @@ from sandbox.wire import JSONBody, loads
 
 VENDOR_APIS: dict[str, type[VendorApi]] = {
     cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook, Twilio,
-                              MetaConversions)
+                              MetaConversions, Fcm)
 }
 assert tuple(VENDOR_APIS) == DESTINATION_TYPES
 
@@ -225,9 +228,21 @@ def _control_routes(sandbox: Sandbox) -> list[Route]:
         answered = await twilio.inbound(body["from"], body["body"], body["url"], body.get("to"))
         return JSONBody({"posted_to": body["url"], "answered": answered, "opted_out": body["from"] in twilio.opted_out})
 
+    async def fcm_unregister(request: Request) -> Response:
+        try:
+            body = await _control_body(request)
+        except ValueError as exc:
+            return JSONBody({"error": str(exc)}, status_code=400)
+        tokens = body.get("tokens")
+        if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
+            return JSONBody({"error": "expected {\"tokens\": [\"<device token>\", ...]}"}, status_code=400)
+        sandbox.destinations["fcm"].unregister(tokens)
+        return JSONBody({"unregistered": len(tokens)})
+
     return [
         Route("/health", health, methods=["GET"]),
         Route("/twilio/inbound", twilio_inbound, methods=["POST"]),
+        Route("/fcm/unregister", fcm_unregister, methods=["POST"]),
         Route("/mail", mail, methods=["GET"]),
         Route("/mail/faults", mail_faults, methods=["GET", "POST", "DELETE"]),
         Route("/mail/events", mail_events, methods=["POST"]),

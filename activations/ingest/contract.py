@@ -234,6 +234,23 @@ SOURCES: tuple[Source, ...] = (
         "Web and app events (JSON lines, one object per line; nested objects are not read).",
     ),
     Source(
+        "app_installations",
+        "app/installations",
+        "installation_id",
+        (
+            _c("installation_id", required=True, description="the app install's id (the events' anonymous_id)"),
+            _c("shop_customer_id", description="the account logged in on the app, if any"),
+            _c("email", description="the logged-in account's email, when the export carries it"),
+            _c("push_token", required=True, description="the FCM registration token the app registered"),
+            _code("platform", ("ios", "android"), required=True),
+            _c("app_version"),
+            _c("registered_at", "timestamp", required=True,
+               description="when the app registered this token; the latest registration per installation wins"),
+        ),
+        "The mobile app's push registrations: one row per token an installation registered with Firebase Cloud "
+        "Messaging (a new row when the token rotates).",
+    ),
+    Source(
         "consent",
         "consent",
         "consent_id",
@@ -242,7 +259,7 @@ SOURCES: tuple[Source, ...] = (
             _c("email"),
             _c("phone"),
             _c("shop_customer_id"),
-            _code("channel", ("email", "sms", "ads", "profiling"), required=True),
+            _code("channel", ("email", "sms", "push", "ads", "profiling"), required=True),
             _code("status", ("granted", "revoked"), required=True),
             _c("recorded_at", "timestamp", required=True, description="latest record per person and channel wins"),
             _c("source", description="where it was collected, e.g. checkout, newsletter_form, preference_center, crm"),

@@ -1,5 +1,6 @@
 """The message channels declared in the root `channels.yml`: SMTP (messaging/smtp.py), SendGrid's
-Mail Send, a signed webhook, a Salesforce Task for the sales team, or an SMS through Twilio (each beside
+Mail Send, a signed webhook, a Salesforce Task for the sales team, an SMS through Twilio, or a mobile push
+through Firebase Cloud Messaging (each beside
 its platform's other clients, under destinations/). What a channel sends and answers: messaging/delivery.py.
 
 Secrets come only from the environment (`ATTIVA_<NAME>_PASSWORD`, `ATTIVA_<NAME>_TOKEN`), as for
@@ -23,11 +24,13 @@ from activations import settings
 from activations.config.errors import ConfigError, first_problem
 from activations.destinations.base import Secret
 from activations.destinations.config import LOOPBACK_HOSTS, env_prefix, sandbox_url
+from activations.destinations.fcm.messages import FcmPushChannel
 from activations.destinations.salesforce.tasks import SalesforceTaskChannel
 from activations.destinations.sendgrid.mail import ACTIVITY_LAG_SECONDS, SendGridMailChannel
 from activations.destinations.twilio.messages import LOOKUP_LAG_SECONDS, TwilioSmsChannel
 from activations.destinations.webhook.messages import WebhookMessageChannel
 from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
+from activations.messaging.policy import duration
 from activations.messaging.smtp import SmtpChannel, build_email
 
 
@@ -42,9 +45,11 @@ class ChannelConfigError(ConfigError):
 
 CHANNEL_CLASSES: dict[str, type] = {"smtp": SmtpChannel, "sendgrid_mail": SendGridMailChannel,
                                     "webhook": WebhookMessageChannel, "salesforce_task": SalesforceTaskChannel,
-                                    "twilio_sms": TwilioSmsChannel}
+                                    "twilio_sms": TwilioSmsChannel, "fcm_push": FcmPushChannel}
 # The sandbox's Twilio account (sandbox/twilio.py): used when a twilio_sms channel points at this machine.
 SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+# The sandbox's Firebase project (sandbox/fcm.py): used when an fcm_push channel points at this machine.
+SANDBOX_FCM_PROJECT_ID = "attiva-sandbox"
 
 
 def dagster_kind(channel_type: str) -> str | None:
@@ -176,18 +181,34 @@ class TwilioSmsEntry(ChannelEntry):
         return value
 
 
+class FcmPushEntry(ChannelEntry):
+    type: Literal["fcm_push"]
+    project_id: str | None = Field(None, description="the Firebase project id; ATTIVA_<NAME>_PROJECT_ID wins; "
+                                   "default the sandbox's when the channel points at this machine")
+    ttl: str | int | None = Field(None, description="how long FCM keeps a push for an offline device: 30m, 4h, "
+                                  "1d (default FCM's own, 4 weeks)")
+
+    @field_validator("project_id")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        # Firebase project ids: 6 to 30 lower-case letters, digits and hyphens, starting with a letter.
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value):
+            raise ValueError("expected a Firebase project id: 6 to 30 lower-case letters, digits and hyphens")
+        return value
+
+
 _API_VERSION = re.compile(r"\d+\.\d")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 ENTRIES: dict[str, type[ChannelEntry]] = {"smtp": SmtpEntry, "sendgrid_mail": SendGridMailEntry,
                                           "webhook": WebhookEntry, "salesforce_task": SalesforceTaskEntry,
-                                          "twilio_sms": TwilioSmsEntry}
+                                          "twilio_sms": TwilioSmsEntry, "fcm_push": FcmPushEntry}
 
 
 class ChannelsFile(BaseModel):
     """channels.yml: message channels by name (for the JSON schema; entries are read one by one)."""
 
-    channels: dict[str, Annotated[SmtpEntry | SendGridMailEntry | WebhookEntry | SalesforceTaskEntry | TwilioSmsEntry,
-                                  Field(discriminator="type")]]
+    channels: dict[str, Annotated[SmtpEntry | SendGridMailEntry | WebhookEntry | SalesforceTaskEntry | TwilioSmsEntry
+                                  | FcmPushEntry, Field(discriminator="type")]]
 
 
 def load_channel_entries(path: Path | str | None = None) -> dict[str, dict[str, Any]]:
@@ -291,6 +312,9 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
     if isinstance(options, TwilioSmsEntry):
         return _twilio(name, options, variable, env, fail, common)
 
+    if isinstance(options, FcmPushEntry):
+        return _fcm(name, options, variable, env, fail, common)
+
     path = options.path or "/attiva/messages"
     base = variable("URL") or sandbox_url("webhook", env)
     url = base.rstrip("/") + (path if path.startswith("/") else f"/{path}")
@@ -325,6 +349,21 @@ def _twilio(name: str, options: TwilioSmsEntry, variable, env: Mapping[str, str]
                             max_segments=options.max_segments, activity_lag=lag, **common)
 
 
+def _fcm(name: str, options: FcmPushEntry, variable, env: Mapping[str, str], fail,
+         common: dict[str, Any]) -> FcmPushChannel:
+    url = variable("URL") or sandbox_url("fcm", env)
+    local = (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    # An OAuth 2.0 access token of a service account with the firebase.messaging scope, from the environment.
+    token = variable("TOKEN") or _sandbox_token(url, "fcm", env_prefix(name), fail)
+    project = variable("PROJECT_ID") or options.project_id or (SANDBOX_FCM_PROJECT_ID if local else None)
+    if not project:
+        raise fail(f"set project_id (or {env_prefix(name)}_PROJECT_ID) when the channel points at FCM", "project_id")
+    ttl = None
+    if options.ttl is not None:
+        ttl = int(duration(options.ttl, lambda reason: fail(reason, "ttl")).total_seconds())
+    return FcmPushChannel(url, project, Secret(token), ttl_seconds=ttl, **common)
+
+
 def twilio_webhook_token(name: str, path: Path | str | None = None, env: Mapping[str, str] | None = None
                          ) -> Secret | None:
     """The auth token Twilio signs channel `name`'s status callbacks and inbound messages with (`attiva
@@ -355,6 +394,7 @@ __all__ = [
     "Channel",
     "ChannelConfigError",
     "Delivery",
+    "FcmPushChannel",
     "OutgoingMessage",
     "SalesforceTaskChannel",
     "SendGridMailChannel",

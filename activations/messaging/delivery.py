@@ -9,13 +9,13 @@ message may have been accepted.
 
 The channels themselves: SMTP (messaging/smtp.py) and each platform's, beside its other clients
 (destinations/sendgrid/mail.py, destinations/webhook/messages.py, destinations/salesforce/tasks.py,
-destinations/twilio/messages.py for SMS).
+destinations/twilio/messages.py for SMS, destinations/fcm/messages.py for mobile push).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,6 +53,16 @@ class OutgoingMessage:
     campaign: str = ""
     customer_id: str = ""  # the warehouse's id: how a CRM channel finds the person's record
     to_phone: str = ""  # E.164, for an SMS channel (its `recipient` is "phone"); empty otherwise
+    to_tokens: tuple[str, ...] = ()  # the device tokens of a push channel (its `recipient` is "push")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push channel's provider said about one device token of a message."""
+
+    token_sha256: str  # never the token itself
+    outcome: str  # sent, retired, failed, unknown or retry
+    detail: str | None  # the provider's id when sent, else its reason
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,9 @@ class Delivery:
     # The recipient has opted out at the channel (an SMS STOP reply: Twilio's 21610): the message is
     # suppressed, not failed, and the number goes on the SMS suppression list.
     opted_out: bool = False
+    # Push: device tokens the provider says are gone (FCM's UNREGISTERED): never sent to again.
+    retired_tokens: tuple[str, ...] = ()
+    push_results: tuple[PushResult, ...] = ()  # push: each device token's own answer
 
 
 @runtime_checkable
@@ -135,6 +148,26 @@ def http_delivery(client: HttpClient, response: Any, provider_id: str | None) ->
     except DestinationError as exc:
         return failure(exc)
     return stopped(client.reason(response, "an answer that is neither success nor error"), response.status_code)
+
+
+def patient_request(http: HttpClient, method: str, path: str, *, busy: Callable[[Any], bool], wait_at_most: float,
+                    tries: int, **request: Any) -> Any:
+    """`http.request(method, path, **request)`, sent again after the receiver's `Retry-After` while it answers
+    `busy` (a refusal that delivered nothing: sending again is safe), up to `tries` times and only for waits
+    of at most `wait_at_most` seconds; the last response. When no answer came, a Delivery instead: `unknown`
+    if the request may have reached the receiver (timed out, connection broken), else the syncs' verdict."""
+    for attempt in range(1, tries + 1):
+        try:
+            response = http.request(method, path, **request)
+        except DestinationError as exc:
+            if "timed out" in str(exc.reason) or "connection failed" in str(exc.reason):
+                return transient(f"{http.platform}: outcome unknown, no answer ({exc.reason})")
+            return failure(exc)
+        wait = retry_after(response) if busy(response) else None
+        if wait is None or attempt == tries or wait > wait_at_most:
+            return response
+        time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def retry_after(response: Any) -> float | None:

@@ -41,6 +41,10 @@ TABLES = {
     "sms_events": """
         event_id string, message_id string, provider_id string, phone_sha256 string, event_type string,
         error_code string, occurred_at timestamp, loaded_at timestamp, source_file string""",
+    # Push device tokens never sent to again (FCM's UNREGISTERED, `attiva forget`), as SHA-256 (push.py).
+    "push_tokens_retired": "token_sha256 string, reason string, retired_at timestamp",
+    # What the push provider said about each device token of each message (push.py).
+    "push_deliveries": "message_id string, token_sha256 string, outcome string, detail string, recorded_at timestamp",
     # Pause, resume and test sends, by whom and when (actions.py): what the send path honours and an audit.
     "campaign_actions": """
         campaign string, action string, actor string, acted_at timestamp, step integer, template string,

@@ -13,6 +13,10 @@ An SMS channel (one whose client's `recipient` is "phone": twilio_sms) is addres
 instead of the email one, and its quiet hours are strict: the campaign's window, or messaging.yml's when
 the campaign says `none`; a message the window would push past its expiry is suppressed at once, with
 the reason, rather than left to expire.
+
+A push channel (`recipient` "push": fcm_push) is addressed to the customer's active device tokens (push.py): a
+customer with none is suppressed ("no push token"); its quiet hours are strict as SMS's are. Tokens the provider
+says are gone are retired at once, and each token's answer is recorded in `activation.push_deliveries`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from urllib.parse import quote
 import polars as pl
 
 from activations.destinations.identifiers import sha256_hex
-from activations.messaging import actions, coupons, feedback, journal, ledger, links, recovery
+from activations.messaging import actions, coupons, feedback, journal, ledger, links, push, recovery
 from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
 from activations.messaging.send_time import local_zone
@@ -101,8 +105,8 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         # A paused campaign goes on planning (no occurrence is lost) but sends nothing: read once, here, since
         # nobody else can write the warehouse (and so pause) while this pass holds it.
         report.paused = {c: p for c, p in actions.paused(con).items() if c in {t.campaign for t in triggers}}
-        sms = {name for name, channel in channels.items() if getattr(channel, "recipient", "email") == "phone"}
-        due = _due(con, [t for t in triggers if t.campaign not in report.paused], now, sms)
+        sms = _addressed_to(channels, "phone")
+        due = _due(con, [t for t in triggers if t.campaign not in report.paused], now, sms, _addressed_to(channels, "push"))
         if due.is_empty():
             return report
         by_campaign = {t.campaign: t for t in triggers}
@@ -122,14 +126,21 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
 # -- what is due -----------------------------------------------------------------------------------
 
 
-def _due(con, triggers: list[Trigger], now: datetime, sms: set[str] = frozenset()) -> pl.DataFrame:
+def _addressed_to(channels: Mapping[str, Channel], recipient: str) -> set[str]:
+    """The channels whose messages go to the customer's `recipient` (email, phone or push)."""
+    return {name for name, channel in channels.items() if getattr(channel, "recipient", "email") == recipient}
+
+
+def _due(con, triggers: list[Trigger], now: datetime, sms: set[str] = frozenset(),
+         push_channels: set[str] = frozenset()) -> pl.DataFrame:
     """Planned rows due now, with the customer as they are now and the trigger row as it is now; `sms`: the
-    channels addressed to the customer's phone."""
+    channels addressed to the customer's phone, `push_channels` to their app's device tokens."""
     frames = []
     for trigger in triggers:
         exit_reason = "t.exit_reason" if "exit_reason" in trigger.columns else "cast(null as string)"
         consent = f"c.{trigger.consent}" if trigger.consent else "true"
         phone = "true as sms, c.phone as c_phone" if trigger.channel in sms else "false as sms"
+        phone += ", true as push" if trigger.channel in push_channels else ", false as push"
         frame = con.sql(f"""
             select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,
                    l.message_id, l.attempts, l.customer_id,
@@ -181,36 +192,47 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
                                          "group by phone_sha256").fetchall(), schema=["phone_sha256", "sms_opt_out"],
                              orient="row", schema_overrides={"phone_sha256": pl.String, "sms_opt_out": pl.String})
     due = due.join(opted_out, on="phone_sha256", how="left")
-    sms = pl.col("sms")
+    due = due.with_columns(pl.col("push").fill_null(False))
+    tokens = push.active_tokens(con, due.filter(pl.col("push"))["customer_id"].to_list())
+    due = due.with_columns(pl.Series("push_tokens", [tokens.get(c, []) if p else [] for c, p in zip(
+        due["customer_id"].to_list(), due["push"].to_list(), strict=True)], dtype=pl.List(pl.String)))
+    sms, on_push = pl.col("sms"), pl.col("push")
     reason = (
         pl.when(~pl.col("trigger_holds")).then(pl.lit("the trigger no longer holds"))
         .when(pl.col("exit_reason").is_not_null()).then(pl.lit("exited: ") + pl.col("exit_reason"))
         .when(pl.col("expires_at") < naive_now).then(pl.lit("expired before it could be sent"))
         .when(~pl.col("customer_known")).then(pl.lit("the customer is no longer in the warehouse"))
         .when(pl.col("consented").is_null() | ~pl.col("consented")).then(pl.lit("no consent at send time"))
-        .when(~sms & pl.col("c_email").is_null()).then(pl.lit("no email address"))
+        .when(on_push & (pl.col("push_tokens").list.len() == 0)).then(pl.lit("no push token"))
+        .when(~sms & ~on_push & pl.col("c_email").is_null()).then(pl.lit("no email address"))
         .when(sms & pl.col("c_phone").is_null()).then(pl.lit("no phone number"))
-        .when(~sms & pl.col("email_sha256").is_in(list(suppressed))).then(pl.lit("on the suppression list"))
+        .when(~sms & ~on_push & pl.col("email_sha256").is_in(list(suppressed)))
+        .then(pl.lit("on the suppression list"))
         .when(sms & pl.col("sms_opt_out").is_not_null()).then(pl.lit("opted out of SMS: ") + pl.col("sms_opt_out"))
     )
     due = due.with_columns(reason.alias("suppressed_because"))
     _suppress(con, due.filter(pl.col("suppressed_because").is_not_null()), "suppressed_because", now, report)
     due = due.filter(pl.col("suppressed_because").is_null())
 
-    # Quiet hours, in each customer's timezone: postpone to the end of the window. SMS: always a window (the
-    # campaign's, else messaging.yml's), and never postponed past the expiry: suppressed now, saying so.
-    postponed_to = [_after_quiet_hours(triggers[c].quiet_hours or (settings.quiet_hours if is_sms else None), tz,
+    # Quiet hours, in each customer's timezone: postpone to the end of the window. SMS and push are strict:
+    # always a window (the campaign's, else messaging.yml's), and never postponed past the expiry: suppressed
+    # now, saying so.
+    due = due.with_columns((pl.col("sms") | pl.col("push")).alias("strict"))
+    postponed_to = [_after_quiet_hours(triggers[c].quiet_hours or (settings.quiet_hours if strict else None), tz,
                                        naive_now)
-                    for c, tz, is_sms in zip(due["campaign"].to_list(), due["c_timezone"].to_list(),
-                                             due["sms"].to_list(), strict=True)]
+                    for c, tz, strict in zip(due["campaign"].to_list(), due["c_timezone"].to_list(),
+                                             due["strict"].to_list(), strict=True)]
     due = due.with_columns(pl.Series("postpone_to", postponed_to, dtype=pl.Datetime("us")))
-    too_late = due.filter(pl.col("sms") & (pl.col("postpone_to") > pl.col("expires_at")))
+    past_expiry = pl.col("strict") & (pl.col("postpone_to") > pl.col("expires_at"))
+    too_late = due.filter(past_expiry)
     if too_late.height:
         _suppress(con, too_late.with_columns(
             (pl.lit("quiet hours in the customer's timezone until ") + pl.col("postpone_to").dt.strftime("%H:%M UTC")
-             + pl.lit(", after the step expires: an SMS is never sent in quiet hours")).alias("why")),
+             + pl.lit(", after the step expires: ")
+             + pl.when(pl.col("sms")).then(pl.lit("an SMS")).otherwise(pl.lit("a push"))
+             + pl.lit(" is never sent in quiet hours")).alias("why")),
                   "why", now, report)
-        due = due.filter(~(pl.col("sms") & (pl.col("postpone_to") > pl.col("expires_at"))))
+        due = due.filter(~past_expiry)
     later = due.filter(pl.col("postpone_to").is_not_null())
     if later.height:
         ledger.update(con, later.select(*ledger.KEY, pl.col("postpone_to").alias("due_at"),
@@ -309,6 +331,7 @@ def compose(row: dict[str, Any], trigger: Trigger, channel: Channel | None, temp
     name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
     return OutgoingMessage(
         message_id=row["message_id"], to_email=row.get("c_email") or "", to_phone=row.get("c_phone") or "",
+        to_tokens=tuple(row.get("push_tokens") or ()),
         to_name=name,
         from_email=getattr(channel, "from_email", ""), from_name=getattr(channel, "from_name", ""),
         subject=rendered.subject, html=rendered.html,
@@ -408,6 +431,8 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             report.stopped.setdefault(channel, delivery.reason or "stopped")
         if delivery.opted_out:
             opted_out.append((message.to_phone, message.message_id))
+        if delivery.retired_tokens or delivery.push_results:
+            pushed.append((message.message_id, delivery))
         outcome = {**key, **_outcome(delivery, clock), "sending_at": started, "attempts_add": 1}
         sends.outcome(tuple(key.values()), outcome["state"], outcome["reason"], outcome["provider_id"],
                       outcome["sent_at"] or started)
@@ -415,10 +440,15 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
 
     outcomes: list[tuple[dict[str, Any], str]] = []
     opted_out: list[tuple[str, str]] = []  # (number, message id) the channel said opted out; appended by threads
+    pushed: list[tuple[str, Delivery]] = []  # (message id, a push channel's answer); appended by threads
 
     def record() -> None:
         if opted_out:  # pop: a sending thread may append meanwhile
             feedback.record_sms_opt_outs(con, [opted_out.pop(0) for _ in range(len(opted_out))], now)
+        if pushed:
+            answers = [pushed.pop(0) for _ in range(len(pushed))]
+            push.retire(con, [t for _, d in answers for t in d.retired_tokens], "unregistered", now)
+            push.record_results(con, [(m, r) for m, d in answers for r in d.push_results], now)
         ledger.update(con, pl.DataFrame([o for o, _ in outcomes], schema=OUTCOME_SCHEMA), now)
         for outcome, label in outcomes:
             report.add(outcome["campaign"], label)

@@ -2,7 +2,8 @@
 
 A template is a folder `templates/<name>/` with `subject.txt.j2`, `body.html.j2` and
 `body.txt.j2`, or, for an SMS, `sms.txt.j2` alone (plain text, no subject, no HTML; it must tell how
-to opt out, with the word STOP); folders starting with `_` hold shared layouts and are not templates.
+to opt out, with the word STOP), or, for a mobile push, `push_title.txt.j2` and `push.txt.j2` (the
+notification's title, as the subject, and its text); folders starting with `_` hold shared layouts and are not templates.
 The context every template gets is documented in `templates/README.md`.
 
 Why it is safe to render data: Jinja never evaluates the values it is given, so a first
@@ -30,6 +31,7 @@ from activations.messaging.links import add_utm
 
 PARTS = ("subject.txt.j2", "body.html.j2", "body.txt.j2")
 SMS_PART = "sms.txt.j2"  # an SMS template's only part: its text
+PUSH_PARTS = ("push_title.txt.j2", "push.txt.j2")  # a push template's parts: the notification's title and text
 CONTEXT_KEYS = ("customer", "trigger", "campaign", "step", "recommendations", "coupon", "unsubscribe_url")
 UTM_SOURCE = "attiva"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -154,7 +156,7 @@ class Templates:
             return []
         return sorted(p.name for p in self.folder.iterdir()
                       if p.is_dir() and _NAME.fullmatch(p.name)
-                      and any((p / part).is_file() for part in (*PARTS, SMS_PART)))
+                      and any((p / part).is_file() for part in (*PARTS, SMS_PART, *PUSH_PARTS)))
 
     def validate(self, name: str, sample: Mapping[str, Any]) -> None:
         """Render every part with `sample`; a missing part or unknown name raises TemplateError, and so does an
@@ -181,6 +183,10 @@ class Templates:
         if len(compiled) == 1:  # an SMS: the text alone, blank-line runs kept to one, no trailing space
             text = self._render_part(name, SMS_PART, compiled[0], context)
             return RenderedMessage(subject="", html="", text=_BLANK_LINES.sub("\n\n", text).strip() + "\n")
+        if len(compiled) == 2:  # a push: a one-line title and a short text
+            title, text = (self._render_part(name, part, template, context)
+                           for part, template in zip(PUSH_PARTS, compiled, strict=True))
+            return RenderedMessage(subject=" ".join(title.split()), html="", text=" ".join(text.split()) + "\n")
         subject, html, text = (self._render_part(name, part, template, context)
                                for part, template in zip(PARTS, compiled, strict=True))
         # Blocks left out by `if`s leave runs of blank lines in the text part: keep at most one.
@@ -193,6 +199,12 @@ class Templates:
             raise TemplateError(f"template {name!r} not found in {self.folder}", template=name, file=folder)
         if (folder / SMS_PART).is_file() and not any((folder / part).is_file() for part in PARTS):
             self._compiled[name] = (self._load(name, folder, SMS_PART),)
+            return self._compiled[name]
+        if any((folder / part).is_file() for part in PUSH_PARTS) and not any((folder / p).is_file() for p in PARTS):
+            if missing := [part for part in PUSH_PARTS if not (folder / part).is_file()]:
+                raise TemplateError(f"template {name!r} lacks {missing[0]} in {folder}", template=name,
+                                    file=folder / missing[0])
+            self._compiled[name] = tuple(self._load(name, folder, part) for part in PUSH_PARTS)
             return self._compiled[name]
         missing = [part for part in PARTS if not (folder / part).is_file()]
         if missing:

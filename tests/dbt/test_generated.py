@@ -119,3 +119,29 @@ def test_the_engine_normalizes_identifiers_exactly_like_dbt(generated):
     phones = both.filter(pl.col("phone").ne_missing(pl.col("phone_engine")))
     assert emails.height == 0, emails.head(10)
     assert phones.height == 0, phones.head(10)
+
+
+def test_app_users_are_reached_on_their_latest_tokens_with_push_consent(generated):
+    """A rotated token's older registration, an export's duplicate rows and an anonymous install stay out of
+    the push tokens mart; an uninstalled app's token stays in (only FCM knows: the send path retires it)."""
+    import polars as pl
+
+    warehouse, truth, _ = generated
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tokens = dict(con.execute("select push_token, customer_id from marts.customer_push_tokens").fetchall())
+        registrations = con.execute("select push_token, is_latest_registration, shop_customer_id, email "
+                                    "from staging.stg_app__installations").fetchall()
+        consenting = con.execute("select count(*) from marts.customers where consent_push").fetchone()[0]
+        strays = con.execute("""select count(*) from triggers.trg_abandoned_cart_push where customer_id not in
+                                (select customer_id from marts.customer_push_tokens)""").fetchone()[0]
+        pushes = con.execute("select count(*) from triggers.trg_abandoned_cart_push").fetchone()[0]
+        rows = con.execute("select count(*) from marts.customer_push_tokens").fetchone()[0]
+    current = {t for t, latest, _, _ in registrations if latest}
+    rotated_away = {t for t, latest, _, _ in registrations if not latest} - current  # not a current row's replay
+    anonymous = {t for t, _, shop, email in registrations if shop is None and email is None}
+    assert tokens and rows == len(tokens)  # one customer per token, each token once
+    assert rotated_away and not rotated_away & set(tokens)
+    assert anonymous and not anonymous & set(tokens)
+    uninstalled = set(pl.read_parquet(truth / "uninstalled_push_tokens.parquet")["push_token"])
+    assert uninstalled & set(tokens)
+    assert consenting > 0 and pushes > 0 and strays == 0

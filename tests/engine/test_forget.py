@@ -231,3 +231,33 @@ def test_forget_keeps_every_sms_away_from_the_persons_numbers(handcrafted_wareho
         assert listed == {phone_sha256(p) for p in phones}
         assert not any(p in json.dumps(con.execute("select * from activation.sms_suppression_list").fetchall(),
                                        default=str) for p in phones)
+
+
+def test_forget_retires_the_persons_app_push_tokens_in_every_copy(handcrafted_warehouse, tmp_path):
+    from activations.messaging import push
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(handcrafted_warehouse, warehouse)
+    phone, tablet = "mario-phone:APA91b" + "m" * 40, "mario-tablet:APA91b" + "t" * 40
+    with duckdb.connect(str(warehouse)) as con:
+        [(mario,)] = con.execute("select customer_id from marts.customers where email = ?", [MARIO]).fetchall()
+        [shop_id, *_] = [v for (v,) in con.execute("""select identifier_value from marts.customer_identifiers
+            where identifier_type = 'shop_customer_id' and customer_id = ? order by 1""", [mario]).fetchall()]
+        columns = [c for (c,) in con.execute("select column_name from information_schema.columns where table_schema = "
+                                             "'raw' and table_name = 'app_installations' order by ordinal_position"
+                                             ).fetchall()]
+        assert "push_token" in columns, "ingestion creates every source's raw table"
+        con.execute("insert into raw.app_installations (installation_id, shop_customer_id, push_token, platform, "
+                    "registered_at) values ('i-1', ?, ?, 'ios', now()), ('i-2', ?, ?, 'android', now())",
+                    [shop_id, phone, shop_id, tablet])
+        con.execute("insert into marts.customer_push_tokens (customer_id, push_token, platform, installation_id) "
+                    "values (?, ?, 'ios', 'i-1'), (?, ?, 'android', 'i-2')", [mario, phone, mario, tablet])
+        report = forget(con, MARIO, destinations={})
+        assert report.push_tokens == 2 and "2 app push token(s) retired" in str(report)
+        assert set(con.execute("select token_sha256, reason from activation.push_tokens_retired").fetchall()) == {
+            (push.token_sha256(phone), "forgotten"), (push.token_sha256(tablet), "forgotten")}
+        assert con.execute("select count(*) from raw.app_installations where push_token is not null").fetchone() == (0,)
+        assert con.execute("select count(*) from marts.customer_push_tokens").fetchone() == (0,)
+        # A late file naming the tablet again, tied to anyone, cannot bring a push to it back.
+        con.execute("insert into marts.customer_push_tokens (customer_id, push_token) values ('someone', ?)", [tablet])
+        assert push.active_tokens(con, ["someone"]) == {}

@@ -127,7 +127,7 @@ def test_summary_counts_what_was_written(landing: tuple[Path, GenerateSummary]) 
         header = 0 if source.name == "events" else 1
         assert summary.rows[source.name] == lines - header > 0
         assert source.name in text and f"{summary.rows[source.name]:,}" in text
-    assert len(summary.files) == len(SOURCES) + 4 and all(p.exists() for p in summary.files)
+    assert len(summary.files) == len(SOURCES) + 5 and all(p.exists() for p in summary.files)
     assert summary.bytes_written == sum(p.stat().st_size for p in summary.files)
     assert summary.seconds > 0
 
@@ -561,7 +561,8 @@ def test_email_engagement_has_realistic_rates_over_the_last_90_days(root: Path) 
 
 def test_consent_is_granted_revoked_and_regranted_per_channel(root: Path) -> None:
     _, rows, _ = read_csv(root, "consent")
-    assert {r["channel"] for r in rows} == {"email", "sms", "ads", "profiling"}
+    assert {r["channel"] for r in rows} == {"email", "sms", "push", "ads", "profiling"}
+    assert {r["source"] for r in rows if r["channel"] == "push"} == {"app"}  # asked by the app, keyed by its account
     assert {r["status"] for r in rows} == {"granted", "revoked"}
     # Keyed by email and/or phone and/or account; only a placeholder email ("") leaves a record unkeyed.
     assert sum(not (r["email"] or r["phone"] or r["shop_customer_id"]) for r in rows) <= 0.01 * len(rows)
@@ -576,3 +577,23 @@ def test_consent_is_granted_revoked_and_regranted_per_channel(root: Path) -> Non
     assert any(s[-2:] == ["granted", "revoked"] for s in statuses)
     assert any(s[-3:] == ["granted", "revoked", "granted"] for s in statuses)
     assert all(when(r["recorded_at"]) is None or when(r["recorded_at"]) <= AS_OF for r in rows)
+
+
+def test_app_registrations_are_messy_as_exports_are(root: Path) -> None:
+    """Rotated tokens leave their older registration, a few rows come twice, anonymous installs carry no account,
+    and an uninstalled app's token stays in the export: only the truth (and FCM) knows it is dead."""
+    import re
+
+    _, rows, _ = read_csv(root, "app_installations")
+    good = [r for r in rows if r["push_token"] and r["installation_id"]]
+    assert {r["platform"] for r in good} <= {"ios", "android"} and len({r["platform"] for r in good}) == 2
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}:APA91b[A-Za-z0-9_-]{134}", r["push_token"]) for r in good)
+    per_install = defaultdict(set)
+    for r in good:
+        per_install[r["installation_id"]].add(r["push_token"])
+    assert any(len(tokens) > 1 for tokens in per_install.values())  # a rotation
+    keys = [(r["installation_id"], r["push_token"], r["registered_at"]) for r in good]
+    assert len(set(keys)) < len(keys)  # an export's replayed rows
+    assert any(not r["shop_customer_id"] for r in good) and any(r["shop_customer_id"] for r in good)
+    dead = set(pl.read_parquet(root / "_truth" / "uninstalled_push_tokens.parquet")["push_token"])
+    assert dead and dead <= {r["push_token"] for r in rows}

@@ -586,7 +586,7 @@ def test_values_outside_the_declared_vocabulary_or_range_are_quarantined_and_cod
     assert rows(warehouse, "select consent_id, channel, status from raw.consent") == [("K1", "email", "granted")]
     assert rows(warehouse, "select event_type, bounce_type from raw.email_engagement") == [("bounce", "hard")]
     assert rows(warehouse, "select file, line, field, reason from raw.quarantine order by file, line, field") == [
-        ("consent/c.csv", 3, "channel", "field channel: 'fax' is not one of email, sms, ads, profiling"),
+        ("consent/c.csv", 3, "channel", "field channel: 'fax' is not one of email, sms, push, ads, profiling"),
         (
             "crm/contacts/c.csv",
             3,

@@ -31,6 +31,7 @@ DEMO = ["abandoned_cart", "birthday", "browse_abandonment", "cross_sell", "favou
         "lead_nurture_1", "lead_nurture_2", "lead_nurture_3", "welcome_1", "welcome_2", "welcome_3", "win_back"]
 CRM_TASKS = ["mql_handoff"]  # not emails: a task for sales in the CRM, no unsubscribe link, no tracked links
 SMS = ["birthday_sms"]  # plain text for an SMS channel (tests/messaging/test_twilio.py)
+PUSH = ["abandoned_cart_push"]  # a title and a text for a push channel (tests/messaging/test_fcm.py)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SECRET = "test-secret-0123456789"
 
@@ -87,7 +88,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_every_use_case_has_a_template(templates):
-    assert templates.names() == sorted(DEMO + CRM_TASKS + SMS)
+    assert templates.names() == sorted(DEMO + CRM_TASKS + SMS + PUSH)
 
 
 def test_the_crm_task_template_briefs_sales_without_an_unsubscribe_footer(templates):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -37,8 +36,8 @@ from activations.messaging.delivery import (
     Delivery,
     OutgoingMessage,
     accepted,
-    failure,
     http_delivery,
+    patient_request,
     permanent,
     retry_after,
     stopped,
@@ -146,22 +145,12 @@ class TwilioSmsChannel:
             data = urlencode(self.form(message)).encode()
         except ValueError as exc:
             return permanent(f"twilio: invalid message: {exc}")
-        for attempt in range(1, RATE_LIMIT_TRIES + 1):
-            try:
-                response = self.http.request("POST", self.messages_path, data=data,
-                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
-            except DestinationError as exc:
-                if "timed out" in str(exc.reason) or "connection failed" in str(exc.reason):
-                    # The request may have reached Twilio: look it up next pass, never resend blindly.
-                    return transient(f"twilio: outcome unknown, no answer ({exc.reason})")
-                return failure(exc)
-            if response.status_code != 429:
-                return self._verdict(response)
-            wait = retry_after(response)
-            if attempt == RATE_LIMIT_TRIES or wait is None or wait > self.rate_limit_wait:
-                return self._verdict(response)
-            time.sleep(wait)  # a refused request created nothing: sending it again is safe
-        raise AssertionError("unreachable")
+        # A 429 created nothing: waited for and sent again. No answer: looked up next pass, never resent blindly.
+        response = patient_request(self.http, "POST", self.messages_path, data=data,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                   busy=lambda r: r.status_code == 429, wait_at_most=self.rate_limit_wait,
+                                   tries=RATE_LIMIT_TRIES)
+        return response if isinstance(response, Delivery) else self._verdict(response)
 
     def _verdict(self, response: Any) -> Delivery:
         answer = response_json(response)

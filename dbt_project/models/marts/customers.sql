@@ -19,6 +19,7 @@ select
     birthday_day,
     consent_email,
     consent_sms,
+    consent_push,
     consent_ads,
     consent_profiling,
     email_hard_bounced,

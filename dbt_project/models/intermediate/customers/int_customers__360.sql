@@ -116,6 +116,7 @@ consent as (
         customer_id,
         max(case when channel = 'email' and status = 'granted' then 1 else 0 end) = 1 as consent_email,
         max(case when channel = 'sms' and status = 'granted' then 1 else 0 end) = 1 as consent_sms,
+        max(case when channel = 'push' and status = 'granted' then 1 else 0 end) = 1 as consent_push,
         max(case when channel = 'ads' and status = 'granted' then 1 else 0 end) = 1 as consent_ads,
         max(case when channel = 'profiling' and status = 'granted' then 1 else 0 end) = 1 as consent_profiling
     from {{ ref('int_customers__consent') }}
@@ -149,6 +150,7 @@ joined as (
         crm.became_customer_at,
         coalesce(c.consent_email, false) as consent_email,
         coalesce(c.consent_sms, false) as consent_sms,
+        coalesce(c.consent_push, false) as consent_push,
         coalesce(c.consent_ads, false) as consent_ads,
         coalesce(c.consent_profiling, false) as consent_profiling,
         e.email_hard_bounced_at,
@@ -205,6 +207,7 @@ computed as (
         cast(extract(day from birth_date) as integer) as birthday_day,
         consent_email,
         consent_sms,
+        consent_push,
         consent_ads,
         consent_profiling,
         email_hard_bounced_at is not null as email_hard_bounced,
@@ -256,7 +259,7 @@ final as (
     {{ attiva.per_customer_rows('computed', [
         'email', 'phone', 'first_name', 'last_name', 'company', 'job_title', 'is_b2b', 'country', 'city',
         'timezone', 'birth_date', 'birthday_month', 'birthday_day', 'consent_email', 'consent_sms',
-        'consent_ads', 'consent_profiling', 'email_hard_bounced', 'email_marketable', 'lifecycle_stage',
+        'consent_push', 'consent_ads', 'consent_profiling', 'email_hard_bounced', 'email_marketable', 'lifecycle_stage',
         'lead_source', 'lead_score', 'became_lead_at', 'became_mql_at', 'became_sql_at',
         'became_customer_at', 'orders_count', 'revenue', 'avg_order_value', 'first_order_at',
         'last_order_at', 'days_since_last_order', 'recency_score', 'frequency_score', 'monetary_score',

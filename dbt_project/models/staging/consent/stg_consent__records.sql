@@ -14,7 +14,7 @@ final as (
         lower(trim(source)) as consent_source,
         _ingested_at
     from source
-    where lower(trim(channel)) in ('email', 'sms', 'ads', 'profiling')
+    where lower(trim(channel)) in ('email', 'sms', 'push', 'ads', 'profiling')
       and lower(trim(status)) in ('granted', 'revoked')
 )
 
