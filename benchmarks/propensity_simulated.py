@@ -1,10 +1,10 @@
 """Propensity models on the simulator, against the churn and purchase rates it planted.
 
-    .venv/bin/python benchmarks/propensity_simulated.py [--customers 20000] [--days 200] [--seed 42] [--dir DIR]
+    .venv/bin/python benchmarks/propensity_simulated.py [--customers 50000] [--days 365] [--seed 42] [--dir DIR]
 
 Generates the customers, lets the simulated world (simulator/) live `--days` days with the whole
 pipeline on the first and the last (the models need two horizons of 90 days behind the clock, so
-200 days leave the training window's features 20 days into the simulated world), then trains the
+365 days put the training window's features 185 days into the simulated world), then trains the
 churn, 30-day purchase and lead-conversion models on the warehouse as the weekly job does
 (activations/predict/propensity_tables.retrain) and prints each model's holdout AUC beside its rule's,
 and beside the planted truth's: every customer's true chance of the outcome, from the traits the
@@ -37,8 +37,8 @@ RECORD_TYPES = {"crm_contacts": "crm_contact_id", "shop_customers": "shop_custom
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--days", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dir", type=Path, help="keep the data here (default: a new temporary folder)")
     args = parser.parse_args()

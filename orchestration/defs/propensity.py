@@ -55,7 +55,7 @@ def customer_propensity(context: dg.AssetExecutionContext, warehouse: Warehouse,
         context.log.info(str(run))
         metadata.update({f"{run.target.name}_published": run.published, f"{run.target.name}_reason": run.reason})
         if run.auc is not None:
-            metadata.update({f"{run.target.name}_auc": round(run.auc, 4),
+            metadata.update({f"{run.target.name}_kind": run.model, f"{run.target.name}_auc": round(run.auc, 4),
                              f"{run.target.name}_rule_auc": round(run.rule_auc or float("nan"), 4),
                              f"{run.target.name}_brier": round(run.brier, 4),
                              f"{run.target.name}_holdout_rows": run.holdout_rows})

@@ -55,10 +55,12 @@ def test_the_churn_model_beats_the_churn_risk_rule_on_the_same_holdout(cdnow_fra
     assert deciles[-1]["observed"] > deciles[0]["observed"], "the top decile churns more than the bottom one"
 
 
-def test_purchase_model_and_its_rule_are_recorded_too(cdnow_frames):
+def test_the_purchase_model_beats_its_rule_too(cdnow_frames):
     run = train(Snapshots(on_frames(**cdnow_frames)), BY_NAME["purchase_30d"], END)
     print(f"\nCDNOW purchase in 30 days: model AUC {run.auc:.3f}, reversed churn_risk AUC {run.rule_auc:.3f}")
-    assert run.auc > run.rule_auc and run.published
+    # 141 buyers in the training window: few enough for the logistic regression (boosting gave 0.824 vs 0.778)
+    assert run.model == "logistic regression" and run.published
+    assert run.auc - run.rule_auc >= 0.05, (run.auc, run.rule_auc)
 
 
 def test_too_little_data_says_so_instead_of_training(cdnow_frames):
