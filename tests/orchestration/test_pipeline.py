@@ -84,10 +84,11 @@ def test_triggered_messages_went_out_once_with_the_ledger_as_metadata(built, san
     for campaign, counts in messages.items():
         ledger_sent = sum(1 for c, _, _ in sent if c == campaign)
         assert counts.get("ledger_sent", None) is None or counts["ledger_sent"].value == ledger_sent, campaign
-    # Nobody without the channel's consent got anything: email consent for email, SMS consent for SMS.
+    # Nobody without the channel's consent got anything: email consent for email, SMS consent for SMS, push consent for push.
     [(unconsented,)] = rows(built.warehouse, """
         select count(*) from activation.message_ledger as l join marts.customers as c using (customer_id)
         where l.state = 'sent' and case when l.channel = 'sms' then not coalesce(c.consent_sms, false)
+                                        when l.channel = 'push' then not coalesce(c.consent_push, false)
                                         else not c.email_marketable end""")
     assert unconsented == 0
 
@@ -95,7 +96,7 @@ def test_triggered_messages_went_out_once_with_the_ledger_as_metadata(built, san
 def test_every_sync_reached_its_destination_and_says_what_it_did(built):
     syncs = {e.asset_key.path[1]: e.materialization.metadata for e in built.result.get_asset_materialization_events()
              if e.asset_key.path[0] == "syncs"}
-    assert len(syncs) == 9
+    assert len(syncs) == 10  # nine audiences' syncs and the conversions sent to Meta
     # HubSpot holds one contact per email of the marketable champions; the run says so too.
     [(marketable,)] = rows(built.warehouse, "select count(distinct email) from audiences.aud_champions "
                                             "where email_marketable")
