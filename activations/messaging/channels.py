@@ -202,8 +202,6 @@ class FcmPushEntry(ChannelEntry):
 
 class InAppEntry(ChannelEntry):
     type: Literal["in_app"]
-    inbox: str | None = Field(None, description="the inbox file `attiva serve` reads (ATTIVA_<NAME>_INBOX wins); "
-                              "default inbox.sqlite in the serving folder (ATTIVA_SERVING)")
     ttl: str | int | None = Field(None, description="how long a message stays on offer once available: 30m, "
                                   "12h, 7d (default 7d)")
 
@@ -329,7 +327,8 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
 
     if isinstance(options, InAppEntry):
         ttl = DEFAULT_TTL if options.ttl is None else duration(options.ttl, lambda reason: fail(reason, "ttl"))
-        return InAppChannel(variable("INBOX") or options.inbox or None, ttl=ttl, **common)
+        # Always the serving folder's inbox (ATTIVA_SERVING): where `attiva serve` reads it.
+        return InAppChannel(None, ttl=ttl, **common)
 
     path = options.path or "/attiva/messages"
     base = variable("URL") or sandbox_url("webhook", env)

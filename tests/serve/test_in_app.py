@@ -301,3 +301,16 @@ def test_the_inbox_survives_a_writer_killed_mid_write(tmp_path) -> None:
         count // batch)
     reader.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_channel_file_puts_on_site_messages_in_the_inbox_the_server_reads(tmp_path, monkeypatch) -> None:
+    from activations.messaging.channels import ChannelConfigError, channel_from_config, load_channel_entries
+
+    monkeypatch.setenv("ATTIVA_SERVING", str(tmp_path / "serving"))
+    channel = channel_from_config("on_site", load_channel_entries()["on_site"], {})
+    assert isinstance(channel, InAppChannel) and channel.ttl == timedelta(days=3)
+    assert channel.inbox.path == tmp_path / "serving" / INBOX_FILE
+    assert channel.recipient == "in_app" and channel.resend_is_safe
+    channel.close()
+    with pytest.raises(ChannelConfigError, match="ttl"):
+        channel_from_config("on_site", {"type": "in_app", "ttl": "soon"}, {})
