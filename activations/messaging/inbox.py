@@ -144,8 +144,9 @@ class Inbox:
                                [customer_id, at, at, limit]).fetchall()
         return [InAppMessage(*row) for row in rows]
 
-    def dismiss(self, message_ids: Iterable[str], now: datetime) -> int:
-        """Mark messages dismissed (never shown again); how many were not already."""
+    def dismiss(self, message_ids: Iterable[str], now: datetime, *, customer_id: str | None = None) -> int:
+        """Mark messages dismissed (never shown again), only `customer_id`'s when given; how many were not
+        already."""
         wanted = [m for m in message_ids if m]
         if not wanted:
             return 0
@@ -154,8 +155,8 @@ class Inbox:
             if con is None:
                 return 0
             before = con.total_changes
-            con.executemany("update messages set dismissed_at = ? where message_id = ? and dismissed_at is null",
-                            [[stamp(now), m] for m in wanted])
+            con.executemany("update messages set dismissed_at = ? where message_id = ? and dismissed_at is null "
+                            "and customer_id = coalesce(?, customer_id)", [[stamp(now), m, customer_id] for m in wanted])
             return con.total_changes - before
 
     def forget(self, customer_ids: Iterable[str]) -> int:

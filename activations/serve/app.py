@@ -270,7 +270,7 @@ async def events_answer(api: Api, header: Header, client: str, chunks: AsyncIter
     except OSError as exc:  # disk full, landing folder gone: nothing of this request was acknowledged
         return error(503, "not_written", f"the events could not be written to the landing folder "
                      f"({exc.strerror or type(exc).__name__}); retry later", {"Retry-After": "5"})
-    messages.dismiss(api, body, outcomes)  # a dismissed in-app message is not shown again, from now
+    messages.dismiss(api, body, outcomes, *trust)  # a dismissed in-app message is not shown again, from now
     counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")}
     status = 200 if not counts["rejected"] else 400 if counts["rejected"] == len(outcomes) else 207
     return JSON({**counts, "results": [o.as_json() for o in outcomes]}, status_code=status)

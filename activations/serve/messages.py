@@ -6,7 +6,8 @@ signed identity token (`/me`) or the visitor's own device id, so a visitor never
 messages. Only the messages due now, not expired, not dismissed, highest priority first, and only to a
 visitor whose `consent_profiling` is true in the current snapshot (on-site content chosen from the profile,
 as personalization is; the campaign's own consent was checked when it was sent). A `message_dismissed` event
-accepted by `POST /v1/events` dismisses its message at once, before the warehouse hears of it.
+accepted by `POST /v1/events` dismisses its message at once, before the warehouse hears of it: any message for
+a server key, only the visitor's own for a browser key.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.routing import Route
 
 from activations.messaging.inbox import INBOX_FILE, MAX_SHOWN, Inbox
 from activations.serve.identity import ME
+from activations.serve.normalize import MAX_IDENTIFIER, normalize_identifier
 
 ENDPOINT = "messages"
 DISMISSED = "message_dismissed"
@@ -51,21 +53,36 @@ def messages_answer(api, header, client: str, id_type: str, value: str = "") -> 
     return JSONResponse(body)
 
 
-def dismissals(body, accepted: Iterable[int]) -> list[str]:
-    """The message ids of the accepted `message_dismissed` events of an events request (`accepted`: the
+def dismissals(body, accepted: Iterable[int]) -> list[Mapping]:
+    """The accepted `message_dismissed` events (with a message id) of an events request (`accepted`: the
     indexes of the events accepted)."""
     events = body.get("events") if isinstance(body, Mapping) and "events" in body else body
     events = events if isinstance(events, list) else [events]
     wanted = set(accepted)
-    return [str(e["message_id"]) for i, e in enumerate(events)
+    return [e for i, e in enumerate(events)
             if i in wanted and isinstance(e, Mapping) and e.get("event_type") == DISMISSED and e.get("message_id")]
 
 
-def dismiss(api, body, outcomes) -> None:
-    """Dismiss, in the inbox, the messages an events request's accepted `message_dismissed` events name."""
-    ids = dismissals(body, [o.index for o in outcomes if o.status in ("accepted", "duplicate")])
-    if ids:
-        inbox_of(api).dismiss(ids, api.clock())
+def dismiss(api, body, outcomes, trust: str, signed: tuple[str, str] | None) -> None:
+    """Dismiss, in the inbox, the messages an events request's accepted `message_dismissed` events name. A
+    server key's events dismiss any message; a browser's only the visitor's own: the customer its identity
+    token names (`signed`), else the one its device id (the event's anonymous_id) belongs to."""
+    found = dismissals(body, [o.index for o in outcomes if o.status in ("accepted", "duplicate")])
+    if not found:
+        return
+    inbox, now = inbox_of(api), api.clock()
+    if trust == "server":
+        inbox.dismiss([str(e["message_id"]) for e in found], now)
+        return
+    snapshot = api.store.snapshot()
+    if snapshot is None:
+        return
+    for event in found:
+        id_type, value = signed or ("device_id", str(event.get("anonymous_id") or ""))
+        normalized = normalize_identifier(id_type, value[:MAX_IDENTIFIER])
+        customer_id, _ = snapshot.resolve(id_type, normalized) if normalized else (None, 0)
+        if customer_id:
+            inbox.dismiss([str(event["message_id"])], now, customer_id=customer_id)
 
 
 async def messages_by_identifier(request: Request) -> Response:

@@ -188,6 +188,14 @@ def test_expired_and_dismissed_messages_are_not_served(served, warehouse) -> Non
     # A write of the same message id (a resend after a crash) does not bring it back.
     offer("later", 50, NOW + timedelta(days=2))
     assert shown() == ["long"]
+    # Nobody else can dismiss hers: not another signed-in visitor, not an unknown device; a server key can.
+    other = {**event, "event_id": "d-3", "message_id": "long"}
+    assert as_visitor(client, warehouse, MARIO).post("/v1/events", json=other).status_code == 200
+    assert client.as_key("browser-key").post("/v1/events", json={**other, "event_id": "d-4"}).status_code == 200
+    assert shown() == ["long"]
+    offer("gone", 5, NOW + timedelta(days=2))
+    assert client.post("/v1/events", json={**other, "event_id": "d-5", "message_id": "gone"}).status_code == 200
+    assert shown() == ["long"]
     # A rejected event dismisses nothing.
     assert visitor.post("/v1/events", json={**event, "event_id": "d-2", "message_id": "long",
                                             "occurred_at": "not a time"}).status_code == 400
