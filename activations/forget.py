@@ -13,7 +13,8 @@
   engine's plan never sends anyone whose key or email hashes to an erased one, even from a late file.
   Planned messages to them are suppressed.
 - The personalization API's serving store gets a snapshot without them at once, and every older
-  snapshot is deleted (activations/serve/store.py, `forget_from_serving`).
+  snapshot is deleted (activations/serve/store.py, `forget_from_serving`), and their in-app messages leave
+  the inbox beside it (activations/messaging/inbox.py).
 
 The landing files themselves are outside the warehouse: delete or re-export them at the source.
 """
@@ -30,6 +31,7 @@ from activations.engine.dialect import has_table
 from activations.engine.state import ensure_state
 from activations.erasure import Subject, request_erasure
 from activations.messaging import push
+from activations.messaging.inbox import Inbox
 from activations.messaging.ledger import ensure_ledger
 from activations.serve.store import forget_from_serving
 
@@ -55,6 +57,7 @@ class ForgetReport:
     erasing_at: list[str] = field(default_factory=list)  # destination instances asked to delete them
     messages_suppressed: int = 0
     serving_profiles_removed: int = 0
+    in_app_messages_deleted: int = 0
 
     def __str__(self) -> str:
         if not self.customers:
@@ -71,6 +74,8 @@ class ForgetReport:
                      f"{', '.join(self.erasing_at) or 'no destination'} (see `attiva forget --status`)")
         if self.serving_profiles_removed:
             lines.append(f"  removed from the personalization API's serving store: {self.serving_profiles_removed}")
+        if self.in_app_messages_deleted:
+            lines.append(f"  in-app messages deleted from the inbox: {self.in_app_messages_deleted}")
         return "\n".join(lines)
 
 
@@ -208,4 +213,8 @@ def forget(con, who: str, now: datetime | None = None,
                                  ).fetchone()[0]
     if warehouse_file:
         report.serving_profiles_removed = forget_from_serving(customers, warehouse=warehouse_file)
+    if report.serving_profiles_removed:  # the serving store is this warehouse's: so is the in-app inbox beside it
+        inbox = Inbox(create=False)
+        report.in_app_messages_deleted = inbox.forget(customers)
+        inbox.close()
     return report

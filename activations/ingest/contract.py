@@ -206,6 +206,9 @@ SOURCES: tuple[Source, ...] = (
                     "login",
                     "form_submit",
                     "app_open",
+                    "message_displayed",
+                    "message_clicked",
+                    "message_dismissed",
                 ),
                 required=True,
             ),
@@ -224,6 +227,8 @@ SOURCES: tuple[Source, ...] = (
             _c("company"),
             _c("first_name"),
             _c("last_name"),
+            _c("message_id", description="message_displayed, message_clicked, message_dismissed: the in-app "
+               "message's id, as GET /v1/messages answered it"),
             _c(
                 "trust",
                 description="who vouches for the identifiers: server or empty (your systems), signed (a "

@@ -1,7 +1,8 @@
 """The message channels declared in the root `channels.yml`: SMTP (messaging/smtp.py), SendGrid's
 Mail Send, a signed webhook, a Salesforce Task for the sales team, an SMS through Twilio, or a mobile push
 through Firebase Cloud Messaging (each beside
-its platform's other clients, under destinations/). What a channel sends and answers: messaging/delivery.py.
+its platform's other clients, under destinations/), or an in-app / on-site message written into the inbox
+`attiva serve` shows (messaging/in_app.py). What a channel sends and answers: messaging/delivery.py.
 
 Secrets come only from the environment (`ATTIVA_<NAME>_PASSWORD`, `ATTIVA_<NAME>_TOKEN`), as for
 destinations.
@@ -30,6 +31,7 @@ from activations.destinations.sendgrid.mail import ACTIVITY_LAG_SECONDS, SendGri
 from activations.destinations.twilio.messages import LOOKUP_LAG_SECONDS, TwilioSmsChannel
 from activations.destinations.webhook.messages import WebhookMessageChannel
 from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
+from activations.messaging.in_app import DEFAULT_TTL, InAppChannel
 from activations.messaging.policy import duration
 from activations.messaging.smtp import SmtpChannel, build_email
 
@@ -45,7 +47,8 @@ class ChannelConfigError(ConfigError):
 
 CHANNEL_CLASSES: dict[str, type] = {"smtp": SmtpChannel, "sendgrid_mail": SendGridMailChannel,
                                     "webhook": WebhookMessageChannel, "salesforce_task": SalesforceTaskChannel,
-                                    "twilio_sms": TwilioSmsChannel, "fcm_push": FcmPushChannel}
+                                    "twilio_sms": TwilioSmsChannel, "fcm_push": FcmPushChannel,
+                                    "in_app": InAppChannel}
 # The sandbox's Twilio account (sandbox/twilio.py): used when a twilio_sms channel points at this machine.
 SANDBOX_TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 # The sandbox's Firebase project (sandbox/fcm.py): used when an fcm_push channel points at this machine.
@@ -197,18 +200,25 @@ class FcmPushEntry(ChannelEntry):
         return value
 
 
+class InAppEntry(ChannelEntry):
+    type: Literal["in_app"]
+    ttl: str | int | None = Field(None, description="how long a message stays on offer once available: 30m, "
+                                  "12h, 7d (default 7d)")
+
+
 _API_VERSION = re.compile(r"\d+\.\d")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 ENTRIES: dict[str, type[ChannelEntry]] = {"smtp": SmtpEntry, "sendgrid_mail": SendGridMailEntry,
                                           "webhook": WebhookEntry, "salesforce_task": SalesforceTaskEntry,
-                                          "twilio_sms": TwilioSmsEntry, "fcm_push": FcmPushEntry}
+                                          "twilio_sms": TwilioSmsEntry, "fcm_push": FcmPushEntry,
+                                          "in_app": InAppEntry}
 
 
 class ChannelsFile(BaseModel):
     """channels.yml: message channels by name (for the JSON schema; entries are read one by one)."""
 
     channels: dict[str, Annotated[SmtpEntry | SendGridMailEntry | WebhookEntry | SalesforceTaskEntry | TwilioSmsEntry
-                                  | FcmPushEntry, Field(discriminator="type")]]
+                                  | FcmPushEntry | InAppEntry, Field(discriminator="type")]]
 
 
 def load_channel_entries(path: Path | str | None = None) -> dict[str, dict[str, Any]]:
@@ -315,6 +325,11 @@ def channel_from_config(name: str, entry: Mapping[str, Any], env: Mapping[str, s
     if isinstance(options, FcmPushEntry):
         return _fcm(name, options, variable, env, fail, common)
 
+    if isinstance(options, InAppEntry):
+        ttl = DEFAULT_TTL if options.ttl is None else duration(options.ttl, lambda reason: fail(reason, "ttl"))
+        # Always the serving folder's inbox (ATTIVA_SERVING): where `attiva serve` reads it.
+        return InAppChannel(None, ttl=ttl, **common)
+
     path = options.path or "/attiva/messages"
     base = variable("URL") or sandbox_url("webhook", env)
     url = base.rstrip("/") + (path if path.startswith("/") else f"/{path}")
@@ -395,6 +410,7 @@ __all__ = [
     "ChannelConfigError",
     "Delivery",
     "FcmPushChannel",
+    "InAppChannel",
     "OutgoingMessage",
     "SalesforceTaskChannel",
     "SendGridMailChannel",

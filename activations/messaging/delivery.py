@@ -54,6 +54,9 @@ class OutgoingMessage:
     customer_id: str = ""  # the warehouse's id: how a CRM channel finds the person's record
     to_phone: str = ""  # E.164, for an SMS channel (its `recipient` is "phone"); empty otherwise
     to_tokens: tuple[str, ...] = ()  # the device tokens of a push channel (its `recipient` is "push")
+    step: int = 1
+    priority: int = 0  # the campaign's: an in-app channel shows the highest first
+    link: str = ""  # an in-app message's link (its template's in_app_link.txt.j2)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ instead of the email one, and its quiet hours are strict: the campaign's window,
 the campaign says `none`; a message the window would push past its expiry is suppressed at once, with
 the reason, rather than left to expire.
 
+An in-app channel (`recipient` "in_app": in_app.py) writes the message into the inbox `attiva serve` shows
+on the site, by customer id: no address, no suppression list of an address, no quiet hours.
+
 A push channel (`recipient` "push": fcm_push) is addressed to the customer's active device tokens (push.py): a
 customer with none is suppressed ("no push token"); its quiet hours are strict as SMS's are. Tokens the provider
 says are gone are retired at once, and each token's answer is recorded in `activation.push_deliveries`.
@@ -106,7 +109,8 @@ def run_pass(con, triggers: list[Trigger], channels: Mapping[str, Channel], temp
         # nobody else can write the warehouse (and so pause) while this pass holds it.
         report.paused = {c: p for c, p in actions.paused(con).items() if c in {t.campaign for t in triggers}}
         sms = _addressed_to(channels, "phone")
-        due = _due(con, [t for t in triggers if t.campaign not in report.paused], now, sms, _addressed_to(channels, "push"))
+        due = _due(con, [t for t in triggers if t.campaign not in report.paused], now, sms, _addressed_to(channels, "push"),
+                   _addressed_to(channels, "in_app"))
         if due.is_empty():
             return report
         by_campaign = {t.campaign: t for t in triggers}
@@ -132,15 +136,17 @@ def _addressed_to(channels: Mapping[str, Channel], recipient: str) -> set[str]:
 
 
 def _due(con, triggers: list[Trigger], now: datetime, sms: set[str] = frozenset(),
-         push_channels: set[str] = frozenset()) -> pl.DataFrame:
+         push_channels: set[str] = frozenset(), in_app: set[str] = frozenset()) -> pl.DataFrame:
     """Planned rows due now, with the customer as they are now and the trigger row as it is now; `sms`: the
-    channels addressed to the customer's phone, `push_channels` to their app's device tokens."""
+    channels addressed to the customer's phone, `push_channels` to their app's device tokens, `in_app` to the
+    in-app inbox (by customer id)."""
     frames = []
     for trigger in triggers:
         exit_reason = "t.exit_reason" if "exit_reason" in trigger.columns else "cast(null as string)"
         consent = f"c.{trigger.consent}" if trigger.consent else "true"
         phone = "true as sms, c.phone as c_phone" if trigger.channel in sms else "false as sms"
         phone += ", true as push" if trigger.channel in push_channels else ", false as push"
+        phone += ", true as in_app" if trigger.channel in in_app else ", false as in_app"
         frame = con.sql(f"""
             select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,
                    l.message_id, l.attempts, l.customer_id,
@@ -192,11 +198,12 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
                                          "group by phone_sha256").fetchall(), schema=["phone_sha256", "sms_opt_out"],
                              orient="row", schema_overrides={"phone_sha256": pl.String, "sms_opt_out": pl.String})
     due = due.join(opted_out, on="phone_sha256", how="left")
-    due = due.with_columns(pl.col("push").fill_null(False))
+    due = due.with_columns(pl.col("push").fill_null(False), pl.col("in_app").fill_null(False))
     tokens = push.active_tokens(con, due.filter(pl.col("push"))["customer_id"].to_list())
     due = due.with_columns(pl.Series("push_tokens", [tokens.get(c, []) if p else [] for c, p in zip(
         due["customer_id"].to_list(), due["push"].to_list(), strict=True)], dtype=pl.List(pl.String)))
     sms, on_push = pl.col("sms"), pl.col("push")
+    by_email = ~sms & ~on_push & ~pl.col("in_app")  # an in-app message needs no address: it is shown on the site
     reason = (
         pl.when(~pl.col("trigger_holds")).then(pl.lit("the trigger no longer holds"))
         .when(pl.col("exit_reason").is_not_null()).then(pl.lit("exited: ") + pl.col("exit_reason"))
@@ -204,9 +211,9 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
         .when(~pl.col("customer_known")).then(pl.lit("the customer is no longer in the warehouse"))
         .when(pl.col("consented").is_null() | ~pl.col("consented")).then(pl.lit("no consent at send time"))
         .when(on_push & (pl.col("push_tokens").list.len() == 0)).then(pl.lit("no push token"))
-        .when(~sms & ~on_push & pl.col("c_email").is_null()).then(pl.lit("no email address"))
+        .when(by_email & pl.col("c_email").is_null()).then(pl.lit("no email address"))
         .when(sms & pl.col("c_phone").is_null()).then(pl.lit("no phone number"))
-        .when(~sms & ~on_push & pl.col("email_sha256").is_in(list(suppressed)))
+        .when(by_email & pl.col("email_sha256").is_in(list(suppressed)))
         .then(pl.lit("on the suppression list"))
         .when(sms & pl.col("sms_opt_out").is_not_null()).then(pl.lit("opted out of SMS: ") + pl.col("sms_opt_out"))
     )
@@ -216,12 +223,13 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
 
     # Quiet hours, in each customer's timezone: postpone to the end of the window. SMS and push are strict:
     # always a window (the campaign's, else messaging.yml's), and never postponed past the expiry: suppressed
-    # now, saying so.
+    # now, saying so. In-app messages have none: they are shown only while the visitor is on the site.
     due = due.with_columns((pl.col("sms") | pl.col("push")).alias("strict"))
-    postponed_to = [_after_quiet_hours(triggers[c].quiet_hours or (settings.quiet_hours if strict else None), tz,
+    postponed_to = [None if on_site else
+                    _after_quiet_hours(triggers[c].quiet_hours or (settings.quiet_hours if strict else None), tz,
                                        naive_now)
-                    for c, tz, strict in zip(due["campaign"].to_list(), due["c_timezone"].to_list(),
-                                             due["strict"].to_list(), strict=True)]
+                    for c, tz, strict, on_site in zip(due["campaign"].to_list(), due["c_timezone"].to_list(),
+                                                      due["strict"].to_list(), due["in_app"].to_list(), strict=True)]
     due = due.with_columns(pl.Series("postpone_to", postponed_to, dtype=pl.Datetime("us")))
     past_expiry = pl.col("strict") & (pl.col("postpone_to") > pl.col("expires_at"))
     too_late = due.filter(past_expiry)
@@ -336,6 +344,7 @@ def compose(row: dict[str, Any], trigger: Trigger, channel: Channel | None, temp
         from_email=getattr(channel, "from_email", ""), from_name=getattr(channel, "from_name", ""),
         subject=rendered.subject, html=rendered.html,
         text=rendered.text, campaign=trigger.campaign, customer_id=row["customer_id"],
+        step=int(row["step"]), priority=int(row.get("priority") or 0), link=rendered.link,
         headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                  # the variant, so an ESP's engagement reports can be read per A/B variant
                  "X-Attiva-Template": row["template"]})

@@ -3,7 +3,8 @@
 A template is a folder `templates/<name>/` with `subject.txt.j2`, `body.html.j2` and
 `body.txt.j2`, or, for an SMS, `sms.txt.j2` alone (plain text, no subject, no HTML; it must tell how
 to opt out, with the word STOP), or, for a mobile push, `push_title.txt.j2` and `push.txt.j2` (the
-notification's title, as the subject, and its text); folders starting with `_` hold shared layouts and are not templates.
+notification's title, as the subject, and its text), or, for an in-app message, `in_app_title.txt.j2`,
+`in_app.txt.j2` and `in_app_link.txt.j2` (its title, text and the link it opens); folders starting with `_` hold shared layouts and are not templates.
 The context every template gets is documented in `templates/README.md`.
 
 Why it is safe to render data: Jinja never evaluates the values it is given, so a first
@@ -32,6 +33,8 @@ from activations.messaging.links import add_utm
 PARTS = ("subject.txt.j2", "body.html.j2", "body.txt.j2")
 SMS_PART = "sms.txt.j2"  # an SMS template's only part: its text
 PUSH_PARTS = ("push_title.txt.j2", "push.txt.j2")  # a push template's parts: the notification's title and text
+# An in-app (on-site) message's parts: its title, its text and the link it opens (one URL, may be empty).
+IN_APP_PARTS = ("in_app_title.txt.j2", "in_app.txt.j2", "in_app_link.txt.j2")
 CONTEXT_KEYS = ("customer", "trigger", "campaign", "step", "recommendations", "coupon", "unsubscribe_url")
 UTM_SOURCE = "attiva"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -60,6 +63,7 @@ class RenderedMessage:
     subject: str
     html: str
     text: str
+    link: str = ""  # an in-app message's link
 
 
 def euro(value: float) -> str:
@@ -149,6 +153,7 @@ class Templates:
         )
         self._env.filters.update(euro=euro, pct=pct, date_it=date_it)
         self._compiled: dict[str, tuple[jinja2.Template, ...]] = {}
+        self._in_app: set[str] = set()  # in-app templates: three parts, as an email's, but not one
 
     def names(self) -> list[str]:
         """Every template folder (one holding at least one part), sorted."""
@@ -156,7 +161,7 @@ class Templates:
             return []
         return sorted(p.name for p in self.folder.iterdir()
                       if p.is_dir() and _NAME.fullmatch(p.name)
-                      and any((p / part).is_file() for part in (*PARTS, SMS_PART, *PUSH_PARTS)))
+                      and any((p / part).is_file() for part in (*PARTS, SMS_PART, *PUSH_PARTS, *IN_APP_PARTS)))
 
     def validate(self, name: str, sample: Mapping[str, Any]) -> None:
         """Render every part with `sample`; a missing part or unknown name raises TemplateError, and so does an
@@ -183,6 +188,11 @@ class Templates:
         if len(compiled) == 1:  # an SMS: the text alone, blank-line runs kept to one, no trailing space
             text = self._render_part(name, SMS_PART, compiled[0], context)
             return RenderedMessage(subject="", html="", text=_BLANK_LINES.sub("\n\n", text).strip() + "\n")
+        if name in self._in_app:  # an in-app message: a one-line title, a short text, one link
+            title, text, link = (self._render_part(name, part, template, context)
+                                 for part, template in zip(IN_APP_PARTS, compiled, strict=True))
+            return RenderedMessage(subject=" ".join(title.split()), html="", text=" ".join(text.split()) + "\n",
+                                   link="".join(link.split()))
         if len(compiled) == 2:  # a push: a one-line title and a short text
             title, text = (self._render_part(name, part, template, context)
                            for part, template in zip(PUSH_PARTS, compiled, strict=True))
@@ -199,6 +209,13 @@ class Templates:
             raise TemplateError(f"template {name!r} not found in {self.folder}", template=name, file=folder)
         if (folder / SMS_PART).is_file() and not any((folder / part).is_file() for part in PARTS):
             self._compiled[name] = (self._load(name, folder, SMS_PART),)
+            return self._compiled[name]
+        if any((folder / part).is_file() for part in IN_APP_PARTS) and not any((folder / p).is_file() for p in PARTS):
+            if missing := [part for part in IN_APP_PARTS if not (folder / part).is_file()]:
+                raise TemplateError(f"template {name!r} lacks {missing[0]} in {folder}", template=name,
+                                    file=folder / missing[0])
+            self._in_app.add(name)
+            self._compiled[name] = tuple(self._load(name, folder, part) for part in IN_APP_PARTS)
             return self._compiled[name]
         if any((folder / part).is_file() for part in PUSH_PARTS) and not any((folder / p).is_file() for p in PARTS):
             if missing := [part for part in PUSH_PARTS if not (folder / part).is_file()]:

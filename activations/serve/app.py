@@ -47,7 +47,7 @@ from starlette.routing import Route
 
 from activations import settings
 from activations.serve import events as event_intake
-from activations.serve import identity, sms, unsubscribe
+from activations.serve import identity, messages, sms, unsubscribe
 from activations.serve.keys import (
     BROWSER_FIELDS,
     ENDPOINTS,
@@ -64,7 +64,7 @@ from activations.serve.store import LOOKUP_TYPES, ServingStore
 
 STATIC = Path(__file__).parent / "static"
 DEMO_KEY_NAME = "demo-page"
-ME = "me"  # /v1/profiles/me: the visitor its identity token names
+ME = identity.ME
 CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
 
 Header = Callable[[str], str | None]
@@ -270,6 +270,7 @@ async def events_answer(api: Api, header: Header, client: str, chunks: AsyncIter
     except OSError as exc:  # disk full, landing folder gone: nothing of this request was acknowledged
         return error(503, "not_written", f"the events could not be written to the landing folder "
                      f"({exc.strerror or type(exc).__name__}); retry later", {"Retry-After": "5"})
+    messages.dismiss(api, body, outcomes, *trust)  # a dismissed in-app message is not shown again, from now
     counts = {s: sum(o.status == s for o in outcomes) for s in ("accepted", "duplicate", "rejected")}
     status = 200 if not counts["rejected"] else 400 if counts["rejected"] == len(outcomes) else 207
     return JSON({**counts, "results": [o.as_json() for o in outcomes]}, status_code=status)
@@ -415,6 +416,7 @@ def create_app(keys: KeysConfig, serving: Path | None = None, landing: Path | No
         Route("/unsubscribe", unsubscribe.unsubscribe, methods=["POST"]),
         Route("/twilio/{channel}/status", sms.status_callback, methods=["POST"]),
         Route("/twilio/{channel}/inbound", sms.inbound, methods=["POST"]),
+        *messages.ROUTES,
     ]
     middleware = [Middleware(CORSMiddleware, allow_origins=keys.cors_origins, allow_methods=["GET", "POST"],
                              allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Attiva-Identity"],

@@ -33,7 +33,7 @@ from activations.serve.normalize import MAX_IDENTIFIER, normalize_identifier
 
 EVENTS = next(s for s in SOURCES if s.name == "events")
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "checkout_started", "identify", "login", "form_submit",
-               "app_open")
+               "app_open", "message_displayed", "message_clicked", "message_dismissed")
 MAX_BODY_BYTES = 1 << 20
 MAX_BATCH = 500
 MAX_EVENT_BYTES = 16 << 10

@@ -22,6 +22,7 @@ from activations import settings
 
 HEADER = "x-attiva-identity"
 TYPES = ("email", "phone", "shop_customer_id")  # what a shop backend knows of its logged-in customer
+ME = "me"  # /v1/profiles/me, /v1/messages/me: the visitor its identity token names
 MAX_LIFETIME = 24 * 3600  # seconds: a token is a session's, not a permanent credential
 MAX_TOKEN = 600  # characters: an identifier (at most 320) and the rest
 

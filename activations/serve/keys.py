@@ -40,7 +40,7 @@ from activations import settings
 from activations.config.errors import ConfigError, first_problem
 from activations.serve.store import PUBLIC_TRAITS
 
-ENDPOINTS = ("profiles", "audiences", "events")
+ENDPOINTS = ("profiles", "audiences", "events", "messages")
 SECTIONS = ("audiences", "recommendations", "promotions")
 ALL_FIELDS = (*PUBLIC_TRAITS, *SECTIONS)
 # What a key embedded in a web page may see: what a storefront shows, never scores, consent or ids.
@@ -57,7 +57,7 @@ HEADER = """\
 # once by `attiva serve --add-key NAME [--fields ...] [--endpoints ...] [--browser]`.
 # kind: server (on your servers: any lookup, trusted events) or browser (in a web page: only the
 # visitor itself, first_name/recommendations/promotions, untrusted events); see docs/security.md.
-# endpoints: profiles, audiences, events. fields: public traits and the sections audiences,
+# endpoints: profiles, audiences, events, messages. fields: public traits and the sections audiences,
 # recommendations, promotions ("*" for all). rate_limit: requests per second and burst, per key
 # and client address. cors_origins: the web origins allowed to call the API from a browser.
 """

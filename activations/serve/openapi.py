@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from activations import settings
+from activations.messaging.inbox import MAX_SHOWN
 from activations.serve.events import EVENT_TYPES, EVENTS, MAX_BATCH
 from activations.serve.keys import ALL_FIELDS
 from activations.serve.store import LOOKUP_TYPES
@@ -97,6 +98,24 @@ def openapi_document() -> dict:
                                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Membership"}}}},
                               **LOOKUP_ERRORS, "404": _error("unknown visitor (not_found) or audience (unknown_audience)"),
                               **COMMON_ERRORS}}},
+            "/v1/messages/me": {"get": {
+                "summary": "The in-app messages due for the visitor an identity token signs (browser keys)",
+                "description": "Messages an in_app channel made available (docs/messaging.md#in-app-and-on-site-"
+                               f"messages): not expired, not dismissed, highest priority first, at most {MAX_SHOWN}; "
+                               "none to a visitor without profiling consent. Report what the page did with each "
+                               "through POST /v1/events: message_displayed, message_clicked, message_dismissed "
+                               "with its message_id.",
+                "parameters": [IDENTITY_HEADER],
+                "responses": {"200": {"description": "the visitor's messages; to a browser key an unknown, shared or "
+                                                     "unconsenting visitor has none alike",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Messages"}}}},
+                              **LOOKUP_ERRORS, **COMMON_ERRORS}}},
+            "/v1/messages/{id_type}/{value}": {"get": {
+                "summary": "The in-app messages due for a customer (server keys; browser keys by device_id only)",
+                "parameters": _id_params(),
+                "responses": {"200": {"description": "the customer's messages",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Messages"}}}},
+                              **LOOKUP_ERRORS, **COMMON_ERRORS}}},
             "/v1/events": {"post": {
                 "summary": "Collect events (one, a list, or {\"events\": [...]})",
                 "description": f"At most {MAX_BATCH} events and 1 MiB per request. Each event is validated on its own; "
@@ -147,6 +166,19 @@ def openapi_document() -> dict:
                     "score": {"type": "number"}, "reason": {"type": "string"}}},
                 "Membership": {"type": "object", "properties": {
                     "audience": {"type": "string"}, "member": {"type": "boolean"}, "personalized": {"type": "boolean"},
+                    "snapshot": {"type": "string"}}},
+                "Messages": {"type": "object", "properties": {
+                    "customer_id": {"type": ["string", "null"]},
+                    "personalized": {"type": "boolean", "description": "false without profiling consent: no messages"},
+                    "reason": {"type": "string", "enum": ["no_profiling_consent"]},
+                    "messages": {"type": "array", "maxItems": MAX_SHOWN, "items": {
+                        "type": "object", "properties": {
+                            "message_id": {"type": "string", "description": "the id its events carry (message_id)"},
+                            "campaign": {"type": "string"}, "step": {"type": "integer"},
+                            "title": {"type": "string"}, "body": {"type": "string"},
+                            "link": {"type": ["string", "null"]}, "priority": {"type": "integer"},
+                            "available_at": {"type": "string", "format": "date-time"},
+                            "expires_at": {"type": "string", "format": "date-time"}}}},
                     "snapshot": {"type": "string"}}},
                 "Event": {"type": "object", "additionalProperties": False,
                           "required": [c.name for c in EVENTS.columns if c.required],

@@ -20,7 +20,8 @@ from tests.dbt.test_handcrafted import customer_of
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
 TRIGGERS = ("trg_abandoned_cart", "trg_abandoned_cart_push", "trg_birthday", "trg_birthday_sms", "trg_welcome", "trg_lead_nurture",
-            "trg_cross_sell", "trg_favourite_on_promotion", "trg_win_back", "trg_browse_abandonment", "trg_mql_handoff")
+            "trg_cross_sell", "trg_favourite_on_promotion", "trg_favourite_on_site", "trg_win_back",
+            "trg_browse_abandonment", "trg_mql_handoff")
 
 # trigger -> {(person, trigger_key with the person's customer_id written as `{id}`, exit_reason)}
 EXPECTED = {
@@ -46,6 +47,12 @@ EXPECTED = {
     "trg_cross_sell": {("davide", "O15", None)},
     # The coffee blend P1 is on promotion (PR1); Mario already bought it during it.
     "trg_favourite_on_promotion": {
+        ("mario", "{id}:PR1", "ordered"),
+        ("paola", "{id}:PR1", None),
+        ("laura", "{id}:PR1", None),
+    },
+    # The same occurrences, as an on-site banner (consent_profiling is checked at send time).
+    "trg_favourite_on_site": {
         ("mario", "{id}:PR1", "ordered"),
         ("paola", "{id}:PR1", None),
         ("laura", "{id}:PR1", None),
@@ -143,11 +150,14 @@ def test_every_trigger_declares_a_policy_the_messaging_engine_accepts(handcrafte
     with duckdb.connect(str(handcrafted_warehouse), read_only=True) as con:
         customer_columns = {r[0] for r in con.execute("describe marts.customers").fetchall()}
     triggers = {t.name: t for t in policy.triggers(manifest, channels={"email", "esp", "webhook", "sales_task", "sms",
-                                                                       "push"},
+                                                                       "push", "on_site"},
                                                    customer_columns=customer_columns)}
     assert set(triggers) == set(TRIGGERS)
     assert [s.template for s in triggers["trg_welcome"].steps] == ["welcome_1", "welcome_2", "welcome_3"]
     assert [s.delay.days for s in triggers["trg_lead_nurture"].steps] == [0, 7, 14]
     assert triggers["trg_birthday"].steps[0].coupon.discount_pct == 15
     assert "cart_products_json" in triggers["trg_abandoned_cart"].payload_columns
+    on_site = triggers["trg_favourite_on_site"]  # on-site: profiling consent, no quiet hours, below the email
+    assert (on_site.channel, on_site.consent, on_site.quiet_hours) == ("on_site", "consent_profiling", None)
+    assert on_site.priority < triggers["trg_favourite_on_promotion"].priority
     assert max(triggers.values(), key=lambda t: t.priority).name == "trg_abandoned_cart"

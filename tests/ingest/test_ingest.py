@@ -604,7 +604,8 @@ def test_values_outside_the_declared_vocabulary_or_range_are_quarantined_and_cod
             2,
             "event_type",
             "field event_type: 'pageview' is not one of page_view, product_view, add_to_cart, "
-            "checkout_started, identify, login, form_submit, app_open",
+            "checkout_started, identify, login, form_submit, app_open, message_displayed, message_clicked, "
+            "message_dismissed",
         ),
         ("events/e.jsonl", 3, "quantity", "field quantity: '0' is not at least 1"),
         ("shop/order_items/i.csv", 2, "quantity", "field quantity: '0' is not at least 1"),

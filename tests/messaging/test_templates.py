@@ -32,6 +32,7 @@ DEMO = ["abandoned_cart", "birthday", "browse_abandonment", "cross_sell", "favou
 CRM_TASKS = ["mql_handoff"]  # not emails: a task for sales in the CRM, no unsubscribe link, no tracked links
 SMS = ["birthday_sms"]  # plain text for an SMS channel (tests/messaging/test_twilio.py)
 PUSH = ["abandoned_cart_push"]  # a title and a text for a push channel (tests/messaging/test_fcm.py)
+IN_APP = ["favourite_on_site"]  # a title, a text and a link for an in-app channel (tests/serve/test_in_app.py)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SECRET = "test-secret-0123456789"
 
@@ -88,7 +89,20 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_every_use_case_has_a_template(templates):
-    assert templates.names() == sorted(DEMO + CRM_TASKS + SMS + PUSH)
+    assert templates.names() == sorted(DEMO + CRM_TASKS + SMS + PUSH + IN_APP)
+
+
+def test_an_in_app_template_renders_a_title_a_text_and_a_tracked_link(templates, tmp_path):
+    context = sample_context(campaign="favourite_on_site", channel="on_site", coupon=False)
+    rendered = templates.render("favourite_on_site", context)
+    assert rendered.subject == "Giulia, il tuo preferito è in offerta" and rendered.html == ""
+    assert rendered.text == "Arabica Etiopia Sidamo 500g a -20%: ora 10,32 €, solo per la durata della promozione.\n"
+    assert rendered.link.startswith("https://www.emporionove.it/p/P-0003?utm_source=attiva&utm_medium=on_site")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "in_app_title.txt.j2").write_text("t")
+    (tmp_path / "half" / "in_app.txt.j2").write_text("b")
+    with pytest.raises(TemplateError, match="lacks in_app_link.txt.j2"):
+        Templates(tmp_path).render("half", context)
 
 
 def test_the_crm_task_template_briefs_sales_without_an_unsubscribe_footer(templates):

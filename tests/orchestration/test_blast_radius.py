@@ -171,8 +171,9 @@ def test_a_mail_server_that_cannot_be_reached_fails_its_campaigns_and_keeps_thei
     by_email = {t.campaign for t in campaigns().triggers if t.channel == "email"}
     done = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     # Every campaign on the stopped channel fails, in one alert (one step); the sales team's tasks and the
-    # birthday SMS and the cart push went on.
-    assert done == {"mql_handoff", "birthday_sms", "abandoned_cart_push"} and "welcome" in by_email and "mql_handoff" not in by_email
+    # birthday SMS, the cart push and the on-site banner went on.
+    assert done == {"mql_handoff", "birthday_sms", "abandoned_cart_push", "favourite_on_site"} and "welcome" in by_email \
+        and "mql_handoff" not in by_email
     [alert] = _alerts(instance, result)
     assert {key.removeprefix("messages/") for key in alert.asset_key.split(", ")} == by_email
     assert "welcome not sent: channel 'email' stopped, its messages stay planned: smtp: cannot connect" in alert.error

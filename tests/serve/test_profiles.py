@@ -141,7 +141,8 @@ def test_the_openapi_document_is_served_and_committed(api):
     assert json.loads(DOCS_PATH.read_text()) == served, \
         "docs/openapi.json is stale: python -m activations.serve.openapi"
     assert {"/v1/profiles/{id_type}/{value}", "/v1/profiles/me", "/v1/audiences/{name}/members/{id_type}/{value}",
-            "/v1/audiences/{name}/members/me", "/v1/events"} == set(served["paths"])
+            "/v1/audiences/{name}/members/me", "/v1/events", "/v1/messages/me", "/v1/messages/{id_type}/{value}"
+            } == set(served["paths"])
 
 
 def test_the_demo_page_carries_a_browser_key(api):

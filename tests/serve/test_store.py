@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 
 from activations.forget import forget
+from activations.messaging.inbox import INBOX_FILE, InAppMessage, Inbox
 from activations.serve.store import FORGOTTEN, build_serving_store, current_version
-from tests.serve.conftest import MARIO, copy_warehouse
+from tests.serve.conftest import MARIO, PAOLA, copy_warehouse
 
 
 def rename_mario(warehouse: Path, name: str) -> None:
@@ -66,11 +67,16 @@ def test_forget_removes_the_person_from_serving(api, serving, consented_warehous
     build_serving_store(warehouse, serving)
     assert api.get("/v1/profiles/email/mario.rossi%40gmail.com").status_code == 200
     monkeypatch.setenv("ATTIVA_SERVING", str(serving))
+    inbox = Inbox(serving / INBOX_FILE)  # an in-app message for him, and one for Paola
+    inbox.put([InAppMessage(f"m-{who}", who, "c", 1, "t", "b", None, 1, "2026-11-20T00:00:00Z", "2026-12-20T00:00:00Z")
+               for who in (MARIO, PAOLA)])
 
     with duckdb.connect(str(warehouse)) as con:
         report = forget(con, "mario.rossi@gmail.com")
     assert report.serving_profiles_removed == 1
     assert "serving store: 1" in str(report)
+    assert report.in_app_messages_deleted == 1 and inbox.has(["m-" + MARIO, "m-" + PAOLA]) == {"m-" + PAOLA}
+    inbox.close()
     for path in ("/v1/profiles/email/mario.rossi%40gmail.com", "/v1/profiles/device_id/D1",
                  f"/v1/profiles/customer_id/{MARIO}", "/v1/audiences/champions/members/device_id/D1"):
         answer = api.get(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -144,3 +145,37 @@ def test_a_device_id_identifies_a_visitor_too(visitor):
     shown = visitor.shown()
     assert shown["state"] == "personalized" and shown["greeting"].startswith("Ciao Mario")
     assert shown["promotions"] == ["P1"]
+
+
+def test_the_page_shows_the_visitors_in_app_message_and_reports_what_they_did(visitor, api, serving, landing):
+    from activations.messaging.inbox import INBOX_FILE, InAppMessage, Inbox, stamp
+    from tests.serve.conftest import MARIO, PAOLA
+
+    inbox = Inbox(serving / INBOX_FILE)
+    inbox.put([InAppMessage(f"banner.{who}.1@attiva", who, "favourite_on_site", 1, f"Offerta per {who}",
+                            "<b>Moka</b> a -20%", api.base_url + "/#offerta", 50, stamp(NOW), stamp(NOW + timedelta(days=1)))
+               for who in (PAOLA, MARIO)])
+    inbox.close()
+    visitor.identify("email", "paola.sala@libero.it")
+    visitor.page.evaluate("window.attivaMessages")  # shown, and its message_displayed answered
+    banners = visitor.page.eval_on_selector_all("#messages .message", "cs => cs.map(c => c.dataset.messageId)")
+    assert banners == [f"banner.{PAOLA}.1@attiva"]  # hers only, never Mario's
+    assert visitor.page.inner_text("#messages strong") == f"Offerta per {PAOLA}"
+    assert "<b>Moka</b>" in visitor.page.inner_text("#messages p")  # text, never markup
+
+    with visitor.context.expect_page() as opened:
+        visitor.page.click("#messages a")
+    opened.value.close()
+    visitor.page.wait_for_function("document.getElementById('log').textContent.includes('message_clicked')")
+    visitor.page.click("#messages .dismiss")
+    visitor.page.wait_for_function("document.getElementById('log').textContent.includes('message_dismissed')")
+    assert visitor.page.eval_on_selector_all("#messages .message", "cs => cs.length") == 0
+    kinds = [e["event_type"] for e in landed(landing) if e["event_type"].startswith("message_")]
+    assert sorted(kinds) == ["message_clicked", "message_dismissed", "message_displayed"]
+    assert {e["message_id"] for e in landed(landing) if e.get("message_id")} == {f"banner.{PAOLA}.1@attiva"}
+    assert {e["trust"] for e in landed(landing) if e.get("message_id")} == {"signed"}
+
+    visitor.open()  # dismissed: not shown again
+    visitor.identify("email", "paola.sala@libero.it")
+    visitor.page.evaluate("window.attivaMessages")
+    assert visitor.page.eval_on_selector_all("#messages .message", "cs => cs.length") == 0

@@ -1,5 +1,7 @@
 // Demo storefront: asks the personalization API who the visitor is, shows their suggestions and the
-// promotion on their favourite product, and posts page_view, identify, product_view and add_to_cart.
+// promotion on their favourite product and the in-app messages due for them (GET /v1/messages/...), and posts
+// page_view, identify, product_view, add_to_cart and, for each message, message_displayed, message_clicked and
+// message_dismissed with its message_id.
 // Its key is a browser key: it may look up only this visitor, by device id or by the identity token
 // a shop's backend signs at login (here the demo's /demo/sign-in stands in for that backend).
 "use strict";
@@ -51,7 +53,34 @@
     return div;
   }
 
+  // In-app messages: shown as banners; each reports it was displayed, and its link's click or its dismissal.
+  function banner(message) {
+    const div = document.createElement("div");
+    div.className = "card message";
+    div.dataset.messageId = message.message_id;
+    div.innerHTML = `<div><strong></strong><p></p><a target="_blank" rel="noopener">Scopri</a></div>
+      <button type="button" class="dismiss" aria-label="dismiss">×</button>`;
+    div.querySelector("strong").textContent = message.title;
+    div.querySelector("p").textContent = message.body;
+    const link = div.querySelector("a");
+    if (message.link) link.href = message.link; else link.remove();
+    link.addEventListener("click", () => send("message_clicked", { message_id: message.message_id }));
+    div.querySelector(".dismiss").addEventListener("click", async () => {
+      div.remove();
+      await send("message_dismissed", { message_id: message.message_id });
+    });
+    return div;
+  }
+
+  async function showMessages(path) {
+    const answer = await fetch(path, { headers });
+    const messages = answer.ok ? (await answer.json()).messages || [] : [];
+    $("messages").replaceChildren(...messages.map(banner));
+    await Promise.all(messages.map((m) => send("message_displayed", { message_id: m.message_id })));
+  }
+
   function generic(message) {
+    $("messages").replaceChildren();
     $("greeting").textContent = message;
     $("greeting").dataset.state = "generic";
     $("promotion").hidden = true;
@@ -88,6 +117,8 @@
     $("promotion").replaceChildren(...promos.map((p) => card(p, true)));
     $("products-title").textContent = "Recommended for you";
     $("products").replaceChildren(...(body.recommendations || []).map((p) => card(p, false)));
+    window.attivaMessages = showMessages(path.replace("/v1/profiles/", "/v1/messages/"));
+    await window.attivaMessages;
   }
 
   $("identify").addEventListener("submit", (e) => {

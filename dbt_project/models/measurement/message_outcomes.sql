@@ -3,6 +3,9 @@
 -- by its id (the Message-ID / X-Attiva-Message-Id the ESP echoes back), else by address and
 -- campaign: the latest message of that campaign sent, before the event, to the customer who has
 -- that address (any of their addresses: the one a message went to may since have changed).
+-- In-app messages (channel type in_app) are measured from the storefront's events instead, by message id
+-- only: message_displayed counts as an open (the message was seen), message_clicked as a click,
+-- message_dismissed as `dismissed`.
 -- A view, so it always reflects the ledger as the last messaging pass left it.
 
 with ledger as (
@@ -96,10 +99,29 @@ by_address_candidates as (
         and m.sent_at <= u.occurred_at
 ),
 
+-- The storefront's feedback on in-app messages, each event once (a replayed event id counts once).
+in_app_events as (
+    select
+        e.message_id as matched_message_id,
+        case e.event_type
+            when 'message_displayed' then 'open'
+            when 'message_clicked' then 'click'
+            else 'dismiss'
+        end as event_type,
+        cast(null as {{ dbt.type_string() }}) as bounce_type,
+        e.occurred_at,
+        row_number() over (partition by e.event_id order by e.occurred_at) as copy_number
+    from {{ ref('stg_events__events') }} as e
+    inner join sent_message_ids as i on e.message_id = i.message_id
+    where e.event_type in ('message_displayed', 'message_clicked', 'message_dismissed')
+),
+
 matched as (
     select matched_message_id, event_type, bounce_type, occurred_at from by_message_id
     union all
     select matched_message_id, event_type, bounce_type, occurred_at from by_address_candidates where nearest = 1
+    union all
+    select matched_message_id, event_type, bounce_type, occurred_at from in_app_events where copy_number = 1
 ),
 
 per_message as (
@@ -112,6 +134,7 @@ per_message as (
         max(case when event_type = 'bounce' and bounce_type = 'hard' then 1 else 0 end) as hard_bounce_events,
         max(case when event_type = 'unsubscribe' then 1 else 0 end) as unsubscribe_events,
         max(case when event_type = 'complaint' then 1 else 0 end) as complaint_events,
+        max(case when event_type = 'dismiss' then 1 else 0 end) as dismiss_events,
         min(case when event_type = 'open' then occurred_at end) as first_opened_at,
         min(case when event_type = 'click' then occurred_at end) as first_clicked_at
     from matched
@@ -141,6 +164,7 @@ final as (
         coalesce(p.hard_bounce_events, 0) > 0 as hard_bounced,
         coalesce(p.unsubscribe_events, 0) > 0 as unsubscribed,
         coalesce(p.complaint_events, 0) > 0 as complained,
+        coalesce(p.dismiss_events, 0) > 0 as dismissed,
         p.first_opened_at,
         p.first_clicked_at
     from messages as m

@@ -30,6 +30,8 @@ final as (
         {{ attiva.clean_text('company') }} as company,
         {{ attiva.clean_text('first_name') }} as first_name,
         {{ attiva.clean_text('last_name') }} as last_name,
+        -- in-app feedback (message_displayed / _clicked / _dismissed): which message; not an identifier
+        nullif(trim(message_id), '') as message_id,
         is_trusted,
         _ingested_at
     from source
