@@ -27,7 +27,6 @@ API's server events (``MetaConversions``, served under ``/meta_conversions``).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -35,8 +34,6 @@ import math
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -46,7 +43,7 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.audiences import MemberSet
 from sandbox.auth import bearer_token
-from sandbox.base import Refusal, VendorApi, trace_id
+from sandbox.base import Refusal, VendorApi, post_callback, trace_id
 from sandbox.faults import REJECTION_MESSAGE
 from sandbox.limits import WindowCheck
 from sandbox.wire import JSONBody, dumps, loads
@@ -538,15 +535,4 @@ async def post_signed_json(url: str, body: bytes, app_secret: str) -> int | str:
     """POST `body` to `url` signed as Meta signs webhooks (X-Hub-Signature-256); the status answered, or why none."""
     headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua",
                "X-Hub-Signature-256": "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()}
-
-    def post() -> int | str:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-        except OSError as exc:
-            return f"not delivered: {type(exc).__name__}"
-
-    return await asyncio.get_running_loop().run_in_executor(None, post)
+    return await post_callback(url, body, headers)
