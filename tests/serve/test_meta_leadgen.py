@@ -186,3 +186,25 @@ def test_english_and_italian_questions_and_disclaimer_checkboxes_fill_the_same_c
     assert row["full_name"] == "Anna Bianchi" and row["email"] == "anna@example.com"
     assert row["created_at"] == "2026-12-01T10:00:00Z" and row["consent_marketing"] is True
     assert lead_row({"id": "2", "field_data": []}, {"created_time": "1796000000"}, "x")["consent_marketing"] is None
+
+
+def test_attiva_leads_fetch_lands_what_a_graph_outage_left_pending(sandbox, serve, tmp_path, capsys) -> None:
+    from activations.cli import main
+
+    requests.post(f"{sandbox}/_sandbox/faults", json={"destination": "meta_leads", "error_rate": 1.0},
+                  timeout=10).raise_for_status()
+    posted = submit(sandbox, serve, field_data=[{"name": "email", "values": ["carla@example.com"]}])
+    pending_dir = tmp_path / "landing" / meta_leads.PENDING_FOLDER
+    wait_for(lambda: [p for p in pending_dir.glob("*/*.jsonl") if '"attempts": 1' in p.read_text()])
+    landing = ["leads", "fetch", "--landing", str(tmp_path / "landing")]
+    assert main(landing) == 1 and "1 still pending" in capsys.readouterr().out  # Meta is still down
+    requests.delete(f"{sandbox}/_sandbox/faults", timeout=10).raise_for_status()
+    assert main(landing) == 0 and "1 lead(s) landed" in capsys.readouterr().out
+    assert [r["lead_id"] for r in landed(tmp_path / "landing")] == [posted["leadgen_id"]]
+    assert not list(pending_dir.glob("*/*.jsonl"))
+
+
+def test_without_an_app_secret_the_webhook_is_off(serve, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("ATTIVA_META_APP_SECRET")
+    assert post_signed(serve, notification()).status_code == 404
+    assert not (tmp_path / "landing").exists() or not any((tmp_path / "landing").rglob("*.jsonl"))
