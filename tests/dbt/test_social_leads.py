@@ -30,9 +30,10 @@ def lead(lead_id: str, created: str, platform: str, **answers: str) -> dict:
 LEADS = [
     lead("L1", "2026-11-19T09:00:00+0000", "fb", email="  Mario.Rossi@Gmail.com", full_name="Mario Rossi"),
     lead("L2", "2026-11-19T10:00:00+0000", "ig", **{"e-mail": "Sofia.Lead@Example.it", "nome": "Sofia",
-                                                     "cognome": "Conti"}),
+                                                     "cognome": "Conti", "consenso_marketing": "sì"}),
     lead("L3", "2026-11-19T11:00:00+0000", "ig", città="Bari"),  # neither email nor phone: anonymous
-    lead("L4", "2026-11-19T12:00:00+0000", "fb", phone_number="340 555 6677", full_name="Piero Neri Bassi"),
+    lead("L4", "2026-11-19T12:00:00+0000", "fb", phone_number="340 555 6677", full_name="Piero Neri Bassi",
+         marketing_opt_in="yes"),  # ticked, but no email to send to: no email consent
 ]
 
 
@@ -90,6 +91,9 @@ def test_a_new_email_or_phone_is_a_new_lead_from_lead_ads(built, which) -> None:
                    "last_name from marts.customers where customer_id in (?, ?)", sofia, piero))
     assert rows[sofia] == ("instagram_lead_ads", "2026-11-19 10:00:00", "lead", "Sofia", "Conti")
     assert rows[piero] == ("facebook_lead_ads", "2026-11-19 12:00:00", "lead", "Piero", "Neri Bassi")
+    consent = dict(query(warehouse, "select customer_id, consent_email from marts.customers "
+                                    "where customer_id in (?, ?)", sofia, piero))
+    assert consent == {sofia: True, piero: False}  # Sofia ticked the form's marketing box
     funnel = dict(query(warehouse, "select lead_source, leads from measurement.lead_funnel "
                                    "where lead_source like '%lead_ads' and lead_month = date '2026-11-01'"))
     assert funnel == {"instagram_lead_ads": 1, "facebook_lead_ads": 1}
