@@ -42,7 +42,7 @@ from activations.serve.events import write_landing_file
 
 PENDING_FOLDER = "_meta_leads/pending"
 LEADS_FOLDER = "social/leads"
-_locks: dict[Path, asyncio.Lock] = {}
+MAX_BODY = 1_000_000  # bytes: a notification batch is a few kilobytes
 
 
 def _stamp() -> str:
@@ -66,6 +66,8 @@ async def receive(request: Request) -> Response:
     if secret is None:
         return PlainTextResponse("the leadgen webhook is off (ATTIVA_META_APP_SECRET is not set)", status_code=404)
     raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return PlainTextResponse("body too large", status_code=413)
     if not signature_ok(secret, raw, request.headers.get(SIGNATURE_HEADER)):
         return PlainTextResponse(f"invalid {SIGNATURE_HEADER}", status_code=403)
     try:
@@ -82,12 +84,14 @@ async def receive(request: Request) -> Response:
         except OSError:
             return PlainTextResponse("not written, retry", status_code=503)  # Meta retries
     # Every webhook also retries what earlier ones left pending.
-    return PlainTextResponse("", background=BackgroundTask(_drain, landing))
+    state = request.app.state
+    if getattr(state, "meta_leads_lock", None) is None:
+        state.meta_leads_lock = asyncio.Lock()
+    return PlainTextResponse("", background=BackgroundTask(_drain, landing, state.meta_leads_lock))
 
 
-async def _drain(landing: Path) -> None:
-    lock = _locks.setdefault(landing, asyncio.Lock())
-    async with lock:  # one pass at a time per landing folder: a lead is fetched once per pass
+async def _drain(landing: Path, lock: asyncio.Lock) -> None:
+    async with lock:  # one pass at a time per server: a lead is read once per pass
         await asyncio.get_running_loop().run_in_executor(None, retry_pending, landing)
 
 

@@ -208,3 +208,8 @@ def test_without_an_app_secret_the_webhook_is_off(serve, tmp_path, monkeypatch) 
     monkeypatch.delenv("ATTIVA_META_APP_SECRET")
     assert post_signed(serve, notification()).status_code == 404
     assert not (tmp_path / "landing").exists() or not any((tmp_path / "landing").rglob("*.jsonl"))
+
+
+def test_a_body_over_a_megabyte_is_refused_before_its_signature_is_computed(serve) -> None:
+    body = b'{"object": "page", "entry": [], "pad": "' + b"x" * meta_leads.MAX_BODY + b'"}'
+    assert post_signed(serve, body).status_code == 413
