@@ -106,3 +106,17 @@ def test_a_lead_without_email_or_phone_is_anonymous_and_a_lead_landed_twice_is_o
     assert query(warehouse, "select count(*), count(distinct lead_id) from staging.stg_social__leads") == [(4, 4)]
     assert query(warehouse, "select lead_source from staging.stg_social__leads where lead_id = 'L3'") == \
         [("instagram_lead_ads",)]
+
+
+def test_forget_erases_a_social_lead_s_answers_and_name_from_the_raw_table(built, tmp_path) -> None:
+    from activations.forget import forget
+
+    warehouse = tmp_path / "forget.duckdb"
+    shutil.copy(built[0], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        forget(con, "sofia.lead@example.it", destinations={})
+        rows = con.execute("select email, first_name, last_name, full_name, field_data, platform from raw.social_leads "
+                           "where lead_id = 'L2'").fetchall()
+        kept = con.execute("select count(*) from raw.social_leads where field_data like '%Rossi%'").fetchone()[0]
+    assert rows == [("erased", None, None, None, None, "ig")]  # the ids and platform stay, the answers go
+    assert kept == 2  # Mario's lead (landed twice) is untouched
