@@ -257,6 +257,16 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leads_fetch(args: argparse.Namespace) -> int:
+    from activations.serve.meta_leads import PENDING_FOLDER, retry_pending
+
+    landing = Path(args.landing) if args.landing else settings.landing_path()
+    counts = retry_pending(landing)
+    print(f"{counts['landed']} lead(s) landed in {landing / 'social' / 'leads'}, {counts['pending']} still pending"
+          + (f" (last_error in {landing / PENDING_FOLDER})" if counts["pending"] else ""))
+    return 0 if not counts["pending"] else 1
+
+
 # -- syncs ----------------------------------------------------------------------------------------
 # Exit codes of the sync commands (also in `attiva --help`).
 EXIT_OK, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_REFUSED, EXIT_INVALID_ROWS = 0, 1, 2, 3, 4
@@ -611,6 +621,16 @@ def build_parser() -> argparse.ArgumentParser:
     fbk.add_argument("--events", type=Path, default=None, help="a SendGrid Event Webhook batch (JSON array)")
     fbk.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
     fbk.set_defaults(handler=cmd_feedback)
+
+    lds = sub.add_parser("leads", help="Meta Lead Ads: read the leads the leadgen webhook left pending")
+    lds_sub = lds.add_subparsers(dest="leads_command", required=True, metavar="ACTION")
+    ftc = lds_sub.add_parser("fetch", help="read every pending lead from the Graph API and land it",
+                             description="Read every lead `attiva serve`'s leadgen webhook could not read yet "
+                                         "(<landing>/_meta_leads/pending/) from the Graph API (ATTIVA_META_PAGE_TOKEN, "
+                                         "ATTIVA_META_GRAPH_URL) and land it in <landing>/social/leads/; what fails "
+                                         "stays pending. Exit 1 while any is pending (docs/social-leads.md).")
+    ftc.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
+    ftc.set_defaults(handler=cmd_leads_fetch)
 
     warehouse_help = "DuckDB file (default ATTIVA_WAREHOUSE)"
     target_help = ("warehouse the engine works on: duckdb (the file) or spark (the local Spark target, "

@@ -36,10 +36,10 @@ from activations.messaging.ledger import ensure_ledger
 from activations.serve.store import forget_from_serving
 
 PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "city", "postal_code", "company",
-                    "job_title", "push_token")
+                    "job_title", "push_token", "full_name", "field_data")  # the last two: lead-ad forms
 # Which raw column holds each kind of source identifier the identity graph knows.
 SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
-                     "device_id": "anonymous_id", "guest_order_id": "order_id"}
+                     "device_id": "anonymous_id", "guest_order_id": "order_id", "meta_lead_id": "lead_id"}
 ERASED = "erased"  # what an erased email column reads in raw tables (not an address: staging nulls it)
 # `predictions`: the scores models publish per customer (customer_clv, customer_propensity).
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "audiences", "triggers", "predictions")

@@ -166,6 +166,32 @@ def identity_secret() -> str | None:
     return os.environ.get("ATTIVA_IDENTITY_SECRET") or None
 
 
+def meta_app_secret() -> str | None:
+    """ATTIVA_META_APP_SECRET: the Meta app's secret, which signs what Meta posts to the leadgen webhook."""
+    return os.environ.get("ATTIVA_META_APP_SECRET") or None
+
+
+def meta_verify_token() -> str | None:
+    """ATTIVA_META_VERIFY_TOKEN: the token typed into the app's webhook settings, checked at subscription."""
+    return os.environ.get("ATTIVA_META_VERIFY_TOKEN") or None
+
+
+def meta_page_token() -> str | None:
+    """ATTIVA_META_PAGE_TOKEN: the Page access token (leads_retrieval) leads are read from the Graph API with."""
+    return os.environ.get("ATTIVA_META_PAGE_TOKEN") or None
+
+
+def meta_graph_url() -> str:
+    """ATTIVA_META_GRAPH_URL: where the Graph API is (default https://graph.facebook.com; the sandbox's
+    /meta_leads in the demo)."""
+    return os.environ.get("ATTIVA_META_GRAPH_URL") or "https://graph.facebook.com"
+
+
+def meta_graph_version() -> str:
+    """ATTIVA_META_GRAPH_VERSION: the Graph API version leads are read with (default v21.0)."""
+    return os.environ.get("ATTIVA_META_GRAPH_VERSION") or "v21.0"
+
+
 def esp_events_url(env: Mapping[str, str] | None = None) -> str | None:
     """ATTIVA_ESP_EVENTS_URL: the ESP's engagement event feed; unset, empty or `none`: landing files only."""
     value = (os.environ if env is None else env).get("ATTIVA_ESP_EVENTS_URL", "").strip()

@@ -62,6 +62,9 @@ def pipeline_sandbox() -> Iterator[str]:
 
         os.environ.setdefault("ATTIVA_ESP_EVENTS_URL", events_url(base))  # what recipients did, from the sandbox
         uninstalled_apps(base)
+        from demo.social_leads import land_through_the_webhook
+
+        land_through_the_webhook(base)  # lead-ad leads through `attiva serve`'s leadgen webhook
         yield base
 
 

@@ -23,6 +23,7 @@ from generator.engagement import engagement
 from generator.events import events
 from generator.orders import orders
 from generator.people import people
+from generator.social import social_leads
 from generator.streams import stream
 
 TRUTH_FOLDER = "_truth"
@@ -90,6 +91,7 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
                                                contacts(stream(seed, "crm"), who, first_completed, now), who,
                                                "crm_contacts", "contact_id")
         land("crm_contacts", crm)
+        land("social_leads", social_leads(stream(seed, "social"), who, now))
 
         activity = events(stream(seed, "events"), who, account.shop_id, history, shop, now)
         land("events", activity.frame)

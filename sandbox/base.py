@@ -10,6 +10,8 @@ each refusal and what the endpoints do.
 from __future__ import annotations
 
 import asyncio
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -213,3 +215,20 @@ class VendorApi:
             return loads(raw)
         except ValueError as exc:
             raise Refusal(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+async def post_callback(url: str, data: bytes, headers: dict[str, str]) -> int | str:
+    """POST `data` to `url` as a vendor posts a webhook (in a thread: the server's loop keeps serving, so the
+    receiver may call back in); the status answered, or why there was none."""
+
+    def post() -> int | str:
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError as exc:
+            return f"not delivered: {type(exc).__name__}"
+
+    return await asyncio.get_running_loop().run_in_executor(None, post)

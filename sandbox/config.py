@@ -29,7 +29,7 @@ from sandbox.faults import FaultSettings
 from sandbox.smtp import SmtpSettings
 
 DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "twilio",
-                     "meta_conversions", "fcm")
+                     "meta_conversions", "fcm", "meta_leads")
 
 # requests/window_seconds: a rolling window (None = unlimited); daily: HubSpot's calendar-day cap;
 # connections: Mailchimp's simultaneous-connection cap.
@@ -54,13 +54,15 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
     "twilio": {"requests": 100, "window_seconds": 1.0},
     # FCM HTTP v1: 600,000 messages a minute per project by default; past it 429 QUOTA_EXCEEDED.
     "fcm": {"requests": 600_000, "window_seconds": 60.0},
+    # Lead retrieval: 200 x 24 x the Page's leads of the last 90 days per day; a generous fixed figure here.
+    "meta_leads": {"requests": 4_800, "window_seconds": 86_400.0},
 }
 RATE_LIMIT_KEYS = {"requests", "window_seconds", "daily", "connections"}
 # The plain settings SandboxConfig.build takes as keyword arguments.
 OPTIONS = {"sendgrid_import_seconds", "persist_interval", "webhook_max_rows", "webhook_require_signature", "smtp_host",
            "twilio_account_sid", "twilio_callback_delay", "twilio_undelivered_rate", "twilio_undelivered_numbers",
            "twilio_opted_out_numbers", "twilio_blocked_prefixes", "fcm_project_id", "fcm_unregistered_tokens",
-           "fcm_unregistered_rate"}
+           "fcm_unregistered_rate", "meta_app_secret"}
 
 
 def default_token(destination: str) -> str:
@@ -110,6 +112,9 @@ class SandboxConfig:
     # (listed, or a share of all tokens by a hash: the same ones every time).
     fcm_project_id: str = "attiva-sandbox"
     fcm_unregistered_tokens: tuple = ()
+    # Meta Lead Ads (meta.py MetaLeads): the app secret its leadgen webhooks are signed with
+    # (ATTIVA_META_APP_SECRET, as `attiva serve` checks them).
+    meta_app_secret: str = "sandbox-meta-app-secret"
     fcm_unregistered_rate: float = 0.0
 
     @classmethod
@@ -143,6 +148,7 @@ class SandboxConfig:
             if unknown:
                 raise ValueError(f"unknown destinations in tokens: {sorted(unknown)}")
             config.tokens.update(tokens)
+        config.meta_app_secret = env.get("ATTIVA_META_APP_SECRET") or config.meta_app_secret
         if raw := env.get("ATTIVA_SANDBOX_RATE_LIMITS"):
             config.rate_limits = merge_rate_limits(config.rate_limits, json.loads(raw))
         if rate_limits:

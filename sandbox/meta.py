@@ -27,6 +27,8 @@ API's server events (``MetaConversions``, served under ``/meta_conversions``).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import math
 import re
@@ -41,7 +43,7 @@ from starlette.routing import BaseRoute, Route
 
 from sandbox.audiences import MemberSet
 from sandbox.auth import bearer_token
-from sandbox.base import Refusal, VendorApi, trace_id
+from sandbox.base import Refusal, VendorApi, post_callback, trace_id
 from sandbox.faults import REJECTION_MESSAGE
 from sandbox.limits import WindowCheck
 from sandbox.wire import JSONBody, dumps, loads
@@ -474,3 +476,63 @@ class MetaConversions(Meta):
                 else:
                     events[key] = event
         return JSONBody({"events_received": len(data), "messages": [], "fbtrace_id": trace_id()[:11]})
+
+
+class MetaLeads(Meta):
+    """Lead Ads: the leads of a Page's lead forms, read one by one (``GET /v{N}/{leadgen_id}``, a Page access
+    token), and the signed ``leadgen`` webhook Meta posts when a form is submitted (:meth:`submit`)."""
+
+    name = "meta_leads"
+    usage_type = "pages"
+
+    def reset_state(self) -> None:
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.webhooks: list[dict[str, Any]] = []  # what was posted where, and what it answered
+        self._lead_ids = itertools.count(secrets.randbelow(10**12) + 10**15)
+
+    def state(self) -> dict[str, Any]:
+        return {"leads": self.leads, "webhooks": self.webhooks}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        self.leads = dict(data.get("leads", {}))
+        self.webhooks = list(data.get("webhooks", []))
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/{version}/{leadgen_id}", self.endpoint(self.lead), methods=["GET"])]
+
+    async def lead(self, request: Request) -> Response:
+        """One lead, with the fields asked for (``fields=``; id and created_time when none are)."""
+        params = _graph_params(request)
+        lead = self.leads.get(request.path_params["leadgen_id"])
+        if lead is None:
+            raise Refusal(f"(#100) Object with ID '{request.path_params['leadgen_id']}' does not exist, cannot be "
+                          "loaded due to missing permissions, or does not support this operation", code="100")
+        fields = [f.strip() for f in str(params.get("fields") or "id,created_time").split(",") if f.strip()]
+        return JSONBody({"id": lead["id"], **{f: lead[f] for f in fields if f in lead}})
+
+    async def submit(self, lead: dict[str, Any], url: str, app_secret: str) -> dict[str, Any]:
+        """Keep `lead` (a form submitted: field_data, form_id, ad_id, page_id, platform, ...) and POST the
+        leadgen webhook Meta would, signed with `app_secret`, to `url`. Answers the lead id and what `url`
+        answered."""
+        lead_id = str(lead.get("id") or next(self._lead_ids))
+        now = int(time.time())
+        stored = {"id": lead_id, "created_time": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(now)),
+                  "platform": "fb", "is_organic": False, "field_data": [],
+                  **{k: v for k, v in lead.items() if k not in ("id", "page_id")}}
+        self.leads[lead_id] = stored
+        page_id = str(lead.get("page_id") or "100000000000001")
+        value = {"leadgen_id": lead_id, "page_id": page_id, "form_id": stored.get("form_id"),
+                 "ad_id": stored.get("ad_id"), "adgroup_id": stored.get("adgroup_id"), "created_time": now}
+        body = dumps({"object": "page", "entry": [{"id": page_id, "time": now,
+                                                     "changes": [{"field": "leadgen", "value": value}]}]})
+        answer = await post_signed_json(url, body, app_secret)
+        self.webhooks.append({"leadgen_id": lead_id, "url": url, "answered": answer})
+        self.changed()
+        return {"leadgen_id": lead_id, "answered": answer}
+
+
+async def post_signed_json(url: str, body: bytes, app_secret: str) -> int | str:
+    """POST `body` to `url` signed as Meta signs webhooks (X-Hub-Signature-256); the status answered, or why none."""
+    headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua",
+               "X-Hub-Signature-256": "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()}
+    return await post_callback(url, body, headers)

@@ -14,6 +14,9 @@ Layout: each destination under ``/<type>`` followed by the vendor's own path, e.
   for the mail received since the last call (engagement.py); an empty array when nothing is new
 - ``POST /_sandbox/twilio/inbound`` ``{"from", "body", "url", "to"?}``: an SMS reply from a phone, posted
   signed to ``url`` as Twilio posts incoming messages (a STOP opts the number out; twilio.py)
+- ``POST /_sandbox/meta/leads`` ``{"url", "lead": {"field_data", "form_id", "ad_id", "page_id", "platform", ...},
+  "app_secret"?}``: somebody submits a lead-ad form; the lead is kept (``GET /meta_leads/v{N}/{id}`` reads
+  it) and the leadgen webhook is posted to ``url``, signed with the app secret (meta.py MetaLeads)
 - ``POST /_sandbox/fcm/unregister`` ``{"tokens": [...]}``: the apps behind these device tokens were
   uninstalled; FCM answers UNREGISTERED for them from now on (fcm.py)
 """
@@ -45,7 +48,7 @@ from sandbox.fcm import Fcm
 from sandbox.google import Google
 from sandbox.hubspot import HubSpot
 from sandbox.mailchimp import Mailchimp
-from sandbox.meta import Meta, MetaConversions
+from sandbox.meta import Meta, MetaConversions, MetaLeads
 from sandbox.salesforce import Salesforce
 from sandbox.sendgrid import SendGrid
 from sandbox.smtp import MailServer, MailStore, message_view
@@ -56,7 +59,7 @@ from sandbox.wire import JSONBody, loads
 
 VENDOR_APIS: dict[str, type[VendorApi]] = {
     cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook, Twilio,
-                              MetaConversions, Fcm)
+                              MetaConversions, Fcm, MetaLeads)
 }
 assert tuple(VENDOR_APIS) == DESTINATION_TYPES
 
@@ -239,9 +242,21 @@ def _control_routes(sandbox: Sandbox) -> list[Route]:
         sandbox.destinations["fcm"].unregister(tokens)
         return JSONBody({"unregistered": len(tokens)})
 
+    async def meta_lead(request: Request) -> Response:
+        try:
+            body = await _control_body(request)
+        except ValueError as exc:
+            return JSONBody({"error": str(exc)}, status_code=400)
+        if not (isinstance(body.get("url"), str) and body["url"] and isinstance(body.get("lead"), dict)):
+            return JSONBody({"error": "expected {\"url\": \"http...\", \"lead\": {\"field_data\": [...], ...}}"},
+                            status_code=400)
+        secret = body.get("app_secret") or sandbox.config.meta_app_secret
+        return JSONBody(await sandbox.destinations["meta_leads"].submit(body["lead"], body["url"], str(secret)))
+
     return [
         Route("/health", health, methods=["GET"]),
         Route("/twilio/inbound", twilio_inbound, methods=["POST"]),
+        Route("/meta/leads", meta_lead, methods=["POST"]),
         Route("/fcm/unregister", fcm_unregister, methods=["POST"]),
         Route("/mail", mail, methods=["GET"]),
         Route("/mail/faults", mail_faults, methods=["GET", "POST", "DELETE"]),

@@ -28,9 +28,7 @@ import asyncio
 import hashlib
 import math
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -41,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.auth import basic_credentials, twilio_signature
-from sandbox.base import Refusal, VendorApi
+from sandbox.base import Refusal, VendorApi, post_callback
 from sandbox.limits import WindowCheck
 from sandbox.wire import JSONBody
 
@@ -239,19 +237,7 @@ class Twilio(VendorApi):
         headers = {"Content-Type": "application/x-www-form-urlencoded",
                    "X-Twilio-Signature": twilio_signature(self.secret, url, params.items()),
                    "User-Agent": "TwilioProxy/1.1"}
-        data = urllib.parse.urlencode(params).encode()
-
-        def post() -> int | str:
-            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    return answer.status
-            except urllib.error.HTTPError as exc:
-                return exc.code
-            except OSError as exc:
-                return f"not delivered: {type(exc).__name__}"
-
-        return await asyncio.get_running_loop().run_in_executor(None, post)
+        return await post_callback(url, urllib.parse.urlencode(params).encode(), headers)
 
     async def inbound(self, sender: str, body: str, url: str, to: str | None = None) -> int | str:
         """A reply from `sender`: Twilio's opt-out handling, then the signed incoming-message webhook to `url`."""

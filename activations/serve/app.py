@@ -47,7 +47,7 @@ from starlette.routing import Route
 
 from activations import settings
 from activations.serve import events as event_intake
-from activations.serve import identity, messages, sms, unsubscribe
+from activations.serve import identity, messages, meta_leads, sms, unsubscribe
 from activations.serve.keys import (
     BROWSER_FIELDS,
     ENDPOINTS,
@@ -417,6 +417,8 @@ def create_app(keys: KeysConfig, serving: Path | None = None, landing: Path | No
         Route("/twilio/{channel}/status", sms.status_callback, methods=["POST"]),
         Route("/twilio/{channel}/inbound", sms.inbound, methods=["POST"]),
         *messages.ROUTES,
+        Route("/meta/leadgen", meta_leads.verify, methods=["GET"]),
+        Route("/meta/leadgen", meta_leads.receive, methods=["POST"]),
     ]
     middleware = [Middleware(CORSMiddleware, allow_origins=keys.cors_origins, allow_methods=["GET", "POST"],
                              allow_headers=["Authorization", "X-Api-Key", "Content-Type", "X-Attiva-Identity"],

@@ -597,3 +597,21 @@ def test_app_registrations_are_messy_as_exports_are(root: Path) -> None:
     assert any(not r["shop_customer_id"] for r in good) and any(r["shop_customer_id"] for r in good)
     dead = set(pl.read_parquet(root / "_truth" / "uninstalled_push_tokens.parquet")["push_token"])
     assert dead and dead <= {r["push_token"] for r in rows}
+
+
+def test_social_leads_join_crm_contacts_or_are_new_and_ask_in_italian_or_english(root: Path) -> None:
+    """Lead-ad forms: some by people the CRM knows (the same email in another spelling), some new, some with a
+    phone only, a few anonymous; Italian and English questions; Facebook and Instagram; marketing checkboxes."""
+    _, rows, _ = read_csv(root, "social_leads")
+    good = [r for r in rows if r["lead_id"] and r["field_data"].startswith("[")]
+    _, contacts, _ = read_csv(root, "crm_contacts")
+    crm_emails = {normal_email(c["email"]) for c in contacts if c["email"]}
+    emails = [r["email"] for r in good if r["email"]]
+    known = [e for e in emails if normal_email(e) in crm_emails]
+    assert known and any(e != normal_email(e) for e in known)  # joins by email despite the spelling
+    assert len(known) < len(emails)  # and new people too
+    assert any(r["phone"] and not r["email"] for r in good) and any(not r["phone"] and not r["email"] for r in good)
+    questions = {q["name"] for r in good for q in json.loads(r["field_data"])}
+    assert {"nome", "cognome", "e-mail", "città"} <= questions and {"full_name", "email", "phone_number"} <= questions
+    assert {r["platform"].lower() for r in good} == {"fb", "ig"}
+    assert {r["consent_marketing"] for r in good} == {"true", "false", ""}

@@ -41,6 +41,7 @@
 -- depends_on: {{ ref('stg_email__engagement') }}
 -- depends_on: {{ ref('stg_crm__contacts') }}
 -- depends_on: {{ ref('stg_shop__customers') }}
+-- depends_on: {{ ref('stg_social__leads') }}
 -- depends_on: {{ ref('stg_shop__products') }}
 with marker as (
     select
@@ -88,6 +89,9 @@ record_nodes as (
     where _ingested_at > {{ since_ingested }}
     union
     select 'shop_customer_id:' || shop_customer_id from {{ ref('stg_shop__customers') }}
+    where _ingested_at > {{ since_ingested }}
+    union
+    select 'meta_lead_id:' || lead_id from {{ ref('stg_social__leads') }}
     where _ingested_at > {{ since_ingested }}
 ),
 

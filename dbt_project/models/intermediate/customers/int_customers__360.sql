@@ -126,6 +126,7 @@ consent as (
 
 profile as (select * from {{ ref('int_customers__profile') }} where 1 = 1 {{ attiva.only_affected() }}),
 crm as (select * from {{ ref('int_customers__crm') }} where 1 = 1 {{ attiva.only_affected() }}),
+social as (select * from {{ ref('int_customers__social_leads') }} where 1 = 1 {{ attiva.only_affected() }}),
 activity as (select * from {{ ref('int_customers__activity') }} where 1 = 1 {{ attiva.only_affected() }}),
 engagement as (select * from {{ ref('int_customers__engagement') }} where 1 = 1 {{ attiva.only_affected() }}),
 favourites as (select * from {{ ref('int_customers__favourites') }} where 1 = 1 {{ attiva.only_affected() }}),
@@ -143,8 +144,9 @@ joined as (
         p.company,
         p.job_title,
         crm.crm_stage,
-        coalesce(crm.crm_lead_source, a.form_lead_source) as lead_source,
-        crm.became_lead_at,
+        -- a lead-ad form is a lead of its own (when the CRM has no say): its source and time count
+        coalesce(crm.crm_lead_source, so.social_lead_source, a.form_lead_source) as lead_source,
+        coalesce(crm.became_lead_at, so.first_social_lead_at) as became_lead_at,
         crm.became_mql_at,
         crm.became_sql_at,
         crm.became_customer_at,
@@ -181,6 +183,7 @@ joined as (
         p.first_seen_at
     from profile as p
     left join crm on p.customer_id = crm.customer_id
+    left join social as so on p.customer_id = so.customer_id
     left join consent as c on p.customer_id = c.customer_id
     left join engagement as e on p.customer_id = e.customer_id
     left join purchases as pu on p.customer_id = pu.customer_id

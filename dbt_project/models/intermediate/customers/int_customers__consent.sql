@@ -1,6 +1,8 @@
 -- Consent per customer and channel: the latest record wins, whichever identifier it was
 -- given under. An unsubscribe or a spam complaint is a revocation of email consent.
--- At equal times a revocation wins: when in doubt, no consent.
+-- At equal times a revocation wins: when in doubt, no consent. A lead-ad form's ticked marketing
+-- checkbox (stg_social__leads.consent_marketing) grants email consent when the form was submitted; an
+-- unticked one revokes nothing.
 -- Incremental: a run recomputes the affected customers (int_customers__affected).
 
 -- depends_on: {{ ref('int_customers__affected') }}
@@ -22,6 +24,11 @@ records as (
            'email', 'revoked', occurred_at
     from {{ ref('stg_email__engagement') }}
     where event_type in ('unsubscribe', 'complaint')
+    union all
+    select 'meta_lead:' || lead_id, email, cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_string() }}),
+           'email', 'granted', created_at
+    from {{ ref('stg_social__leads') }}
+    where consent_marketing and email is not null
 ),
 
 by_identifier as (

@@ -1,5 +1,5 @@
 -- The golden record: for each field, the best value any of the person's records holds,
--- by source priority (CRM, then shop, then what they typed into a form) and recency.
+-- by source priority (CRM, then shop, then what they typed into a form, then a lead-ad form) and recency.
 -- Emails and phones come from customer_identifiers, preferring ones only they use; how
 -- many identifiers they have and when the first was seen, too.
 -- This is the list of customers. Incremental: a run recomputes the affected customers
@@ -56,9 +56,20 @@ forms as (
     where form_customer_id is not null {{ attiva.only_affected('form_customer_id') }}
 ),
 
+-- what a lead-ad form asked (Meta Lead Ads): the least trusted, typed on a phone inside an ad
+social_leads as (
+    select o.customer_id, 0 as source_priority, l.created_at as seen_at,
+           l.first_name, l.last_name, cast(null as date) as birth_date,
+           cast(null as {{ dbt.type_string() }}) as country, l.city,
+           cast(null as {{ dbt.type_string() }}) as company, cast(null as {{ dbt.type_string() }}) as job_title
+    from {{ ref('stg_social__leads') }} as l
+    inner join owners as o on o.node = 'meta_lead_id:' || l.lead_id
+),
+
 records as (
     select *, cast(source_priority as {{ dbt.type_string() }}) || cast(seen_at as {{ dbt.type_string() }}) as preference
-    from (select * from crm union all select * from shop union all select * from forms) as r
+    from (select * from crm union all select * from shop union all select * from forms
+          union all select * from social_leads) as r
 ),
 
 -- Equally preferred values (two records updated at the same second) are ordered by the

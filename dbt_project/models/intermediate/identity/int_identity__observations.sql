@@ -101,6 +101,10 @@ source_rows as (
     select observation_key, anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
     from {{ ref('int_identity__observations_events') }}
     {{ attiva.ingested_since_last_run() }}
+    union all
+    select observation_key, anchor_node, identifier_node, name_key, source, first_seen_at, last_seen_at, _ingested_at
+    from {{ ref('int_identity__observations_social') }}
+    {{ attiva.ingested_since_last_run() }}
 ),
 
 final as (

@@ -1,0 +1,122 @@
+"""Lead-ad leads (Meta Lead Ads) in the warehouse: landed as the leadgen webhook lands them, ingested into the
+handcrafted warehouse and built incrementally, then rebuilt in full. A lead with a known email joins that
+customer and leaves their CRM funnel alone; a new email or phone is a new lead with lead_source
+facebook_lead_ads / instagram_lead_ads; a lead with neither belongs to nobody; a lead landed twice is one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from activations.build import build_warehouse
+from activations.destinations.meta.leads import lead_row
+from activations.ingest import load_landing
+from activations.serve.events import write_landing_file
+from activations.serve.meta_leads import LEADS_FOLDER
+from tests.conftest import HANDCRAFTED_AS_OF
+
+pytestmark = pytest.mark.xdist_group("handcrafted")
+
+
+def lead(lead_id: str, created: str, platform: str, **answers: str) -> dict:
+    return lead_row({"id": lead_id, "created_time": created, "platform": platform, "form_id": "F1", "ad_id": "A1",
+                     "field_data": [{"name": k, "values": [v]} for k, v in answers.items()]},
+                    {"leadgen_id": lead_id, "page_id": "P1"}, "2026-11-20T11:00:00Z")
+
+
+LEADS = [
+    lead("L1", "2026-11-19T09:00:00+0000", "fb", email="  Mario.Rossi@Gmail.com", full_name="Mario Rossi"),
+    lead("L2", "2026-11-19T10:00:00+0000", "ig", **{"e-mail": "Sofia.Lead@Example.it", "nome": "Sofia",
+                                                     "cognome": "Conti", "consenso_marketing": "sì"}),
+    lead("L3", "2026-11-19T11:00:00+0000", "ig", città="Bari"),  # neither email nor phone: anonymous
+    lead("L4", "2026-11-19T12:00:00+0000", "fb", phone_number="340 555 6677", full_name="Piero Neri Bassi",
+         marketing_opt_in="yes"),  # ticked, but no email to send to: no email consent
+]
+
+
+@pytest.fixture(scope="module")
+def built(handcrafted_warehouse, tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("social_leads")
+    incremental = root / "incremental.duckdb"
+    shutil.copy(handcrafted_warehouse, incremental)
+    landing = root / "landing"
+    write_landing_file(landing / LEADS_FOLDER, LEADS, "meta-leads")
+    write_landing_file(landing / LEADS_FOLDER, LEADS[:1], "meta-leads")  # L1 landed twice
+    report = load_landing(landing, incremental)
+    assert not report.failed_files, str(report)
+    result = build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=incremental)
+    assert result.ok, str(result)
+    rebuilt = root / "rebuilt.duckdb"
+    shutil.copy(incremental, rebuilt)
+    result = build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=rebuilt, full_refresh=True)
+    assert result.ok, str(result)
+    return incremental, rebuilt
+
+
+def query(warehouse: Path, sql: str, *params) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def owner(warehouse: Path, kind: str, value: str) -> set[str]:
+    return {r[0] for r in query(warehouse, "select customer_id from marts.customer_identifiers "
+                                           "where identifier_type = ? and identifier_value = ?", kind, value)}
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])
+def test_a_lead_with_a_known_email_joins_that_customer_and_keeps_their_crm_funnel(built, handcrafted_warehouse,
+                                                                                 which) -> None:
+    warehouse = built[which]
+    [mario] = owner(handcrafted_warehouse, "crm_contact_id", "C1")
+    assert owner(warehouse, "meta_lead_id", "L1") == {mario}
+    before = query(handcrafted_warehouse, "select lead_source, became_lead_at, first_name from marts.customers "
+                                          "where customer_id = ?", mario)
+    assert query(warehouse, "select lead_source, became_lead_at, first_name from marts.customers "
+                            "where customer_id = ?", mario) == before == [("paid_search", before[0][1], "Mario")]
+    count = "select count(*) from marts.customers"
+    assert query(warehouse, count)[0][0] == query(handcrafted_warehouse, count)[0][0] + 2  # L2 and L4
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])
+def test_a_new_email_or_phone_is_a_new_lead_from_lead_ads(built, which) -> None:
+    warehouse = built[which]
+    [sofia] = owner(warehouse, "email", "sofia.lead@example.it")
+    [piero] = owner(warehouse, "phone", "+393405556677")
+    assert owner(warehouse, "meta_lead_id", "L2") == {sofia} and owner(warehouse, "meta_lead_id", "L4") == {piero}
+    rows = dict((r[0], r[1:]) for r in query(
+        warehouse, "select customer_id, lead_source, cast(became_lead_at as varchar), lifecycle_stage, first_name, "
+                   "last_name from marts.customers where customer_id in (?, ?)", sofia, piero))
+    assert rows[sofia] == ("instagram_lead_ads", "2026-11-19 10:00:00", "lead", "Sofia", "Conti")
+    assert rows[piero] == ("facebook_lead_ads", "2026-11-19 12:00:00", "lead", "Piero", "Neri Bassi")
+    consent = dict(query(warehouse, "select customer_id, consent_email from marts.customers "
+                                    "where customer_id in (?, ?)", sofia, piero))
+    assert consent == {sofia: True, piero: False}  # Sofia ticked the form's marketing box
+    funnel = dict(query(warehouse, "select lead_source, leads from measurement.lead_funnel "
+                                   "where lead_source like '%lead_ads' and lead_month = date '2026-11-01'"))
+    assert funnel == {"instagram_lead_ads": 1, "facebook_lead_ads": 1}
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])
+def test_a_lead_without_email_or_phone_is_anonymous_and_a_lead_landed_twice_is_one(built, which) -> None:
+    warehouse = built[which]
+    assert owner(warehouse, "meta_lead_id", "L3") == set()
+    assert query(warehouse, "select count(*), count(distinct lead_id) from staging.stg_social__leads") == [(4, 4)]
+    assert query(warehouse, "select lead_source from staging.stg_social__leads where lead_id = 'L3'") == \
+        [("instagram_lead_ads",)]
+
+
+def test_forget_erases_a_social_lead_s_answers_and_name_from_the_raw_table(built, tmp_path) -> None:
+    from activations.forget import forget
+
+    warehouse = tmp_path / "forget.duckdb"
+    shutil.copy(built[0], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        forget(con, "sofia.lead@example.it", destinations={})
+        rows = con.execute("select email, first_name, last_name, full_name, field_data, platform from raw.social_leads "
+                           "where lead_id = 'L2'").fetchall()
+        kept = con.execute("select count(*) from raw.social_leads where field_data like '%Rossi%'").fetchone()[0]
+    assert rows == [("erased", None, None, None, None, "ig")]  # the ids and platform stay, the answers go
+    assert kept == 2  # Mario's lead (landed twice) is untouched
