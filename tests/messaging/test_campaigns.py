@@ -26,23 +26,23 @@ def with_policy(manifest: dict, trigger: str, **changes) -> dict:
 
 def test_every_declared_campaign_can_be_sent(manifest):
     found = declared_campaigns(manifest)
-    assert len(found.triggers) == 11 and found.broken == []
+    assert len(found.triggers) == 12 and found.broken == []
 
 
 def test_an_unknown_channel_breaks_only_that_campaign(manifest):
     found = declared_campaigns(with_policy(manifest, "trg_win_back", channel="pigeon"))
     assert [(b.campaign, b.name) for b in found.broken] == [("win_back", "trg_win_back")]
     assert "model 'trg_win_back', field 'meta.messaging.channel': 'pigeon' is not in channels.yml" in found.broken[0].reason
-    assert len(found.triggers) == 10
+    assert len(found.triggers) == 11
     with pytest.raises(PolicyError, match="'pigeon'"):  # the strict reader still raises
-        triggers(with_policy(manifest, "trg_win_back", channel="pigeon"), {"email", "sales_task", "sms", "push"})
+        triggers(with_policy(manifest, "trg_win_back", channel="pigeon"), {"email", "sales_task", "sms", "push", "on_site"})
 
 
 def test_two_triggers_with_one_campaign_break_that_campaign_only(manifest):
     found = declared_campaigns(with_policy(manifest, "trg_win_back", campaign="birthday"))
     assert [b.campaign for b in found.broken] == ["birthday"]
     assert "two triggers declare campaign 'birthday'" in found.broken[0].reason
-    assert len(found.triggers) == 9 and "birthday" not in {t.campaign for t in found.triggers}
+    assert len(found.triggers) == 10 and "birthday" not in {t.campaign for t in found.triggers}
 
 
 def test_a_bad_channels_entry_breaks_the_campaigns_it_sends(manifest, tmp_path, monkeypatch):
@@ -53,7 +53,7 @@ def test_a_bad_channels_entry_breaks_the_campaigns_it_sends(manifest, tmp_path, 
     found = declared_campaigns(manifest)
     assert [b.campaign for b in found.broken] == ["mql_handoff"]
     assert "sales_task" in found.broken[0].reason and "priority" in found.broken[0].reason
-    assert len(found.triggers) == 10
+    assert len(found.triggers) == 11
 
 
 def test_an_unreadable_messaging_file_breaks_every_campaign_and_says_so(manifest, tmp_path, monkeypatch):
@@ -61,5 +61,5 @@ def test_an_unreadable_messaging_file_breaks_every_campaign_and_says_so(manifest
     bad.write_text("caps: [\n")
     monkeypatch.setenv("ATTIVA_MESSAGING", str(bad))
     found = declared_campaigns(manifest)
-    assert found.triggers == [] and len(found.broken) == 11
+    assert found.triggers == [] and len(found.broken) == 12
     assert all("not valid YAML" in b.reason for b in found.broken)

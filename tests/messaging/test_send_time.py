@@ -132,10 +132,10 @@ def test_the_next_best_hour_is_on_the_customers_clock(start, hour, expected):
 def test_send_time_is_declared_in_the_policy_and_checked():
     manifest = load_manifest()
     node = manifest["nodes"]["model.attiva.trg_win_back"]
-    assert {t.campaign: t.send_time for t in triggers(manifest, {"email", "sales_task", "sms", "push"})}["win_back"] \
+    assert {t.campaign: t.send_time for t in triggers(manifest, {"email", "sales_task", "sms", "push", "on_site"})}["win_back"] \
         == node["config"]["meta"]["messaging"].get("send_time", "as_soon_as_due")
     broken = copy.deepcopy(manifest)
     broken["nodes"]["model.attiva.trg_win_back"]["config"]["meta"]["messaging"]["send_time"] = "whenever"
     with pytest.raises(PolicyError, match="meta.messaging.send_time"):
-        triggers(broken, {"email", "sales_task", "sms", "push"})
+        triggers(broken, {"email", "sales_task", "sms", "push", "on_site"})
 

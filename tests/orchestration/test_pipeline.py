@@ -84,11 +84,13 @@ def test_triggered_messages_went_out_once_with_the_ledger_as_metadata(built, san
     for campaign, counts in messages.items():
         ledger_sent = sum(1 for c, _, _ in sent if c == campaign)
         assert counts.get("ledger_sent", None) is None or counts["ledger_sent"].value == ledger_sent, campaign
-    # Nobody without the channel's consent got anything: email consent for email, SMS consent for SMS, push consent for push.
+    # Nobody without the channel's consent got anything: email consent for email, SMS consent for SMS, push consent for push,
+    # profiling consent for on-site messages.
     [(unconsented,)] = rows(built.warehouse, """
         select count(*) from activation.message_ledger as l join marts.customers as c using (customer_id)
         where l.state = 'sent' and case when l.channel = 'sms' then not coalesce(c.consent_sms, false)
                                         when l.channel = 'push' then not coalesce(c.consent_push, false)
+                                        when l.channel = 'on_site' then not coalesce(c.consent_profiling, false)
                                         else not c.email_marketable end""")
     assert unconsented == 0
 
