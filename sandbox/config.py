@@ -29,7 +29,7 @@ from sandbox.faults import FaultSettings
 from sandbox.smtp import SmtpSettings
 
 DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "twilio",
-                     "meta_conversions", "fcm", "meta_leads")
+                     "meta_conversions", "fcm", "meta_leads", "google_conversions")
 
 # requests/window_seconds: a rolling window (None = unlimited); daily: HubSpot's calendar-day cap;
 # connections: Mailchimp's simultaneous-connection cap.
@@ -44,6 +44,8 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
     "meta_conversions": {"requests": 190_000, "window_seconds": 3_600.0},
     # Data Manager API: 300 requests per minute per project.
     "google": {"requests": 300, "window_seconds": 60.0},
+    # Its events:ingest counts against the same 300 requests per minute per project.
+    "google_conversions": {"requests": 300, "window_seconds": 60.0},
     # Mailchimp caps simultaneous connections, not requests per window.
     "mailchimp": {"connections": 10, "requests": None, "window_seconds": 1.0},
     "sendgrid": {"requests": 600, "window_seconds": 60.0},

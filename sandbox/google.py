@@ -25,8 +25,11 @@ import base64
 import binascii
 import hashlib
 import math
+import re
+import time
 import uuid
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -227,6 +230,118 @@ class Google(VendorApi):
             return None
         return raw_hex
 
+    def _targets(self, destinations: list[Any], violations: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """The destinations a request names, as {list_id, operating_account} (recording what is malformed)."""
+        targets: list[dict[str, Any]] = []
+        for k, dest in enumerate(destinations):
+            field = f"destinations[{k}]"
+            if not isinstance(dest, dict):
+                violations.append(
+                    {"field": field, "description": "Destination must be an object.", "reason": "INVALID_DESTINATION"}
+                )
+                continue
+            list_id = _get(dest, "productDestinationId", "product_destination_id")
+            account = _get(dest, "operatingAccount", "operating_account")
+            if not list_id:
+                violations.append(
+                    {
+                        "field": f"{field}.product_destination_id",
+                        "description": "Required field is missing.",
+                        "reason": "REQUIRED_FIELD_MISSING",
+                    }
+                )
+                continue
+            if not isinstance(account, dict) or not _get(account, "accountId", "account_id"):
+                violations.append(
+                    {
+                        "field": f"{field}.operating_account",
+                        "description": "Required field is missing.",
+                        "reason": "REQUIRED_FIELD_MISSING",
+                    }
+                )
+                continue
+            account_type = enum_name(_get(account, "accountType", "account_type"), ACCOUNT_TYPE_NUMBERS)
+            if account_type not in ACCOUNT_TYPES:
+                violations.append(
+                    {
+                        "field": f"{field}.operating_account.account_type",
+                        "description": f"{account_type!r} is not an account type.",
+                        "reason": "INVALID_ENUM_VALUE",
+                    }
+                )
+                continue
+            targets.append(
+                {
+                    "list_id": str(list_id),
+                    "operating_account": {
+                        "accountType": account_type,
+                        "accountId": str(_get(account, "accountId", "account_id")),
+                    },
+                }
+            )
+        return targets
+
+    def _user_record(self, identifiers: list[Any], encoding: str, prefix: str,
+                     violations: list[dict[str, str]]) -> dict[str, list[Any]]:
+        """The hashed identifiers of one record's user data (recording in `violations` what is malformed)."""
+        before = len(violations)
+        record: dict[str, list[Any]] = {}
+        for ident in identifiers:
+            field = f"{prefix}.user_data.user_identifiers"
+            if not isinstance(ident, dict) or len(ident) != 1:
+                violations.append(
+                    {
+                        "field": field,
+                        "description": "Each user identifier holds exactly one of email_address, phone_number, address.",
+                        "reason": "INVALID_FORMAT",
+                    }
+                )
+                continue
+            ((key, value),) = ident.items()
+            if key in ("emailAddress", "email_address"):
+                hashed = self._hashed(value, encoding, field, "Email", violations)
+                if hashed:
+                    record.setdefault("emailAddress", []).append(hashed)
+            elif key in ("phoneNumber", "phone_number"):
+                hashed = self._hashed(value, encoding, field, "Phone number", violations)
+                if hashed:
+                    record.setdefault("phoneNumber", []).append(hashed)
+            elif key == "address" and isinstance(value, dict):
+                address: dict[str, str] = {}
+                for name, snake in (("givenName", "given_name"), ("familyName", "family_name")):
+                    hashed = self._hashed(
+                        _get(value, name, snake), encoding, f"{field}.address.{snake}", name, violations
+                    )
+                    if hashed:
+                        address[name] = hashed
+                region = _get(value, "regionCode", "region_code")
+                postal = _get(value, "postalCode", "postal_code")
+                if not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
+                    violations.append(
+                        {
+                            "field": f"{field}.address.region_code",
+                            "description": "Region code must be an ISO 3166-1 alpha-2 code.",
+                            "reason": "INVALID_COUNTRY_CODE",
+                        }
+                    )
+                if not (isinstance(postal, str) and postal.strip()):
+                    violations.append(
+                        {
+                            "field": f"{field}.address.postal_code",
+                            "description": "Postal code is not valid.",
+                            "reason": "INVALID_POSTAL_CODE",
+                        }
+                    )
+                if len(violations) == before:
+                    record.setdefault("address", []).append(
+                        {**address, "regionCode": region.upper(), "postalCode": postal.strip()}
+                    )
+            else:
+                violations.append(
+                    {"field": field, "description": f"Unknown user identifier {key!r}.", "reason": "INVALID_FORMAT"}
+                )
+        return record
+
     def _read(self, body: Any, removing: bool) -> tuple[list[dict[str, Any]], list[dict[str, list[Any]]], bool]:
         if not isinstance(body, dict):
             raise Refusal("Invalid JSON payload received: expected an object.")
@@ -303,53 +418,7 @@ class Google(VendorApi):
                         }
                     )
 
-        targets: list[dict[str, Any]] = []
-        for k, dest in enumerate(destinations):
-            field = f"destinations[{k}]"
-            if not isinstance(dest, dict):
-                violations.append(
-                    {"field": field, "description": "Destination must be an object.", "reason": "INVALID_DESTINATION"}
-                )
-                continue
-            list_id = _get(dest, "productDestinationId", "product_destination_id")
-            account = _get(dest, "operatingAccount", "operating_account")
-            if not list_id:
-                violations.append(
-                    {
-                        "field": f"{field}.product_destination_id",
-                        "description": "Required field is missing.",
-                        "reason": "REQUIRED_FIELD_MISSING",
-                    }
-                )
-                continue
-            if not isinstance(account, dict) or not _get(account, "accountId", "account_id"):
-                violations.append(
-                    {
-                        "field": f"{field}.operating_account",
-                        "description": "Required field is missing.",
-                        "reason": "REQUIRED_FIELD_MISSING",
-                    }
-                )
-                continue
-            account_type = enum_name(_get(account, "accountType", "account_type"), ACCOUNT_TYPE_NUMBERS)
-            if account_type not in ACCOUNT_TYPES:
-                violations.append(
-                    {
-                        "field": f"{field}.operating_account.account_type",
-                        "description": f"{account_type!r} is not an account type.",
-                        "reason": "INVALID_ENUM_VALUE",
-                    }
-                )
-                continue
-            targets.append(
-                {
-                    "list_id": str(list_id),
-                    "operating_account": {
-                        "accountType": account_type,
-                        "accountId": str(_get(account, "accountId", "account_id")),
-                    },
-                }
-            )
+        targets = self._targets(destinations, violations)
 
         records: list[dict[str, list[Any]]] = []
         rejects = self.faults.rejects if self.faults.rejects_rows else None
@@ -378,61 +447,7 @@ class Google(VendorApi):
                 )
                 continue
             before = len(violations)
-            record: dict[str, list[Any]] = {}
-            for ident in identifiers:
-                field = f"{prefix}.user_data.user_identifiers"
-                if not isinstance(ident, dict) or len(ident) != 1:
-                    violations.append(
-                        {
-                            "field": field,
-                            "description": "Each user identifier holds exactly one of email_address, phone_number, address.",
-                            "reason": "INVALID_FORMAT",
-                        }
-                    )
-                    continue
-                ((key, value),) = ident.items()
-                if key in ("emailAddress", "email_address"):
-                    hashed = self._hashed(value, encoding, field, "Email", violations)
-                    if hashed:
-                        record.setdefault("emailAddress", []).append(hashed)
-                elif key in ("phoneNumber", "phone_number"):
-                    hashed = self._hashed(value, encoding, field, "Phone number", violations)
-                    if hashed:
-                        record.setdefault("phoneNumber", []).append(hashed)
-                elif key == "address" and isinstance(value, dict):
-                    address: dict[str, str] = {}
-                    for name, snake in (("givenName", "given_name"), ("familyName", "family_name")):
-                        hashed = self._hashed(
-                            _get(value, name, snake), encoding, f"{field}.address.{snake}", name, violations
-                        )
-                        if hashed:
-                            address[name] = hashed
-                    region = _get(value, "regionCode", "region_code")
-                    postal = _get(value, "postalCode", "postal_code")
-                    if not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
-                        violations.append(
-                            {
-                                "field": f"{field}.address.region_code",
-                                "description": "Region code must be an ISO 3166-1 alpha-2 code.",
-                                "reason": "INVALID_COUNTRY_CODE",
-                            }
-                        )
-                    if not (isinstance(postal, str) and postal.strip()):
-                        violations.append(
-                            {
-                                "field": f"{field}.address.postal_code",
-                                "description": "Postal code is not valid.",
-                                "reason": "INVALID_POSTAL_CODE",
-                            }
-                        )
-                    if len(violations) == before:
-                        record.setdefault("address", []).append(
-                            {**address, "regionCode": region.upper(), "postalCode": postal.strip()}
-                        )
-                else:
-                    violations.append(
-                        {"field": field, "description": f"Unknown user identifier {key!r}.", "reason": "INVALID_FORMAT"}
-                    )
+            record = self._user_record(identifiers, encoding, prefix, violations)
             if len(violations) != before:
                 continue
             if rejects is not None and rejects("|".join(sorted(member_tokens(record)))):
@@ -500,3 +515,159 @@ class Google(VendorApi):
         if found is None:
             return status_error(404, "NOT_FOUND", f"Request {request_id} was not found.")
         return JSONBody(found)
+
+
+# Event ingestion (conversions) ---------------------------------------------------------------------
+
+MAX_EVENTS = 2_000
+EVENT_SOURCES = {1: "WEB", 2: "APP", 3: "IN_STORE", 4: "PHONE", 5: "OTHER"}
+FUTURE_SLACK_SECONDS = 60
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _event_timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp ("2026-11-19T10:00:00Z", offsets and fractions allowed), or None."""
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _bounded_list(value: Any, field: str, limit: int, reason: str, too_many: str,
+                  violations: list[dict[str, str]]) -> list[Any]:
+    """A request's required list; missing or empty is a violation, longer than `limit` refuses the request."""
+    if not isinstance(value, list) or not value:
+        violations.append({"field": field, "description": "Required field is missing.",
+                           "reason": "REQUIRED_FIELD_MISSING"})
+        return []
+    if len(value) > limit:
+        raise Refusal(f"too many {field}", code=reason, details=[{"field": field, "description": too_many,
+                                                                  "reason": reason}])
+    return value
+
+
+class GoogleConversions(Google):
+    """`POST /v1/events:ingest`: conversions for Google Ads conversion actions, fast-fail like the rest of
+    the Data Manager API, one conversion kept per (conversion action, transactionId) as Google counts them."""
+
+    name = "google_conversions"
+
+    def reset_state(self) -> None:
+        self.conversion_actions: dict[str, dict[str, Any]] = {}  # productDestinationId -> received, events...
+
+    def state(self) -> dict[str, Any]:
+        return {"conversion_actions": self.conversion_actions}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        self.conversion_actions = dict(data.get("conversion_actions", {}))
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/v1/events:ingest", self.endpoint(self.ingest_events), methods=["POST"])]
+
+    def _read_events(self, body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        if not isinstance(body, dict):
+            raise Refusal("Invalid JSON payload received: expected an object.")
+        violations: list[dict[str, str]] = []
+        destinations = body.get("destinations")
+        events = body.get("events")
+        encoding = enum_name(body.get("encoding"), ENCODING_NUMBERS)
+        destinations = _bounded_list(destinations, "destinations", MAX_DESTINATIONS, "TOO_MANY_DESTINATIONS",
+                                     f"At most {MAX_DESTINATIONS} destinations.", violations)
+        events = _bounded_list(events, "events", MAX_EVENTS, "TOO_MANY_EVENTS",
+                               f"Maximum number of events allowed per request is {MAX_EVENTS:,}.", violations)
+        if encoding not in ("HEX", "BASE64"):
+            encoding = None  # required only when an event carries user data
+        targets = self._targets(destinations, violations)
+        for k, target in enumerate(targets):
+            if target["operating_account"]["accountType"] != "GOOGLE_ADS":
+                violations.append({"field": f"destinations[{k}].operating_account.account_type",
+                                   "description": "Conversions go to a Google Ads account.",
+                                   "reason": "INVALID_ACCOUNT_TYPE"})
+        consent = body.get("consent")
+        for key, snake in (("adUserData", "ad_user_data"), ("adPersonalization", "ad_personalization")):
+            value = enum_name(_get(consent, key, snake) if isinstance(consent, dict) else None, CONSENT_NUMBERS)
+            if value is not None and value not in CONSENT_VALUES:
+                violations.append({"field": f"consent.{snake}", "description": f"{value!r} is not a consent status.",
+                                   "reason": "INVALID_ENUM_VALUE"})
+
+        now = time.time()
+        rejects = self.faults.rejects if self.faults.rejects_rows else None
+        kept: list[dict[str, Any]] = []
+        for i, event in enumerate(events):
+            prefix = f"events.events[{i}]"
+            before = len(violations)
+            if not isinstance(event, dict):
+                violations.append({"field": prefix, "description": "Each event must be an object.",
+                                   "reason": "INVALID_FORMAT"})
+                continue
+            when = _event_timestamp(_get(event, "eventTimestamp", "event_timestamp"))
+            if when is None:
+                violations.append({"field": f"{prefix}.event_timestamp",
+                                   "description": "event_timestamp is required, an RFC 3339 timestamp.",
+                                   "reason": "REQUIRED_FIELD_MISSING"})
+            elif when.timestamp() > now + FUTURE_SLACK_SECONDS:
+                violations.append({"field": f"{prefix}.event_timestamp",
+                                   "description": "The event timestamp is in the future.",
+                                   "reason": "INVALID_EVENT_TIMESTAMP"})
+            transaction_id = _get(event, "transactionId", "transaction_id")
+            if not isinstance(transaction_id, str) or not transaction_id:
+                violations.append({"field": f"{prefix}.transaction_id",
+                                   "description": "transaction_id is required for conversions from several sources.",
+                                   "reason": "REQUIRED_FIELD_MISSING"})
+            user_data = _get(event, "userData", "user_data")
+            identifiers = _get(user_data, "userIdentifiers", "user_identifiers") if isinstance(user_data, dict) else None
+            ad_identifiers = _get(event, "adIdentifiers", "ad_identifiers")
+            gclid = ad_identifiers.get("gclid") if isinstance(ad_identifiers, dict) else None
+            record: dict[str, list[Any]] = {}
+            if isinstance(identifiers, list) and identifiers:
+                if len(identifiers) > MAX_IDENTIFIERS:
+                    violations.append({"field": f"{prefix}.user_data.user_identifiers",
+                                       "description": f"Maximum number of user identifiers allowed per event is "
+                                                      f"{MAX_IDENTIFIERS}.", "reason": "TOO_MANY_USER_IDENTIFIERS"})
+                elif encoding is None:
+                    violations.append({"field": "encoding", "description": "encoding is required with user data.",
+                                       "reason": "REQUIRED_FIELD_MISSING"})
+                else:
+                    record = self._user_record(identifiers, encoding, prefix, violations)
+            elif not (isinstance(gclid, str) and gclid):
+                violations.append({"field": prefix, "description": "The event needs user_data or ad_identifiers.",
+                                   "reason": "INVALID_EVENT"})
+            source = enum_name(_get(event, "eventSource", "event_source"), EVENT_SOURCES)
+            if source is not None and source not in EVENT_SOURCES.values():
+                violations.append({"field": f"{prefix}.event_source", "description": f"{source!r} is not an event "
+                                   "source.", "reason": "INVALID_ENUM_VALUE"})
+            value = _get(event, "conversionValue", "conversion_value")
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+                violations.append({"field": f"{prefix}.conversion_value", "description": "Must be a number.",
+                                   "reason": "INVALID_FORMAT"})
+            currency = event.get("currency")
+            if currency is not None and not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
+                violations.append({"field": f"{prefix}.currency", "description": f"{currency!r} is not an ISO 4217 "
+                                   "currency code.", "reason": "INVALID_CURRENCY_CODE"})
+            if len(violations) == before and rejects is not None and rejects(str(transaction_id)):
+                violations.append({"field": prefix, "description": REJECTION_MESSAGE, "reason": "INVALID_EVENT"})
+            if len(violations) == before:
+                kept.append({"transactionId": transaction_id, "eventTimestamp": when.isoformat() if when else None,
+                             "eventSource": source, "conversionValue": value, "currency": currency,
+                             "gclid": gclid, "userData": record})
+        if violations:
+            raise Refusal("There was a problem with the request.", details=violations)
+        return targets, kept, bool(_get(body, "validateOnly", "validate_only", False))
+
+    async def ingest_events(self, request: Request) -> Response:
+        """Receive events: every one valid, or none kept (fast fail)."""
+        targets, events, validate_only = self._read_events(await self.json_body(request))
+        if not validate_only:
+            for target in targets:
+                action = self.conversion_actions.setdefault(target["list_id"], {
+                    "operating_account": target["operating_account"], "received": 0, "duplicates": 0, "events": {}})
+                action["received"] += len(events)
+                for event in events:
+                    if event["transactionId"] in action["events"]:
+                        action["duplicates"] += 1  # Google counts a transaction once
+                    else:
+                        action["events"][event["transactionId"]] = event
+        return JSONBody({"requestId": str(uuid.uuid4())})

@@ -45,7 +45,7 @@ from sandbox.brevo import Brevo
 from sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, parse_fault_spec
 from sandbox.engagement import new_events
 from sandbox.fcm import Fcm
-from sandbox.google import Google
+from sandbox.google import Google, GoogleConversions
 from sandbox.hubspot import HubSpot
 from sandbox.mailchimp import Mailchimp
 from sandbox.meta import Meta, MetaConversions, MetaLeads
@@ -59,7 +59,7 @@ from sandbox.wire import JSONBody, loads
 
 VENDOR_APIS: dict[str, type[VendorApi]] = {
     cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook, Twilio,
-                              MetaConversions, Fcm, MetaLeads)
+                              MetaConversions, Fcm, MetaLeads, GoogleConversions)
 }
 assert tuple(VENDOR_APIS) == DESTINATION_TYPES
 

@@ -45,6 +45,7 @@ REGISTRY: dict[str, str] = {
     "meta": "activations.destinations.meta.audiences:MetaDestination",
     "meta_conversions": "activations.destinations.meta.conversions:MetaConversionsDestination",
     "google": "activations.destinations.google:GoogleDestination",
+    "google_conversions": "activations.destinations.google_conversions:GoogleConversionsDestination",
     "mailchimp": "activations.destinations.mailchimp:MailchimpDestination",
     "sendgrid": "activations.destinations.sendgrid.contacts:SendGridDestination",
     "brevo": "activations.destinations.brevo:BrevoDestination",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -37,6 +38,7 @@ from activations.destinations.base import (
 )
 from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.transport import (
+    HttpClient,
     HttpDestination,
     RollingWindow,
     response_json,
@@ -69,23 +71,7 @@ class GoogleDestination(HttpDestination):
 
     def __init__(self, config: DestinationConfig) -> None:
         super().__init__(config)
-        destination: dict[str, Any] = {
-            "operatingAccount": {
-                "accountType": config.get("operating_account_type"),
-                "accountId": config.require("operating_account_id"),
-            },
-            "productDestinationId": config.require("user_list_id"),
-        }
-        if config.get("login_account_id"):
-            destination["loginAccount"] = {
-                "accountType": config.get("operating_account_type"),
-                "accountId": config.get("login_account_id"),
-            }
-        self.destinations = [destination]
-        self.consent = {
-            "adUserData": config.require("ad_user_data_consent"),
-            "adPersonalization": config.require("ad_personalization_consent"),
-        }
+        self.destinations, self.consent = destination_and_consent(config, "user_list_id")
         self.validate_only = bool(config.get("validate_only", False))
         self.window = RollingWindow(WINDOW_SECONDS)
         self._requests: list[str] = []  # ingest request ids since the last upload_report
@@ -138,7 +124,7 @@ class GoogleDestination(HttpDestination):
             self.window.record()
             response = self.http.request("POST", path, json_body=body)
             if response.status_code >= 400:
-                self._raise_for_error(response, positions)
+                raise_data_manager_error(self.http, self.window, response, positions)
             request_id = (response_json(response) or {}).get("requestId")
             if operation == "upsert" and isinstance(request_id, str) and not self.validate_only:
                 with self._requests_lock:
@@ -178,36 +164,57 @@ class GoogleDestination(HttpDestination):
             return None
         return UploadReport(match_rate_low=round(low / records, 4), match_rate_high=round(high / records, 4))
 
-    def _raise_for_error(self, response: requests.Response, positions: list[int]) -> None:
-        body = response_json(response)
-        error = body.get("error") if isinstance(body, dict) else None
-        error = error if isinstance(error, dict) else {}
-        status_name = error.get("status", "")
-        message = f"{status_name}: {error.get('message', '')}" if status_name else None
-        reason = self.http.reason(response, message)
-        details = error.get("details") or []
-        if response.status_code == 429 or status_name == "RESOURCE_EXHAUSTED":
-            retry_after = retry_after_header(response) or _retry_delay(details) or self.window.rest_of_window()
-            raise RetryableError(reason, response.status_code, retry_after)
-        if status_name in ("UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED") or response.status_code >= 500:
-            raise RetryableError(reason, response.status_code, retry_after_header(response) or _retry_delay(details))
-        if status_name in ("UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND") or response.status_code in (
-            401,
-            403,
-            404,
-        ):
-            raise DestinationConfigError(reason, response.status_code)
-        rejected: dict[int, str] = {}
-        for detail in details:
-            violations = detail.get("fieldViolations") if isinstance(detail, dict) else None
-            for violation in violations or []:
-                match = MEMBER_INDEX.search(str(violation.get("field", "")))
-                if match and int(match.group(1)) < len(positions):
-                    text = self.http.redact(
-                        f"google: {violation.get('description') or violation.get('reason') or 'invalid'}"
-                    )
-                    rejected[positions[int(match.group(1))]] = text[:300]
-        raise BatchRefused(reason, response.status_code, rejected)
+
+def destination_and_consent(config: DestinationConfig, product_destination_option: str
+                            ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The request's `destinations` (the operating account's product destination `product_destination_option`
+    names: a user list, a conversion action) and the `consent` its options state."""
+    account_type = config.get("operating_account_type")
+    destination: dict[str, Any] = {
+        "operatingAccount": {"accountType": account_type, "accountId": config.require("operating_account_id")},
+        "productDestinationId": config.require(product_destination_option),
+    }
+    if config.get("login_account_id"):
+        destination["loginAccount"] = {"accountType": account_type, "accountId": config.get("login_account_id")}
+    consent = {
+        "adUserData": config.require("ad_user_data_consent"),
+        "adPersonalization": config.require("ad_personalization_consent"),
+    }
+    return [destination], consent
+
+
+def raise_data_manager_error(http: HttpClient, window: RollingWindow, response: requests.Response,
+                             positions: list[int], record_index: re.Pattern[str] = MEMBER_INDEX,
+                             label: str = "google", set_aside: Mapping[int, str] | None = None) -> None:
+    """Raise what a failed Data Manager answer means: wait (429 RESOURCE_EXHAUSTED, 5xx), stop (auth) or
+    refuse the batch, naming the rows whose records (`record_index` in a `fieldViolations` field, the
+    record's position in the request; `positions` maps it to the row's in the batch) Google refused, and
+    with them the rows the client `set_aside` before sending, when Google named any."""
+    body = response_json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    status_name = error.get("status", "")
+    message = f"{status_name}: {error.get('message', '')}" if status_name else None
+    reason = http.reason(response, message)
+    details = error.get("details") or []
+    if response.status_code == 429 or status_name == "RESOURCE_EXHAUSTED":
+        retry_after = retry_after_header(response) or _retry_delay(details) or window.rest_of_window()
+        raise RetryableError(reason, response.status_code, retry_after)
+    if status_name in ("UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED") or response.status_code >= 500:
+        raise RetryableError(reason, response.status_code, retry_after_header(response) or _retry_delay(details))
+    if status_name in ("UNAUTHENTICATED", "PERMISSION_DENIED", "NOT_FOUND") or response.status_code in (401, 403, 404):
+        raise DestinationConfigError(reason, response.status_code)
+    rejected: dict[int, str] = {}
+    for detail in details:
+        violations = detail.get("fieldViolations") if isinstance(detail, dict) else None
+        for violation in violations or []:
+            match = record_index.search(str(violation.get("field", "")))
+            if match and int(match.group(1)) < len(positions):
+                text = http.redact(f"{label}: {violation.get('description') or violation.get('reason') or 'invalid'}")
+                rejected[positions[int(match.group(1))]] = text[:300]
+    if rejected and set_aside:
+        rejected.update(set_aside)
+    raise BatchRefused(reason, response.status_code, rejected)
 
 
 def _match_range(value: Any) -> tuple[float, float] | None:

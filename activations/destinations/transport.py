@@ -351,6 +351,20 @@ def json_value(value: Any) -> Any:
     return value
 
 
+def unix_seconds(batch: pl.DataFrame, column: str) -> pl.Expr:
+    """`column` as whole Unix seconds, whatever the warehouse gave: a timestamp (naive is UTC), a date,
+    epoch seconds or ISO 8601 text; null when it cannot be read."""
+    dtype = batch.schema[column]
+    expr = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        return expr.dt.epoch("s")
+    if isinstance(dtype, pl.Date):
+        return expr.cast(pl.Datetime("us")).dt.epoch("s")
+    if dtype.is_numeric():
+        return expr.cast(pl.Int64, strict=False)
+    return expr.cast(pl.String).str.to_datetime(strict=False, time_zone="UTC").dt.epoch("s")
+
+
 def json_rows(frame: pl.DataFrame) -> bytes:
     """The rows as a JSON array of objects, built by polars without a Python object per row:
     `json_value`'s rules (ISO dates, decimals as numbers, NaN as null), vectorized."""

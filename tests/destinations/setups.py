@@ -28,6 +28,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "brevo": {"list_id": "7"},
     "webhook": {"path": "/hooks/crm"},
     "meta_conversions": {"pixel_id": "9001", "api_version": "v21.0"},
+    "google_conversions": {
+        "operating_account_id": "1234567890",
+        "conversion_action_id": "5001",
+        "ad_user_data_consent": "CONSENT_GRANTED",
+        "ad_personalization_consent": "CONSENT_GRANTED",
+    },
 }
 
 FIELDS: dict[str, Callable[[int], dict[str, list]]] = {

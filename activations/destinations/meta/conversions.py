@@ -35,7 +35,7 @@ from activations.destinations.base import (
 from activations.destinations.config import DestinationConfig, Option
 from activations.destinations.identifiers import SHA256_HEX_PATTERN
 from activations.destinations.meta.graph import API_VERSION_OPTION, api_version, graph_error, raise_graph_error
-from activations.destinations.transport import HttpDestination, json_value, response_json
+from activations.destinations.transport import HttpDestination, json_value, response_json, unix_seconds
 
 MAX_EVENTS = 1_000  # events per request
 MAX_AGE_SECONDS = 7 * 24 * 3600  # an older event_time refuses the whole request
@@ -144,7 +144,7 @@ class MetaConversionsDestination(HttpDestination):
             raise ValueError(f"meta_conversions: batch lacks the fields {missing}; it has {batch.columns}")
         kinds = [kind for kind in USER_DATA_KEYS if kind in batch.columns]
         custom = [c for c in self.field_columns(batch) if c not in EVENT_FIELDS]
-        frame = batch.with_columns(_unix_seconds(batch, "event_time").alias("event_time"))
+        frame = batch.with_columns(unix_seconds(batch, "event_time").alias("event_time"))
         now = time.time()
         events: list[dict[str, Any] | None] = []
         problems: list[str | None] = []
@@ -173,20 +173,6 @@ class MetaConversionsDestination(HttpDestination):
             answers, received = self._received
             self._received = [0, 0]
         return UploadReport(received=received) if answers else None
-
-
-def _unix_seconds(batch: pl.DataFrame, column: str) -> pl.Expr:
-    """`column` as whole Unix seconds, whatever the warehouse gave: a timestamp (naive is UTC), a date,
-    epoch seconds or ISO 8601 text; null when it cannot be read."""
-    dtype = batch.schema[column]
-    expr = pl.col(column)
-    if isinstance(dtype, pl.Datetime):
-        return expr.dt.epoch("s")
-    if isinstance(dtype, pl.Date):
-        return expr.cast(pl.Datetime("us")).dt.epoch("s")
-    if dtype.is_numeric():
-        return expr.cast(pl.Int64, strict=False)
-    return expr.cast(pl.String).str.to_datetime(strict=False, time_zone="UTC").dt.epoch("s")
 
 
 def _problem(event: dict[str, Any], now: float) -> str | None:
