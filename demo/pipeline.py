@@ -157,10 +157,10 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
     types = sorted({c.type for c in read_destinations().configs.values()} - {"file_export"})
     print(f"\n==> what each sandbox destination now holds ({base_url}/_sandbox/state)")
     for dest_type, counts in fetch_holdings(base_url, types).items():
-        print(f"  {dest_type:<16} " + ", ".join(f"{label}: {n:,}" for label, n in counts.items()))
+        print(f"  {dest_type:<18} " + ", ".join(f"{label}: {n:,}" for label, n in counts.items()))
     exports = settings.data_dir() / "exports"
     if exports.is_dir():
-        print(f"  {'files':<16} {len(list(exports.glob('*.*')))} file(s) in {exports}")
+        print(f"  {'files':<18} {len(list(exports.glob('*.*')))} file(s) in {exports}")
     for event in failed:
         print(f"\nFAILED {event.step_key}: {event.message}", file=sys.stderr)
     print(f"\ndone in {seconds:.0f}s ({'ok' if result.success else 'with failures'}). Next: `make dev` opens "

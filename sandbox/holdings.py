@@ -30,6 +30,8 @@ def holdings(dest_type: str, state: dict[str, Any]) -> dict[str, int]:
                 found[f"segment {segment_id}"] = len(members)
     for pixel_id, pixel in (state.get("pixels") or {}).items():  # Meta's Conversions API
         found[f"pixel {pixel_id} events"] = len(pixel.get("events") or {})
+    for action_id, action in (state.get("conversion_actions") or {}).items():  # Google's events:ingest
+        found[f"conversion action {action_id} events"] = len(action.get("events") or {})
     for path, endpoint in (state.get("endpoints") or {}).items():
         found[f"endpoint {path}"] = len(endpoint.get("rows") or {})
     return found

@@ -51,7 +51,7 @@ def test_the_declared_syncs_are_valid_and_reach_every_destination(manifest):
     declared = syncs(manifest, configs)
     assert {configs[s.destination].type for s in declared} == {
         "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export",
-        "meta_conversions"}
+        "meta_conversions", "google_conversions"}
     # Email tools hold one contact per address: those syncs are keyed on it.
     assert {s.name: s.key for s in declared if configs[s.destination].type in ("hubspot", "sendgrid")} == {
         "aud_champions__hubspot": "email", "aud_email_subscribers__sendgrid": "email"}
@@ -174,6 +174,10 @@ def test_a_conversions_model_declares_its_sync_like_an_audience(manifest):
     assert "event_id" in conversions.audience.unique_columns
     # conversions are not audiences: the console and the audience gates never see them
     assert "conv_meta_purchases" not in {a.name for a in audiences(manifest)}
+    [google] = [s for s in syncs(manifest, configs) if configs[s.destination].type == "google_conversions"]
+    assert (google.name, google.mode, google.key, google.consent) == (
+        "conv_google_purchases__google_conversions", "insert", "transaction_id", "consent_ads")
+    assert "conv_google_purchases" not in {a.name for a in audiences(manifest)}
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -120,7 +120,7 @@ def test_one_sync_asset_per_declared_sync_downstream_of_its_audience(defs):
     # every destination type of destinations.yml is exercised by some sync
     assert {next(iter(node.kinds)) for node in syncs.values()} == {
         "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export",
-        "meta_conversions"}
+        "meta_conversions", "google_conversions"}
     # conversions are a sync's rows too: the sync follows its conversions model
     conversions = syncs["conv_meta_purchases__meta_conversions"]
     assert set(conversions.parent_keys) == {dg.AssetKey(["conversions", "conv_meta_purchases"])}

@@ -3,19 +3,8 @@
 -- event_id is the order id: the id the shop's browser pixel sends with its Purchase event (eventID), so
 -- Meta counts a purchase once, whichever of the two reaches it first.
 with recent_orders as (
-    select
-        order_id,
-        customer_id,
-        shop_customer_id,
-        ordered_at,
-        total_amount,
-        channel
-    from {{ ref('orders') }}
-    where is_completed
-      and customer_id is not null
-      and ordered_at <= {{ attiva.as_of() }}
-      -- Meta refuses an event older than 7 days when it is sent: a margin for the time between build and send.
-      and ordered_at > {{ dbt.dateadd('hour', -var('meta_conversions_window_hours'), attiva.as_of()) }}
+    -- Meta refuses an event older than 7 days when it is sent: a margin for the time between build and send.
+    {{ attiva.completed_orders_since(dbt.dateadd('hour', -var('meta_conversions_window_hours'), attiva.as_of())) }}
 ),
 
 -- The postal code of the shop account that placed the order (the customer 360 keeps none).
