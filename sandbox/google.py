@@ -520,7 +520,7 @@ class Google(VendorApi):
 # Event ingestion (conversions) ---------------------------------------------------------------------
 
 MAX_EVENTS = 2_000
-EVENT_SOURCES = {1: "WEB", 2: "APP", 3: "IN_STORE", 4: "PHONE", 5: "OTHER"}
+EVENT_SOURCES = {1: "WEB", 2: "APP", 3: "IN_STORE", 4: "PHONE", 5: "OTHER", 6: "MESSAGE"}
 FUTURE_SLACK_SECONDS = 60
 _CURRENCY = re.compile(r"[A-Z]{3}")
 

@@ -42,7 +42,7 @@ MAX_EVENTS = 2_000  # Event resources per IngestEventsRequest
 WINDOW_SECONDS = 60.0
 REQUESTS_PER_WINDOW = 300  # per Google Cloud project
 FUTURE_SLACK_SECONDS = 60
-EVENT_SOURCES = frozenset({"WEB", "APP", "IN_STORE", "PHONE", "OTHER"})
+EVENT_SOURCES = frozenset({"WEB", "APP", "IN_STORE", "PHONE", "MESSAGE", "OTHER"})
 REQUIRED_FIELDS = ("event_timestamp",)
 EVENT_INDEX = re.compile(r"events\[(\d+)\]")
 

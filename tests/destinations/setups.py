@@ -53,6 +53,12 @@ FIELDS: dict[str, Callable[[int], dict[str, list]]] = {
         "value": [10.5 * (i + 1) for i in range(n)],
         "currency": ["EUR"] * n,
     },
+    "google_conversions": lambda n: {
+        "event_timestamp": [datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=i + 1) for i in range(n)],
+        "event_source": ["WEB"] * n,
+        "conversion_value": [10.5 * (i + 1) for i in range(n)],
+        "currency": ["EUR"] * n,
+    },
 }
 
 

@@ -54,6 +54,7 @@ RATE_LIMIT_SIGNAL = {
     "brevo": (429, 0.0, 2.0),  # x-sib-ratelimit-reset seconds
     "webhook": (429, 0.5, 2.0),  # Retry-After
     "meta_conversions": (400, 60.0, 3600.0),  # code 17, as the custom audiences
+    "google_conversions": (429, 0.1, 60.0),  # RESOURCE_EXHAUSTED, as the audiences' client
 }
 
 
