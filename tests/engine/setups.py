@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import requests
 from activations.destinations.base import Destination
 from activations.destinations.config import DestinationConfig, build_client, env_prefix
 from activations.engine.deliver import RetryPolicy
+from activations.engine.run import run_sync
+from activations.erasure import Subject, request_erasure
 from activations.manifest import DEFAULT_GUARDS, Audience, Sync
 from tests.destinations.setups import OPTIONS as DESTINATION_OPTIONS
 from tests.destinations.setups import destination_config, hubspot_list
@@ -201,3 +204,28 @@ def expected(con: duckdb.DuckDBPyConnection, dest_type: str) -> dict[str, str | 
 def requests_served(base: str, dest_type: str) -> int:
     """How many requests the sandbox answered for `dest_type` since the last reset."""
     return int(sandbox_state(base, dest_type)["requests"]["requests"])
+
+
+# -- conversions ------------------------------------------------------------------------------------
+
+
+def sync_rejects(con: duckdb.DuckDBPyConnection, sync_name: str) -> dict[str, str]:
+    """row key -> reason of every row `sync_name` has set aside."""
+    return dict(con.execute("select row_key, reason from activation.sync_rejects where sync_name = ?",
+                            [sync_name]).fetchall())
+
+
+def forget_after_sending(con: duckdb.DuckDBPyConnection, base: str, sync: Sync, client: Destination,
+                         dest_type: str) -> None:
+    """Send four orders O000000..3 (customers c0..c3), then forget c2: a platform with no deletion of the
+    conversions it received is asked nothing (no erasure recorded), the snapshot (keyed by order id) loses
+    the order found by c2's digests, and the next run sends nothing (the order is still in the table)."""
+    run_sync(con, sync, client, policy=FAST_POLICY)
+    snapshot = "select row_key from activation.sync_snapshots where sync_name = ? order by row_key"
+    assert [r[0] for r in con.execute(snapshot, [sync.name]).fetchall()] == [f"O{i:06d}" for i in range(4)]
+    request_erasure(con, "c2", Subject(customers=["c2"], emails={"person2@example.com"}, phones={"+393330000002"}),
+                    {sync.destination: make_config(base, dest_type)}, datetime.now(UTC).replace(tzinfo=None))
+    assert [r[0] for r in con.execute(snapshot, [sync.name]).fetchall()] == ["O000000", "O000001", "O000003"]
+    assert con.execute("select count(*) from activation.erasure_destinations").fetchone()[0] == 0
+    again = run_sync(con, sync, client, policy=FAST_POLICY)
+    assert (again.planned, again.sent) == (0, 0)

@@ -13,7 +13,7 @@ from activations.engine.run import SyncRefused, run_sync
 from activations.erasure import Subject, request_erasure
 from activations.manifest import DEFAULT_GUARDS, Audience, Sync
 
-from .setups import FAST_POLICY, TOKENS, make_config, requests_served, sandbox_state
+from .setups import FAST_POLICY, TOKENS, forget_after_sending, requests_served, sandbox_state, sync_rejects
 
 pytestmark = pytest.mark.xdist_group("engine")
 
@@ -93,8 +93,7 @@ def test_a_refused_event_is_rejected_with_its_reason_and_the_rest_go(sandbox, co
     sandbox.faults("meta_conversions", row_reject_rate=0.1, seed=3)
     result = run_sync(con, conversions_sync(), sandbox.client("meta_conversions"), policy=FAST_POLICY)
     held = set(events_held(sandbox.base))
-    rejects = dict(con.execute("""select row_key, reason from activation.sync_rejects
-                                  where sync_name = 'conv_test__meta_conversions'""").fetchall())
+    rejects = sync_rejects(con, "conv_test__meta_conversions")
     assert result.status == "delivered_except_invalid" and result.confirmed == len(held), result
     assert 1 < len(rejects) < 20 and held.isdisjoint(rejects) and len(held) + len(rejects) == 41
     assert "more than 7 days" in rejects.pop("O000040")
@@ -127,17 +126,7 @@ def test_forgetting_a_person_after_their_conversion_was_sent(sandbox, con, order
     """Meta offers no deletion of events it received: nothing is asked of it. The warehouse forgets the
     hashed identifiers the sync kept (its snapshot is keyed by order id), and the order is never resent."""
     orders(4)
-    sync, client = conversions_sync(), sandbox.client("meta_conversions")
-    run_sync(con, sync, client, policy=FAST_POLICY)
-    snapshot = "select row_key from activation.sync_snapshots where sync_name = ? order by row_key"
-    assert [r[0] for r in con.execute(snapshot, [sync.name]).fetchall()] == [f"O{i:06d}" for i in range(4)]
-    destinations = {"t_meta_conversions": make_config(sandbox.base, "meta_conversions")}
-    request_erasure(con, "c2", Subject(customers=["c2"], emails={"person2@example.com"},
-                                       phones={"+393330000002"}), destinations, datetime.now(UTC).replace(tzinfo=None))
-    assert [r[0] for r in con.execute(snapshot, [sync.name]).fetchall()] == ["O000000", "O000001", "O000003"]
-    assert con.execute("select count(*) from activation.erasure_destinations").fetchone()[0] == 0
-    again = run_sync(con, sync, client, policy=FAST_POLICY)  # the order is still in the (unrebuilt) table
-    assert (again.planned, again.sent) == (0, 0)
+    forget_after_sending(con, sandbox.base, conversions_sync(), sandbox.client("meta_conversions"), "meta_conversions")
     assert sandbox_state(sandbox.base, "meta_conversions")["pixels"][PIXEL]["received"] == 4
 
 
