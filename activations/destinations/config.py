@@ -44,12 +44,14 @@ REGISTRY: dict[str, str] = {
     "salesforce": "activations.destinations.salesforce.contacts:SalesforceDestination",
     "meta": "activations.destinations.meta.audiences:MetaDestination",
     "meta_conversions": "activations.destinations.meta.conversions:MetaConversionsDestination",
+    "meta_catalog": "activations.destinations.meta.catalog:MetaCatalogDestination",
     "google": "activations.destinations.google:GoogleDestination",
     "mailchimp": "activations.destinations.mailchimp:MailchimpDestination",
     "sendgrid": "activations.destinations.sendgrid.contacts:SendGridDestination",
     "brevo": "activations.destinations.brevo:BrevoDestination",
     "webhook": "activations.destinations.webhook.rows:WebhookDestination",
     "file_export": "activations.destinations.file_export:FileExportDestination",
+    "google_merchant": "activations.destinations.google_merchant:GoogleMerchantDestination",
 }
 
 

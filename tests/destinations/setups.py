@@ -28,6 +28,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "brevo": {"list_id": "7"},
     "webhook": {"path": "/hooks/crm"},
     "meta_conversions": {"pixel_id": "9001", "api_version": "v21.0"},
+    "meta_catalog": {"catalog_id": "5001", "api_version": "v21.0"},
+    "google_merchant": {"account_id": "123456", "data_source_id": "104628"},
 }
 
 FIELDS: dict[str, Callable[[int], dict[str, list]]] = {
