@@ -1,7 +1,8 @@
 """Audiences and their syncs, read from the dbt manifest.
 
 A sync is declared next to the audience SQL, in the `aud_*` model's YAML (or a conversions model's,
-`conv_*`: one row per conversion rather than per customer, sent once to an ad platform):
+`conv_*`: one row per conversion rather than per customer, sent once to an ad platform; or the product
+catalog's, `catalog_*`: one row per product, naming no one, so its syncs map no identifiers):
 
     config:
       meta:
