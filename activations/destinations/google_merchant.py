@@ -8,7 +8,7 @@ and replaces the one with the same offerId, language and feed label: an upsert, 
 removes it; a 404 means it is already gone, which is what a removal wants.
 
 One product a request (the API inserts one; its HTTP batch wrapper is counted as as many calls), so a
-send is one row. A 400 `INVALID_ARGUMENT` refuses that product: the row is rejected with Google's
+send is one row. A 400 `INVALID_ARGUMENT` refuses that product: its row is rejected with Google's
 field violations. 429 `RESOURCE_EXHAUSTED` (quota/request_rate_too_high: the per-minute quota Google
 sizes to the account's use) is retried after back-off.
 
@@ -36,7 +36,14 @@ from activations.destinations.base import (
 )
 from activations.destinations.catalog_fields import catalog_capabilities, iso_instant
 from activations.destinations.config import DestinationConfig, Option
-from activations.destinations.transport import HttpDestination, field_rows, json_value, response_json
+from activations.destinations.transport import (
+    HttpDestination,
+    Verdict,
+    field_rows,
+    http_verdict,
+    json_value,
+    response_json,
+)
 
 # Neutral catalog fields the client spells as the Merchant API does; not sent as they are.
 COMPOSED = ("price", "sale_price", "currency", "sale_starts_at", "sale_ends_at", "availability", "condition")
@@ -85,10 +92,12 @@ class GoogleMerchantDestination(HttpDestination):
                 response = self.http.request("POST", f"{self.parent}:insert", json_body=body,
                                              params={"dataSource": self.data_source})
             if response.status_code >= 400:
-                # A refusal names this product (one a request): the engine rejects its row with Google's reason.
                 message = _google_message(response)
-                self.http.raise_for_status(response, message=message,
-                                           rejected_rows={len(results): self.http.reason(response, message)})
+                if http_verdict(response.status_code) is Verdict.REFUSE:
+                    # A refusal is about this product alone (one a request): its row is rejected with Google's reason.
+                    results.append(RowResult(False, response.status_code, self.http.reason(response, message)))
+                    continue
+                self.http.raise_for_status(response, message=message)  # retry (429, 5xx) or stop (401, 403, 404)
             answer = response_json(response)
             results.append(RowResult(True, response.status_code,
                                      destination_id=answer.get("name") if isinstance(answer, dict) else None))

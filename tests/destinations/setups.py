@@ -52,6 +52,23 @@ FIELDS: dict[str, Callable[[int], dict[str, list]]] = {
 }
 
 
+def catalog_fields(n: int) -> dict[str, list]:
+    """The fields every catalog sync maps (meta_catalog, google_merchant), for `n` products."""
+    return {
+        "title": [f"Product {i}" for i in range(n)],
+        "description": [f"Product {i} (shoes)" for i in range(n)],
+        "availability": ["in stock"] * n,
+        "condition": ["new"] * n,
+        "price": [10.0 + i for i in range(n)],
+        "currency": ["EUR"] * n,
+        "link": [f"https://shop.test/p/{i}" for i in range(n)],
+        "image_link": [f"https://shop.test/i/{i}.jpg" for i in range(n)],
+    }
+
+
+FIELDS["meta_catalog"] = FIELDS["google_merchant"] = catalog_fields
+
+
 def batch_for(client, n: int = 3, start: int = 0) -> pl.DataFrame:
     """A valid batch for `client`: its identifiers prepared, plus fields when it takes them."""
     dest_type = client.capabilities.type
