@@ -6,14 +6,15 @@ only confirmed once Meta finished them; Google's quota waited out."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
 from activations.engine.run import run_sync
+from activations.erasure import Subject, request_erasure
 from activations.manifest import DEFAULT_GUARDS, Audience, Sync
 
-from .setups import FAST_POLICY, TOKENS, requests_served, sandbox_state
+from .setups import FAST_POLICY, TOKENS, make_config, requests_served, sandbox_state
 
 pytestmark = pytest.mark.xdist_group("engine")
 
@@ -190,3 +191,19 @@ def test_sale_dates_and_enums_are_sent_as_each_platform_spells_them(sandbox, con
     assert google["salePriceEffectiveDate"] == {"startTime": "2026-12-24T09:30+00:00",
                                                 "endTime": "2026-12-27T00:00+00:00"}
     assert google["availability"] == "IN_STOCK" and google["condition"] == "NEW"
+
+
+def test_forgetting_a_person_whose_id_is_a_product_id_leaves_the_product(sandbox, con, products):
+    """The catalog's rows name no one: a customer id that equals a product id does not make the product
+    theirs, so `attiva forget` neither deletes the product's record nor asks the catalog to erase it."""
+    products(3)
+    sync = catalog_sync("meta_catalog")
+    run_sync(con, sync, sandbox.client("meta_catalog"), policy=FAST_POLICY)
+    destinations = {"t_meta_catalog": make_config(sandbox.base, "meta_catalog")}
+    request_erasure(con, "p1", Subject(customers=["p1"]), destinations, datetime.now(UTC).replace(tzinfo=None))
+    kept = con.execute("select row_key from activation.sync_snapshots where sync_name = ? order by row_key",
+                       [sync.name]).fetchall()
+    assert [key for (key,) in kept] == ["p0", "p1", "p2"]
+    assert con.execute("select count(*) from activation.erasure_destinations").fetchone()[0] == 0
+    again = run_sync(con, sync, sandbox.client("meta_catalog"), policy=FAST_POLICY)
+    assert (again.planned, again.sent) == (0, 0)
