@@ -12,7 +12,7 @@ import pytest
 
 from activations.destinations.base import RetryableError
 from activations.destinations.google_merchant import product_attributes
-from activations.destinations.meta.catalog import item_data, item_errors
+from activations.destinations.meta.catalog import finished_errors, item_data, item_errors
 
 from .rows import people, prepared
 from .setups import OPTIONS, catalog_fields
@@ -46,6 +46,18 @@ def test_metas_item_errors_are_mapped_by_id_else_by_line():
     errors = [{"id": "p3", "line": 0, "message": "bad price"}, {"line": 1, "message": "bad link"},
               {"id": "p3", "message": "bad image"}, {"id": "elsewhere", "message": "not ours"}, "junk"]
     assert item_errors(errors, keys) == {"p3": "bad price; bad image", "p2": "bad link"}
+
+
+def test_items_meta_counted_errors_for_without_naming_them_are_not_confirmed():
+    keys = ["p1", "p2", "p3"]
+    named = {"status": "finished", "errors_total_count": 1, "errors": [{"id": "p2", "message": "bad link"}]}
+    assert finished_errors(named, keys) == {"p2": "bad link"}
+    for status in ({"status": "finished", "errors_total_count": 2, "errors": [{"id": "p2", "message": "bad link"}]},
+                   {"status": "finished", "errors_total_count": 2,
+                    "errors": [{"id": "p2", "message": "bad link"}, {"id": "elsewhere", "message": "?"}]}):
+        refused = finished_errors(status, keys)
+        assert refused["p2"] == "bad link" and set(refused) == {"p1", "p2", "p3"}
+        assert "without naming every item" in refused["p1"]
 
 
 def catalog_batch(n: int) -> pl.DataFrame:

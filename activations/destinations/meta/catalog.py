@@ -103,7 +103,7 @@ class MetaCatalogDestination(HttpDestination):
             data = answer.get("data") if isinstance(answer, dict) else None
             status = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
             if status.get("status") == "finished":
-                return item_errors(status.get("errors"), keys)
+                return finished_errors(status, keys)
             if status.get("status") in ("error", "failed"):
                 raise RetryableError(f"meta_catalog: batch {handle} failed at Meta: {status.get('errors')!r}"[:500])
             if time.monotonic() + delay > deadline:
@@ -132,17 +132,39 @@ def item_data(key: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def finished_errors(status: dict[str, Any], keys: list[str]) -> dict[str, str]:
+    """The items a finished batch refused, by key. When Meta counts errors it ties to no item of the batch
+    (`errors_total_count` above the errors listed, or an error naming no id or line of it), the items it
+    named none for are not confirmed either: which of them failed cannot be told; the next run sends them."""
+    errors = status.get("errors") if isinstance(status.get("errors"), list) else []
+    refused = item_errors(errors, keys)
+    total = status.get("errors_total_count")
+    unplaced = sum(1 for error in errors if error_key(error, keys) is None)
+    if unplaced or (isinstance(total, int) and total > len(errors)):
+        counted = max(total if isinstance(total, int) else 0, len(errors))
+        unknown = f"Meta counted {counted} errors in the batch without naming every item they concern"
+        refused.update({key: unknown for key in keys if key not in refused})
+    return refused
+
+
+def error_key(error: Any, keys: list[str]) -> str | None:
+    """The key of the item one of Meta's errors concerns: its `id`, else its `line` in the batch."""
+    if not isinstance(error, dict):
+        return None
+    key, line = error.get("id"), error.get("line")
+    if isinstance(key, str) and key in keys:
+        return key
+    if isinstance(line, int) and not isinstance(line, bool) and 0 <= line < len(keys):
+        return keys[line]
+    return None
+
+
 def item_errors(errors: Any, keys: list[str]) -> dict[str, str]:
-    """Meta's per-item errors as key -> message: by the item's `id`, else by its `line` in the batch."""
+    """Meta's per-item errors as key -> message (several for one item joined)."""
     found: dict[str, str] = {}
     for error in errors if isinstance(errors, list) else []:
-        if not isinstance(error, dict):
-            continue
-        key = error.get("id")
-        line = error.get("line")
-        if not (isinstance(key, str) and key in keys) and isinstance(line, int) and 0 <= line < len(keys):
-            key = keys[line]
-        if isinstance(key, str) and key in keys:
+        key = error_key(error, keys)
+        if key is not None:
             message = str(error.get("message") or "refused")
             found[key] = f"{found[key]}; {message}" if key in found else message
     return found
