@@ -16,7 +16,8 @@ import requests
 
 from sandbox.server import running_sandbox
 
-TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "meta_conversions")
+TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "meta_conversions",
+         "meta_catalog")
 TOKENS = {t: f"contract-{t}-Jq3Vx8Lp" for t in TYPES}
 
 
