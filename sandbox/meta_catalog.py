@@ -10,8 +10,9 @@
   item not held, with ``allow_upsert``) needs title, description, availability, condition, price, link
   and image_link; ``price`` and ``sale_price`` read "12.34 EUR"; ``availability`` and ``condition`` are
   among Meta's values; ``sale_price_effective_date`` is "start/end" in ISO 8601; links are http(s). An
-  UPDATE changes only the fields it carries. A DELETE of an item not held is fine (it is gone).
-  Valid items are applied; the others are left as they were.
+  UPDATE changes only the fields it carries, and an empty value clears one (a sale that ended); a CREATE of
+  an item already held is refused; a DELETE of an item not held is fine (it is gone). Valid items are
+  applied; the others are left as they were. ``row_reject_rate`` refuses chosen items (by a hash of the id).
 - ``GET /v{N}/{catalog_id}/check_batch_request_status?handle=`` answers ``{"data": [{"handle",
   "status", "errors_total_count", "errors": [{"line", "id", "message"}], "warnings_total_count",
   "warnings"}]}``: ``started`` at the first check of a handle (Meta processes a batch after answering), then
