@@ -390,7 +390,7 @@ def cmd_syncs(args: argparse.Namespace) -> int:
         table.add_row(broken.name, broken.audience, broken.destination or "", "", "", "broken declaration",
                       "", "", "", "", "")
     if not all_syncs.syncs and not all_syncs.broken:
-        print("no syncs declared: add meta.activations to an aud_* (or conv_*) model's YAML and run `make dbt-parse` "
+        print("no syncs declared: add meta.activations to an aud_* (or conv_*, catalog_*) model's YAML and run `make dbt-parse` "
               "(docs/syncs.md)")
         return EXIT_OK
     _stdout().print(table)

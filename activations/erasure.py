@@ -41,6 +41,9 @@ from activations.engine.state import ensure_state
 # a mirror sync took out of its list is still in the platform's contacts, and no snapshot says so.
 OWN_KINDS = ("email", "phone", "external_id")
 ENGINE_TABLES_BY_KEY = ("sync_snapshots", "sync_rejects", "sync_plan_rows", "sync_confirmations", "sync_row_errors")
+# Syncs whose rows name no one (a catalog's products, kept with `{}` as identifiers): a person's key that
+# happens to equal a product id is not that product.
+PERSONAL_SYNCS = "sync_name not in (select sync_name from activation.sync_snapshots where identifiers = '{}')"
 
 
 @dataclass
@@ -102,7 +105,7 @@ def request_erasure(con, who: str, subject: Subject, destinations: Mapping[str, 
     if keys:
         marks = ", ".join("?" for _ in keys)
         for table in ENGINE_TABLES_BY_KEY:
-            delete(con, f"activation.{table}", f"row_key in ({marks})", keys)
+            delete(con, f"activation.{table}", f"row_key in ({marks}) and {PERSONAL_SYNCS}", keys)
     _forget_rows_naming(con, subject, hashes)
     return request_id
 
@@ -138,7 +141,7 @@ def _held_by_destination(con, keys: list[str]) -> dict[str, list[tuple]]:
             select l.destination, s.row_key, s.destination_id, s.identifiers
             from activation.sync_snapshots as s
             join latest as l on l.sync_name = s.sync_name and l.n = 1
-            where s.row_key in ({marks})""", keys).fetchall():
+            where s.row_key in ({marks}) and s.{PERSONAL_SYNCS}""", keys).fetchall():
         found.setdefault(destination, []).append((row_key, destination_id, identifiers))
     return found
 

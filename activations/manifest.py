@@ -1,7 +1,8 @@
 """Audiences and their syncs, read from the dbt manifest.
 
 A sync is declared next to the audience SQL, in the `aud_*` model's YAML (or a conversions model's,
-`conv_*`: one row per conversion rather than per customer, sent once to an ad platform):
+`conv_*`: one row per conversion rather than per customer, sent once to an ad platform; or the product
+catalog's, `catalog_*`: one row per product, naming no one, so its syncs map no identifiers):
 
     config:
       meta:
@@ -66,7 +67,8 @@ class SyncDeclaration(BaseModel):
 
     destination: str = Field(description="an instance in destinations.yml")
     mode: Literal[MODES] = Field("upsert", description="how the destination is kept: docs/syncs.md")  # type: ignore[valid-type]
-    identifiers: dict[str, str] = Field(min_length=1, description="identifier kind -> audience column, e.g. {email: email}")
+    identifiers: dict[str, str] = Field(default_factory=dict, description="identifier kind -> audience column, e.g. "
+                                        "{email: email}; none for a destination of rows that name no one (a catalog)")
     fields: dict[str, str] = Field(default_factory=dict, description="destination field -> audience column")
     consent: str | None = Field(description="the boolean column a row needs to be sent (e.g. consent_ads), or `none`")
     guards: GuardsEntry = Field(default_factory=GuardsEntry)
@@ -116,8 +118,9 @@ def declared_in(node: dict[str, Any]) -> str | None:
     return f"dbt_project/{patch.split('://', 1)[-1]}" if patch else node.get("original_file_path")
 
 
-# What a sync may send: audiences (one row per customer) and conversions (one row per conversion).
-SYNC_SOURCE_PREFIXES = ("aud_", "conv_")
+# What a sync may send: audiences (one row per customer), conversions (one row per conversion) and the
+# product catalog (one row per product).
+SYNC_SOURCE_PREFIXES = ("aud_", "conv_", "catalog_")
 
 
 def audiences(manifest: dict[str, Any], prefixes: tuple[str, ...] = ("aud_",)) -> list[Audience]:
@@ -277,6 +280,10 @@ def _parse(audience: Audience, index: int, entry: Any, destinations: dict[str, D
         raise fail("mode", f"{destination} ({config.type}) cannot do {mode}; it can do "
                            f"{', '.join(sorted(capabilities.modes))}{hints}")
     identifiers = declared.identifiers
+    if not identifiers and capabilities.identifiers:
+        raise fail("identifiers", f"{config.type} needs at least one of {', '.join(capabilities.identifiers)}")
+    if identifiers and not capabilities.identifiers:
+        raise fail("identifiers", f"{config.type} knows rows by their key and takes no identifiers; remove them")
     for kind, col in identifiers.items():
         if kind not in capabilities.identifiers:
             raise fail(f"identifiers.{kind}", f"{config.type} accepts {', '.join(capabilities.identifiers)}")

@@ -29,7 +29,8 @@ from sandbox.faults import FaultSettings
 from sandbox.smtp import SmtpSettings
 
 DESTINATION_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "twilio",
-                     "meta_conversions", "fcm", "meta_leads", "google_conversions")
+                     "meta_conversions", "fcm", "meta_leads", "google_conversions", "meta_catalog",
+                     "google_merchant")
 
 # requests/window_seconds: a rolling window (None = unlimited); daily: HubSpot's calendar-day cap;
 # connections: Mailchimp's simultaneous-connection cap.
@@ -58,6 +59,10 @@ DEFAULT_RATE_LIMITS: dict[str, dict[str, Any]] = {
     "fcm": {"requests": 600_000, "window_seconds": 60.0},
     # Lead retrieval: 200 x 24 x the Page's leads of the last 90 days per day; a generous fixed figure here.
     "meta_leads": {"requests": 4_800, "window_seconds": 86_400.0},
+    # Catalog Batch API: a per-catalog calls-per-minute formula Meta does not publish as a figure.
+    "meta_catalog": {"requests": 600, "window_seconds": 60.0},
+    # Merchant API products: a per-minute quota Google sizes to the account's use (no published figure).
+    "google_merchant": {"requests": 600, "window_seconds": 60.0},
 }
 RATE_LIMIT_KEYS = {"requests", "window_seconds", "daily", "connections"}
 # The plain settings SandboxConfig.build takes as keyword arguments.

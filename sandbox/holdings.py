@@ -32,6 +32,10 @@ def holdings(dest_type: str, state: dict[str, Any]) -> dict[str, int]:
         found[f"pixel {pixel_id} events"] = len(pixel.get("events") or {})
     for action_id, action in (state.get("conversion_actions") or {}).items():  # Google's events:ingest
         found[f"conversion action {action_id} events"] = len(action.get("events") or {})
+    for catalog_id, catalog in (state.get("catalogs") or {}).items():  # Meta's Commerce catalogs
+        found[f"catalog {catalog_id} items"] = len(catalog.get("items") or {})
+    for source, inputs in (state.get("data_sources") or {}).items():  # Google Merchant Center
+        found[f"data source {source.rsplit('/', 1)[-1]} products"] = len(inputs)
     for path, endpoint in (state.get("endpoints") or {}).items():
         found[f"endpoint {path}"] = len(endpoint.get("rows") or {})
     return found

@@ -46,9 +46,11 @@ from sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, 
 from sandbox.engagement import new_events
 from sandbox.fcm import Fcm
 from sandbox.google import Google, GoogleConversions
+from sandbox.google_merchant import GoogleMerchant
 from sandbox.hubspot import HubSpot
 from sandbox.mailchimp import Mailchimp
 from sandbox.meta import Meta, MetaConversions, MetaLeads
+from sandbox.meta_catalog import MetaCatalog
 from sandbox.salesforce import Salesforce
 from sandbox.sendgrid import SendGrid
 from sandbox.smtp import MailServer, MailStore, message_view
@@ -59,7 +61,7 @@ from sandbox.wire import JSONBody, loads
 
 VENDOR_APIS: dict[str, type[VendorApi]] = {
     cls.name: cls for cls in (HubSpot, Salesforce, Meta, Google, Mailchimp, SendGrid, Brevo, Webhook, Twilio,
-                              MetaConversions, Fcm, MetaLeads, GoogleConversions)
+                              MetaConversions, Fcm, MetaLeads, GoogleConversions, MetaCatalog, GoogleMerchant)
 }
 assert tuple(VENDOR_APIS) == DESTINATION_TYPES
 

@@ -51,12 +51,14 @@ def test_the_declared_syncs_are_valid_and_reach_every_destination(manifest):
     declared = syncs(manifest, configs)
     assert {configs[s.destination].type for s in declared} == {
         "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export",
-        "meta_conversions", "google_conversions"}
+        "meta_conversions", "google_conversions", "meta_catalog", "google_merchant"}
     # Email tools hold one contact per address: those syncs are keyed on it.
     assert {s.name: s.key for s in declared if configs[s.destination].type in ("hubspot", "sendgrid")} == {
         "aud_champions__hubspot": "email", "aud_email_subscribers__sendgrid": "email"}
-    # Consent is declared on every sync; only the CRM record-keeping one says `none`.
-    assert [s.name for s in declared if s.consent is None] == ["aud_leads_to_nurture__salesforce"]
+    # Consent is declared on every sync; only the CRM record-keeping one and the catalog's (products, not
+    # people) say `none`.
+    assert sorted(s.name for s in declared if s.consent is None) == [
+        "aud_leads_to_nurture__salesforce", "catalog_products__google_merchant", "catalog_products__meta_catalog"]
 
 
 def test_keys_dbt_tests_unique_are_known(manifest):
@@ -178,6 +180,29 @@ def test_a_conversions_model_declares_its_sync_like_an_audience(manifest):
     assert (google.name, google.mode, google.key, google.consent) == (
         "conv_google_purchases__google_conversions", "insert", "transaction_id", "consent_ads")
     assert "conv_google_purchases" not in {a.name for a in audiences(manifest)}
+
+
+def test_the_catalog_declares_mirror_syncs_keyed_by_product_without_identifiers(manifest):
+    configs = load_destinations()
+    found = {configs[s.destination].type: s for s in syncs(manifest, configs) if s.audience.name == "catalog_products"}
+    assert set(found) == {"meta_catalog", "google_merchant"}
+    for sync in found.values():
+        assert (sync.mode, sync.key, sync.identifiers, sync.consent, sync.audience.layer) == (
+            "mirror", "product_id", {}, None, "catalog")
+        assert {"title", "price", "sale_price", "sale_starts_at", "sale_ends_at", "link", "image_link"} <= set(sync.fields)
+    assert "catalog_products" not in {a.name for a in audiences(manifest)}
+
+
+@pytest.mark.parametrize(("model", "change", "message"), [
+    ("catalog_products", {"identifiers": {"external_id": "product_id"}},
+     "meta_catalog knows rows by their key and takes no identifiers"),
+    ("catalog_products", {"fields": {"title": "title"}}, "meta_catalog needs the fields description"),
+    ("aud_champions", {"identifiers": {}}, "meta needs at least one of email, phone"),
+])
+def test_identifiers_go_with_the_destination(manifest, model, change, message):
+    declared = manifest["nodes"][f"model.attiva.{model}"]["config"]["meta"]["activations"][0]
+    with pytest.raises(SyncDeclarationError, match=re.escape(message)):
+        syncs(declare(manifest, model, {**declared, **change}), load_destinations())
 
 
 @pytest.mark.parametrize(("change", "message"), [

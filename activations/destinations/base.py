@@ -85,7 +85,9 @@ class Capabilities:
     window_seconds: float | None
     max_concurrency: int
     modes: frozenset[str]
-    identifiers: tuple[str, ...]  # identifier kinds accepted, in the order the client sends them
+    # Identifier kinds accepted, in the order the client sends them. None (`()`): the rows name no one (a
+    # catalog's products) and the platform knows each by the sync's key; set `keyed_by_identifiers=False`.
+    identifiers: tuple[str, ...]
     hashing: Literal["sha256"] | None  # the engine hashes identifiers (except `clear_identifiers`) before send
     idempotent_writes: bool
     # How identifiers.prepare_identifiers normalizes before hashing: platforms disagree on both.
@@ -113,6 +115,8 @@ class Capabilities:
             raise ValueError("batch_size and max_concurrency must be positive")
         if (self.requests_per_window is None) != (self.window_seconds is None):
             raise ValueError("requests_per_window and window_seconds go together")
+        if not self.identifiers and self.keyed_by_identifiers:
+            raise ValueError("a platform that takes no identifiers knows rows by key: keyed_by_identifiers=False")
 
     @property
     def supports_remove(self) -> bool:

@@ -44,6 +44,7 @@ REGISTRY: dict[str, str] = {
     "salesforce": "activations.destinations.salesforce.contacts:SalesforceDestination",
     "meta": "activations.destinations.meta.audiences:MetaDestination",
     "meta_conversions": "activations.destinations.meta.conversions:MetaConversionsDestination",
+    "meta_catalog": "activations.destinations.meta.catalog:MetaCatalogDestination",
     "google": "activations.destinations.google:GoogleDestination",
     "google_conversions": "activations.destinations.google_conversions:GoogleConversionsDestination",
     "mailchimp": "activations.destinations.mailchimp:MailchimpDestination",
@@ -51,6 +52,7 @@ REGISTRY: dict[str, str] = {
     "brevo": "activations.destinations.brevo:BrevoDestination",
     "webhook": "activations.destinations.webhook.rows:WebhookDestination",
     "file_export": "activations.destinations.file_export:FileExportDestination",
+    "google_merchant": "activations.destinations.google_merchant:GoogleMerchantDestination",
 }
 
 

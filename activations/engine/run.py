@@ -344,6 +344,9 @@ class _Sender:
 
     def _prepared(self, operation: str, chunk: pl.DataFrame) -> pl.DataFrame:
         """Rows ready to send; rows without a usable identifier are set aside as invalid."""
+        if not self.capabilities.identifiers:
+            # Rows that name no one (a catalog's products): the platform knows them by the sync's key alone.
+            return chunk.with_columns(pl.lit("{}").alias(IDENTIFIERS))
         kinds = list(self.sync.identifiers)
         if operation == "remove":
             decoded = chunk.with_columns(

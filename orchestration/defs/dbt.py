@@ -34,7 +34,7 @@ if not DBT_PROJECT.manifest_path.exists():
 
 MANIFEST: dict[str, Any] = json.loads(DBT_PROJECT.manifest_path.read_text())
 # What reads the customer 360 to pick people (or their conversions): built after the customers gate passed.
-AUDIENCES = "path:models/audiences path:models/triggers path:models/conversions"
+AUDIENCES = "path:models/audiences path:models/triggers path:models/conversions path:models/catalog"
 
 
 def dbt_build_args(as_of: datetime, full_refresh: bool = False) -> list[str]:
@@ -112,8 +112,8 @@ def dbt_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource, wareho
             dagster_dbt_translator=TRANSLATOR, name="dbt_audiences", pool=WAREHOUSE_POOL)
 def dbt_audiences(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
                   config: DbtBuildConfig):
-    """The audiences (aud_*), triggers (trg_*) and conversions (conv_*), with their tests; runs only once the
-    customers gate passed."""
+    """The audiences (aud_*), triggers (trg_*), conversions (conv_*) and the product catalog (catalog_*), with
+    their tests; runs only once the customers gate passed."""
     yield from _dbt_build(context, dbt, warehouse, config)
 
 

@@ -17,7 +17,7 @@ import requests
 from sandbox.server import running_sandbox
 
 TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "meta_conversions",
-         "google_conversions")
+         "google_conversions", "meta_catalog")
 TOKENS = {t: f"contract-{t}-Jq3Vx8Lp" for t in TYPES}
 
 

@@ -21,7 +21,7 @@ from activations.destinations.config import build_client, env_prefix
 from .setups import destination_config
 
 SANDBOX_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook",
-                 "meta_conversions", "google_conversions")
+                 "meta_conversions", "google_conversions", "meta_catalog", "google_merchant")
 TOKENS = {t: f"tok-{t}-7Qx9Zr4Lm2Pw8Kd" for t in SANDBOX_TYPES}
 
 

@@ -26,6 +26,8 @@ def prepared(client: Destination, frame: pl.DataFrame) -> pl.DataFrame:
     """What the engine sends: identifiers normalized (and hashed) for this destination, other ids dropped."""
     caps = client.capabilities
     frame = frame.drop([c for c in ("email", "phone", "external_id") if c not in caps.identifiers])
+    if not caps.identifiers:  # rows that name no one (a catalog's products) go as they are
+        return frame
     result = prepare_identifiers(frame, caps)
     assert result.invalid.height == 0, result.invalid
     return result.valid

@@ -34,6 +34,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "ad_user_data_consent": "CONSENT_GRANTED",
         "ad_personalization_consent": "CONSENT_GRANTED",
     },
+    "meta_catalog": {"catalog_id": "5001", "api_version": "v21.0"},
+    "google_merchant": {"account_id": "123456", "data_source_id": "104628"},
 }
 
 FIELDS: dict[str, Callable[[int], dict[str, list]]] = {
@@ -60,6 +62,23 @@ FIELDS: dict[str, Callable[[int], dict[str, list]]] = {
         "currency": ["EUR"] * n,
     },
 }
+
+
+def catalog_fields(n: int) -> dict[str, list]:
+    """The fields every catalog sync maps (meta_catalog, google_merchant), for `n` products."""
+    return {
+        "title": [f"Product {i}" for i in range(n)],
+        "description": [f"Product {i} (shoes)" for i in range(n)],
+        "availability": ["in stock"] * n,
+        "condition": ["new"] * n,
+        "price": [10.0 + i for i in range(n)],
+        "currency": ["EUR"] * n,
+        "link": [f"https://shop.test/p/{i}" for i in range(n)],
+        "image_link": [f"https://shop.test/i/{i}.jpg" for i in range(n)],
+    }
+
+
+FIELDS["meta_catalog"] = FIELDS["google_merchant"] = catalog_fields
 
 
 def batch_for(client, n: int = 3, start: int = 0) -> pl.DataFrame:

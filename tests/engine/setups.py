@@ -26,7 +26,7 @@ from tests.destinations.setups import OPTIONS as DESTINATION_OPTIONS
 from tests.destinations.setups import destination_config, hubspot_list
 
 SANDBOX_TYPES = ("hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook",
-                 "meta_conversions", "google_conversions")
+                 "meta_conversions", "google_conversions", "meta_catalog", "google_merchant")
 # Distinctive secrets: a test greps logs, errors and tables for them.
 TOKENS = {t: f"sekret-{t}-Vb7Kq2Xw9Jm4Tz" for t in SANDBOX_TYPES}
 

@@ -85,7 +85,7 @@ def test_an_unreadable_destinations_file_stops_the_syncs_not_the_code_location(d
     bad.write_text("destinations:\n  hubspot: [type: hubspot\n")
     loaded = load_definitions(ATTIVA_DESTINATIONS=bad)
     syncs = {k: d for k, d in loaded["assets"].items() if k.startswith("syncs/")}
-    assert len(syncs) == 11 and all(d.startswith("Cannot run: ") and "not valid YAML" in d for d in syncs.values())
+    assert len(syncs) == 13 and all(d.startswith("Cannot run: ") and "not valid YAML" in d for d in syncs.values())
     assert not loaded["assets"]["messages/birthday"].startswith("Cannot run")
 
 

@@ -75,7 +75,7 @@ def test_groups_are_layers_and_gates_block(defs):
     assert groups["matching/links"] == "matching"
     assert set(groups.values()) <= {"raw", "reference", "staging", "matching", "intermediate", "marts", "audiences", "syncs",
                                     "triggers", "messages", "feedback", "activation", "measurement", "report",
-                                    "predictions", "conversions"}
+                                    "predictions", "conversions", "catalog"}
 
     gated = {k.asset_key.to_user_string(): graph.get(k) for k in graph.asset_check_keys if k.name == "quality_gate"}
     audiences = {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "audiences"}
@@ -120,10 +120,13 @@ def test_one_sync_asset_per_declared_sync_downstream_of_its_audience(defs):
     # every destination type of destinations.yml is exercised by some sync
     assert {next(iter(node.kinds)) for node in syncs.values()} == {
         "hubspot", "salesforce", "meta", "google", "mailchimp", "sendgrid", "brevo", "webhook", "file_export",
-        "meta_conversions", "google_conversions"}
+        "meta_conversions", "google_conversions", "meta_catalog", "google_merchant"}
     # conversions are a sync's rows too: the sync follows its conversions model
     conversions = syncs["conv_meta_purchases__meta_conversions"]
     assert set(conversions.parent_keys) == {dg.AssetKey(["conversions", "conv_meta_purchases"])}
+    # and so is the product catalog: each catalog sync follows catalog_products
+    for name in ("catalog_products__meta_catalog", "catalog_products__google_merchant"):
+        assert set(syncs[name].parent_keys) == {dg.AssetKey(["catalog", "catalog_products"])}
     hubspot = syncs["aud_champions__hubspot"]
     assert hubspot.group_name == "syncs"
     assert set(hubspot.parent_keys) == {dg.AssetKey(["audiences", "aud_champions"])}

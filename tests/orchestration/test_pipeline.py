@@ -98,7 +98,7 @@ def test_triggered_messages_went_out_once_with_the_ledger_as_metadata(built, san
 def test_every_sync_reached_its_destination_and_says_what_it_did(built):
     syncs = {e.asset_key.path[1]: e.materialization.metadata for e in built.result.get_asset_materialization_events()
              if e.asset_key.path[0] == "syncs"}
-    assert len(syncs) == 11  # nine audiences' syncs and the conversions sent to Meta and to Google
+    assert len(syncs) == 13  # nine audiences' syncs, the conversions sent to Meta and to Google, the catalog to both
     # HubSpot holds one contact per email of the marketable champions; the run says so too.
     [(marketable,)] = rows(built.warehouse, "select count(distinct email) from audiences.aud_champions "
                                             "where email_marketable")
