@@ -153,3 +153,47 @@ def test_the_world_goes_on_from_each_persons_history_and_the_churned_do_nothing(
     assert set(looked["event_type"]) == {"product_view"} and devices <= set(looked["anonymous_id"])
     assert set(looked["anonymous_id"]) <= set(forms["anonymous_id"]) | {
         f"sim-device-{world.person_ids[i]}" for i in np.unique(world.lead_windows[:, 0])}
+
+
+def test_mail_reaching_readers_in_their_hour_is_opened_as_often_as_the_world_planted(tmp_path):
+    """Send-time truth, end to end: the world plants each reader's hour in the sandbox (recipients.json), the
+    sandbox's readers open by the Date header's hour, and the world's truth per message says the same chance."""
+    from sandbox.engagement import new_events
+    from simulator.run import plant_recipients
+    from simulator.world import HABIT_OPEN_LIFT, OPEN_RATE
+
+    landing, sandbox_state = tmp_path / "landing", tmp_path / "sandbox"
+    generate(customers=1500, seed=5, out=landing, as_of=AS_OF)
+    world = load(landing, seed=5, origin=epoch_seconds(AS_OF))
+    plant_recipients(sandbox_state, world)
+    people = pl.read_parquet(landing / "_truth" / "people.parquet").drop_nulls("email")
+    # Not a role mailbox shared by colleagues: the world reads such mail as its first user's.
+    people = people.filter(pl.Series([bool(world.person_ids[world.by_email[e.strip().lower()]] == p)
+                                      for p, e in people.select("person_id", "email").iter_rows()])).head(800)
+    mailbox = sandbox_state / "smtp" / "messages.jsonl"
+    mailbox.parent.mkdir(parents=True)
+    day = datetime(2026, 11, 3, tzinfo=UTC)
+    with mailbox.open("w") as out:
+        for n, (address, hour) in enumerate(people.select("email", "preferred_hour").iter_rows()):
+            # Half at the reader's own hour (Rome, UTC+1 in November: the generator's countries share it), half
+            # three hours later.
+            at = day + timedelta(hours=hour - 1 + (0 if n % 2 else 3), minutes=10)
+            message_id = f"win_back.{n:020x}.1@attiva"
+            out.write(json.dumps({"id": f"{n:016x}", "rcpt_tos": [address], "message_id": message_id,
+                                  "attiva_message_id": message_id, "received_at": "2026-11-02T10:00:00Z",
+                                  "date": at.strftime("%Y-%m-%dT%H:%M:%SZ")}) + "\n")
+    state = days.State(clock=epoch_seconds(day))
+    days.receive(landing, world, state, mailbox, seed=5)
+    truth = days.messages(landing).with_columns(
+        own_hour=pl.col("message_id").str.extract(r"\.(\w{20})\.").str.to_integer(base=16) % 2 == 1)
+    assert truth.filter("own_hour")["in_hour"].all() and not truth.filter(~pl.col("own_hour"))["in_hour"].any()
+    assert truth.filter("own_hour")["p_open"].mean() == pytest.approx(OPEN_RATE * HABIT_OPEN_LIFT)
+    assert truth.filter(~pl.col("own_hour"))["p_open"].mean() == pytest.approx(OPEN_RATE)
+
+    events = pl.DataFrame(new_events(sandbox_state, now=epoch_seconds(day + timedelta(days=3))))
+    opened = set(events.filter(pl.col("event") == "open")["attiva_message_id"])
+    delivered = set(events.filter(pl.col("event") == "delivered")["attiva_message_id"])
+    for own in (True, False):
+        group = truth.filter((pl.col("own_hour") == own) & pl.col("message_id").is_in(delivered))
+        rate = group["message_id"].is_in(opened).mean()
+        assert rate == pytest.approx(group["p_open"].mean(), abs=0.08)  # ~390 messages each: one se 0.025
