@@ -59,8 +59,9 @@ class Simulation:
 
 
 def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
-             start: datetime | None = None) -> Simulation:
-    """Run `days` simulated days; the pipeline every `every` days and on the last one."""
+             start: datetime | None = None, uplift: dict[str, float] | None = None) -> Simulation:
+    """Run `days` simulated days; the pipeline every `every` days and on the last one. `uplift` plants the
+    effect of the campaigns it names (a rehearsal's), in place of the world's own."""
     from demo.pipeline import generate_if_empty, pipeline_sandbox, run_everything
 
     if days < 1 or every < 1:
@@ -72,7 +73,7 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     generate_if_empty(customers, seed)
     fresh = state is None
     state = state or world_days.State(clock=epoch_seconds(clock))
-    world = load(landing, seed, state.origin)
+    world = load(landing, seed, state.origin, uplift)
     world_days.write_traits(landing, world)
     mailbox = settings.data_dir() / "sandbox" / "smtp" / "messages.jsonl"
     failed: list[str] = []

@@ -40,7 +40,7 @@ should find for a set of recipients.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +101,7 @@ class Customers:
     bought: list[np.ndarray]  # per row: product ids of their past purchases (repeats count)
     preferred_hour: np.ndarray  # local hour they read mail in; -1 when the generator planted none
     zone: list[str]  # their country's timezone
+    uplift: Mapping[str, float] = field(default_factory=lambda: dict(UPLIFT))  # planted per campaign (a rehearsal plants the one it tries)
 
     def open_probability(self, rows: np.ndarray, sent_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The planted chance each message is opened once delivered (as the sandbox draws it), and whether it
@@ -127,7 +128,7 @@ class Customers:
 
     def response_probability(self, rows: np.ndarray, campaigns: list[str], at: int) -> np.ndarray:
         """The chance a message received at `at` causes a purchase: none once the person has churned."""
-        planted = np.array([UPLIFT.get(c, DEFAULT_UPLIFT) for c in campaigns])
+        planted = np.array([self.uplift.get(c, DEFAULT_UPLIFT) for c in campaigns])
         return np.where(self.churn_at[rows] > at, np.minimum(planted * self.responsiveness[rows], 0.95), 0.0)
 
     def active_days(self, rows: np.ndarray, since: int, until: int) -> np.ndarray:
@@ -147,9 +148,10 @@ class Customers:
         return 1 - np.exp(-self.organic_rate[rows] * self.active_days(rows, since, since + int(days * DAY)))
 
 
-def load(landing: Path, seed: int, origin: int) -> Customers:
+def load(landing: Path, seed: int, origin: int, uplift: Mapping[str, float] | None = None) -> Customers:
     """The generator's people with traits drawn from `seed` (same seed, same world); `origin` is the
-    moment the world began (epoch seconds), which the churn days count from."""
+    moment the world began (epoch seconds), which the churn days count from. `uplift` replaces the planted
+    effect of the campaigns it names."""
     truth = Path(landing) / "_truth"
     people = pl.read_parquet(truth / "people.parquet").sort("person_id")
     records = pl.read_parquet(truth / "person_map.parquet")
@@ -205,6 +207,7 @@ def load(landing: Path, seed: int, origin: int) -> Customers:
         preferred_hour=(people["preferred_hour"].fill_null(-1).to_numpy() if "preferred_hour" in people.columns
                         else np.full(n, -1)),
         zone=zone_of(people["country"]).to_list(),
+        uplift={**UPLIFT, **(uplift or {})},
     )
 
 

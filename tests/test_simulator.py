@@ -197,3 +197,45 @@ def test_mail_reaching_readers_in_their_hour_is_opened_as_often_as_the_world_pla
         group = truth.filter((pl.col("own_hour") == own) & pl.col("message_id").is_in(delivered))
         rate = group["message_id"].is_in(opened).mean()
         assert rate == pytest.approx(group["p_open"].mean(), abs=0.08)  # ~390 messages each: one se 0.025
+
+
+def test_a_rehearsal_reaches_no_real_vendor_and_no_real_warehouse(tmp_path):
+    """Before anything runs, every ATTIVA_ variable that could point a rehearsal at production goes: vendor URLs
+    and tokens, the warehouse's path, the clock, the event feed; the project's own files stay."""
+    from simulator.rehearsal import PROJECT_VARIABLES, isolate
+
+    environ = {"ATTIVA_HOME": "/srv/attiva", "ATTIVA_CHANNELS": "/srv/attiva/channels.yml",
+               "ATTIVA_HUBSPOT_URL": "https://api.hubapi.com", "ATTIVA_HUBSPOT_TOKEN": "pat-real",
+               "ATTIVA_EMAIL_HOST": "smtp.sendgrid.net", "ATTIVA_EMAIL_PASSWORD": "real",
+               "ATTIVA_WAREHOUSE": "/srv/warehouse.duckdb", "ATTIVA_LANDING": "/srv/landing",
+               "ATTIVA_ESP_EVENTS_URL": "https://esp.example/events", "ATTIVA_AS_OF": "2026-01-01T00:00:00Z",
+               "DAGSTER_HOME": "/srv/dagster", "PATH": "/usr/bin"}
+    isolate(tmp_path, environ)
+    assert set(environ) == {"ATTIVA_HOME", "ATTIVA_CHANNELS", "PATH", "ATTIVA_DATA", "ATTIVA_SANDBOX_PORT",
+                            "ATTIVA_SMTP_PORT"}
+    assert environ["ATTIVA_DATA"] == str(tmp_path) and environ["ATTIVA_SANDBOX_PORT"] != environ["ATTIVA_SMTP_PORT"]
+    assert {"ATTIVA_HOME", "ATTIVA_CHANNELS"} <= set(PROJECT_VARIABLES)
+
+
+def test_a_rehearsal_names_the_campaigns_it_could_try(capsys):
+    from activations.cli import main
+
+    assert main(["simulate", "--rehearse", "win_bak"]) == 2
+    out = capsys.readouterr().out
+    assert "no campaign 'win_bak': declared ones are" in out and "win_back" in out
+    assert main(["simulate", "--rehearse", "win_back", "--uplift", "1.5"]) == 2
+    assert "--uplift is a share from 0 to below 1" in capsys.readouterr().out
+
+
+def test_a_rehearsal_plants_the_uplift_the_marketer_expects(tmp_path):
+    landing = tmp_path / "landing"
+    generate(customers=300, seed=5, out=landing, as_of=AS_OF)
+    rows = np.arange(300)
+    own = load(landing, seed=5, origin=epoch_seconds(AS_OF))
+    tried = load(landing, seed=5, origin=epoch_seconds(AS_OF), uplift={"spring_sale": 0.2})
+    at = epoch_seconds(AS_OF)
+    assert np.allclose(tried.response_probability(rows, ["win_back"] * 300, at),
+                       own.response_probability(rows, ["win_back"] * 300, at))  # the others as planted
+    planted = tried.response_probability(rows, ["spring_sale"] * 300, at)
+    default = own.response_probability(rows, ["spring_sale"] * 300, at)
+    assert (planted > 0).any() and np.allclose(planted, np.minimum(default * 10, 0.95))  # 0.2 planted, 0.02 unnamed
