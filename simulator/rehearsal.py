@@ -41,15 +41,20 @@ class Rehearsal:
     ok: bool
 
 
-def isolate(folder: Path, environ: dict[str, str] | None = None) -> None:
+def isolate(folder: Path, environ: dict[str, str] | None = None, mail_channels: list[str] = ()) -> None:
     """Point everything at `folder` and at a sandbox of its own: drop the environment's ATTIVA_ variables
-    but the project's, and DAGSTER_HOME (the rehearsal's runs stay out of the real instance)."""
+    but the project's, and DAGSTER_HOME (the rehearsal's runs stay out of the real instance). The SMTP
+    channels named in `mail_channels` are pointed at the sandbox's mail server too: channels.yml may name
+    a real one (`host:`), which ATTIVA_<NAME>_HOST and _PORT override."""
     environ = os.environ if environ is None else environ
     for name in [n for n in environ if (n.startswith("ATTIVA_") and n not in PROJECT_VARIABLES) or n == "DAGSTER_HOME"]:
         del environ[name]
     environ["ATTIVA_DATA"] = str(folder)
     environ["ATTIVA_SANDBOX_PORT"] = str(_free_port())
     environ["ATTIVA_SMTP_PORT"] = str(_free_port())
+    for channel in mail_channels:
+        environ[f"{settings.instance_prefix(channel)}_HOST"] = "127.0.0.1"
+        environ[f"{settings.instance_prefix(channel)}_PORT"] = environ["ATTIVA_SMTP_PORT"]
 
 
 def rehearse(campaign: str, uplift: float, days: int = 14, every: int = 7, customers: int = 20_000,
@@ -58,6 +63,7 @@ def rehearse(campaign: str, uplift: float, days: int = 14, every: int = 7, custo
     from activations.manifest import load_manifest
     from activations.messaging import status
     from activations.messaging.campaigns import declared_campaigns
+    from activations.messaging.channels import load_channel_entries
 
     declared = declared_campaigns(load_manifest())
     names = sorted(t.campaign for t in declared.triggers)
@@ -71,7 +77,8 @@ def rehearse(campaign: str, uplift: float, days: int = 14, every: int = 7, custo
     folder = settings.data_dir().resolve() / "rehearsals" / campaign
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    isolate(folder)
+    isolate(folder, mail_channels=[name for name, entry in load_channel_entries().items()
+                                   if isinstance(entry, dict) and entry.get("type") == "smtp"])
     print(f"==> rehearsing {campaign} on {customers:,} simulated customers in {folder}, planted uplift {uplift:.1%}")
 
     from demo.pipeline import pin_daytime

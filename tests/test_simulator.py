@@ -210,9 +210,11 @@ def test_a_rehearsal_reaches_no_real_vendor_and_no_real_warehouse(tmp_path):
                "ATTIVA_WAREHOUSE": "/srv/warehouse.duckdb", "ATTIVA_LANDING": "/srv/landing",
                "ATTIVA_ESP_EVENTS_URL": "https://esp.example/events", "ATTIVA_AS_OF": "2026-01-01T00:00:00Z",
                "DAGSTER_HOME": "/srv/dagster", "PATH": "/usr/bin"}
-    isolate(tmp_path, environ)
+    isolate(tmp_path, environ, mail_channels=["email"])
     assert set(environ) == {"ATTIVA_HOME", "ATTIVA_CHANNELS", "PATH", "ATTIVA_DATA", "ATTIVA_SANDBOX_PORT",
-                            "ATTIVA_SMTP_PORT"}
+                            "ATTIVA_SMTP_PORT", "ATTIVA_EMAIL_HOST", "ATTIVA_EMAIL_PORT"}
+    # channels.yml may name a real mail server: the rehearsal's mail goes to its own sandbox all the same.
+    assert (environ["ATTIVA_EMAIL_HOST"], environ["ATTIVA_EMAIL_PORT"]) == ("127.0.0.1", environ["ATTIVA_SMTP_PORT"])
     assert environ["ATTIVA_DATA"] == str(tmp_path) and environ["ATTIVA_SANDBOX_PORT"] != environ["ATTIVA_SMTP_PORT"]
     assert {"ATTIVA_HOME", "ATTIVA_CHANNELS"} <= set(PROJECT_VARIABLES)
 
