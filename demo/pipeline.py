@@ -200,10 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     follow_the_simulation()
     pin_daytime()
     generate_if_empty(args.customers, args.seed)
-    if args.days >= 1:  # the simulated recipients click the A/B variants at the world's rates from the first send
-        from simulator.run import plant_variant_clicks
+    if args.days >= 1:  # the simulated recipients answer at the world's rates from the first send
+        from simulator.run import plant_world
 
-        plant_variant_clicks(settings.data_dir() / "sandbox")
+        plant_world(args.seed)
     with pipeline_sandbox() as base:
         print("==> one Dagster run: ingest -> dbt build + quality gates -> every sync and triggered message")
         result = run_everything()

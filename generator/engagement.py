@@ -3,7 +3,7 @@
 Each campaign of the calendar goes to a share of the people with email consent
 at send time (hard-bounced and unsubscribed addresses are suppressed from later
 sends). Per message: ~0.5% hard and ~1.2% soft bounces, else delivered; ~25% of
-deliveries are opened (some twice), ~3% clicked, ~0.2% unsubscribe, ~0.02%
+deliveries are opened (some twice; most in the reader's preferred hour, send_hours.py), ~3% clicked, ~0.2% unsubscribe, ~0.02%
 complain. Two seed addresses of the marketing team get every campaign too.
 """
 
@@ -16,6 +16,7 @@ from generator import mess
 from generator.campaigns import campaigns
 from generator.clock import HOUR, MINUTE
 from generator.consent import ConsentPlan
+from generator.send_hours import Habits
 from generator.streams import hex_ids, pick
 
 SITE = "https://www.emporionove.it"
@@ -32,8 +33,9 @@ BOUNCE_TYPES = ("hard", "soft")
 
 
 def engagement(rng: np.random.Generator, people: pl.DataFrame, consent: ConsentPlan,
-               as_of: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The ESP export (occurred_at in epoch s, plus person_index; null for seed addresses) and the unsubscribes."""
+               as_of: int, habits: Habits | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ESP export (occurred_at in epoch s, plus person_index; null for seed addresses) and the unsubscribes.
+    `habits`: when people open (their own draws, so the rest of the export is the same with or without)."""
     n = people.height
     has_email = people["email"].is_not_null().to_numpy()
     b2b = people["is_b2b"].to_numpy()
@@ -46,7 +48,7 @@ def engagement(rng: np.random.Generator, people: pl.DataFrame, consent: ConsentP
         if audience == "b2b":
             eligible &= b2b
         to = np.flatnonzero(eligible & (rng.random(n) < reach))
-        messages, gone, gone_at = _messages(rng, to, sent_at, next_message)
+        messages, gone, gone_at = _messages(rng, to, sent_at, next_message, habits)
         np.minimum.at(suppressed_at, gone, gone_at)
         seeds = _seed_list(rng, sent_at, next_message + len(to))
         next_message += len(to) + len(SEED_LIST)
@@ -95,8 +97,8 @@ def engagement(rng: np.random.Generator, people: pl.DataFrame, consent: ConsentP
     return export, unsubscribes
 
 
-def _messages(rng: np.random.Generator, to: np.ndarray, sent_at: int,
-              first_message: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _messages(rng: np.random.Generator, to: np.ndarray, sent_at: int, first_message: int,
+              habits: Habits | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """One campaign's deliveries, bounces, opens, clicks, unsubscribes and complaints.
 
     Returns the rows and who gets suppressed from later sends (hard bounce, unsubscribe, complaint) and when.
@@ -110,6 +112,8 @@ def _messages(rng: np.random.Generator, to: np.ndarray, sent_at: int,
     delivered = ~hard & ~soft
     opened = delivered & (rng.random(k) < OPEN_RATE)
     opened_at = delivered_at + (rng.exponential(5 * HOUR, k)).astype(np.int64)
+    if habits is not None:
+        opened_at = habits.opened_at(to, delivered_at, opened_at)
     reopened = opened & (rng.random(k) < REOPEN_RATE)
     reopened_at = opened_at + (rng.exponential(24 * HOUR, k)).astype(np.int64)
     clicked = opened & (rng.random(k) < CLICK_GIVEN_OPEN)

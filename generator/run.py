@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from activations.ingest.contract import SOURCES_BY_NAME
-from generator import exports, identity_mess, mess, truth, write
+from generator import exports, identity_mess, mess, send_hours, truth, write
 from generator.accounts import accounts
 from generator.app import app
 from generator.catalog import catalog
@@ -79,6 +79,8 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
         history = orders(stream(seed, "orders"), who, shop, now)
         first_any, _ = history.person_times(customers, completed_only=False)
         first_completed, _ = history.person_times(customers)
+        bought = np.bincount(history.orders.filter(pl.col("status") == "completed")["person_index"].to_numpy(),
+                             minlength=customers)
         account = accounts(stream(seed, "accounts"), who, first_any, now)
         shop_customers, shop_mess = identity_mess.disguise(stream(seed, "identity.shop"), account.frame, who,
                                                            "shop_customers", "shop_customer_id")
@@ -112,7 +114,10 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
 
         consent_plan = plan(stream(seed, "consent.plan"), who, account.created_at, first_guest_order,
                             _first_at(customers, forms, "occurred_at"), first_contact, now)
-        esp, unsubscribes = engagement(stream(seed, "engagement"), who, consent_plan, now)
+        who = who.with_columns(preferred_hour=send_hours.preferred_hours(stream(seed, "send_hours"), who, bought))
+        habits = send_hours.Habits(stream(seed, "send_hours/opens"), who["preferred_hour"].to_numpy(),
+                                   send_hours.zone_of(who["country"]).to_numpy())
+        esp, unsubscribes = engagement(stream(seed, "engagement"), who, consent_plan, now, habits)
         land("email_engagement", esp)
         del esp
         consent = records(stream(seed, "consent"), who, consent_plan, account.shop_id, account.created_at,

@@ -21,7 +21,8 @@ import polars as pl
 from generator.mess import EMAIL_PLACEHOLDERS
 
 PEOPLE_COLUMNS = ("person_id", "first_name", "last_name", "email", "phone", "birth_date", "country", "is_b2b",
-                  "city", "postal_code", "personal_email", "new_phone", "other_surname", "other_surname_email")
+                  "city", "postal_code", "personal_email", "new_phone", "other_surname", "other_surname_email",
+                  "preferred_hour")
 
 
 def people_truth(people: pl.DataFrame) -> pl.DataFrame:

@@ -15,7 +15,13 @@ or "complain" always do that, so tests and demos can count on them.
 Rates per template: `<state>/recipients.json`, `{"templates": {"<template>": {"open": 0.3,
 "click_given_open": 0.2}}}`, overrides the open and click rates below for the messages of that
 template (read from the X-Attiva-Template header); the simulator (simulator/) plants an A/B test's
-true rates this way.
+true rates this way. Its `"habits": {"lift": 1.6, "readers": {"<email>": [19, "Europe/Rome"]}}` plants
+when each reader reads mail: a message whose Date header falls in the reader's hour (their local clock)
+is opened `lift` times as often (at most 95 %), within that hour (`open_probability`).
+
+A message is sent when its Date header says (the sender's clock: a pinned as_of moves it), else when it
+arrived. Events are never stamped after the batch: the wall clock, or `<state>/clock.json`
+(`{"now": <epoch seconds>}`) when the simulator's clock is ahead of it.
 
 The simulated recipients act at once: a message's whole story (delivered, opened hours later,
 clicked, ...) comes in the first batch after it arrived, each event stamped at its simulated
@@ -34,12 +40,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sandbox.smtp import message_html
 from sandbox.wire import dumps, loads
 
 CURSOR = "engagement_cursor.json"
 RECIPIENTS = "recipients.json"  # open and click rates per template, when set (the simulator's planted A/B truth)
+CLOCK = "clock.json"  # the simulator's clock, when it runs one
 HARD_BOUNCE, SOFT_BOUNCE = 0.01, 0.01  # of messages
 OPEN, CLICK_GIVEN_OPEN = 0.35, 0.25  # of delivered, of opened
 UNSUBSCRIBE, COMPLAINT = 0.01, 0.002  # of delivered
@@ -85,6 +93,8 @@ def recipient_events(message_id: str, email: str, sent_at: float, html: str | No
         return [event("bounce", sent_at + 20, type="blocked", reason="452 4.2.2 mailbox full")]
     out = [event("delivered", sent_at + 5, response="250 OK")]
     opened_at = sent_at + 600 + int(_unit(seed, message_id, "open_at") * 36 * 3600)
+    if rates.get("in_hour"):  # the reader's own hour: read within it
+        opened_at = sent_at + 60 + int(_unit(seed, message_id, "open_at") * (3540 - sent_at % 3600))
     unsubscribes = "unsubscribe" in mailbox or _unit(seed, message_id, "unsubscribe") < UNSUBSCRIBE
     complains = "complain" in mailbox or _unit(seed, message_id, "complaint") < COMPLAINT
     if unsubscribes or _unit(seed, message_id, "open") < rates.get("open", OPEN):
@@ -99,9 +109,34 @@ def recipient_events(message_id: str, email: str, sent_at: float, html: str | No
     return out
 
 
-def _template_rates(state_dir: Path) -> dict[str, dict[str, float]]:
+def _planted(state_dir: Path) -> dict[str, Any]:
     path = state_dir / RECIPIENTS
-    return loads(path.read_bytes()).get("templates", {}) if path.exists() else {}
+    return loads(path.read_bytes()) if path.exists() else {}
+
+
+def open_probability(base: float, lift: float, reader: list | None, sent_at: float) -> tuple[float, bool]:
+    """The chance a delivered message is opened, and whether it reached the reader in their own hour."""
+    if not reader:
+        return base, False
+    hour, zone = reader
+    in_hour = datetime.fromtimestamp(sent_at, ZoneInfo(zone)).hour == int(hour)
+    return (min(0.95, base * lift), True) if in_hour else (base, False)
+
+
+def _rates(planted: dict[str, Any], template: str | None, email: str, sent_at: float) -> dict[str, float]:
+    rates = dict(planted.get("templates", {}).get(template or "", {}))
+    habits = planted.get("habits") or {}
+    reader = (habits.get("readers") or {}).get(email.strip().lower())
+    if reader:
+        rates["open"], rates["in_hour"] = open_probability(rates.get("open", OPEN), habits.get("lift", 1.0), reader,
+                                                           sent_at)
+    return rates
+
+
+def _now(state_dir: Path) -> float:
+    """The wall clock, or the simulator's when it is ahead (a simulation runs from now into the future)."""
+    path = state_dir / CLOCK
+    return max(time.time(), float(loads(path.read_bytes())["now"]) if path.exists() else 0.0)
 
 
 def _smtp_messages(state_dir: Path, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -121,12 +156,12 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, no
     after `now` (epoch seconds, default the clock), for at most `limit` messages (the rest come in
     the next batch); `advance` moves the cursor past what was reported."""
     state_dir = Path(state_dir)
-    until = time.time() if now is None else now
+    until = _now(state_dir) if now is None else now
     budget = limit if limit is not None else float("inf")
     cursor_path = state_dir / CURSOR
     cursor = loads(cursor_path.read_bytes()) if cursor_path.exists() else {}
     events: list[dict[str, Any]] = []
-    per_template = _template_rates(state_dir)
+    planted = _planted(state_dir)
     smtp_done = cursor.get("smtp", 0)
     for line_number, record in _smtp_messages(state_dir, cursor.get("smtp", 0)):
         if budget <= 0:
@@ -137,9 +172,10 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, no
             continue
         budget -= 1
         html = message_html(record)
+        sent_at = _epoch(record.get("date") or record["received_at"])
         for email in record.get("rcpt_tos") or []:
-            events += recipient_events(message_id, email, _epoch(record["received_at"]), html, _campaign(message_id),
-                                       seed, until, per_template.get(record.get("attiva_template") or ""))
+            events += recipient_events(message_id, email, sent_at, html, _campaign(message_id), seed, until,
+                                       _rates(planted, record.get("attiva_template"), email, sent_at))
     sendgrid_path = state_dir / "sendgrid.json"
     mail = loads(sendgrid_path.read_bytes()).get("mail", []) if sendgrid_path.exists() else []
     sendgrid_done = cursor.get("sendgrid", 0)

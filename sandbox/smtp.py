@@ -8,7 +8,7 @@ seeded stream, so a retry may pass) or ``550`` (permanent, chosen by a hash of s
 and address, so the same mailbox is refused again), and latency before each DATA reply.
 
 Every accepted message is one line of ``<state>/smtp/messages.jsonl`` (append-only:
-``id, received_at, mail_from, rcpt_tos, message_id, attiva_message_id, attiva_template, subject, size``
+``id, received_at, date (the Date header, UTC), mail_from, rcpt_tos, message_id, attiva_message_id, attiva_template, subject, size``
 and ``raw``, or ``raw_base64`` when the bytes are not UTF-8), so what was received
 survives restarts; protocol counters are kept in ``<state>/smtp/counters.json``.
 """
@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
 from hashlib import blake2b
 from pathlib import Path
 from typing import Any
@@ -504,6 +505,7 @@ class MailServer:
         record: dict[str, Any] = {
             "id": queue_id,
             "received_at": iso_now(),
+            "date": _date(headers.get("Date")),  # the sender's clock, which a pinned as_of (the simulator) moves
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "message_id": _message_id(headers.get("Message-ID")),
@@ -520,6 +522,17 @@ class MailServer:
         self.store.count("messages")
         self.store.count("bytes", by=len(content))
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+def _date(value: str | None) -> str | None:
+    """The Date header as ISO 8601 UTC, or None when missing or unreadable."""
+    try:
+        parsed = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @contextlib.contextmanager

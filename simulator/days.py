@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ LEAD_FORMS = ("contact_sales", "download", "webinar")  # the site's forms a lead
 PENDING_SCHEMA = {"row": pl.Int64, "at": pl.Int64, "campaign": pl.String, "email": pl.String}
 MESSAGE_SCHEMA = {"message_id": pl.String, "campaign": pl.String, "person_id": pl.Int64, "received_at": pl.Int64,
                   "p_respond": pl.Float64, "p_organic": pl.Float64, "responded": pl.Boolean,
-                  "response_at": pl.Int64}
+                  "response_at": pl.Int64, "template": pl.String, "p_open": pl.Float64, "in_hour": pl.Boolean}
 
 
 @dataclass
@@ -80,11 +81,12 @@ class DayReport:
 
 
 def receive(landing: Path, customers: Customers, state: State, mailbox: Path, seed: int) -> tuple[int, int]:
-    """Read the mail sent since the last step, received at the world's clock; returns (read, purchases caused)."""
+    """Read the mail sent since the last step, received when its Date header says (else at the world's clock);
+    returns (read, purchases caused). Each message's planted chance of being opened is kept beside it."""
     lines = mailbox.read_text().splitlines() if mailbox.exists() else []
     new = [json.loads(line) for line in lines[state.mail_cursor:] if line.strip()]
     state.mail_cursor = len(lines)
-    rows, campaigns, ids, emails = [], [], [], []
+    rows, campaigns, ids, emails, received, templates = [], [], [], [], [], []
     for message in new:
         message_id = message.get("attiva_message_id") or ""
         address = (message.get("rcpt_tos") or [""])[0].strip().lower()
@@ -96,18 +98,25 @@ def receive(landing: Path, customers: Customers, state: State, mailbox: Path, se
         campaigns.append(message_id.split(".", 1)[0])
         ids.append(message_id)
         emails.append(address)
+        sent = message.get("date")
+        received.append(int(datetime.fromisoformat(sent.replace("Z", "+00:00")).timestamp()) if sent else state.clock)
+        templates.append(message.get("attiva_template"))
     if not rows:
         return len(new), 0
     rng = stream(seed, f"simulator/responses/{state.clock}")
     at = np.array(rows)
+    sent_at = np.array(received, dtype=np.int64)  # as the sandbox's recipients read it (sandbox/engagement.py)
+    received_at = np.maximum(sent_at, state.clock)
     p_respond = customers.response_probability(at, campaigns, state.clock)
     delay = rng.exponential(RESPONSE_DELAY_MEAN, len(at)).astype(np.int64)
     responded = (rng.random(len(at)) < p_respond) & (delay < WINDOW_DAYS * DAY)
-    response_at = np.where(responded, state.clock + delay, 0)
+    response_at = np.where(responded, received_at + delay, 0)
+    p_open, in_hour = customers.open_probability(at, sent_at)
     truth = pl.DataFrame({
-        "message_id": ids, "campaign": campaigns, "person_id": customers.person_ids[at], "received_at": state.clock,
+        "message_id": ids, "campaign": campaigns, "person_id": customers.person_ids[at], "received_at": received_at,
         "p_respond": p_respond, "p_organic": customers.organic_probability(at, state.clock, WINDOW_DAYS),
-        "responded": responded, "response_at": pl.Series(response_at).replace(0, None)}, schema=MESSAGE_SCHEMA)
+        "responded": responded, "response_at": pl.Series(response_at).replace(0, None), "template": templates,
+        "p_open": p_open, "in_hour": in_hour}, schema=MESSAGE_SCHEMA)
     _append(landing, "messages.parquet", truth, MESSAGE_SCHEMA)
     caused = pl.DataFrame({"row": at[responded], "at": response_at[responded],
                            "campaign": np.array(campaigns)[responded], "email": np.array(emails)[responded]},
@@ -320,8 +329,12 @@ def _products(landing: Path) -> pl.DataFrame:
 
 
 def _read(landing: Path, name: str, schema: dict) -> pl.DataFrame:
+    """The file with every column of `schema` (null where a world written before it had none)."""
     path = Path(landing) / FOLDER / name
-    return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=schema)
+    if not path.exists():
+        return pl.DataFrame(schema=schema)
+    frame = pl.read_parquet(path)
+    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in frame.columns)
 
 
 def _write(landing: Path, name: str, frame: pl.DataFrame) -> None:

@@ -22,7 +22,9 @@ import polars as pl
 from activations import settings, warehouse
 from generator.clock import epoch_seconds
 from simulator import days as world_days
-from simulator.world import OPEN_RATE, VARIANT_CLICKS, WINDOW_DAYS, expected_uplift, load
+from simulator.send_time_check import describe_send_times, send_time_checks
+from simulator.through_the_day import send_through_the_day, set_clock
+from simulator.world import HABIT_OPEN_LIFT, OPEN_RATE, VARIANT_CLICKS, WINDOW_DAYS, expected_uplift, load
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ class Simulation:
 
 
 def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
-             start: datetime | None = None) -> Simulation:
-    """Run `days` simulated days; the pipeline every `every` days and on the last one."""
+             start: datetime | None = None, uplift: dict[str, float] | None = None) -> Simulation:
+    """Run `days` simulated days; the pipeline every `every` days and on the last one. `uplift` plants the
+    effect of the campaigns it names (a rehearsal's), in place of the world's own."""
     from demo.pipeline import generate_if_empty, pipeline_sandbox, run_everything
 
     if days < 1 or every < 1:
@@ -70,16 +73,19 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     generate_if_empty(customers, seed)
     fresh = state is None
     state = state or world_days.State(clock=epoch_seconds(clock))
-    world = load(landing, seed, state.origin)
+    world = load(landing, seed, state.origin, uplift)
     world_days.write_traits(landing, world)
     mailbox = settings.data_dir() / "sandbox" / "smtp" / "messages.jsonl"
     failed: list[str] = []
     world_days.keep_promotions_running(landing, state.clock, state.clock + (days + WINDOW_DAYS) * world_days.DAY)
-    plant_variant_clicks(mailbox.parent.parent)
+    sandbox_state = mailbox.parent.parent
+    plant_recipients(sandbox_state, world)
+    set_clock(sandbox_state, clock)
     with pipeline_sandbox():
         if fresh and not _has_run():
             print(f"==> day 0, {clock:%Y-%m-%d %H:%M} UTC: the first pipeline run")
             failed += _check(run_everything())
+        _through_the_day(clock, clock + timedelta(days=every), sandbox_state)  # after day 0, here or the demo's
         for day in range(1, days + 1):
             started = time.monotonic()
             read, caused = world_days.receive(landing, world, state, mailbox, seed)
@@ -90,25 +96,50 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
                     f"will cause; landed {organic:,} organic orders and {responses:,} caused ones")
             if day % every == 0 or day == days:
                 os.environ["ATTIVA_AS_OF"] = until.isoformat()
+                set_clock(sandbox_state, until)
                 print(line + "; running the pipeline", flush=True)
                 failed += _check(run_everything())
+                _through_the_day(until, until + timedelta(days=every), sandbox_state)
                 print(f"    day {day} took {time.monotonic() - started:.0f} s")
             else:
                 print(line)
     checks = compare(landing)
     print(describe(checks))
-    print(describe_variants(variant_checks()))
+    print(describe_variants(variant_checks(landing)))
+    print(describe_send_times(send_time_checks(landing)))
     return Simulation(checks, failed)
 
 
-def plant_variant_clicks(sandbox_state) -> None:
-    """The A/B test's true click rates, where the sandbox's recipients read them (sandbox/engagement.py)."""
+def _through_the_day(since: datetime, until: datetime, sandbox_state) -> None:
+    """The best-hour messages planned by the run, each sent at its hour before the next run."""
+    passes, sent = send_through_the_day(since, until, sandbox_state)
+    if passes:
+        print(f"    {sent:,} messages sent at their customers' best hours, in {passes} passes before the next run")
+    os.environ["ATTIVA_AS_OF"] = since.isoformat()
+    set_clock(sandbox_state, since)
+
+
+def plant_world(seed: int) -> None:
+    """Before a first pipeline run that the simulation then follows (`make demo`): the recipients' planted
+    rates and habits, and the sandbox's clock at the run's."""
+    landing = settings.landing_path()
+    state = world_days.State.read(landing)
+    clock = int((datetime.fromtimestamp(state.clock, UTC) if state else settings.as_of()).timestamp())
+    sandbox_state = settings.data_dir() / "sandbox"
+    plant_recipients(sandbox_state, load(landing, seed, state.origin if state else clock))
+    set_clock(sandbox_state, datetime.fromtimestamp(clock, UTC))
+
+
+def plant_recipients(sandbox_state, world) -> None:
+    """What the sandbox's recipients do, planted (sandbox/engagement.py): the A/B test's true click rates, and
+    each reader's hour for mail."""
     import json
 
     path = sandbox_state / "recipients.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"templates": {t: {"open": OPEN_RATE, "click_given_open": c}
-                                              for t, c in VARIANT_CLICKS.items()}}, indent=2) + "\n")
+    path.write_text(json.dumps({
+        "templates": {t: {"open": OPEN_RATE, "click_given_open": c} for t, c in VARIANT_CLICKS.items()},
+        "habits": {"lift": HABIT_OPEN_LIFT, "readers": world.readers()}}) + "\n")
 
 
 @dataclass(frozen=True)
@@ -126,8 +157,13 @@ class VariantCheck:
     last_share: float
 
 
-def variant_checks() -> list[VariantCheck]:
-    """The planted A/B steps as they ran: per variant, messages, clicks and the share of each planning day."""
+def variant_checks(landing=None) -> list[VariantCheck]:
+    """The planted A/B steps as they ran: per variant, messages, clicks and the share of each planning day.
+    A variant's planted click rate is its click rate of opened mail times the chance its messages had of being
+    opened (the hour each reached its reader: the world's truth per message, when `landing` has it)."""
+    truth = world_days.messages(landing) if landing is not None else None
+    opens = ({t: float(p) for t, p in truth.drop_nulls("p_open").group_by("template").agg(pl.col("p_open").mean())
+              .iter_rows() if t} if truth is not None else {})
     with warehouse.connect(read_only=True) as con:
         if not warehouse.has_table(con, "measurement", "message_outcomes"):
             return []
@@ -154,7 +190,8 @@ def variant_checks() -> list[VariantCheck]:
                                   & (pl.col("day") == day))["day_total"].sum()
             return float(part.filter(pl.col("day") == day)["planned"].sum() / total) if total else 0.0
 
-        checks.append(VariantCheck(campaign, step, variant, OPEN_RATE * VARIANT_CLICKS[variant], int(part["sent"].sum()),
+        checks.append(VariantCheck(campaign, step, variant, opens.get(variant, OPEN_RATE) * VARIANT_CLICKS[variant],
+                                   int(part["sent"].sum()),
                                    int(part["clicked"].sum()), int(part["delivered"].sum()),
                                    share(bounds["first"]), share(bounds["last"])))
     return checks

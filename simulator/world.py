@@ -23,6 +23,10 @@ gets latent traits, drawn from the seed:
   A B2B buyer's interest comes and goes this way; the lead score's rule counts every form ever
   filled, so a lead whose window closed a year ago still scores high, and only a model that
   weighs how recent the signals are can tell;
+- a preferred local hour for reading mail, planted by the generator (`people.parquet`, generator/send_hours.py:
+  most of the opens in the ESP's history fall in it): mail that reaches them in that hour is opened
+  `HABIT_OPEN_LIFT` times as often (the sandbox's recipients do it, sandbox/engagement.py), which is what
+  send-time optimization can win;
 - their tastes: seven times in ten a visit or a purchase is of a product they bought before (from
   the shop's exports), else any product, so favourites drift slowly, as real ones do.
 
@@ -36,14 +40,17 @@ should find for a set of recipients.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from generator.orders import HISTORY_DAYS
+from generator.send_hours import zone_of
 from generator.streams import stream
+from sandbox.engagement import OPEN as SANDBOX_OPEN
+from sandbox.engagement import open_probability
 
 DAY = 86_400
 # Planted: the chance a received message causes a purchase within the window, for an average person.
@@ -54,7 +61,8 @@ UPLIFT: Mapping[str, float] = {
 DEFAULT_UPLIFT = 0.02  # a campaign the world was not told about still moves people a little
 # Planted: an A/B test's true click rates (of opened mail), per template: the second subject line is better.
 VARIANT_CLICKS: Mapping[str, float] = {"favourite_on_promotion": 0.20, "favourite_on_promotion_b": 0.32}
-OPEN_RATE = 0.35  # of delivered mail, as the sandbox's recipients open it
+OPEN_RATE = SANDBOX_OPEN  # of delivered mail, as the sandbox's recipients open it (every template)
+HABIT_OPEN_LIFT = 1.6  # mail reaching a reader in their preferred hour is opened this many times as often
 ORGANIC_SHAPE, ORGANIC_MEAN = 0.6, 1 / 180  # purchases per day: the prior the person's history updates
 CHURN_MEAN = 1 / 365  # mean hazard per day of churning: afterwards no purchase, visit or answer
 LEAD_STAGES = ("lead", "mql", "sql")
@@ -91,6 +99,22 @@ class Customers:
     converts_at: np.ndarray  # epoch seconds of an open lead's first order (NEVER for everyone else)
     by_email: dict[str, int]  # any address a person is known by -> row
     bought: list[np.ndarray]  # per row: product ids of their past purchases (repeats count)
+    preferred_hour: np.ndarray  # local hour they read mail in; -1 when the generator planted none
+    zone: list[str]  # their country's timezone
+    uplift: Mapping[str, float] = field(default_factory=lambda: dict(UPLIFT))  # planted per campaign (a rehearsal plants the one it tries)
+
+    def open_probability(self, rows: np.ndarray, sent_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The planted chance each message is opened once delivered (as the sandbox draws it), and whether it
+        reached the reader in their preferred hour."""
+        found = [open_probability(OPEN_RATE, HABIT_OPEN_LIFT,
+                                  [int(self.preferred_hour[r]), self.zone[r]] if self.preferred_hour[r] >= 0 else None,
+                                  float(at)) for r, at in zip(rows, sent_at, strict=True)]
+        return np.array([p for p, _ in found], dtype=float), np.array([h for _, h in found], dtype=bool)
+
+    def readers(self) -> dict[str, list]:
+        """Every address the person is known by -> [preferred hour, timezone]: the sandbox's planted habits."""
+        return {address: [int(self.preferred_hour[row]), self.zone[row]] for address, row in self.by_email.items()
+                if self.preferred_hour[row] >= 0}
 
     def products_for(self, rows: np.ndarray, catalog: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A product per row: one the person bought before (FAMILIAR_SHARE of the time, when any), else any."""
@@ -104,7 +128,7 @@ class Customers:
 
     def response_probability(self, rows: np.ndarray, campaigns: list[str], at: int) -> np.ndarray:
         """The chance a message received at `at` causes a purchase: none once the person has churned."""
-        planted = np.array([UPLIFT.get(c, DEFAULT_UPLIFT) for c in campaigns])
+        planted = np.array([self.uplift.get(c, DEFAULT_UPLIFT) for c in campaigns])
         return np.where(self.churn_at[rows] > at, np.minimum(planted * self.responsiveness[rows], 0.95), 0.0)
 
     def active_days(self, rows: np.ndarray, since: int, until: int) -> np.ndarray:
@@ -124,9 +148,10 @@ class Customers:
         return 1 - np.exp(-self.organic_rate[rows] * self.active_days(rows, since, since + int(days * DAY)))
 
 
-def load(landing: Path, seed: int, origin: int) -> Customers:
+def load(landing: Path, seed: int, origin: int, uplift: Mapping[str, float] | None = None) -> Customers:
     """The generator's people with traits drawn from `seed` (same seed, same world); `origin` is the
-    moment the world began (epoch seconds), which the churn days count from."""
+    moment the world began (epoch seconds), which the churn days count from. `uplift` replaces the planted
+    effect of the campaigns it names."""
     truth = Path(landing) / "_truth"
     people = pl.read_parquet(truth / "people.parquet").sort("person_id")
     records = pl.read_parquet(truth / "person_map.parquet")
@@ -179,6 +204,10 @@ def load(landing: Path, seed: int, origin: int) -> Customers:
         converts_at=converts_at,
         by_email=by_email,
         bought=_bought(Path(landing), orders, n),
+        preferred_hour=(people["preferred_hour"].fill_null(-1).to_numpy() if "preferred_hour" in people.columns
+                        else np.full(n, -1)),
+        zone=zone_of(people["country"]).to_list(),
+        uplift={**UPLIFT, **(uplift or {})},
     )
 
 

@@ -153,3 +153,91 @@ def test_the_world_goes_on_from_each_persons_history_and_the_churned_do_nothing(
     assert set(looked["event_type"]) == {"product_view"} and devices <= set(looked["anonymous_id"])
     assert set(looked["anonymous_id"]) <= set(forms["anonymous_id"]) | {
         f"sim-device-{world.person_ids[i]}" for i in np.unique(world.lead_windows[:, 0])}
+
+
+def test_mail_reaching_readers_in_their_hour_is_opened_as_often_as_the_world_planted(tmp_path):
+    """Send-time truth, end to end: the world plants each reader's hour in the sandbox (recipients.json), the
+    sandbox's readers open by the Date header's hour, and the world's truth per message says the same chance."""
+    from sandbox.engagement import new_events
+    from simulator.run import plant_recipients
+    from simulator.world import HABIT_OPEN_LIFT, OPEN_RATE
+
+    landing, sandbox_state = tmp_path / "landing", tmp_path / "sandbox"
+    generate(customers=1500, seed=5, out=landing, as_of=AS_OF)
+    world = load(landing, seed=5, origin=epoch_seconds(AS_OF))
+    plant_recipients(sandbox_state, world)
+    people = pl.read_parquet(landing / "_truth" / "people.parquet").drop_nulls("email")
+    # Not a role mailbox shared by colleagues: the world reads such mail as its first user's.
+    people = people.filter(pl.Series([bool(world.person_ids[world.by_email[e.strip().lower()]] == p)
+                                      for p, e in people.select("person_id", "email").iter_rows()])).head(800)
+    mailbox = sandbox_state / "smtp" / "messages.jsonl"
+    mailbox.parent.mkdir(parents=True)
+    day = datetime(2026, 11, 3, tzinfo=UTC)
+    with mailbox.open("w") as out:
+        for n, (address, hour) in enumerate(people.select("email", "preferred_hour").iter_rows()):
+            # Half at the reader's own hour (Rome, UTC+1 in November: the generator's countries share it), half
+            # three hours later.
+            at = day + timedelta(hours=hour - 1 + (0 if n % 2 else 3), minutes=10)
+            message_id = f"win_back.{n:020x}.1@attiva"
+            out.write(json.dumps({"id": f"{n:016x}", "rcpt_tos": [address], "message_id": message_id,
+                                  "attiva_message_id": message_id, "received_at": "2026-11-02T10:00:00Z",
+                                  "date": at.strftime("%Y-%m-%dT%H:%M:%SZ")}) + "\n")
+    state = days.State(clock=epoch_seconds(day))
+    days.receive(landing, world, state, mailbox, seed=5)
+    truth = days.messages(landing).with_columns(
+        own_hour=pl.col("message_id").str.extract(r"\.(\w{20})\.").str.to_integer(base=16) % 2 == 1)
+    assert truth.filter("own_hour")["in_hour"].all() and not truth.filter(~pl.col("own_hour"))["in_hour"].any()
+    assert truth.filter("own_hour")["p_open"].mean() == pytest.approx(OPEN_RATE * HABIT_OPEN_LIFT)
+    assert truth.filter(~pl.col("own_hour"))["p_open"].mean() == pytest.approx(OPEN_RATE)
+
+    events = pl.DataFrame(new_events(sandbox_state, now=epoch_seconds(day + timedelta(days=3))))
+    opened = set(events.filter(pl.col("event") == "open")["attiva_message_id"])
+    delivered = set(events.filter(pl.col("event") == "delivered")["attiva_message_id"])
+    for own in (True, False):
+        group = truth.filter((pl.col("own_hour") == own) & pl.col("message_id").is_in(delivered))
+        rate = group["message_id"].is_in(opened).mean()
+        assert rate == pytest.approx(group["p_open"].mean(), abs=0.08)  # ~390 messages each: one se 0.025
+
+
+def test_a_rehearsal_reaches_no_real_vendor_and_no_real_warehouse(tmp_path):
+    """Before anything runs, every ATTIVA_ variable that could point a rehearsal at production goes: vendor URLs
+    and tokens, the warehouse's path, the clock, the event feed; the project's own files stay."""
+    from simulator.rehearsal import PROJECT_VARIABLES, isolate
+
+    environ = {"ATTIVA_HOME": "/srv/attiva", "ATTIVA_CHANNELS": "/srv/attiva/channels.yml",
+               "ATTIVA_HUBSPOT_URL": "https://api.hubapi.com", "ATTIVA_HUBSPOT_TOKEN": "pat-real",
+               "ATTIVA_EMAIL_HOST": "smtp.sendgrid.net", "ATTIVA_EMAIL_PASSWORD": "real",
+               "ATTIVA_WAREHOUSE": "/srv/warehouse.duckdb", "ATTIVA_LANDING": "/srv/landing",
+               "ATTIVA_ESP_EVENTS_URL": "https://esp.example/events", "ATTIVA_AS_OF": "2026-01-01T00:00:00Z",
+               "DAGSTER_HOME": "/srv/dagster", "PATH": "/usr/bin"}
+    isolate(tmp_path, environ, mail_channels=["email"])
+    assert set(environ) == {"ATTIVA_HOME", "ATTIVA_CHANNELS", "PATH", "ATTIVA_DATA", "ATTIVA_SANDBOX_PORT",
+                            "ATTIVA_SMTP_PORT", "ATTIVA_EMAIL_HOST", "ATTIVA_EMAIL_PORT"}
+    # channels.yml may name a real mail server: the rehearsal's mail goes to its own sandbox all the same.
+    assert (environ["ATTIVA_EMAIL_HOST"], environ["ATTIVA_EMAIL_PORT"]) == ("127.0.0.1", environ["ATTIVA_SMTP_PORT"])
+    assert environ["ATTIVA_DATA"] == str(tmp_path) and environ["ATTIVA_SANDBOX_PORT"] != environ["ATTIVA_SMTP_PORT"]
+    assert {"ATTIVA_HOME", "ATTIVA_CHANNELS"} <= set(PROJECT_VARIABLES)
+
+
+def test_a_rehearsal_names_the_campaigns_it_could_try(capsys):
+    from activations.cli import main
+
+    assert main(["simulate", "--rehearse", "win_bak"]) == 2
+    out = capsys.readouterr().out
+    assert "no campaign 'win_bak': declared ones are" in out and "win_back" in out
+    assert main(["simulate", "--rehearse", "win_back", "--uplift", "1.5"]) == 2
+    assert "--uplift is a share from 0 to below 1" in capsys.readouterr().out
+
+
+def test_a_rehearsal_plants_the_uplift_the_marketer_expects(tmp_path):
+    landing = tmp_path / "landing"
+    generate(customers=300, seed=5, out=landing, as_of=AS_OF)
+    rows = np.arange(300)
+    own = load(landing, seed=5, origin=epoch_seconds(AS_OF))
+    tried = load(landing, seed=5, origin=epoch_seconds(AS_OF), uplift={"spring_sale": 0.2})
+    at = epoch_seconds(AS_OF)
+    assert np.allclose(tried.response_probability(rows, ["win_back"] * 300, at),
+                       own.response_probability(rows, ["win_back"] * 300, at))  # the others as planted
+    planted = tried.response_probability(rows, ["spring_sale"] * 300, at)
+    default = own.response_probability(rows, ["spring_sale"] * 300, at)
+    assert (planted > 0).any() and np.allclose(planted, np.minimum(default * 10, 0.95))  # 0.2 planted, 0.02 unnamed

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from activations.destinations.base import (
@@ -57,6 +58,7 @@ class OutgoingMessage:
     step: int = 1
     priority: int = 0  # the campaign's: an in-app channel shows the highest first
     link: str = ""  # an in-app message's link (its template's in_app_link.txt.j2)
+    sent_at: datetime | None = None  # naive UTC, the pass's clock (as_of): an email's Date header
 
 
 @dataclass(frozen=True)

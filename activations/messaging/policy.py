@@ -16,6 +16,7 @@ declared beside the SQL, in the model's YAML:
           expires_after: 24h              # a step not sent by then is dropped, with the reason
           quiet_hours: default            # messaging.yml's window, `none`, or {start: "21:00", end: "08:00"}
           send_time: best_hour            # at the customer's best hour (send_time.py); default as_soon_as_due
+          send_time_control: 0.2          # with best_hour: a random share sent as soon as due, to compare against
           steps:
             - {template: abandoned_cart, delay: 2h}
             - {template: birthday, delay: 0h, coupon: {discount_pct: 15, valid_days: 14}}
@@ -105,6 +106,7 @@ class Trigger:
     steps: tuple[Step, ...]
     columns: tuple[str, ...] = ()
     send_time: str = "as_soon_as_due"  # or best_hour: each step moved to the customer's best hour (send_time.py)
+    send_time_control: float = 0.0  # with best_hour: the share of customers left as soon as due, for comparison
 
     @property
     def payload_columns(self) -> tuple[str, ...]:
@@ -260,6 +262,10 @@ class MessagingPolicy(BaseModel):
         "as_soon_as_due", description="as_soon_as_due: at occurrence + delay; best_hour: moved to the customer's "
                                       "best hour of day (marts.customer_best_send_hour) when that is before expiry "
                                       "and outside quiet hours")
+    send_time_control: float = Field(
+        0.0, ge=0, lt=1, description="with send_time: best_hour, the share of customers (drawn at random, the same "
+                                     "ones every time) sent as soon as due instead, so the report can measure "
+                                     "what the best hour adds")
 
 
 @dataclass(frozen=True)
@@ -330,6 +336,8 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         parsed = MessagingPolicy.model_validate(policy)
     except ValidationError as exc:
         raise fail(*first_problem(exc, MessagingPolicy)) from None
+    if parsed.send_time_control and parsed.send_time != "best_hour":
+        raise fail("send_time_control", "a control group compares against send_time: best_hour; declare that too")
     columns = tuple(node.get("columns", {}))
     if missing := [c for c in REQUIRED_COLUMNS if c not in columns]:
         raise PolicyError(f"the model's YAML must document the columns {', '.join(missing)}",
@@ -360,4 +368,5 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         marketing=parsed.marketing, priority=parsed.priority, holdout=float(parsed.holdout),
         expires_after=duration(parsed.expires_after, lambda r: fail("expires_after", r)),
         quiet_hours=quiet_hours(policy.get("quiet_hours"), defaults.quiet_hours, lambda r: fail("quiet_hours", r)),
-        steps=tuple(steps), columns=columns, send_time=parsed.send_time)
+        steps=tuple(steps), columns=columns, send_time=parsed.send_time,
+        send_time_control=float(parsed.send_time_control))

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -399,8 +399,8 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             coupon_codes[row["message_id"]] = coupon["code"]
         unsubscribe = _unsubscribe_url(row["customer_id"], trigger.campaign)
         try:
-            message = compose(row, trigger, channels[trigger.channel], templates, found.get(row["customer_id"], []),
-                              coupon, unsubscribe)
+            message = replace(compose(row, trigger, channels[trigger.channel], templates,
+                                      found.get(row["customer_id"], []), coupon, unsubscribe), sent_at=clock())
         except TemplateError as exc:
             failed.append({**{k: row[k] for k in ledger.KEY}, "state": "failed", "reason": f"template: {exc}"})
             continue

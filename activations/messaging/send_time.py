@@ -7,10 +7,15 @@ counted from its due time (or from now, when planned late), only if that is befo
 outside the campaign's quiet hours and before the next step of the journey is due, so a journey keeps
 its order; otherwise it stays as soon as due. The ledger's `timed_by` records which, so measurement
 can compare (docs/messaging.md#send-time-optimization). Decided once, when the step is planned.
+
+With `send_time_control: <share>` that share of the campaign's customers, drawn by a hash of campaign and
+customer (the same ones every time, whatever their history), stays as soon as due (`timed_by` control):
+the open rates of the two groups then differ only by the hour, which the report shows with its interval.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -21,7 +26,7 @@ import polars as pl
 from activations import warehouse
 from activations.messaging.policy import Trigger
 
-AS_SOON_AS_DUE, BEST_HOUR, SEGMENT_HOUR = "as_soon_as_due", "best_hour", "segment_hour"
+AS_SOON_AS_DUE, BEST_HOUR, SEGMENT_HOUR, CONTROL = "as_soon_as_due", "best_hour", "segment_hour", "control"
 TIMED_BY = {"own_history": BEST_HOUR, "segment": SEGMENT_HOUR}  # the mart's hour_from -> the ledger's timed_by
 DEFAULT_ZONE = "Europe/Rome"  # marts.customers' own default
 
@@ -58,6 +63,10 @@ def retime(con, rows: pl.DataFrame, trigger: Trigger, now: datetime) -> pl.DataF
     due_at, timed_by = [], []
     for customer_id, step, occurred_at, due, expires_at in rows.select(
             "customer_id", "step", "occurred_at", "due_at", "expires_at").iter_rows():
+        if in_control(trigger, customer_id):
+            due_at.append(due)
+            timed_by.append(CONTROL)
+            continue
         found = hours.get(customer_id)
         moved = None
         if found is not None:
@@ -72,6 +81,15 @@ def retime(con, rows: pl.DataFrame, trigger: Trigger, now: datetime) -> pl.DataF
         timed_by.append(TIMED_BY[found[2]] if moved else AS_SOON_AS_DUE)
     return rows.with_columns(pl.Series("due_at", due_at, dtype=rows.schema["due_at"]),
                              pl.Series("timed_by", timed_by, dtype=pl.String))
+
+
+def in_control(trigger: Trigger, customer_id: str) -> bool:
+    """Whether the customer is in the campaign's send-time control group: a hash of its own, so the group is
+    independent of the holdout's and the A/B test's draws."""
+    if not trigger.send_time_control:
+        return False
+    digest = hashlib.sha256(f"{trigger.campaign}\x1fsend_time\x1f{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < trigger.send_time_control
 
 
 def _best_hours(con, customer_ids: pl.Series) -> dict[str, tuple[ZoneInfo, int, str]]:

@@ -8,6 +8,7 @@ import smtplib
 import ssl
 import threading
 import uuid
+from datetime import UTC
 from email.contentmanager import raw_data_manager
 from email.header import Header
 from email.message import EmailMessage
@@ -81,7 +82,9 @@ def build_email(message: OutgoingMessage) -> EmailMessage:
     email["From"] = _address(message.from_name, message.from_email)
     email["To"] = _address(message.to_name, message.to_email)
     email["Subject"] = _header("Subject", message.subject)
-    email["Date"] = formatdate(usegmt=True)
+    # The pass's clock: the wall clock, unless the run is pinned to another as_of (a replay, the simulator).
+    sent = message.sent_at.replace(tzinfo=UTC).timestamp() if message.sent_at else None
+    email["Date"] = formatdate(sent, usegmt=True)
     email["Message-ID"] = header_message_id(message)
     email["X-Attiva-Message-Id"] = _header("X-Attiva-Message-Id", message.message_id)
     if message.campaign:

@@ -28,6 +28,7 @@ class ReportData:
     clv_values: Rows = field(default_factory=list)  # scored buyers per band of predicted 365-day value
     allocations: Rows = field(default_factory=list)  # campaign, step, day, variant, messages: A/B steps' choices
     send_times: Rows = field(default_factory=list)  # timed_by, delivered, opened: what set each sent message's hour
+    send_time_tests: Rows = field(default_factory=list)  # campaign, control, delivered, opened (send_time_control)
     sync_runs: int = 0
     generated_at: datetime | None = None
     missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
@@ -177,6 +178,17 @@ def load(con, generated_at: datetime | None = None, campaigns_from: str = "measu
                 where l.state = 'sent' and l.channel in ('email', 'esp')
                 group by coalesce(l.timed_by, 'as_soon_as_due')
                 order by timed_by""")
+            # Campaigns with a send-time control group: the group against the rest, a randomized comparison.
+            data.send_time_tests = _rows(con, """
+                select l.campaign, coalesce(l.timed_by, '') = 'control' as control,
+                       sum(case when o.delivered then 1 else 0 end) as delivered,
+                       sum(case when o.delivered and o.opened then 1 else 0 end) as opened
+                from activation.message_ledger as l
+                inner join measurement.message_outcomes as o on o.message_id = l.message_id
+                where l.state = 'sent'
+                  and l.campaign in (select campaign from activation.message_ledger where timed_by = 'control')
+                group by l.campaign, coalesce(l.timed_by, '') = 'control'
+                order by l.campaign, control""")
     if _exists(con, "activation", "sync_runs"):
         # The audience each run saw, the last run of each day per sync.
         data.audience_sizes = _rows(con, """

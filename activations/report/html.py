@@ -14,6 +14,7 @@ from typing import Any
 
 from activations.report import svg
 from activations.report.data import ReportData
+from activations.report.intervals import rate_difference
 
 SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "predictions", "sync-health")
 
@@ -410,19 +411,45 @@ def allocations_part(data: ReportData) -> str:
 
 
 def send_time_part(data: ReportData) -> str:
-    """Open rate of delivered mail by what chose its hour. Not an experiment: who gets a best hour (customers with
-    an engagement history) differs from who does not; benchmarks/send_time_lift.py measures the effect itself."""
+    """Open rate of delivered mail by what chose its hour, then, for campaigns with a control group, the effect of
+    the hour itself: the group sent as soon as due against the rest, with its 95 % interval."""
     timed = [r for r in data.send_times if r["delivered"]]
     if not any(r["timed_by"] != "as_soon_as_due" for r in timed):
         return ""
     labels = {"as_soon_as_due": "as soon as due", "best_hour": "the customer's best hour",
-              "segment_hour": "their segment's best hour"}
+              "segment_hour": "their segment's best hour", "control": "as soon as due (control group)"}
     rows = [[escape(labels.get(r["timed_by"], r["timed_by"])), count(r["delivered"]), count(r["opened"]),
              pct(r["opened"] / r["delivered"])] for r in timed]
     return ("<h3>Send-time optimization</h3>"
             + _table(["Sent at", "Delivered", "Opened", "Open rate"], rows, text_columns=(0,))
             + '<p class="muted">Customers with a best hour have an engagement history, those without do not: the '
-              "difference is not the effect of the hour alone.</p>")
+              "rows above are not the effect of the hour alone. The control group's are.</p>"
+            + _send_time_tests(data.send_time_tests))
+
+
+def _send_time_tests(tests: list[dict]) -> str:
+    """Per campaign with `send_time_control`: open rate of the control group and of the rest, the difference and
+    its interval (Newcombe's, as the uplift's)."""
+    by_campaign: dict[str, dict[bool, dict]] = {}
+    for r in tests:
+        if r["delivered"]:
+            by_campaign.setdefault(r["campaign"], {})[bool(r["control"])] = r
+    rows = []
+    for campaign, groups in sorted(by_campaign.items()):
+        if set(groups) != {True, False}:
+            continue
+        control, timed = groups[True], groups[False]
+        lift, low, high = rate_difference(timed["opened"], timed["delivered"], control["opened"], control["delivered"])
+        rows.append([escape(campaign), f"{pct(control['opened'] / control['delivered'])} of {count(control['delivered'])}",
+                     f"{pct(timed['opened'] / timed['delivered'])} of {count(timed['delivered'])}",
+                     f"{lift * 100:+.1f} pt", f"{low * 100:+.1f} to {high * 100:+.1f} pt"])
+    if not rows:
+        return ""
+    return ("<h4>What the best hour adds (randomized)</h4>"
+            + _table(["Campaign", "Control: as soon as due", "At the best hour", "Open rate lift", "95 % interval"],
+                     rows, text_columns=(0,))
+            + '<p class="muted">The control group is a random share of each campaign\'s customers '
+              "(send_time_control), sent as soon as due: the difference is the effect of sending at the best hour.</p>")
 
 
 def sync_health_section(data: ReportData) -> str:

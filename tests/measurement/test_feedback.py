@@ -123,13 +123,36 @@ def test_the_landing_file_is_ingested_and_feeds_suppression(tmp_path):
     assert listed == {sha("b@example.it"), sha("d@example.it"), sha("e@example.it")}
 
 
-def _store_message(store: MailStore, message_id: str, to: str, template: str | None = None) -> None:
+def _store_message(store: MailStore, message_id: str, to: str, template: str | None = None,
+                   date: str | None = None) -> None:
     raw = (f"Message-ID: <{message_id}>\r\nX-Attiva-Message-Id: {message_id}\r\nTo: {to}\r\nSubject: hi\r\n"
            "Content-Type: text/html; charset=utf-8\r\n\r\n"
            '<a href="https://www.emporionove.it/p/1?utm_source=attiva&amp;utm_medium=email">go</a>\r\n')
     store.append({"id": message_id, "received_at": "2026-11-20T10:00:00.000Z", "mail_from": "ciao@emporionove.it",
                   "rcpt_tos": [to], "message_id": f"<{message_id}>", "attiva_message_id": message_id,
-                  "subject": "hi", "size": len(raw), "raw": raw, "attiva_template": template})
+                  "subject": "hi", "size": len(raw), "raw": raw, "attiva_template": template, "date": date})
+
+
+def test_readers_open_more_of_the_mail_dated_in_their_hour_and_read_it_within_that_hour(tmp_path):
+    """What the simulator plants for send-time optimization: a reader's hour (their local clock). The sent
+    time is the Date header's (the sender's pinned clock), not when the sandbox received the mail."""
+    store = MailStore(tmp_path / "smtp")
+    for n in range(600):  # 19:20 and 09:20 in Rome (UTC+1 in November)
+        _store_message(store, f"win_back.{n:04d}e.1@attiva", f"eve{n}@example.it", date="2026-11-20T18:20:00Z")
+        _store_message(store, f"win_back.{n:04d}m.1@attiva", f"mo{n}@example.it", date="2026-11-20T08:20:00Z")
+    store.close()
+    readers = {f"{who}{n}@example.it": [19, "Europe/Rome"] for n in range(600) for who in ("eve", "mo")}
+    (tmp_path / "recipients.json").write_text(json.dumps({"habits": {"lift": 2.0, "readers": readers}}))
+    events = new_events(tmp_path, now=datetime(2026, 11, 25, tzinfo=UTC).timestamp())
+    opens = {who: [e for e in events if e["event"] == "open" and e["email"].startswith(who)] for who in ("eve", "mo")}
+    delivered = {who: sum(1 for e in events if e["event"] == "delivered" and e["email"].startswith(who))
+                 for who in ("eve", "mo")}
+    evening, morning = len(opens["eve"]) / delivered["eve"], len(opens["mo"]) / delivered["mo"]
+    assert 0.60 <= evening <= 0.80 and 0.28 <= morning <= 0.42  # 0.70 and 0.35, 600 each (se 0.019)
+    in_hour = datetime(2026, 11, 20, 18, 20, tzinfo=UTC).timestamp()
+    assert all(in_hour < e["timestamp"] < in_hour + 40 * 60 for e in opens["eve"])  # read before 20:00 Rome
+    assert any(e["timestamp"] > in_hour + 3600 for e in opens["mo"])  # others, whenever
+    assert all(e["timestamp"] >= datetime(2026, 11, 20, 8, 20, tzinfo=UTC).timestamp() for e in opens["mo"])
 
 
 def test_recipients_json_sets_the_open_and_click_rates_of_a_template(tmp_path):

@@ -123,6 +123,27 @@ def test_what_the_system_learned_shows_a_bandits_shares_moving_and_the_send_time
     assert "as soon as due</td><td>200</td><td>50</td><td>25.0%</td>" in section
 
 
+def test_a_send_time_control_group_shows_what_the_best_hour_adds_with_its_interval():
+    from activations.report.data import ReportData
+    from activations.report.html import predictions_section
+    from activations.report.intervals import rate_difference
+
+    data = ReportData(
+        send_times=[{"timed_by": "control", "delivered": 500, "opened": 175},
+                    {"timed_by": "segment_hour", "delivered": 480, "opened": 240}],
+        send_time_tests=[{"campaign": "win_back", "control": True, "delivered": 500, "opened": 175},
+                         {"campaign": "win_back", "control": False, "delivered": 480, "opened": 240}])
+    section = predictions_section(data)
+    assert "What the best hour adds (randomized)" in section
+    assert "as soon as due (control group)</td><td>500</td>" in section
+    # 50.0 % - 35.0 %: Newcombe's interval, as campaign_uplift's.
+    assert ('<td class="text">win_back</td><td>35.0% of 500</td><td>50.0% of 480</td><td>+15.0 pt</td>'
+            "<td>+8.8 to +21.0 pt</td>") in section
+    # Newcombe (1998), table II, example (a): 56/70 - 48/80, method 10: 0.0524 to 0.3339.
+    _, low, high = rate_difference(56, 70, 48, 80)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+
+
 def test_a_chart_of_counts_has_whole_number_ticks():
     from activations.report.svg import nice_ticks
 

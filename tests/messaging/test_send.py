@@ -8,6 +8,7 @@ import email
 import email.policy
 import json
 from datetime import UTC, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
 
 import duckdb
 import polars as pl
@@ -120,6 +121,19 @@ def test_a_due_message_is_rendered_and_sent_once(warehouse, mailbox):
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "utm_campaign=favourite_on_promotion" in html
     assert ledger(warehouse) == {("favourite_on_promotion", "k1"): ("sent", None)}
+
+
+def test_the_date_header_is_the_pass_clock_so_a_pinned_as_of_dates_the_mail(warehouse, mailbox, smtp):
+    """A replay or the simulator pins the pass to another time than the wall clock's: the mail says so, and the
+    sandbox keeps it (its simulated readers answer the hour the mail was sent)."""
+    channel, received = mailbox
+    add_customer(warehouse, "c1")
+    add_occurrence(warehouse, "k1", "c1")
+    run_pass(warehouse, [make_trigger()], {"email": channel}, Templates(), NO_CAPS, NOW)
+    [message] = received()
+    assert NOW <= parsedate_to_datetime(message["Date"]) < NOW + timedelta(minutes=1)
+    stored = json.loads((smtp[2] / "smtp" / "messages.jsonl").read_text().splitlines()[-1])
+    assert stored["date"] == message["Date"].datetime.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_exit_expiry_and_consent_are_checked_at_send_time(warehouse, mailbox):

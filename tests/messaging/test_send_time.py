@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from activations.manifest import load_manifest
-from activations.messaging import ledger, status
+from activations.messaging import ledger, send_time, status
 from activations.messaging.policy import PolicyError, QuietHours, Step, triggers
 from activations.messaging.send_time import next_best_hour
 from tests.messaging.test_send import NOW, add_customer, add_occurrence, make_trigger, warehouse  # noqa: F401
@@ -139,3 +139,35 @@ def test_send_time_is_declared_in_the_policy_and_checked():
     with pytest.raises(PolicyError, match="meta.messaging.send_time"):
         triggers(broken, {"email", "sales_task", "sms", "push", "on_site"})
 
+
+
+def test_a_control_group_stays_as_soon_as_due_whatever_its_history(warehouse):  # noqa: F811
+    customers = [f"c{i}" for i in range(200)]
+    for customer in customers:
+        add_customer(warehouse, customer)
+        add_occurrence(warehouse, f"k-{customer}", customer, at=OCCURRED)
+    best_hours(warehouse, *((c, "Europe/Rome", 19, "own_history") for c in customers))
+    trigger = dataclasses.replace(best_hour_trigger(), send_time_control=0.3)
+    ledger.plan_new(warehouse, trigger, NOW)
+    found = planned(warehouse)
+    control = {k for k, (due, timed_by) in found.items() if timed_by == "control"}
+    assert all(due == OCCURRED.replace(tzinfo=None) for k, (due, _) in found.items() if k in control)
+    assert all(found[k] == (utc(20, 18), "best_hour") for k in found if k not in control)
+    assert 40 <= len(control) <= 80  # a 30 % draw of 200 (one standard error 6.5)
+    # The draw is the customer's, not the occurrence's: a later occurrence of theirs falls in the same group.
+    assert all(send_time.in_control(trigger, key.removeprefix("k-")) == ((key, 1) in control)
+               for key in (f"k-{c}" for c in customers))
+    other = dataclasses.replace(trigger, campaign="win_back")
+    assert {c for c in customers if send_time.in_control(other, c)} != {k[0][2:] for k in control}
+
+
+def test_a_control_group_without_best_hour_is_refused():
+    manifest = load_manifest()
+    broken = copy.deepcopy(manifest)
+    policy = broken["nodes"]["model.attiva.trg_welcome"]["config"]["meta"]["messaging"]
+    policy["send_time_control"] = 0.2
+    with pytest.raises(PolicyError, match="meta.messaging.send_time_control.*best_hour"):
+        triggers(broken, {"email", "sales_task", "sms", "push", "on_site"})
+    policy["send_time"], policy["send_time_control"] = "best_hour", 1.5
+    with pytest.raises(PolicyError, match="meta.messaging.send_time_control"):
+        triggers(broken, {"email", "sales_task", "sms", "push", "on_site"})
