@@ -69,6 +69,8 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     landing = settings.landing_path()
     state = world_days.State.read(landing)
     clock = (datetime.fromtimestamp(state.clock, UTC) if state else (start or settings.as_of())).replace(microsecond=0)
+    if state is None:
+        clock = after_the_run(clock)  # a run made before the world began (the demo's day 0)
     os.environ["ATTIVA_AS_OF"] = clock.isoformat()
     generate_if_empty(customers, seed)
     fresh = state is None
@@ -85,6 +87,8 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
         if fresh and not _has_run():
             print(f"==> day 0, {clock:%Y-%m-%d %H:%M} UTC: the first pipeline run")
             failed += _check(run_everything())
+            clock = after_the_run(clock)
+            state.clock = epoch_seconds(clock)
         _through_the_day(clock, clock + timedelta(days=every), sandbox_state)  # after day 0, here or the demo's
         for day in range(1, days + 1):
             started = time.monotonic()
@@ -99,6 +103,9 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
                 set_clock(sandbox_state, until)
                 print(line + "; running the pipeline", flush=True)
                 failed += _check(run_everything())
+                until = after_the_run(until)
+                state.clock = epoch_seconds(until)
+                state.write(landing)
                 _through_the_day(until, until + timedelta(days=every), sandbox_state)
                 print(f"    day {day} took {time.monotonic() - started:.0f} s")
             else:
@@ -108,6 +115,23 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     print(describe_variants(variant_checks(landing)))
     print(describe_send_times(send_time_checks(landing)))
     return Simulation(checks, failed)
+
+
+def after_the_run(as_of: datetime) -> datetime:
+    """The world's clock once a pipeline run as of `as_of` is over: its messages leave a few seconds after its
+    as_of, and their attribution windows must have closed by the run `every` days later, so the world's days
+    start at the next minute after the run's last message (unchanged when it sent none)."""
+    path = settings.warehouse_path()
+    if not path.exists():
+        return as_of
+    with warehouse.connect(read_only=True) as con:
+        if not warehouse.has_table(con, "activation", "message_ledger"):
+            return as_of
+        last = con.execute("select max(sent_at) from activation.message_ledger where sent_at >= ?",
+                           [as_of.astimezone(UTC).replace(tzinfo=None)]).fetchone()[0]
+    if last is None:
+        return as_of
+    return max(as_of, (last.replace(tzinfo=UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0))
 
 
 def _through_the_day(since: datetime, until: datetime, sandbox_state) -> None:
