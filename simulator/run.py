@@ -69,12 +69,12 @@ def simulate(days: int, every: int = 1, customers: int = 20_000, seed: int = 42,
     landing = settings.landing_path()
     state = world_days.State.read(landing)
     clock = (datetime.fromtimestamp(state.clock, UTC) if state else (start or settings.as_of())).replace(microsecond=0)
-    if state is None:
-        clock = after_the_run(clock)  # a run made before the world began (the demo's day 0)
+    clock = after_the_run(clock)  # a run made at this clock before these days (`make demo`'s first)
     os.environ["ATTIVA_AS_OF"] = clock.isoformat()
     generate_if_empty(customers, seed)
     fresh = state is None
     state = state or world_days.State(clock=epoch_seconds(clock))
+    state.clock = max(state.clock, epoch_seconds(clock))
     world = load(landing, seed, state.origin, uplift)
     world_days.write_traits(landing, world)
     mailbox = settings.data_dir() / "sandbox" / "smtp" / "messages.jsonl"
