@@ -96,6 +96,9 @@ def test_push_where_the_app_is_installed_else_the_email_and_never_without_consen
     assert report.outcomes["abandoned_cart_push"] == {"sent": 3, "suppressed": 2}
     # `attiva messages why` says it went by the fallback, and why.
     _, why = status.why(both, "no_app")
+    listed = status.campaigns_table(status.campaigns(both))
+    assert "abandoned_cart_push sent by the fallback: 2 email" in listed
+    assert "abandoned_cart_push suppressed: 1 no consent at send time, 1 on the suppression list" in listed
     said = why[0]["explanation"]
     assert "accepted by email" in said and said.endswith("; by the fallback email (push: no push token)")
     push.close()
