@@ -140,6 +140,13 @@ def test_a_message_retried_after_going_by_the_fallback_stays_with_it(sandbox, bo
     assert rows(both)["c1:1"] == ("sent", "email", "abandoned_cart",
                                        "by the fallback email (push: retried where it first went)")
     assert state(sandbox)["messages"] == []
+    # An unknown outcome is settled by the channel it went by: SMTP cannot be asked, so never sent again.
+    both.execute("update activation.message_ledger set state = 'unknown', reason = 'outcome unknown'")
+    run_pass(both, [push_or_email()], {"push": channel(sandbox), "email": mail}, Templates(),
+             Settings(caps=Caps(None, None), quiet_hours=None), NOW + timedelta(minutes=10))
+    state_, by, _, reason = rows(both)["c1:1"]
+    assert (state_, by) == ("unknown", "email") and "email cannot be asked" in reason
+    assert state(sandbox)["messages"] == []
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
