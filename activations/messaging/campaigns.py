@@ -47,8 +47,9 @@ def declared_campaigns(manifest: dict[str, Any], templates: Templates | None = N
     usable: list[Trigger] = []
     for trigger in found:
         try:
-            if trigger.channel in channel_errors:
-                raise channel_errors[trigger.channel]
+            for channel in trigger.channels:  # its fallback's too: a campaign sends by both
+                if channel in channel_errors:
+                    raise channel_errors[channel]
             validate_templates([trigger], templates)
         except (ChannelConfigError, TemplateError) as exc:
             broken.append(BrokenTrigger(trigger.name, trigger.campaign, exc))

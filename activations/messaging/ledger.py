@@ -159,11 +159,12 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
 
 def update(con, changes: pl.DataFrame, now: datetime) -> None:
     """Apply per-row changes (campaign, trigger_key, step + any of state, reason, due_at, provider_id,
-    coupon_code, sent_at, sending_at, attempts_add) in one statement."""
+    coupon_code, sent_at, sending_at, channel, template, attempts_add) in one statement."""
     if changes.is_empty():
         return
     view = f"_attiva_upd_{uuid.uuid4().hex[:8]}"
-    settable = [c for c in ("state", "reason", "due_at", "provider_id", "coupon_code", "sent_at", "sending_at")
+    settable = [c for c in ("state", "reason", "due_at", "provider_id", "coupon_code", "sent_at", "sending_at",
+                            "channel", "template")
                 if c in changes.columns]
     assignments = [f"{c} = coalesce(c.{c}, l.{c})" if c in ("coupon_code", "provider_id") else f"{c} = c.{c}"
                    for c in settable]

@@ -17,11 +17,18 @@ declared beside the SQL, in the model's YAML:
           quiet_hours: default            # messaging.yml's window, `none`, or {start: "21:00", end: "08:00"}
           send_time: best_hour            # at the customer's best hour (send_time.py); default as_soon_as_due
           send_time_control: 0.2          # with best_hour: a random share sent as soon as due, to compare against
+          fallback: {channel: email, consent: email_marketable}   # when the customer cannot be reached on `channel`
           steps:
             - {template: abandoned_cart, delay: 2h}
             - {template: birthday, delay: 0h, coupon: {discount_pct: 15, valid_days: 14}}
             - {template: [promo_a, promo_b], delay: 1d}   # an A/B test: each customer gets one variant
             - {template: [promo_c, promo_d], allocation: thompson, reward: clicked}   # a bandit picks the split
+            - {template: cart_push, delay: 2h, fallback_template: abandoned_cart}      # with `fallback`: every step
+
+A campaign with a `fallback` channel sends a customer who cannot be reached on its channel (push: no active
+device token; SMS: no phone number or opted out; or no consent for the channel) the step's
+`fallback_template` by the fallback channel instead, checked against the fallback's consent, suppression
+list and quiet hours and the same frequency caps: one decision per occurrence, so at most one of the two.
 
 A step with a list of templates is an A/B test: each customer is given one of them by a hash
 of campaign and customer (the same one every time, independent of the holdout), and the ledger
@@ -71,6 +78,7 @@ class Step:
     variants: tuple[str, ...] = ()  # the other templates of an A/B test
     allocation: str = "even"  # how an A/B test shares out its variants: `even` or `thompson`
     reward: str = "clicked"  # what Thompson sampling learns from: `clicked` or `converted`
+    fallback_template: str | None = None  # sent by the trigger's fallback channel instead (policy `fallback`)
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -92,6 +100,14 @@ class QuietHours:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """The channel a customer unreachable on the campaign's channel is sent by instead, and its consent."""
+
+    channel: str
+    consent: str | None  # a marts.customers column, or None (`none`)
+
+
+@dataclass(frozen=True)
 class Trigger:
     name: str  # the dbt model, trg_<campaign>
     relation: str
@@ -107,6 +123,12 @@ class Trigger:
     columns: tuple[str, ...] = ()
     send_time: str = "as_soon_as_due"  # or best_hour: each step moved to the customer's best hour (send_time.py)
     send_time_control: float = 0.0  # with best_hour: the share of customers left as soon as due, for comparison
+    fallback: Fallback | None = None  # where a customer unreachable on `channel` is sent instead
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Every channel this campaign may send by: its own, then its fallback's."""
+        return (self.channel, self.fallback.channel) if self.fallback else (self.channel,)
 
     @property
     def payload_columns(self) -> tuple[str, ...]:
@@ -240,6 +262,19 @@ class StepEntry(BaseModel):
                             "earns more of the reward)")
     reward: Literal["clicked", "converted"] = Field(
         "clicked", description="what `thompson` learns from: a click on the message, or an order attributed to it")
+    fallback_template: str | None = Field(
+        None, min_length=1, description="with the campaign's `fallback`: the template (a folder in templates/) "
+                                        "sent by the fallback channel to a customer unreachable on the campaign's")
+
+
+class FallbackEntry(BaseModel):
+    """Where a customer who cannot be reached on the campaign's channel is sent instead."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    channel: str = Field(description="an instance in channels.yml, other than the campaign's channel")
+    consent: str | None = Field(description="the marts.customers column the fallback needs (e.g. email_marketable), "
+                                            "or `none`")
 
 
 class MessagingPolicy(BaseModel):
@@ -266,6 +301,9 @@ class MessagingPolicy(BaseModel):
         0.0, ge=0, lt=1, description="with send_time: best_hour, the share of customers (drawn at random, the same "
                                      "ones every time) sent as soon as due instead, so the report can measure "
                                      "what the best hour adds")
+    fallback: FallbackEntry | None = Field(
+        None, description="{channel, consent}: customers unreachable on `channel` (push: no device token; SMS: no "
+                          "phone or opted out; or no consent) get each step's fallback_template by this channel")
 
 
 @dataclass(frozen=True)
@@ -344,9 +382,16 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
                           file=declared_in(node), entry=name, entry_kind="model", field="columns")
     if parsed.channel not in channels:
         raise fail("channel", f"{parsed.channel!r} is not in channels.yml ({', '.join(sorted(channels))})")
-    consent = None if parsed.consent in (None, "none") else parsed.consent
-    if consent is not None and customer_columns is not None and consent not in customer_columns:
-        raise fail("consent", f"{consent!r} is not a column of marts.customers")
+    consent = _consent(parsed.consent, customer_columns, lambda r: fail("consent", r))
+    fallback = None
+    if parsed.fallback is not None:
+        if parsed.fallback.channel == parsed.channel:
+            raise fail("fallback.channel", f"the fallback must be another channel than {parsed.channel!r}")
+        if parsed.fallback.channel not in channels:
+            raise fail("fallback.channel",
+                       f"{parsed.fallback.channel!r} is not in channels.yml ({', '.join(sorted(channels))})")
+        fallback = Fallback(parsed.fallback.channel, _consent(parsed.fallback.consent, customer_columns,
+                                                              lambda r: fail("fallback.consent", r)))
     steps = []
     for i, raw in enumerate(parsed.steps, start=1):
         where = f"steps[{i - 1}]"
@@ -357,9 +402,14 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
             raise fail(f"{where}.template", "an A/B test lists each template once")
         if raw.allocation != "even" and len(names) < 2:
             raise fail(f"{where}.allocation", f"{raw.allocation} shares out an A/B test: list two templates or more")
+        if fallback is not None and raw.fallback_template is None:
+            raise fail(f"{where}.fallback_template",
+                       f"with a fallback to {fallback.channel!r}, each step names the template it sends there")
+        if fallback is None and raw.fallback_template is not None:
+            raise fail(f"{where}.fallback_template", "declare the campaign's fallback: {channel, consent} too")
         coupon = Coupon(raw.coupon.discount_pct, raw.coupon.valid_days) if raw.coupon else None
         steps.append(Step(i, names[0], duration(raw.delay, lambda r, w=where: fail(f"{w}.delay", r)),
-                          coupon, tuple(names[1:]), raw.allocation, raw.reward))
+                          coupon, tuple(names[1:]), raw.allocation, raw.reward, raw.fallback_template))
     if [s.delay for s in steps] != sorted(s.delay for s in steps):
         raise fail("steps", "steps must come in order of their delay")
     return Trigger(
@@ -369,4 +419,12 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         expires_after=duration(parsed.expires_after, lambda r: fail("expires_after", r)),
         quiet_hours=quiet_hours(policy.get("quiet_hours"), defaults.quiet_hours, lambda r: fail("quiet_hours", r)),
         steps=tuple(steps), columns=columns, send_time=parsed.send_time,
-        send_time_control=float(parsed.send_time_control))
+        send_time_control=float(parsed.send_time_control), fallback=fallback)
+
+
+def _consent(declared: str | None, customer_columns: set[str] | None, fail) -> str | None:
+    """A consent column of marts.customers, or None for `none`."""
+    consent = None if declared in (None, "none") else declared
+    if consent is not None and customer_columns is not None and consent not in customer_columns:
+        raise fail(f"{consent!r} is not a column of marts.customers")
+    return consent

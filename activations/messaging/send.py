@@ -20,6 +20,13 @@ on the site, by customer id: no address, no suppression list of an address, no q
 A push channel (`recipient` "push": fcm_push) is addressed to the customer's active device tokens (push.py): a
 customer with none is suppressed ("no push token"); its quiet hours are strict as SMS's are. Tokens the provider
 says are gone are retired at once, and each token's answer is recorded in `activation.push_deliveries`.
+
+A campaign with a fallback channel (policy.py) sends a customer who cannot be reached on its channel (no consent
+for it; push: no active device token; SMS: no phone number or opted out) the step's fallback template by the
+fallback channel instead: the row is then decided as a message of that channel (its consent, suppression list and
+quiet hours) under the same caps, one decision per occurrence. The ledger row takes the channel and template
+actually used once it is claimed or suppressed, and says why in its reason; a row that went by the fallback is
+retried (and recovered) by the fallback.
 """
 
 from __future__ import annotations
@@ -80,8 +87,8 @@ class PassReport:
         return "\n".join(lines) or "no triggers"
 
     def stopped_campaigns(self, triggers: list[Trigger]) -> dict[str, str]:
-        """campaign -> why it could not send: its channel stopped during the pass."""
-        return {t.campaign: self.why_stopped(t.channel) for t in triggers if t.channel in self.stopped}
+        """campaign -> why it could not send: its channel (or its fallback's) stopped during the pass."""
+        return {t.campaign: self.why_stopped(c) for t in triggers for c in reversed(t.channels) if c in self.stopped}
 
     def why_stopped(self, channel: str) -> str:
         return f"channel {channel!r} stopped, its messages stay planned: {self.stopped[channel]}"
@@ -141,23 +148,32 @@ def _due(con, triggers: list[Trigger], now: datetime, sms: set[str] = frozenset(
     channels addressed to the customer's phone, `push_channels` to their app's device tokens, `in_app` to the
     in-app inbox (by customer id)."""
     frames = []
+    def reach(channel: str, consent: str | None, prefix: str = "") -> str:
+        return (f"{f'c.{consent}' if consent else 'true'} as {prefix}consented, {channel in sms} as {prefix}sms, "
+                f"{channel in push_channels} as {prefix}push, {channel in in_app} as {prefix}in_app, "
+                f"'{channel}' as {prefix}channel")
+
     for trigger in triggers:
         exit_reason = "t.exit_reason" if "exit_reason" in trigger.columns else "cast(null as string)"
-        consent = f"c.{trigger.consent}" if trigger.consent else "true"
-        phone = "true as sms, c.phone as c_phone" if trigger.channel in sms else "false as sms"
-        phone += ", true as push" if trigger.channel in push_channels else ", false as push"
-        phone += ", true as in_app" if trigger.channel in in_app else ", false as in_app"
+        phone = reach(trigger.channel, trigger.consent)
+        if trigger.fallback:
+            phone += ", l.channel as ledger_channel, " + reach(trigger.fallback.channel, trigger.fallback.consent, "fb_")
+        if sms & set(trigger.channels):
+            phone += ", c.phone as c_phone"
         frame = con.sql(f"""
             select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,
                    l.message_id, l.attempts, l.customer_id,
                    t.trigger_key is not null as trigger_holds, {exit_reason} as exit_reason,
-                   c.customer_id is not null as customer_known, {consent} as consented, {phone},
+                   c.customer_id is not null as customer_known, {phone},
                    {_customer_and_payload(trigger)}
             from activation.message_ledger as l
             left join {trigger.relation} as t on cast(t.trigger_key as string) = l.trigger_key
             left join marts.customers as c on c.customer_id = l.customer_id
             where l.campaign = ? and l.state = 'planned' and l.due_at <= ?""",
                         params=[trigger.campaign, now.replace(tzinfo=None)]).pl()
+        if frame.height and trigger.fallback:
+            frame = frame.with_columns(pl.col("step").replace_strict(
+                {s.number: s.fallback_template for s in trigger.steps}, return_dtype=pl.String).alias("fb_template"))
         if frame.height:
             frames.append(frame)
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
@@ -199,9 +215,9 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
                              orient="row", schema_overrides={"phone_sha256": pl.String, "sms_opt_out": pl.String})
     due = due.join(opted_out, on="phone_sha256", how="left")
     due = due.with_columns(pl.col("push").fill_null(False), pl.col("in_app").fill_null(False))
-    tokens = push.active_tokens(con, due.filter(pl.col("push"))["customer_id"].to_list())
-    due = due.with_columns(pl.Series("push_tokens", [tokens.get(c, []) if p else [] for c, p in zip(
-        due["customer_id"].to_list(), due["push"].to_list(), strict=True)], dtype=pl.List(pl.String)))
+    due = due.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in FALLBACK_COLUMNS.items() if c not in due.columns)
+    due = _to_fallback(due, push.active_tokens(con, due.filter(pl.col("push") | pl.col("fb_push").fill_null(False))[
+        "customer_id"].to_list()))
     sms, on_push = pl.col("sms"), pl.col("push")
     by_email = ~sms & ~on_push & ~pl.col("in_app")  # an in-app message needs no address: it is shown on the site
     reason = (
@@ -251,6 +267,31 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
     return _apply_caps(con, due, settings, now, report)
 
 
+FALLBACK_COLUMNS = {"fb_channel": pl.String, "fb_template": pl.String, "fb_consented": pl.Boolean,
+                    "fb_sms": pl.Boolean, "fb_push": pl.Boolean, "fb_in_app": pl.Boolean, "ledger_channel": pl.String}
+
+
+def _to_fallback(due: pl.DataFrame, tokens: dict[str, list[str]]) -> pl.DataFrame:
+    """Rows of a campaign with a fallback whose customer cannot be reached on its channel become rows of the
+    fallback channel (its consent, address, template), with `fallback_note` saying so; a row already sent by the
+    fallback once (now retried) stays with it. `push_tokens`: the row's channel's device tokens, if push."""
+    sms, on_push = pl.col("sms"), pl.col("push")
+    has_token = pl.col("customer_id").is_in([c for c, found in tokens.items() if found])
+    gap = (pl.when(pl.col("ledger_channel") == pl.col("fb_channel")).then(pl.lit("retried where it first went"))
+           .when(pl.col("consented").is_null() | ~pl.col("consented")).then(pl.lit("no consent"))
+           .when(on_push & ~has_token).then(pl.lit("no push token"))
+           .when(sms & pl.col("c_phone").is_null()).then(pl.lit("no phone number"))
+           .when(sms & pl.col("sms_opt_out").is_not_null()).then(pl.lit("opted out of SMS")))
+    due = due.with_columns(pl.when(pl.col("fb_channel").is_not_null() & gap.is_not_null()).then(
+        pl.lit("by the fallback ") + pl.col("fb_channel") + pl.lit(" (") + pl.col("channel") + pl.lit(": ") + gap
+        + pl.lit(")")).alias("fallback_note"))
+    by_fallback = pl.col("fallback_note").is_not_null()
+    due = due.with_columns(pl.when(by_fallback).then(pl.col(f"fb_{c}")).otherwise(pl.col(c)).alias(c)
+                           for c in ("channel", "template", "consented", "sms", "push", "in_app"))
+    return due.with_columns(pl.Series("push_tokens", [tokens.get(c, []) if p else [] for c, p in zip(
+        due["customer_id"].to_list(), due["push"].to_list(), strict=True)], dtype=pl.List(pl.String)))
+
+
 def _after_quiet_hours(window, timezone: str | None, now: datetime) -> datetime | None:
     """The UTC time (naive) the quiet window ends, if local time in `timezone` is inside it at `now`."""
     if window is None:
@@ -291,10 +332,11 @@ def _apply_caps(con, due: pl.DataFrame, settings: Settings, now: datetime, repor
 
 
 def _suppress(con, rows: pl.DataFrame, reason_column: str, now: datetime, report: PassReport) -> None:
+    """Rows suppressed with their reason; the channel and template they were decided for recorded."""
     if rows.is_empty():
         return
-    ledger.update(con, rows.select(*ledger.KEY, pl.lit("suppressed").alias("state"),
-                                   pl.col(reason_column).alias("reason")), now)
+    ledger.update(con, rows.select(*ledger.KEY, "channel", "template", pl.lit("suppressed").alias("state"),
+                                   _with_note(pl.col(reason_column)).alias("reason")), now)
     for campaign, n in rows.group_by("campaign").len().iter_rows():
         report.add(campaign, "suppressed", n)
 
@@ -332,10 +374,10 @@ def _unsubscribe_url(customer_id: str, campaign: str) -> str:
 def compose(row: dict[str, Any], trigger: Trigger, channel: Channel | None, templates: Templates,
             recommended: list[dict[str, Any]], coupon: dict[str, Any] | None, unsubscribe: str) -> OutgoingMessage:
     """One message rendered from its row (`message_id`, `customer_id`, `step`, `template`, the `c_*` customer
-    and `p_*` payload columns): what a pass sends, and what the console previews and test-sends
-    (preview.py). TemplateError if its template cannot render."""
-    rendered = templates.render(row["template"], _context(row, trigger, recommended, coupon, trigger.channel,
-                                                          unsubscribe))
+    and `p_*` payload columns, and `channel` when it goes by the trigger's fallback): what a pass sends, and what
+    the console previews and test-sends (preview.py). TemplateError if its template cannot render."""
+    rendered = templates.render(row["template"], _context(row, trigger, recommended, coupon,
+                                                          row.get("channel") or trigger.channel, unsubscribe))
     name = " ".join(p for p in (row.get("c_first_name"), row.get("c_last_name")) if p) or None
     return OutgoingMessage(
         message_id=row["message_id"], to_email=row.get("c_email") or "", to_phone=row.get("c_phone") or "",
@@ -388,7 +430,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
     coupon_codes: dict[str, str] = {}
     for row in rows:
         trigger = triggers[row["campaign"]]
-        if trigger.channel in report.stopped:  # left planned as it is: no coupon, no claim
+        if row["channel"] in report.stopped:  # left planned as it is: no coupon, no claim
             report.add(row["campaign"], HELD)
             continue
         step = trigger.steps[row["step"] - 1]
@@ -399,7 +441,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
             coupon_codes[row["message_id"]] = coupon["code"]
         unsubscribe = _unsubscribe_url(row["customer_id"], trigger.campaign)
         try:
-            message = replace(compose(row, trigger, channels[trigger.channel], templates,
+            message = replace(compose(row, trigger, channels[row["channel"]], templates,
                                       found.get(row["customer_id"], []), coupon, unsubscribe), sent_at=clock())
         except TemplateError as exc:
             failed.append({**{k: row[k] for k in ledger.KEY}, "state": "failed", "reason": f"template: {exc}"})
@@ -416,6 +458,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
     keys = [tuple(r[k] for k in ledger.KEY) for r, _ in messages]
     sends.queue(keys)
     claim = pl.DataFrame([{**{k: r[k] for k in ledger.KEY}, "state": "queued", "reason": None,
+                           "channel": r["channel"], "template": r["template"],  # the fallback's, if it went by it
                            "coupon_code": coupon_codes.get(r["message_id"])}
                           for r, _ in messages], infer_schema_length=None)  # coupons: None for most rows
     ledger.update(con, claim, now)
@@ -423,7 +466,7 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
     def deliver(item: tuple[dict[str, Any], OutgoingMessage]) -> tuple[dict[str, Any], str]:
         row, message = item
         key = {k: row[k] for k in ledger.KEY}
-        channel = triggers[row["campaign"]].channel
+        channel = row["channel"]
         if channel in report.stopped:  # stopped by an earlier message of this pass: this one never leaves
             held = {**key, "state": "planned", "reason": f"held: channel stopped: {report.stopped[channel]}",
                     "sent_at": None, "provider_id": None, "sending_at": None, "attempts_add": 0}
@@ -443,6 +486,8 @@ def _send_batch(con, batch: pl.DataFrame, triggers: dict[str, Trigger], channels
         if delivery.retired_tokens or delivery.push_results:
             pushed.append((message.message_id, delivery))
         outcome = {**key, **_outcome(delivery, clock), "sending_at": started, "attempts_add": 1}
+        if note := row.get("fallback_note"):  # `attiva messages why` says it went by the fallback, and why
+            outcome["reason"] = f"{outcome['reason']}, {note}" if outcome["reason"] else note
         sends.outcome(tuple(key.values()), outcome["state"], outcome["reason"], outcome["provider_id"],
                       outcome["sent_at"] or started)
         return outcome, HELD if delivery.stop else REPORTED[outcome["state"]]
@@ -478,6 +523,12 @@ HELD = "held (channel stopped)"
 OUTCOME_SCHEMA = {"campaign": pl.String, "trigger_key": pl.String, "step": pl.Int32, "state": pl.String,
                   "reason": pl.String, "sent_at": pl.Datetime("us"), "provider_id": pl.String,
                   "sending_at": pl.Datetime("us"), "attempts_add": pl.Int32}
+
+
+def _with_note(reason: pl.Expr) -> pl.Expr:
+    """A suppression's reason, saying which fallback it was decided for (`fallback_note`), if any."""
+    return pl.when(pl.col("fallback_note").is_not_null()).then(reason + pl.lit(", ") + pl.col("fallback_note")
+                                                              ).otherwise(reason)
 
 
 def _outcome(delivery: Delivery, clock: Callable[[], datetime]) -> dict[str, Any]:

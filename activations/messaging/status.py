@@ -1,7 +1,7 @@
 """What became of triggered messages, read from the ledger: `attiva messages` and its `why`.
 
-Per campaign: sent, suppressed (by reason), held out, failed, unknown (outcome unknown after an
-interrupted pass), and what is still waiting. Per person: every ledger row with its reason in
+Per campaign: sent (and how many by its fallback channel), suppressed (by reason), held out, failed, unknown
+(outcome unknown after an interrupted pass), and what is still waiting. Per person: every ledger row with its reason in
 words, so "why did (or didn't) she get it?" has an answer without SQL.
 """
 
@@ -26,6 +26,7 @@ class CampaignStatus:
     counts: dict[str, int] = field(default_factory=dict)  # status -> rows
     suppressed_by: dict[str, int] = field(default_factory=dict)  # reason (its kind) -> rows
     failed_by: dict[str, int] = field(default_factory=dict)
+    fallback_by: dict[str, int] = field(default_factory=dict)  # fallback channel -> messages sent by it
 
     def metadata(self) -> dict[str, int]:
         """Flat counts for Dagster: messages_<status> and suppressed_<reason>."""
@@ -39,6 +40,7 @@ def reason_kind(reason: str | None) -> str:
     "exited: ordered" -> "exited"."""
     if not reason:
         return "no reason recorded"
+    reason = reason.split(", by the fallback ", 1)[0]  # decided for the campaign's fallback channel: same kind
     return re.split(r"[:(]", reason, maxsplit=1)[0].strip() or reason
 
 
@@ -53,11 +55,15 @@ def campaigns(con, campaign: str | None = None) -> list[CampaignStatus]:
     where, params = ("where campaign = ?", [campaign]) if campaign else ("", [])
     found: dict[str, CampaignStatus] = {}
     for name, state, reason, n in con.execute(f"""
-            select campaign, state, case when state in ('suppressed', 'failed') then reason end, count(*)
+            select campaign, state, case when state in ('suppressed', 'failed') then reason
+                                         when state = 'sent' and reason like 'by the fallback %' then channel end,
+                   count(*)
             from activation.message_ledger {where} group by all order by 1""", params).fetchall():
         status = found.setdefault(name, CampaignStatus(name))
         state = "unknown" if state == "sending" else state  # left by an older version's killed pass
         status.counts[state] = status.counts.get(state, 0) + n
+        if state == "sent" and reason:  # the channel of a message sent by the campaign's fallback
+            status.fallback_by[reason] = status.fallback_by.get(reason, 0) + n
         if state in ("suppressed", "failed"):
             by = status.suppressed_by if state == "suppressed" else status.failed_by
             kind = reason_kind(reason)
@@ -90,7 +96,8 @@ def campaigns_table(statuses: list[CampaignStatus]) -> str:
              for r in [heads, *rows]]
     reasons = [""]
     for s in statuses:
-        for label, by in (("suppressed", s.suppressed_by), ("failed", s.failed_by)):
+        for label, by in (("sent by the fallback", s.fallback_by), ("suppressed", s.suppressed_by),
+                          ("failed", s.failed_by)):
             if by:
                 reasons.append(f"  {s.campaign} {label}: " + ", ".join(
                     f"{n} {kind}" for kind, n in sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))))

@@ -43,10 +43,10 @@ def payload_name(column: str) -> str:
     return column.removesuffix("_json") if column.endswith("_json") else column
 
 
-def trigger_sample(trigger: Trigger, step: int) -> dict[str, Any]:
+def trigger_sample(trigger: Trigger, step: int, channel: str | None = None) -> dict[str, Any]:
     """templates.sample_context, with only the payload this trigger's model provides: a template
-    reading a field its trigger lacks fails here."""
-    context = sample_context(campaign=trigger.campaign, step=step, channel=trigger.channel,
+    reading a field its trigger lacks fails here. `channel`: the one it is sent by (the fallback's)."""
+    context = sample_context(campaign=trigger.campaign, step=step, channel=channel or trigger.channel,
                              coupon=trigger.steps[step - 1].coupon is not None)
     known = context["trigger"]
     context["trigger"] = {
@@ -61,3 +61,6 @@ def validate_templates(triggers: list[Trigger], templates: Templates) -> None:
         for step in trigger.steps:
             for template in step.templates:  # every variant of an A/B test
                 templates.validate(template, trigger_sample(trigger, step.number))
+            if step.fallback_template and trigger.fallback:  # sent by the fallback channel
+                templates.validate(step.fallback_template,
+                                   trigger_sample(trigger, step.number, trigger.fallback.channel))

@@ -121,11 +121,12 @@ def message_assets(found: list[Trigger]) -> list[dg.AssetsDefinition]:
 
 
 def channel_problem(trigger: Trigger, channels: dict, channel_errors: dict) -> str | None:
-    """Why `trigger`'s channel cannot send now (channels.yml changed since loading), or None."""
-    if trigger.channel in channel_errors:
-        return str(channel_errors[trigger.channel])
-    if trigger.channel not in channels:
-        return f"channel {trigger.channel!r} is no longer in channels.yml"
+    """Why `trigger`'s channel (or its fallback's) cannot send now (channels.yml changed since loading), or None."""
+    for channel in trigger.channels:
+        if channel in channel_errors:
+            return str(channel_errors[channel])
+        if channel not in channels:
+            return f"channel {channel!r} is no longer in channels.yml"
     return None
 
 

@@ -14,6 +14,8 @@ with ledger as (
         trigger_key,
         step,
         template,
+        -- the channel it was sent by: a campaign's fallback's for a customer its channel could not reach
+        channel,
         customer_id,
         state,
         message_id,
@@ -147,6 +149,7 @@ final as (
         m.campaign,
         m.step,
         m.template as variant,
+        m.channel,
         m.trigger_key,
         m.customer_id,
         m.state = 'held_out' as is_holdout,
