@@ -59,7 +59,7 @@ def _unit(seed: int, message_id: str, what: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _epoch(iso: str) -> float:
+def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
@@ -172,7 +172,7 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, no
             continue
         budget -= 1
         html = message_html(record)
-        sent_at = _epoch(record.get("date") or record["received_at"])
+        sent_at = epoch(record.get("date") or record["received_at"])
         for email in record.get("rcpt_tos") or []:
             events += recipient_events(message_id, email, sent_at, html, _campaign(message_id), seed, until,
                                        _rates(planted, record.get("attiva_template"), email, sent_at))
@@ -190,7 +190,7 @@ def new_events(state_dir: Path | str, seed: int = 1, *, advance: bool = True, no
         html = next((c.get("value") for c in body.get("content") or [] if c.get("type") == "text/html"), None)
         for personalization in body.get("personalizations") or []:
             for to in personalization.get("to") or []:
-                events += recipient_events(message_id, to["email"], _epoch(stored["received_at"]), html,
+                events += recipient_events(message_id, to["email"], epoch(stored["received_at"]), html,
                                            custom.get("attiva_campaign") or _campaign(message_id), seed, until)
     if advance:
         state_dir.mkdir(parents=True, exist_ok=True)

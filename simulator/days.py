@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ import polars as pl
 
 from generator.events import FORMS
 from generator.streams import stream
+from sandbox.engagement import epoch
 from simulator.world import (
     CART_SHARE,
     DAY,
@@ -86,7 +86,7 @@ def receive(landing: Path, customers: Customers, state: State, mailbox: Path, se
     lines = mailbox.read_text().splitlines() if mailbox.exists() else []
     new = [json.loads(line) for line in lines[state.mail_cursor:] if line.strip()]
     state.mail_cursor = len(lines)
-    rows, campaigns, ids, emails, received, templates = [], [], [], [], [], []
+    rows, campaigns, ids, emails, sent, templates = [], [], [], [], [], []
     for message in new:
         message_id = message.get("attiva_message_id") or ""
         address = (message.get("rcpt_tos") or [""])[0].strip().lower()
@@ -98,14 +98,13 @@ def receive(landing: Path, customers: Customers, state: State, mailbox: Path, se
         campaigns.append(message_id.split(".", 1)[0])
         ids.append(message_id)
         emails.append(address)
-        sent = message.get("date")
-        received.append(int(datetime.fromisoformat(sent.replace("Z", "+00:00")).timestamp()) if sent else state.clock)
+        sent.append(int(epoch(message["date"])) if message.get("date") else state.clock)
         templates.append(message.get("attiva_template"))
     if not rows:
         return len(new), 0
     rng = stream(seed, f"simulator/responses/{state.clock}")
     at = np.array(rows)
-    sent_at = np.array(received, dtype=np.int64)  # as the sandbox's recipients read it (sandbox/engagement.py)
+    sent_at = np.array(sent, dtype=np.int64)  # as the sandbox's recipients read it (sandbox/engagement.py)
     received_at = np.maximum(sent_at, state.clock)
     p_respond = customers.response_probability(at, campaigns, state.clock)
     delay = rng.exponential(RESPONSE_DELAY_MEAN, len(at)).astype(np.int64)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from activations import settings
+from simulator.run import CampaignCheck, plant_world, simulate
 
 # What says which project is rehearsed (its files and dbt manifest) and how much memory it may take: kept.
 # Every other ATTIVA_ variable (vendor URLs, tokens, ports, clocks, the warehouse's path) is dropped.
@@ -37,7 +38,7 @@ class Rehearsal:
     folder: Path
     counts: dict[str, int]  # ledger state -> rows
     suppressed_by: dict[str, int]
-    check: object | None  # simulator.run.CampaignCheck, once a window closed
+    check: CampaignCheck | None  # once a window closed
     ok: bool
 
 
@@ -81,12 +82,9 @@ def rehearse(campaign: str, uplift: float, days: int = 14, every: int = 7, custo
                                    if isinstance(entry, dict) and entry.get("type") == "smtp"])
     print(f"==> rehearsing {campaign} on {customers:,} simulated customers in {folder}, planted uplift {uplift:.1%}")
 
-    from demo.pipeline import pin_daytime
-    from simulator.run import plant_world, simulate
+    from demo.pipeline import generate_if_empty, pin_daytime, pipeline_sandbox, run_everything
 
     pin_daytime()
-    from demo.pipeline import generate_if_empty, pipeline_sandbox, run_everything
-
     generate_if_empty(customers, seed)
     plant_world(seed)
     with pipeline_sandbox():
