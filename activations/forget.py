@@ -35,8 +35,10 @@ from activations.messaging.inbox import Inbox
 from activations.messaging.ledger import ensure_ledger
 from activations.serve.store import forget_from_serving
 
-PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "city", "postal_code", "company",
-                    "job_title", "push_token", "full_name", "field_data")  # the last two: lead-ad forms
+PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "address", "city", "postal_code",
+                    "company", "job_title", "push_token", "full_name", "field_data",  # these two: lead-ad forms
+                    "shipping_first_name", "shipping_last_name", "shipping_address", "shipping_city",
+                    "shipping_postal_code")
 # Which raw column holds each kind of source identifier the identity graph knows.
 SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
                      "device_id": "anonymous_id", "guest_order_id": "order_id", "meta_lead_id": "lead_id"}

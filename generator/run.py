@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from activations.ingest.contract import SOURCES_BY_NAME
-from generator import exports, identity_mess, mess, send_hours, truth, write
+from generator import addresses, exports, identity_mess, mess, send_hours, truth, write
 from generator.accounts import accounts
 from generator.app import app
 from generator.catalog import catalog
@@ -72,11 +72,15 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
             pending.append(writer.submit(_land, name, frame, seed, out, stamp))
 
         who = people(stream(seed, "people"), customers, now)
+        who = who.with_columns(address=addresses.home_addresses(stream(seed, "addresses"), who))
         shop = catalog(stream(seed, "catalog"), customers, now)
         land("shop_products", shop.products)
         land("shop_promotions", shop.promotions)
 
         history = orders(stream(seed, "orders"), who, shop, now)
+        offices = addresses.office_addresses(stream(seed, "addresses.offices"), who)
+        history = replace(history, orders=addresses.on_orders(stream(seed, "addresses.orders"), history.orders, who,
+                                                              offices))
         first_any, _ = history.person_times(customers, completed_only=False)
         first_completed, _ = history.person_times(customers)
         bought = np.bincount(history.orders.filter(pl.col("status") == "completed")["person_index"].to_numpy(),
@@ -84,6 +88,9 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
         account = accounts(stream(seed, "accounts"), who, first_any, now)
         shop_customers, shop_mess = identity_mess.disguise(stream(seed, "identity.shop"), account.frame, who,
                                                            "shop_customers", "shop_customer_id")
+        # The default shipping address of most accounts, typed by the customers themselves.
+        shop_customers = addresses.on_records(stream(seed, "addresses.shop"), shop_customers, who["address"],
+                                              "shop_customer_id", share=0.85, messiness=0.3)
         land("shop_customers", shop_customers)
         land("shop_orders", history.orders.with_columns(shop_customer_id=pl.when(~pl.col("is_guest")).then(
             account.shop_id.gather(history.orders["person_index"]))))
@@ -92,6 +99,10 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
         crm, crm_mess = identity_mess.disguise(stream(seed, "identity.crm"),
                                                contacts(stream(seed, "crm"), who, first_completed, now), who,
                                                "crm_contacts", "contact_id")
+        # Fewer contacts carry an address, typed by sales reps and imports: messier. A business
+        # contact's is the office's.
+        crm = addresses.on_records(stream(seed, "addresses.crm"), crm, offices.fill_null(who["address"]),
+                                   "contact_id", share=0.45, messiness=0.4)
         land("crm_contacts", crm)
         land("social_leads", social_leads(stream(seed, "social"), who, now))
 

@@ -22,7 +22,7 @@ from generator.mess import EMAIL_PLACEHOLDERS
 
 PEOPLE_COLUMNS = ("person_id", "first_name", "last_name", "email", "phone", "birth_date", "country", "is_b2b",
                   "city", "postal_code", "personal_email", "new_phone", "other_surname", "other_surname_email",
-                  "preferred_hour")
+                  "preferred_hour", "address")
 
 
 def people_truth(people: pl.DataFrame) -> pl.DataFrame:

@@ -167,7 +167,7 @@ def test_truth_maps_every_record_id_to_a_real_person(root: Path, person_of: dict
     people = pl.read_parquet(root / "_truth" / "people.parquet")
     assert people.columns == ["person_id", "first_name", "last_name", "email", "phone", "birth_date", "country",
                               "is_b2b", "city", "postal_code", "personal_email", "new_phone", "other_surname",
-                              "other_surname_email", "preferred_hour"]
+                              "other_surname_email", "preferred_hour", "address"]
     assert people.height == CUSTOMERS and people["person_id"].n_unique() == CUSTOMERS
     assert set(itertools.chain.from_iterable(person_of.values())) <= set(people["person_id"].to_list())
 
@@ -299,6 +299,37 @@ def test_look_alikes_are_different_people_recorded_as_such(root: Path) -> None:
                          & (pl.col("postal_code") == pl.col("postal_code_other"))).height == family.height
     assert set(pairs.select("person_id", "other_person_id").iter_rows()) == set(
         pairs.select("other_person_id", "person_id").iter_rows())  # both ways round
+    assert family.filter(pl.col("address") == pl.col("address_other")).height == family.height  # one home
+    assert namesakes.filter(pl.col("address") == pl.col("address_other")).height <= 0.05 * namesakes.height
+
+
+def test_addresses_are_on_records_as_people_type_them(root: Path, person_of: dict) -> None:
+    """Street lines on most shop accounts, some CRM contacts and every web or app order's shipping
+    details; spelt several ways, and every spelling reads as the person's own once matching folds it."""
+    import duckdb
+
+    from activations.identity.spelling import address_sql
+
+    people = {p["person_id"]: p for p in pl.read_parquet(root / "_truth" / "people.parquet").iter_rows(named=True)}
+    typed: list[tuple[str, str]] = []  # (as typed, the person's)
+    for name, key, column, source in (("shop_customers", "shop_customer_id", "address", "shop_customers"),
+                                      ("crm_contacts", "contact_id", "address", "crm_contacts")):
+        _, rows, _ = read_csv(root, name)
+        with_address = [r for r in rows if r[column]]
+        assert 0.3 * len(rows) <= len(with_address) <= 0.95 * len(rows), (name, len(with_address), len(rows))
+        owners = [people[next(iter(person_of[(source, r[key])]))] for r in with_address]
+        # A business contact's CRM record carries the office's street, not the home the truth keeps.
+        typed += [(r[column], who["address"]) for r, who in zip(with_address, owners, strict=True)
+                  if not (name == "crm_contacts" and who["is_b2b"])]
+    _, orders, _ = read_csv(root, "shop_orders")
+    assert all(bool(o["shipping_address"]) == (o["channel"] != "store") for o in orders)
+    assert len({a for a, truth in typed if a != truth}) >= 0.2 * len(typed)  # messy on purpose
+    con = duckdb.connect()
+    con.execute("create table t (typed varchar, truth varchar)")
+    con.executemany("insert into t values (?, ?)", typed)
+    folded = con.execute(f"select count(*) filter (where {address_sql('typed')} = {address_sql('truth')}), "
+                         "count(*) from t").fetchone()
+    assert folded[0] == folded[1], folded
 
 
 # ---------------------------------------------------------------- mess on purpose

@@ -175,7 +175,7 @@ def test_bad_rows_are_quarantined_and_the_good_rows_of_the_file_load(landing: Pa
             "birth_date",
             "field birth_date: '31/02/2024' is not a date (expected YYYY-MM-DD)",
         ),
-        ("crm/contacts/c.csv", "crm_contacts", 4, None, "expected 18 fields, found 17"),
+        ("crm/contacts/c.csv", "crm_contacts", 4, None, "expected 19 fields, found 18"),
         ("crm/contacts/c.csv", "crm_contacts", 5, "contact_id", "required field contact_id is empty"),
         (
             "crm/contacts/c.csv",
@@ -401,10 +401,10 @@ def _random_csv(rng: random.Random, blank_lines: bool) -> tuple[str, dict[str, i
             good[cid] = line
         elif kind == "short":
             out.append(f"{cid},x")
-            bad[line] = "expected 18 fields, found 2"
+            bad[line] = "expected 19 fields, found 2"
         elif kind == "long":
             out.append(contact(cid, city='"two\nlines"') + ",extra")
-            bad[line] = "expected 18 fields, found 19"
+            bad[line] = "expected 19 fields, found 20"
         elif kind == "bad_date":
             out.append(contact(cid, birth_date="2024-13-01", city='"a\nb"'))
             bad[line] = "field birth_date: '2024-13-01' is not a date (expected YYYY-MM-DD)"

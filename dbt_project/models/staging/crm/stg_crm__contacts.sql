@@ -24,6 +24,7 @@ final as (
         {{ attiva.clean_text('company') }} as company,
         {{ attiva.clean_text('job_title') }} as job_title,
         upper(trim(country)) as country,
+        {{ attiva.clean_text('address') }} as address,
         {{ attiva.clean_text('city') }} as city,
         birth_date,
         lower(trim(lifecycle_stage)) as lifecycle_stage,

@@ -25,6 +25,7 @@ final as (
         {{ attiva.clean_text('last_name') }} as last_name,
         birth_date,
         upper(trim(country)) as country,
+        {{ attiva.clean_text('address') }} as address,
         {{ attiva.clean_text('city') }} as city,
         trim(postal_code) as postal_code,
         created_at,

@@ -20,6 +20,11 @@ final as (
         lower(trim(utm_medium)) as utm_medium,
         lower(trim(utm_campaign)) as utm_campaign,
         upper(trim(coupon_code)) as coupon_code,
+        {{ attiva.clean_text('shipping_first_name') }} as shipping_first_name,
+        {{ attiva.clean_text('shipping_last_name') }} as shipping_last_name,
+        {{ attiva.clean_text('shipping_address') }} as shipping_address,
+        {{ attiva.clean_text('shipping_city') }} as shipping_city,
+        trim(shipping_postal_code) as shipping_postal_code,
         _ingested_at,
         _line
     from source
