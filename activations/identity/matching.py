@@ -29,12 +29,25 @@ from activations.identity.linkage import LinkageSettings, score_pairs, train_mod
 from activations.settings import match_thresholds
 
 RECORD_FIELDS = ("first_name", "last_name", "birth_date", "address", "city", "postcode", "phone", "email")
-# Where each kind of record lives in staging, its node prefix (as the identity graph names it), and
-# the staging column behind each field where the name differs.
+# Where each kind of record lives in staging, its node prefix (as the identity graph names it),
+# the staging column behind each field where the name differs, and which rows are the records.
 SOURCES = {
-    "crm": ("stg_crm__contacts", "crm_contact_id", "contact_id", {}),
-    "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"}),
+    "crm": ("stg_crm__contacts", "crm_contact_id", "contact_id", {}, "r.is_latest_version"),
+    "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"},
+             "r.is_latest_version"),
+    # A guest checkout's shipping name and address. One record per checkout email, its first order (an
+    # email joins its later orders by rule; the first stays the same, so the record id is stable), and
+    # one per order without an email. Store sales ship nothing and are left out.
+    "guest": ("stg_shop__orders", "guest_order_id", "order_id",
+              {"first_name": "shipping_first_name", "last_name": "shipping_last_name", "address": "shipping_address",
+               "city": "shipping_city", "postcode": "shipping_postal_code"}, "r.checkout_rank = 1"),
 }
+# Guest orders numbered within their checkout email (the first is 1); a refund is a second row of an order.
+GUEST_CHECKOUTS = (
+    "(select o.*, row_number() over (partition by coalesce(o.email, o.order_id) "
+    "order by o.ordered_at, o.order_id, o._ingested_at desc, o._line desc) as checkout_rank "
+    "from staging.stg_shop__orders as o where o.shop_customer_id is null and o.shipping_address is not null)"
+)
 # The identity graph's nodes, built before matching from the records alone: which identifiers are shared.
 SHARED_NODES = ("intermediate", "int_identity__nodes")
 SHARED_FIELDS = ("email", "phone")
@@ -65,15 +78,16 @@ class MatchingResult:
 def _records_query(con) -> str:
     """The latest version of every person record in staging, shared identifiers nulled (see read_records)."""
     parts = []
-    for source, (table, prefix, key, renamed) in SOURCES.items():
+    for source, (table, prefix, key, renamed, where) in SOURCES.items():
         if not has_table(con, "staging", table):
             continue
         available = column_names(con, "staging", table)
-        columns = ", ".join(
-            f"cast(r.{renamed.get(name, name)} as string) as {name}" if renamed.get(name, name) in available
-            else f"cast(null as string) as {name}" for name in RECORD_FIELDS)
+        if source == "guest" and "shipping_address" not in available:
+            continue  # a warehouse built before orders had shipping details
+        columns = ", ".join(_field(name, renamed.get(name, name), available) for name in RECORD_FIELDS)
+        rows = GUEST_CHECKOUTS if source == "guest" else f"staging.{table}"
         parts.append(f"select '{prefix}:' || r.{key} as record_id, '{source}' as source, {columns} "
-                     f"from staging.{table} as r where r.is_latest_version")
+                     f"from {rows} as r where {where}")
     if not parts:
         raise RuntimeError("no person records in staging (stg_crm__contacts, stg_shop__customers): build staging first")
     if not has_table(con, *SHARED_NODES):
@@ -84,6 +98,17 @@ def _records_query(con) -> str:
         f"where is_shared and node like '{f}:%') then null else {f} end as {f}" if f in SHARED_FIELDS else f
         for f in ("record_id", "source", *RECORD_FIELDS))
     return f"with records as ({' union all '.join(parts)}) select {fields} from records"
+
+
+def _field(name: str, column: str, available: list[str]) -> str:
+    """One record field read from a staging row (r); null when the table lacks its column."""
+    if column not in available:
+        return f"cast(null as string) as {name}"
+    if name == "address" and "company" in available:
+        # A business contact's address is the office's: colleagues share it, and now and then a
+        # first name (at 20k generated people, 6 false merges in 11 were such colleagues).
+        return f"case when r.company is null then cast(r.{column} as string) end as {name}"
+    return f"cast(r.{column} as string) as {name}"
 
 
 def read_records(con) -> pa.Table:

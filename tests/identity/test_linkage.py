@@ -230,7 +230,9 @@ def test_an_export_without_birth_dates_trains_and_still_links(febrl_subset):
         _merged(score_pairs(no_dob, settings=settings), settings), truth
     )
     assert precision >= 0.99
-    assert recall >= 0.8
+    # Without birth dates the address is what corroborates most pairs, and only beside the first
+    # name (a household shares the rest): 0.79 measured, 0.82 before that rule.
+    assert recall >= 0.75
 
 
 def test_namesakes_in_one_city_wait_for_review_however_high_their_score():
@@ -281,6 +283,30 @@ def test_namesakes_born_years_apart_never_wait_for_review():
     for typo in ("shop:3", "shop:4"):
         pair = rows[("crm:1", typo)]
         assert not pair["contradicted"] and (settings.reviews(pair) or settings.merges(pair)), pair
+
+
+def test_an_address_says_household_and_corroborates_only_beside_the_first_name():
+    # One person as typed by a rep, by themselves and at a guest checkout (capitals, "V.le", "n.",
+    # names swapped): one street line once folded, and it corroborates. Their sister at the same
+    # address, and a Marco Rossi two doors down, are not them.
+    records = _records(
+        _person("crm:1", first_name="ROSSI", last_name="Giulia", address="V.le Giuseppe Verdi, 12", city="Roma"),
+        _person("shop:2", first_name="Giulia", last_name="Rossi", address="viale  giuseppe verdi n. 12 ",
+                city="roma", postcode="00185"),
+        _person("guest:3", first_name="Anna", last_name="Rossi", address="Viale Giuseppe Verdi 12", city="Roma",
+                postcode="00185"),
+        _person("guest:4", first_name="Marco", last_name="Rossi", address="Viale Giuseppe Verdi 18", city="Roma",
+                postcode="00185"),
+    )
+    settings = LinkageSettings(review_threshold=1e-9)
+    rows = {(r["record_id_l"], r["record_id_r"]): r for r in score_pairs(records, settings=settings).to_pylist()}
+
+    same = rows[("crm:1", "shop:2")]
+    assert "address:exact" in same["evidence"] and same["corroborated"], same
+    sister = rows[("guest:3", "shop:2")]
+    assert "address:exact" in sister["evidence"] and not sister["corroborated"] and not settings.merges(sister)
+    neighbour = rows[("guest:4", "shop:2")]
+    assert "address:same street, other number" in neighbour["evidence"] and not neighbour["corroborated"], neighbour
 
 
 def test_the_matching_database_is_capped_and_spills_to_a_temporary_folder(monkeypatch):
