@@ -14,7 +14,8 @@
 {{ config(materialized=attiva.incremental_materialization(), unique_key='observation_key', incremental_strategy=attiva.upsert_strategy()) }}
 
 -- An order placed from an account names the account holder, so a family phone typed at
--- checkout counts as used by both people and merges neither.
+-- checkout counts as used by both people and merges neither. A guest order names whom it
+-- ships to: Chiara's guest order with the family phone beside Fabio's account is two people.
 with account_names as (
     select shop_customer_id, {{ attiva.name_key('first_name', 'last_name') }} as name_key
     from {{ ref('stg_shop__customers') }}
@@ -28,6 +29,8 @@ all_orders as (
             else 'guest_order_id:' || o.order_id
         end as anchor_node,
         o.shop_customer_id,
+        case when o.shop_customer_id is null
+             then {{ attiva.name_key('o.shipping_first_name', 'o.shipping_last_name') }} end as guest_name_key,
         o.email,
         o.phone,
         o.ordered_at,
@@ -49,7 +52,7 @@ rederived_anchors as (
 orders as (
     select
         o.anchor_node,
-        a.name_key,
+        coalesce(a.name_key, o.guest_name_key) as name_key,
         'orders' as source,
         min(o.ordered_at) as first_seen_at,
         max(o.ordered_at) as last_seen_at,
@@ -61,7 +64,7 @@ orders as (
     {% if is_incremental() %}
     where o.anchor_node in (select anchor_node from rederived_anchors)
     {% endif %}
-    group by o.anchor_node, a.name_key, o.email, o.phone
+    group by o.anchor_node, coalesce(a.name_key, o.guest_name_key), o.email, o.phone
 ),
 
 order_observations as (
