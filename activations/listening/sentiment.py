@@ -72,7 +72,8 @@ def _italian_score(text: str) -> float:
                     valence -= step if valence > 0 else -step
             if _SUPERLATIVE.match(token) and token not in words:
                 valence += B_INCR if valence > 0 else -B_INCR
-            if any(word in _NEGATORS for word in before):
+            # A phrase that opens with its own negator ("niente male", "mai più") is not negated again.
+            if token.split()[0] not in _NEGATORS and any(word in _NEGATORS for word in before):
                 valence *= N_SCALAR
         valences.append(valence)
         valences.extend([0.0] * (width - 1))
