@@ -59,7 +59,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="passes over the rows for the throughput")
     args = parser.parse_args()
     rows = read(args.data)
-    print(f"listening sentiment: {len(rows)} labelled mentions from {args.data}")
+    shown = args.data.resolve().relative_to(Path.cwd()) if args.data.resolve().is_relative_to(Path.cwd()) else args.data
+    print(f"listening sentiment: {len(rows)} labelled mentions from {shown}")
 
     started = time.perf_counter()
     language("pronto"), sentiment("pronto", "it"), sentiment("ready", "en")
