@@ -25,7 +25,10 @@ NEGATIVE_BELOW = -0.05
 
 # Italian negation is concordant ("non ... mai", "non ... per niente" negate once), so any of these
 # in the window flips a word once. "poco" + adjective reads as "not very" ("poco resistente").
-_NEGATORS = frozenset("non mai nessun nessuno nessuna né niente nulla senza neanche nemmeno neppure poco".split())
+# "affatto" only ever strengthens a negation ("non è affatto piacevole"), so it counts as one.
+_NEGATORS = frozenset(
+    "non mai nessun nessuno nessuna né niente nulla senza neanche nemmeno neppure affatto poco".split()
+)
 _NEGATION_WINDOW = 3
 _BOOSTERS = frozenset(
     "molto davvero veramente proprio super tanto tantissimo troppo estremamente incredibilmente "
@@ -33,6 +36,13 @@ _BOOSTERS = frozenset(
 )
 _DAMPENERS = frozenset("abbastanza quasi leggermente piuttosto po".split())
 _CONTRASTS = frozenset({"ma", "però", "tuttavia", "eppure"})
+# Emoji whose names carry no valence in VADER's lexicon ("pouting face", "thumbs up") though reviews use
+# them for one: each reads as a word of VADER's lexicon with that valence, in both languages.
+_EMOJI_WORDS = {
+    "😡": "angry", "🤬": "furious", "😤": "annoyed", "😒": "annoyed", "🙄": "annoyed", "🤦": "frustrated",
+    "🤢": "disgusting", "🤮": "disgusting", "👎": "bad", "💔": "sad",
+    "👍": "good", "👏": "great", "💯": "excellent", "🔥": "awesome", "🙌": "yay", "🤩": "awesome",
+}
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SUPERLATIVE = re.compile(r"^(\w{3,})issim[oaie]$")
 
@@ -143,4 +153,6 @@ def _lexicon() -> dict[str, float]:
 def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    analyzer.emojis.update(_EMOJI_WORDS)
+    return analyzer
