@@ -140,13 +140,14 @@ def _word_valence(token: str, words: dict[str, float]) -> float:
 
 @cache
 def _lexicon() -> dict[str, float]:
-    text = resources.files("activations.listening").joinpath("lexicon_it.tsv").read_text(encoding="utf-8")
-    entries: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            term, valence = line.split("\t")
-            entries[" ".join(_TOKEN.findall(term.lower()))] = float(valence)
-    return entries
+    """Italian terms as the scorer tokenizes them ("non c'è male" -> "non c è male")."""
+    return {" ".join(_TOKEN.findall(term)): valence for term, valence in _read_lexicon("lexicon_it.tsv").items()}
+
+
+def _read_lexicon(name: str) -> dict[str, float]:
+    text = resources.files("activations.listening").joinpath(name).read_text(encoding="utf-8")
+    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return {term.lower(): float(valence) for term, valence in rows}
 
 
 @cache
@@ -155,4 +156,5 @@ def _vader():
 
     analyzer = SentimentIntensityAnalyzer()
     analyzer.emojis.update(_EMOJI_WORDS)
+    analyzer.lexicon.update(_read_lexicon("lexicon_en.tsv"))
     return analyzer
