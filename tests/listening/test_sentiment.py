@@ -9,10 +9,16 @@ import pytest
 
 from activations.listening.sentiment import language, sentiment
 
-LABELLED = Path(__file__).parents[2] / "benchmarks" / "data" / "mentions_sentiment.csv"
-# Measured by benchmarks/listening_sentiment.py (Italian 76.9%, English 75.3%, language 99.8%),
-# less five points: a change to the lexicon, the rules or a package that costs more fails here.
-FLOORS = {"it": 0.72, "en": 0.70}
+DATA = Path(__file__).parents[2] / "benchmarks" / "data"
+# Accuracy measured by benchmarks/listening_sentiment.py less five points, so a change to the lexicons,
+# the rules or a package that costs more fails here. Development set (the lexicons were fitted to it):
+# Italian 83.6%, English 82.6%; held-out set: Italian 74.1%, English 64.7%. Language: 99.8% and 99.6%.
+FLOORS = {
+    ("mentions_sentiment.csv", "it"): 0.78,
+    ("mentions_sentiment.csv", "en"): 0.77,
+    ("mentions_sentiment_holdout.csv", "it"): 0.69,
+    ("mentions_sentiment_holdout.csv", "en"): 0.59,
+}
 LANGUAGE_FLOOR = 0.95
 
 
@@ -91,27 +97,34 @@ def test_language_of_short_mentions(text, expected):
     assert language(text) == expected
 
 
-def _labelled() -> list[dict[str, str]]:
-    with LABELLED.open(encoding="utf-8", newline="") as handle:
+def _labelled(name: str) -> list[dict[str, str]]:
+    with (DATA / name).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def test_the_labelled_set_is_big_enough_in_each_language():
-    rows = _labelled()
+@pytest.mark.parametrize(("name", "minimum"), [("mentions_sentiment.csv", 300), ("mentions_sentiment_holdout.csv", 100)])
+def test_each_labelled_set_is_big_enough_in_each_language(name, minimum):
+    rows = _labelled(name)
     for code in ("it", "en"):
         mine = [row for row in rows if row["language"] == code]
-        assert len(mine) >= 300
+        assert len(mine) >= minimum
         assert {row["label"] for row in mine} == {"positive", "negative", "neutral"}
 
 
-@pytest.mark.parametrize("code", sorted(FLOORS))
-def test_sentiment_accuracy_on_the_labelled_set_holds_its_floor(code):
-    rows = [row for row in _labelled() if row["language"] == code]
+def test_the_held_out_set_shares_no_mention_with_the_development_set():
+    development = {row["text"] for row in _labelled("mentions_sentiment.csv")}
+    assert not development & {row["text"] for row in _labelled("mentions_sentiment_holdout.csv")}
+
+
+@pytest.mark.parametrize(("name", "code"), sorted(FLOORS))
+def test_sentiment_accuracy_on_the_labelled_sets_holds_its_floor(name, code):
+    rows = [row for row in _labelled(name) if row["language"] == code]
     right = sum(label(row["text"], code) == row["label"] for row in rows)
-    assert right / len(rows) >= FLOORS[code], f"{code}: {right}/{len(rows)}"
+    assert right / len(rows) >= FLOORS[name, code], f"{name} {code}: {right}/{len(rows)}"
 
 
-def test_language_detection_on_the_labelled_set_holds_its_floor():
-    rows = _labelled()
+@pytest.mark.parametrize("name", ["mentions_sentiment.csv", "mentions_sentiment_holdout.csv"])
+def test_language_detection_on_the_labelled_sets_holds_its_floor(name):
+    rows = _labelled(name)
     right = sum(language(row["text"]) == row["language"] for row in rows)
-    assert right / len(rows) >= LANGUAGE_FLOOR, f"{right}/{len(rows)}"
+    assert right / len(rows) >= LANGUAGE_FLOOR, f"{name}: {right}/{len(rows)}"
