@@ -8,7 +8,8 @@ against the label, a confusion matrix (rows the label, columns the prediction) a
 answering the commonest label would score, and the file's language detection accuracy; then the
 throughput of language + sentiment on one core, the language model's one-off load timed apart.
 By default both sets: the development set the lexicons were fitted to, and the held-out set written
-after their last change, whose figures are the ones to quote.
+after their last change, whose figures are the ones to quote. Then language detection on very short
+posts (1-4 words; Italian, English and other languages that should get None).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ LABELS = ("positive", "neutral", "negative")
 DATA = Path(__file__).parent / "data"
 SETS = {"development (lexicons fitted to it)": DATA / "mentions_sentiment.csv",
         "held out (written after the last lexicon change)": DATA / "mentions_sentiment_holdout.csv"}
+SHORT = DATA / "mentions_language_short.csv"
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -80,6 +82,15 @@ def main() -> None:
         wrong = ", ".join(f"{gold}->{guess}: {count}" for (gold, guess), count in sorted(detected.items(), key=str)
                           if gold != guess)
         print(f"\nlanguage detection: {right}/{len(mine)} = {right / len(mine):.1%}  ({wrong or 'no errors'})")
+
+    short = read(SHORT)
+    detected = Counter((row["language"], language(row["text"]) or "other") for row in short)
+    right = sum(count for (gold, guess), count in detected.items() if gold == guess)
+    print(f"\n== language of short posts: {right}/{len(short)} = {right / len(short):.1%} from {_shown(SHORT)}")
+    codes = ("it", "en", "other")
+    print(f"  {'language / said':<18}" + "".join(f"{code:>10}" for code in codes))
+    for gold in codes:
+        print(f"  {gold:<18}" + "".join(f"{detected[gold, guess]:>10}" for guess in codes))
 
     started = time.perf_counter()
     for _ in range(args.repeat):
