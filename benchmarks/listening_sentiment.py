@@ -26,7 +26,8 @@ LABELS = ("positive", "neutral", "negative")
 DATA = Path(__file__).parent / "data"
 SETS = {"development (lexicons fitted to it)": DATA / "mentions_sentiment.csv",
         "held out (written after the last lexicon change)": DATA / "mentions_sentiment_holdout.csv"}
-SHORT = DATA / "mentions_language_short.csv"
+SHORT = {"language of short posts (threshold chosen on it)": DATA / "mentions_language_short.csv",
+         "language of short posts, held out": DATA / "mentions_language_short_holdout.csv"}
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -83,14 +84,15 @@ def main() -> None:
                           if gold != guess)
         print(f"\nlanguage detection: {right}/{len(mine)} = {right / len(mine):.1%}  ({wrong or 'no errors'})")
 
-    short = read(SHORT)
-    detected = Counter((row["language"], language(row["text"]) or "other") for row in short)
-    right = sum(count for (gold, guess), count in detected.items() if gold == guess)
-    print(f"\n== language of short posts: {right}/{len(short)} = {right / len(short):.1%} from {_shown(SHORT)}")
-    codes = ("it", "en", "other")
-    print(f"  {'language / said':<18}" + "".join(f"{code:>10}" for code in codes))
-    for gold in codes:
-        print(f"  {gold:<18}" + "".join(f"{detected[gold, guess]:>10}" for guess in codes))
+    for name, path in SHORT.items():
+        short = read(path)
+        detected = Counter((row["language"], language(row["text"]) or "other") for row in short)
+        right = sum(count for (gold, guess), count in detected.items() if gold == guess)
+        print(f"\n== {name}: {right}/{len(short)} = {right / len(short):.1%} from {_shown(path)}")
+        codes = ("it", "en", "other")
+        print(f"  {'language / said':<18}" + "".join(f"{code:>10}" for code in codes))
+        for gold in codes:
+            print(f"  {gold:<18}" + "".join(f"{detected[gold, guess]:>10}" for guess in codes))
 
     started = time.perf_counter()
     for _ in range(args.repeat):

@@ -12,7 +12,7 @@ from activations.listening.sentiment import language, sentiment
 DATA = Path(__file__).parents[2] / "benchmarks" / "data"
 # Accuracy measured by benchmarks/listening_sentiment.py less five points, so a change to the lexicons,
 # the rules or a package that costs more fails here. Development set (the lexicons were fitted to it):
-# Italian 83.6%, English 82.6%; held-out set: Italian 74.1%, English 64.7%. Language: 99.8% and 99.6%.
+# Italian 83.6%, English 82.6%; held-out set: Italian 74.1%, English 64.7%. Language: 100% and 99.6%.
 FLOORS = {
     ("mentions_sentiment.csv", "it"): 0.78,
     ("mentions_sentiment.csv", "en"): 0.77,
@@ -130,8 +130,12 @@ def test_language_detection_on_the_labelled_sets_holds_its_floor(name):
     assert right / len(rows) >= LANGUAGE_FLOOR, f"{name}: {right}/{len(rows)}"
 
 
-def test_language_of_very_short_posts_holds_its_floor():
-    # Measured 110/120 (91.7%) on posts of 1-4 words, where "other" must come back as None.
-    rows = _labelled("mentions_language_short.csv")
+@pytest.mark.parametrize(
+    ("name", "floor"), [("mentions_language_short.csv", 0.86), ("mentions_language_short_holdout.csv", 0.89)]
+)
+def test_language_of_very_short_posts_holds_its_floor(name, floor):
+    # Measured on posts of 1-4 words, where "other" must come back as None: 110/120 (91.7%) on the set
+    # the threshold was chosen on, 66/70 (94.3%) held out; less five points.
+    rows = _labelled(name)
     right = sum((language(row["text"]) or "other") == row["language"] for row in rows)
-    assert right / len(rows) >= 0.86, f"{right}/{len(rows)}"
+    assert right / len(rows) >= floor, f"{name}: {right}/{len(rows)}"
