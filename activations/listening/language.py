@@ -20,6 +20,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Chosen on benchmarks/data/mentions_language_short.csv: it takes most short Italian and English posts
 # and lets 3 of its 20 posts in other languages through ("Trop cher", "Tolle Qualität").
 _CLOSE_ENOUGH = 0.3
+# Only posts this short get the benefit of the doubt: "Casa Lume abre una tienda en Madrid" has more
+# Italian function words ("la", "a") than English ones, and must stay Spanish.
+_SHORT_POST_WORDS = 6
 
 # Short, frequent words that belong to one of the two languages only (no "a", "in", "no", "non"/"not").
 _FUNCTION_WORDS = {
@@ -46,6 +49,8 @@ def language(text: str) -> str | None:
     best = max(("it", "en"), key=lambda code: ranked.get(code, 0.0))
     if max(ranked, key=ranked.get) == best:
         return best
+    if len(words) > _SHORT_POST_WORDS:  # the model is sure enough of a longer text: Spanish, French...
+        return None
     counts = {code: sum(word in vocab for word in words) for code, vocab in _FUNCTION_WORDS.items()}
     other = "en" if best == "it" else "it"
     if counts[best] > counts[other] or ranked[best] >= _CLOSE_ENOUGH * max(ranked.values()):
