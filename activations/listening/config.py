@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,6 +35,14 @@ class BrandEntry(BaseModel):
         return value
 
 
+class FeedEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: str = Field(description="the RSS or Atom feed's URL")
+    kind: Literal["news", "blog", "social", "review"] = Field("news", description="what its items are")
+    name: str | None = Field(None, description="the source's name (default: the feed's own title)")
+
+
 class ListeningFile(BaseModel):
     """listening.yml: the brand, its competitors, the topics and the feeds of web listening."""
 
@@ -45,13 +54,16 @@ class ListeningFile(BaseModel):
     topics: dict[str, list[str]] = Field(
         default_factory=dict, description="topic name -> keywords or phrases (Italian and English) that put a "
                                           "mention in it; a mention may have several topics")
-    feeds: list[str] = Field(default_factory=list, description="RSS or Atom feed URLs `attiva listen` reads")
+    feeds: list[str | FeedEntry] = Field(
+        default_factory=list, description="RSS or Atom feeds `attiva listen` reads: a URL (news), or "
+                                          "{url, kind: news|blog|social|review, name}")
 
     @field_validator("feeds")
     @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("http://", "https://", "file://")):
+    def _urls(cls, value: list[str | FeedEntry]) -> list[str | FeedEntry]:
+        for feed in value:
+            url = feed if isinstance(feed, str) else feed.url
+            if not url.startswith(("http://", "https://")):
                 raise ValueError(f"expected an http(s) URL, not {url!r}")
         return value
 
@@ -75,13 +87,20 @@ class Brand:
 
 
 @dataclass(frozen=True)
+class Feed:
+    url: str
+    kind: str = "news"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Listening:
     """listening.yml, read: the brand first among `brands`, then the competitors in the file's order."""
 
     brand: Brand
     competitors: tuple[Brand, ...] = ()
     topics: dict[str, tuple[str, ...]] | None = None
-    feeds: tuple[str, ...] = ()
+    feeds: tuple[Feed, ...] = ()
 
     @property
     def brands(self) -> tuple[Brand, ...]:
@@ -120,5 +139,5 @@ def load_listening(path: Path | str | None = None) -> Listening | None:
         brand=Brand(parsed.brand.name.strip(), tuple(a.strip() for a in parsed.brand.aliases)),
         competitors=tuple(Brand(c.name.strip(), tuple(a.strip() for a in c.aliases)) for c in parsed.competitors),
         topics={name: tuple(w.strip() for w in words) for name, words in parsed.topics.items()},
-        feeds=tuple(parsed.feeds),
+        feeds=tuple(Feed(f) if isinstance(f, str) else Feed(f.url, f.kind, f.name) for f in parsed.feeds),
     )
