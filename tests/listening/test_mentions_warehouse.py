@@ -148,3 +148,17 @@ def test_the_step_and_dbt_create_the_same_tables():
     text = (ROOT / "dbt_project" / "macros" / "listening.sql").read_text()
     for name, columns in TABLES.items():
         assert f"'{name}': '{columns}'" in text, name
+
+
+def test_the_report_shows_volume_share_of_voice_and_sentiment(built, tmp_path):
+    import re
+
+    from activations.report import write_report
+
+    _, _, warehouse, _, _ = built
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        page = Path(write_report(con, tmp_path / "report.html")).read_text(encoding="utf-8")
+    section = re.search(r'<section id="listening">(.*?)</section>', page, re.S).group(1)
+    assert "Share of voice per week" in section and "Sentiment of Casa Lume" in section
+    assert section.count("<svg") == 2
+    assert re.search(r"16 Nov 2026</td><td>\d</td><td>\d+\.\d%</td><td>[+-]0\.\d\d</td>", section), section[-800:]
