@@ -57,7 +57,7 @@ def score_mentions(con, listening: Listening | None, now: datetime | None = None
     ensure_tables(con)
     if not has_table(con, *STAGED):
         return ScoringResult(seconds=time.perf_counter() - started)
-    staged = pl.from_arrow(con.execute(f"""
+    staged = pl.from_arrow(con.sql(f"""
         select m.mention_id, m.text_fingerprint, coalesce(m.title, '') as title, m.text,
                s.mention_id is null as to_score
         from {'.'.join(STAGED)} as m
