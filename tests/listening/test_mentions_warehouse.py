@@ -162,3 +162,20 @@ def test_the_report_shows_volume_share_of_voice_and_sentiment(built, tmp_path):
     assert "Share of voice per week" in section and "Sentiment of Casa Lume" in section
     assert section.count("<svg") == 2
     assert re.search(r"16 Nov 2026</td><td>\d</td><td>\d+\.\d%</td><td>[+-]0\.\d\d</td>", section), section[-800:]
+
+
+def test_the_dagster_step_scores_like_the_build(built, monkeypatch):
+    import dagster as dg
+
+    from orchestration.defs.listening import KEYS, RAN, listening_step
+    from orchestration.defs.resources import Warehouse
+
+    _, _, warehouse, config, _ = built
+    monkeypatch.setenv("ATTIVA_LISTENING", str(config))
+    result = dg.materialize([listening_step], resources={"warehouse": Warehouse(path=str(warehouse))})
+    assert result.success
+    events = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    materialized = {m.asset_key: m.metadata for m in events}
+    assert set(materialized) == set(KEYS)
+    assert materialized[KEYS[0]]["scored"].value == 0  # nothing new since the last build
+    assert [c.passed for c in result.get_asset_check_evaluations() if c.check_name == RAN] == [True]
