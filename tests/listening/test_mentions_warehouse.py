@@ -16,7 +16,6 @@ from activations.listening.config import load_listening
 from activations.listening.scoring import TABLES, score_mentions
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parents[2]
 
 LISTENING = """
 brand: {name: Casa Lume, aliases: ["#casalume"]}
@@ -145,9 +144,9 @@ def test_a_rerun_scores_only_new_or_changed_mentions(built):
 
 
 def test_the_step_and_dbt_create_the_same_tables():
-    text = (ROOT / "dbt_project" / "macros" / "listening.sql").read_text()
-    for name, columns in TABLES.items():
-        assert f"'{name}': '{columns}'" in text, name
+    from tests.ddl import columns, declared
+
+    assert declared("listening.sql", "listening_tables") == {name: columns(ddl) for name, ddl in TABLES.items()}
 
 
 def test_the_report_shows_volume_share_of_voice_and_sentiment(built, tmp_path):
