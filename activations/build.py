@@ -7,7 +7,8 @@ run agrees on what "now" is.
 A full build is two dbt builds with probabilistic matching between them: seeds, staging and
 the identity graph's nodes first (which identifiers are shared, from the records alone), then
 the matching step (activations/identity/matching.py) writes its links from the staging
-records, then everything else, whose identity models read those links.
+records, then web listening's step scores the staged mentions (activations/listening/scoring.py), then
+everything else, whose identity models read those links and listening marts those scores.
 """
 
 from __future__ import annotations
@@ -161,6 +162,11 @@ def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None
     except Exception as exc:  # noqa: BLE001 - the build goes on with the links of the last run, and fails loudly
         matched = None
         failure = f"matching: {type(exc).__name__}: {exc} (the identity models used the links of the last run)"
+    try:  # web listening's scores (activations/listening/scoring.py): staging built, the marts not yet
+        listened = score_mentions(warehouse)
+    except Exception as exc:  # noqa: BLE001 - like matching: the marts use the scores of the last run, and it fails
+        listened = None
+        failure_listening = f"listening: {type(exc).__name__}: {exc} (the listening marts used the last run's scores)"
     rest = run_dbt(dbt_command("build", as_of, exclude=BEFORE_MATCHING, full_refresh=full_refresh),
                    warehouse=warehouse, echo=echo)
     result = staging.add(rest)
@@ -171,7 +177,19 @@ def build_warehouse(as_of: datetime | None = None, warehouse: Path | None = None
         result.failures.insert(0, failure)
     else:
         result.matching = str(matched)
+    if listened is None:
+        result.ok = False
+        result.failures.insert(0, failure_listening)
+    else:
+        result.matching = "\n".join(part for part in (result.matching, str(listened)) if part)
     return result
+
+
+def score_mentions(warehouse: Path | None = None):
+    """The listening step on the DuckDB warehouse (activations/listening/scoring.py); returns its ScoringResult."""
+    from activations.listening.scoring import run_scoring
+
+    return run_scoring(warehouse)
 
 
 def match_records(warehouse: Path | None = None, rescore_all: bool = False):

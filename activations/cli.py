@@ -267,6 +267,22 @@ def cmd_leads_fetch(args: argparse.Namespace) -> int:
     return 0 if not counts["pending"] else 1
 
 
+def cmd_listen(args: argparse.Namespace) -> int:
+    from activations.listening.config import load_listening
+    from activations.listening.feeds import listen
+
+    path = Path(args.config) if args.config else settings.listening_path()
+    listening = load_listening(path)
+    if listening is None:
+        raise UsageError(f"no {path}: write the brand, competitors, topics and feeds there (docs/listening.md)")
+    if not listening.feeds:
+        print(f"no feeds in {path}: nothing to fetch")
+        return 0
+    result = listen(listening, Path(args.landing) if args.landing else settings.landing_path())
+    print(result)
+    return 1 if result.failed else 0
+
+
 # -- syncs ----------------------------------------------------------------------------------------
 # Exit codes of the sync commands (also in `attiva --help`).
 EXIT_OK, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_REFUSED, EXIT_INVALID_ROWS = 0, 1, 2, 3, 4
@@ -631,6 +647,15 @@ def build_parser() -> argparse.ArgumentParser:
                                          "stays pending. Exit 1 while any is pending (docs/social-leads.md).")
     ftc.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
     ftc.set_defaults(handler=cmd_leads_fetch)
+
+    lis = sub.add_parser("listen", help="web listening: fetch the RSS/Atom feeds of listening.yml and land their items",
+                         description="Read every feed of listening.yml (ATTIVA_LISTENING) and land its items as one "
+                                     "JSON-lines file in <landing>/listening/mentions/; the next ingestion and build "
+                                     "deduplicate and score them (docs/listening.md). A feed that cannot be fetched or "
+                                     "parsed is named with the reason and the others still land: exit 1 if any failed.")
+    lis.add_argument("--config", type=Path, default=None, help="listening file (default ATTIVA_LISTENING, listening.yml)")
+    lis.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
+    lis.set_defaults(handler=cmd_listen)
 
     warehouse_help = "DuckDB file (default ATTIVA_WAREHOUSE)"
     target_help = ("warehouse the engine works on: duckdb (the file) or spark (the local Spark target, "

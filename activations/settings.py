@@ -123,6 +123,11 @@ def messaging_path() -> Path:
     return Path(os.environ.get("ATTIVA_MESSAGING", project_root() / "messaging.yml"))
 
 
+def listening_path() -> Path:
+    """Web listening's brand, competitors, topics and feeds: ATTIVA_LISTENING, default listening.yml at the root."""
+    return Path(os.environ.get("ATTIVA_LISTENING", project_root() / "listening.yml"))
+
+
 def sync_memory_limit() -> str:
     """DuckDB's memory cap while a sync runs: ATTIVA_SYNC_MEMORY_LIMIT, default 1GB (it spills past it)."""
     return os.environ.get("ATTIVA_SYNC_MEMORY_LIMIT", "1GB")

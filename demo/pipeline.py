@@ -65,7 +65,18 @@ def pipeline_sandbox() -> Iterator[str]:
         from demo.social_leads import land_through_the_webhook
 
         land_through_the_webhook(base)  # lead-ad leads through `attiva serve`'s leadgen webhook
+        listen_to_the_feeds()
         yield base
+
+
+def listen_to_the_feeds() -> None:
+    """`attiva listen`: the sandbox's news and blog feeds (listening.yml) into the landing folder."""
+    from activations.listening.config import load_listening
+    from activations.listening.feeds import listen
+
+    listening = load_listening()
+    if listening is not None and listening.feeds:
+        print(f"==> attiva listen: {listen(listening, settings.landing_path())}")
 
 
 def uninstalled_apps(base: str) -> None:

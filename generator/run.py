@@ -21,6 +21,7 @@ from generator.consent import plan, records
 from generator.crm import contacts
 from generator.engagement import engagement
 from generator.events import events
+from generator.listening import mentions
 from generator.orders import orders
 from generator.people import people
 from generator.social import social_leads
@@ -105,6 +106,9 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
                                    "contact_id", share=0.45, messiness=0.4)
         land("crm_contacts", crm)
         land("social_leads", social_leads(stream(seed, "social"), who, now))
+        web_mentions, mentions_truth = mentions(stream(seed, "listening"), customers, now)
+        land("web_mentions", web_mentions)
+        pending.append(writer.submit(_truth, "mentions", mentions_truth, out))
 
         activity = events(stream(seed, "events"), who, account.shop_id, history, shop, now)
         land("events", activity.frame)

@@ -1,7 +1,7 @@
 """The one entry point (`dagster dev` finds it through pyproject's [tool.dagster]).
 
 Lineage: landing files -> ingest_landing (raw/*) -> dbt_staging (staging/*, identity nodes) -> matching/links
-(probabilistic matching) -> dbt_warehouse (intermediate,
+(probabilistic matching) and listening/* (web listening's scores) -> dbt_warehouse (intermediate,
 marts) -> customers gate -> dbt_audiences (audiences/*) -> audience gates -> syncs/* (one per
 audience x destination, declared in the audiences' YAML); dbt_audiences also builds the
 triggers (triggers/trg_*) -> messages/* (one per campaign, sent together by one step) ->
@@ -32,6 +32,7 @@ from orchestration.defs import (
     feedback,
     fresh_events,
     ingest,
+    listening,
     matching,
     messages,
     propensity,
@@ -45,7 +46,7 @@ from orchestration.defs import (
 
 # Each module declares what it owns (assets, checks, jobs, schedules, sensors, resources); this file only
 # merges them and sets what holds for all of them.
-MODULES = (resources, ingest, dbt, matching, checks, syncs, messages, feedback, fresh_events, serving, report, clv,
+MODULES = (resources, ingest, dbt, matching, listening, checks, syncs, messages, feedback, fresh_events, serving, report, clv,
            propensity, schedules, sensors)
 
 defs = dg.Definitions.merge(

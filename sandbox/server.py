@@ -17,6 +17,8 @@ Layout: each destination under ``/<type>`` followed by the vendor's own path, e.
 - ``POST /_sandbox/meta/leads`` ``{"url", "lead": {"field_data", "form_id", "ad_id", "page_id", "platform", ...},
   "app_secret"?}``: somebody submits a lead-ad form; the lead is kept (``GET /meta_leads/v{N}/{id}`` reads
   it) and the leadgen webhook is posted to ``url``, signed with the app secret (meta.py MetaLeads)
+- ``GET /listening/feeds/news.rss``, ``/listening/feeds/blog.atom``, ``/listening/feeds/broken.xml``: news and
+  blog feeds about the demo retailer, for `attiva listen` (feeds.py)
 - ``POST /_sandbox/fcm/unregister`` ``{"tokens": [...]}``: the apps behind these device tokens were
   uninstalled; FCM answers UNREGISTERED for them from now on (fcm.py)
 """
@@ -40,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from sandbox import feeds
 from sandbox.base import VendorApi
 from sandbox.brevo import Brevo
 from sandbox.config import DESTINATION_TYPES, SandboxConfig, merge_rate_limits, parse_fault_spec
@@ -290,6 +293,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
 
     routes = [Mount("/_sandbox", routes=_control_routes(sandbox))]
     routes += [Mount(f"/{name}", routes=d.routes()) for name, d in sandbox.destinations.items()]
+    routes.append(Mount("/listening", routes=feeds.routes()))  # news and blog feeds for `attiva listen`
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return app

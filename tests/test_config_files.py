@@ -13,6 +13,7 @@ import yaml
 from activations.config import schemas
 from activations.config.errors import ConfigError
 from activations.destinations.config import read_destinations
+from activations.listening.config import load_listening
 from activations.manifest import declared_syncs, load_manifest
 from activations.messaging.channels import load_usable_channels
 from activations.messaging.policy import load_settings, read_triggers
@@ -30,7 +31,7 @@ def test_the_published_schemas_are_the_models_own(tmp_path):
             f"schemas/{path.name} is stale: run `python -m activations.config.schemas`")
 
 
-@pytest.mark.parametrize("name", ["destinations", "channels", "messaging", "serve_keys"])
+@pytest.mark.parametrize("name", ["destinations", "channels", "messaging", "serve_keys", "listening"])
 def test_the_projects_own_files_pass_their_schema_and_name_it_for_editors(name):
     text = (ROOT / f"{name}.yml").read_text()
     assert text.startswith(f"# yaml-language-server: $schema=schemas/{name}.schema.json")
@@ -58,6 +59,7 @@ def _mistake_in_each_file(tmp_path: Path):
         "destinations.yml": "destinations:\n  crm:\n    type: hubspot\n    plan: gold\n",
         "channels.yml": "channels:\n  email:\n    type: smtp\n    from: Shop <shop@example.com>\n    port: true\n",
         "messaging.yml": "caps:\n  per_day: lots\n",
+        "listening.yml": "brand:\n  name: Casa Lume\ncompetitors:\n  - name: Lanterna\n    aliasses: [L]\n",
         "serve_keys.yml": f"keys:\n  - name: shop\n    kind: browser\n    sha256: {'a' * 64}\n    rate_limit: {{burst: 0}}\n",
     }
     for name, text in bad.items():
@@ -87,6 +89,7 @@ def _mistake_in_each_file(tmp_path: Path):
     yield "channels.yml", first(load_usable_channels(tmp_path / "channels.yml", env={})[1])
     yield "messaging.yml", catch(lambda: load_settings(tmp_path / "messaging.yml"))
     yield "serve_keys.yml", catch(lambda: load_keys(tmp_path / "serve_keys.yml"))
+    yield "listening.yml", catch(lambda: load_listening(tmp_path / "listening.yml"))
     yield "meta.activations", declared_syncs(manifest, read_destinations(good_destinations, env={})).broken[0].error
     yield "meta.messaging", read_triggers(manifest, {"email"})[1][0].error
 
@@ -95,6 +98,7 @@ EXPECTED = {
     "destinations.yml": ("destinations.yml", "destination 'crm'", "field 'plan'", "expected one of"),
     "channels.yml": ("channels.yml", "channel 'email'", "field 'port'", "expected an integer"),
     "messaging.yml": ("messaging.yml", None, "field 'caps.per_day'", "expected an integer"),
+    "listening.yml": ("listening.yml", "competitor 'Lanterna'", "field 'aliasses'", "it accepts: aliases, name"),
     "serve_keys.yml": ("serve_keys.yml", "key 'shop'", "field 'rate_limit.burst'", "must be positive"),
     "meta.activations": ("models/audiences/_x.yml", "model 'aud_x'", "field 'meta.activations[0].mode'",
                          "expected one of upsert"),

@@ -30,6 +30,7 @@ def destinations_file() -> type[BaseModel]:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON schema, for every configuration file and dbt YAML declaration."""
+    from activations.listening.config import ListeningFile
     from activations.manifest import SyncDeclaration
     from activations.messaging.channels import ChannelsFile
     from activations.messaging.policy import MessagingFile, MessagingPolicy
@@ -37,7 +38,8 @@ def schemas() -> dict[str, dict[str, Any]]:
 
     models: dict[str, type[BaseModel]] = {
         "destinations": destinations_file(), "channels": ChannelsFile, "messaging": MessagingFile,
-        "serve_keys": KeysFile, "meta.activations": SyncDeclaration, "meta.messaging": MessagingPolicy,
+        "serve_keys": KeysFile, "listening": ListeningFile,
+        "meta.activations": SyncDeclaration, "meta.messaging": MessagingPolicy,
     }
     found = {}
     for name, model in models.items():

@@ -321,6 +321,24 @@ SOURCES: tuple[Source, ...] = (
         ),
         "Email engagement as exported by an email service provider.",
     ),
+    Source(
+        "web_mentions",
+        "listening/mentions",
+        "mention_id",
+        (
+            _c("mention_id", required=True, description="the feed item's id (RSS guid, Atom id) or the export's"),
+            _c("url", description="the item's link; the same url landed twice counts once"),
+            _code("source_kind", ("news", "blog", "social", "review")),
+            _c("source_name", description="the feed or site, e.g. a newspaper's name"),
+            _c("title"),
+            _c("text", required=True, description="the mention's text (a news item's summary, a post)"),
+            _c("author"),
+            _c("published_at", "timestamp", required=True),
+            _c("language", description="as the feed said (e.g. it, en-GB); Attiva decides its own"),
+        ),
+        "Brand and product mentions on the web: RSS/Atom news and blogs, social and review exports, one row per "
+        "mention; written by `attiva listen` (docs/listening.md) or an export in the same shape.",
+    ),
 )
 
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}

@@ -29,6 +29,7 @@ class ReportData:
     allocations: Rows = field(default_factory=list)  # campaign, step, day, variant, messages: A/B steps' choices
     send_times: Rows = field(default_factory=list)  # timed_by, delivered, opened: what set each sent message's hour
     send_time_tests: Rows = field(default_factory=list)  # campaign, control, delivered, opened (send_time_control)
+    listening: Rows = field(default_factory=list)  # marts.listening_brand_weekly, topic 'all': week, brand, ...
     sync_runs: int = 0
     generated_at: datetime | None = None
     missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
@@ -189,6 +190,13 @@ def load(con, generated_at: datetime | None = None, campaigns_from: str = "measu
                   and l.campaign in (select campaign from activation.message_ledger where timed_by = 'control')
                 group by l.campaign, coalesce(l.timed_by, '') = 'control'
                 order by l.campaign, control""")
+    if _exists(con, "marts", "listening_brand_weekly"):
+        # Brand awareness: every mention (topic 'all') per week and brand of listening.yml.
+        data.listening = _rows(con, """
+            select week_start, brand, is_own_brand, mentions, share_of_voice, avg_sentiment, share_positive,
+                   share_negative
+            from marts.listening_brand_weekly where topic = 'all'
+            order by week_start, is_own_brand desc, brand""")
     if _exists(con, "activation", "sync_runs"):
         # The audience each run saw, the last run of each day per sync.
         data.audience_sizes = _rows(con, """

@@ -1,7 +1,7 @@
 """The report as one self-contained HTML page: inline CSS, inline SVG (svg.py), no script.
 
 Sections (their ids are what tests look for): campaigns, uplift, variants, audiences, funnel,
-sync-health. A section without data says so in words instead of drawing an empty chart, and so
+listening, predictions, sync-health. A section without data says so in words instead of drawing an empty chart, and so
 does one whose numbers are still too small to estimate anything (no chart of zeros).
 """
 
@@ -16,7 +16,7 @@ from activations.report import svg
 from activations.report.data import ReportData
 from activations.report.intervals import rate_difference
 
-SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "predictions", "sync-health")
+SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "listening", "predictions", "sync-health")
 
 CSS = """
 :root { color-scheme: light; }
@@ -325,6 +325,34 @@ def funnel_section(data: ReportData) -> str:
     return _section("funnel", "Lead funnel", lede, chart + table)
 
 
+def listening_section(data: ReportData) -> str:
+    lede = ("Mentions of the brand on the web (news, blogs, social posts and reviews of listening.yml's feeds and "
+            "exports), each counted once, per week: how many, its share of voice (its mentions over those of the brand "
+            "and the competitors in listening.yml) and how they feel (average sentiment from −1 to +1, and the shares "
+            "positive and negative of the Italian and English ones). Sentiment is read by a lexicon: "
+            "docs/listening.md has its measured accuracy.")
+    own = [r for r in data.listening if r["is_own_brand"]]
+    if not own:
+        return _section("listening", "Brand and listening", lede, _empty("no mention of the brand yet."))
+    brand = own[0]["brand"]
+    series: dict[str, list[tuple[date, float]]] = {}
+    for r in data.listening:
+        series.setdefault(r["brand"], []).append((r["week_start"], float(r["share_of_voice"])))
+    sentiment = {f"{brand}: average sentiment": [(r["week_start"], float(r["avg_sentiment"]))
+                                                for r in own if r["avg_sentiment"] is not None]}
+    charts = svg.line_chart("Share of voice per week", series, x_label="Week", y_label="Share of mentions",
+                            fmt=lambda v: pct(v, 0))
+    if sentiment[f"{brand}: average sentiment"]:
+        charts += svg.line_chart(f"Sentiment of {brand}'s mentions per week", sentiment, x_label="Week",
+                                 y_label="Average sentiment", fmt=lambda v: f"{v:+.2f}")
+    rows = [[f"{r['week_start']:%d %b %Y}", count(r["mentions"]), pct(r["share_of_voice"]),
+             "–" if r["avg_sentiment"] is None else f"{r['avg_sentiment']:+.2f}", pct(r["share_positive"]),
+             pct(r["share_negative"])] for r in reversed(own[-8:])]
+    table = _table([f"Week ({brand})", "Mentions", "Share of voice", "Average sentiment", "Positive", "Negative"],
+                   rows)
+    return _section("listening", "Brand and listening", lede, charts + table)
+
+
 def _days(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
@@ -503,7 +531,8 @@ def _tiles(data: ReportData) -> str:
 
 BUILDERS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
     ("Campaigns", campaigns_section), ("Uplift", uplift_section), ("A/B tests", variants_section),
-    ("Audiences", audiences_section), ("Lead funnel", funnel_section), ("Predicted scores", predictions_section),
+    ("Audiences", audiences_section), ("Lead funnel", funnel_section), ("Brand and listening", listening_section),
+    ("Predicted scores", predictions_section),
     ("Sync health", sync_health_section))
 
 

@@ -128,7 +128,7 @@ def test_summary_counts_what_was_written(landing: tuple[Path, GenerateSummary]) 
         header = 0 if source.name == "events" else 1
         assert summary.rows[source.name] == lines - header > 0
         assert source.name in text and f"{summary.rows[source.name]:,}" in text
-    assert len(summary.files) == len(SOURCES) + 5 and all(p.exists() for p in summary.files)
+    assert len(summary.files) == len(SOURCES) + 6 and all(p.exists() for p in summary.files)
     assert summary.bytes_written == sum(p.stat().st_size for p in summary.files)
     assert summary.seconds > 0
 

@@ -75,7 +75,12 @@ def test_groups_are_layers_and_gates_block(defs):
     assert groups["matching/links"] == "matching"
     assert set(groups.values()) <= {"raw", "reference", "staging", "matching", "intermediate", "marts", "audiences", "syncs",
                                     "triggers", "messages", "feedback", "activation", "measurement", "report",
-                                    "predictions", "conversions", "catalog"}
+                                    "predictions", "conversions", "catalog", "listening"}
+    # web listening's step sits between the deduplicated mentions and the listening marts
+    weekly = dg.AssetKey(["marts", "listening_brand_weekly"])
+    assert dg.AssetKey(["listening", "mention_scores"]) in dg.AssetSelection.assets(weekly).upstream().resolve(graph)
+    assert dg.AssetKey(["staging", "stg_listening__mentions"]) in dg.AssetSelection.assets(
+        dg.AssetKey(["listening", "mention_scores"])).upstream().resolve(graph)
 
     gated = {k.asset_key.to_user_string(): graph.get(k) for k in graph.asset_check_keys if k.name == "quality_gate"}
     audiences = {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "audiences"}
