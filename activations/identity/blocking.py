@@ -26,9 +26,8 @@ BLOCKING_KEYS: dict[str, tuple[str, ...]] = {
     "last_name_postcode": ("last_name", "postcode"),
     "first_name_postcode": ("first_name", "postcode"),
     "address_postcode": ("address", "postcode"),
-    # The street without its number (left out, respaced or rewritten), and the number beside a name.
-    "street_postcode": ("nullif(regexp_replace(address, '[^a-z]', '', 'g'), '')", "postcode"),
-    "house_number_first_name": ("nullif(regexp_extract(address, '[0-9]+'), '')", "first_name"),
+    # The street without its number (left out, respaced or rewritten).
+    "street_postcode": ("address_street", "postcode"),
     "address_city": ("address", "city"),
     "first_name_last_name3": ("first_name", "substr(last_name, 1, 3)"),
     "last_name_first_name3": ("last_name", "substr(first_name, 1, 3)"),

@@ -230,10 +230,10 @@ def _address_comparison() -> cl.CustomComparison:
     # The street and the house number are compared apart. "via roma 12" and "via roma 18" are
     # close to Jaro-Winkler and most often neighbours; "belconnen way" and "280 belconnen way",
     # or "plantroad" and "65 plant road", are one street with a number left out or spaced.
-    street = "jaro_winkler_similarity(regexp_replace({l}, '[^a-z]', '', 'g'), regexp_replace({r}, '[^a-z]', '', 'g')) > 0.92"
-    street = street.format(l='"address_l"', r='"address_r"')
-    number_l, number_r = (f"nullif(regexp_extract(\"address_{side}\", '[0-9]+'), '')" for side in "lr")
-    same_number = f"({number_l} = {number_r} OR {number_l} IS NULL OR {number_r} IS NULL)"
+    # (address_street and address_number are computed once per record: _load_records.)
+    street = 'jaro_winkler_similarity("address_street_l", "address_street_r") > 0.92'
+    same_number = ('("address_number_l" = "address_number_r" OR "address_number_l" IS NULL '
+                   'OR "address_number_r" IS NULL)')
     return cl.CustomComparison(
         output_column_name="address",
         comparison_levels=[
@@ -324,6 +324,9 @@ def _load_records(con: duckdb.DuckDBPyConnection, records, table: str, max_block
     if missing:
         raise ValueError(f"person records lack column(s) {', '.join(missing)}")
     select = ", ".join(f"{_read_as_typed(c)} AS {c}" for c in RECORD_COLUMNS)
+    # The street's letters and the house number, once per record rather than once per candidate pair.
+    select += (f", nullif(regexp_replace({spelling.address_sql('address')}, '[^a-z]', '', 'g'), '') AS address_street"
+               f", nullif(regexp_extract({spelling.address_sql('address')}, '[0-9]+'), '') AS address_number")
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM __records_input")
     con.unregister("__records_input")
 
