@@ -59,7 +59,7 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(generated):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         reasons = con.execute("select count(distinct file || line), count(distinct file), min(line) from raw.quarantine "
                               "where file is not null and line is not null and reason is not null").fetchone()
-    assert reasons[0] == report.rows_quarantined and reasons[1] == 11  # every export with a malformed row: the app's installations and the lead-ad leads too
+    assert reasons[0] == report.rows_quarantined and reasons[1] == 12  # every export with a malformed row: the app's installations, the lead-ad leads and the web mentions too
 
 
 # Audiences of predicted traits: empty until the weekly models publish (test below).

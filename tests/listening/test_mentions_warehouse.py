@@ -15,6 +15,9 @@ from activations.ingest import load_landing
 from activations.listening.config import load_listening
 from activations.listening.scoring import TABLES, score_mentions
 
+# One worker builds the module's warehouse once (without a group, each xdist worker built its own).
+pytestmark = pytest.mark.xdist_group("listening_warehouse")
+
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 LISTENING = """
