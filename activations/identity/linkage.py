@@ -323,11 +323,14 @@ def _load_records(con: duckdb.DuckDBPyConnection, records, table: str, max_block
     missing = [c for c in RECORD_COLUMNS if c not in cols]
     if missing:
         raise ValueError(f"person records lack column(s) {', '.join(missing)}")
-    select = ", ".join(f"{_read_as_typed(c)} AS {c}" for c in RECORD_COLUMNS)
-    # The street's letters and the house number, once per record rather than once per candidate pair.
-    select += (f", nullif(regexp_replace({spelling.address_sql('address')}, '[^a-z]', '', 'g'), '') AS address_street"
-               f", nullif(regexp_extract({spelling.address_sql('address')}, '[0-9]+'), '') AS address_number")
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM __records_input")
+    typed = ", ".join(f"{_read_as_typed(c)} AS {c}" for c in RECORD_COLUMNS)
+    # The street's letters and the house number of the folded address, once per record rather than
+    # once per candidate pair.
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT *, nullif(regexp_replace(address, '[^a-z]', '', 'g'), '') AS address_street,
+               nullif(regexp_extract(address, '[0-9]+'), '') AS address_number
+        FROM (SELECT {typed} FROM __records_input)""")
     con.unregister("__records_input")
 
     n, distinct = con.execute(f"SELECT count(*), count(DISTINCT record_id) FROM {table}").fetchall()[0]

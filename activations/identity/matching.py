@@ -29,25 +29,26 @@ from activations.identity.linkage import LinkageSettings, score_pairs, train_mod
 from activations.settings import match_thresholds
 
 RECORD_FIELDS = ("first_name", "last_name", "birth_date", "address", "city", "postcode", "phone", "email")
-# Where each kind of record lives in staging, its node prefix (as the identity graph names it),
-# the staging column behind each field where the name differs, and which rows are the records.
-SOURCES = {
-    "crm": ("stg_crm__contacts", "crm_contact_id", "contact_id", {}, "r.is_latest_version"),
-    "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"},
-             "r.is_latest_version"),
-    # A guest checkout's shipping name and address. One record per checkout email, its first order (an
-    # email joins its later orders by rule; the first stays the same, so the record id is stable), and
-    # one per order without an email. Store sales ship nothing and are left out.
-    "guest": ("stg_shop__orders", "guest_order_id", "order_id",
-              {"first_name": "shipping_first_name", "last_name": "shipping_last_name", "address": "shipping_address",
-               "city": "shipping_city", "postcode": "shipping_postal_code"}, "r.checkout_rank = 1"),
-}
 # Guest orders numbered within their checkout email (the first is 1); a refund is a second row of an order.
 GUEST_CHECKOUTS = (
     "(select o.*, row_number() over (partition by coalesce(o.email, o.order_id) "
     "order by o.ordered_at, o.order_id, o._ingested_at desc, o._line desc) as checkout_rank "
     "from staging.stg_shop__orders as o where o.shop_customer_id is null and o.shipping_address is not null)"
 )
+# Where each kind of record lives in staging, its node prefix (as the identity graph names it), the
+# staging column behind each field where the name differs, and which rows are the records (from, where).
+SOURCES = {
+    "crm": ("stg_crm__contacts", "crm_contact_id", "contact_id", {},
+            ("staging.stg_crm__contacts", "r.is_latest_version")),
+    "shop": ("stg_shop__customers", "shop_customer_id", "shop_customer_id", {"postcode": "postal_code"},
+             ("staging.stg_shop__customers", "r.is_latest_version")),
+    # A guest checkout's shipping name and address. One record per checkout email, its first order (an
+    # email joins its later orders by rule; the first stays the same, so the record id is stable), and
+    # one per order without an email. Store sales ship nothing and are left out.
+    "guest": ("stg_shop__orders", "guest_order_id", "order_id",
+              {"first_name": "shipping_first_name", "last_name": "shipping_last_name", "address": "shipping_address",
+               "city": "shipping_city", "postcode": "shipping_postal_code"}, (GUEST_CHECKOUTS, "r.checkout_rank = 1")),
+}
 # The identity graph's nodes, built before matching from the records alone: which identifiers are shared.
 SHARED_NODES = ("intermediate", "int_identity__nodes")
 SHARED_FIELDS = ("email", "phone")
@@ -78,14 +79,13 @@ class MatchingResult:
 def _records_query(con) -> str:
     """The latest version of every person record in staging, shared identifiers nulled (see read_records)."""
     parts = []
-    for source, (table, prefix, key, renamed, where) in SOURCES.items():
+    for source, (table, prefix, key, renamed, (rows, where)) in SOURCES.items():
         if not has_table(con, "staging", table):
             continue
         available = column_names(con, "staging", table)
-        if source == "guest" and "shipping_address" not in available:
-            continue  # a warehouse built before orders had shipping details
+        if not set(renamed.values()) <= set(available):
+            continue  # a warehouse built before the source had these columns (orders' shipping details)
         columns = ", ".join(_field(name, renamed.get(name, name), available) for name in RECORD_FIELDS)
-        rows = GUEST_CHECKOUTS if source == "guest" else f"staging.{table}"
         parts.append(f"select '{prefix}:' || r.{key} as record_id, '{source}' as source, {columns} "
                      f"from {rows} as r where {where}")
     if not parts:
