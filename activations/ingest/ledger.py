@@ -71,3 +71,15 @@ def write(con: duckdb.DuckDBPyConnection, entry: Entry) -> None:
 def last_ingested_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """When the latest load recorded anything, or None before the first."""
     return con.execute(f"select max(ingested_at) from {TABLE}").fetchone()[0]
+
+
+def write_new(con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
+    """Record the outcomes of files the ledger does not know yet, in one statement (executemany takes
+    0.6 ms a row: thousands of small files at once are what this is for)."""
+    if not entries:
+        return
+    import polars as pl
+
+    frame = pl.DataFrame([astuple(e) for e in entries], schema=_COLUMNS, orient="row",  # noqa: F841 - read by DuckDB
+                         infer_schema_length=None)
+    con.execute(f"insert into {TABLE} ({', '.join(_COLUMNS)}) select {', '.join(_COLUMNS)} from frame")

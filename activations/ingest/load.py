@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from activations.ingest import ledger, lines, quotes, readers, tables, validate
+from activations.ingest import groups, ledger, lines, quotes, readers, tables, validate
 from activations.ingest.contract import SOURCES
 from activations.ingest.landing import Fingerprint, LandingFile, blank_lines, fingerprint, scan
 from activations.ingest.report import FAILED, LOADED, REPLACED, SKIPPED, UNCHANGED, FileResult, IngestReport, Problem
@@ -70,36 +70,50 @@ def load_landing(landing: Path, warehouse: Path | None = None, sources: Collecti
         known = ledger.read(con)
         report = IngestReport(ingested_at=_load_time(con))
         to_stage = [f for f in files if f.skip_reason is None and not ledger.holds_version(known.get(f.name), f.size_bytes, f.modified_at)]
-        with _Stager(con, to_stage, known) as stager:
+        units = groups.plan(to_stage, replacing=set(known))
+        with _Stager(con, units, known) as stager:
             for file in files:
                 staged = stager.take(file)
-                report.files.append(_ingest(con, file, known.get(file.name), staged, report.ingested_at))
+                unit = stager.unit_of(file)
+                if len(unit) == 1:
+                    report.files.append(_ingest(con, file, known.get(file.name), staged, report.ingested_at))
+                elif file is unit[0]:
+                    report.files.extend(_ingest_group(con, unit, staged, report.ingested_at))
     report.seconds = time.monotonic() - started
     return report
 
 
 class _Stager:
-    """Stages files on a worker thread and its own cursor, one file ahead of the one being inserted."""
+    """Stages units (a file, or a group of small files: groups.py) on a worker thread and its own cursor,
+    one unit ahead of the one being inserted."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, files: list[LandingFile], known: dict[str, ledger.Entry]):
-        self._files, self._known = files, known
-        self._position = {f.name: i for i, f in enumerate(files)}
-        self._futures: list[Future[Staged]] = []
+    def __init__(self, con: duckdb.DuckDBPyConnection, units: list[list[LandingFile]], known: dict[str, ledger.Entry]):
+        self._units, self._known = units, known
+        self._position = {f.name: i for i, unit in enumerate(units) for f in unit}
+        self._futures: list[Future] = []
         self._cursor = con.cursor()
         self._cursor.execute("set TimeZone = 'UTC'")
         self._cursor.execute("set preserve_insertion_order = true")
         self._pool = ThreadPoolExecutor(max_workers=1)
 
-    def take(self, file: LandingFile) -> Future[Staged] | None:
-        """The staging of `file`, or None when it needs none (skipped, or unchanged by size and mtime)."""
+    def unit_of(self, file: LandingFile) -> list[LandingFile]:
+        i = self._position.get(file.name)
+        return [file] if i is None else self._units[i]
+
+    def take(self, file: LandingFile) -> Future | None:
+        """The staging of `file`'s unit, or None when it needs none (skipped, or unchanged by size and mtime)."""
         i = self._position.get(file.name)
         if i is None:
             return None
-        # Submitting only up to the next file bounds memory to two staged files.
-        while len(self._futures) <= min(i + 1, len(self._files) - 1):
+        # Submitting only up to the next unit bounds memory to two staged units.
+        while len(self._futures) <= min(i + 1, len(self._units) - 1):
             n = len(self._futures)
-            entry = self._known.get(self._files[n].name)
-            self._futures.append(self._pool.submit(_stage, self._cursor, self._files[n], entry, f"{STAGING}.f{n}."))
+            unit, prefix = self._units[n], f"{STAGING}.f{n}."
+            if len(unit) == 1:
+                self._futures.append(self._pool.submit(_stage, self._cursor, unit[0], self._known.get(unit[0].name),
+                                                       prefix))
+            else:
+                self._futures.append(self._pool.submit(_stage_group, self._cursor, unit, prefix))
         return self._futures[i]
 
     def __enter__(self) -> _Stager:
@@ -370,3 +384,128 @@ def _insert(
         con.rollback()
         raise
     return loaded, quarantined, problems
+
+
+@dataclass(frozen=True)
+class StagedGroup:
+    """A group's joined file staged as one (groups.py), or `staged` None: load each file alone; and the
+    files of the group to load alone anyway."""
+
+    joined: groups.Joined | None
+    staged: Staged | None
+    alone: list[LandingFile]
+
+
+def _stage_group(con: duckdb.DuckDBPyConnection, files: list[LandingFile], prefix: str) -> StagedGroup:
+    """Join the files and stage the joined file like any other; on the worker thread, as `_stage`.
+
+    Staged alone, a file none of whose lines is a JSON object fails as a whole (validate.not_this_format),
+    which the joined file, with the others' objects, would not: such a group is loaded file by file."""
+    joined, alone = groups.join(files)
+    if joined is None:
+        return StagedGroup(None, None, alone)
+    whole = replace(joined.files[0], path=joined.path, name=whole_name(joined), size_bytes=joined.path.stat().st_size)
+    try:
+        staged = _stage(con, whole, None, prefix)
+    finally:
+        joined.path.unlink(missing_ok=True)  # staging copied what it read into its tables
+    if staged.error is None and staged.records is not None and staged.line_map is not None:
+        con.execute(f"create table {prefix}offsets as {joined.offsets_sql()}")
+        line = staged.line_map.line("s.__pos")
+        (with_objects,) = con.execute(f"""
+            select count(distinct __o.file)
+            from (select rowid as __pos, * from {staged.table}
+                  where _ok or case when json_valid(_record) then json_type(_record) end = 'OBJECT') as s
+            {staged.line_map.join("s.__pos")}
+            join {prefix}offsets as __o on ({line}) between __o.first_line and __o.last_line
+            """).fetchone()
+        if with_objects == len(joined.files):
+            return StagedGroup(joined, staged, alone)
+    if staged.prefix:
+        con.execute(f"drop schema if exists {staged.prefix.rstrip('.')} cascade")
+    return StagedGroup(None, None, files)
+
+
+def _ingest_group(con: duckdb.DuckDBPyConnection, files: list[LandingFile], pending: Future[StagedGroup],
+                  ingested_at: datetime) -> list[FileResult]:
+    group = pending.result()
+    # Alone, each says its own error, as without grouping.
+    results = [_ingest(con, file, None, _done(_stage(con, file, None, f"{STAGING}.alone{i}.")), ingested_at)
+               for i, file in enumerate(group.alone)]
+    if group.staged is None or group.joined is None:
+        return results
+    try:
+        return results + _insert_group(con, group.joined, group.staged, ingested_at)
+    finally:
+        con.execute(f"drop schema if exists {group.staged.prefix.rstrip('.')} cascade")
+
+
+def _done(staged: Staged) -> Future[Staged]:
+    future: Future[Staged] = Future()
+    future.set_result(staged)
+    return future
+
+
+def _insert_group(con: duckdb.DuckDBPyConnection, joined: groups.Joined, staged: Staged, at: datetime
+                  ) -> list[FileResult]:
+    """Insert a staged group in one transaction, each row, quarantined record and ledger entry its own file's."""
+    source, records, line_map, prefix = joined.files[0].source, staged.records, staged.line_map, staged.prefix
+    assert source is not None and records is not None and line_map is not None
+    offsets = f"{prefix}offsets"  # made by _stage_group
+    # A line of the joined file, as (its file, its line there).
+    place = f"join {offsets} as __o on ({{line}}) between __o.first_line and __o.last_line"
+    columns = ", ".join(f'"{c.name}"' for c in source.columns)
+    raw_line = line_map.line("s.__pos")
+    con.begin()
+    try:
+        (loaded,) = con.execute(f"""
+            insert into {tables.raw_table(source)} ({columns}, _file, _line, _ingested_at)
+            select {columns}, __o.file, {raw_line} - __o.first_line + 1, ?
+            from (select rowid as __pos, * from {staged.table} where _ok) as s
+            {line_map.join("s.__pos")}
+            {place.format(line=raw_line)}
+            """, [at]).fetchone()
+        if loaded != staged.good:
+            raise RuntimeError(f"{whole_name(joined)}: staged {staged.good} good rows but inserted {loaded}")
+        problem_line = line_map.line("p.pos")
+        structural = (f"""
+            union all
+            select __o.file, ?, g.line - __o.first_line + 1, NULL, r.reason, r.record, ?
+            from {prefix}rejected as r join {line_map.gap_lines} as g using (d)
+            {place.format(line="g.line")}
+            """ if records.rejected else "")
+        con.execute(f"""
+            insert into {tables.QUARANTINE} (file, source, line, field, reason, record, ingested_at)
+            select __o.file, ?, {problem_line} - __o.first_line + 1, p.field, p.reason, p.record, ?
+            from ({validate.problems(source, records, staged.table)}) as p
+            {line_map.join("p.pos")}
+            {place.format(line=problem_line)}
+            {structural}
+            """, [source.name, at] + ([source.name, at] if records.rejected else []))
+        loaded_by = dict(con.execute(
+            f"select _file, count(*) from {tables.raw_table(source)} where _ingested_at = ? "
+            f"and _file in (select file from {offsets}) group by _file", [at]).fetchall())
+        problems: dict[str, list[Problem]] = {}
+        quarantined_by: dict[str, int] = {}
+        for file, line, reason, records_in_file in con.execute(f"""
+                select file, line, reason, count(distinct line) over (partition by file)
+                from {tables.QUARANTINE}
+                where ingested_at = ? and file in (select file from {offsets})
+                qualify row_number() over (partition by file order by line, field) <= {_PROBLEMS_SHOWN}
+                """, [at]).fetchall():
+            problems.setdefault(file, []).append(Problem(file, line, reason))
+            quarantined_by[file] = records_in_file
+        entries = [_entry(f, None, ledger.LOADED, at, loaded_by.get(f.name, 0), quarantined_by.get(f.name, 0))
+                   for f in joined.files]
+        entries = [replace(e, sha256=sha) for e, sha in zip(entries, joined.sha256, strict=True)]
+        ledger.write_new(con, entries)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return [_result(f, LOADED, loaded_by.get(f.name, 0), quarantined_by.get(f.name, 0),
+                    problems=tuple(problems.get(f.name, ()))) for f in joined.files]
+
+
+def whole_name(joined: groups.Joined) -> str:
+    return f"{joined.files[0].name} and {len(joined.files) - 1} more"

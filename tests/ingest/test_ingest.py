@@ -681,3 +681,65 @@ def test_an_unclosed_quote_is_reported_on_its_own_line_and_the_rows_after_it_loa
     }
     assert rows(warehouse, "select count(*) from raw.shop_orders where _file = 'shop/orders/o.csv'") == [(9,)]
     assert rows(warehouse, "select line from raw.quarantine where file = 'shop/orders/o.csv'") == []
+
+
+def _load_everything(landing: Path, warehouse: Path) -> tuple[list, list, list, list]:
+    report = load_landing(landing, warehouse)
+    outcome = sorted((f.file, f.status, f.rows_loaded, f.rows_quarantined, f.error, tuple(f.problems))
+                     for f in report.files)
+    return (outcome,
+            rows(warehouse, "select * exclude (_ingested_at) from raw.events order by _file, _line"),
+            rows(warehouse, "select * exclude (ingested_at) from raw.quarantine order by file, line, field"),
+            rows(warehouse, "select * exclude (ingested_at) from raw.landing_files order by file"))
+
+
+def test_many_small_json_lines_files_load_as_one_exactly_as_each_alone(tmp_path: Path, monkeypatch) -> None:
+    """The collector writes a file per request: new small JSON-lines files of a source are staged as one
+    (ingest/groups.py), and every row, problem, line number and ledger entry is what loading each alone gives."""
+    from activations.ingest import groups
+
+    landing = tmp_path / "landing"
+    files = {f"events/api/2026-12-07/{i:03d}.jsonl": "".join(event(f"E{i}-{j}") + "\n" for j in range(3))
+             for i in range(40)}
+    files.update({
+        "events/api/2026-12-07/050-messy.jsonl": "\n".join(
+            [event("M1"), "", "not json", event("M2", occurred_at="yesterday"), '["an", "array"]', event("M3")]),
+        "events/api/2026-12-07/050-windows.jsonl": event("W1") + "\r\n" + event("W2") + "\r\n",
+        "events/api/2026-12-07/051-no-final-break.jsonl": event("N1") + "\n" + event("N2"),
+        "events/api/2026-12-07/052-undecodable.jsonl": (event("U1") + "\n").encode() + b'{"event_id": "\xff"}\n'
+                                                        + (event("U2") + "\n").encode(),
+        "events/api/2026-12-07/053-blank.jsonl": "\n\n",  # alone: "file is empty"
+        "events/api/2026-12-07/054-array.jsonl": json.dumps([1, 2], indent=2),  # alone: "no line is a JSON object"
+        "events/api/2026-12-07/055-bom.jsonl": "\ufeff" + event("B1") + "\n",
+        "events/api/2026-12-07/056.jsonl.gz": gzip.compress((event("G1") + "\n").encode()),
+        "events/api/2026-12-07/057.jsonl": event("A1") + "\n" + event("A2") + "\n",
+        "events/api/2026-12-07/058.jsonl": event("A3") + "\n",
+    })
+    for name, text in files.items():
+        write(landing, name, text)
+
+    inserted_groups = []
+    insert_group = load_module._insert_group
+    monkeypatch.setattr(load_module, "_insert_group", lambda con, joined, *a: inserted_groups.append(
+        len(joined.files)) or insert_group(con, joined, *a))
+    grouped = _load_everything(landing, tmp_path / "grouped.duckdb")
+    # 000-055 as one group, less the CRLF file, the blank file, the array and the BOM, which load alone;
+    # the gzipped file breaks the run; 057-058 as one.
+    assert inserted_groups == [43, 2]
+    monkeypatch.setattr(groups, "SMALL_FILE_BYTES", 0)  # every file alone, as before grouping
+    alone = _load_everything(landing, tmp_path / "alone.duckdb")
+
+    assert grouped == alone
+    outcome, events, quarantine, _ = grouped
+    assert len(events) == 40 * 3 + 13 and ("E7-2",) == events[7 * 3 + 2][:1]
+    failed = {f: e for f, s, *_, e, _ in outcome if s == "failed"}
+    assert failed == {"events/api/2026-12-07/053-blank.jsonl": "file is empty",
+                      "events/api/2026-12-07/054-array.jsonl": "no line is a JSON object: expected JSON lines, "
+                                                                "one object per line"}
+    messy = [(line, field) for file, _, line, field, *_ in quarantine if file.endswith("050-messy.jsonl")]
+    assert messy == [(3, None), (4, "occurred_at"), (5, None)]
+    assert [e[0] for e in events if e[-2].endswith("051-no-final-break.jsonl")] == ["N1", "N2"]
+
+    # A second load: nothing new, grouped or not.
+    again = load_landing(landing, tmp_path / "grouped.duckdb")
+    assert not sum(f.rows_loaded for f in again.files)
