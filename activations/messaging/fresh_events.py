@@ -32,7 +32,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ from activations.warehouse import connect as connect_warehouse
 
 EVENTS_SOURCE = "events"
 EVENTS_MODEL = "events"  # marts.events: a trigger reading it is event-driven
+RAW_EVENTS = "source:raw.events"  # what this path loads: only models downstream of it have anything new
 TARGET_FOLDER = "dbt_target_events"  # beside the warehouse; only this path writes it, so its partial parse holds
 
 
@@ -84,17 +85,18 @@ def event_driven(triggers: list[Trigger], manifest: Mapping[str, Any]) -> list[T
 
 
 def selection(models: list[str]) -> str:
-    """The models and their incremental ancestors: what new event rows change.
+    """The models and their incremental ancestors that read the events: what new event rows change.
 
     Views are left out (definitions, not data: they read the new rows as they stand, and are
     recreated by the full refresh when the project changes), and so are the ancestors that are
-    tables, such as marts.products (they change with other landing files, which the full refresh
-    loads). Both need the warehouse built once, as the event path always does.
+    tables, such as marts.products, and the incremental ones that do not read the events, such as
+    int_orders: they change with other landing files, which only the full refresh loads. Both need
+    the warehouse built once, as the event path always does.
     """
     if not models:
         raise ValueError("no event-driven trigger to build")
     names = sorted(models)
-    return " ".join([*(f"+{m},config.materialized:incremental" for m in names), *names])
+    return " ".join([*(f"+{m},config.materialized:incremental,{RAW_EVENTS}+" for m in names), *names])
 
 
 def dbt_run_args(models: list[str], target: Path, as_of: datetime | None) -> list[str]:
@@ -130,12 +132,17 @@ def _loaded(report: IngestReport) -> tuple[int, int, int]:
     return len(files), sum(f.rows_loaded for f in files), sum(f.rows_quarantined for f in files)
 
 
+RunModels = Callable[[list[str], Path, "datetime | None"], int]
+
+
 def run(landing: Path, warehouse: Path, triggers: list[Trigger], channels: Mapping[str, Channel],
-        templates: Templates, policy: Settings, now: datetime, *, pinned: bool) -> FreshEventsReport:
+        templates: Templates, policy: Settings, now: datetime, *, pinned: bool,
+        run_models: RunModels = run_models) -> FreshEventsReport:
     """Load new event files, run the event-driven triggers' models, send what is due for those triggers.
 
     With nothing new to load, dbt is skipped (the tables are as fresh as the files) and only the pass
-    runs. `pinned`: `now` is a chosen as_of (tests, replays) that dbt must use too.
+    runs. `pinned`: `now` is a chosen as_of (tests, replays) that dbt must use too. `run_models`: a dbt
+    process per run (Dagster's event path), or dbt kept in memory (`attiva realtime`, realtime.py).
     """
     report = FreshEventsReport()
     started = time.monotonic()

@@ -63,7 +63,8 @@ def test_the_dbt_arguments_select_the_triggers_and_their_parents_and_pass_as_of_
     args = dbt_run_args(["trg_browse_abandonment", "trg_abandoned_cart"], tmp_path, None)
     assert args[0] == "run" and "--vars" not in args  # the project's tests run with the next full refresh
     assert args[args.index("--select") + 1] == (
-        "+trg_abandoned_cart,config.materialized:incremental +trg_browse_abandonment,config.materialized:incremental "
+        "+trg_abandoned_cart,config.materialized:incremental,source:raw.events+ "
+        "+trg_browse_abandonment,config.materialized:incremental,source:raw.events+ "
         "trg_abandoned_cart trg_browse_abandonment")
     assert args[args.index("--target-path") + 1] == str(tmp_path)
     pinned = dbt_run_args(["trg_abandoned_cart"], tmp_path, HANDCRAFTED_AS_OF)
@@ -217,7 +218,7 @@ def test_one_event_run_takes_a_new_cart_to_the_smtp_server_running_only_the_even
     assert {"trg_abandoned_cart", "trg_browse_abandonment", "int_events", "int_identity__node_owners",
             "int_orders"} <= ran
     assert not ran & {"customers", "int_customers__360", "aud_cart_abandoners", "trg_win_back", "events",
-                      "stg_events__events", "products"}
+                      "stg_events__events", "products", "int_identity__observations_crm"}  # CRM rows are not new
     assert not any(r["unique_id"].startswith("test.") for r in results)
 
     # Nothing new: no dbt, and nothing sent twice.
