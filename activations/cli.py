@@ -381,6 +381,16 @@ def _count(value) -> str:
     return f"{value:,}" if value is not None else ""
 
 
+def cmd_realtime(args: argparse.Namespace) -> int:
+    from activations.messaging.realtime import run_forever
+
+    if not Path(args.warehouse).exists():
+        raise UsageError(f"no warehouse at {args.warehouse}: build it first (attiva build), the event path updates it")
+    as_of = settings.as_of() if settings.as_of_pinned() else None
+    return run_forever(args.landing, args.warehouse, as_of, poll=args.poll, due_every=args.due_every,
+                       once=args.once, say=lambda line: print(line, flush=True))
+
+
 def cmd_syncs(args: argparse.Namespace) -> int:
     all_syncs, _ = _declared()
     runs: dict[str, dict] = {}
@@ -656,6 +666,20 @@ def build_parser() -> argparse.ArgumentParser:
     lis.add_argument("--config", type=Path, default=None, help="listening file (default ATTIVA_LISTENING, listening.yml)")
     lis.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
     lis.set_defaults(handler=cmd_listen)
+
+    rtm = sub.add_parser("realtime", help="always on: new events to triggered messages in seconds",
+                         description="Watch the landing folder's events (what `attiva serve` collects) and, for each "
+                                     "new batch, load it, run the event-driven triggers' models with dbt kept in "
+                                     "memory, and send what is due for those campaigns, with every guarantee of a "
+                                     "full run (consent, caps, quiet hours, the ledger's one decision per "
+                                     "occurrence). Runs until SIGTERM or Ctrl-C (docs/realtime.md).")
+    rtm.add_argument("--landing", type=Path, default=None, help="landing folder (default ATTIVA_LANDING)")
+    rtm.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default ATTIVA_WAREHOUSE)")
+    rtm.add_argument("--poll", type=float, default=0.1, help="seconds between looks at the event folders (default 0.1)")
+    rtm.add_argument("--due-every", type=float, default=30.0,
+                     help="seconds between passes when no event arrives, for steps whose delay ends (default 30)")
+    rtm.add_argument("--once", action="store_true", help="one turn, then exit (1 if it failed)")
+    rtm.set_defaults(handler=cmd_realtime)
 
     warehouse_help = "DuckDB file (default ATTIVA_WAREHOUSE)"
     target_help = ("warehouse the engine works on: duckdb (the file) or spark (the local Spark target, "
