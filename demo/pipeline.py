@@ -219,9 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         print("==> one Dagster run: ingest -> dbt build + quality gates -> every sync and triggered message")
         result = run_everything()
         report(result, base, time.monotonic() - started)
+        from demo.realtime import cart_to_reminder
+
+        print()
+        realtime_ok = cart_to_reminder(base)
         if args.days < 1:
             print_console()
-            return 0 if result.success else 1
+            return 0 if result.success and realtime_ok else 1
         from simulator.run import simulate
 
         print(f"\n==> {args.days} simulated days: the customers answer what was sent (docs/simulator.md), "
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ndone in {time.monotonic() - started:.0f}s. The report, now with uplift measured against the holdout:"
           f"\n  {settings.data_dir() / 'report' / default_report_path().name}")
     print_console()
-    return 0 if result.success and simulated.ok else 1
+    return 0 if result.success and realtime_ok and simulated.ok else 1
 
 
 def print_console() -> None:
