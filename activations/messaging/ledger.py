@@ -128,6 +128,7 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
     rows = pl.concat([
         fresh.with_columns(
             pl.lit(step.number, pl.Int32).alias("step"),
+            pl.lit(trigger.step_channel(step)).alias("channel"),
             *_variants(con, trigger.campaign, step, fresh["customer_id"], now),
             (pl.col("occurred_at") + step.delay).alias("due_at"),
             (pl.col("occurred_at") + step.delay + trigger.expires_after).alias("expires_at"),
@@ -148,10 +149,9 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
                 (campaign, trigger_key, step, customer_id, channel, template, state, reason, priority, marketing,
                  occurred_at, due_at, expires_at, message_id, attempts, planned_at, updated_at, variant_probability,
                  timed_by)
-            select ?, trigger_key, step, customer_id, ?, template, state, reason, ?, ?, occurred_at, due_at,
+            select ?, trigger_key, step, customer_id, channel, template, state, reason, ?, ?, occurred_at, due_at,
                    expires_at, message_id, 0, ?, ?, variant_probability, timed_by
-            from {view}""", [trigger.campaign, trigger.channel, trigger.priority, trigger.marketing, now_naive,
-                              now_naive])
+            from {view}""", [trigger.campaign, trigger.priority, trigger.marketing, now_naive, now_naive])
     finally:
         con.unregister(view)
     return dict(rows.group_by("state").len().iter_rows())

@@ -79,6 +79,11 @@ class Step:
     allocation: str = "even"  # how an A/B test shares out its variants: `even` or `thompson`
     reward: str = "clicked"  # what Thompson sampling learns from: `clicked` or `converted`
     fallback_template: str | None = None  # sent by the trigger's fallback channel instead (policy `fallback`)
+    # A journey's branches (docs/messaging.md#journeys-that-branch): this step's own channel and its consent
+    # (None: the campaign's), and what the customer did since the occurrence that skips it.
+    channel: str | None = None
+    consent: str | None = None
+    unless: tuple[str, ...] = ()
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -127,8 +132,20 @@ class Trigger:
 
     @property
     def channels(self) -> tuple[str, ...]:
-        """Every channel this campaign may send by: its own, then its fallback's."""
-        return (self.channel, self.fallback.channel) if self.fallback else (self.channel,)
+        """Every channel this campaign may send by: its own, its fallback's, its steps' own."""
+        own = (self.channel, self.fallback.channel) if self.fallback else (self.channel,)
+        return (*own, *dict.fromkeys(s.channel for s in self.steps if s.channel and s.channel not in own))
+
+    def step_channel(self, step: Step) -> str:
+        return step.channel or self.channel
+
+    def step_consent(self, step: Step) -> str | None:
+        return step.consent if step.channel else self.consent
+
+    @property
+    def switches_channel(self) -> bool:
+        """Whether a step sends by a channel of its own: a journey across channels."""
+        return any(s.channel for s in self.steps)
 
     @property
     def payload_columns(self) -> tuple[str, ...]:
@@ -265,6 +282,14 @@ class StepEntry(BaseModel):
     fallback_template: str | None = Field(
         None, min_length=1, description="with the campaign's `fallback`: the template (a folder in templates/) "
                                         "sent by the fallback channel to a customer unreachable on the campaign's")
+    channel: str | None = Field(None, description="this step's channel, an instance in channels.yml (default: the "
+                                                  "campaign's): a journey that switches channel")
+    consent: str | None = Field(None, description="with `channel`: the marts.customers column that channel needs "
+                                                  "(e.g. email_marketable), or `none`")
+    unless: list[Literal["opened", "clicked", "bought", "stopped"]] = Field(
+        default_factory=list, description="skip this step if the customer did any of these since the occurrence: "
+                                          "opened or clicked an earlier step's message, bought (placed an order), "
+                                          "stopped (replied STOP: opted out of SMS)")
 
 
 class FallbackEntry(BaseModel):
@@ -408,8 +433,15 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         if fallback is None and raw.fallback_template is not None:
             raise fail(f"{where}.fallback_template", "declare the campaign's fallback: {channel, consent} too")
         coupon = Coupon(raw.coupon.discount_pct, raw.coupon.valid_days) if raw.coupon else None
+        own = raw.channel not in (None, parsed.channel)  # a step on the campaign's channel is the campaign's
+        step_consent = _step_consent(raw, where, channels, fallback, customer_columns, fail) if own else None
+        if raw.consent is not None and not own:
+            raise fail(f"{where}.consent", "a step's consent goes with a channel of its own; declare that too")
+        if i == 1 and {"opened", "clicked"} & set(raw.unless):
+            raise fail(f"{where}.unless", "the first step has no earlier message to be opened or clicked")
         steps.append(Step(i, names[0], duration(raw.delay, lambda r, w=where: fail(f"{w}.delay", r)),
-                          coupon, tuple(names[1:]), raw.allocation, raw.reward, raw.fallback_template))
+                          coupon, tuple(names[1:]), raw.allocation, raw.reward, raw.fallback_template,
+                          raw.channel if own else None, step_consent, tuple(dict.fromkeys(raw.unless))))
     if [s.delay for s in steps] != sorted(s.delay for s in steps):
         raise fail("steps", "steps must come in order of their delay")
     return Trigger(
@@ -420,6 +452,20 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         quiet_hours=quiet_hours(policy.get("quiet_hours"), defaults.quiet_hours, lambda r: fail("quiet_hours", r)),
         steps=tuple(steps), columns=columns, send_time=parsed.send_time,
         send_time_control=float(parsed.send_time_control), fallback=fallback)
+
+
+def _step_consent(raw: StepEntry, where: str, channels: set[str], fallback: Fallback | None,
+                  customer_columns: set[str] | None, fail) -> str | None:
+    """The consent a step on a channel of its own needs, the channel checked."""
+    if raw.channel not in channels:
+        raise fail(f"{where}.channel", f"{raw.channel!r} is not in channels.yml ({', '.join(sorted(channels))})")
+    if fallback is not None:
+        raise fail(f"{where}.channel", "a journey whose steps name their channels has no campaign fallback: give "
+                                       "each step the channel it sends by")
+    if raw.consent is None:
+        raise fail(f"{where}.consent", f"declare the consent {raw.channel!r} needs (a marts.customers column, "
+                                       "or `none`)")
+    return _consent(raw.consent, customer_columns, lambda r: fail(f"{where}.consent", r))
 
 
 def _consent(declared: str | None, customer_columns: set[str] | None, fail) -> str | None:

@@ -66,7 +66,8 @@ def render(con, trigger: Trigger, step: int, template: str, trigger_key: str, te
         return None
     recommended = [] if edge_case else send.recommendations(con, [row["customer_id"]], settings.product_url).get(
         row["customer_id"], [])
-    row.update(step=step, template=template, message_id=f"preview.{uuid.uuid4().hex}@attiva")
+    row.update(step=step, template=template, message_id=f"preview.{uuid.uuid4().hex}@attiva",
+               channel=trigger.step_channel(trigger.steps[step - 1]))  # a journey's step: its own channel
     if edge_case:
         row.update(c_first_name=None, c_last_name=None)
     if shown:
@@ -85,10 +86,15 @@ def _placeholder_coupon(trigger: Trigger, step: int, row: dict[str, Any], now: d
             "issued_at": issued, "expires_at": issued + timedelta(days=declared.valid_days), "redeemed_at": None}
 
 
-def test_recipient(trigger: Trigger) -> str | None:
-    """What a test of this campaign is sent to: "email", "phone" (an SMS channel), or None (no test send:
-    a CRM task, a webhook, a channel channels.yml does not have)."""
-    entry = load_channel_entries().get(trigger.channel)
+def _channel(trigger: Trigger, step: int | None) -> str:
+    """The channel a test of `step` goes by: the step's own in a journey across channels, else the campaign's."""
+    return trigger.step_channel(trigger.steps[step - 1]) if step and 0 < step <= len(trigger.steps) else trigger.channel
+
+
+def test_recipient(trigger: Trigger, step: int | None = None) -> str | None:
+    """What a test of this campaign (its `step`) is sent to: "email", "phone" (an SMS channel), or None (no test
+    send: a CRM task, a webhook, a channel channels.yml does not have)."""
+    entry = load_channel_entries().get(_channel(trigger, step))
     kind = entry.get("type") if isinstance(entry, dict) else None
     return "email" if kind in EMAIL_CHANNELS else "phone" if kind in PHONE_CHANNELS else None
 
@@ -107,14 +113,15 @@ class TestSendRefused(ValueError):
     """The campaign's channel cannot deliver a test to an address (not an email channel, or misconfigured)."""
 
 
-def send_test(trigger: Trigger, message: OutgoingMessage) -> Delivery:
-    """Send a test message (`as_test`) through the trigger's channel, as channels.yml configures it now."""
-    entry = load_channel_entries().get(trigger.channel)
-    if test_recipient(trigger) is None:
-        raise TestSendRefused(f"channel {trigger.channel!r} sends neither email ({', '.join(EMAIL_CHANNELS)}) nor "
+def send_test(trigger: Trigger, message: OutgoingMessage, step: int | None = None) -> Delivery:
+    """Send a test message (`as_test`) through the trigger's (its step's) channel, as channels.yml configures it."""
+    name = _channel(trigger, step)
+    entry = load_channel_entries().get(name)
+    if test_recipient(trigger, step) is None:
+        raise TestSendRefused(f"channel {name!r} sends neither email ({', '.join(EMAIL_CHANNELS)}) nor "
                               f"SMS ({', '.join(PHONE_CHANNELS)}): a test goes to an address or a number")
     try:
-        channel = channel_from_config(trigger.channel, entry, os.environ)
+        channel = channel_from_config(name, entry, os.environ)
     except ChannelConfigError as exc:
         raise TestSendRefused(str(exc)) from None
     try:

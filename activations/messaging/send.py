@@ -44,7 +44,7 @@ from urllib.parse import quote
 import polars as pl
 
 from activations.destinations.identifiers import sha256_hex
-from activations.messaging import actions, coupons, feedback, journal, ledger, links, push, recovery
+from activations.messaging import actions, branches, coupons, feedback, journal, ledger, links, push, recovery
 from activations.messaging.delivery import Channel, Delivery, OutgoingMessage
 from activations.messaging.policy import Settings, Trigger
 from activations.messaging.send_time import local_zone
@@ -153,16 +153,26 @@ def _due(con, triggers: list[Trigger], now: datetime, sms: set[str] = frozenset(
                 f"{channel in push_channels} as {prefix}push, {channel in in_app} as {prefix}in_app, "
                 f"'{channel}' as {prefix}channel")
 
+    def reach_by_step(trigger: Trigger) -> str:
+        """reach() of each step's own channel and consent, for a journey across channels."""
+        def per_step(value) -> str:
+            return "case l.step " + " ".join(f"when {s.number} then {value(s)}" for s in trigger.steps) + " end"
+        consent = per_step(lambda s: f"c.{trigger.step_consent(s)}" if trigger.step_consent(s) else "true")
+        return (f"{consent} as consented, {per_step(lambda s: trigger.step_channel(s) in sms)} as sms, "
+                f"{per_step(lambda s: trigger.step_channel(s) in push_channels)} as push, "
+                f"{per_step(lambda s: trigger.step_channel(s) in in_app)} as in_app, "
+                f"{per_step(lambda s: repr(trigger.step_channel(s)))} as channel")
+
     for trigger in triggers:
         exit_reason = "t.exit_reason" if "exit_reason" in trigger.columns else "cast(null as string)"
-        phone = reach(trigger.channel, trigger.consent)
+        phone = reach_by_step(trigger) if trigger.switches_channel else reach(trigger.channel, trigger.consent)
         if trigger.fallback:
             phone += ", l.channel as ledger_channel, " + reach(trigger.fallback.channel, trigger.fallback.consent, "fb_")
         if sms & set(trigger.channels):
             phone += ", c.phone as c_phone"
         frame = con.sql(f"""
             select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,
-                   l.message_id, l.attempts, l.customer_id,
+                   l.message_id, l.attempts, l.customer_id, l.occurred_at,
                    t.trigger_key is not null as trigger_holds, {exit_reason} as exit_reason,
                    c.customer_id is not null as customer_known, {phone},
                    {_customer_and_payload(trigger)}
@@ -214,6 +224,7 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
                                          "group by phone_sha256").fetchall(), schema=["phone_sha256", "sms_opt_out"],
                              orient="row", schema_overrides={"phone_sha256": pl.String, "sms_opt_out": pl.String})
     due = due.join(opted_out, on="phone_sha256", how="left")
+    due = branches.decide(con, due, triggers, now, report)
     due = due.with_columns(pl.col("push").fill_null(False), pl.col("in_app").fill_null(False))
     due = due.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in FALLBACK_COLUMNS.items() if c not in due.columns)
     due = _to_fallback(due, push.active_tokens(con, due.filter(pl.col("push") | pl.col("fb_push").fill_null(False))[
@@ -224,6 +235,7 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
         pl.when(~pl.col("trigger_holds")).then(pl.lit("the trigger no longer holds"))
         .when(pl.col("exit_reason").is_not_null()).then(pl.lit("exited: ") + pl.col("exit_reason"))
         .when(pl.col("expires_at") < naive_now).then(pl.lit("expired before it could be sent"))
+        .when(pl.col("branch").is_not_null()).then(pl.col("branch"))
         .when(~pl.col("customer_known")).then(pl.lit("the customer is no longer in the warehouse"))
         .when(pl.col("consented").is_null() | ~pl.col("consented")).then(pl.lit("no consent at send time"))
         .when(on_push & (pl.col("push_tokens").list.len() == 0)).then(pl.lit("no push token"))
@@ -234,7 +246,10 @@ def _decide(con, due: pl.DataFrame, triggers: dict[str, Trigger], settings: Sett
         .when(sms & pl.col("sms_opt_out").is_not_null()).then(pl.lit("opted out of SMS: ") + pl.col("sms_opt_out"))
     )
     due = due.with_columns(reason.alias("suppressed_because"))
-    _suppress(con, due.filter(pl.col("suppressed_because").is_not_null()), "suppressed_because", now, report)
+    skipped = (pl.col("suppressed_because") == pl.col("branch")).fill_null(False)  # a branch not taken
+    _suppress(con, due.filter(skipped), "suppressed_because", now, report, state="skipped")
+    _suppress(con, due.filter(pl.col("suppressed_because").is_not_null() & ~skipped), "suppressed_because", now,
+              report)
     due = due.filter(pl.col("suppressed_because").is_null())
 
     # Quiet hours, in each customer's timezone: postpone to the end of the window. SMS and push are strict:
@@ -331,14 +346,16 @@ def _apply_caps(con, due: pl.DataFrame, settings: Settings, now: datetime, repor
     return due.filter(pl.col("capped_because").is_null())
 
 
-def _suppress(con, rows: pl.DataFrame, reason_column: str, now: datetime, report: PassReport) -> None:
-    """Rows suppressed with their reason; the channel and template they were decided for recorded."""
+def _suppress(con, rows: pl.DataFrame, reason_column: str, now: datetime, report: PassReport,
+              state: str = "suppressed") -> None:
+    """Rows suppressed (or `skipped`: a journey's branch not taken) with their reason; the channel and template
+    they were decided for recorded."""
     if rows.is_empty():
         return
-    ledger.update(con, rows.select(*ledger.KEY, "channel", "template", pl.lit("suppressed").alias("state"),
+    ledger.update(con, rows.select(*ledger.KEY, "channel", "template", pl.lit(state).alias("state"),
                                    _with_note(pl.col(reason_column)).alias("reason")), now)
     for campaign, n in rows.group_by("campaign").len().iter_rows():
-        report.add(campaign, "suppressed", n)
+        report.add(campaign, state, n)
 
 
 # -- rendering and sending -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from activations import warehouse
 from activations.engine.dialect import column_names
 
 # The statuses shown, in this order; planned and queued are the ones not settled yet.
-STATUSES = ("sent", "suppressed", "held_out", "failed", "unknown", "planned", "queued")
+STATUSES = ("sent", "suppressed", "held_out", "skipped", "failed", "unknown", "planned", "queued")
 LABELS = {"held_out": "held out", "planned": "waiting", "queued": "being sent"}
 
 
@@ -26,6 +26,7 @@ class CampaignStatus:
     counts: dict[str, int] = field(default_factory=dict)  # status -> rows
     suppressed_by: dict[str, int] = field(default_factory=dict)  # reason (its kind) -> rows
     failed_by: dict[str, int] = field(default_factory=dict)
+    skipped_by: dict[str, int] = field(default_factory=dict)  # a journey's branch not taken: what they did
     fallback_by: dict[str, int] = field(default_factory=dict)  # fallback channel -> messages sent by it
 
     def metadata(self) -> dict[str, int]:
@@ -55,7 +56,7 @@ def campaigns(con, campaign: str | None = None) -> list[CampaignStatus]:
     where, params = ("where campaign = ?", [campaign]) if campaign else ("", [])
     found: dict[str, CampaignStatus] = {}
     for name, state, reason, n in con.execute(f"""
-            select campaign, state, case when state in ('suppressed', 'failed') then reason
+            select campaign, state, case when state in ('suppressed', 'failed', 'skipped') then reason
                                          when state = 'sent' and reason like 'by the fallback %' then channel end,
                    count(*)
             from activation.message_ledger {where} group by all order by 1""", params).fetchall():
@@ -64,6 +65,8 @@ def campaigns(con, campaign: str | None = None) -> list[CampaignStatus]:
         status.counts[state] = status.counts.get(state, 0) + n
         if state == "sent" and reason:  # the channel of a message sent by the campaign's fallback
             status.fallback_by[reason] = status.fallback_by.get(reason, 0) + n
+        if state == "skipped":  # "branch not taken: clicked, bought": what they did is the kind
+            status.skipped_by[reason or ""] = status.skipped_by.get(reason or "", 0) + n
         if state in ("suppressed", "failed"):
             by = status.suppressed_by if state == "suppressed" else status.failed_by
             kind = reason_kind(reason)
@@ -97,7 +100,7 @@ def campaigns_table(statuses: list[CampaignStatus]) -> str:
     reasons = [""]
     for s in statuses:
         for label, by in (("sent by the fallback", s.fallback_by), ("suppressed", s.suppressed_by),
-                          ("failed", s.failed_by)):
+                          ("skipped", s.skipped_by), ("failed", s.failed_by)):
             if by:
                 reasons.append(f"  {s.campaign} {label}: " + ", ".join(
                     f"{n} {kind}" for kind, n in sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))))
@@ -148,6 +151,8 @@ def explain(row: dict[str, Any]) -> str:
         return "being sent by a pass now (if that pass was killed, the next one settles it)"
     if state == "held_out":
         return f"held out: {reason or 'in the campaign holdout'} (never sent, to measure the uplift)"
+    if state == "skipped":  # a journey's step the customer's behaviour made unneeded
+        return f"skipped, not sent by {row.get('channel')}: {reason or 'a branch not taken'}"
     if state in ("unknown", "sending"):
         return reason or "outcome unknown: a pass ended while it was in flight"
     return f"{state.replace('_', ' ')}: {reason or 'no reason recorded'}"

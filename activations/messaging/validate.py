@@ -59,8 +59,8 @@ def validate_templates(triggers: list[Trigger], templates: Templates) -> None:
     """Raise TemplateError (naming template, file, line, variable) for the first template that cannot render."""
     for trigger in triggers:
         for step in trigger.steps:
-            for template in step.templates:  # every variant of an A/B test
-                templates.validate(template, trigger_sample(trigger, step.number))
+            for template in step.templates:  # every variant of an A/B test, by the step's channel
+                templates.validate(template, trigger_sample(trigger, step.number, trigger.step_channel(step)))
             if step.fallback_template and trigger.fallback:  # sent by the fallback channel
                 templates.validate(step.fallback_template,
                                    trigger_sample(trigger, step.number, trigger.fallback.channel))

@@ -274,7 +274,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                 raise ValueError(f"{name} cannot be sent as declared")
             to, template = str(form.get("to", "")).strip(), str(form.get("template", ""))
             step = int(form.get("step", 0)) if str(form.get("step", "")).isdigit() else 0
-            recipient = preview.test_recipient(trigger)
+            recipient = preview.test_recipient(trigger, step)  # a journey's step may go by SMS, another by email
             if recipient == "phone":
                 to = phone_e164(to) or ""
                 if not to:
@@ -292,7 +292,7 @@ def create_app(studio: Studio, secret: str | None) -> Starlette:
                 actions.record_test_send(con, name, user.name, step=step, template=template,
                                          customer_id=message.customer_id, sent_to=to, message_id=message.message_id)
             try:
-                delivery = preview.send_test(trigger, message)
+                delivery = preview.send_test(trigger, message, step)
                 outcome = ("sent" + (f" (id {delivery.provider_id})" if delivery.provider_id else "") if delivery.ok
                            else f"failed: {delivery.reason}")
             except preview.TestSendRefused as exc:

@@ -68,11 +68,11 @@ def test_messages_shows_each_campaigns_outcomes_and_reasons(passes, capsys):
     out = capsys.readouterr().out
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line and not line[0].isspace()}
     heads = lines["campaign"]
-    assert heads[:5] == ["sent", "suppressed", "held", "out", "failed"]
-    # sent, suppressed, held out, failed, unknown, waiting, being sent
-    assert lines["favourite_on_promotion"] == ["1", "1", "0", "0", "1", "0", "0"]
-    assert lines["browse"] == ["0", "1", "0", "0", "0", "0", "0"]
-    assert lines["winback"] == ["1", "0", "1", "0", "0", "0", "0"]
+    assert heads[:6] == ["sent", "suppressed", "held", "out", "skipped", "failed"]
+    # sent, suppressed, held out, skipped (a journey's branch not taken), failed, unknown, waiting, being sent
+    assert lines["favourite_on_promotion"] == ["1", "1", "0", "0", "0", "1", "0", "0"]
+    assert lines["browse"] == ["0", "1", "0", "0", "0", "0", "0", "0"]
+    assert lines["winback"] == ["1", "0", "1", "0", "0", "0", "0", "0"]
     assert "favourite_on_promotion suppressed: 1 no consent at send time" in out
     assert "browse suppressed: 1 frequency cap" in out
     assert "1 message(s) with an unknown outcome" in out
