@@ -153,8 +153,9 @@ def report(result: dg.ExecuteJobResult, base_url: str, seconds: float) -> None:
     with warehouse.connect(read_only=True) as con:
         ledger_counts = message_counts(con)
     if ledger_counts:
-        states = ("planned", "sent", "suppressed", "held_out", "failed")
-        print("\n==> triggered messages (activation.message_ledger; planned = due later)")
+        states = ("planned", "sent", "suppressed", "held_out", "skipped", "failed")
+        print("\n==> triggered messages (activation.message_ledger; planned = due later, skipped = a journey's "
+              "branch not taken)")
         print(f"  {'campaign':<24} " + " ".join(f"{s:>10}" for s in states))
         for campaign, counts in sorted(ledger_counts.items()):
             print(f"  {campaign:<24} " + " ".join(f"{counts.get(s, 0):>10,}" for s in states))

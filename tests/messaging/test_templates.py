@@ -30,7 +30,7 @@ DEMO = ["abandoned_cart", "birthday", "browse_abandonment", "cross_sell", "favou
         "favourite_on_promotion_b",
         "lead_nurture_1", "lead_nurture_2", "lead_nurture_3", "welcome_1", "welcome_2", "welcome_3", "win_back"]
 CRM_TASKS = ["mql_handoff"]  # not emails: a task for sales in the CRM, no unsubscribe link, no tracked links
-SMS = ["birthday_sms"]  # plain text for an SMS channel (tests/messaging/test_twilio.py)
+SMS = ["birthday_sms", "win_back_sms"]  # plain text for an SMS channel (tests/messaging/test_twilio.py)
 PUSH = ["abandoned_cart_push"]  # a title and a text for a push channel (tests/messaging/test_fcm.py)
 IN_APP = ["favourite_on_site"]  # a title, a text and a link for an in-app channel (tests/serve/test_in_app.py)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

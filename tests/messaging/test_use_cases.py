@@ -127,14 +127,16 @@ CASES = {
                                "Ora costa 10,32 €")}),
     ), {"laura": {SENT}, "paola": {NO_CONSENT}}),
 
-    # Paola's lapse reached 90 days on 13 October, three days after she unsubscribed: never sent;
-    # and by 20 November the occurrence is past its 30-day expiry: not even planned.
-    "win_back (as built)": Case("win_back", (Pass(at(10, 13, 12)), Pass(AS_OF)), {"paola": {NO_CONSENT}}),
+    # Paola's lapse reached 90 days on 13 October, three days after she unsubscribed: never sent; the
+    # journey's SMS a week later (she has no SMS consent either) is past its 30-day expiry by 20 November.
+    "win_back (as built)": Case("win_back", (Pass(at(10, 13, 12)), Pass(AS_OF)), {"paola": {
+        NO_CONSENT, (2, "suppressed", "expired before it could be sent")}}),
     "win_back": Case("win_back", (
         Pass(at(10, 13, 8)),  # 90 days after her last order come at 09:00 UTC
         Pass(at(10, 13, 12), {"paola": ("Paola, ci manchi! Uno sconto per tornare a trovarci", COUPON,
                                         "10% di sconto")}),
-    ), {"paola": {SENT}}, setup=("delete from raw.email_engagement where lower(email) = 'paola.sala@libero.it'",
+    ), {"paola": {SENT, (2, "planned", None)}},  # the journey's SMS, a week later unless she opened or bought
+        setup=("delete from raw.email_engagement where lower(email) = 'paola.sala@libero.it'",
                                  GRANT % "paola")),
 
     # Giulia viewed the grinder three times (the third at 09:00 UTC); she is in the holdout and has
