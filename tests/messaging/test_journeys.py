@@ -151,3 +151,28 @@ def test_a_journey_declared_right_is_read_with_each_steps_channel():
     assert (trigger.step_channel(first), trigger.step_consent(first)) == ("push", "consent_push")
     assert (trigger.step_channel(second), trigger.step_consent(second)) == ("email", "email_marketable")
     assert second.unless == ("clicked", "bought")
+
+
+def test_a_step_is_skipped_for_a_customer_who_replied_stop(sandbox, shop, email):  # noqa: F811
+    from dataclasses import replace
+
+    from activations.messaging.feedback import phone_sha256
+
+    mail, received = email
+    add(shop, "stopper", device(1))
+    add(shop, "quiet", device(2))
+    shop.execute("update marts.customers set phone = '+39 333 111 2222' where customer_id = 'stopper'")
+    trigger = journey()
+    trigger = replace(trigger, steps=(trigger.steps[0], replace(trigger.steps[1], unless=("stopped",))))
+    channels = {"push": channel(sandbox), "email": mail}
+    run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=1, minutes=5))
+    # Their STOP to another campaign's SMS, recorded as the Twilio webhook records it.
+    shop.execute("insert into activation.sms_suppression_list values (?, 'STOP', ?)",
+                 [phone_sha256("+393331112222"), NOW.replace(tzinfo=None)])
+    run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=4, minutes=5))
+    taken = path(shop)
+    assert taken["stopper"][1] == (2, "email", "skipped", "branch not taken: stopped")
+    assert taken["quiet"][1] == (2, "email", "sent", None)
+    assert [m["To"].addresses[0].addr_spec for m in received()] == ["quiet@example.it"]
+    for ch in channels.values():
+        ch.close()
