@@ -137,19 +137,20 @@ RunModels = Callable[[list[str], Path, "datetime | None"], int]
 
 def run(landing: Path, warehouse: Path, triggers: list[Trigger], channels: Mapping[str, Channel],
         templates: Templates, policy: Settings, now: datetime, *, pinned: bool,
-        run_models: RunModels = run_models) -> FreshEventsReport:
+        run_models: RunModels = run_models, catch_up: bool = False) -> FreshEventsReport:
     """Load new event files, run the event-driven triggers' models, send what is due for those triggers.
 
     With nothing new to load, dbt is skipped (the tables are as fresh as the files) and only the pass
     runs. `pinned`: `now` is a chosen as_of (tests, replays) that dbt must use too. `run_models`: a dbt
     process per run (Dagster's event path), or dbt kept in memory (`attiva realtime`, realtime.py).
+    `catch_up`: run the models even with nothing new, for rows a run killed after loading them left behind.
     """
     report = FreshEventsReport()
     started = time.monotonic()
     ingest = load_landing(landing, warehouse, sources={EVENTS_SOURCE})
     report.files_loaded, report.rows_loaded, report.rows_quarantined = _loaded(ingest)
     report.seconds["ingest"] = time.monotonic() - started
-    if report.rows_loaded:
+    if report.rows_loaded or catch_up:
         started = time.monotonic()
         report.dbt_models = run_models([t.name for t in triggers], warehouse, now if pinned else None)
         report.seconds["dbt"] = time.monotonic() - started

@@ -148,6 +148,7 @@ class Realtime:
         self.channel_errors: dict = {}
         self.triggers: list = []
         self.broken: dict[str, str] = {}  # event-driven campaigns that cannot be sent, until said
+        self.caught_up = False  # whether a turn has run the models since this process started
 
     def _refresh(self) -> None:
         """Parse the project and read the settings again where their files changed; the campaigns with them."""
@@ -177,8 +178,12 @@ class Realtime:
             broken, self.broken = self.broken, {}
             ready = [t for t in self.triggers if all(c in self.channels for c in t.channels)]
             now = self.as_of or datetime.now(UTC)
+            # The first turn runs the models whatever it loads: a predecessor killed between loading event files
+            # and running them left rows no later batch would carry.
             report = fresh_events.run(self.landing, self.warehouse, ready, self.channels, self.templates,
-                                      self.policy, now, pinned=self.as_of is not None, run_models=self.dbt.run)
+                                      self.policy, now, pinned=self.as_of is not None, run_models=self.dbt.run,
+                                      catch_up=not self.caught_up)
+            self.caught_up = True
         except Exception as exc:  # noqa: BLE001 - the loop goes on: the next turn tries again
             return Batch(None, f"{type(exc).__name__}: {exc}")
         unsent = dict(broken)

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 import requests
 
+from activations.ingest import load_landing
 from activations.messaging.ledger import in_holdout
 from tests.orchestration.test_event_path import cart_event, write_events
 
@@ -96,11 +97,13 @@ def test_attiva_realtime_sends_for_new_events_in_seconds_and_once_across_a_kill(
         assert took < 30, f"{took:.1f}s from the event file to the SMTP server"  # no run, no dbt process: seconds
         assert "1 event file(s), 1 row(s) loaded" in log.read_text()
 
-        # kill -9, a new event while it is down, and a restart: the new one is sent, Mario's not again.
+        # kill -9 just after it loaded a new event file, before dbt ran on it (loaded here, as the killed
+        # process left it), and a restart: that cart is sent all the same, Mario's not again.
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         write_events(landing, [cart_event("E-RT-2", people[second], "P2",
                                           pinned_as_of - timedelta(hours=3))])
+        assert sum(f.rows_loaded for f in load_landing(landing, warehouse, sources={"events"}).files) == 1
         proc = start(landing, warehouse, log)
         wait_for(lambda: reminders(second), proc, log, f"{second}'s reminder")
         time.sleep(1)
