@@ -7,7 +7,7 @@ counts, each in the warehouse as the pass sees it:
 - opened / clicked: an earlier step's message of the same occurrence, as measurement.message_outcomes
   matches engagement to messages (the ESP's events by message id or address; the storefront's and app's
   message_displayed / message_clicked events by message id);
-- bought: an order by the customer (marts.orders) placed after the occurrence;
+- bought: an order by the customer (marts.orders) placed after the occurrence and not cancelled;
 - stopped: the customer's phone opted out of SMS (a STOP reply; activation.sms_suppression_list).
 
 A skipped step is recorded in the ledger as `skipped` with the reason, so the ledger holds the path each
@@ -73,7 +73,8 @@ def _what_they_did(con, rows: pl.DataFrame, now: datetime, engagement: bool) -> 
                        case when {earlier.format(what='opened') if engagement else 'false'} then 'opened' end,
                        case when {earlier.format(what='clicked') if engagement else 'false'} then 'clicked' end,
                        case when exists (select 1 from marts.orders as o where o.customer_id = r.customer_id
-                                         and o.ordered_at > r.occurred_at and o.ordered_at <= ?) then 'bought' end,
+                                         and o.ordered_at > r.occurred_at and o.ordered_at <= ?
+                                         and o.status is distinct from 'cancelled') then 'bought' end,
                        case when r.stopped then 'stopped' end], lambda x: x is not null) as did
             from {view} as r""", params=[now.replace(tzinfo=None)]).pl()
     finally:

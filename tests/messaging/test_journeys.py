@@ -38,7 +38,8 @@ def journey() -> Trigger:
 @pytest.fixture
 def shop(both):  # noqa: F811
     """test_fallback's warehouse with the orders and the message outcomes (dbt's measurement view, as a table)."""
-    both.execute("create table marts.orders (order_id varchar, customer_id varchar, ordered_at timestamp)")
+    both.execute("create table marts.orders (order_id varchar, customer_id varchar, ordered_at timestamp, "
+                 "status varchar)")
     both.execute("create schema measurement")
     both.execute("create table measurement.message_outcomes (message_id varchar, opened boolean, clicked boolean)")
     return both
@@ -69,8 +70,8 @@ def test_a_journey_switches_channel_and_branches_on_clicks_and_orders(sandbox, s
     [(clicked_id,)] = shop.execute("select message_id from activation.message_ledger "
                                    "where customer_id = 'clicker' and step = 1").fetchall()
     shop.execute("insert into measurement.message_outcomes values (?, true, true)", [clicked_id])
-    shop.execute("insert into marts.orders values ('O1', 'buyer', ?)",
-                 [(OCCURRED + timedelta(hours=2)).replace(tzinfo=None)])
+    shop.execute("insert into marts.orders values ('O1', 'buyer', ?, 'completed'), ('O2', 'quiet', ?, 'cancelled')",
+                 [(OCCURRED + timedelta(hours=2)).replace(tzinfo=None)] * 2)  # a cancelled order is no purchase
 
     second = run_pass(shop, [journey()], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=4, minutes=5))
     assert second.outcomes["cart_journey"] == {"sent": 2, "skipped": 2}
@@ -94,7 +95,8 @@ def test_a_journey_switches_channel_and_branches_on_clicks_and_orders(sandbox, s
 def test_a_step_waiting_on_clicks_stays_planned_until_engagement_is_measured(sandbox, both, email):  # noqa: F811
     mail, received = email
     add(both, "quiet", device(1))
-    both.execute("create table marts.orders (order_id varchar, customer_id varchar, ordered_at timestamp)")
+    both.execute("create table marts.orders (order_id varchar, customer_id varchar, ordered_at timestamp, "
+                 "status varchar)")
     channels = {"push": channel(sandbox), "email": mail}
     report = run_pass(both, [journey()], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=4, minutes=5))
     # The push goes; the email, which must know whether the push was clicked, waits for measurement.message_outcomes.
