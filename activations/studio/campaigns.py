@@ -152,6 +152,7 @@ class StepView:
     step: Step
     variants: list[dict[str, Any]]  # template, allocated (probability now, None if one template), counts
     renderings: list[Rendering] = field(default_factory=list)
+    test_recipient: str | None = None  # what a test of this step goes to: "email", "phone", None (no test send)
 
 
 @dataclass
@@ -165,7 +166,6 @@ class CampaignDetail:
     occurrences: list[dict[str, Any]]
     chosen: dict[str, Any] | None
     history: list[dict[str, Any]]
-    test_recipient: str | None = None  # what a test send goes to: "email", "phone", None (no test send)
 
 
 def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str | None = None,
@@ -191,7 +191,6 @@ def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str 
                           history)
     if trigger is None:
         return page
-    page.test_recipient = preview.test_recipient(trigger)
     allocated = allocation.allocated_now(con, campaign) if counts else {}
     page.occurrences = preview.candidates(con, trigger)
     page.chosen = next((o for o in page.occurrences if o["trigger_key"] == occurrence), None) or (
@@ -199,7 +198,8 @@ def detail(con, found: Declared, campaign: str, personal: bool, occurrence: str 
     templates, settings = templates or Templates(), settings or load_settings()
     for step in trigger.steps:
         view = StepView(step, [{"template": t, "allocated": allocated.get(step.number, {}).get(t),
-                                "counts": counts.get((step.number, t), {})} for t in step.templates])
+                                "counts": counts.get((step.number, t), {})} for t in step.templates],
+                        test_recipient=preview.test_recipient(trigger, step.number))  # a journey's steps differ
         if page.chosen:
             for template in step.templates:
                 view.renderings.append(_render(con, trigger, step, template, page.chosen["trigger_key"], templates,

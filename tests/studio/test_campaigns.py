@@ -187,3 +187,18 @@ def test_a_test_of_an_sms_campaign_goes_to_the_number_typed_marked_as_a_test(as_
     viewer.log_in("vera")
     shown = viewer.get("/campaigns/birthday_sms").text
     assert "•••21" in shown and "3337654321" not in shown  # the number typed, masked for a viewer
+
+
+def test_each_step_of_a_journey_is_tested_by_its_own_channel(as_marketer, console, studio, twilio_sandbox):
+    """win_back sends its coupon by email, then an SMS a week later: the email step's test goes to an address,
+    the SMS step's to a number, through Twilio."""
+    page = as_marketer.get("/campaigns/win_back").text
+    email_step, sms_step = page.split('<div class="rendering" data-step="2"', 1)
+    assert 'type="email" name="to"' in email_step and 'type="tel" name="to"' not in email_step
+    assert 'type="tel" name="to"' in sms_step
+    occurrence = re.search(r'name="occurrence" value="([^"]+)"', page)[1]
+    answer = as_marketer.post("/campaigns/win_back/test-send", {
+        "step": "2", "template": "win_back_sms", "occurrence": occurrence, "to": "+39 333 765 4321"})
+    assert "to +393337654321: sent" in text_of(answer.text)
+    [message] = requests.get(f"{twilio_sandbox}/_sandbox/state/twilio", timeout=10).json()["messages"]
+    assert message["body"].startswith("[TEST] Emporio Nove") and "STOP per annullare" in message["body"]
