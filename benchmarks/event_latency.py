@@ -90,6 +90,16 @@ def project_copy(home: Path) -> None:
     policy.write_text(text[:start] + changed + text[end:])
 
 
+def stop(proc: subprocess.Popen | None) -> None:
+    """SIGTERM a process started with its own session (and its children), SIGKILL after 30 s."""
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run(cmd: list[str], env: dict[str, str], what: str) -> float:
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -321,12 +331,7 @@ def main() -> int:
                 time.sleep(1)
             parts = breakdown(instance, measured_since)
         finally:
-            if daemon is not None and daemon.poll() is None:
-                os.killpg(daemon.pid, signal.SIGTERM)
-                try:
-                    daemon.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(daemon.pid, signal.SIGKILL)
+            stop(daemon)
 
     latencies = sorted(got[e] - at for e, at in landed_at.items() if e in got)
     missing = len(landed_at) - len(latencies)

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activations.serve.keys import add_key  # noqa: E402
-from benchmarks.event_latency import BIN, cart_event, log, pick_customers, project_copy, received, run  # noqa: E402
+from benchmarks.event_latency import BIN, cart_event, log, pick_customers, project_copy, received, run, stop  # noqa: E402
 from benchmarks.sandbox_throughput import META_TOKEN, WEBHOOK_SECRET, free_port, sandbox_process  # noqa: E402
 
 THREADS = 8
@@ -192,13 +192,8 @@ def main() -> int:
                 time.sleep(0.5)
             got = received(mailbox)
         finally:
-            for proc in (worker, serve):
-                if proc is not None and proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    try:
-                        proc.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(proc.pid, signal.SIGKILL)
+            stop(worker)
+            stop(serve)
 
     latencies = [got[e] - at for e, at in accepted.items() if e in got]
     missing = len(accepted) - len(latencies)
