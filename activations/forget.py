@@ -38,10 +38,15 @@ from activations.serve.store import forget_from_serving
 PERSONAL_COLUMNS = ("email", "phone", "first_name", "last_name", "birth_date", "address", "city", "postal_code",
                     "company", "job_title", "push_token", "full_name", "field_data",  # these two: lead-ad forms
                     "shipping_first_name", "shipping_last_name", "shipping_address", "shipping_city",
-                    "shipping_postal_code")
-# Which raw column holds each kind of source identifier the identity graph knows.
-SOURCE_ID_COLUMNS = {"crm_contact_id": "contact_id", "shop_customer_id": "shop_customer_id",
-                     "device_id": "anonymous_id", "guest_order_id": "order_id", "meta_lead_id": "lead_id"}
+                    "shipping_postal_code", "from_id", "from_name", "message")  # the last three: social
+# Which raw column holds each kind of source identifier the identity graph knows, and the expression that
+# spells it as the graph does (a social handle is platform:from_id, as stg_social__interactions writes it).
+SOURCE_ID_COLUMNS = {"crm_contact_id": ("contact_id", "cast(contact_id as string)"),
+                     "shop_customer_id": ("shop_customer_id", "cast(shop_customer_id as string)"),
+                     "device_id": ("anonymous_id", "cast(anonymous_id as string)"),
+                     "guest_order_id": ("order_id", "cast(order_id as string)"),
+                     "meta_lead_id": ("lead_id", "cast(lead_id as string)"),
+                     "social_user_id": ("from_id", "lower(trim(platform)) || ':' || trim(from_id)")}
 ERASED = "erased"  # what an erased email column reads in raw tables (not an address: staging nulls it)
 # `predictions`: the scores models publish per customer (customer_clv, customer_propensity).
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts", "audiences", "triggers", "predictions")
@@ -168,9 +173,9 @@ def forget(con, who: str, now: datetime | None = None,
             digits = "replace(replace(replace(replace(replace(phone, ' ', ''), '-', ''), '.', ''), '+', ''), '/', '')"
             tests.append(f"{digits} in ({', '.join('?' for _ in phones)})")
             params += sorted(phones)
-        for kind, column in SOURCE_ID_COLUMNS.items():
+        for kind, (column, spelt) in SOURCE_ID_COLUMNS.items():
             if column in columns and by_type.get(kind):
-                tests.append(f"cast({column} as string) in ({', '.join('?' for _ in by_type[kind])})")
+                tests.append(f"{spelt} in ({', '.join('?' for _ in by_type[kind])})")
                 params += sorted(by_type[kind])
         personal = [c for c in PERSONAL_COLUMNS if c in columns]
         if not tests or not personal:

@@ -24,7 +24,7 @@ from generator.events import events
 from generator.listening import mentions
 from generator.orders import orders
 from generator.people import people
-from generator.social import social_leads
+from generator.social import social_interactions, social_leads
 from generator.streams import stream
 
 TRUTH_FOLDER = "_truth"
@@ -106,6 +106,9 @@ def generate(customers: int, seed: int, out: Path, as_of: datetime) -> GenerateS
                                    "contact_id", share=0.45, messiness=0.4)
         land("crm_contacts", crm)
         land("social_leads", social_leads(stream(seed, "social"), who, now))
+        interactions, handles = social_interactions(stream(seed, "social.interactions"), who, now)
+        land("social_interactions", interactions)
+        pending.append(writer.submit(_truth, "social_handles", handles, out))
         web_mentions, mentions_truth = mentions(stream(seed, "listening"), customers, now)
         land("web_mentions", web_mentions)
         pending.append(writer.submit(_truth, "mentions", mentions_truth, out))

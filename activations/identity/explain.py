@@ -10,7 +10,7 @@ from typing import Any
 COLUMNS = ("record_type", "record_id", "role", "identifier_type", "identifier_value", "reason", "people",
            "max_people", "source", "first_seen_at", "last_seen_at")
 IDENTIFIER_TYPES = ("email", "phone", "crm_contact_id", "shop_customer_id", "device_id", "guest_order_id",
-                    "meta_lead_id")
+                    "meta_lead_id", "social_user_id")
 
 
 @dataclass(frozen=True)

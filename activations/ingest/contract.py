@@ -306,6 +306,37 @@ SOURCES: tuple[Source, ...] = (
         "`attiva serve`'s leadgen webhook (docs/social-leads.md) or an export in the same shape.",
     ),
     Source(
+        "social_interactions",
+        "social/interactions",
+        "interaction_id",
+        (
+            _c("interaction_id", required=True,
+               description="the platform's id: a comment's or message's id; a reaction's is the post's and the "
+                           "person's (Meta's webhooks give none)"),
+            _code("platform", ("facebook", "instagram", "linkedin"), required=True),
+            _code("kind", ("comment", "reaction", "share", "follow", "message", "mention"), required=True,
+                  description="a mention is the brand tagged in the person's own post or story"),
+            _code("verb", ("add", "edited", "remove"),
+                  description="as Meta's webhooks say; empty is add. A later row with the same id replaces the "
+                              "earlier: an edited comment, a reaction taken back, an unfollow"),
+            _c("occurred_at", "timestamp", required=True, description="the webhook's created_time"),
+            _c("page_id", description="the brand's Page, Instagram account or LinkedIn organization"),
+            _c("post_id", description="the post commented, reacted to or shared; empty for follows and messages"),
+            _c("from_id", description="the person's id on the platform (page-scoped on Facebook and Instagram, a "
+                                      "member URN on LinkedIn); empty when the platform hides who it was"),
+            _c("from_name", description="their display name or @username"),
+            _c("message", description="the comment's or message's text"),
+            _c("reaction_type", description="like, love, haha, wow, sad, angry, care; LinkedIn's praise, "
+                                            "empathy, interest, appreciation, entertainment"),
+            _c("email", description="an email the person shared in a direct message (Messenger's and Instagram's "
+                                    "email quick reply)"),
+            _c("phone", description="a phone number they shared the same way"),
+        ),
+        "Social interactions with the brand's pages and accounts on Facebook, Instagram and LinkedIn (comments, "
+        "reactions, shares, follows, direct messages, mentions), one row per interaction as the platforms' "
+        "webhooks and exports give them (docs/social.md).",
+    ),
+    Source(
         "email_engagement",
         "email_engagement",
         "engagement_id",

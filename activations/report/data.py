@@ -30,6 +30,7 @@ class ReportData:
     send_times: Rows = field(default_factory=list)  # timed_by, delivered, opened: what set each sent message's hour
     send_time_tests: Rows = field(default_factory=list)  # campaign, control, delivered, opened (send_time_control)
     listening: Rows = field(default_factory=list)  # marts.listening_brand_weekly, topic 'all': week, brand, ...
+    social: Rows = field(default_factory=list)  # marts.social_engagement_weekly per week and kind, every platform
     sync_runs: int = 0
     generated_at: datetime | None = None
     missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
@@ -197,6 +198,14 @@ def load(con, generated_at: datetime | None = None, campaigns_from: str = "measu
                    share_negative
             from marts.listening_brand_weekly where topic = 'all'
             order by week_start, is_own_brand desc, brand""")
+    if _exists(con, "marts", "social_engagement_weekly"):
+        # Social engagement: interactions per week and kind, every platform together.
+        data.social = _rows(con, """
+            select week_start, kind, sum(interactions) as interactions, sum(customers) as customers,
+                   sum(interactions_by_customers) as interactions_by_customers
+            from marts.social_engagement_weekly
+            group by week_start, kind
+            order by week_start, kind""")
     if _exists(con, "activation", "sync_runs"):
         # The audience each run saw, the last run of each day per sync.
         data.audience_sizes = _rows(con, """

@@ -1,7 +1,7 @@
 """The report as one self-contained HTML page: inline CSS, inline SVG (svg.py), no script.
 
 Sections (their ids are what tests look for): campaigns, uplift, variants, audiences, funnel,
-listening, predictions, sync-health. A section without data says so in words instead of drawing an empty chart, and so
+listening, social, predictions, sync-health. A section without data says so in words instead of drawing an empty chart, and so
 does one whose numbers are still too small to estimate anything (no chart of zeros).
 """
 
@@ -16,7 +16,8 @@ from activations.report import svg
 from activations.report.data import ReportData
 from activations.report.intervals import rate_difference
 
-SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "listening", "predictions", "sync-health")
+SECTIONS = ("campaigns", "uplift", "variants", "audiences", "funnel", "listening", "social", "predictions",
+            "sync-health")
 
 CSS = """
 :root { color-scheme: light; }
@@ -353,6 +354,35 @@ def listening_section(data: ReportData) -> str:
     return _section("listening", "Brand and listening", lede, charts + table)
 
 
+SOCIAL_KINDS = ("reaction", "comment", "share", "follow", "message", "mention")
+
+
+def social_section(data: ReportData) -> str:
+    lede = ("Interactions with the brand's pages and accounts on Facebook, Instagram and LinkedIn, per week: reactions, "
+            "comments, shares, follows, direct messages and mentions, each counted once and without those taken back. "
+            "\"From customers\" counts the interactions of handles that are known customers: a handle is linked once "
+            "its owner shared an email or phone in a direct message; the rest is anonymous brand engagement "
+            "(docs/social.md).")
+    if not data.social:
+        return _section("social", "Social engagement", lede, _empty("no social interaction landed yet."))
+    weeks: dict[date, dict[str, int]] = {}
+    from_customers: dict[date, int] = {}
+    for r in data.social:
+        weeks.setdefault(r["week_start"], {})[r["kind"]] = int(r["interactions"])
+        from_customers[r["week_start"]] = from_customers.get(r["week_start"], 0) + int(r["interactions_by_customers"])
+    kinds = [k for k in SOCIAL_KINDS if any(k in w for w in weeks.values())]
+    series = {kind: [(week, float(w.get(kind, 0))) for week, w in weeks.items()] for kind in kinds}
+    chart = svg.line_chart("Social interactions per week, by kind", series, x_label="Week", y_label="Interactions",
+                           fmt=_short_count, whole=True)
+    rows = []
+    for week in list(weeks)[-8:][::-1]:
+        total = sum(weeks[week].values())
+        rows.append([f"{week:%d %b %Y}", count(total), *(count(weeks[week].get(k, 0)) for k in kinds),
+                     pct(from_customers[week] / total if total else None)])
+    table = _table(["Week", "Interactions", *(f"{k.capitalize()}s" for k in kinds), "From customers"], rows)
+    return _section("social", "Social engagement", lede, chart + table)
+
+
 def _days(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
@@ -532,7 +562,7 @@ def _tiles(data: ReportData) -> str:
 BUILDERS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
     ("Campaigns", campaigns_section), ("Uplift", uplift_section), ("A/B tests", variants_section),
     ("Audiences", audiences_section), ("Lead funnel", funnel_section), ("Brand and listening", listening_section),
-    ("Predicted scores", predictions_section),
+    ("Social engagement", social_section), ("Predicted scores", predictions_section),
     ("Sync health", sync_health_section))
 
 

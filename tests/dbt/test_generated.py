@@ -59,7 +59,8 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(generated):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         reasons = con.execute("select count(distinct file || line), count(distinct file), min(line) from raw.quarantine "
                               "where file is not null and line is not null and reason is not null").fetchone()
-    assert reasons[0] == report.rows_quarantined and reasons[1] == 12  # every export with a malformed row: the app's installations, the lead-ad leads and the web mentions too
+    assert reasons[0] == report.rows_quarantined and reasons[1] == 13  # every export with a malformed row: the app's installations, the lead-ad leads,
+    # the social interactions and the web mentions too
 
 
 # Audiences of predicted traits: empty until the weekly models publish (test below).
@@ -145,3 +146,47 @@ def test_app_users_are_reached_on_their_latest_tokens_with_push_consent(generate
     uninstalled = set(pl.read_parquet(truth / "uninstalled_push_tokens.parquet")["push_token"])
     assert uninstalled & set(tokens)
     assert consenting > 0 and pushes > 0 and strays == 0
+
+
+def test_a_social_handle_joins_its_person_only_when_it_shared_their_email_or_phone(generated):
+    """The generator's truth says who is behind each handle: a handle whose direct message shared the person's
+    email or phone belongs to that person's customer; a handle that also typed someone else's email is
+    shared and belongs to nobody; every other handle is anonymous brand engagement."""
+    import polars as pl
+
+    warehouse, truth, _ = generated
+    handles = pl.read_parquet(truth / "social_handles.parquet")
+    records = pl.read_parquet(truth / "person_map.parquet")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        owner = dict(con.execute("select social_user_id, min(customer_id) from marts.social_engagement "
+                                 "where customer_id is not null group by 1").fetchall())
+        record_owner = {(t, v): c for t, v, c in con.execute(
+            "select identifier_type, identifier_value, customer_id from marts.customer_identifiers "
+            "where identifier_type in ('crm_contact_id', 'shop_customer_id', 'guest_order_id', 'device_id', "
+            "'email')").fetchall()}
+        interactions = con.execute("select count(*), count(customer_id) from marts.social_engagement").fetchone()
+        # A handle that shared an email no record carries (a B2B buyer's personal address) is a new customer.
+        new_people = {c for (c,) in con.execute(
+            "select customer_id from marts.customer_identifiers group by 1 having bool_and(identifier_type in "
+            "('social_user_id', 'email', 'phone')) and bool_or(identifier_type = 'social_user_id')").fetchall()}
+    kind = {"crm_contacts": "crm_contact_id", "shop_customers": "shop_customer_id", "shop_orders": "guest_order_id",
+            "events": "device_id", "guest_email": "email"}
+    customers_of: dict[int, set[str]] = {}
+    for person, source, record in records.select("person_id", "source", "record_id").iter_rows():
+        if (kind[source], str(record)) in record_owner:
+            customers_of.setdefault(person, set()).add(record_owner[(kind[source], str(record))])
+    linked = checked = 0
+    for platform, from_id, person, shares, two in handles.select(
+            "platform", "from_id", "person_id", "shares_identifier", "types_two_people").iter_rows():
+        handle = f"{platform}:{from_id}"
+        if shares and not two:
+            linked += handle in owner
+            if person in customers_of and handle in owner:
+                checked += 1
+                assert owner[handle] in customers_of[person] | new_people, (handle, person)
+        else:
+            assert handle not in owner, (handle, person, shares, two)
+    sharing = handles.filter(pl.col("shares_identifier") & ~pl.col("types_two_people")).height
+    assert checked > 20 and linked >= 0.9 * sharing, (checked, linked, sharing)  # a quarantined row may lose one
+    assert handles.filter("types_two_people").height >= 1
+    assert 0 < interactions[1] < interactions[0] / 5  # most engagement is anonymous

@@ -11,12 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from activations.build import build_warehouse
 from activations.destinations.meta.leads import lead_row
-from activations.ingest import load_landing
 from activations.serve.events import write_landing_file
 from activations.serve.meta_leads import LEADS_FOLDER
-from tests.conftest import HANDCRAFTED_AS_OF
+from tests.dbt.on_top import build_on_top, owner, query
 
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
@@ -40,30 +38,11 @@ LEADS = [
 @pytest.fixture(scope="module")
 def built(handcrafted_warehouse, tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("social_leads")
-    incremental = root / "incremental.duckdb"
-    shutil.copy(handcrafted_warehouse, incremental)
     landing = root / "landing"
     write_landing_file(landing / LEADS_FOLDER, LEADS, "meta-leads")
     write_landing_file(landing / LEADS_FOLDER, LEADS[:1], "meta-leads")  # L1 landed twice
-    report = load_landing(landing, incremental)
-    assert not report.failed_files, str(report)
-    result = build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=incremental)
-    assert result.ok, str(result)
-    rebuilt = root / "rebuilt.duckdb"
-    shutil.copy(incremental, rebuilt)
-    result = build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=rebuilt, full_refresh=True)
-    assert result.ok, str(result)
+    incremental, rebuilt, _ = build_on_top(handcrafted_warehouse, landing, root)
     return incremental, rebuilt
-
-
-def query(warehouse: Path, sql: str, *params) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
-
-
-def owner(warehouse: Path, kind: str, value: str) -> set[str]:
-    return {r[0] for r in query(warehouse, "select customer_id from marts.customer_identifiers "
-                                           "where identifier_type = ? and identifier_value = ?", kind, value)}
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])

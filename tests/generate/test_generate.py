@@ -128,7 +128,7 @@ def test_summary_counts_what_was_written(landing: tuple[Path, GenerateSummary]) 
         header = 0 if source.name == "events" else 1
         assert summary.rows[source.name] == lines - header > 0
         assert source.name in text and f"{summary.rows[source.name]:,}" in text
-    assert len(summary.files) == len(SOURCES) + 6 and all(p.exists() for p in summary.files)
+    assert len(summary.files) == len(SOURCES) + 7 and all(p.exists() for p in summary.files)
     assert summary.bytes_written == sum(p.stat().st_size for p in summary.files)
     assert summary.seconds > 0
 
@@ -661,3 +661,24 @@ def test_social_leads_join_crm_contacts_or_are_new_and_ask_in_italian_or_english
     assert {"nome", "cognome", "e-mail", "città"} <= questions and {"full_name", "email", "phone_number"} <= questions
     assert {r["platform"].lower() for r in good} == {"fb", "ig"}
     assert {r["consent_marketing"] for r in good} == {"true", "false", ""}
+
+
+def test_social_interactions_come_messy_as_webhooks_deliver_them(root: Path) -> None:
+    """Every kind on three platforms; some delivered twice, reactions taken back, comments edited; most handles
+    anonymous; messages that share an email (in any spelling) from handles the truth says are customers'."""
+    _, rows, _ = read_csv(root, "social_interactions")
+    good = [r for r in rows if r["interaction_id"] and r["kind"]]
+    assert {r["kind"] for r in good} == {"comment", "reaction", "share", "follow", "message", "mention"}
+    assert {r["platform"].lower() for r in good} == {"facebook", "instagram", "linkedin"}
+    assert any(r["platform"] == "Facebook" for r in good)  # an export that capitalizes it
+    deliveries = Counter((r["platform"].lower(), r["interaction_id"]) for r in good)
+    assert any(n > 1 for n in deliveries.values())
+    assert {r["verb"] for r in good} == {"add", "edited", "remove"}
+    assert any(r["kind"] == "reaction" and r["verb"] == "remove" for r in good)
+    assert any(r["platform"].lower() == "linkedin" and not r["from_id"] for r in good)  # hidden
+    handles = pl.read_parquet(root / "_truth" / "social_handles.parquet")
+    assert handles.filter(pl.col("person_id").is_null()).height > handles.height / 2
+    sharing = {h for h in handles.filter("shares_identifier")["from_id"]}
+    shared = [r for r in good if r["email"]]
+    assert shared and {r["from_id"] for r in shared} <= sharing
+    assert any(r["email"] != r["email"].strip().lower() for r in shared)

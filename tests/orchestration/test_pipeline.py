@@ -146,7 +146,7 @@ def test_a_broken_file_is_visible_and_the_good_files_still_flow(built):
                   if e.asset_key.to_user_string() == "raw/landing_files").materialization.metadata
     assert ledger["files_failed"].value == 1
     assert BROKEN_FILE in ledger["failed_files"].value and "updated_at" in ledger["failed_files"].value
-    assert ledger["files_loaded"].value == 9
+    assert ledger["files_loaded"].value == 10
     contacts = next(e for e in result.get_asset_materialization_events()
                     if e.asset_key.to_user_string() == "raw/crm_contacts").materialization.metadata
     assert contacts["files_failed"].value == 1 and contacts["rows_quarantined"].value == 1

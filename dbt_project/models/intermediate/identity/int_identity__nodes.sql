@@ -1,7 +1,8 @@
 -- Every identifier of the graph, numbered for label propagation, with the evidence of how
 -- many different people use it. An email, phone or device is shared when it links more
--- people than its type allows (`identity_max_people_per_email`, `_phone`, `_device_id`):
--- a role mailbox such as info@company.it, a family phone, a family computer. A shared
+-- people than its type allows (`identity_max_people_per_email`, `_phone`, `_device_id`,
+-- `_social_user_id`): a role mailbox such as info@company.it, a family phone, a family
+-- computer, a social handle that typed several people's emails. A shared
 -- identifier stays an identifier of each of them but never merges them.
 --
 -- Who counts as a person (docs/identity.md): the CRM contacts, shop accounts, emails and
@@ -22,11 +23,12 @@
 {{ config(materialized=attiva.incremental_materialization(), unique_key='node', incremental_strategy=attiva.upsert_strategy()) }}
 
 {%- set strong = "('crm_contact_id', 'shop_customer_id', 'email', 'phone')" %}
-{%- set sharable = "('email', 'phone', 'device_id')" %}
+{%- set sharable = "('email', 'phone', 'device_id', 'social_user_id')" %}
 {%- set limits = {
     'email': var('identity_max_people_per_email'),
     'phone': var('identity_max_people_per_phone'),
     'device_id': var('identity_max_people_per_device_id'),
+    'social_user_id': var('identity_max_people_per_social_user_id'),
 } %}
 
 with observations as (
@@ -193,8 +195,16 @@ keyed as (
     inner join neighbour_identifiers as k on c.neighbour = k.neighbour and k.person_key <> c.node
 ),
 
+-- ...except on a social handle, where anyone types anything into a direct message: the
+-- identifiers only the handle carries are one person of their own ('unknown:' || X), so a
+-- new address typed beside a customer's makes the handle shared instead of joining them
 somebody as (
     select distinct node, neighbour from keyed
+    union
+    select distinct c.node, 'unknown:' || c.node
+    from candidate_links as c
+    left join keyed as k on c.node = k.node and c.neighbour = k.neighbour
+    where k.node is null and {{ dbt.split_part('c.node', "':'", 1) }} = 'social_user_id'
 ),
 
 -- identifiers with two somebodies or more: are they one person?
