@@ -130,7 +130,7 @@ def plan_new(con, trigger: Trigger, now: datetime) -> dict[str, int]:
             pl.lit(step.number, pl.Int32).alias("step"),
             pl.lit(trigger.step_channel(step)).alias("channel"),
             *_variants(con, trigger.campaign, step, fresh["customer_id"], now),
-            (pl.col("occurred_at") + step.delay).alias("due_at"),
+            (pl.col("occurred_at") + trigger.due_after(step)).alias("due_at"),
             (pl.col("occurred_at") + step.delay + trigger.expires_after).alias("expires_at"),
         ) for step in trigger.steps])
     rows = send_time.retime(con, rows, trigger, now)

@@ -55,6 +55,10 @@ from activations.config.errors import ConfigError, first_problem
 from activations.manifest import declared_in, one_per_key
 
 REQUIRED_COLUMNS = ("trigger_key", "customer_id", "occurred_at")
+# What a journey's step may branch on or wait for (docs/messaging.md#journeys-that-branch), besides
+# `in_audience:<aud_ model>`.
+BEHAVIOURS = ("opened", "clicked", "bought", "stopped")
+IN_AUDIENCE = "in_audience:"
 CAMPAIGN = re.compile(r"[A-Za-z0-9_\-]+")  # a campaign's name is part of its asset key
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d)\s*$")
 
@@ -84,6 +88,15 @@ class Step:
     channel: str | None = None
     consent: str | None = None
     unless: tuple[str, ...] = ()
+    # ...or what it waits for: sent as soon as the customer does one of these, skipped if they have not by `delay`.
+    when: tuple[str, ...] = ()
+    # The audiences the step's conditions name (`in_audience:<model>`): condition -> the audience's relation.
+    audiences: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """Every behaviour the step looks at, `unless` and `when`."""
+        return tuple(dict.fromkeys((*self.unless, *self.when)))
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -141,6 +154,13 @@ class Trigger:
 
     def step_consent(self, step: Step) -> str | None:
         return step.consent if step.channel else self.consent
+
+    def due_after(self, step: Step) -> timedelta:
+        """When a step falls due, after the occurrence: its delay; a step that waits for behaviour (`when`) is
+        looked at from the step before it falls due, and its delay is how long it waits."""
+        if not step.when:
+            return step.delay
+        return self.steps[step.number - 2].delay if step.number > 1 else timedelta(0)
 
     @property
     def switches_channel(self) -> bool:
@@ -286,10 +306,14 @@ class StepEntry(BaseModel):
                                                   "campaign's): a journey that switches channel")
     consent: str | None = Field(None, description="with `channel`: the marts.customers column that channel needs "
                                                   "(e.g. email_marketable), or `none`")
-    unless: list[Literal["opened", "clicked", "bought", "stopped"]] = Field(
+    unless: list[str] = Field(
         default_factory=list, description="skip this step if the customer did any of these since the occurrence: "
                                           "opened or clicked an earlier step's message, bought (placed an order), "
-                                          "stopped (replied STOP: opted out of SMS)")
+                                          "stopped (replied STOP: opted out of SMS), in_audience:<aud_ model> "
+                                          "(is in that audience)")
+    when: list[str] = Field(
+        default_factory=list, description="wait for any of these (the same as `unless`): the step goes out as soon "
+                                          "as the customer does one, and is skipped if they have not by its delay")
 
 
 class FallbackEntry(BaseModel):
@@ -348,10 +372,12 @@ def read_triggers(manifest: dict[str, Any], channels: set[str], customer_columns
                   defaults: Settings | None = None) -> tuple[list[Trigger], list[BrokenTrigger]]:
     """Every `trg_*` model with its policy, each validated on its own: (the valid ones, the broken ones)."""
     defaults = defaults or Settings()
+    audiences = {n["name"]: f"{n['schema']}.{n.get('alias') or n['name']}" for n in manifest.get("nodes", {}).values()
+                 if n.get("resource_type") == "model" and n["name"].startswith("aud_")}
     found: list[Trigger | BrokenTrigger] = []
     for node in trigger_models(manifest):
         try:
-            found.append(_parse(node, channels, customer_columns, defaults))
+            found.append(_parse(node, channels, customer_columns, defaults, audiences))
         except PolicyError as exc:
             found.append(BrokenTrigger(node["name"], campaign_name(node), exc))
     kept = one_per_key(found, lambda t: t.campaign, lambda t: BrokenTrigger(t.name, t.campaign, PolicyError(
@@ -385,7 +411,7 @@ def campaign_name(node: dict[str, Any]) -> str:
 
 
 def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] | None,
-           defaults: Settings) -> Trigger:
+           defaults: Settings, audiences: dict[str, str]) -> Trigger:
     name = node["name"]
     policy = (node.get("config", {}).get("meta", {}) or {}).get("messaging")
 
@@ -437,11 +463,23 @@ def _parse(node: dict[str, Any], channels: set[str], customer_columns: set[str] 
         step_consent = _step_consent(raw, where, channels, fallback, customer_columns, fail) if own else None
         if raw.consent is not None and not own:
             raise fail(f"{where}.consent", "a step's consent goes with a channel of its own; declare that too")
-        if i == 1 and {"opened", "clicked"} & set(raw.unless):
-            raise fail(f"{where}.unless", "the first step has no earlier message to be opened or clicked")
-        steps.append(Step(i, names[0], duration(raw.delay, lambda r, w=where: fail(f"{w}.delay", r)),
-                          coupon, tuple(names[1:]), raw.allocation, raw.reward, raw.fallback_template,
-                          raw.channel if own else None, step_consent, tuple(dict.fromkeys(raw.unless))))
+        named: dict[str, str] = {}
+        for kind in ("unless", "when"):
+            for condition in getattr(raw, kind):
+                if condition.startswith(IN_AUDIENCE) and condition.removeprefix(IN_AUDIENCE) in audiences:
+                    named[condition] = audiences[condition.removeprefix(IN_AUDIENCE)]
+                elif condition not in BEHAVIOURS:
+                    known = ", ".join(f"{IN_AUDIENCE}{a}" for a in sorted(audiences)) or "no aud_ model"
+                    raise fail(f"{where}.{kind}", f"{condition!r} is none of {', '.join(BEHAVIOURS)}, "
+                                                  f"{IN_AUDIENCE}<an audience> ({known})")
+            if i == 1 and {"opened", "clicked"} & set(getattr(raw, kind)):
+                raise fail(f"{where}.{kind}", "the first step has no earlier message to be opened or clicked")
+        delay = duration(raw.delay, lambda r, w=where: fail(f"{w}.delay", r))
+        if raw.when and not delay:
+            raise fail(f"{where}.delay", "a step with `when` waits until its delay for the customer: give it one")
+        steps.append(Step(i, names[0], delay, coupon, tuple(names[1:]), raw.allocation, raw.reward,
+                          raw.fallback_template, raw.channel if own else None, step_consent,
+                          tuple(dict.fromkeys(raw.unless)), tuple(dict.fromkeys(raw.when)), tuple(named.items())))
     if [s.delay for s in steps] != sorted(s.delay for s in steps):
         raise fail("steps", "steps must come in order of their delay")
     return Trigger(

@@ -168,7 +168,7 @@ def _due(con, triggers: list[Trigger], now: datetime, sms: set[str] = frozenset(
         phone = reach_by_step(trigger) if trigger.switches_channel else reach(trigger.channel, trigger.consent)
         if trigger.fallback:
             phone += ", l.channel as ledger_channel, " + reach(trigger.fallback.channel, trigger.fallback.consent, "fb_")
-        if sms & set(trigger.channels) or any("stopped" in s.unless for s in trigger.steps):
+        if sms & set(trigger.channels) or any("stopped" in s.conditions for s in trigger.steps):
             phone += ", c.phone as c_phone"  # to send an SMS, or to know whether they replied STOP
         frame = con.sql(f"""
             select l.campaign, l.trigger_key, l.step, l.template, l.priority, l.marketing, l.due_at, l.expires_at,

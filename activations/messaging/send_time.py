@@ -60,9 +60,14 @@ def retime(con, rows: pl.DataFrame, trigger: Trigger, now: datetime) -> pl.DataF
     hours = _best_hours(con, rows["customer_id"].unique())
     naive_now = now.astimezone(UTC).replace(tzinfo=None)
     next_delay = {s.number: trigger.steps[s.number].delay for s in trigger.steps[:-1]}
+    waits = {s.number for s in trigger.steps if s.when}  # sent as soon as the customer acts: never moved
     due_at, timed_by = [], []
     for customer_id, step, occurred_at, due, expires_at in rows.select(
             "customer_id", "step", "occurred_at", "due_at", "expires_at").iter_rows():
+        if step in waits:
+            due_at.append(due)
+            timed_by.append(AS_SOON_AS_DUE)
+            continue
         if in_control(trigger, customer_id):
             due_at.append(due)
             timed_by.append(CONTROL)

@@ -118,7 +118,9 @@ def _journey_policy(**step2) -> dict:
     ({"channel": "email"}, r"steps\[1\].consent", "declare the consent 'email' needs"),
     ({"channel": "email", "consent": "likes_mail"}, r"steps\[1\].consent", "not a column"),
     ({"consent": "email_marketable"}, r"steps\[1\].consent", "goes with a channel of its own"),
-    ({"unless": ["replied"]}, r"steps\[1\].unless", ""),
+    ({"unless": ["replied"]}, r"steps\[1\].unless", "'replied' is none of opened, clicked, bought, stopped"),
+    ({"when": ["in_audience:aud_nope"]}, r"steps\[1\].when", "in_audience:aud_champions"),
+    ({"when": ["clicked"], "delay": 0}, r"steps\[1\].delay", "waits until its delay"),
 ])
 def test_a_journey_declared_wrong_is_refused_naming_the_field(step2, field, message):
     manifest = copy.deepcopy(load_manifest())
@@ -153,6 +155,13 @@ def test_a_journey_declared_right_is_read_with_each_steps_channel():
     assert (trigger.step_channel(first), trigger.step_consent(first)) == ("push", "consent_push")
     assert (trigger.step_channel(second), trigger.step_consent(second)) == ("email", "email_marketable")
     assert second.unless == ("clicked", "bought")
+    manifest["nodes"]["model.attiva.trg_abandoned_cart_push"]["config"]["meta"]["messaging"] = _journey_policy(
+        when=["clicked", "in_audience:aud_champions"])
+    [trigger] = [t for t in triggers(manifest, CHANNELS) if t.campaign == "abandoned_cart_push"]
+    second = trigger.steps[1]
+    assert second.when == ("clicked", "in_audience:aud_champions")
+    assert second.audiences == (("in_audience:aud_champions", "audiences.aud_champions"),)
+    assert trigger.due_after(second) == timedelta(hours=1)  # looked at from the step before, waits until 4 h
 
 
 def test_a_step_is_skipped_for_a_customer_who_replied_stop(sandbox, shop, email):  # noqa: F811
@@ -174,6 +183,61 @@ def test_a_step_is_skipped_for_a_customer_who_replied_stop(sandbox, shop, email)
     run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=4, minutes=5))
     taken = path(shop)
     assert taken["stopper"][1] == (2, "email", "skipped", "branch not taken: stopped")
+    assert taken["quiet"][1] == (2, "email", "sent", None)
+    assert [m["To"].addresses[0].addr_spec for m in received()] == ["quiet@example.it"]
+    for ch in channels.values():
+        ch.close()
+
+
+def waiting_journey(**step2) -> Trigger:
+    """The cart: a push after 1 h; then, as soon as they click it, an email, if they do within 4 h."""
+    trigger = journey()
+    from dataclasses import replace
+    return replace(trigger, steps=(trigger.steps[0], replace(trigger.steps[1], **{"unless": (), **step2})))
+
+
+def test_a_step_that_waits_for_a_click_goes_out_as_soon_as_it_is_seen_and_times_out_otherwise(
+        sandbox, shop, email):  # noqa: F811
+    mail, received = email
+    add(shop, "clicker", device(1))
+    add(shop, "quiet", device(2))
+    trigger = waiting_journey(when=("clicked",))
+    channels = {"push": channel(sandbox), "email": mail}
+    first = run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=1, minutes=5))
+    assert first.outcomes["cart_journey"]["sent"] == 2
+    assert first.outcomes["cart_journey"]["waiting for what its step waits for (when)"] == 2
+    [(clicked_id,)] = shop.execute("select message_id from activation.message_ledger "
+                                   "where customer_id = 'clicker' and step = 1").fetchall()
+    shop.execute("insert into measurement.message_outcomes values (?, true, true)", [clicked_id])
+    # The next pass, 5 minutes later, long before the 4 h: the clicker's email goes.
+    run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=1, minutes=10))
+    assert [m["To"].addresses[0].addr_spec for m in received()] == ["clicker@example.it"]
+    assert [r[2] for r in path(shop)["quiet"]] == ["sent", "planned"]
+    # 4 h after the cart, no click from the other: their step is skipped, saying why.
+    run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=4, minutes=5))
+    taken = path(shop)
+    assert taken["clicker"][1] == (2, "email", "sent", None)
+    assert taken["quiet"][1] == (2, "email", "skipped", "branch not taken: waited for clicked until it timed out")
+    assert len(received()) == 1
+    for ch in channels.values():
+        ch.close()
+
+
+def test_a_step_branches_on_an_audience_and_waits_while_the_audience_is_not_built(sandbox, shop, email):  # noqa: F811
+    mail, received = email
+    add(shop, "vip", device(1))
+    add(shop, "quiet", device(2))
+    trigger = waiting_journey(unless=("in_audience:aud_champions",),
+                              audiences=(("in_audience:aud_champions", "audiences.aud_champions"),))
+    channels = {"push": channel(sandbox), "email": mail}
+    report = run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=4, minutes=5))
+    assert report.outcomes["cart_journey"]["waiting (its branch needs audiences.aud_champions)"] == 2
+    assert received() == []
+    shop.execute("create schema audiences")
+    shop.execute("create table audiences.aud_champions as select 'vip' as customer_id")
+    run_pass(shop, [trigger], channels, Templates(), NO_CAPS, OCCURRED + timedelta(hours=4, minutes=10))
+    taken = path(shop)
+    assert taken["vip"][1] == (2, "email", "skipped", "branch not taken: in_audience:aud_champions")
     assert taken["quiet"][1] == (2, "email", "sent", None)
     assert [m["To"].addresses[0].addr_spec for m in received()] == ["quiet@example.it"]
     for ch in channels.values():

@@ -104,11 +104,16 @@ CASES = {
 
     # As built, Chiara is already an MQL: the series has exited, nothing is planned.
     "lead_nurture (as built)": Case("lead_nurture", (Pass(AS_OF),), {}),
-    # The series as it ran before marketing qualified her (20 October): day 0 and day 7, then the
-    # qualification stops the day-14 step.
+    # The series as it ran before marketing qualified her (20 October): day 0; the price list as soon as she
+    # clicks the first (on day 2, not day 7: the step waits for the click); then the qualification stops the
+    # day-14 step.
     "lead_nurture": Case("lead_nurture", (
         Pass(at(10, 1, 12), {"chiara": ("Il caffè giusto per il suo ufficio", "Gentile Chiara Fontana")}),
-        Pass(at(10, 8, 12), {"chiara": ("Il listino Horeca e uffici",)}),
+        Pass(at(10, 2, 9)),  # no click yet: the price list waits
+        Pass(at(10, 3, 12), {"chiara": ("Il listino Horeca e uffici",)}, before=(
+            "insert into raw.email_engagement (engagement_id, email, event_type, occurred_at, campaign, message_id) "
+            "select 'K1', 'chiara@x.it', 'click', timestamp '2026-10-03 11:00:00', campaign, message_id "
+            "from activation.message_ledger where campaign = 'lead_nurture' and step = 1",)),
         Pass(at(10, 15, 12), before=("update triggers.trg_lead_nurture set exit_reason = 'became_mql'",)),
     ), {"chiara": {(1, "sent", None), (2, "sent", None), (3, "suppressed", "exited: became_mql")}},
         setup=("update triggers.trg_lead_nurture set exit_reason = null",)),
