@@ -31,6 +31,7 @@ class ReportData:
     send_time_tests: Rows = field(default_factory=list)  # campaign, control, delivered, opened (send_time_control)
     listening: Rows = field(default_factory=list)  # marts.listening_brand_weekly, topic 'all': week, brand, ...
     social: Rows = field(default_factory=list)  # marts.social_engagement_weekly per week and kind, every platform
+    journeys: Rows = field(default_factory=list)  # measurement.journey_steps of campaigns with two steps or more
     sync_runs: int = 0
     generated_at: datetime | None = None
     missing: list[str] = field(default_factory=list)  # relations the warehouse does not have yet
@@ -198,6 +199,13 @@ def load(con, generated_at: datetime | None = None, campaigns_from: str = "measu
                    share_negative
             from marts.listening_brand_weekly where topic = 'all'
             order by week_start, is_own_brand desc, brand""")
+    if _exists(con, "measurement", "journey_steps"):
+        # The path customers took through the journeys: campaigns of two steps or more.
+        data.journeys = _rows(con, """
+            select * from measurement.journey_steps
+            where campaign in (select campaign from measurement.journey_steps group by campaign
+                               having count(distinct step) > 1)
+            order by campaign, step, channel""")
     if _exists(con, "marts", "social_engagement_weekly"):
         # Social engagement: interactions per week and kind, every platform together.
         data.social = _rows(con, """

@@ -123,7 +123,28 @@ def campaigns_section(data: ReportData) -> str:
     note = "" if converted else (
         '<p class="muted">No order has followed a message yet: orders come in after the messages, within the '
         "attribution window, and show here as they are loaded.</p>")
-    return _section("campaigns", "Campaigns", lede, chart + note + table)
+    return _section("campaigns", "Campaigns", lede, chart + note + table + _journeys(data))
+
+
+SKIPPED_FOR = (("skipped_opened", "opened"), ("skipped_clicked", "clicked"), ("skipped_bought", "bought"),
+               ("skipped_stopped", "replied STOP"), ("skipped_in_audience", "in the audience"),
+               ("skipped_timed_out", "waited in vain"))
+
+
+def _journeys(data: ReportData) -> str:
+    """The path customers took through each journey (measurement.journey_steps): per step, sent, skipped and why."""
+    if not data.journeys:
+        return ""
+    rows = [[escape(r["campaign"]), count(r["step"]), escape(r["channel"] or ""), count(r["reached"]),
+             count(r["sent"]), count(r["skipped"]),
+             escape(", ".join(f"{r[k]:,} {label}" for k, label in SKIPPED_FOR if r[k])) or "–",
+             count(r["suppressed"]), count(r["waiting"]), pct(r["share_sent"])] for r in data.journeys]
+    return ("<h3>The path customers took through each journey</h3>"
+            '<p class="muted">A step is skipped when the branch its policy declares is not taken (unless the '
+            "customer opened, clicked, bought, replied STOP or is in an audience; or a step that waits for one of "
+            "those waited in vain); a skipped step's reason may name several.</p>"
+            + _table(["Campaign", "Step", "Channel", "Reached", "Sent", "Skipped", "Skipped because",
+                      "Suppressed", "Waiting", "Share sent"], rows, text_columns=(0, 2, 6)))
 
 
 # Stacking order: the further a recipient went, the further left.

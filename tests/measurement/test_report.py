@@ -151,3 +151,25 @@ def test_a_chart_of_counts_has_whole_number_ticks():
     assert nice_ticks(0, 2, whole=True) == [0, 1, 2]
     assert nice_ticks(0, 13, whole=True) == [0, 5, 10, 15]
     assert nice_ticks(0, 2) == [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+def test_the_report_shows_the_path_customers_took_through_a_journey(handcrafted_warehouse, tmp_path):
+    """measurement.journey_steps over the ledger: per step sent, skipped and why, suppressed, waiting."""
+    from activations.messaging.ledger import ensure_ledger
+
+    path = copy_warehouse(handcrafted_warehouse, tmp_path)
+    rows = [(1, "email", "sent", None)] * 4 + [(1, "email", "suppressed", "no consent at send time")] + [
+        (2, "sms", "sent", None), (2, "sms", "skipped", "branch not taken: opened"),
+        (2, "sms", "skipped", "branch not taken: opened, bought"), (2, "sms", "planned", None)]
+    with duckdb.connect(str(path)) as con:
+        ensure_ledger(con)
+        for n, (step, channel, state, reason) in enumerate(rows):
+            con.execute("insert into activation.message_ledger (campaign, trigger_key, step, customer_id, channel, "
+                        "template, state, reason, message_id) values ('win_back', ?, ?, 'c1', ?, 't', ?, ?, ?)",
+                        [f"k{n}", step, channel, state, reason, f"m{n}"])
+        page = Path(write_report(con, tmp_path / "report.html")).read_text(encoding="utf-8")
+    campaigns = _sections(page)["campaigns"]
+    assert "The path customers took through each journey" in campaigns
+    assert re.search(r'<td class="text">win_back</td><td>2</td><td class="text">sms</td><td>4</td><td>1</td>'
+                     r'<td>2</td><td class="text">2 opened, 1 bought</td><td>0</td><td>1</td><td>25.0%</td>',
+                     campaigns), campaigns[-1500:]
