@@ -150,7 +150,7 @@ def run(landing: Path, warehouse: Path, triggers: list[Trigger], channels: Mappi
     ingest = load_landing(landing, warehouse, sources={EVENTS_SOURCE})
     report.files_loaded, report.rows_loaded, report.rows_quarantined = _loaded(ingest)
     report.seconds["ingest"] = time.monotonic() - started
-    if report.rows_loaded or catch_up:
+    if triggers and (report.rows_loaded or catch_up):  # no campaign to send (all broken): nothing to build
         started = time.monotonic()
         report.dbt_models = run_models([t.name for t in triggers], warehouse, now if pinned else None)
         report.seconds["dbt"] = time.monotonic() - started

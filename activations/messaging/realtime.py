@@ -183,7 +183,7 @@ class Realtime:
             report = fresh_events.run(self.landing, self.warehouse, ready, self.channels, self.templates,
                                       self.policy, now, pinned=self.as_of is not None, run_models=self.dbt.run,
                                       catch_up=not self.caught_up)
-            self.caught_up = True
+            self.caught_up = self.caught_up or bool(ready)  # with none ready, nothing ran: catch up once some are
         except Exception as exc:  # noqa: BLE001 - the loop goes on: the next turn tries again
             return Batch(None, f"{type(exc).__name__}: {exc}")
         unsent = dict(broken)
@@ -236,7 +236,7 @@ def turns(loop: Realtime, stop: threading.Event, poll: float = 0.1, due_every: f
 def run_forever(landing: Path, warehouse: Path, as_of: datetime | None, *, poll: float, due_every: float,
                 once: bool, say: Callable[[str], None]) -> int:
     """The `attiva realtime` loop: until SIGTERM or SIGINT (the current turn finishes first). 1 if the
-    last turn failed."""
+    last turn failed or, with `once`, left a campaign unsent (broken, or its channel unusable)."""
     loop = Realtime(landing, warehouse, as_of)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -246,7 +246,7 @@ def run_forever(landing: Path, warehouse: Path, as_of: datetime | None, *, poll:
     failed, first = False, True
     try:
         for batch in turns(loop, stop, poll, due_every):
-            failed = batch.report is None
+            failed = batch.report is None or (once and batch.error is not None)
             if batch.worth_saying or first:  # the first always: it says the process is ready
                 first = False
                 stamp = datetime.now(UTC).strftime("%H:%M:%S")

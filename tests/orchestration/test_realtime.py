@@ -116,3 +116,23 @@ def test_attiva_realtime_sends_for_new_events_in_seconds_and_once_across_a_kill(
         assert con.execute("select state, count(*) from activation.message_ledger where campaign = 'abandoned_cart' "
                            "and customer_id in (?, ?) group by state",
                            [ids["mario.rossi@gmail.com"], ids[second]]).fetchall() == [("sent", 2)]
+
+
+def test_attiva_realtime_once_exits_non_zero_when_a_campaign_cannot_be_sent(
+        handcrafted_warehouse, handcrafted_landing, pinned_as_of, tmp_path):
+    """One batch with the abandoned cart's channel missing from channels.yml: the batch says which campaign was
+    not sent and why, and `--once` (what a script or a cron job checks) exits 1."""
+    landing = tmp_path / "landing"
+    shutil.copytree(handcrafted_landing, landing)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(handcrafted_warehouse, warehouse)
+    channels = tmp_path / "channels.yml"
+    channels.write_text('channels:\n  esp:\n    type: sendgrid_mail\n    from: "Emporio Nove <ciao@emporionove.it>"\n')
+    done = subprocess.run([sys.executable, "-m", "activations.cli", "realtime", "--once", "--landing", str(landing),
+                           "--warehouse", str(warehouse)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "ATTIVA_CHANNELS": str(channels),
+                               "ATTIVA_AS_OF": pinned_as_of.isoformat()})
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "not sent: abandoned_cart: file dbt_project/models/triggers/_triggers.yml, model 'trg_abandoned_cart', " \
+           "field 'meta.messaging.channel': 'email' is not in channels.yml (esp)" in out, out
