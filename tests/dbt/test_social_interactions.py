@@ -150,3 +150,14 @@ def test_the_handcrafted_landing_holds_the_rows_above():
     with (FIXTURES / "handcrafted" / "social" / "interactions" / "interactions.csv").open(newline="") as f:
         assert [{k: v or None for k, v in r.items()} for r in csv.DictReader(f)] == \
             [{k: v or None for k, v in r.items()} for r in HANDCRAFTED]
+
+
+def test_attiva_identity_shows_the_handle_that_joined_the_customer_and_the_one_set_aside(built, capsys) -> None:
+    from activations.cli import main
+
+    assert main(["identity", "mario.rossi@gmail.com", "--warehouse", str(built[0])]) == 0
+    out = capsys.readouterr().out
+    assert "social_user_id" in out and "facebook:F100" in out, out
+    assert main(["identity", "giulia@work.it", "--warehouse", str(built[0])]) == 0
+    out = capsys.readouterr().out
+    assert "instagram:I300" in out and "shared" in out, out
