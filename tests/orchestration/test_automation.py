@@ -45,7 +45,7 @@ def test_the_landing_sensor_requests_one_run_per_new_file_set(defs, handcrafted_
 
     first = tick(landing_files, landing, cursor=None)
     assert len(first.run_requests) == 1
-    assert first.run_requests[0].tags["attiva/landing_files"] == "9"
+    assert first.run_requests[0].tags["attiva/landing_files"] == "10"  # the handcrafted landing's files
     again = tick(landing_files, landing, cursor=None)
     assert again.run_requests[0].run_key == first.run_requests[0].run_key  # same files, same run key
 
