@@ -22,12 +22,11 @@ opens or clicks (or that audience) stays planned: deciding without them would se
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
 
 from activations.engine.dialect import has_table
-from activations.messaging.policy import Step
 
 OUTCOMES = ("measurement", "message_outcomes")
 
@@ -40,11 +39,12 @@ def decide(con, due: pl.DataFrame, triggers: dict, now: datetime, report) -> pl.
     if not steps or due.is_empty():
         return due
     keys = [(c, n) for c, n in zip(due["campaign"].to_list(), due["step"].to_list(), strict=True)]
-    none = Step(0, "", timedelta(0))
+    found = [steps.get(k) for k in keys]
     due = due.with_columns(
-        pl.Series("unless", [list(steps.get(k, none).unless) for k in keys], dtype=pl.List(pl.String)),
-        pl.Series("when", [list(steps.get(k, none).when) for k in keys], dtype=pl.List(pl.String)),
-        pl.Series("timeout", [steps[k].delay if k in steps else None for k in keys], dtype=pl.Duration("us")))
+        pl.Series("unless", [list(s.unless) if s else [] for s in found], dtype=pl.List(pl.String)),
+        pl.Series("when", [list(s.when) if s else [] for s in found], dtype=pl.List(pl.String)),
+        pl.Series("timeout", [s.delay if s else None for s in found], dtype=pl.Duration("us")))
+    # A `when` step gives up at its delay after the occurrence.
     due = due.with_columns((pl.col("occurred_at") + pl.col("timeout")).alias("deadline")).drop("timeout")
     looks = pl.col("unless").list.concat(pl.col("when"))
     audiences = dict(pair for s in steps.values() for pair in s.audiences)
