@@ -52,6 +52,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from activations import settings
 from activations.config.errors import ConfigError, first_problem
+from activations.manifest import audiences as manifest_audiences
 from activations.manifest import declared_in, one_per_key
 
 REQUIRED_COLUMNS = ("trigger_key", "customer_id", "occurred_at")
@@ -372,8 +373,7 @@ def read_triggers(manifest: dict[str, Any], channels: set[str], customer_columns
                   defaults: Settings | None = None) -> tuple[list[Trigger], list[BrokenTrigger]]:
     """Every `trg_*` model with its policy, each validated on its own: (the valid ones, the broken ones)."""
     defaults = defaults or Settings()
-    audiences = {n["name"]: f"{n['schema']}.{n.get('alias') or n['name']}" for n in manifest.get("nodes", {}).values()
-                 if n.get("resource_type") == "model" and n["name"].startswith("aud_")}
+    audiences = {a.name: a.relation for a in manifest_audiences(manifest)}  # what `in_audience:` may name
     found: list[Trigger | BrokenTrigger] = []
     for node in trigger_models(manifest):
         try:

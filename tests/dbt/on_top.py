@@ -38,3 +38,14 @@ def owner(warehouse: Path, kind: str, value: str) -> set[str]:
     """The customers holding an identifier (marts.customer_identifiers)."""
     return {r[0] for r in query(warehouse, "select customer_id from marts.customer_identifiers "
                                            "where identifier_type = ? and identifier_value = ?", kind, value)}
+
+
+def forgotten(warehouse: Path, tmp_path: Path, who: str) -> Path:
+    """A copy of `warehouse` after `attiva forget who` (no destinations to ask)."""
+    from activations.forget import forget
+
+    copy = tmp_path / "forget.duckdb"
+    shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        forget(con, who, destinations={})
+    return copy

@@ -9,14 +9,13 @@ erases the handle from the raw rows."""
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.dbt.on_top import build_on_top, owner, query
+from tests.dbt.on_top import build_on_top, forgotten, owner, query
 
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
@@ -114,18 +113,13 @@ def test_weekly_engagement_counts_each_interaction_once(built, which) -> None:
 
 
 def test_forget_erases_the_handle_its_name_and_messages_from_the_raw_rows(built, tmp_path) -> None:
-    from activations.forget import forget
-
-    warehouse = tmp_path / "forget.duckdb"
-    shutil.copy(built[0], warehouse)
-    with duckdb.connect(str(warehouse)) as con:
-        forget(con, "mario.rossi@gmail.com", destinations={})
-        rows = con.execute("select interaction_id, kind, from_id, from_name, message, email from "
-                           "raw.social_interactions where interaction_id in ('P1_F100', 'c1', 'm1') "
-                           "order by interaction_id").fetchall()
-        others = con.execute("select count(*) from raw.social_interactions where from_id = 'I200'").fetchone()[0]
-        engagement = con.execute("select count(*) from marts.social_engagement "
-                                 "where social_user_id = 'facebook:F100'").fetchone()[0]
+    warehouse = forgotten(built[0], tmp_path, "mario.rossi@gmail.com")
+    rows = query(warehouse, "select interaction_id, kind, from_id, from_name, message, email from "
+                            "raw.social_interactions where interaction_id in ('P1_F100', 'c1', 'm1') "
+                            "order by interaction_id")
+    [(others,)] = query(warehouse, "select count(*) from raw.social_interactions where from_id = 'I200'")
+    [(engagement,)] = query(warehouse, "select count(*) from marts.social_engagement "
+                                       "where social_user_id = 'facebook:F100'")
     # The interactions stay, as anonymous engagement; who made them and what they wrote go.
     assert rows == [("P1_F100", "reaction", None, None, None, "erased"), ("c1", "comment", None, None, None, "erased"),
                     ("m1", "message", None, None, None, "erased"), ("m1", "message", None, None, None, "erased")]

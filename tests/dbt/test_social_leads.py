@@ -5,16 +5,14 @@ facebook_lead_ads / instagram_lead_ads; a lead with neither belongs to nobody; a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.destinations.meta.leads import lead_row
 from activations.serve.events import write_landing_file
 from activations.serve.meta_leads import LEADS_FOLDER
-from tests.dbt.on_top import build_on_top, owner, query
+from tests.dbt.on_top import build_on_top, forgotten, owner, query
 
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
@@ -88,14 +86,9 @@ def test_a_lead_without_email_or_phone_is_anonymous_and_a_lead_landed_twice_is_o
 
 
 def test_forget_erases_a_social_lead_s_answers_and_name_from_the_raw_table(built, tmp_path) -> None:
-    from activations.forget import forget
-
-    warehouse = tmp_path / "forget.duckdb"
-    shutil.copy(built[0], warehouse)
-    with duckdb.connect(str(warehouse)) as con:
-        forget(con, "sofia.lead@example.it", destinations={})
-        rows = con.execute("select email, first_name, last_name, full_name, field_data, platform from raw.social_leads "
-                           "where lead_id = 'L2'").fetchall()
-        kept = con.execute("select count(*) from raw.social_leads where field_data like '%Rossi%'").fetchone()[0]
+    warehouse = forgotten(built[0], tmp_path, "sofia.lead@example.it")
+    rows = query(warehouse, "select email, first_name, last_name, full_name, field_data, platform from raw.social_leads "
+                            "where lead_id = 'L2'")
+    [(kept,)] = query(warehouse, "select count(*) from raw.social_leads where field_data like '%Rossi%'")
     assert rows == [("erased", None, None, None, None, "ig")]  # the ids and platform stay, the answers go
     assert kept == 2  # Mario's lead (landed twice) is untouched
