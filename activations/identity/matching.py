@@ -15,6 +15,7 @@ weight, never its decided status.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from activations.engine.dialect import column_names, delete, has_table, row_hash, transaction
-from activations.identity import links
+from activations.identity import linkage, links
 from activations.identity.linkage import LinkageSettings, score_pairs, train_model
 from activations.settings import match_thresholds
 
@@ -250,13 +251,19 @@ def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
     started = time.monotonic()
     links.ensure_tables(con)
     records = read_records(con)
+    kept = None if rescore_all or settings.model else _stored_model(con)
+    if kept is not None and not linkage.is_current(kept):
+        # Kept by an older version: its comparisons lack what this one adds. Train and score everyone again.
+        logging.getLogger(__name__).warning("matching: the kept model predates this version's comparisons; "
+                                            "training a new one and scoring every record again")
+        rescore_all, kept = True, None
     new_ids = None if rescore_all else changed_record_ids(con, records)
     result = MatchingResult(records=records.num_rows, new_records=records.num_rows if new_ids is None else len(new_ids))
     if new_ids == []:
         scored = None
     else:
         people = records.drop_columns(["fingerprint"])
-        model = settings.model or (None if new_ids is None else _stored_model(con))
+        model = settings.model or (None if new_ids is None else kept)
         if model is None:  # a full run: train on everyone, keep it for the next runs
             model = train_model(people, settings)
             _store_model(con, model, records.num_rows, now)

@@ -114,9 +114,39 @@ def test_typo_in_the_email_still_links():
 
     typo = rows[("crm:1", "shop:4")]
     assert settings.merges(typo)
-    assert "email:local part jw>0.88, same domain" in typo["evidence"]
+    assert "email:one slip apart" in typo["evidence"]
     # Same name, but another email and city: not merged.
     assert rows.get(("crm:1", "shop:5"), {"match_probability": 0})["match_probability"] < settings.match_threshold
+
+
+def test_an_address_typed_wrong_merges_on_the_names_alone():
+    # Seen at 20k generated people, each left for a reviewer before: the rep's contact carries the
+    # address with one slip (a letter dropped from the domain, one replaced in it, two swapped) and
+    # nothing else in common, not even the city. Two real providers in two countries are two
+    # addresses, a look-alike local part at another provider stays weak, and a slip that is the
+    # names' own difference is another person.
+    records = _records(
+        _person("crm:1", first_name="michael", last_name="pichler", email="michael.pichler@gmal.com",
+                phone="+436506859416"),
+        _person("shop:1", first_name="michael", last_name="pichler", email="michael.pichler@gmail.com", city="wien"),
+        _person("crm:2", first_name="marie", last_name="martin", email="marie745@gmail.con"),
+        _person("shop:2", first_name="marie", last_name="martin", email="marie745@gmail.com", city="lyon"),
+        _person("crm:3", first_name="cristina", last_name="santoro", email="cristina.santroo@outlook.it"),
+        _person("shop:3", first_name="cristina", last_name="santoro", email="cristina.santoro@outlook.it"),
+        _person("crm:4", first_name="luca", last_name="ferri", email="luca.ferri@yahoo.it"),
+        _person("shop:4", first_name="luca", last_name="ferri", email="luca.ferri@yahoo.at"),
+        _person("crm:5", first_name="luca", last_name="ferri", email="luca.ferri@libero.it"),
+        # The slip is the surnames' own: Anna Marini and Anna Martini.
+        _person("crm:6", first_name="anna", last_name="marini", email="anna.marini@libero.it", city="genova"),
+        _person("shop:6", first_name="anna", last_name="martini", email="anna.martini@libero.it"),
+    )
+    settings = LinkageSettings(review_threshold=1e-9)
+    rows = {(r["record_id_l"], r["record_id_r"]): r for r in score_pairs(records, settings=settings).to_pylist()}
+
+    for pair in (("crm:1", "shop:1"), ("crm:2", "shop:2"), ("crm:3", "shop:3")):
+        assert "email:one slip apart" in rows[pair]["evidence"] and settings.merges(rows[pair]), rows[pair]
+    for pair in (("crm:4", "shop:4"), ("crm:4", "crm:5"), ("crm:6", "shop:6")):
+        assert "email:one slip apart" not in rows[pair]["evidence"] and not settings.merges(rows[pair]), rows[pair]
 
 
 def test_a_vetoed_identifier_never_supports_a_match():

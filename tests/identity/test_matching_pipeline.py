@@ -238,3 +238,28 @@ def test_a_second_build_scores_only_the_changed_record_and_keeps_customer_ids(re
 def test_an_unknown_pair_is_refused_by_name(used, capsys):
     code, _, err = cli(capsys, "identity", "--accept", "pair_nope", "--warehouse", str(used.warehouse))
     assert code == 1 and "no pair 'pair_nope'" in err
+
+
+def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp_path):
+    # A warehouse whose kept model predates a level of today's comparisons (an upgrade): the next
+    # run must not score new records with it, which would never use the new level; it trains a new
+    # model and scores every record again, nothing new landed.
+    import json
+
+    from activations.identity.matching import run_matching
+
+    warehouse = tmp_path / "upgraded.duckdb"
+    shutil.copy(used.warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        model = json.loads(con.execute("select model from matching.models").fetchone()[0])
+        email = next(c for c in model["comparisons"] if c["output_column_name"] == "email")
+        email["comparison_levels"] = [level for level in email["comparison_levels"]
+                                      if level.get("label_for_charts") != "one slip apart"]
+        con.execute("update matching.models set model = ?", [json.dumps(model)])
+        result = run_matching(con, now=datetime.now(UTC))
+        kept = json.loads(con.execute("select model from matching.models order by trained_at desc limit 1").fetchone()[0])
+
+    assert result.new_records == result.records > 0, result
+    labels = [level.get("label_for_charts") for c in kept["comparisons"] if c["output_column_name"] == "email"
+              for level in c["comparison_levels"]]
+    assert "one slip apart" in labels
