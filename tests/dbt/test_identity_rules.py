@@ -50,7 +50,11 @@ RULE_FILES = {
     + "R12,anna.rossi@example.it,,Anna,Bianchi,2025-03-12 10:00:00,2026-06-01 10:00:00\n"
     # (h) Nuria's two contacts (one typed in capitals)
     + "R13,nuria.m@example.es,+34 600 000 013,Nuria,Martín,2025-03-13 10:00:00,2025-03-13 10:00:00\n"
-    + "R14,nuria.m@example.es,+34 600 000 013,NURIA,Martín,2025-03-14 10:00:00,2025-03-14 10:00:00\n",
+    + "R14,nuria.m@example.es,+34 600 000 013,NURIA,Martín,2025-03-14 10:00:00,2025-03-14 10:00:00\n"
+    # (j) two colleagues on their hotel's mailbox, each with their own phone
+    + "R40,amministrazione@hotelbelvedere.it,+39 391 4034895,Salvatore,Giordano,2025-03-15 10:00:00,"
+    "2025-03-15 10:00:00\n"
+    + "R41,amministrazione@hotelbelvedere.it,+39 391 4034896,Anna,Ferri,2025-03-16 10:00:00,2025-03-16 10:00:00\n",
     # (b) the Contis' family computer's account holders; (c) Marta's shop account;
     # (d) the Riccis, two account holders who type one family phone at checkout
     "shop/customers/customers_rules.csv": ACCOUNTS
@@ -70,6 +74,10 @@ RULE_FILES = {
     "shop/orders/orders_rules.csv": ORDERS
     + "O31,S24,gino.ricci@example.it,+39 351 0000031,2026-10-01 10:00:00,completed,20.00,web\n"
     + "O32,S25,lia.ricci@example.it,+39 351 0000031,2026-10-02 10:00:00,completed,30.00,web\n",
+    # (j) each colleague's guest order on the hotel's mailbox, shipped to their own name (one in capitals)
+    "shop/orders/orders_mailbox.csv": ORDERS.rstrip("\n") + ",shipping_first_name,shipping_last_name\n"
+    + "O40,,amministrazione@hotelbelvedere.it,,2026-10-03 10:00:00,completed,40.00,web,SALVATORE,GIORDANO\n"
+    + "O41,,amministrazione@hotelbelvedere.it,,2026-10-04 10:00:00,completed,41.00,web,Anna,Ferri\n",
     "events/events_rules.jsonl": "\n".join([
         # (b) three people identify on one computer with their own emails; the father logs in too
         event("F1", "identify", "CASA1", email="padre.conti@example.it"),
@@ -108,6 +116,8 @@ PEOPLE = {
               "phone:+34600000013"],
     "paolo": ["shop_customer_id:S30"],
     "sara": ["shop_customer_id:S31"],
+    "salvatore": ["crm_contact_id:R40", "guest_order_id:O40", "phone:+393914034895"],
+    "anna_ferri": ["crm_contact_id:R41", "guest_order_id:O41", "phone:+393914034896"],
 }
 
 
@@ -221,6 +231,8 @@ def test_cli_says_when_no_one_has_it(rules_warehouse, tmp_path, capsys):
 def test_incremental_build_recounts_an_identifier_whose_neighbours_changed(rules_warehouse, tmp_path):
     # R8 and R9 shared only ufficio@ (one customer). New versions give each its own email and
     # phone: no new sighting of ufficio@ itself, yet it now links two people and is shared.
+    # And a later guest order on the hotel's mailbox under Salvatore's name joins his customer:
+    # an incremental build reaches his old contact too, as a full rebuild does.
     incremental = tmp_path / "incremental.duckdb"
     shutil.copy(rules_warehouse, incremental)
     landing = tmp_path / "landing" / "crm" / "contacts"
@@ -229,6 +241,11 @@ def test_incremental_build_recounts_an_identifier_whose_neighbours_changed(rules
         CONTACTS
         + "R8,anna.b@example.it,+39 351 0000088,,,2025-03-08 10:00:00,2026-11-19 10:00:00\n"
         + "R9,bruno.c@example.it,+39 351 0000099,,,2025-03-09 10:00:00,2026-11-19 10:00:00\n")
+    orders = tmp_path / "landing" / "shop" / "orders"
+    orders.mkdir(parents=True)
+    (orders / "orders_later.csv").write_text(
+        ORDERS.rstrip("\n") + ",shipping_first_name,shipping_last_name\n"
+        + "O42,,amministrazione@hotelbelvedere.it,,2026-11-19 09:00:00,completed,42.00,web,Salvatore,Giordano\n")
     assert not load_landing(tmp_path / "landing", incremental).failed_files
     assert build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=incremental).ok
     rebuilt = tmp_path / "rebuilt.duckdb"
@@ -239,6 +256,7 @@ def test_incremental_build_recounts_an_identifier_whose_neighbours_changed(rules
     for name, rows in expected.items():
         assert got[name] == rows, f"{name} differs after an incremental build"
     held = owners(incremental)
+    assert held["guest_order_id:O42"] == held["crm_contact_id:R40"] == owners(rules_warehouse)["crm_contact_id:R40"]
     assert held["crm_contact_id:R8"] != held["crm_contact_id:R9"]
     assert held["email:ufficio@example.it"] == held["crm_contact_id:R8"] | held["crm_contact_id:R9"]
 
@@ -281,3 +299,17 @@ def test_two_first_names_on_one_family_email_and_phone_stay_two_people(rules_war
     ids = customers_of(rules_warehouse)
     held = owners(rules_warehouse)
     assert held["email:famiglia.neri@example.it"] == held["phone:+393510000030"] == {ids["paolo"], ids["sara"]}
+
+
+def test_a_shared_mailbox_joins_each_colleagues_guest_order_to_them_by_name(rules_warehouse):
+    # The hotel's mailbox links two people, so it merges no one; under one name it joins each
+    # colleague's guest order to their own contact (they belonged to no customer before), and
+    # says so when asked why.
+    ids = customers_of(rules_warehouse)
+    assert owners(rules_warehouse)["email:amministrazione@hotelbelvedere.it"] == {ids["salvatore"], ids["anna_ferri"]}
+    rows = explained(rules_warehouse, ids["salvatore"])
+    assert {(r[1], r[2]) for r in rows if r[0] == "record"} == {("crm_contact_id", "R40"), ("guest_order_id", "O40")}
+    assert ("set_aside", "guest_order_id", "O40", "email", "amministrazione@hotelbelvedere.it", "shared", 2, 1) in rows
+    source = query(rules_warehouse, "select source from marts.customer_identity_explained where record_id = 'O40' "
+                                    "and role = 'link' and identifier_value = 'R40'")
+    assert source == [("shared_under_one_name",)]
