@@ -31,7 +31,8 @@ SHOP_HEADER = "shop_customer_id,email,phone,first_name,last_name,birth_date,coun
 # M5: same name and city, other email: the review band; a reviewer accepts it.
 # M6: same name and email, but his wife typed that email into a form with her name: the rules
 # count the email shared, so it never supports a match, from the first build on (it once did on
-# the first build, which read only CRM and shop names, and stopped at the second).
+# the first build, which read only CRM and shop names, and stopped at the second); the rules
+# join his two records under his one name.
 CRM = [
     "M1,francesca.esposito@gmail.com,+39 347 1112233,Francesca,Esposito,,,IT,Bologna,1988-03-14,customer,web_form,,,,,"
     "2025-01-10 10:00:00,2025-01-10 10:00:00",
@@ -182,9 +183,13 @@ def test_a_shared_identifier_never_supports_a_match(used):
 
 def test_an_identifier_shared_through_an_event_is_set_aside_from_the_first_build(used):
     # Luca's email carries his wife's name on a form (an event, not a person record): shared by
-    # the rules, so even the first build scores his two records without it and does not merge them.
+    # the rules, so even the first build scores his two records without it and matching does not
+    # merge them. The rules join them instead: both carry the shared email under his one name.
     assert link(used.warehouse, "M6")[1] != "merged"
-    assert customer_of(used.warehouse, "crm_contact_id:M6") != customer_of(used.warehouse, "shop_customer_id:M6")
+    assert customer_of(used.warehouse, "crm_contact_id:M6") == customer_of(used.warehouse, "shop_customer_id:M6")
+    assert rows(used.warehouse, "select source from marts.customer_identity_explained "
+                                "where record_id = 'M6' and role = 'link' and identifier_type in "
+                                "('crm_contact_id', 'shop_customer_id')") == [("shared_under_one_name",)]
 
 
 def test_a_pair_in_the_review_band_is_listed_and_links_nobody_until_accepted(used):
