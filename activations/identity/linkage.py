@@ -97,6 +97,12 @@ CORROBORATING_LEVELS = {
 SAME_ADDRESS = {"address": ("exact", "same street and number")}
 SAME_STREET = {"address": ("same street, other number",)}
 SAME_PLACE = {"city": ("exact",), "postcode": ("exact",)}
+# ...but between two guest checkouts another surname at one address says nothing: an order ships
+# to an office or to someone else's home, and colleagues of one first name ship to one office
+# (at 20k generated people, 4 of 4 such merges over two seeds were two people; every other pair
+# of sources with another surname at one address was one person, 49 of 49).
+OTHER_SURNAME = {"last_name": ("jw>0.80", "differs")}
+GUEST = "guest"  # the `source` of a guest checkout's record (activations/identity/matching.py)
 SAME_FIRST_NAME = {"first_name": ("exact", "jw>0.92")}
 # Both names written the other way round ("Pichler Michael"); the name comparison's swapped level
 # also takes one crossing, which Maria Pichler shares with her husband's swapped record.
@@ -511,15 +517,17 @@ def _levels_sql(linker: Linker, levels: dict[str, tuple[str, ...]]) -> list[str]
 
 def _corroborated_sql(linker: Linker) -> str:
     """SQL: true when the pair agrees on one of CORROBORATING_LEVELS, on the address (or the street in
-    the same place) beside the first name (SAME_ADDRESS, SAME_STREET, SAME_FIRST_NAME), or has an
-    email one slip apart."""
+    the same place) beside the first name (SAME_ADDRESS, SAME_STREET, SAME_FIRST_NAME; under another
+    surname, not between two guest checkouts: OTHER_SURNAME), or has an email one slip apart."""
     # A first name missing on one side does not say "someone else" (FEBRL leaves one out now and then).
     first_name = " OR ".join([*_levels_sql(linker, SAME_FIRST_NAME), SWAPPED_NAMES])
     first_name = f'"gamma_first_name" = -1 OR (({first_name}) AND NOT ({OTHER_GENDER}))'
     place = " OR ".join(_levels_sql(linker, SAME_PLACE))
     address = " OR ".join([*_levels_sql(linker, SAME_ADDRESS),
                            " AND ".join([*_levels_sql(linker, SAME_STREET), f"({place})"])])
-    household = f"({address}) AND ({first_name})"
+    other_surname = " OR ".join(_levels_sql(linker, OTHER_SURNAME)) or "false"
+    two_orders = f"\"source_l\" = '{GUEST}' AND \"source_r\" = '{GUEST}' AND ({other_surname})"
+    household = f"({address}) AND ({first_name}) AND NOT ({two_orders})"
     return " OR ".join([f"({ONE_SLIP_EMAIL})", *_levels_sql(linker, CORROBORATING_LEVELS), f"({household})"])
 
 
@@ -585,6 +593,9 @@ def score_pairs(
                coalesce({_corroborated_sql(linker)}, false) AS corroborated,
                coalesce({_contradicted_sql(linker)}, false) AS contradicted
         FROM {source}
+        -- each side's source, which _corroborated_sql reads (the model's comparisons do not keep it)
+        LEFT JOIN (SELECT record_id AS __id_l, source AS source_l FROM person_records) ON __id_l = record_id_l
+        LEFT JOIN (SELECT record_id AS __id_r, source AS source_r FROM person_records) ON __id_r = record_id_r
         WHERE match_probability >= {float(settings.review_threshold)!r}
         ORDER BY record_id_l, record_id_r
         """

@@ -350,3 +350,21 @@ def test_the_matching_database_is_capped_and_spills_to_a_temporary_folder(monkey
         assert "attiva-matching-" in con.execute("select current_setting('temp_directory')").fetchone()[0]
     finally:
         con.close()
+
+
+def test_two_guest_orders_to_one_address_under_two_surnames_are_not_one_person():
+    # Sarah Huber's and Sarah Leitner's guest orders both ship to their hotel's office: the same
+    # first name at one address, another surname. Between two guest checkouts that is colleagues,
+    # not a maiden name; a shop account (the holder's own address) beside a guest order still is.
+    def sarah(record_id: str, source: str, last_name: str) -> dict:
+        return {**_person(record_id, first_name="sarah", last_name=last_name, address="leitnerstrasse 66",
+                          city="wien", postcode="1020"), "source": source}
+
+    records = _records(sarah("guest:1", "guest", "huber"), sarah("guest:2", "guest", "leitner"),
+                       sarah("shop:3", "shop", "leitner"))
+    settings = LinkageSettings(review_threshold=1e-9)
+    rows = {(r["record_id_l"], r["record_id_r"]): r for r in score_pairs(records, settings=settings).to_pylist()}
+
+    assert "address:exact" in rows[("guest:1", "guest:2")]["evidence"]
+    assert not rows[("guest:1", "guest:2")]["corroborated"] and not settings.merges(rows[("guest:1", "guest:2")])
+    assert rows[("guest:1", "shop:3")]["corroborated"], rows[("guest:1", "shop:3")]
