@@ -368,3 +368,22 @@ def test_two_guest_orders_to_one_address_under_two_surnames_are_not_one_person()
     assert "address:exact" in rows[("guest:1", "guest:2")]["evidence"]
     assert not rows[("guest:1", "guest:2")]["corroborated"] and not settings.merges(rows[("guest:1", "guest:2")])
     assert rows[("guest:1", "shop:3")]["corroborated"], rows[("guest:1", "shop:3")]
+
+
+def test_another_name_in_another_home_never_waits_for_review():
+    # Maria Rossi and Maria Bianchi of one postcode, each at her own address with her own email: the
+    # town counted twice (city and postcode) lifted such pairs into the review band by the thousand.
+    # Another surname at the same address (a married name) still waits for review.
+    def maria(record_id: str, last_name: str, address: str, email: str) -> dict:
+        return _person(record_id, first_name="maria", last_name=last_name, address=address, city="torino",
+                       postcode="10121", email=email)
+
+    records = _records(maria("crm:1", "rossi", "via roma 12", "maria.rossi@libero.it"),
+                       maria("shop:2", "bianchi", "corso francia 80", "mbianchi@gmail.com"),
+                       maria("shop:3", "bianchi", "via roma 12", "mbianchi@gmail.com"))
+    settings = LinkageSettings(review_threshold=1e-9)
+    rows = {(r["record_id_l"], r["record_id_r"]): r for r in score_pairs(records, settings=settings).to_pylist()}
+
+    apart = rows[("crm:1", "shop:2")]
+    assert apart["contradicted"] and not settings.reviews(apart), apart
+    assert not rows[("crm:1", "shop:3")]["contradicted"], rows[("crm:1", "shop:3")]
