@@ -335,20 +335,14 @@ def comparisons() -> list[cl.CustomComparison]:
     ]
 
 
-def _levels(comparisons_: list[tuple[str, list[str]]]) -> tuple:
-    return tuple((name, tuple(labels)) for name, labels in comparisons_)
-
-
 def is_current(model: dict[str, Any]) -> bool:
     """The model (a kept one) was trained on this version's comparisons and levels: a model kept from
     an older version lacks what was added since (a level an incremental run would never use)."""
     kept = [(c["output_column_name"], [level.get("label_for_charts") for level in c["comparison_levels"]])
             for c in model.get("comparisons", [])]
-    now = []
-    for creator in comparisons():
-        comparison = creator.get_comparison("duckdb")
-        now.append((comparison.output_column_name, [level.label_for_charts for level in comparison.comparison_levels]))
-    return _levels(kept) == _levels(now)
+    now = [(c.output_column_name, [level.label_for_charts for level in c.comparison_levels])
+           for c in (creator.get_comparison("duckdb") for creator in comparisons())]
+    return kept == now
 
 
 def _settings_creator(n_records: int) -> SettingsCreator:

@@ -7,8 +7,7 @@
 -- Kept incrementally: a run recomputes only the region the changes can reach, which is
 -- closed, so its components come out exactly as in a full rebuild:
 --   * the identifiers re-derived since the last run (int_identity__nodes),
---   * the records of probable matches written since the last run, and of records a shared
---     identifier joins under one name (int_identity__observations_named),
+--   * the records of probable matches written since the last run,
 --   * plus every neighbour of one whose shared status flipped (its links appear or vanish),
 --   * plus every member of the components those belonged to (a component can split).
 -- Every identifier has a row (by number: no identifier values here); those with no link to
@@ -33,15 +32,16 @@ flipped as (
     where c.is_shared <> t.is_shared
 ),
 
--- the records of probable matches, and of records one shared identifier joins under one
--- name, that joined or left the graph since the last run: record-to-record links, whose two
--- ends the changed nodes above need not both reach (int_identity__observations_with_matches)
+-- the records of probable matches that joined or left the graph since the last run: the
+-- rules' nodes above never see them (int_identity__observations_with_matches). Records a
+-- shared identifier joins under one name need nothing here: a change to any of them
+-- re-derives that identifier and all its records (int_identity__nodes), so both ends are seeds.
 matched as (
     select anchor_node as node from {{ ref('int_identity__observations_with_matches') }}
-    where source in ('probable_match', 'shared_under_one_name') and _run_at > {{ attiva.last_run_at() }}
+    where source = 'probable_match' and _run_at > {{ attiva.last_run_at() }}
     union
     select identifier_node from {{ ref('int_identity__observations_with_matches') }}
-    where source in ('probable_match', 'shared_under_one_name') and _run_at > {{ attiva.last_run_at() }}
+    where source = 'probable_match' and _run_at > {{ attiva.last_run_at() }}
 ),
 
 seeds as (

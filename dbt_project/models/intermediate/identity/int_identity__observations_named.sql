@@ -9,8 +9,9 @@
 --
 -- Each group of records (one shared identifier, one name) is a star: every record observes
 -- the group's first record. `_run_at` is the newest run that wrote any of the group's
--- observations or re-derived its identifier, so a record joining a group stamps the whole
--- group and int_identity__components recomputes both ends (as for probable matches).
+-- observations or re-derived its identifier. An incremental build needs nothing more: a
+-- record joining or leaving a group re-derives the identifier and every record that carries
+-- it (int_identity__nodes), so int_identity__components recomputes both ends of each link.
 -- A table, rebuilt each run from the observations of shared identifiers only.
 {{ config(materialized='table') }}
 
