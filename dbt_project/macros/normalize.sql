@@ -76,9 +76,10 @@
    first_name_variants: 'beppe' -> 'giuseppe'; the name itself when it is no variant). The
    same last name and first names alike, or the same written the other way round ('rossi
    mario' on a form that asks for the surname first). First names alike: equal, standing for
-   one given name (Beppe, Giuseppe), one an initial of the other ('m' beside 'mario'), or one
-   slip apart with the same first letter ('mrio', 'mario'). Maria and Marco Garcia are two.
-   activations/identity/matching.py applies the same rule. #}
+   one given name (Beppe, Giuseppe; Fede, Federica), one an initial of the other ('m' beside
+   'mario'), or one slip apart with the same first letter ('mrio', 'mario'). Maria and Marco
+   Garcia are two, and so are Maria and Maria José: a name that starts another is not its
+   short form unless the seed says so. #}
 {% macro same_name(a, b) -%}
     (({{ a }}.last_name = {{ b }}.last_name
       and {{ attiva.first_names_alike(a ~ '.first_name', a ~ '.first_given', b ~ '.first_name', b ~ '.first_given') }})

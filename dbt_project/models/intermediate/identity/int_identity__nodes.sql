@@ -106,7 +106,8 @@ names_seen as (
     where name_key is not null and {{ dbt.split_part('node', "':'", 1) }} in {{ sharable }}
 ),
 
--- ... with the given name each part stands for (seed first_name_variants), for macro same_name
+-- ... with the given name each part stands for (seed first_name_variants; a row for each when a
+-- diminutive stands for two), for macro same_name
 names_at as (
     select n.*, coalesce(f.given_name, n.first_name) as first_given, coalesce(l.given_name, n.last_name) as last_given
     from names_seen as n
@@ -163,7 +164,7 @@ same_person_names as (
 
 -- how many different names
 name_counts as (
-    select a.node, count(*) as distinct_names
+    select a.node, count(distinct a.name_key) as distinct_names  -- a diminutive of two names is two rows
     from names_at as a
     left join same_person_names as s on a.node = s.node and a.name_key = s.name_key
     where s.node is null
