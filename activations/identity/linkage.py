@@ -132,6 +132,15 @@ _LETTER_SLIP = (
     ' AND NOT (length("email_l") = length("email_r") AND levenshtein("email_l", "email_r") = 1)'
     " AND regexp_replace(\"email_l\", '[0-9._+-]', '', 'g') <> regexp_replace(\"email_r\", '[0-9._+-]', '', 'g')"
 )
+# A letter swapped with a digit or a separator is a slip too (gret.arossi@ for greta.rossi@,
+# celin3e69@ for celine369@): the letters, and the digits and separators, stay the same in the
+# same order, and no namesake picks an address by moving its dot into a name. Not two digits
+# swapped (celine369@ and celine396@ may be two Célines).
+_MOVED_MARK = (
+    "length(\"email_l\") = length(\"email_r\") AND damerau_levenshtein(\"email_l\", \"email_r\") = 1"
+    " AND regexp_replace(\"email_l\", '[^a-z]', '', 'g') = regexp_replace(\"email_r\", '[^a-z]', '', 'g')"
+    " AND regexp_replace(\"email_l\", '[a-z]', '', 'g') = regexp_replace(\"email_r\", '[a-z]', '', 'g')"
+)
 # In the domain a letter replaced is a slip too (gmail.con, hotmaik.it): nobody owns the misspelt
 # domain, so one local part at two such domains is one address typed wrong. Not two country codes
 # (yahoo.it and yahoo.at are two real providers).
@@ -147,7 +156,7 @@ _DOMAIN_SLIP = (
 # 4 of 9 false merges were such pairs).
 _SAME_NAMES = ('(("first_name_l" = "first_name_r" AND "last_name_l" = "last_name_r")'
                ' OR ("first_name_l" = "last_name_r" AND "last_name_l" = "first_name_r"))')
-ONE_SLIP_EMAIL = f"(({_LETTER_SLIP}) OR ({_DOMAIN_SLIP})) AND {_SAME_NAMES}"
+ONE_SLIP_EMAIL = f"(({_LETTER_SLIP}) OR ({_MOVED_MARK}) OR ({_DOMAIN_SLIP})) AND {_SAME_NAMES}"
 
 
 @dataclass(frozen=True)

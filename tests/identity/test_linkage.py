@@ -139,13 +139,19 @@ def test_an_address_typed_wrong_merges_on_the_names_alone():
         # The slip is the surnames' own: Anna Marini and Anna Martini.
         _person("crm:6", first_name="anna", last_name="marini", email="anna.marini@libero.it", city="genova"),
         _person("shop:6", first_name="anna", last_name="martini", email="anna.martini@libero.it"),
+        # A dot or a digit swapped with a letter is a slip; two digits swapped may be two Célines.
+        _person("crm:7", first_name="greta", last_name="rossi", email="gret.arossi@gmail.com"),
+        _person("shop:7", first_name="greta", last_name="rossi", email="greta.rossi@gmail.com", city="roma"),
+        _person("crm:8", first_name="celine", last_name="bernard", email="celin3e69@sfr.fr"),
+        _person("shop:8", first_name="celine", last_name="bernard", email="celine369@sfr.fr", city="paris"),
+        _person("crm:9", first_name="celine", last_name="bernard", email="celine396@sfr.fr"),
     )
     settings = LinkageSettings(review_threshold=1e-9)
     rows = {(r["record_id_l"], r["record_id_r"]): r for r in score_pairs(records, settings=settings).to_pylist()}
 
-    for pair in (("crm:1", "shop:1"), ("crm:2", "shop:2"), ("crm:3", "shop:3")):
+    for pair in (("crm:1", "shop:1"), ("crm:2", "shop:2"), ("crm:3", "shop:3"), ("crm:7", "shop:7"), ("crm:8", "shop:8")):
         assert "email:one slip apart" in rows[pair]["evidence"] and settings.merges(rows[pair]), rows[pair]
-    for pair in (("crm:4", "shop:4"), ("crm:4", "crm:5"), ("crm:6", "shop:6")):
+    for pair in (("crm:4", "shop:4"), ("crm:4", "crm:5"), ("crm:6", "shop:6"), ("crm:9", "shop:8")):
         assert "email:one slip apart" not in rows[pair]["evidence"] and not settings.merges(rows[pair]), rows[pair]
 
 
@@ -387,3 +393,4 @@ def test_another_name_in_another_home_never_waits_for_review():
     apart = rows[("crm:1", "shop:2")]
     assert apart["contradicted"] and not settings.reviews(apart), apart
     assert not rows[("crm:1", "shop:3")]["contradicted"], rows[("crm:1", "shop:3")]
+
