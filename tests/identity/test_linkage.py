@@ -394,3 +394,29 @@ def test_another_name_in_another_home_never_waits_for_review():
     assert apart["contradicted"] and not settings.reviews(apart), apart
     assert not rows[("crm:1", "shop:3")]["contradicted"], rows[("crm:1", "shop:3")]
 
+
+def test_an_address_corroborates_only_in_one_place():
+    # Alexander Schwarz at Hauptstrasse 5 in Hamburg and another in Düsseldorf: one street line in
+    # two cities. Manuel González at Calle Mayor 3 and 14 of one city, two postcodes: neighbours'
+    # streets, not his. The same line with the city typed another way, the same postcode, is his;
+    # so is the same street at another number in one postcode (a house number rewritten).
+    def person(record_id: str, first: str, last: str, address: str, city: str, postcode: str) -> dict:
+        return _person(record_id, first_name=first, last_name=last, address=address, city=city, postcode=postcode)
+
+    records = _records(
+        person("crm:1", "alexander", "schwarz", "hauptstrasse 5", "hamburg", "20095"),
+        person("shop:1", "alexander", "schwarz", "hauptstrasse 5", "dusseldorf", "40213"),
+        person("crm:2", "manuel", "gonzalez", "calle mayor 3", "madrid", "28013"),
+        person("shop:2", "manuel", "gonzalez", "calle mayor 14", "madrid", "28005"),
+        person("crm:3", "giulia", "conti", "via roma 12", "reggio emilia", "42121"),
+        person("shop:3", "giulia", "conti", "via roma 12", "reggio nell emilia", "42121"),
+        person("crm:4", "paolo", "neri", "via roma 12", "bra", "12042"),
+        person("shop:4", "paolo", "neri", "via roma 21", "bra", "12042"),
+    )
+    settings = LinkageSettings(review_threshold=1e-9)
+    rows = {(r["record_id_l"], r["record_id_r"]): r for r in score_pairs(records, settings=settings).to_pylist()}
+
+    for pair in (("crm:1", "shop:1"), ("crm:2", "shop:2")):
+        assert not rows[pair]["corroborated"] and not settings.merges(rows[pair]), rows[pair]
+    for pair in (("crm:3", "shop:3"), ("crm:4", "shop:4")):
+        assert rows[pair]["corroborated"], rows[pair]
