@@ -9,6 +9,7 @@ which look-alikes (family, namesake, role mailbox) the false merges joined.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,20 +149,23 @@ def explain_identity(warehouse: Path, truth_dir: Path) -> IdentityBreakdown:
 # surname, an email two edits away, the names only (first and last, either order), or not even
 # those (a guest order with another email).
 EVIDENCE = ("email", "phone", "birth date", "near email", "same names", "less")
-EVIDENCE_QUERY = """
-    with fields as (
-        select p.person_id, p.record, p.left_apart, split_part(p.record, ':', 1) as source,
-               coalesce(c.email, s.email, o.email) as email, coalesce(c.phone, s.phone, o.phone) as phone,
-               lower(coalesce(c.first_name, s.first_name)) as first_name,
-               lower(coalesce(c.last_name, s.last_name)) as last_name,
-               coalesce(c.birth_date, s.birth_date) as birth_date
-        from placed as p
-        left join wh.staging.stg_crm__contacts as c
-          on p.record = 'crm_contacts:' || c.contact_id and c.is_latest_version
-        left join wh.staging.stg_shop__customers as s
-          on p.record = 'shop_customers:' || s.shop_customer_id and s.is_latest_version
-        left join wh.staging.stg_shop__orders as o on p.record = 'shop_orders:' || o.order_id
-    ),
+# Each record's fields as staging has them; {records}: a table of records with person_id and customer_id.
+FIELDS_QUERY = """
+    select p.*, split_part(p.record, ':', 1) as source,
+           coalesce(c.email, s.email, o.email) as email, coalesce(c.phone, s.phone, o.phone) as phone,
+           lower(coalesce(c.first_name, s.first_name, o.shipping_first_name)) as first_name,
+           lower(coalesce(c.last_name, s.last_name, o.shipping_last_name)) as last_name,
+           coalesce(c.birth_date, s.birth_date) as birth_date,
+           lower(coalesce(c.city, s.city, o.shipping_city)) as city
+    from {records} as p
+    left join wh.staging.stg_crm__contacts as c
+      on p.record = 'crm_contacts:' || c.contact_id and c.is_latest_version
+    left join wh.staging.stg_shop__customers as s
+      on p.record = 'shop_customers:' || s.shop_customer_id and s.is_latest_version
+    left join wh.staging.stg_shop__orders as o on p.record = 'shop_orders:' || o.order_id
+"""
+EVIDENCE_QUERY = f"""
+    with fields as ({FIELDS_QUERY.format(records="placed")}),
     shared as (
         select a.source, a.record,
                coalesce(bool_or(a.email = b.email), false) as email,
@@ -185,6 +189,82 @@ EVIDENCE_QUERY = """
 """ + ",\n".join(f"count(*) filter (where kind = '{k}') as \"{k}\"" for k in EVIDENCE) + """
     from strongest group by source order by source
 """
+
+
+@dataclass(frozen=True)
+class RecallReach:
+    """How far recall can go: what it would be if, beyond the warehouse's merges, every pair of one
+    person's records were joined that shares some evidence; and the price of joining on names."""
+
+    recall: float  # as built
+    with_evidence: float  # + every pair sharing an email, phone or birth date, or emails two edits apart
+    with_names: float  # + every pair under the same names (either order) in the same city
+    namesake_pairs: int  # pairs under the same names in the same city, in two customers, of two people
+    same_person_pairs: int  # ... of one person
+
+    def __str__(self) -> str:
+        share = self.same_person_pairs / ((self.namesake_pairs + self.same_person_pairs) or 1)
+        return (f"recall within reach: {self.with_evidence:.4f} if every pair of one person's records sharing an "
+                f"email, phone or birth date, or emails two edits apart, were joined (as built: {self.recall:.4f}, "
+                f"{self.recall / (self.with_evidence or 1):.1%} of the pairs within reach); {self.with_names:.4f} "
+                f"if every pair under one name in one city were joined as well, though only "
+                f"{self.same_person_pairs:,} of the {self.namesake_pairs + self.same_person_pairs:,} such pairs "
+                f"left in two customers are one person ({share:.1%}), the rest namesakes")
+
+
+def recall_within_reach(warehouse: Path, truth_dir: Path) -> RecallReach:
+    """Recall as built, and as it would be with every pair of one person's records joined that shares
+    some evidence (an oracle: it reads the truth to pick the pairs), then also every pair that shares
+    only names and a city; and how many of the pairs of that last kind the warehouse left apart are
+    one person, how many namesakes."""
+    con = _labelled(warehouse, truth_dir)
+    try:
+        con.execute(f"create temp table fields as {FIELDS_QUERY.format(records='labelled')}")
+        con.execute("""
+            create temp table same_person as
+            select a.record as a, b.record as b,
+                   a.email = b.email or a.phone = b.phone or a.birth_date = b.birth_date
+                       or levenshtein(a.email, b.email) <= 2 as evidence,
+                   a.city = b.city and least(a.first_name, a.last_name) = least(b.first_name, b.last_name)
+                       and greatest(a.first_name, a.last_name) = greatest(b.first_name, b.last_name) as names
+            from fields as a inner join fields as b on a.person_id = b.person_id and a.record < b.record""")
+        records = con.execute("select record, person_id, customer_id from fields").fetchall()
+        joined = con.execute("""
+            select a.record, b.record from fields as a inner join fields as b
+            on a.customer_id = b.customer_id and a.person_id = b.person_id and a.record < b.record""").fetchall()
+        evidence = con.execute("select a, b from same_person where evidence").fetchall()
+        names = con.execute("select a, b from same_person where names").fetchall()
+        same, namesakes = con.execute("""
+            select count(*) filter (where a.person_id = b.person_id), count(*) filter (where a.person_id <> b.person_id)
+            from fields as a inner join fields as b
+              on a.record < b.record and a.city = b.city
+              and least(a.first_name, a.last_name) = least(b.first_name, b.last_name)
+              and greatest(a.first_name, a.last_name) = greatest(b.first_name, b.last_name)
+            where a.customer_id is distinct from b.customer_id""").fetchone()
+    finally:
+        con.close()
+    people = {record: person for record, person, _ in records}
+    return RecallReach(recall=_recall(people, joined), with_evidence=_recall(people, joined + evidence),
+                       with_names=_recall(people, joined + evidence + names),
+                       namesake_pairs=namesakes, same_person_pairs=same)
+
+
+def _recall(people: dict[str, int], pairs: list[tuple[str, str]]) -> float:
+    """Pairwise recall of the groups the pairs join (each pair is of one person's records)."""
+    group = {record: record for record in people}
+
+    def root(record: str) -> str:
+        while group[record] != record:
+            group[record] = group[group[record]]
+            record = group[record]
+        return record
+
+    for a, b in pairs:
+        group[root(a)] = root(b)
+    joined = Counter(root(record) for record in people)
+    actual = Counter(people.values())
+    pairs_of = sum(n * (n - 1) // 2 for n in joined.values())
+    return pairs_of / (sum(n * (n - 1) // 2 for n in actual.values()) or 1)
 
 
 MESS_COLUMNS = "person_id bigint, source varchar, record_id varchar, kind varchar"
