@@ -360,11 +360,13 @@ def comparisons() -> list[cl.CustomComparison]:
 
 
 def is_current(model: dict[str, Any]) -> bool:
-    """The model (a kept one) was trained on this version's comparisons and levels: a model kept from
-    an older version lacks what was added since (a level an incremental run would never use)."""
-    kept = [(c["output_column_name"], [level.get("label_for_charts") for level in c["comparison_levels"]])
+    """The model (a kept one) was trained on this version's comparisons and levels, each as it is
+    defined now: a model kept from an older version scores with its own levels (it carries their
+    SQL), so it would never use a level added since, nor a level's new definition."""
+    kept = [(c["output_column_name"], [(level.get("label_for_charts"), level.get("sql_condition"))
+                                       for level in c["comparison_levels"]])
             for c in model.get("comparisons", [])]
-    now = [(c.output_column_name, [level.label_for_charts for level in c.comparison_levels])
+    now = [(c.output_column_name, [(level.label_for_charts, level.sql_condition) for level in c.comparison_levels])
            for c in (creator.get_comparison("duckdb") for creator in comparisons())]
     return kept == now
 

@@ -268,3 +268,25 @@ def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp
     labels = [level.get("label_for_charts") for c in kept["comparisons"] if c["output_column_name"] == "email"
               for level in c["comparison_levels"]]
     assert "one slip apart" in labels
+
+
+def test_a_model_whose_level_was_redefined_since_is_trained_again(used, tmp_path):
+    # The same levels, one of them defined otherwise by an older version (the email slip before a
+    # letter swapped with a dot counted): the kept model carries its own SQL and would score with it.
+    import json
+
+    from activations.identity.matching import run_matching
+
+    warehouse = tmp_path / "redefined.duckdb"
+    shutil.copy(used.warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        model = json.loads(con.execute("select model from matching.models").fetchone()[0])
+        email = next(c for c in model["comparisons"] if c["output_column_name"] == "email")
+        slip = next(level for level in email["comparison_levels"] if level.get("label_for_charts") == "one slip apart")
+        slip["sql_condition"] = '"email_l" <> "email_r" AND damerau_levenshtein("email_l", "email_r") = 1'
+        con.execute("update matching.models set model = ?", [json.dumps(model)])
+        again = run_matching(con, now=datetime.now(UTC))
+        then = run_matching(con, now=datetime.now(UTC))
+
+    assert again.new_records == again.records > 0, again
+    assert then.new_records == 0, then  # the model kept now is today's
