@@ -245,10 +245,9 @@ def test_an_unknown_pair_is_refused_by_name(used, capsys):
     assert code == 1 and "no pair 'pair_nope'" in err
 
 
-def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp_path):
-    # A warehouse whose kept model predates a level of today's comparisons (an upgrade): the next
-    # run must not score new records with it, which would never use the new level; it trains a new
-    # model and scores every record again, nothing new landed.
+def _upgraded(used, tmp_path, change_email_levels) -> tuple[Path, list]:
+    """A copy of the used warehouse whose kept model's email levels an older version wrote otherwise
+    (`change_email_levels` edits them in place); then two matching runs on it, nothing new landed."""
     import json
 
     from activations.identity.matching import run_matching
@@ -257,14 +256,28 @@ def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp
     shutil.copy(used.warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as con:
         model = json.loads(con.execute("select model from matching.models").fetchone()[0])
-        email = next(c for c in model["comparisons"] if c["output_column_name"] == "email")
+        change_email_levels(next(c for c in model["comparisons"] if c["output_column_name"] == "email"))
+        con.execute("update matching.models set model = ?", [json.dumps(model)])
+        runs = [run_matching(con, now=datetime.now(UTC)) for _ in range(2)]
+    return warehouse, runs
+
+
+def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp_path):
+    # A warehouse whose kept model predates a level of today's comparisons (an upgrade): the next
+    # run must not score new records with it, which would never use the new level; it trains a new
+    # model and scores every record again, nothing new landed.
+    import json
+
+    def without_the_slip(email: dict) -> None:
         email["comparison_levels"] = [level for level in email["comparison_levels"]
                                       if level.get("label_for_charts") != "one slip apart"]
-        con.execute("update matching.models set model = ?", [json.dumps(model)])
-        result = run_matching(con, now=datetime.now(UTC))
+
+    warehouse, (result, then) = _upgraded(used, tmp_path, without_the_slip)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         kept = json.loads(con.execute("select model from matching.models order by trained_at desc limit 1").fetchone()[0])
 
     assert result.new_records == result.records > 0, result
+    assert then.new_records == 0, then  # the model kept now is today's
     labels = [level.get("label_for_charts") for c in kept["comparisons"] if c["output_column_name"] == "email"
               for level in c["comparison_levels"]]
     assert "one slip apart" in labels
@@ -273,20 +286,11 @@ def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp
 def test_a_model_whose_level_was_redefined_since_is_trained_again(used, tmp_path):
     # The same levels, one of them defined otherwise by an older version (the email slip before a
     # letter swapped with a dot counted): the kept model carries its own SQL and would score with it.
-    import json
-
-    from activations.identity.matching import run_matching
-
-    warehouse = tmp_path / "redefined.duckdb"
-    shutil.copy(used.warehouse, warehouse)
-    with duckdb.connect(str(warehouse)) as con:
-        model = json.loads(con.execute("select model from matching.models").fetchone()[0])
-        email = next(c for c in model["comparisons"] if c["output_column_name"] == "email")
+    def an_older_slip(email: dict) -> None:
         slip = next(level for level in email["comparison_levels"] if level.get("label_for_charts") == "one slip apart")
         slip["sql_condition"] = '"email_l" <> "email_r" AND damerau_levenshtein("email_l", "email_r") = 1'
-        con.execute("update matching.models set model = ?", [json.dumps(model)])
-        again = run_matching(con, now=datetime.now(UTC))
-        then = run_matching(con, now=datetime.now(UTC))
+
+    _, (again, then) = _upgraded(used, tmp_path, an_older_slip)
 
     assert again.new_records == again.records > 0, again
     assert then.new_records == 0, then  # the model kept now is today's
