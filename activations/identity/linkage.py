@@ -104,8 +104,6 @@ SAME_STREET = {"address": ("same street, other number",)}
 # cities, were two people (Calle Mayor in Madrid, Hauptstrasse in Hamburg and Düsseldorf).
 SAME_CITY = {"city": ("exact", "jw>0.90")}
 SAME_POSTCODE = {"postcode": ("exact", "one char off")}
-EXACT_POSTCODE = {"postcode": ("exact",)}
-POSTCODE_SLIP = {"postcode": ("one char off",)}
 OTHER_CITY = {"city": ("differs",)}
 OTHER_POSTCODE = {"postcode": ("differs",)}
 # ...but between two guest checkouts another surname at one address says nothing: an order ships
@@ -541,6 +539,11 @@ def _levels_sql(linker: Linker, levels: dict[str, tuple[str, ...]]) -> list[str]
     return conditions
 
 
+def _any_sql(linker: Linker, levels: dict[str, tuple[str, ...]]) -> str:
+    """SQL: the pair landed in one of `levels` (false when the model has none of them)."""
+    return " OR ".join(_levels_sql(linker, levels)) or "false"
+
+
 def _corroborated_sql(linker: Linker) -> str:
     """SQL: true when the pair agrees on one of CORROBORATING_LEVELS, on the address in one place (or
     the street in one postcode) beside the first name (SAME_ADDRESS, SAME_STREET, SAME_FIRST_NAME;
@@ -549,17 +552,14 @@ def _corroborated_sql(linker: Linker) -> str:
     # A first name missing on one side does not say "someone else" (FEBRL leaves one out now and then).
     first_name = " OR ".join([*_levels_sql(linker, SAME_FIRST_NAME), SWAPPED_NAMES])
     first_name = f'"gamma_first_name" = -1 OR (({first_name}) AND NOT ({OTHER_GENDER}))'
-    same_city, same_postcode, exact_postcode, postcode_slip, other_city, other_postcode = (
-        " OR ".join(_levels_sql(linker, levels)) or "false"
-        for levels in (SAME_CITY, SAME_POSTCODE, EXACT_POSTCODE, POSTCODE_SLIP, OTHER_CITY, OTHER_POSTCODE))
-    elsewhere = f"(({other_city}) AND NOT ({same_postcode})) OR (({other_postcode}) AND NOT ({same_city}))"
-    one_postcode = f"({exact_postcode}) OR (({postcode_slip}) AND ({same_city}))"
-    address = " OR ".join([
-        f"({' OR '.join(_levels_sql(linker, SAME_ADDRESS))}) AND NOT ({elsewhere})",
-        " AND ".join([*_levels_sql(linker, SAME_STREET), f"({one_postcode})"]),
-    ])
-    other_surname = " OR ".join(_levels_sql(linker, OTHER_SURNAME)) or "false"
-    two_orders = f"\"source_l\" = '{GUEST}' AND \"source_r\" = '{GUEST}' AND ({other_surname})"
+    same_city, same_postcode = _any_sql(linker, SAME_CITY), _any_sql(linker, SAME_POSTCODE)
+    elsewhere = (f"(({_any_sql(linker, OTHER_CITY)}) AND NOT ({same_postcode}))"
+                 f" OR (({_any_sql(linker, OTHER_POSTCODE)}) AND NOT ({same_city}))")
+    one_postcode = (f"({_any_sql(linker, {'postcode': ('exact',)})})"
+                    f" OR (({_any_sql(linker, {'postcode': ('one char off',)})}) AND ({same_city}))")
+    address = (f"(({_any_sql(linker, SAME_ADDRESS)}) AND NOT ({elsewhere}))"
+               f" OR (({_any_sql(linker, SAME_STREET)}) AND ({one_postcode}))")
+    two_orders = f"\"source_l\" = '{GUEST}' AND \"source_r\" = '{GUEST}' AND ({_any_sql(linker, OTHER_SURNAME)})"
     household = f"({address}) AND ({first_name}) AND NOT ({two_orders})"
     return " OR ".join([f"({ONE_SLIP_EMAIL})", *_levels_sql(linker, CORROBORATING_LEVELS), f"({household})"])
 
@@ -567,11 +567,11 @@ def _corroborated_sql(linker: Linker) -> str:
 def _contradicted_sql(linker: Linker) -> str:
     """SQL: true when the pair lands in one of CONTRADICTING_LEVELS, or in OTHER_HOME's (a name and the
     address both differ)."""
-    names, address = (" OR ".join(_levels_sql(linker, levels)) for levels in OTHER_HOME)
+    names, address = (_any_sql(linker, levels) for levels in OTHER_HOME)
     # A birth date in common keeps it for review (FEBRL rewrites a surname and an address together).
-    born = " OR ".join(_levels_sql(linker, {"birth_date": CORROBORATING_LEVELS["birth_date"]})) or "false"
-    other_home = [f"({names}) AND ({address}) AND NOT coalesce({born}, false)"] if names and address else []
-    return " OR ".join([*_levels_sql(linker, CONTRADICTING_LEVELS), *other_home]) or "false"
+    born = _any_sql(linker, {"birth_date": CORROBORATING_LEVELS["birth_date"]})
+    other_home = f"({names}) AND ({address}) AND NOT coalesce({born}, false)"
+    return " OR ".join([*_levels_sql(linker, CONTRADICTING_LEVELS), other_home])
 
 
 def score_pairs(
