@@ -29,12 +29,11 @@ import pyarrow as pa
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-from splink.internals.column_expression import ColumnExpression
 from splink.internals.exceptions import EMTrainingException
 
 from activations import settings as attiva_settings  # `settings` names the LinkageSettings parameters here
 from activations.identity import spelling
-from activations.identity.blocking import add_blocking_keys, blocking_rules
+from activations.identity.blocking import add_blocking_keys, candidate_pairs
 
 RECORD_COLUMNS = (
     "record_id",
@@ -135,32 +134,42 @@ CONTRADICTING_LEVELS = {"birth_date": ("differs",), "email": ("local part jw>0.8
 # demo's 36,700 pairs in review; at 20k generated people 103 over two seeds, none one person.
 # Not beside a birth date in common.
 OTHER_HOME = ({"first_name": ("differs",), "last_name": ("differs",)}, {"address": ("differs",)})
+
+
+def _one_edit(left: str, right: str, replaced: bool = True) -> str:
+    """SQL: two different strings one Damerau-Levenshtein edit apart (a character dropped, added or
+    swapped with the next, or with `replaced`, replaced). Written with levenshtein, six times
+    cheaper than damerau_levenshtein, which is left for the swaps (a run scores millions of pairs)."""
+    same_length = f"length({left}) = length({right})"
+    changed = f"levenshtein({left}, {right}) = 1"
+    if not replaced:
+        changed = f"abs(length({left}) - length({right})) = 1 AND {changed}"
+    swapped = f"{same_length} AND levenshtein({left}, {right}) = 2 AND damerau_levenshtein({left}, {right}) = 1"
+    return f"(({changed}) OR ({swapped}))"
+
+
 # An email with one slip also corroborates: a letter swapped, dropped or doubled, in the local
 # part or the domain (gmai.com). Not a letter replaced (a.ferrari@ and f.ferrari@ are two
 # people), nor a digit or a separator: the numbers and the dots, dashes and underscores that
 # tell namesakes' addresses apart at one provider (anna.santoro@, annasantoro@, anna_santoro@:
 # at 20k generated people, 30 of 42 false merges were such pairs).
-_LETTER_SLIP = (
-    '"email_l" <> "email_r" AND damerau_levenshtein("email_l", "email_r") = 1'
-    ' AND NOT (length("email_l") = length("email_r") AND levenshtein("email_l", "email_r") = 1)'
-    " AND regexp_replace(\"email_l\", '[0-9._+-]', '', 'g') <> regexp_replace(\"email_r\", '[0-9._+-]', '', 'g')"
-)
+# (The email's parts and marks are read once per record: _DERIVED.)
+_LETTER_SLIP = '"email_plain_l" <> "email_plain_r" AND ' + _one_edit('"email_l"', '"email_r"', replaced=False)
 # A letter swapped with a digit or a separator is a slip too (gret.arossi@ for greta.rossi@,
 # celin3e69@ for celine369@): the letters, and the digits and separators, stay the same in the
 # same order, and no namesake picks an address by moving its dot into a name. Not two digits
 # swapped (celine369@ and celine396@ may be two Célines).
 _MOVED_MARK = (
-    "length(\"email_l\") = length(\"email_r\") AND damerau_levenshtein(\"email_l\", \"email_r\") = 1"
-    " AND regexp_replace(\"email_l\", '[^a-z]', '', 'g') = regexp_replace(\"email_r\", '[^a-z]', '', 'g')"
-    " AND regexp_replace(\"email_l\", '[a-z]', '', 'g') = regexp_replace(\"email_r\", '[a-z]', '', 'g')"
+    '"email_letters_l" = "email_letters_r" AND "email_marks_l" = "email_marks_r"'
+    ' AND length("email_l") = length("email_r") AND levenshtein("email_l", "email_r") = 2'
+    ' AND damerau_levenshtein("email_l", "email_r") = 1'
 )
 # In the domain a letter replaced is a slip too (gmail.con, hotmaik.it): nobody owns the misspelt
 # domain, so one local part at two such domains is one address typed wrong. Not two country codes
 # (yahoo.it and yahoo.at are two real providers).
 _DOMAIN_SLIP = (
-    "split_part(\"email_l\", '@', 1) = split_part(\"email_r\", '@', 1)"
-    " AND split_part(\"email_l\", '@', 2) <> split_part(\"email_r\", '@', 2)"
-    " AND damerau_levenshtein(split_part(\"email_l\", '@', 2), split_part(\"email_r\", '@', 2)) = 1"
+    '"email_local_l" = "email_local_r" AND "email_domain_l" <> "email_domain_r"'
+    ' AND damerau_levenshtein("email_domain_l", "email_domain_r") = 1'
     " AND NOT (regexp_matches(\"email_l\", '[.][a-z]{2}$') AND regexp_matches(\"email_r\", '[.][a-z]{2}$')"
     " AND right(\"email_l\", 3) <> right(\"email_r\", 3))"
 )
@@ -169,7 +178,10 @@ _DOMAIN_SLIP = (
 # 4 of 9 false merges were such pairs).
 _SAME_NAMES = ('(("first_name_l" = "first_name_r" AND "last_name_l" = "last_name_r")'
                ' OR ("first_name_l" = "last_name_r" AND "last_name_l" = "first_name_r"))')
-ONE_SLIP_EMAIL = f"(({_LETTER_SLIP}) OR ({_MOVED_MARK}) OR ({_DOMAIN_SLIP})) AND {_SAME_NAMES}"
+# The names first, then the lengths: cheap tests that leave few of a run's millions of pairs for
+# the edit distances (at 200k generated customers this level took two thirds of scoring).
+ONE_SLIP_EMAIL = (f'{_SAME_NAMES} AND abs(length("email_l") - length("email_r")) <= 1'
+                  f" AND (({_LETTER_SLIP}) OR ({_MOVED_MARK}) OR ({_DOMAIN_SLIP}))")
 
 
 @dataclass(frozen=True)
@@ -280,7 +292,7 @@ def _address_comparison() -> cl.CustomComparison:
     # The street and the house number are compared apart. "via roma 12" and "via roma 18" are
     # close to Jaro-Winkler and most often neighbours; "belconnen way" and "280 belconnen way",
     # or "plantroad" and "65 plant road", are one street with a number left out or spaced.
-    # (address_street and address_number are computed once per record: _load_records.)
+    # (address_street and address_number are computed once per record: _DERIVED.)
     street = 'jaro_winkler_similarity("address_street_l", "address_street_r") > 0.92'
     same_number = ('("address_number_l" = "address_number_r" OR "address_number_l" IS NULL '
                    'OR "address_number_r" IS NULL)')
@@ -297,14 +309,13 @@ def _address_comparison() -> cl.CustomComparison:
 
 
 def _phone_comparison() -> cl.CustomComparison:
-    last_digits = ColumnExpression("phone").regex_extract("[0-9]{7}$")
     return cl.CustomComparison(
         output_column_name="phone",
         comparison_levels=[
             cll.NullLevel("phone"),
             _level(cll.ExactMatchLevel("phone"), "exact", 0.70, 0.0001),
-            _level(cll.ExactMatchLevel(last_digits), "last 7 digits", 0.05, 0.0002),
-            _level(cll.DamerauLevenshteinLevel("phone", 1), "one digit off", 0.08, 0.001),
+            _level(cll.ExactMatchLevel("phone_last7"), "last 7 digits", 0.05, 0.0002),
+            _level(_custom(_one_edit('"phone_l"', '"phone_r"')), "one digit off", 0.08, 0.001),
             # A new phone is common: "differs" must not sink a match on its own.
             _level(cll.ElseLevel(), "differs", 0.17, 0.9987),
         ],
@@ -312,8 +323,6 @@ def _phone_comparison() -> cl.CustomComparison:
 
 
 def _email_comparison() -> cl.CustomComparison:
-    local_part = ColumnExpression("email").regex_extract("^[^@]+")
-    domain = ColumnExpression("email").regex_extract("@[^@]+$")
     return cl.CustomComparison(
         output_column_name="email",
         comparison_levels=[
@@ -329,9 +338,9 @@ def _email_comparison() -> cl.CustomComparison:
             # it repeats their evidence; u from random pairs cannot see that (they rarely
             # share names). These levels keep a fixed, modest weight (about 5 bits) rather
             # than the ~11 their random-pair u would give.
-            _fixed(cll.ExactMatchLevel(local_part), "same local part, other domain", 0.08, 0.002),
+            _fixed(cll.ExactMatchLevel("email_local"), "same local part, other domain", 0.08, 0.002),
             _fixed(
-                cll.And(cll.JaroWinklerLevel(local_part, 0.88), cll.ExactMatchLevel(domain)),
+                cll.And(cll.ExactMatchLevel("email_domain"), cll.JaroWinklerLevel("email_local", 0.88)),
                 "local part jw>0.88, same domain",
                 0.07,
                 0.002,
@@ -350,7 +359,7 @@ def comparisons() -> list[cl.CustomComparison]:
         _address_comparison(),
         _text_comparison("city", (0.85, 0.02), (cll.JaroWinklerLevel("city", 0.90), "jw>0.90", 0.05, 0.005)),
         _text_comparison(
-            "postcode", (0.85, 0.01), (cll.DamerauLevenshteinLevel("postcode", 1), "one char off", 0.08, 0.05)
+            "postcode", (0.85, 0.01), (_custom(_one_edit('"postcode_l"', '"postcode_r"')), "one char off", 0.08, 0.05)
         ),
         _phone_comparison(),
         _email_comparison(),
@@ -377,14 +386,13 @@ def _settings_creator(n_records: int) -> SettingsCreator:
         link_type="dedupe_only",
         unique_id_column_name="record_id",
         comparisons=comparisons(),
-        blocking_rules_to_generate_predictions=blocking_rules(),
         retain_matching_columns=True,  # keeps gamma_* for the evidence
         retain_intermediate_calculation_columns=False,
         probability_two_random_records_match=0.2 / max(n_records, 10_000),
     )
 
 
-def _load_records(con: duckdb.DuckDBPyConnection, records, table: str, max_block_size: int) -> int:
+def _load_records(con: duckdb.DuckDBPyConnection, records, table: str) -> int:
     """Copy the records' columns into a DuckDB table with the types the model expects, plus blocking keys."""
     con.register("__records_input", records)
     cols = {row[0] for row in con.execute("DESCRIBE __records_input").fetchall()}
@@ -392,20 +400,30 @@ def _load_records(con: duckdb.DuckDBPyConnection, records, table: str, max_block
     if missing:
         raise ValueError(f"person records lack column(s) {', '.join(missing)}")
     typed = ", ".join(f"{_read_as_typed(c)} AS {c}" for c in RECORD_COLUMNS)
-    # The street's letters and the house number of the folded address, once per record rather than
-    # once per candidate pair.
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {table} AS
-        SELECT *, nullif(regexp_replace(address, '[^a-z]', '', 'g'), '') AS address_street,
-               nullif(regexp_extract(address, '[0-9]+'), '') AS address_number
-        FROM (SELECT {typed} FROM __records_input)""")
+    derived = ", ".join(f"{sql} AS {name}" for name, sql in _DERIVED.items())
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT *, {derived} FROM (SELECT {typed} FROM __records_input)")
     con.unregister("__records_input")
 
     n, distinct = con.execute(f"SELECT count(*), count(DISTINCT record_id) FROM {table}").fetchall()[0]
     if n != distinct:
         raise ValueError(f"person records: record_id is not unique ({n - distinct} duplicate ids)")
-    add_blocking_keys(con, table, max_block_size)
+    add_blocking_keys(con, table)
     return n
+
+
+# Parts of a record the comparisons read, computed once per record rather than once per candidate
+# pair (a run scores millions of pairs).
+_DERIVED = {
+    # The street's letters and the house number of the folded address.
+    "address_street": "nullif(regexp_replace(address, '[^a-z]', '', 'g'), '')",
+    "address_number": "nullif(regexp_extract(address, '[0-9]+'), '')",
+    "phone_last7": "nullif(regexp_extract(phone, '[0-9]{7}$'), '')",
+    "email_local": "nullif(regexp_extract(email, '^[^@]+'), '')",
+    "email_domain": "nullif(regexp_extract(email, '@([^@]+)$', 1), '')",
+    "email_letters": "regexp_replace(email, '[^a-z]', '', 'g')",  # what a moved dot or digit keeps
+    "email_marks": "regexp_replace(email, '[a-z]', '', 'g')",
+    "email_plain": "regexp_replace(email, '[0-9._+-]', '', 'g')",  # what a letter slip changes
+}
 
 
 def _read_as_typed(column: str) -> str:
@@ -496,7 +514,7 @@ def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSett
 def train_model(records, settings: LinkageSettings = LinkageSettings()) -> dict[str, Any]:
     """Fit the model's parameters on `records` (no labels needed); returns it as a JSON-able dict."""
     con = _connect()
-    n = _load_records(con, records, "person_records", settings.max_block_size)
+    n = _load_records(con, records, "person_records")
     linker = _linker(DuckDBAPI(con), "person_records", n, replace(settings, model=None))
     _train(linker, n, settings)
     return linker.misc.save_model_to_json()
@@ -591,35 +609,35 @@ def score_pairs(
     the two ids; the schema
     metadata b"candidate_pairs" says how many candidate pairs were compared.
     """
+    return train_and_score(records, new_record_ids=new_record_ids, settings=settings)[1]
+
+
+def train_and_score(
+    records,
+    *,
+    new_record_ids=None,
+    settings: LinkageSettings = LinkageSettings(),
+) -> tuple[dict[str, Any], pa.Table]:
+    """score_pairs, and the model it scored with: `settings.model`, or the one it trained on
+    `records` when that is None (as train_model would; the records are read once for both)."""
     con = _connect()
-    n = _load_records(con, records, "person_records", settings.max_block_size)
+    n = _load_records(con, records, "person_records")
     db_api = DuckDBAPI(con)
     linker = _linker(db_api, "person_records", n, settings)
     if settings.model is None:
         _train(linker, n, settings)
+    model = settings.model if settings.model is not None else linker.misc.save_model_to_json()
 
-    if new_record_ids is None:
-        predictions = linker.inference.predict(warning_mode="never")
-    else:
+    new_ids = None
+    if new_record_ids is not None:
         con.register("__new_ids", pa.table({"record_id": pa.array([str(i) for i in new_record_ids], pa.string())}))
-        con.execute(
-            "CREATE TABLE new_records AS SELECT * FROM person_records WHERE record_id IN (SELECT record_id FROM __new_ids)"
-        )
-        con.execute(
-            "CREATE TABLE old_records AS SELECT * FROM person_records WHERE record_id NOT IN (SELECT record_id FROM __new_ids)"
-        )
-        new = db_api.register("new_records", table_name="new_records_in")
-        old = db_api.register("old_records", table_name="old_records_in")
-        between = linker.inference.predict_between(old, new, warning_mode="never")
-        within = linker.inference.predict_within(new, warning_mode="never")
-        con.execute(
-            f"CREATE TABLE __predictions AS SELECT * FROM {between.physical_name} "
-            f"UNION ALL BY NAME SELECT * FROM {within.physical_name}"
-        )
-        predictions = None
-
-    source = predictions.physical_name if predictions is not None else "__predictions"
-    candidates = con.sql(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+        new_ids = "__new_ids"
+    candidates = candidate_pairs(con, "person_records", "__candidate_pairs", settings.max_block_size, new_ids)
+    linker.table_management.register_blocked_pairs_for_predict(db_api.register("__candidate_pairs"))
+    # Only the pairs that could merge or wait for review are kept: a run scores millions.
+    predictions = linker.inference.predict(threshold_match_probability=settings.review_threshold,
+                                           warning_mode="never")
+    source = predictions.physical_name
     pairs = (
         con.sql(
             f"""
@@ -642,4 +660,4 @@ def score_pairs(
         .cast(PAIR_SCHEMA)
     )
     # How many candidate pairs were compared (before the review threshold), for cost figures.
-    return pairs.replace_schema_metadata({"candidate_pairs": str(candidates)})
+    return model, pairs.replace_schema_metadata({"candidate_pairs": str(candidates)})

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from activations.engine.dialect import column_names, delete, has_table, row_hash, transaction
 from activations.identity import linkage, links
-from activations.identity.linkage import LinkageSettings, score_pairs, train_model
+from activations.identity.linkage import LinkageSettings, score_pairs, train_and_score
 from activations.settings import match_thresholds
 
 RECORD_FIELDS = ("first_name", "last_name", "birth_date", "address", "city", "postcode", "phone", "email")
@@ -265,9 +265,10 @@ def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
         people = records.drop_columns(["fingerprint"])
         model = settings.model or (None if new_ids is None else kept)
         if model is None:  # a full run: train on everyone, keep it for the next runs
-            model = train_model(people, settings)
+            model, scored = train_and_score(people, settings=settings)
             _store_model(con, model, records.num_rows, now)
-        scored = score_pairs(people, new_record_ids=new_ids, settings=replace(settings, model=model))
+        else:
+            scored = score_pairs(people, new_record_ids=new_ids, settings=replace(settings, model=model))
     if scored is not None:
         result.scored, result.pairs_scored = scored, scored.num_rows
         rows = merge_links(_existing_links(con, new_ids), scored, settings, now)
