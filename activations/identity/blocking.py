@@ -54,25 +54,19 @@ def _key_sql(name: str, parts: tuple[str, ...]) -> str:
     return f"CASE WHEN {present} THEN md5_number(concat_ws('|', '{name}', {', '.join(parts)})) END"
 
 
-def add_blocking_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Add a bk_<name> column per blocking key to `table`, and record_number (the records in
-    record_id order), which candidate_pairs joins on."""
-    keys = ", ".join(f"{_key_sql(name, parts)} AS bk_{name}" for name, parts in BLOCKING_KEYS.items())
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS "
-                f"SELECT *, row_number() OVER (ORDER BY record_id) AS record_number, {keys} FROM {table}")
-
-
 def candidate_pairs(con: duckdb.DuckDBPyConnection, table: str, pairs: str, max_block_size: int,
                     new_ids: str | None = None) -> int:
-    """Create `pairs` (match_key, join_key_l, join_key_r, as Splink scores them): each pair of
-    records of `table` (from add_blocking_keys) sharing a key whose block has at most
-    `max_block_size` records, once, the lower record_id on the left; with `new_ids` (a table of
-    record_id), only the pairs with a new record. Returns how many."""
+    """Create `pairs` (match_key, join_key_l < join_key_r: record numbers, as Splink scores them):
+    each pair of records of `table` (its columns, and `record_number`) sharing a key whose block
+    has at most `max_block_size` records, once; with `new_ids` (a table of record_number), only
+    the pairs with a new record. Returns how many."""
+    keys = ", ".join(f"{_key_sql(name, parts)} AS bk_{name}" for name, parts in BLOCKING_KEYS.items())
     columns = ", ".join(f"bk_{name}" for name in BLOCKING_KEYS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE __block_keys AS
-        SELECT record_number, v FROM (UNPIVOT (SELECT record_number, {columns} FROM {table})
+        SELECT record_number, v FROM (UNPIVOT (SELECT record_number, {keys} FROM {table})
                                       ON {columns} INTO NAME k VALUE v)""")
+    # The block sizes are counted over every record, new or not.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE __blocks AS
         SELECT * FROM __block_keys SEMI JOIN (
@@ -80,16 +74,13 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, table: str, pairs: str, max_
     if new_ids is None:
         left, ordered = "__blocks", "l.record_number < r.record_number"
     else:
-        left = (f"(SELECT * FROM __blocks WHERE record_number IN "
-                f"(SELECT record_number FROM {table} WHERE record_id IN (SELECT record_id FROM {new_ids})))")
+        left = f"(SELECT * FROM __blocks WHERE record_number IN (SELECT record_number FROM {new_ids}))"
         ordered = "l.record_number <> r.record_number"
-    # Paired by number, then named: a pair is listed once however many keys it shares.
+    # A pair is listed once however many keys it shares.
     con.execute(f"""
         CREATE OR REPLACE TABLE {pairs} AS
-        WITH numbered AS (
-            SELECT DISTINCT least(l.record_number, r.record_number) AS a, greatest(l.record_number, r.record_number) AS b
-            FROM {left} AS l JOIN __blocks AS r ON l.v = r.v AND {ordered})
-        SELECT '0' AS match_key, x.record_id AS join_key_l, y.record_id AS join_key_r
-        FROM numbered JOIN {table} AS x ON x.record_number = a JOIN {table} AS y ON y.record_number = b""")
+        SELECT DISTINCT '0' AS match_key, least(l.record_number, r.record_number) AS join_key_l,
+               greatest(l.record_number, r.record_number) AS join_key_r
+        FROM {left} AS l JOIN __blocks AS r ON l.v = r.v AND {ordered}""")
     con.execute("DROP TABLE __blocks; DROP TABLE __block_keys")
     return con.execute(f"SELECT count(*) FROM {pairs}").fetchall()[0][0]

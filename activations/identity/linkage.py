@@ -33,7 +33,7 @@ from splink.internals.exceptions import EMTrainingException
 
 from activations import settings as attiva_settings  # `settings` names the LinkageSettings parameters here
 from activations.identity import spelling
-from activations.identity.blocking import add_blocking_keys, candidate_pairs
+from activations.identity.blocking import candidate_pairs
 
 RECORD_COLUMNS = (
     "record_id",
@@ -62,6 +62,9 @@ PERSON_SCHEMA = pa.schema(
         ("email", pa.string()),
     ]
 )
+# Splink keys the records by their number in record_id order (an integer joins faster than the
+# id over millions of candidate pairs); the scored pairs are named by record_id again.
+RECORD_NUMBER = "record_number"
 PAIR_SCHEMA = pa.schema(
     [
         ("record_id_l", pa.string()),
@@ -384,7 +387,7 @@ def _settings_creator(n_records: int) -> SettingsCreator:
     # name alone (16 bits of evidence) are not taken for one.
     return SettingsCreator(
         link_type="dedupe_only",
-        unique_id_column_name="record_id",
+        unique_id_column_name=RECORD_NUMBER,
         comparisons=comparisons(),
         retain_matching_columns=True,  # keeps gamma_* for the evidence
         retain_intermediate_calculation_columns=False,
@@ -401,13 +404,13 @@ def _load_records(con: duckdb.DuckDBPyConnection, records, table: str) -> int:
         raise ValueError(f"person records lack column(s) {', '.join(missing)}")
     typed = ", ".join(f"{_read_as_typed(c)} AS {c}" for c in RECORD_COLUMNS)
     derived = ", ".join(f"{sql} AS {name}" for name, sql in _DERIVED.items())
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT *, {derived} FROM (SELECT {typed} FROM __records_input)")
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER (ORDER BY record_id) AS {RECORD_NUMBER}, "
+                f"*, {derived} FROM (SELECT {typed} FROM __records_input)")
     con.unregister("__records_input")
 
     n, distinct = con.execute(f"SELECT count(*), count(DISTINCT record_id) FROM {table}").fetchall()[0]
     if n != distinct:
         raise ValueError(f"person records: record_id is not unique ({n - distinct} duplicate ids)")
-    add_blocking_keys(con, table)
     return n
 
 
@@ -439,6 +442,16 @@ def _read_as_typed(column: str) -> str:
     return f"CAST({column} AS VARCHAR)"
 
 
+# EM needs blocks where true matches are common: on names alone (a common name, many
+# people) it drifts to "same name" as the match class and learns a birth date that
+# differs as normal. Each pass learns the comparisons its rule leaves out.
+EM_RULES = (
+    ("first_name", "last_name", "birth_date"),
+    ("birth_date", "postcode"),
+    ("first_name", "last_name", "postcode"),
+)
+
+
 def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
     """Estimate λ, u and m on the data itself; keep the priors when it is too small."""
     log = logging.getLogger(__name__)
@@ -458,21 +471,13 @@ def _train(linker: Linker, n_records: int, settings: LinkageSettings) -> None:
     linker.training.estimate_u_using_random_sampling(
         max_pairs=settings.u_max_pairs, seed=settings.seed, num_chunks=chunks
     )
-    # EM needs blocks where true matches are common: on names alone (a common name, many
-    # people) it drifts to "same name" as the match class and learns a birth date that
-    # differs as normal. Each pass learns the comparisons its rule leaves out.
-    em_rules = (
-        block_on("first_name", "last_name", "birth_date"),
-        block_on("birth_date", "postcode"),
-        block_on("first_name", "last_name", "postcode"),
-    )
-    for rule in em_rules:
+    for rule in EM_RULES:
         # A session that fails has already cut the linker's model down to the comparisons it
         # would train (and set its own λ): keep a copy to put back.
         before = deepcopy(linker._settings_obj.core_model_settings)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                rule,
+                block_on(*rule),
                 max_pairs=settings.em_max_pairs,
                 # Splink counts the blocked pairs on a sample of records first: 5,000 of them is plenty.
                 record_sample_proportion=min(1.0, 5_000 / n_records),
@@ -508,6 +513,8 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 def _linker(db_api: DuckDBAPI, table: str, n_records: int, settings: LinkageSettings) -> Linker:
     model = settings.model if settings.model is not None else _settings_creator(n_records)
+    if isinstance(model, dict):  # kept by a version that keyed records by record_id
+        model = {**model, "unique_id_column_name": RECORD_NUMBER}
     return Linker(db_api.register(table, dataset_display_name=table), model, log_level=None)
 
 
@@ -630,7 +637,9 @@ def train_and_score(
 
     new_ids = None
     if new_record_ids is not None:
-        con.register("__new_ids", pa.table({"record_id": pa.array([str(i) for i in new_record_ids], pa.string())}))
+        con.register("__new_record_ids", pa.table({"record_id": pa.array([str(i) for i in new_record_ids], pa.string())}))
+        con.execute(f"CREATE TABLE __new_ids AS SELECT {RECORD_NUMBER} FROM person_records "
+                    "WHERE record_id IN (SELECT record_id FROM __new_record_ids)")
         new_ids = "__new_ids"
     candidates = candidate_pairs(con, "person_records", "__candidate_pairs", settings.max_block_size, new_ids)
     linker.table_management.register_blocked_pairs_for_predict(db_api.register("__candidate_pairs"))
@@ -641,17 +650,19 @@ def train_and_score(
     pairs = (
         con.sql(
             f"""
-        SELECT least(record_id_l, record_id_r) AS record_id_l,
-               greatest(record_id_l, record_id_r) AS record_id_r,
+        SELECT l.record_id AS record_id_l, r.record_id AS record_id_r,
                CAST(match_weight AS DOUBLE) AS match_weight,
                CAST(match_probability AS DOUBLE) AS match_probability,
                {_evidence_sql(linker)} AS evidence,
                coalesce({_corroborated_sql(linker)}, false) AS corroborated,
                coalesce({_contradicted_sql(linker)}, false) AS contradicted
         FROM {source}
-        -- each side's source, which _corroborated_sql reads (the model's comparisons do not keep it)
-        LEFT JOIN (SELECT record_id AS __id_l, source AS source_l FROM person_records) ON __id_l = record_id_l
-        LEFT JOIN (SELECT record_id AS __id_r, source AS source_r FROM person_records) ON __id_r = record_id_r
+        -- each side's id, and its source, which _corroborated_sql reads (the comparisons do not keep it);
+        -- record numbers follow the ids, so the lower id is on the left
+        JOIN (SELECT {RECORD_NUMBER}, record_id, source AS source_l FROM person_records) AS l
+          ON l.{RECORD_NUMBER} = {RECORD_NUMBER}_l
+        JOIN (SELECT {RECORD_NUMBER}, record_id, source AS source_r FROM person_records) AS r
+          ON r.{RECORD_NUMBER} = {RECORD_NUMBER}_r
         WHERE match_probability >= {float(settings.review_threshold)!r}
         ORDER BY record_id_l, record_id_r
         """
