@@ -396,7 +396,8 @@ def _settings_creator(n_records: int) -> SettingsCreator:
 
 
 def _load_records(con: duckdb.DuckDBPyConnection, records, table: str) -> int:
-    """Copy the records' columns into a DuckDB table with the types the model expects, plus blocking keys."""
+    """Copy the records' columns into a DuckDB table with the types the model expects, plus each record's
+    number (RECORD_NUMBER) and the parts the comparisons read (_DERIVED)."""
     con.register("__records_input", records)
     cols = {row[0] for row in con.execute("DESCRIBE __records_input").fetchall()}
     missing = [c for c in RECORD_COLUMNS if c not in cols]
