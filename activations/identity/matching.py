@@ -253,8 +253,10 @@ def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
     records = read_records(con)
     kept = None if rescore_all or settings.model else _stored_model(con)
     if kept is not None and not linkage.is_current(kept):
-        # Kept by an older version: its comparisons lack what this one adds. Train and score everyone again.
-        logging.getLogger(__name__).warning("matching: the kept model predates this version's comparisons; "
+        # Kept by an older version: its comparisons or its training lack what this one adds. Train and
+        # score everyone again.
+        logging.getLogger(__name__).warning("matching: the kept model predates this version's comparisons "
+                                            "or training; "
                                             "training a new one and scoring every record again")
         rescore_all, kept = True, None
     new_ids = None if rescore_all else changed_record_ids(con, records)

@@ -245,9 +245,9 @@ def test_an_unknown_pair_is_refused_by_name(used, capsys):
     assert code == 1 and "no pair 'pair_nope'" in err
 
 
-def _upgraded(used, tmp_path, change_email_levels) -> tuple[Path, list]:
-    """A copy of the used warehouse whose kept model's email levels an older version wrote otherwise
-    (`change_email_levels` edits them in place); then two matching runs on it, nothing new landed."""
+def _upgraded(used, tmp_path, change_model) -> tuple[Path, list]:
+    """A copy of the used warehouse whose kept model an older version wrote otherwise
+    (`change_model` edits it in place); then two matching runs on it, nothing new landed."""
     import json
 
     from activations.identity.matching import run_matching
@@ -256,10 +256,14 @@ def _upgraded(used, tmp_path, change_email_levels) -> tuple[Path, list]:
     shutil.copy(used.warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as con:
         model = json.loads(con.execute("select model from matching.models").fetchone()[0])
-        change_email_levels(next(c for c in model["comparisons"] if c["output_column_name"] == "email"))
+        change_model(model)
         con.execute("update matching.models set model = ?", [json.dumps(model)])
         runs = [run_matching(con, now=datetime.now(UTC)) for _ in range(2)]
     return warehouse, runs
+
+
+def _email(model: dict) -> dict:
+    return next(c for c in model["comparisons"] if c["output_column_name"] == "email")
 
 
 def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp_path):
@@ -268,7 +272,8 @@ def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp
     # model and scores every record again, nothing new landed.
     import json
 
-    def without_the_slip(email: dict) -> None:
+    def without_the_slip(model: dict) -> None:
+        email = _email(model)
         email["comparison_levels"] = [level for level in email["comparison_levels"]
                                       if level.get("label_for_charts") != "one slip apart"]
 
@@ -286,11 +291,23 @@ def test_a_model_kept_by_an_older_version_is_trained_again_on_everyone(used, tmp
 def test_a_model_whose_level_was_redefined_since_is_trained_again(used, tmp_path):
     # The same levels, one of them defined otherwise by an older version (the email slip before a
     # letter swapped with a dot counted): the kept model carries its own SQL and would score with it.
-    def an_older_slip(email: dict) -> None:
-        slip = next(level for level in email["comparison_levels"] if level.get("label_for_charts") == "one slip apart")
+    def an_older_slip(model: dict) -> None:
+        slip = next(level for level in _email(model)["comparison_levels"] if level.get("label_for_charts") == "one slip apart")
         slip["sql_condition"] = '"email_l" <> "email_r" AND damerau_levenshtein("email_l", "email_r") = 1'
 
     _, (again, then) = _upgraded(used, tmp_path, an_older_slip)
 
     assert again.new_records == again.records > 0, again
     assert then.new_records == 0, then  # the model kept now is today's
+
+
+def test_a_model_trained_the_older_way_is_trained_again(used, tmp_path):
+    # The same comparisons, trained by a version whose u rested on early-stopped samples and whose
+    # EM kept a pass that took strangers for matches (no "attiva_training" mark): retrained once.
+    def trained_the_older_way(model: dict) -> None:
+        model.pop("attiva_training")
+
+    _, (again, then) = _upgraded(used, tmp_path, trained_the_older_way)
+
+    assert again.new_records == again.records > 0, again
+    assert then.new_records == 0, then
