@@ -81,7 +81,7 @@ def home_addresses(rng: np.random.Generator, people: pl.DataFrame) -> pl.Series:
         named = pl.Series(street_names).gather(pick(rng, len(rows), zipf_weights(len(street_names), 0.6)))
         # Most streets of a city are named after someone local: thousands of them, not a few dozen.
         firsts = pl.Series(names.FIRST_NAMES[code]["M"] + names.FIRST_NAMES[code]["F"])
-        lasts = pl.Series(names.LAST_NAMES[code])
+        lasts = pl.Series(names.surnames(code)[0])
         person = (firsts.gather(rng.integers(0, len(firsts), len(rows))) + " "
                   + lasts.gather(rng.integers(0, len(lasts), len(rows))))
         if type_after:  # Müllerstraße: a surname, one word

@@ -7,7 +7,13 @@ Spellings keep their accents and apostrophes on purpose (D'Angelo, Müller, Nú�
 
 from __future__ import annotations
 
+import functools
+import zlib
+
+import numpy as np
 import polars as pl
+
+from generator.streams import zipf_weights
 
 FIRST_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
     "IT": {
@@ -89,6 +95,76 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
            "Meijer", "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen",
            "Dekker", "Brouwer", "de Wit", "Dijkstra", "van der Meer"),
 }
+
+# The listed surnames are each country's commonest; together they are only this share of its people
+# (roughly: García and its peers are a quarter of Spain, Rossi and a hundred more a tenth of Italy,
+# Müller and the next 29 a few per cent of Germany). Everyone else has one of thousands of rarer
+# surnames, as real customer bases do: two strangers share a surname seldom, not one time in forty.
+COMMON_SURNAME_SHARE: dict[str, float] = {"IT": 0.1, "FR": 0.05, "DE": 0.06, "AT": 0.06, "ES": 0.3, "NL": 0.08}
+
+# The rarer surnames, made from parts (prefixes, roots, endings) the way each language forms them:
+# Bianchini, Di Ferrucci, Duchesnet, Steinhuber, van der Veen, Castrillo.
+SURNAME_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "IT": (("", "", "", "", "", "", "", "De ", "Di ", "La ", "Lo ", "Del ", "Dal "),
+           ("Albert", "Amor", "Bagn", "Baldin", "Barber", "Bell", "Benvenut", "Bern", "Bertol", "Bonifac", "Borgh",
+            "Boscar", "Cald", "Camp", "Capp", "Carr", "Castell", "Cavall", "Cecc", "Cerr", "Ciamp", "Colomb",
+            "Cors", "Cristofar", "Dolc", "Fabr", "Falc", "Fav", "Ferr", "Fior", "Franc", "Gall", "Gaspar",
+            "Giacom", "Grand", "Guid", "Lanz", "Lucc", "Maggi", "Manzon", "Marc", "Massar", "Mazz", "Mel",
+            "Minell", "Mont", "Nard", "Negr", "Nicol", "Orsin", "Pagan", "Palm", "Pastor", "Pier", "Pinn",
+            "Pont", "Porc", "Quart", "Ragazz", "Rond", "Sant", "Scarp", "Simon", "Spad", "Tadd", "Tomass",
+            "Torr", "Vent", "Vecch", "Zamp", "Zucc"),
+           ("i", "o", "a", "ini", "ino", "elli", "ello", "etti", "etto", "one", "oni", "ucci", "acci", "ato",
+            "ati", "eri", "otti", "uzzi", "ardi", "esi", "aldi", "ieri", "ola", "iello", "ighi", "azzo")),
+    "FR": (("", "", "", "", "Le ", "Du ", "De ", "La "),
+           ("Bois", "Pont", "Chesn", "Mont", "Roch", "Fontain", "Moul", "Champ", "Mar", "Bourg", "Chastel",
+            "Cler", "Brun", "Blanch", "Fab", "Lef", "Char", "Gauth", "Guill", "Perr", "Rob", "Bern", "Ger",
+            "Laur", "Vin", "Lamb", "Mass", "Chev", "Bar", "Bouch", "Gir", "Fourn", "Merc", "Dum", "Coll",
+            "Boul", "Poir", "Renaud", "Riv", "Gal", "Bon", "Mich", "Caill", "Court"),
+           ("", "et", "ot", "eau", "ier", "in", "and", "aud", "on", "ard", "ais", "ault", "el", "oux", "ette")),
+    "DE": (("",),
+           ("Stein", "Wald", "Berg", "Hof", "Bach", "Brunn", "Eich", "Lind", "Rosen", "Neu", "Alt", "Groß", "Hoch",
+            "Holz", "Kirch", "Mühl", "Schön", "Sonnen", "Grün", "Feld", "Eisen", "Hag", "Lehm", "Wies", "Fried",
+            "Reich", "Hart", "Kling", "Mark", "Ober", "Unter", "Winter", "Sommer", "Bruck", "Dorn", "Hirsch",
+            "Fleisch", "Zimmer", "Kauf", "Wein", "Glas", "Kessel", "Korb", "Zieg", "Stroh", "Kalt", "Lang"),
+           ("mann", "er", "hofer", "bauer", "meier", "mayer", "huber", "berger", "müller", "hammer", "brunner",
+            "wieser", "lechner", "reiter", "thaler", "bichler", "gruber", "schmid", "ner", "inger", "hardt",
+            "stätter", "hausen", "ke")),
+    "AT": (("",),
+           ("Stein", "Wald", "Berg", "Hof", "Bach", "Brunn", "Eich", "Lind", "Rosen", "Neu", "Alt", "Groß", "Hoch",
+            "Holz", "Kirch", "Mühl", "Schön", "Sonn", "Grün", "Feld", "Eisen", "Hag", "Lehm", "Wies", "Aigner",
+            "Ebn", "Pirk", "Kogl", "Rauch", "Wimm", "Hinter", "Ober", "Unter", "Winkl", "Leit", "Zaun", "Lack"),
+           ("er", "hofer", "bauer", "mayr", "huber", "berger", "bichler", "gruber", "lechner", "reiter", "thaler",
+            "leitner", "wieser", "steiner", "egger", "auer", "eder", "moser", "ner", "mann")),
+    "ES": (("",),
+           ("Castr", "Orteg", "Delgad", "Veg", "Rubi", "Mor", "Medin", "Garr", "Cort", "Castill", "Santan",
+            "Guerr", "Cabr", "Priet", "Herrer", "Montoy", "Carrasc", "Pard", "Calder", "Lozan", "Mart", "Sol",
+            "Sot", "Paz", "Marqu", "Cam", "Campill", "Ballester", "Velasc", "Benít", "Rom", "Brav", "Rey",
+            "Lorent", "Mont", "Salgad", "Barrer", "Cuev", "Rosal", "Villar"),
+           ("o", "a", "ez", "es", "ero", "era", "illo", "illa", "ado", "ada", "ón", "al", "ar", "os")),
+    "NL": (("", "", "", "van ", "van de ", "van der ", "de ", "ter ", "van den "),
+           ("Berg", "Dijk", "Beek", "Veen", "Bosch", "Heuvel", "Wijk", "Dam", "Leeuwen", "Vliet", "Broek",
+            "Hoven", "Meer", "Velde", "Loon", "Laar", "Haar", "Steen", "Rijn", "Kamp", "Brink", "Hof", "Horst",
+            "Molen", "Zand", "Wal", "Graaf", "Linden", "Akker", "Weide", "Bruggen", "Hout"),
+           ("", "s", "man", "sma", "stra", "ink", "ing", "huis", "er")),
+}
+
+
+@functools.cache
+def surnames(country: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """The country's surnames, commonest first, and how likely each is: the listed ones Zipf-weighted
+    to `COMMON_SURNAME_SHARE`, then the formed ones, in a fixed shuffled order, to the rest."""
+    common = LAST_NAMES[country]
+    prefixes, roots, endings = SURNAME_PARTS[country]
+    if country == "IT":  # Rossi -> Ross-, Moretti -> Morett-: the listed names' stems as well
+        roots = roots + tuple(name[:-1] for name in common if " " not in name and "'" not in name)
+    formed = {prefix + root + ending for prefix in set(prefixes) for root in roots for ending in endings}
+    formed = {name for name in formed if 4 <= len(name) <= 18} - set(common)
+    rare = sorted(formed, key=lambda name: zlib.crc32(name.encode()))  # fixed order, no run-time randomness
+    share = COMMON_SURNAME_SHARE[country]
+    head, tail = zipf_weights(len(common), 0.7), zipf_weights(len(rare), 0.5)
+    weights = np.concatenate([share * head / head.sum(), (1 - share) * tail / tail.sum()])
+    return common + tuple(rare), weights
+
 
 JOB_TITLES: tuple[str, ...] = (
     "Titolare", "Buyer", "Responsabile Acquisti", "Marketing Manager", "CEO", "Office Manager",

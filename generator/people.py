@@ -47,8 +47,8 @@ def people(rng: np.random.Generator, n: int, as_of: int) -> pl.DataFrame:
             pool = names.FIRST_NAMES[code][gender]
             first.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), zipf_weights(len(pool), 0.8))))
         rows = np.flatnonzero(country_idx == ci)
-        pool = names.LAST_NAMES[code]
-        last.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), zipf_weights(len(pool), 0.7))))
+        pool, weights = names.surnames(code)
+        last.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), weights)))
 
     city, postal = _addresses(rng, country_idx, codes)
     in_company = company_of >= 0
@@ -168,8 +168,8 @@ def _other_surnames(rng: np.random.Generator, frame: pl.DataFrame, country_idx: 
     surname = pl.repeat(None, n, eager=True, dtype=pl.String)
     for ci, code in enumerate(codes):
         rows = np.flatnonzero(other & (country_idx == ci))
-        pool = names.LAST_NAMES[code]
-        surname.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), zipf_weights(len(pool), 0.7))))
+        pool, weights = names.surnames(code)
+        surname.scatter(rows, pl.Series(pool).gather(pick(rng, len(rows), weights)))
     return pl.select(pl.when(surname != frame["last_name"]).then(surname)).to_series()
 
 

@@ -273,10 +273,11 @@ def _leads(contacts: pl.DataFrame, row_of: dict[int, int], past: np.ndarray, ori
     n = len(past)
     email: list[str | None] = [None] * n
     open_leads = contacts.filter(pl.col("lifecycle_stage").str.strip_chars().str.to_lowercase().is_in(LEAD_STAGES))
-    for person, address in open_leads.drop_nulls("email").select("person_id", "email").iter_rows():
+    addresses = open_leads.select("person_id", email=pl.col("email").str.strip_chars()).filter(pl.col("email") != "")
+    for person, address in addresses.iter_rows():  # an export's blank address is no address
         i = row_of.get(person)
         if i is not None and past[i] == 0 and email[i] is None:
-            email[i] = address.strip()
+            email[i] = address
     is_lead = np.array([e is not None for e in email], dtype=bool)
     intent = np.where(is_lead, rng.gamma(0.5, 2.0, n), 0.0)
     windows, converts_at = _buying_windows(np.flatnonzero(is_lead), intent, origin, rng)

@@ -600,7 +600,8 @@ def test_people_open_mail_in_their_planted_hour_and_groups_of_buyers_share_one(r
     opens = [(hour_of[normal_email(r["email"])], when(r["occurred_at"])) for r in rows
              if r["event_type"] == "open" and normal_email(r["email"]) in hour_of and when(r["occurred_at"])]
     in_hour = sum(1 for hour, at in opens if at.astimezone(ZoneInfo("Europe/Rome")).hour == hour) / len(opens)
-    assert len(opens) > 1000 and in_hour > 0.5  # HABIT 0.6 of opens, and some of the rest by chance
+    # HABIT 0.6 of opens, less those a late delivery pushes past the hour; chance alone gives 1 in 13.
+    assert len(opens) > 1000 and in_hour > 0.4
     b2b = people.filter(pl.col("is_b2b"))["preferred_hour"]
     assert (b2b == 9).mean() > 0.65  # GROUP_SHARE 0.7, plus a 1 in 13 chance of 9 anyway
 
@@ -630,7 +631,7 @@ def test_app_registrations_are_messy_as_exports_are(root: Path) -> None:
     and an uninstalled app's token stays in the export: only the truth (and FCM) knows it is dead."""
     import re
 
-    _, rows, _ = read_csv(root, "app_installations")
+    _, rows, broken = read_csv(root, "app_installations")
     good = [r for r in rows if r["push_token"] and r["installation_id"]]
     assert {r["platform"] for r in good} <= {"ios", "android"} and len({r["platform"] for r in good}) == 2
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}:APA91b[A-Za-z0-9_-]{134}", r["push_token"]) for r in good)
@@ -642,7 +643,7 @@ def test_app_registrations_are_messy_as_exports_are(root: Path) -> None:
     assert len(set(keys)) < len(keys)  # an export's replayed rows
     assert any(not r["shop_customer_id"] for r in good) and any(r["shop_customer_id"] for r in good)
     dead = set(pl.read_parquet(root / "_truth" / "uninstalled_push_tokens.parquet")["push_token"])
-    assert dead and dead <= {r["push_token"] for r in rows}
+    assert dead and dead <= {r["push_token"] for r in rows} | {row[3] for row in broken if len(row) > 3}
 
 
 def test_social_leads_join_crm_contacts_or_are_new_and_ask_in_italian_or_english(root: Path) -> None:
