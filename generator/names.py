@@ -102,10 +102,10 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
 # surnames, as real customer bases do: two strangers share a surname seldom, not one time in forty.
 COMMON_SURNAME_SHARE: dict[str, float] = {"IT": 0.1, "FR": 0.05, "DE": 0.06, "AT": 0.06, "ES": 0.3, "NL": 0.08}
 
-# The rarer surnames, made from parts (prefixes, roots, endings) the way each language forms them:
+# The rarer surnames, every prefix ("" for none) with every root and ending, as each language forms them:
 # Bianchini, Di Ferrucci, Duchesnet, Steinhuber, van der Veen, Castrillo.
 SURNAME_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "IT": (("", "", "", "", "", "", "", "De ", "Di ", "La ", "Lo ", "Del ", "Dal "),
+    "IT": (("", "De ", "Di ", "La ", "Lo ", "Del ", "Dal "),
            ("Albert", "Amor", "Bagn", "Baldin", "Barber", "Bell", "Benvenut", "Bern", "Bertol", "Bonifac", "Borgh",
             "Boscar", "Cald", "Camp", "Capp", "Carr", "Castell", "Cavall", "Cecc", "Cerr", "Ciamp", "Colomb",
             "Cors", "Cristofar", "Dolc", "Fabr", "Falc", "Fav", "Ferr", "Fior", "Franc", "Gall", "Gaspar",
@@ -115,7 +115,7 @@ SURNAME_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]
             "Torr", "Vent", "Vecch", "Zamp", "Zucc"),
            ("i", "o", "a", "ini", "ino", "elli", "ello", "etti", "etto", "one", "oni", "ucci", "acci", "ato",
             "ati", "eri", "otti", "uzzi", "ardi", "esi", "aldi", "ieri", "ola", "iello", "ighi", "azzo")),
-    "FR": (("", "", "", "", "Le ", "Du ", "De ", "La "),
+    "FR": (("", "Le ", "Du ", "De ", "La "),
            ("Bois", "Pont", "Chesn", "Mont", "Roch", "Fontain", "Moul", "Champ", "Mar", "Bourg", "Chastel",
             "Cler", "Brun", "Blanch", "Fab", "Lef", "Char", "Gauth", "Guill", "Perr", "Rob", "Bern", "Ger",
             "Laur", "Vin", "Lamb", "Mass", "Chev", "Bar", "Bouch", "Gir", "Fourn", "Merc", "Dum", "Coll",
@@ -141,7 +141,7 @@ SURNAME_PARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]
             "Sot", "Paz", "Marqu", "Cam", "Campill", "Ballester", "Velasc", "Benít", "Rom", "Brav", "Rey",
             "Lorent", "Mont", "Salgad", "Barrer", "Cuev", "Rosal", "Villar"),
            ("o", "a", "ez", "es", "ero", "era", "illo", "illa", "ado", "ada", "ón", "al", "ar", "os")),
-    "NL": (("", "", "", "van ", "van de ", "van der ", "de ", "ter ", "van den "),
+    "NL": (("", "van ", "van de ", "van der ", "de ", "ter ", "van den "),
            ("Berg", "Dijk", "Beek", "Veen", "Bosch", "Heuvel", "Wijk", "Dam", "Leeuwen", "Vliet", "Broek",
             "Hoven", "Meer", "Velde", "Loon", "Laar", "Haar", "Steen", "Rijn", "Kamp", "Brink", "Hof", "Horst",
             "Molen", "Zand", "Wal", "Graaf", "Linden", "Akker", "Weide", "Bruggen", "Hout"),
@@ -157,7 +157,7 @@ def surnames(country: str) -> tuple[tuple[str, ...], np.ndarray]:
     prefixes, roots, endings = SURNAME_PARTS[country]
     if country == "IT":  # Rossi -> Ross-, Moretti -> Morett-: the listed names' stems as well
         roots = roots + tuple(name[:-1] for name in common if " " not in name and "'" not in name)
-    formed = {prefix + root + ending for prefix in set(prefixes) for root in roots for ending in endings}
+    formed = {prefix + root + ending for prefix in prefixes for root in roots for ending in endings}
     formed = {name for name in formed if 4 <= len(name) <= 18} - set(common)
     rare = sorted(formed, key=lambda name: zlib.crc32(name.encode()))  # fixed order, no run-time randomness
     share = COMMON_SURNAME_SHARE[country]
