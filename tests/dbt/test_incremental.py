@@ -1,18 +1,14 @@
 """An incremental build gives exactly what a full rebuild over the same data gives: build the
-handcrafted people, land a few new events, CRM contacts and orders, build incrementally,
-and compare every mart and audience with a `--full-refresh` build of a copy."""
+handcrafted people, land a few new events, CRM contacts and orders (with the social tests' leads and
+interactions: tests/dbt/conftest.py), build incrementally, and compare every mart and audience with a
+`--full-refresh` build of a copy."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
-
-from activations.build import build_warehouse
-from activations.ingest import load_landing
-from tests.conftest import HANDCRAFTED_AS_OF
 
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
@@ -63,24 +59,15 @@ def tables(warehouse: Path) -> dict[str, list[tuple]]:
         return {name: sorted(con.execute(f"select * from {name}").fetchall(), key=repr) for name in names}
 
 
-def test_incremental_build_equals_full_rebuild(handcrafted_warehouse, tmp_path):
-    incremental = tmp_path / "incremental" / "warehouse.duckdb"
-    incremental.parent.mkdir()
-    shutil.copy(handcrafted_warehouse, incremental)
-    landing = tmp_path / "landing"
+def land(landing: Path) -> None:
+    """NEW_FILES (tests/dbt/conftest.py lands them with the social tests' files)."""
     for relative, text in NEW_FILES.items():
         (landing / relative).parent.mkdir(parents=True, exist_ok=True)
         (landing / relative).write_text(text)
-    assert not load_landing(landing, incremental).failed_files
-    result = build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=incremental)
-    assert result.ok, str(result)
 
-    rebuilt = tmp_path / "rebuilt" / "warehouse.duckdb"
-    rebuilt.parent.mkdir()
-    shutil.copy(incremental, rebuilt)
-    result = build_warehouse(as_of=HANDCRAFTED_AS_OF, warehouse=rebuilt, full_refresh=True)
-    assert result.ok, str(result)
 
+def test_incremental_build_equals_full_rebuild(handcrafted_warehouse, on_top):
+    incremental, rebuilt = on_top
     expected, got = tables(rebuilt), tables(incremental)
     assert got.keys() == expected.keys() and len(expected) >= 16
     for name, rows in expected.items():

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.dbt.on_top import build_on_top, forgotten, owner, query
+from tests.dbt.on_top import forgotten, owner, query
 
 pytestmark = pytest.mark.xdist_group("handcrafted")
 
@@ -53,24 +53,20 @@ ROWS = [
 HANDCRAFTED, LATE = [r for r in ROWS if r["from_id"] != "I300"], [r for r in ROWS if r["from_id"] == "I300"]
 
 
-@pytest.fixture(scope="module")
-def built(handcrafted_warehouse, tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("social_interactions")
-    folder = root / "landing" / "social" / "interactions"
-    folder.mkdir(parents=True)
-    with (folder / "interactions_late.csv").open("w", newline="") as f:  # another file: a new export
+def land(landing: Path) -> None:
+    """The two late rows, as another file: a new export (tests/dbt/conftest.py lands it with the others)."""
+    folder = landing / "social" / "interactions"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "interactions_late.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         writer.writerows(LATE)
-    incremental, rebuilt, report = build_on_top(handcrafted_warehouse, root / "landing", root)
-    assert not report.rows_quarantined and report.rows_loaded == 2, str(report)
-    return incremental, rebuilt
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])
 def test_a_handle_that_shared_a_known_email_is_that_customer_and_its_engagement_is_theirs(
-        built, handcrafted_warehouse, which) -> None:
-    warehouse = built[which]
+        on_top, handcrafted_warehouse, which) -> None:
+    warehouse = on_top[which]
     [mario] = owner(handcrafted_warehouse, "crm_contact_id", "C1")
     assert owner(warehouse, "social_user_id", "facebook:F100") == {mario}
     assert query(warehouse, "select kind, reaction_type, customer_id from marts.social_engagement "
@@ -79,8 +75,8 @@ def test_a_handle_that_shared_a_known_email_is_that_customer_and_its_engagement_
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])
-def test_a_handle_that_shared_nothing_is_anonymous_and_a_reaction_taken_back_does_not_count(built, which) -> None:
-    warehouse = built[which]
+def test_a_handle_that_shared_nothing_is_anonymous_and_a_reaction_taken_back_does_not_count(on_top, which) -> None:
+    warehouse = on_top[which]
     assert owner(warehouse, "social_user_id", "instagram:I200") == set()
     assert query(warehouse, "select kind, customer_id from marts.social_engagement "
                             "where social_user_id = 'instagram:I200'") == [("follow", None)]
@@ -89,9 +85,9 @@ def test_a_handle_that_shared_nothing_is_anonymous_and_a_reaction_taken_back_doe
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])
-def test_a_handle_that_typed_a_new_address_beside_a_customer_s_merges_no_one(built, handcrafted_warehouse,
+def test_a_handle_that_typed_a_new_address_beside_a_customer_s_merges_no_one(on_top, handcrafted_warehouse,
                                                                             which) -> None:
-    warehouse = built[which]
+    warehouse = on_top[which]
     [giulia] = owner(handcrafted_warehouse, "crm_contact_id", "C2")
     assert owner(warehouse, "email", "giulia@work.it") == {giulia}
     assert giulia not in owner(warehouse, "email", "new.person@example.org")
@@ -102,8 +98,8 @@ def test_a_handle_that_typed_a_new_address_beside_a_customer_s_merges_no_one(bui
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["incremental", "full"])
-def test_weekly_engagement_counts_each_interaction_once(built, which) -> None:
-    warehouse = built[which]
+def test_weekly_engagement_counts_each_interaction_once(on_top, which) -> None:
+    warehouse = on_top[which]
     weekly = query(warehouse, "select platform, kind, interactions, people, customers, interactions_by_customers "
                               "from marts.social_engagement_weekly where week_start = date '2026-11-16' "
                               "order by platform, kind")
@@ -112,8 +108,8 @@ def test_weekly_engagement_counts_each_interaction_once(built, which) -> None:
                       ("instagram", "message", 2, 1, 0, 0), ("linkedin", "reaction", 1, 1, 0, 0)]
 
 
-def test_forget_erases_the_handle_its_name_and_messages_from_the_raw_rows(built, tmp_path) -> None:
-    warehouse = forgotten(built[0], tmp_path, "mario.rossi@gmail.com")
+def test_forget_erases_the_handle_its_name_and_messages_from_the_raw_rows(on_top, tmp_path) -> None:
+    warehouse = forgotten(on_top[0], tmp_path, "mario.rossi@gmail.com")
     rows = query(warehouse, "select interaction_id, kind, from_id, from_name, message, email from "
                             "raw.social_interactions where interaction_id in ('P1_F100', 'c1', 'm1') "
                             "order by interaction_id")
@@ -126,12 +122,12 @@ def test_forget_erases_the_handle_its_name_and_messages_from_the_raw_rows(built,
     assert others == 3 and engagement == 0
 
 
-def test_the_report_shows_social_engagement_per_week_and_the_share_from_customers(built, tmp_path) -> None:
+def test_the_report_shows_social_engagement_per_week_and_the_share_from_customers(on_top, tmp_path) -> None:
     import re
 
     from activations.report import write_report
 
-    with duckdb.connect(str(built[0]), read_only=True) as con:
+    with duckdb.connect(str(on_top[0]), read_only=True) as con:
         page = Path(write_report(con, tmp_path / "report.html")).read_text(encoding="utf-8")
     section = re.search(r'<section id="social">(.*?)</section>', page, re.S).group(1)
     assert "<title>Social interactions per week, by kind</title>" in section and "<circle" in section  # one week
@@ -146,12 +142,12 @@ def test_the_handcrafted_landing_holds_the_rows_above():
             [{k: v or None for k, v in r.items()} for r in HANDCRAFTED]
 
 
-def test_attiva_identity_shows_the_handle_that_joined_the_customer_and_the_one_set_aside(built, capsys) -> None:
+def test_attiva_identity_shows_the_handle_that_joined_the_customer_and_the_one_set_aside(on_top, capsys) -> None:
     from activations.cli import main
 
-    assert main(["identity", "mario.rossi@gmail.com", "--warehouse", str(built[0])]) == 0
+    assert main(["identity", "mario.rossi@gmail.com", "--warehouse", str(on_top[0])]) == 0
     out = capsys.readouterr().out
     assert "social_user_id" in out and "facebook:F100" in out, out
-    assert main(["identity", "giulia@work.it", "--warehouse", str(built[0])]) == 0
+    assert main(["identity", "giulia@work.it", "--warehouse", str(on_top[0])]) == 0
     out = capsys.readouterr().out
     assert "instagram:I300" in out and "shared" in out, out
