@@ -112,6 +112,10 @@ def _field(name: str, column: str, available: list[str]) -> str:
     return f"cast(r.{column} as string) as {name}"
 
 
+def _fingerprinted_query(con) -> str:
+    return f"select *, {row_hash(con, list(RECORD_FIELDS))} as fingerprint from ({_records_query(con)}) as records"
+
+
 def read_records(con) -> pa.Table:
     """The records to match, each with a fingerprint of its fields after the veto.
 
@@ -119,9 +123,17 @@ def read_records(con) -> pa.Table:
     this build before matching, from the records alone, never from matching's own links) is set
     to None, so it never supports a match. Placeholders never get here: staging nulls them.
     """
-    query = _records_query(con)
-    fingerprint = row_hash(con, list(RECORD_FIELDS))
-    return _arrow(con, f"select *, {fingerprint} as fingerprint from ({query}) as records order by record_id")
+    return _arrow(con, f"{_fingerprinted_query(con)} order by record_id")
+
+
+def count_changed(con) -> tuple[int, int]:
+    """(records, those new or changed since they were last scored), counted in the warehouse: a run with
+    nothing new then reads no record (at 1M customers, reading and comparing them in Python took 11 s)."""
+    found = con.execute(
+        "select count(*), sum(case when p.fingerprint is null or p.fingerprint <> r.fingerprint then 1 else 0 end) "
+        f"from ({_fingerprinted_query(con)}) as r left join {links.SCHEMA}.records as p on p.record_id = r.record_id"
+    ).fetchall()
+    return int(found[0][0]), int(found[0][1] or 0)
 
 
 def _arrow(con, query: str) -> pa.Table:
@@ -250,7 +262,6 @@ def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
     settings = settings or settings_from_env()
     started = time.monotonic()
     links.ensure_tables(con)
-    records = read_records(con)
     kept = None if rescore_all or settings.model else _stored_model(con)
     if kept is not None and not linkage.is_current(kept):
         # Kept by an older version: its comparisons or its training lack what this one adds. Train and
@@ -259,6 +270,11 @@ def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
                                             "or training; "
                                             "training a new one and scoring every record again")
         rescore_all, kept = True, None
+    if not rescore_all:
+        total, changed = count_changed(con)
+        if not changed:  # nothing new or changed since the last run: nothing to read or score
+            return _log_run(con, MatchingResult(records=total), now, started)
+    records = read_records(con)
     new_ids = None if rescore_all else changed_record_ids(con, records)
     result = MatchingResult(records=records.num_rows, new_records=records.num_rows if new_ids is None else len(new_ids))
     if new_ids == []:
@@ -282,6 +298,11 @@ def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
         with transaction(con):
             _replace(con, f"{links.SCHEMA}.links", "pair_id", pa.Table.from_pylist(rows, schema=LINK_SCHEMA))
             _replace(con, f"{links.SCHEMA}.records", "record_id", fresh)
+    return _log_run(con, result, now, started)
+
+
+def _log_run(con, result: MatchingResult, now: datetime, started: float) -> MatchingResult:
+    """Log the run in matching.runs and count the links by status; returns `result`."""
     result.seconds = time.monotonic() - started
     con.execute(f"insert into {links.SCHEMA}.runs values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [uuid.uuid4().hex, now, now + timedelta(seconds=result.seconds), result.records, result.new_records, result.pairs_scored,
