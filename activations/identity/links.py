@@ -18,8 +18,6 @@ on a warehouse where matching never ran still reads an (empty) links table.
 
 from __future__ import annotations
 
-import hashlib
-
 from activations.engine.dialect import create_table
 
 SCHEMA = "matching"
@@ -48,6 +46,7 @@ def ensure_tables(con) -> None:
     con.execute(f"create view if not exists {SCHEMA}.review_queue as {REVIEW_QUEUE}")
 
 
-def pair_id(record_id_l: str, record_id_r: str) -> str:
-    """The pair's stable id, the same in every run: what a reviewer types to accept or reject it."""
-    return "pair_" + hashlib.sha256(f"{record_id_l}|{record_id_r}".encode()).hexdigest()[:12]
+def pair_id_sql(record_id_l: str, record_id_r: str) -> str:
+    """SQL for the pair's stable id, the same in every run: what a reviewer types to accept or reject it
+    ('pair_' and the first 12 hex digits of the SHA-256 of 'record_id_l|record_id_r')."""
+    return f"'pair_' || left(sha256({record_id_l} || '|' || {record_id_r}), 12)"

@@ -153,75 +153,59 @@ def changed_record_ids(con, records: pa.Table) -> list[str] | None:
     return [i for i, f in zip(ids, prints, strict=True) if previous.get(i) != f]
 
 
-def status_of(pair: dict, settings: LinkageSettings) -> str | None:
-    """merged when the pair merges (at or above the match threshold, corroborated by more than names
-    and place), review when it is at or above the review threshold otherwise and not contradicted
-    (birth dates apart), None otherwise."""
-    if settings.merges(pair):
-        return links.MERGED
-    if settings.reviews(pair):
-        return links.REVIEW
-    return None
+def status_sql(settings: LinkageSettings) -> str:
+    """SQL of a row of score_pairs' status: merged when it merges (LinkageSettings.merges: at or above the match
+    threshold, corroborated by more than names and place), review when it is at or above the review threshold
+    otherwise and not contradicted (.reviews: birth dates apart), null otherwise."""
+    return (f"case when match_probability >= {float(settings.match_threshold)!r} and corroborated then '{links.MERGED}' "
+            f"when match_probability >= {float(settings.review_threshold)!r} and not coalesce(contradicted, false) "
+            f"then '{links.REVIEW}' end")
 
 
-def _evidence(value) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, default=str, sort_keys=True)
+LINK_COLUMNS = ("pair_id", "record_id_l", "record_id_r", "match_weight", "match_probability", "evidence", "status",
+                "scored_at", "decided_at", "updated_at")
 
 
-def merge_links(existing: list[dict], scored: pa.Table, settings: LinkageSettings, now: datetime) -> list[dict]:
-    """The new rows of the links touched by this run.
+def merge_links(con, scored: str, rescored: str | None, settings: LinkageSettings, now: datetime) -> pa.Table:
+    """The new rows of the links touched by this run, merged in the warehouse: `scored` (a view of score_pairs'
+    rows) with the links of the records in `rescored` (a view of record_id; None: every link, a full run).
 
-    `existing`: the links table's rows for the records scored again (all of them on a full run). A decided pair keeps its status; an undecided pair takes its new
-    status, or `dropped` when it no longer reaches the band.
+    A decided pair keeps its status; an undecided pair takes its new status, or `dropped` when it no longer
+    reaches the band or is no longer a candidate pair. (In Python, pair by pair, this took 10 s at 1M customers.)
     """
-    before = {row["pair_id"]: row for row in existing}
-    after: dict[str, dict] = {}
-    for pair in scored.to_pylist():
-        left, right = sorted((pair["record_id_l"], pair["record_id_r"]))
-        status = status_of(pair, settings)
-        key = links.pair_id(left, right)
-        old = before.get(key)
-        if status is None and old is None:
-            continue
-        if old is not None and old["status"] in links.DECIDED:
-            status = old["status"]
-        status = status or links.DROPPED
-        after[key] = {
-            "pair_id": key, "record_id_l": left, "record_id_r": right,
-            "match_weight": float(pair["match_weight"]), "match_probability": float(pair["match_probability"]),
-            "evidence": _evidence(pair.get("evidence")), "status": status, "scored_at": now,
-            "decided_at": old["decided_at"] if old else None,
-            "updated_at": old["updated_at"] if old and old["status"] == status else now,
-        }
-    for key, old in before.items():  # touched by the run, no longer scored as a candidate pair
-        if key not in after and old["status"] not in links.DECIDED and old["status"] != links.DROPPED:
-            after[key] = {**old, "status": links.DROPPED, "updated_at": now}
-    return list(after.values())
-
-
-LINK_SCHEMA = pa.schema([
-    ("pair_id", pa.string()), ("record_id_l", pa.string()), ("record_id_r", pa.string()),
-    ("match_weight", pa.float64()), ("match_probability", pa.float64()), ("evidence", pa.string()),
-    ("status", pa.string()), ("scored_at", pa.timestamp("us")), ("decided_at", pa.timestamp("us")),
-    ("updated_at", pa.timestamp("us")),
-])
-
-
-def _existing_links(con, rescored: list[str] | None) -> list[dict]:
-    columns = [f.name for f in LINK_SCHEMA]
-    query = f"select {', '.join(columns)} from {links.SCHEMA}.links"
-    if rescored is None:
-        rows = con.execute(query).fetchall()
-    else:
-        view = _register(con, pa.table({"record_id": pa.array(rescored, pa.string())}))
-        try:
-            rows = con.execute(f"{query} where record_id_l in (select record_id from {view}) "
-                               f"or record_id_r in (select record_id from {view})").fetchall()
-        finally:
-            con.unregister(view)
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    touched = "" if rescored is None else (f"where record_id_l in (select record_id from {rescored}) "
+                                           f"or record_id_r in (select record_id from {rescored})")
+    decided = ", ".join(f"'{status}'" for status in links.DECIDED)
+    new_status = (f"case when o.status in ({decided}) then o.status "
+                  f"when s.pair_id is null then '{links.DROPPED}' else coalesce(s.status, '{links.DROPPED}') end")
+    return con.sql(f"""
+        with s as (
+            select {links.pair_id_sql('l', 'r')} as pair_id, * from (
+                select least(record_id_l, record_id_r) as l, greatest(record_id_l, record_id_r) as r,
+                       cast(match_weight as double) as match_weight,
+                       cast(match_probability as double) as match_probability, evidence,
+                       {status_sql(settings)} as status
+                from {scored})),
+        o as (select {', '.join(LINK_COLUMNS)} from {links.SCHEMA}.links {touched}),
+        merged as (
+            select coalesce(s.pair_id, o.pair_id) as pair_id, coalesce(s.l, o.record_id_l) as record_id_l,
+                   coalesce(s.r, o.record_id_r) as record_id_r,
+                   case when s.pair_id is null then o.match_weight else s.match_weight end as match_weight,
+                   case when s.pair_id is null then o.match_probability else s.match_probability end
+                       as match_probability,
+                   case when s.pair_id is null then o.evidence else s.evidence end as evidence,
+                   {new_status} as status,
+                   case when s.pair_id is null then o.scored_at else cast(? as timestamp) end as scored_at,
+                   o.decided_at, o.updated_at, o.status as old_status, s.pair_id is not null as is_scored,
+                   s.status is not null as in_band
+            from s full outer join o on o.pair_id = s.pair_id)
+        select {', '.join(c for c in LINK_COLUMNS if c != 'updated_at')},
+               case when old_status = status then updated_at else cast(? as timestamp) end as updated_at
+        from merged
+        -- a pair scored below the band that was never linked, and a link neither scored nor changed, are left
+        where (is_scored and (in_band or old_status is not null))
+           or (not is_scored and old_status not in ({decided}, '{links.DROPPED}'))
+    """, params=[now, now]).to_arrow_table()
 
 
 def _register(con, table: pa.Table) -> str:
@@ -292,14 +276,21 @@ def run_matching(con, *, now: datetime, settings: LinkageSettings | None = None,
             scored = score_pairs(people, new_record_ids=new_ids, settings=replace(settings, model=model))
     if scored is not None:
         result.scored, result.pairs_scored = scored, scored.num_rows
-        rows = merge_links(_existing_links(con, new_ids), scored, settings, now)
-        result.links_written = len(rows)
+        scored_view = _register(con, scored)
+        rescored = None if new_ids is None else _register(con, pa.table({"record_id": pa.array(new_ids, pa.string())}))
+        try:
+            rows = merge_links(con, scored_view, rescored, settings, now)
+        finally:
+            for view in (scored_view, rescored):
+                if view:
+                    con.unregister(view)
+        result.links_written = rows.num_rows
         fresh = records.select(["record_id", "fingerprint"])
         if new_ids is not None:
             fresh = fresh.filter(pc.is_in(fresh.column("record_id"), value_set=pa.array(new_ids, pa.string())))
         fresh = fresh.append_column("scored_at", pa.array([now] * fresh.num_rows, pa.timestamp("us")))
         with transaction(con):
-            _replace(con, f"{links.SCHEMA}.links", "pair_id", pa.Table.from_pylist(rows, schema=LINK_SCHEMA))
+            _replace(con, f"{links.SCHEMA}.links", "pair_id", rows)
             _replace(con, f"{links.SCHEMA}.records", "record_id", fresh)
     return _log_run(con, result, now, started)
 

@@ -47,3 +47,31 @@ def test_the_review_listing_shows_the_most_probable_pairs_and_says_how_many_more
     assert "pair_0" in listing and "pair_1" in listing and "pair_2" not in listing
     assert "3 more" in listing
     assert "pair_4" in review.format_queue(pairs, limit=0)
+
+
+def test_a_pairs_id_is_what_earlier_versions_gave_it():
+    """Reviewers' decisions are kept by pair id: the SQL that names pairs now gives the ids the earlier Python did."""
+    import hashlib
+
+    pairs = [("crm_contact_id:C1", "shop_customer_id:S1"), ("guest_order_id:Ö-7", "shop_customer_id:été")]
+    got = duckdb.connect().execute(f"select {links.pair_id_sql('l', 'r')} from (values (?, ?), (?, ?)) as t(l, r)",
+                                   [v for pair in pairs for v in pair]).fetchall()
+    assert [g for (g,) in got] == ["pair_" + hashlib.sha256(f"{l}|{r}".encode()).hexdigest()[:12] for l, r in pairs]
+
+
+def test_the_status_a_link_gets_in_the_warehouse_is_the_models_merge_and_review_rule():
+    from activations.identity.linkage import LinkageSettings
+    from activations.identity.matching import status_sql
+
+    settings = LinkageSettings(match_threshold=0.95, review_threshold=0.8)
+    rows = [(p, corroborated, contradicted) for p in (0.5, 0.8, 0.9, 0.95, 0.99)
+            for corroborated in (True, False) for contradicted in (True, False, None)]
+    got = duckdb.connect().execute(
+        f"select {status_sql(settings)} from (values {', '.join(['(?, ?, ?)'] * len(rows))}) "
+        "as t(match_probability, corroborated, contradicted)", [v for row in rows for v in row]).fetchall()
+    expected = []
+    for p, corroborated, contradicted in rows:
+        pair = {"match_probability": p, "corroborated": corroborated, "contradicted": contradicted}
+        expected.append("merged" if settings.merges(pair) else "review" if settings.reviews(pair) else None)
+    assert [g for (g,) in got] == expected
+    assert expected.count("merged") == 6 and expected.count("review") == 12
