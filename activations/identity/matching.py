@@ -51,7 +51,8 @@ SOURCES = {
     # one per order without an email. Store sales ship nothing and are left out.
     "guest": ("stg_shop__orders", "guest_order_id", "order_id",
               {"first_name": "shipping_first_name", "last_name": "shipping_last_name", "address": "shipping_address",
-               "city": "shipping_city", "postcode": "shipping_postal_code"}, (GUEST_CHECKOUTS, "r.checkout_rank = 1 and r.shipping_address is not null")),
+               "city": "shipping_city", "postcode": "shipping_postal_code"},
+              (GUEST_CHECKOUTS, "r.checkout_rank = 1 and r.shipping_address is not null")),
 }
 # The identity graph's nodes, built before matching from the records alone: which identifiers are shared.
 SHARED_NODES = ("intermediate", "int_identity__nodes")
