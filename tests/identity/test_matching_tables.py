@@ -56,7 +56,8 @@ def test_a_pairs_id_is_what_earlier_versions_gave_it():
     pairs = [("crm_contact_id:C1", "shop_customer_id:S1"), ("guest_order_id:Ö-7", "shop_customer_id:été")]
     got = duckdb.connect().execute(f"select {links.pair_id_sql('l', 'r')} from (values (?, ?), (?, ?)) as t(l, r)",
                                    [v for pair in pairs for v in pair]).fetchall()
-    assert [g for (g,) in got] == ["pair_" + hashlib.sha256(f"{l}|{r}".encode()).hexdigest()[:12] for l, r in pairs]
+    assert [g for (g,) in got] == ["pair_" + hashlib.sha256(f"{left}|{right}".encode()).hexdigest()[:12]
+                                    for left, right in pairs]
 
 
 def test_the_status_a_link_gets_in_the_warehouse_is_the_models_merge_and_review_rule():
